@@ -1,0 +1,3 @@
+import Benchmark
+import Sweep
+let benchmarks: @Sendable () -> Void = {}

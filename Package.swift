@@ -1,0 +1,58 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Training code is numeric and slow without optimisation; it is compiled with -O in every configuration.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "Harrow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "harrow", targets: ["HarrowCLI"]),
+        .executable(name: "harrow-train", targets: ["HarrowTrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+
+        // Pure: experiment files → trials.
+        .target(name: "Sweep", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // Compute: the shared training core and the built-in trainer.
+        .target(name: "TrainingCore", dependencies: ["CBLAS"], swiftSettings: optimised),
+        .executableTarget(name: "HarrowTrain", dependencies: [
+            "TrainingCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // The thin command line.
+        .executableTarget(name: "HarrowCLI", dependencies: [
+            "Sweep",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
+        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore"]),
+
+        .executableTarget(
+            name: "SweepBench",
+            dependencies: ["Sweep", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/SweepBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

@@ -1,0 +1,6 @@
+import Testing
+@testable import TrainingCore
+
+@Test func openBLASIsLinked() {
+    #expect(TrainingCore.blasConfig.contains("OpenBLAS"))
+}
