@@ -1,2 +1,26 @@
 import ArgumentParser
-@main struct Harrow: ParsableCommand {}
+import Foundation
+
+@main
+struct Harrow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "harrow",
+        abstract: "Run fine-tuning sweeps overnight, track every run, and gate releases on their scores.",
+        discussion: """
+        A sweep starts as an experiment file (YAML; W&B sweep files load unchanged). Plan it first to see
+        the trials it expands to:
+
+          harrow plan experiments/demo.yaml
+          harrow plan experiments/overnight.yaml --json | jq '.trials | length'
+
+        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or configuration, 130 interrupted.
+        """,
+        version: "0.1.0",
+        subcommands: [PlanCommand.self]
+    )
+}
+
+/// Exit statuses shared by every command (DESIGN.md: 2 is a usage or configuration error).
+enum ExitStatus {
+    static let configuration = ExitCode(2)
+}

@@ -1,0 +1,91 @@
+import Sweep
+
+enum PlanTable {
+    static func render(_ plan: Plan, limit: Int?) -> String {
+        let e = plan.experiment
+        var lines: [String] = []
+        lines.append("\(e.name): \(e.method.rawValue) sweep, \(plan.trials.count) trial\(plan.trials.count == 1 ? "" : "s")")
+        if let first = plan.trials.first {
+            let fixed = first.parameters.filter { !plan.varying.contains($0.name) }
+            if !fixed.isEmpty { lines.append("fixed: " + fixed.map { "\($0.name)=\($0.value.plain)" }.joined(separator: "  ")) }
+            lines.append("")
+            let slots = plan.varying.map { name in first.names.firstIndex(of: name)! }
+            let header = ["#", "key"] + plan.varying
+            let shown = plan.trials.prefix(limit ?? plan.trials.count)
+            let rows = shown.enumerated().map { i, t in [String(i + 1), t.shortKey] + slots.map { t.values[$0].plain } }
+            lines += TextTable.render(header: header, rows: rows)
+            if shown.count < plan.trials.count { lines.append("… \(plan.trials.count - shown.count) more (use --json for all)") }
+        }
+        lines.append("")
+        lines.append(summary(plan))
+        lines += plan.notes.map { "note: \($0)" }
+        lines.append("trainer: " + e.trainer.command.joined(separator: " "))
+        return lines.joined(separator: "\n")
+    }
+
+    static func summary(_ plan: Plan) -> String {
+        var parts = ["\(plan.candidates) \(plan.experiment.method == .grid ? "grid points" : "draws")"]
+        if plan.excluded > 0 { parts.append("\(plan.excluded) excluded") }
+        if plan.filtered > 0 { parts.append("\(plan.filtered) removed by where") }
+        if plan.duplicates > 0 { parts.append("\(plan.duplicates) duplicates") }
+        if plan.capped > 0 { parts.append("\(plan.capped) over run_cap") }
+        return parts.joined(separator: ", ") + " → \(plan.trials.count) trials"
+    }
+}
+
+enum TextTable {
+    /// Left-aligned text columns, numbers right-aligned.
+    static func render(header: [String], rows: [[String]]) -> [String] {
+        var widths = header.map(\.count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        let numeric = header.indices.map { i in !rows.isEmpty && rows.allSatisfy { Double($0[i]) != nil } }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { i, c in
+                let pad = String(repeating: " ", count: widths[i] - c.count)
+                return numeric[i] ? pad + c : c + pad
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }
+        return [line(header), line(widths.map { String(repeating: "─", count: $0) })] + rows.map(line)
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}
+
+enum PlanJSON {
+    static func render(_ plan: Plan) -> String {
+        let e = plan.experiment
+        var fields: [(String, String)] = [
+            ("experiment", quote(e.name)), ("file", quote(e.file)), ("method", quote(e.method.rawValue)),
+            ("count", String(plan.trials.count)), ("candidates", String(plan.candidates)),
+            ("excluded", String(plan.excluded)), ("filtered", String(plan.filtered)),
+            ("duplicates", String(plan.duplicates)), ("capped", String(plan.capped)),
+            ("varying", "[" + plan.varying.map(quote).joined(separator: ", ") + "]"),
+            ("command", "[" + e.trainer.command.map(quote).joined(separator: ", ") + "]"),
+            ("notes", "[" + plan.notes.map(quote).joined(separator: ", ") + "]"),
+            ("warnings", "[" + e.warnings.map(diagnostic).joined(separator: ", ") + "]"),
+        ]
+        let trials = plan.trials.enumerated().map { i, t in
+            "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)}"
+        }
+        fields.append(("trials", trials.isEmpty ? "[]" : "[\n" + trials.joined(separator: ",\n") + "\n  ]"))
+        return "{\n" + fields.map { "  \(quote($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
+    }
+
+    static func render(diagnostics: [Diagnostic]) -> String {
+        "{\"errors\": [" + diagnostics.filter { $0.severity == .error }.map(diagnostic).joined(separator: ", ") + "], "
+            + "\"warnings\": [" + diagnostics.filter { $0.severity == .warning }.map(diagnostic).joined(separator: ", ") + "]}"
+    }
+
+    static func diagnostic(_ d: Diagnostic) -> String {
+        "{\"file\": \(quote(d.location.file)), \"line\": \(d.location.line), \"column\": \(d.location.column), "
+            + "\"severity\": \(quote(d.severity.rawValue)), \"message\": \(quote(d.message)), \"hint\": \(d.hint.map(quote) ?? "null")}"
+    }
+
+    static func quote(_ s: String) -> String { ParamValue.string(s).json }
+}

@@ -1,0 +1,81 @@
+/// Turns a trainer command template into the argv of one trial. Pure: the runner writes the files it names.
+///
+/// Harrow placeholders are replaced inside any token: `{config}` (the trial's `trial.json`), `{run_dir}`,
+/// `{param.NAME}`. W&B macros replace a whole token with a list of tokens, as W&B's agent does
+/// (`${args}` → `--lr=0.001 --epochs=3`, values in Python's `str()` form); an unknown macro expands to
+/// nothing; `${envvar:NAME}` is replaced inside any token by the environment variable, or by NAME.
+public enum CommandTemplate {
+    public struct Expansion: Sendable, Equatable {
+        public var argv: [String]
+        /// Files the command refers to, to be written before it starts (`${args_json_file}`).
+        public var files: [String: String]
+    }
+
+    public static func expand(_ template: [String], trial: Trial, program: String?, configPath: String, runDir: String,
+                              environment: [String: String] = [:]) -> Expansion {
+        let args = trial.parameters
+        var argv: [String] = []
+        var files: [String: String] = [:]
+        for token in template {
+            switch token {
+            case "${env}": argv.append("/usr/bin/env")
+            case "${interpreter}": argv.append("python")
+            case "${program}": if let program { argv.append(program) }
+            case "${args}": argv += args.map { "--\($0.name)=\($0.value.python)" }
+            case "${args_no_equals}": argv += args.flatMap { ["--\($0.name)", $0.value.python] }
+            case "${args_no_hyphens}": argv += args.map { "\($0.name)=\($0.value.python)" }
+            case "${args_no_boolean_flags}":
+                for (name, value) in args {
+                    switch value {
+                    case .bool(true): argv.append("--\(name)")
+                    case .bool(false): break
+                    default: argv.append("--\(name)=\(value.python)")
+                    }
+                }
+            case "${args_json}": argv.append(argsJSON(args))
+            case "${args_json_file}":
+                let path = runDir.hasSuffix("/") ? runDir + "args.json" : runDir + "/args.json"
+                files[path] = argsJSON(args)
+                argv.append(path)
+            case "${args_append_hydra}": argv += args.map { "+\($0.name)=\($0.value.python)" }
+            case "${args_override_hydra}": argv += args.map { "++\($0.name)=\($0.value.python)" }
+            case _ where token.hasPrefix("${") && token.hasSuffix("}") && !token.hasPrefix("${envvar:"):
+                break
+            default:
+                argv.append(substitute(token, trial: trial, configPath: configPath, runDir: runDir, environment: environment))
+            }
+        }
+        return Expansion(argv: argv, files: files)
+    }
+
+    /// `json.dumps` of the flat arguments, with Python's separators.
+    static func argsJSON(_ args: [(name: String, value: ParamValue)]) -> String {
+        "{" + args.map { jsonQuoted($0.name) + ": " + $0.value.json }.joined(separator: ", ") + "}"
+    }
+
+    /// Names used as `{param.NAME}` in a token.
+    static func parameterPlaceholders(in token: String) -> [String] {
+        var names: [String] = []
+        var rest = Substring(token)
+        while let open = rest.range(of: "{param.") {
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else { break }
+            names.append(String(rest[open.upperBound..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
+    }
+
+    private static func substitute(_ token: String, trial: Trial, configPath: String, runDir: String,
+                                   environment: [String: String]) -> String {
+        guard token.contains("{") else { return token }
+        var out = token.replacingAll("{config}", with: configPath).replacingAll("{run_dir}", with: runDir)
+        for name in parameterPlaceholders(in: out) {
+            out = out.replacingAll("{param.\(name)}", with: trial[name]?.plain ?? "")
+        }
+        while let open = out.range(of: "${envvar:"), let close = out[open.upperBound...].firstIndex(of: "}") {
+            let name = String(out[open.upperBound..<close])
+            out.replaceSubrange(open.lowerBound...close, with: environment[name] ?? name)
+        }
+        return out
+    }
+}

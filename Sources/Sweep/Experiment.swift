@@ -1,0 +1,85 @@
+/// A sweep definition: what to vary, how to search it, and how to start a trainer for each trial.
+/// W&B sweep files (`method: grid | random`) load unchanged; Harrow's additions are listed in `Experiment.Key`.
+public struct Experiment: Sendable {
+    public enum Method: String, Sendable { case grid, random }
+
+    public struct Metric: Sendable, Hashable {
+        public var name: String
+        public var goal: Goal
+        public enum Goal: String, Sendable { case minimize, maximize }
+    }
+
+    public struct Parameter: Sendable {
+        /// Nested names joined with `.` (`lora.r`), as the trainer contract names them.
+        public var name: String
+        public var distribution: Distribution
+        public var location: SourceLocation
+    }
+
+    public struct Trainer: Sendable {
+        /// Argv template with `{config}`, `{run_dir}`, `{param.NAME}` and W&B's `${…}` macros.
+        public var command: [String]
+        /// Seconds before a trial is stopped (SIGTERM, then SIGKILL).
+        public var timeout: Double?
+        public var retries: Int
+    }
+
+    public enum Resources: Sendable, Hashable {
+        case parallel(Int)
+        case gpus([Int])
+    }
+
+    /// W&B's hyperband settings, kept so Harrow's early stop can honour them.
+    public struct EarlyTerminate: Sendable, Hashable {
+        public var type: String
+        public var minIter: Int?
+        public var maxIter: Int?
+        public var s: Double?
+        public var eta: Double
+        public var strict: Bool
+    }
+
+    /// One `exclude:` entry: a partial assignment; a trial matching every key is dropped.
+    /// A list where the parameter's values are not lists means "any of these".
+    public struct Exclusion: Sendable {
+        public var assignment: [(name: String, value: ParamValue)]
+        public var location: SourceLocation
+    }
+
+    public var file: String
+    public var name: String
+    public var description: String?
+    public var method: Method
+    public var metric: Metric?
+    public var count: Int?
+    public var seed: UInt64
+    public var runCap: Int?
+    public var program: String?
+    public var trainer: Trainer
+    public var resources: Resources?
+    public var earlyTerminate: EarlyTerminate?
+    /// Sorted by name, W&B's grid order: the last name varies fastest.
+    public var parameters: [Parameter]
+    public var exclude: [Exclusion]
+    /// The `where:` constraint, bound to parameter slots.
+    public var constraint: Expression?
+    public var constraintLocation: SourceLocation?
+    /// Problems worth knowing that do not stop planning.
+    public var warnings: [Diagnostic]
+
+    /// The command a trial runs when the file names neither `command` nor `trainer.command`.
+    public static let builtInTrainerCommand = ["harrow-train", "sft", "--config", "{config}", "--run-dir", "{run_dir}"]
+    /// W&B's default command for a file with `program`.
+    public static let wandbDefaultCommand = ["${env}", "${interpreter}", "${program}", "${args}"]
+
+    /// Parameters the built-in trainer reads (DESIGN.md's trainer contract).
+    public static let builtInTrainerParameters: Set<String> = [
+        "base_model", "dataset", "general_dataset", "val_dataset", "mix_ratio", "epochs", "lr", "warmup_ratio",
+        "schedule", "min_lr_ratio", "weight_decay", "batch_size", "grad_accum", "max_seq_len", "lora_r",
+        "lora_alpha", "lora_dropout", "lora_targets", "full_finetune", "eval_steps", "seed",
+    ]
+
+    public var usesBuiltInTrainer: Bool { trainer.command.first.map { $0.hasSuffix("harrow-train") } ?? false }
+
+    public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+}

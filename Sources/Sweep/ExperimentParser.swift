@@ -1,0 +1,435 @@
+import Foundation
+import Yams
+
+extension Experiment {
+    /// Top-level keys Harrow acts on.
+    static let harrowKeys = [
+        "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
+        "trainer", "resources", "exclude", "where", "early_terminate",
+    ]
+    /// Keys W&B knows that Harrow accepts and ignores, with a warning.
+    static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
+    static let specKeys = ["values", "value", "min", "max", "distribution", "q", "mu", "sigma", "a", "b", "probabilities", "expr", "parameters"]
+    static let distributionNames = [
+        "constant", "categorical", "categorical_w_probabilities", "int_uniform", "uniform", "q_uniform",
+        "log_uniform_values", "inv_log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal",
+        "q_log_normal", "beta", "q_beta",
+    ]
+    static let commandMacros = ["${env}", "${interpreter}", "${program}", "${args}", "${args_no_equals}", "${args_no_hyphens}",
+                                "${args_no_boolean_flags}", "${args_json}", "${args_json_file}", "${args_append_hydra}",
+                                "${args_override_hydra}"]
+
+    /// Parses an experiment file's text. `file` is used in messages and to name an unnamed sweep.
+    /// Throws every error found at once; warnings travel in `warnings`.
+    public static func parse(yaml: String, file: String) throws(ExperimentError) -> Experiment {
+        var parser = ExperimentParser(file: file, text: yaml)
+        let experiment = parser.parse()
+        if let experiment, !parser.diagnostics.contains(where: { $0.severity == .error }) {
+            var result = experiment
+            result.warnings = parser.diagnostics
+            return result
+        }
+        throw ExperimentError(diagnostics: parser.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
+    }
+}
+
+/// Walks the YAML node tree (not a Codable decode) so every problem keeps its line and column
+/// and all of them can be reported together.
+struct ExperimentParser {
+    let file: String
+    let text: String
+    var diagnostics: [Diagnostic] = []
+    /// Where each expression was written, for errors found when binding it.
+    var expressionNodes: [String: Node] = [:]
+
+    init(file: String, text: String) {
+        self.file = file
+        self.text = text
+    }
+
+    // MARK: Locations and reporting
+
+    func location(_ node: Node?) -> SourceLocation {
+        let mark = node?.mark
+        return SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+    }
+
+    mutating func error(_ node: Node?, _ message: String, hint: String? = nil) {
+        diagnostics.append(Diagnostic(.error, location(node), message, hint: hint))
+    }
+
+    mutating func warning(_ node: Node?, _ message: String, hint: String? = nil) {
+        diagnostics.append(Diagnostic(.warning, location(node), message, hint: hint))
+    }
+
+    /// Where an expression's error points: the scalar's start, past an opening quote, plus the offset.
+    func location(in node: Node, offset: Int) -> SourceLocation {
+        var loc = location(node)
+        if let style = node.scalar?.style, style == .singleQuoted || style == .doubleQuoted { loc.column += 1 }
+        loc.column += offset
+        return loc
+    }
+
+    // MARK: Top level
+
+    mutating func parse() -> Experiment? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            reportSyntax(error)
+            return nil
+        } catch {
+            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "cannot read YAML: \(error)"))
+            return nil
+        }
+        guard let root else {
+            error(nil, "the file is empty", hint: "an experiment needs at least `parameters:`")
+            return nil
+        }
+        guard let top = root.mapping else {
+            error(root, "an experiment is a mapping of keys (method, parameters, …), not a \(kind(root))")
+            return nil
+        }
+
+        var experiment = Experiment(
+            file: file, name: defaultName, description: nil, method: .grid, metric: nil, count: nil, seed: 0,
+            runCap: nil, program: nil, trainer: .init(command: [], timeout: nil, retries: 0), resources: nil,
+            earlyTerminate: nil, parameters: [], exclude: [], constraint: nil, constraintLocation: nil, warnings: [])
+        var wandbCommand: (node: Node, argv: [String])?
+        var trainerCommand: (node: Node, argv: [String])?
+        var excludeNode: Node?, whereNode: Node?, parametersNode: Node?
+        var countNode: Node?
+
+        for (keyNode, value) in top {
+            guard let key = keyNode.scalar?.string else {
+                error(keyNode, "keys must be plain names")
+                continue
+            }
+            switch key {
+            case "name": experiment.name = string(value, key) ?? experiment.name
+            case "description": experiment.description = string(value, key)
+            case "method":
+                guard let m = string(value, key) else { break }
+                switch m {
+                case "grid": experiment.method = .grid
+                case "random": experiment.method = .random
+                case "bayes":
+                    error(value, "method 'bayes' is not supported yet",
+                          hint: "use 'random' with a `count` (and a `seed`), or 'grid'")
+                case "custom":
+                    error(value, "method 'custom' needs W&B's scheduler, which Harrow does not run", hint: "use 'grid' or 'random'")
+                default:
+                    error(value, "unknown method '\(m)'", hint: didYouMean(m, ["grid", "random"]) ?? "one of: grid, random")
+                }
+            case "metric": experiment.metric = parseMetric(value)
+            case "parameters": parametersNode = value
+            case "count":
+                countNode = value
+                experiment.count = integer(value, key, atLeast: 1)
+            case "seed": experiment.seed = integer(value, key, atLeast: 0).map { UInt64($0) } ?? 0
+            case "run_cap": experiment.runCap = integer(value, key, atLeast: 1)
+            case "program": experiment.program = string(value, key)
+            case "command": wandbCommand = argv(value, key).map { (value, $0) }
+            case "trainer": trainerCommand = parseTrainer(value, into: &experiment.trainer)
+            case "resources": experiment.resources = parseResources(value)
+            case "exclude": excludeNode = value
+            case "where": whereNode = value
+            case "early_terminate": experiment.earlyTerminate = parseEarlyTerminate(value)
+            case _ where Experiment.wandbOnlyKeys.contains(key):
+                warning(keyNode, "'\(key)' is a W&B setting Harrow does not act on; it is ignored")
+            default:
+                error(keyNode, "unknown key '\(key)'",
+                      hint: didYouMean(key, Experiment.harrowKeys + Experiment.wandbOnlyKeys)
+                        ?? "known keys: \(Experiment.harrowKeys.joined(separator: ", "))")
+            }
+        }
+
+        if let parametersNode {
+            experiment.parameters = parseParameters(parametersNode, prefix: []).sorted { $0.path.lexicographicallyPrecedes($1.path) }
+                .map(\.parameter)
+        } else {
+            error(root, "no `parameters:`", hint: "add `parameters:` with at least one parameter, e.g. `lr: {values: [1.0e-4, 2.0e-4]}`")
+        }
+
+        switch (wandbCommand, trainerCommand) {
+        case let (w?, t?):
+            error(t.node, "both `command` and `trainer.command` are given", hint: "keep one; \(location(w.node)) has the other")
+        case let (w?, nil): experiment.trainer.command = w.argv
+        case let (nil, t?): experiment.trainer.command = t.argv
+        case (nil, nil):
+            experiment.trainer.command = experiment.program == nil ? Experiment.builtInTrainerCommand : Experiment.wandbDefaultCommand
+        }
+
+        if experiment.method == .random, experiment.count == nil, experiment.runCap == nil {
+            error(root, "a random sweep needs `count` (or `run_cap`) to know how many trials to draw",
+                  hint: "add e.g. `count: 20` and `seed: 1`")
+        }
+        if experiment.method == .grid, let countNode {
+            warning(countNode, "`count` applies to random sweeps; a grid runs every point (use `run_cap` to limit it)")
+        }
+
+        resolve(&experiment, commandNode: trainerCommand?.node ?? wandbCommand?.node ?? root,
+                excludeNode: excludeNode, whereNode: whereNode)
+        return experiment
+    }
+
+    private var defaultName: String {
+        let base = (file as NSString).lastPathComponent
+        return base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
+    }
+
+    private mutating func reportSyntax(_ yamlError: YamlError) {
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            var hint: String?
+            if let context { hint = "\(context.text) at \(file):\(context.mark.line):\(context.mark.column)" }
+            if problem.contains("found character that cannot start any token"), text.contains("\t") {
+                hint = (hint.map { $0 + "; " } ?? "") + "YAML indents with spaces, not tabs"
+            }
+            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: mark.line, column: mark.column),
+                                          "invalid YAML: \(problem)", hint: hint))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                                          "duplicate key '\(duplicates.joined(separator: "', '"))'",
+                                          hint: "each key may appear once in a mapping"))
+        case .reader(let problem, let offset, _, _):
+            let (line, column) = lineColumn(ofUTF8Offset: offset ?? 0)
+            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: line, column: column), "cannot read file: \(problem)"))
+        default:
+            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "invalid YAML: \(yamlError)"))
+        }
+    }
+
+    private func lineColumn(ofUTF8Offset offset: Int) -> (Int, Int) {
+        var line = 1, column = 1
+        for byte in text.utf8.prefix(offset) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return (line, column)
+    }
+
+    // MARK: Scalars
+
+    func kind(_ node: Node) -> String {
+        switch node {
+        case .scalar: "scalar"
+        case .mapping: "mapping"
+        case .sequence: "list"
+        case .alias: "alias"
+        }
+    }
+
+    /// A YAML scalar or list as a value. Plain scalars are typed by YAML's rules; quoted ones stay strings.
+    func value(_ node: Node) -> ParamValue? {
+        switch node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain || scalar.style == .any else { return .string(scalar.string) }
+            if node.null != nil { return .null }
+            if let b = node.bool { return .bool(b) }
+            if let i = node.int { return .int(i) }
+            if let d = node.float { return .double(d) }
+            return .string(scalar.string)
+        case .sequence(let seq):
+            var items: [ParamValue] = []
+            for item in seq {
+                guard let v = value(item) else { return nil }
+                items.append(v)
+            }
+            return .list(items)
+        default:
+            return nil
+        }
+    }
+
+    mutating func string(_ node: Node, _ key: String) -> String? {
+        if case .scalar(let s) = node, case .string(let v)? = value(node) { _ = s; return v }
+        error(node, "`\(key)` must be text, found \(describe(node))")
+        return nil
+    }
+
+    mutating func integer(_ node: Node, _ key: String, atLeast minimum: Int) -> Int? {
+        guard case .int(let i)? = value(node) else {
+            error(node, "`\(key)` must be a whole number, found \(describe(node))")
+            return nil
+        }
+        guard i >= minimum else {
+            error(node, "`\(key)` must be at least \(minimum), found \(i)")
+            return nil
+        }
+        return i
+    }
+
+    mutating func number(_ node: Node, _ key: String) -> (value: Double, integral: Bool)? {
+        switch value(node) {
+        case .int(let i)?: return (Double(i), true)
+        case .double(let d)? where d.isFinite: return (d, false)
+        default:
+            error(node, "`\(key)` must be a finite number, found \(describe(node))")
+            return nil
+        }
+    }
+
+    func describe(_ node: Node) -> String {
+        guard case .scalar(let s) = node, let v = value(node) else { return "a \(kind(node))" }
+        return "\(v.typeName) '\(s.string)'"
+    }
+
+    mutating func argv(_ node: Node, _ key: String) -> [String]? {
+        guard case .sequence(let seq) = node else {
+            error(node, "`\(key)` must be a list of arguments, found \(describe(node))",
+                  hint: "write the argv as a block list (`- python`, `- train.py`, …); arguments never pass through a shell")
+            return nil
+        }
+        var out: [String] = []
+        for item in seq {
+            guard case .scalar(let s) = item else {
+                let hint = item.mapping != nil ? "quote macros in flow lists (`\"${args}\"`) or use a block list: `{` opens a mapping" : nil
+                error(item, "each argument must be a single word or string, found a \(kind(item))", hint: hint)
+                return nil
+            }
+            out.append(s.string)
+        }
+        if out.isEmpty { error(node, "`\(key)` is empty") }
+        return out
+    }
+
+    /// Checks a mapping's keys against the known ones, with a did-you-mean.
+    mutating func checkKeys(_ mapping: Node.Mapping, allowed: [String], in context: String) {
+        for (k, _) in mapping {
+            let name = k.scalar?.string ?? ""
+            if !allowed.contains(name) {
+                error(k, "unknown key '\(name)' in \(context)",
+                      hint: didYouMean(name, allowed) ?? "known keys: \(allowed.joined(separator: ", "))")
+            }
+        }
+    }
+
+    // MARK: Sections
+
+    mutating func parseMetric(_ node: Node) -> Experiment.Metric? {
+        guard let m = node.mapping else {
+            error(node, "`metric` must be a mapping like `{name: val/loss, goal: minimize}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["name", "goal", "target", "impute", "impute_while_running"], in: "metric")
+        for key in ["target", "impute", "impute_while_running"] where m[key] != nil {
+            warning(m[key], "metric `\(key)` is a W&B setting Harrow does not act on; it is ignored")
+        }
+        guard let nameNode = m["name"] else {
+            error(node, "`metric` needs a `name`", hint: "e.g. `name: val/loss`")
+            return nil
+        }
+        guard let name = string(nameNode, "metric.name") else { return nil }
+        var goal = Experiment.Metric.Goal.minimize
+        if let g = m["goal"] {
+            let text = string(g, "metric.goal") ?? "minimize"
+            if let parsed = Experiment.Metric.Goal(rawValue: text) { goal = parsed } else {
+                error(g, "metric goal must be 'minimize' or 'maximize', found '\(text)'", hint: didYouMean(text, ["minimize", "maximize"]))
+            }
+        }
+        return .init(name: name, goal: goal)
+    }
+
+    mutating func parseTrainer(_ node: Node, into trainer: inout Experiment.Trainer) -> (Node, [String])? {
+        guard let m = node.mapping else {
+            error(node, "`trainer` must be a mapping with `command`, `timeout`, `retries`")
+            return nil
+        }
+        checkKeys(m, allowed: ["command", "timeout", "retries"], in: "trainer")
+        if let t = m["timeout"] { trainer.timeout = duration(t) }
+        if let r = m["retries"] { trainer.retries = integer(r, "trainer.retries", atLeast: 0) ?? 0 }
+        guard let c = m["command"] else { return nil }
+        return argv(c, "trainer.command").map { (c, $0) }
+    }
+
+    /// Seconds, or a duration such as `90m`, `2h`, `1h30m`, `45s`.
+    mutating func duration(_ node: Node) -> Double? {
+        switch value(node) {
+        case .int(let i)? where i > 0: return Double(i)
+        case .double(let d)? where d > 0: return d
+        case .string(let s)?:
+            if let seconds = parseDuration(s), seconds > 0 { return seconds }
+        default: break
+        }
+        error(node, "timeout must be a positive duration, found \(describe(node))", hint: "seconds (`3600`) or `90m`, `2h`, `1h30m`")
+        return nil
+    }
+
+    mutating func parseResources(_ node: Node) -> Experiment.Resources? {
+        guard let m = node.mapping else {
+            error(node, "`resources` must be `{parallel: N}` or `{gpus: [0, 1]}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["parallel", "gpus"], in: "resources")
+        if m["parallel"] != nil, m["gpus"] != nil {
+            error(node, "give either `parallel` (CPU slots) or `gpus` (one trial per GPU), not both")
+            return nil
+        }
+        if let p = m["parallel"] { return integer(p, "resources.parallel", atLeast: 1).map { .parallel($0) } }
+        if let g = m["gpus"] {
+            guard case .list(let items)? = value(g), !items.isEmpty else {
+                error(g, "`resources.gpus` must be a non-empty list of device numbers, e.g. [0, 1]")
+                return nil
+            }
+            var ids: [Int] = []
+            for item in items {
+                guard case .int(let i) = item, i >= 0 else {
+                    error(g, "GPU numbers must be whole numbers from 0, found \(item.json)")
+                    return nil
+                }
+                ids.append(i)
+            }
+            return .gpus(ids)
+        }
+        return nil
+    }
+
+    mutating func parseEarlyTerminate(_ node: Node) -> Experiment.EarlyTerminate? {
+        guard let m = node.mapping else {
+            error(node, "`early_terminate` must be a mapping like `{type: hyperband, min_iter: 3}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["type", "min_iter", "max_iter", "s", "eta", "strict"], in: "early_terminate")
+        let type = m["type"].flatMap { string($0, "early_terminate.type") }
+        guard type == "hyperband" else {
+            error(m["type"] ?? node, "early_terminate needs `type: hyperband` (the only type W&B defines)")
+            return nil
+        }
+        var result = Experiment.EarlyTerminate(type: "hyperband", minIter: nil, maxIter: nil, s: nil, eta: 3, strict: true)
+        if let n = m["min_iter"] { result.minIter = integer(n, "early_terminate.min_iter", atLeast: 1) }
+        if let n = m["max_iter"] { result.maxIter = integer(n, "early_terminate.max_iter", atLeast: 1) }
+        if let n = m["s"] { result.s = number(n, "early_terminate.s")?.value }
+        if let n = m["eta"], let eta = number(n, "early_terminate.eta")?.value {
+            if eta > 1 { result.eta = eta } else { error(n, "early_terminate.eta must be greater than 1") }
+        }
+        if let n = m["strict"] {
+            if case .bool(let b)? = value(n) { result.strict = b } else { error(n, "early_terminate.strict must be true or false") }
+        }
+        if result.minIter == nil, result.maxIter == nil || result.s == nil {
+            error(node, "hyperband needs `min_iter`, or both `max_iter` and `s`")
+        }
+        warning(node, "early_terminate is recorded but not acted on yet: Harrow runs every trial to the end")
+        return result
+    }
+}
+
+/// `3600`, `90m`, `2h`, `1h30m`, `45s`, `1.5h` → seconds.
+public func parseDuration(_ text: String) -> Double? {
+    let s = text.trimmingCharacters(in: .whitespaces).lowercased()
+    if let plain = Double(s) { return plain }
+    var total = 0.0, digits = "", sawUnit = false
+    for c in s {
+        if c.isNumber || c == "." {
+            digits.append(c)
+        } else if let unit = ["h": 3600.0, "m": 60, "s": 1, "d": 86400][String(c)], let n = Double(digits) {
+            total += n * unit
+            digits = ""
+            sawUnit = true
+        } else {
+            return nil
+        }
+    }
+    return digits.isEmpty && sawUnit ? total : nil
+}

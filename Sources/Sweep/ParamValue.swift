@@ -1,0 +1,137 @@
+import Foundation
+
+/// One resolved parameter value, as YAML or an expression yields it.
+public enum ParamValue: Sendable, Hashable {
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+    case null
+    case list([ParamValue])
+
+    public var number: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+
+    /// Numbers compare by value across int and float (W&B hashes 3e6 and 3000000 alike).
+    public func sameValue(as other: ParamValue) -> Bool {
+        switch (self, other) {
+        case (.list(let a), .list(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.sameValue(as: $1) }
+        default:
+            if let x = number, let y = other.number { return x == y }
+            return self == other
+        }
+    }
+
+    public var typeName: String {
+        switch self {
+        case .int: "integer"
+        case .double: "number"
+        case .string: "string"
+        case .bool: "boolean"
+        case .null: "null"
+        case .list: "list"
+        }
+    }
+}
+
+// MARK: - Rendering
+
+extension ParamValue {
+    /// JSON text. Floats use Swift's shortest round-trip form; non-finite values become null.
+    public var json: String {
+        var out = ""
+        writeJSON(to: &out)
+        return out
+    }
+
+    func writeJSON(to out: inout String) {
+        switch self {
+        case .int(let i): out += String(i)
+        case .double(let d): out += d.isFinite ? d.description : "null"
+        case .string(let s): out += jsonQuoted(s)
+        case .bool(let b): out += b ? "true" : "false"
+        case .null: out += "null"
+        case .list(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += ", " }
+                item.writeJSON(to: &out)
+            }
+            out += "]"
+        }
+    }
+
+    /// Canonical text for trial identity: integral floats are written as integers so 1e3 and 1000 are one trial.
+    func writeCanonical(to out: inout String) {
+        switch self {
+        case .double(let d) where d.isFinite && d == d.rounded() && abs(d) < 9.0e15:
+            out += String(Int(d))
+        case .list(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.writeCanonical(to: &out)
+            }
+            out += "]"
+        default:
+            writeJSON(to: &out)
+        }
+    }
+
+    /// Python's `str()`, which W&B's `${args}` macros use: `True`, `None`, `1e-05`, `['q_proj', 'v_proj']`.
+    public var python: String {
+        switch self {
+        case .int(let i): String(i)
+        case .double(let d):
+            d.isNaN ? "nan" : d.isInfinite ? (d < 0 ? "-inf" : "inf") : d.description
+        case .string(let s): s
+        case .bool(let b): b ? "True" : "False"
+        case .null: "None"
+        case .list(let items): "[" + items.map(\.pythonRepr).joined(separator: ", ") + "]"
+        }
+    }
+
+    private var pythonRepr: String {
+        if case .string(let s) = self {
+            return "'" + s.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
+        }
+        return python
+    }
+
+    /// Plain text for `{param.NAME}` placeholders: strings bare, everything else as JSON.
+    public var plain: String {
+        if case .string(let s) = self { return s }
+        return json
+    }
+}
+
+func jsonQuoted(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard contains(target) else { return self }
+        return components(separatedBy: target).joined(separator: replacement)
+    }
+}

@@ -1,0 +1,203 @@
+/// The trials an experiment expands to, and what was dropped on the way.
+public struct Plan: Sendable {
+    public var experiment: Experiment
+    public var trials: [Trial]
+    /// Parameters whose value differs between trials: the columns worth showing.
+    public var varying: [String]
+    /// Grid points or random draws considered.
+    public var candidates: Int
+    /// Dropped by `exclude:`.
+    public var excluded: Int
+    /// Dropped by `where:`.
+    public var filtered: Int
+    /// Points that resolved to a trial already planned (for example a tied alpha equal to a free one).
+    public var duplicates: Int
+    /// Valid trials left out by `run_cap` (for a grid cut short by the cap, the points never reached).
+    public var capped: Int
+    /// Things the user should know about the plan.
+    public var notes: [String]
+}
+
+public enum Planner {
+    /// A grid larger than this must be limited with `run_cap` (or `exclude`/`where` on fewer axes).
+    public static let maximumGridPoints = 50_000_000
+
+    public static func plan(_ experiment: Experiment) throws(ExperimentError) -> Plan {
+        var state = PlanState(experiment)
+        switch experiment.method {
+        case .grid: try state.expandGrid()
+        case .random: try state.drawRandom()
+        }
+        return state.finish()
+    }
+}
+
+private struct PlanState {
+    let experiment: Experiment
+    let names: [String]
+    /// Slots of parameters computed by expressions, in dependency order.
+    let evaluationOrder: [Int]
+    let exclusions: [[(slot: Int, value: ParamValue)]]
+    let limit: Int?
+
+    var trials: [Trial] = []
+    var seen: Set<String> = []
+    var candidates = 0, excluded = 0, filtered = 0, duplicates = 0, capped = 0
+    var notes: [String] = []
+
+    init(_ experiment: Experiment) {
+        self.experiment = experiment
+        names = experiment.parameters.map(\.name)
+        let slots = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        exclusions = experiment.exclude.map { $0.assignment.map { (slots[$0.name]!, $0.value) } }
+        evaluationOrder = Self.dependencyOrder(experiment.parameters, slots: slots)
+        switch experiment.method {
+        case .grid: limit = experiment.runCap
+        case .random: limit = [experiment.count, experiment.runCap].compactMap { $0 }.min()
+        }
+    }
+
+    static func dependencyOrder(_ parameters: [Experiment.Parameter], slots: [String: Int]) -> [Int] {
+        var order: [Int] = [], done = Set<Int>()
+        func visit(_ i: Int) {
+            guard !done.contains(i) else { return }
+            done.insert(i)
+            for name in parameters[i].distribution.expressionNames { visit(slots[name]!) }
+            if parameters[i].distribution.hasExpressions { order.append(i) }
+        }
+        parameters.indices.forEach(visit)
+        return order
+    }
+
+    var full: Bool { limit.map { trials.count >= $0 } ?? false }
+
+    // MARK: Grid
+
+    mutating func expandGrid() throws(ExperimentError) {
+        let axes: [[Distribution.Choice]] = experiment.parameters.map {
+            if case .derived(let e) = $0.distribution { return [.expr(e)] }
+            return $0.distribution.gridChoices ?? []
+        }
+        var total = 1
+        for axis in axes {
+            let (product, overflow) = total.multipliedReportingOverflow(by: axis.count)
+            total = overflow ? .max : product
+        }
+        if total > Planner.maximumGridPoints, limit == nil {
+            throw ExperimentError(diagnostics: [Diagnostic(.error, SourceLocation(file: experiment.file, line: 1, column: 1),
+                "the grid has \(total == .max ? "more than \(Int.max)" : String(total)) points",
+                hint: "add `run_cap`, use `method: random` with a `count`, or give fewer values")])
+        }
+        var digits = [Int](repeating: 0, count: axes.count)
+        var choices = axes.map { $0[0] }
+        for point in 0..<total {
+            if full {
+                capped += total - point
+                notes.append("run_cap \(limit!) reached: \(total - point) grid points were not planned")
+                return
+            }
+            try consider(choices)
+            // Advance the mixed-radix counter; the last parameter varies fastest, as in W&B.
+            var axis = axes.count - 1
+            while axis >= 0 {
+                digits[axis] += 1
+                if digits[axis] < axes[axis].count {
+                    choices[axis] = axes[axis][digits[axis]]
+                    break
+                }
+                digits[axis] = 0
+                choices[axis] = axes[axis][0]
+                axis -= 1
+            }
+        }
+    }
+
+    // MARK: Random
+
+    mutating func drawRandom() throws(ExperimentError) {
+        var rng = SplitMix64(seed: experiment.seed)
+        let target = limit ?? 0
+        let maximumDraws = target * 100 + 1_000
+        while trials.count < target, candidates < maximumDraws {
+            var choices: [Distribution.Choice] = []
+            choices.reserveCapacity(experiment.parameters.count)
+            for p in experiment.parameters { choices.append(p.distribution.sample(&rng)) }
+            try consider(choices)
+        }
+        if trials.count < target {
+            notes.append("only \(trials.count) distinct trials of \(target) requested after \(candidates) draws: the space is smaller than `count`")
+        }
+    }
+
+    // MARK: One candidate
+
+    mutating func consider(_ choices: [Distribution.Choice]) throws(ExperimentError) {
+        candidates += 1
+        var values = [ParamValue](repeating: .null, count: choices.count)
+        for (i, c) in choices.enumerated() { if case .value(let v) = c { values[i] = v } }
+        for slot in evaluationOrder {
+            guard case .expr(let e) = choices[slot] else { continue }
+            do {
+                values[slot] = try e.evaluate(values)
+            } catch {
+                let p = experiment.parameters[slot]
+                throw failure(at: p.location, "cannot compute '\(p.name)' = \(e.source): \(error.message)", values)
+            }
+        }
+        if isExcluded(values) {
+            excluded += 1
+            return
+        }
+        if let constraint = experiment.constraint {
+            let keep: ParamValue
+            do { keep = try constraint.evaluate(values) } catch {
+                throw failure(at: experiment.constraintLocation, "cannot evaluate `where`: \(error.message)", values)
+            }
+            guard case .bool(let ok) = keep else {
+                throw failure(at: experiment.constraintLocation, "`where` must be true or false, got \(keep.typeName) \(keep.json)", values)
+            }
+            if !ok {
+                filtered += 1
+                return
+            }
+        }
+        let trial = Trial(names: names, values: values, command: experiment.trainer.command)
+        guard seen.insert(trial.key).inserted else {
+            duplicates += 1
+            return
+        }
+        trials.append(trial)
+    }
+
+    func isExcluded(_ values: [ParamValue]) -> Bool {
+        exclusions.contains { entry in
+            entry.allSatisfy { slot, wanted in
+                let actual = values[slot]
+                if actual.sameValue(as: wanted) { return true }
+                if case .list(let anyOf) = wanted { return anyOf.contains { actual.sameValue(as: $0) } }
+                return false
+            }
+        }
+    }
+
+    func failure(at location: SourceLocation?, _ message: String, _ values: [ParamValue]) -> ExperimentError {
+        let known = zip(names, values).map { "\($0)=\($1.json)" }.joined(separator: ", ")
+        return ExperimentError(diagnostics: [Diagnostic(.error, location ?? SourceLocation(file: experiment.file, line: 1, column: 1),
+                                                        message, hint: "for the trial \(known)")])
+    }
+
+    func finish() -> Plan {
+        var varying: [String] = []
+        if let first = trials.first {
+            for (i, name) in names.enumerated() where trials.contains(where: { !$0.values[i].sameValue(as: first.values[i]) }) {
+                varying.append(name)
+            }
+        }
+        var notes = notes
+        if experiment.method == .random, let cap = experiment.runCap, let count = experiment.count, cap < count {
+            notes.append("run_cap \(cap) limits count \(count)")
+        }
+        return Plan(experiment: experiment, trials: trials, varying: varying, candidates: candidates, excluded: excluded,
+                    filtered: filtered, duplicates: duplicates, capped: capped, notes: notes)
+    }
+}
