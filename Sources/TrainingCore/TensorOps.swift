@@ -1,0 +1,344 @@
+import CBLAS
+import Foundation
+
+/// The scalar types the model runs in: Float for training, Double for the finite-difference gradient checks.
+public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignificand: FixedWidthInteger {
+    /// Row-major C = alpha · op(A) · op(B) + beta · C.
+    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+}
+
+@inline(__always) private func trans(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
+
+extension Float: Real {
+    @inline(__always)
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func exp(_ x: Float) -> Float { expf(x) }
+    @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
+}
+
+extension Double: Real {
+    @inline(__always)
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+                            a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+    @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
+}
+
+public enum BLAS {
+    public static var config: String { String(cString: openblas_get_config()) }
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Applies OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) explicitly, so the count is the same whoever set it.
+    public static func applyEnvironmentThreads() {
+        let env = ProcessInfo.processInfo.environment
+        if let n = (env["OPENBLAS_NUM_THREADS"] ?? env["OMP_NUM_THREADS"]).flatMap(Int.init), n > 0 { setThreads(n) }
+    }
+}
+
+/// A dense row-major buffer, allocated once and owned for its whole life.
+public final class Tensor<T: Real>: @unchecked Sendable {
+    public let shape: [Int]
+    public let count: Int
+    public let data: UnsafeMutablePointer<T>
+
+    public init(_ shape: [Int]) {
+        self.shape = shape
+        count = shape.reduce(1, *)
+        data = .allocate(capacity: max(count, 1))
+        data.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ shape: [Int], values: [T]) {
+        self.init(shape)
+        precondition(values.count == count, "tensor of shape \(shape) needs \(count) values, got \(values.count)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    deinit { data.deallocate() }
+
+    public var buffer: UnsafeMutableBufferPointer<T> { .init(start: data, count: count) }
+    public var array: [T] { Array(buffer) }
+    public func zero() { data.update(repeating: 0, count: count) }
+    public func copy(from other: Tensor<T>) {
+        precondition(other.count == count)
+        data.update(from: other.data, count: count)
+    }
+    public func clone() -> Tensor<T> { let t = Tensor(shape); t.copy(from: self); return t }
+}
+
+// MARK: - Matrix products. Weights use PyTorch nn.Linear layout [out, in].
+
+/// y = x Wᵀ (+ beta·y): x [n, in], W [out, in], y [n, out].
+@inline(__always)
+func linearForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ w: UnsafePointer<T>,
+                            rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
+    T.gemm(transA: false, transB: true, m: n, n: outF, k: inF, alpha: alpha, a: x, lda: inF, b: w, ldb: inF,
+           beta: beta, c: y, ldc: outF)
+}
+
+/// dx = dy W (+ beta·dx).
+@inline(__always)
+func linearBackwardInput<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ w: UnsafePointer<T>,
+                                  rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
+    T.gemm(transA: false, transB: false, m: n, n: inF, k: outF, alpha: alpha, a: dy, lda: outF, b: w, ldb: inF,
+           beta: beta, c: dx, ldc: inF)
+}
+
+/// dW += dyᵀ x.
+@inline(__always)
+func linearBackwardWeight<T: Real>(_ dw: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>,
+                                   rows n: Int, in inF: Int, out outF: Int, alpha: T = 1) {
+    T.gemm(transA: true, transB: false, m: outF, n: inF, k: n, alpha: alpha, a: dy, lda: outF, b: x, ldb: inF,
+           beta: 1, c: dw, ldc: inF)
+}
+
+// MARK: - Vector helpers (SIMD; the reductions would not vectorise on their own because of FP ordering).
+
+@inline(__always)
+func dot<T: Real>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
+    var acc = SIMD8<T>()
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<T>.self) * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<T>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// y += alpha · x
+@inline(__always)
+func axpy<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ alpha: T, _ n: Int) {
+    for i in 0..<n { y[i] += alpha * x[i] }
+}
+
+@inline(__always)
+func add<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ n: Int) {
+    for i in 0..<n { y[i] += x[i] }
+}
+
+// MARK: - Embedding
+
+func embeddingForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ table: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
+                               rows n: Int, dim: Int) {
+    for r in 0..<n { (out + r * dim).update(from: table + Int(tokens[r]) * dim, count: dim) }
+}
+
+func embeddingBackward<T: Real>(_ dTable: UnsafeMutablePointer<T>, _ dOut: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
+                                rows n: Int, dim: Int) {
+    for r in 0..<n { add(dTable + Int(tokens[r]) * dim, dOut + r * dim, dim) }
+}
+
+// MARK: - RMSNorm: y = w ⊙ (x · rsqrt(mean(x²) + eps)), as Hugging Face LlamaRMSNorm.
+
+func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>,
+                             _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T) {
+    for r in 0..<n {
+        let xr = x + r * dim, yr = y + r * dim
+        let inv = 1 / (dot(xr, xr, dim) / T(dim) + eps).squareRoot()
+        invRms[r] = inv
+        for i in 0..<dim { yr[i] = w[i] * (xr[i] * inv) }
+    }
+}
+
+/// dx += ∂L/∂x; dw += ∂L/∂w when dw is given. With n = x·inv: dx = inv · (dn − n · mean(dn ⊙ n)), dn = dy ⊙ w.
+func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>?, _ dy: UnsafePointer<T>,
+                              _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ invRms: UnsafePointer<T>,
+                              rows n: Int, dim: Int) {
+    for r in 0..<n {
+        let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
+        let inv = invRms[r]
+        var s: T = 0
+        for i in 0..<dim { s += dyr[i] * w[i] * xr[i] }
+        let c = s * inv * inv / T(dim)
+        for i in 0..<dim { dxr[i] += inv * (dyr[i] * w[i] - xr[i] * inv * c) }
+        if let dw { for i in 0..<dim { dw[i] += dyr[i] * xr[i] * inv } }
+    }
+}
+
+// MARK: - Rotary embeddings, Hugging Face rotate_half convention: element j pairs with j + headDim/2.
+
+/// cos/sin tables [maxPositions, headDim/2]; angles in Float32 as transformers computes them.
+public struct RotaryTables<T: Real> {
+    public let cos: [T], sin: [T]
+    public let half: Int
+    public init(maxPositions: Int, headDim: Int, theta: Double) {
+        half = headDim / 2
+        var c = [T](repeating: 0, count: maxPositions * half), s = c
+        for i in 0..<half {
+            let invFreq = Float(1) / Foundation.pow(Float(theta), Float(2 * i) / Float(headDim))
+            for p in 0..<maxPositions {
+                let angle = Float(p) * invFreq
+                c[p * half + i] = T(Foundation.cos(angle))
+                s[p * half + i] = T(Foundation.sin(angle))
+            }
+        }
+        cos = c; sin = s
+    }
+}
+
+/// Rotates every head of every row in place; the row's position is its index within its sequence.
+/// `inverse` applies the transpose rotation, which is the backward pass.
+func rope<T: Real>(_ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, heads: Int, headDim: Int,
+                   tables: RotaryTables<T>, inverse: Bool = false) {
+    let half = headDim / 2, width = heads * headDim
+    tables.cos.withUnsafeBufferPointer { cosTable in
+        tables.sin.withUnsafeBufferPointer { sinTable in
+            for r in 0..<n {
+                let c = cosTable.baseAddress! + (r % t) * half, s = sinTable.baseAddress! + (r % t) * half
+                for h in 0..<heads {
+                    let v = x + r * width + h * headDim
+                    for j in 0..<half {
+                        let a = v[j], b = v[j + half], sj = inverse ? -s[j] : s[j]
+                        v[j] = a * c[j] - b * sj
+                        v[j + half] = b * c[j] + a * sj
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Causal multi-head attention (grouped kv heads as repeat_interleave), one sgemm pair per (sequence, head).
+
+struct AttentionShape {
+    var batch: Int, seqLen: Int, heads: Int, kvHeads: Int, headDim: Int
+    var qWidth: Int { heads * headDim }
+    var kvWidth: Int { kvHeads * headDim }
+    var group: Int { heads / kvHeads }
+    var probsCount: Int { batch * heads * seqLen * seqLen }
+}
+
+/// out = softmax(q kᵀ / √d + causal mask) v per head; keeps the probabilities for the backward pass.
+func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
+                               _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ s: AttentionShape) {
+    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot()
+    for b in 0..<s.batch {
+        for h in 0..<s.heads {
+            let kvh = h / s.group
+            let qp = q + b * t * s.qWidth + h * s.headDim
+            let kp = k + b * t * s.kvWidth + kvh * s.headDim
+            let vp = v + b * t * s.kvWidth + kvh * s.headDim
+            let p = probs + (b * s.heads + h) * t * t
+            T.gemm(transA: false, transB: true, m: t, n: t, k: s.headDim, alpha: scale,
+                   a: qp, lda: s.qWidth, b: kp, ldb: s.kvWidth, beta: 0, c: p, ldc: t)
+            causalSoftmax(p, t)
+            T.gemm(transA: false, transB: false, m: t, n: s.headDim, k: t, alpha: 1,
+                   a: p, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: out + b * t * s.qWidth + h * s.headDim, ldc: s.qWidth)
+        }
+    }
+}
+
+/// Row i keeps columns 0...i; the rest become exact zeros.
+@inline(__always)
+func causalSoftmax<T: Real>(_ p: UnsafeMutablePointer<T>, _ t: Int) {
+    for i in 0..<t {
+        let row = p + i * t
+        var m = row[0]
+        for j in 1..<(i + 1) where row[j] > m { m = row[j] }
+        var sum: T = 0
+        for j in 0...i { let e = T.exp(row[j] - m); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in 0...i { row[j] *= inv }
+        for j in (i + 1)..<t { row[j] = 0 }
+    }
+}
+
+/// dq = ∂L/∂q (overwritten); dk, dv are overwritten too. `scratch` holds t·t values.
+func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>, _ dv: UnsafeMutablePointer<T>,
+                                _ dOut: UnsafePointer<T>, _ probs: UnsafePointer<T>,
+                                _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
+                                _ scratch: UnsafeMutablePointer<T>, _ s: AttentionShape) {
+    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot()
+    dk.update(repeating: 0, count: s.batch * t * s.kvWidth)
+    dv.update(repeating: 0, count: s.batch * t * s.kvWidth)
+    for b in 0..<s.batch {
+        for h in 0..<s.heads {
+            let kvh = h / s.group
+            let qOff = b * t * s.qWidth + h * s.headDim, kvOff = b * t * s.kvWidth + kvh * s.headDim
+            let p = probs + (b * s.heads + h) * t * t
+            let dO = dOut + qOff
+            // dV += Pᵀ dO; dP = dO Vᵀ
+            T.gemm(transA: true, transB: false, m: t, n: s.headDim, k: t, alpha: 1,
+                   a: p, lda: t, b: dO, ldb: s.qWidth, beta: 1, c: dv + kvOff, ldc: s.kvWidth)
+            T.gemm(transA: false, transB: true, m: t, n: t, k: s.headDim, alpha: 1,
+                   a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
+            // Softmax backward, in place: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
+            for i in 0..<t {
+                let pr = p + i * t, dr = scratch + i * t
+                let rowDot = dot(pr, dr, i + 1)
+                for j in 0...i { dr[j] = pr[j] * (dr[j] - rowDot) }
+                for j in (i + 1)..<t { dr[j] = 0 }
+            }
+            // dQ = scale · dS K; dK += scale · dSᵀ Q
+            T.gemm(transA: false, transB: false, m: t, n: s.headDim, k: t, alpha: scale,
+                   a: scratch, lda: t, b: k + kvOff, ldb: s.kvWidth, beta: 0, c: dq + qOff, ldc: s.qWidth)
+            T.gemm(transA: true, transB: false, m: t, n: s.headDim, k: t, alpha: scale,
+                   a: scratch, lda: t, b: q + qOff, ldb: s.qWidth, beta: 1, c: dk + kvOff, ldc: s.kvWidth)
+        }
+    }
+}
+
+// MARK: - SwiGLU: act = silu(gate) ⊙ up
+
+func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
+    for i in 0..<n {
+        let g = gate[i]
+        act[i] = g / (1 + T.exp(-g)) * up[i]
+    }
+}
+
+/// Overwrites dGate and dUp.
+func swigluBackward<T: Real>(_ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
+                             _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
+    for i in 0..<n {
+        let g = gate[i], sig = 1 / (1 + T.exp(-g))
+        dUp[i] = dAct[i] * g * sig
+        dGate[i] = dAct[i] * up[i] * sig * (1 + g * (1 - sig))
+    }
+}
+
+// MARK: - Cross-entropy over next-token targets; -100 marks positions without a target (prompt, padding).
+
+public let ignoreIndex: Int32 = -100
+
+/// Returns the summed loss and the number of targets. When `gradScale` is given, the logits are replaced by
+/// gradScale · (softmax − onehot), and rows without a target by zeros.
+func crossEntropy<T: Real>(_ logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows n: Int, vocab: Int,
+                           gradScale: T?) -> (sum: Double, count: Int) {
+    var total = 0.0, count = 0
+    for r in 0..<n {
+        let row = logits + r * vocab
+        let target = targets[r]
+        guard target != ignoreIndex else {
+            if gradScale != nil { row.update(repeating: 0, count: vocab) }
+            continue
+        }
+        var m = row[0]
+        for j in 1..<vocab where row[j] > m { m = row[j] }
+        var sum: T = 0
+        for j in 0..<vocab { sum += T.exp(row[j] - m) }
+        let logZ = m + T.log(sum)
+        total += Double(logZ - row[Int(target)])
+        count += 1
+        if let g = gradScale {
+            for j in 0..<vocab { row[j] = g * T.exp(row[j] - logZ) }
+            row[Int(target)] -= g
+        }
+    }
+    return (total, count)
+}
