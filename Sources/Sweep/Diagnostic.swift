@@ -52,7 +52,7 @@ func suggestion(for word: String, among candidates: some Sequence<String>) -> St
     var best: (String, Int)?
     for candidate in candidates {
         let d = editDistance(lowered, candidate.lowercased())
-        if d <= max(2, candidate.count / 3), d < (best?.1 ?? .max) { best = (candidate, d) }
+        if d <= max(2, max(lowered.count, candidate.count) / 3), d < (best?.1 ?? .max) { best = (candidate, d) }
     }
     return best?.0
 }

@@ -41,6 +41,8 @@ struct ExperimentParser {
     var diagnostics: [Diagnostic] = []
     /// Where each expression was written, for errors found when binding it.
     var expressionNodes: [String: Node] = [:]
+    /// A bad `method` makes grid-only checks meaningless; they are skipped so only the real error shows.
+    var methodFailed = false
 
     init(file: String, text: String) {
         self.file = file
@@ -115,11 +117,14 @@ struct ExperimentParser {
                 case "grid": experiment.method = .grid
                 case "random": experiment.method = .random
                 case "bayes":
+                    methodFailed = true
                     error(value, "method 'bayes' is not supported yet",
                           hint: "use 'random' with a `count` (and a `seed`), or 'grid'")
                 case "custom":
+                    methodFailed = true
                     error(value, "method 'custom' needs W&B's scheduler, which Harrow does not run", hint: "use 'grid' or 'random'")
                 default:
+                    methodFailed = true
                     error(value, "unknown method '\(m)'", hint: didYouMean(m, ["grid", "random"]) ?? "one of: grid, random")
                 }
             case "metric": experiment.metric = parseMetric(value)
@@ -187,6 +192,11 @@ struct ExperimentParser {
             if let context { hint = "\(context.text) at \(file):\(context.mark.line):\(context.mark.column)" }
             if problem.contains("found character that cannot start any token"), text.contains("\t") {
                 hint = (hint.map { $0 + "; " } ?? "") + "YAML indents with spaces, not tabs"
+            }
+            let line = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(mark.line - 1).first ?? ""
+            if line.contains("[") && line.contains("${") {
+                hint = (hint.map { $0 + "; " } ?? "")
+                    + "quote macros in flow lists (`\"${args}\"`) or use a block list: `{` opens a mapping"
             }
             diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: mark.line, column: mark.column),
                                           "invalid YAML: \(problem)", hint: hint))

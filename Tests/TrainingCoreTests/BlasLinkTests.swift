@@ -1,6 +1,0 @@
-import Testing
-@testable import TrainingCore
-
-@Test func openBLASIsLinked() {
-    #expect(TrainingCore.blasConfig.contains("OpenBLAS"))
-}
