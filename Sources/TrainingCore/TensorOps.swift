@@ -165,7 +165,7 @@ func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutable
         var s: T = 0
         for i in 0..<dim { s += dyr[i] * w[i] * xr[i] }
         let c = s * inv * inv / T(dim)
-        for i in 0..<dim { dxr[i] += inv * (dyr[i] * w[i] - xr[i] * inv * c) }
+        for i in 0..<dim { dxr[i] += inv * (dyr[i] * w[i] - xr[i] * c) }
         if let dw { for i in 0..<dim { dw[i] += dyr[i] * xr[i] * inv } }
     }
 }
