@@ -85,6 +85,7 @@ public final class LoRA<T: Real>: @unchecked Sendable {
     public var all: [LoRAAdapter<T>] { adapters.flatMap { $0.compactMap { $0 } } }
 
     /// W += scaling · B A for every adapted projection; the merged model gives the same logits without adapters.
+    @_specialize(where T == Float)
     public func merge(into weights: LlamaWeights<T>) {
         let s = T(config.scaling)
         for (l, row) in adapters.enumerated() {
@@ -101,6 +102,7 @@ public final class LoRA<T: Real>: @unchecked Sendable {
 // MARK: - The adapter's forward and backward, as ops.
 
 /// xd = x ⊙ mask (mask holds 0 or 1/(1−p); nil means no dropout); u = xd Aᵀ; y += scaling · u Bᵀ.
+@_specialize(where T == Float)
 func loraForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointer<T>, _ xd: UnsafeMutablePointer<T>?,
                           _ x: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T) {
     var input = x
@@ -114,6 +116,7 @@ func loraForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointe
 
 /// dA += duᵀ xd, dB += scaling · dyᵀ u, dx += (du A) ⊙ mask with du = scaling · dy B.
 /// `du` holds n·r values and `dxd` n·in values of scratch.
+@_specialize(where T == Float)
 func loraBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ u: UnsafePointer<T>,
                            _ xd: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T,
                            du: UnsafeMutablePointer<T>, dxd: UnsafeMutablePointer<T>) {

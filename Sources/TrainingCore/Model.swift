@@ -189,6 +189,7 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     var headWeight: Tensor<T> { weights.lm_head ?? weights.embed_tokens }
 
     /// Logits for ws.tokens[0..<b·t] into ws.logits. `training` turns adapter dropout on.
+    @_specialize(where T == Float)
     public func forward(_ ws: Workspace<T>, batch b: Int, seqLen t: Int, training: Bool) {
         precondition(b <= ws.batch && t <= ws.seqLen)
         let c = config, n = b * t, d = c.hidden_size
@@ -223,11 +224,13 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
 
     /// Cross-entropy of ws.logits against ws.targets. With `gradScale` (1 / number of targets in the whole
     /// optimiser step), the logits are replaced by the loss gradient, ready for `backward`.
+    @_specialize(where T == Float)
     public func loss(_ ws: Workspace<T>, batch b: Int, seqLen t: Int, gradScale: T? = nil) -> (sum: Double, count: Int) {
         crossEntropy(ws.logits.data, targets: ws.targets, rows: b * t, vocab: config.vocab_size, gradScale: gradScale)
     }
 
     /// Accumulates gradients into `grads` and the adapters' dA, dB. Expects ws.logits to hold dL/dlogits.
+    @_specialize(where T == Float)
     public func backward(_ ws: Workspace<T>, batch b: Int, seqLen t: Int) {
         let c = config, n = b * t, d = c.hidden_size
         let shape = AttentionShape(batch: b, seqLen: t, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
@@ -267,6 +270,7 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     }
 
     /// output = input Wᵀ (+ the adapter's update).
+    @_specialize(where T == Float)
     private func project(_ p: Projection, layer l: Int, _ input: Tensor<T>, into output: Tensor<T>, rows n: Int,
                          acts a: LayerActivations<T>, training: Bool) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)
@@ -283,6 +287,7 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     }
 
     /// dx (=|+=) dy W, plus weight and adapter gradients, with the dropout masks of the last forward pass.
+    @_specialize(where T == Float)
     private func projectBackward(_ p: Projection, layer l: Int, dy: Tensor<T>, input: Tensor<T>, dx: Tensor<T>, accumulate: Bool,
                                  rows n: Int, acts a: LayerActivations<T>, ws: Workspace<T>, needInput: Bool = true) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)

@@ -21,6 +21,7 @@ public final class AdamW<T: Real>: @unchecked Sendable {
         v = params.map { Tensor($0.value.shape) }
     }
 
+    @_specialize(where T == Float)
     public func step(_ params: [Parameter<T>], lr: Double) {
         stepCount += 1
         let b1 = T(beta1), b2 = T(beta2), e = T(eps)
@@ -40,6 +41,7 @@ public final class AdamW<T: Real>: @unchecked Sendable {
 }
 
 public enum Gradients {
+    @_specialize(where T == Float)
     public static func globalNorm<T>(_ params: [Parameter<T>]) -> Double {
         var sum = 0.0
         for p in params { sum += Double(dot(p.grad.data, p.grad.data, p.grad.count)) }
@@ -49,6 +51,7 @@ public enum Gradients {
     /// Scales all gradients so their global norm is at most maxNorm (torch.nn.utils.clip_grad_norm_); returns the
     /// norm before clipping.
     @discardableResult
+    @_specialize(where T == Float)
     public static func clip<T>(_ params: [Parameter<T>], maxNorm: Double) -> Double {
         let norm = globalNorm(params)
         guard maxNorm > 0, norm > maxNorm, norm.isFinite else { return norm }
@@ -57,6 +60,7 @@ public enum Gradients {
         return norm
     }
 
+    @_specialize(where T == Float)
     public static func zero<T>(_ params: [Parameter<T>]) { for p in params { p.grad.zero() } }
 }
 

@@ -83,6 +83,7 @@ public final class Tensor<T: Real>: @unchecked Sendable {
 
 /// y = x Wᵀ (+ beta·y): x [n, in], W [out, in], y [n, out].
 @inline(__always)
+@_specialize(where T == Float)
 func linearForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ w: UnsafePointer<T>,
                             rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
     T.gemm(transA: false, transB: true, m: n, n: outF, k: inF, alpha: alpha, a: x, lda: inF, b: w, ldb: inF,
@@ -91,6 +92,7 @@ func linearForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>,
 
 /// dx = dy W (+ beta·dx).
 @inline(__always)
+@_specialize(where T == Float)
 func linearBackwardInput<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ w: UnsafePointer<T>,
                                   rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
     T.gemm(transA: false, transB: false, m: n, n: inF, k: outF, alpha: alpha, a: dy, lda: outF, b: w, ldb: inF,
@@ -99,6 +101,7 @@ func linearBackwardInput<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePoi
 
 /// dW += dyᵀ x.
 @inline(__always)
+@_specialize(where T == Float)
 func linearBackwardWeight<T: Real>(_ dw: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>,
                                    rows n: Int, in inF: Int, out outF: Int, alpha: T = 1) {
     T.gemm(transA: true, transB: false, m: outF, n: inF, k: n, alpha: alpha, a: dy, lda: outF, b: x, ldb: inF,
@@ -108,6 +111,7 @@ func linearBackwardWeight<T: Real>(_ dw: UnsafeMutablePointer<T>, _ dy: UnsafePo
 // MARK: - Vector helpers (SIMD; the reductions would not vectorise on their own because of FP ordering).
 
 @inline(__always)
+@_specialize(where T == Float)
 func dot<T: Real>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
     var acc = SIMD8<T>()
     var i = 0
@@ -122,22 +126,26 @@ func dot<T: Real>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
 
 /// y += alpha · x
 @inline(__always)
+@_specialize(where T == Float)
 func axpy<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ alpha: T, _ n: Int) {
     for i in 0..<n { y[i] += alpha * x[i] }
 }
 
 @inline(__always)
+@_specialize(where T == Float)
 func add<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ n: Int) {
     for i in 0..<n { y[i] += x[i] }
 }
 
 // MARK: - Embedding
 
+@_specialize(where T == Float)
 func embeddingForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ table: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
                                rows n: Int, dim: Int) {
     for r in 0..<n { (out + r * dim).update(from: table + Int(tokens[r]) * dim, count: dim) }
 }
 
+@_specialize(where T == Float)
 func embeddingBackward<T: Real>(_ dTable: UnsafeMutablePointer<T>, _ dOut: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
                                 rows n: Int, dim: Int) {
     for r in 0..<n { add(dTable + Int(tokens[r]) * dim, dOut + r * dim, dim) }
@@ -145,6 +153,7 @@ func embeddingBackward<T: Real>(_ dTable: UnsafeMutablePointer<T>, _ dOut: Unsaf
 
 // MARK: - RMSNorm: y = w ⊙ (x · rsqrt(mean(x²) + eps)), as Hugging Face LlamaRMSNorm.
 
+@_specialize(where T == Float)
 func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>,
                              _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T) {
     for r in 0..<n {
@@ -156,6 +165,7 @@ func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutab
 }
 
 /// dx += ∂L/∂x; dw += ∂L/∂w when dw is given. With n = x·inv: dx = inv · (dn − n · mean(dn ⊙ n)), dn = dy ⊙ w.
+@_specialize(where T == Float)
 func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>?, _ dy: UnsafePointer<T>,
                               _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ invRms: UnsafePointer<T>,
                               rows n: Int, dim: Int) {
@@ -193,6 +203,7 @@ public struct RotaryTables<T: Real> {
 
 /// Rotates every head of every row in place; the row's position is its index within its sequence.
 /// `inverse` applies the transpose rotation, which is the backward pass.
+@_specialize(where T == Float)
 func rope<T: Real>(_ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, heads: Int, headDim: Int,
                    tables: RotaryTables<T>, inverse: Bool = false) {
     let half = headDim / 2, width = heads * headDim
@@ -224,6 +235,7 @@ struct AttentionShape {
 }
 
 /// out = softmax(q kᵀ / √d + causal mask) v per head; keeps the probabilities for the backward pass.
+@_specialize(where T == Float)
 func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
                                _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ s: AttentionShape) {
     let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot()
@@ -245,6 +257,7 @@ func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMu
 
 /// Row i keeps columns 0...i; the rest become exact zeros.
 @inline(__always)
+@_specialize(where T == Float)
 func causalSoftmax<T: Real>(_ p: UnsafeMutablePointer<T>, _ t: Int) {
     for i in 0..<t {
         let row = p + i * t
@@ -259,6 +272,7 @@ func causalSoftmax<T: Real>(_ p: UnsafeMutablePointer<T>, _ t: Int) {
 }
 
 /// dq = ∂L/∂q (overwritten); dk, dv are overwritten too. `scratch` holds t·t values.
+@_specialize(where T == Float)
 func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>, _ dv: UnsafeMutablePointer<T>,
                                 _ dOut: UnsafePointer<T>, _ probs: UnsafePointer<T>,
                                 _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
@@ -295,6 +309,7 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
 
 // MARK: - SwiGLU: act = silu(gate) ⊙ up
 
+@_specialize(where T == Float)
 func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
     for i in 0..<n {
         let g = gate[i]
@@ -303,6 +318,7 @@ func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointe
 }
 
 /// Overwrites dGate and dUp.
+@_specialize(where T == Float)
 func swigluBackward<T: Real>(_ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
                              _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
     for i in 0..<n {
@@ -318,6 +334,7 @@ public let ignoreIndex: Int32 = -100
 
 /// Returns the summed loss and the number of targets. When `gradScale` is given, the logits are replaced by
 /// gradScale · (softmax − onehot), and rows without a target by zeros.
+@_specialize(where T == Float)
 func crossEntropy<T: Real>(_ logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows n: Int, vocab: Int,
                            gradScale: T?) -> (sum: Double, count: Int) {
     var total = 0.0, count = 0
