@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import TrainingCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure train-step tokens/s (forward + backward + AdamW) on the tiny, small and medium shapes with 1 and 2 threads.")
+
+    @Flag(help: "Print only the JSON document.") var json = false
+    @Option(help: "Thread counts to measure.") var threads: [Int] = [1, 2]
+    @Option(help: "Timed windows per measurement (the median is reported).") var windows = 7
+
+    func run() throws {
+        var peaks: [String: Any] = [:]
+        for t in threads { peaks[String(t)] = round1(TrainBenchmark.sgemmPeak(threads: t)) }
+        var results: [[String: Any]] = []
+        for c in TrainBenchmark.cases {
+            for t in threads {
+                let r = TrainBenchmark.measure(c, threads: t, windows: windows)
+                var row: [String: Any] = [
+                    "config": c.name, "threads": t, "tokens_per_s": Int(r.tokensPerSecond.rounded()), "gflops": round1(r.gflops),
+                    "flops_per_token": Int(TrainBenchmark.flopsPerToken(c)),
+                ]
+                if let peak = peaks[String(t)] as? Double { row["fraction_of_sgemm_peak"] = (r.gflops / peak * 1000).rounded() / 1000 }
+                if let torch = c.pytorch[t] {
+                    row["pytorch_tokens_per_s"] = Int(torch)
+                    row["vs_pytorch"] = (r.tokensPerSecond / torch * 100).rounded() / 100
+                }
+                results.append(row)
+                if !json {
+                    FileHandle.standardError.write(Data("\(c.name) threads=\(t): \(Int(r.tokensPerSecond)) tokens/s, \(round1(r.gflops)) GFLOP/s\n".utf8))
+                }
+            }
+        }
+        let doc: [String: Any] = ["openblas": BLAS.config, "flops_per_token": TrainBenchmark.flopsFormula,
+                                  "sgemm_peak_gflops_1024": peaks, "results": results]
+        let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func round1(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+}

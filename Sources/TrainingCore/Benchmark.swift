@@ -1,0 +1,100 @@
+import Foundation
+
+/// Train-step throughput (forward + backward + clip + AdamW) on fixed shapes, for `harrow-train bench`.
+public enum TrainBenchmark {
+    public struct Case: Sendable {
+        public var name: String
+        public var config: LlamaConfig
+        public var batch: Int, seqLen: Int
+        public var lora: LoRAConfig
+        /// PyTorch 2.15 (MKL) tokens/s on this machine for a GPT-style model of the same widths, by thread count (issue 3).
+        public var pytorch: [Int: Double]
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "tiny", config: LlamaConfig(hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4,
+                                               max_position_embeddings: 64),
+             batch: 16, seqLen: 64, lora: LoRAConfig(r: 8), pytorch: [1: 64000, 2: 76000]),
+        Case(name: "small", config: LlamaConfig(hidden_size: 128, intermediate_size: 344, num_hidden_layers: 4, num_attention_heads: 4,
+                                                max_position_embeddings: 128),
+             batch: 16, seqLen: 128, lora: LoRAConfig(r: 8), pytorch: [1: 13500, 2: 21000]),
+        Case(name: "medium", config: LlamaConfig(hidden_size: 256, intermediate_size: 688, num_hidden_layers: 6, num_attention_heads: 8,
+                                                 max_position_embeddings: 128),
+             batch: 8, seqLen: 128, lora: LoRAConfig(r: 16, lora_alpha: 32), pytorch: [1: 3200, 2: 5100]),
+    ]
+
+    public static let flopsFormula =
+        "4 x (frozen matmul params: q,k,v,o,gate,up,down of every layer + lm_head) + 6 x LoRA params + 6 x layers x seq_len x heads x head_dim (causal attention: QK^T and PV forward, twice that backward, half the square)"
+
+    public static func flopsPerToken(_ c: Case) -> Double {
+        let m = c.config
+        let perLayer = Projection.allCases.reduce(0) { $0 + $1.inFeatures(m) * $1.outFeatures(m) }
+        let frozen = Double(m.num_hidden_layers * perLayer + m.vocab_size * m.hidden_size)
+        let lora = Double(m.num_hidden_layers * c.lora.target_modules.reduce(0) { $0 + c.lora.r * ($1.inFeatures(m) + $1.outFeatures(m)) })
+        let attention = Double(6 * m.num_hidden_layers * c.seqLen * m.num_attention_heads * m.head_dim)
+        return 4 * frozen + 6 * lora + attention
+    }
+
+    public struct Result: Sendable {
+        public var tokensPerSecond: Double
+        public var gflops: Double
+        public var windows: [Double]
+    }
+
+    /// Warm-up steps, then `windows` timed windows of at least `windowSeconds` each; the median window counts.
+    public static func measure(_ c: Case, threads: Int, windows: Int = 7, windowSeconds: Double = 0.3) -> Result {
+        BLAS.setThreads(threads)
+        var rng = SeededGenerator(seed: 1)
+        let weights = LlamaWeights<Float>(c.config)
+        weights.initialise(std: 0.02, rng: &rng)
+        let lora = LoRA<Float>(config: c.lora, model: c.config, rng: &rng)
+        let model = LlamaModel(config: c.config, weights: weights, lora: lora)
+        let params = lora.all.flatMap { [Parameter(name: "A", value: $0.A, grad: $0.dA, decay: true),
+                                         Parameter(name: "B", value: $0.B, grad: $0.dB, decay: true)] }
+        let optimizer = AdamW(params)
+        let ws = model.makeWorkspace(batch: c.batch, seqLen: c.seqLen)
+        let n = c.batch * c.seqLen
+        for i in 0..<n {
+            ws.tokens[i] = Int32(rng.next() % 256)
+            ws.targets[i] = Int32(rng.next() % 256)
+        }
+        func step() {
+            Gradients.zero(params)
+            model.forward(ws, batch: c.batch, seqLen: c.seqLen, training: true)
+            _ = model.loss(ws, batch: c.batch, seqLen: c.seqLen, gradScale: 1 / Float(n))
+            model.backward(ws, batch: c.batch, seqLen: c.seqLen)
+            Gradients.clip(params, maxNorm: 1)
+            optimizer.step(params, lr: 1e-4)
+        }
+        let warmupStart = now()
+        var warmupSteps = 0
+        while warmupSteps < 3 || now() - warmupStart < 0.5 { step(); warmupSteps += 1 }
+        let stepsPerWindow = max(1, Int(windowSeconds / ((now() - warmupStart) / Double(warmupSteps))))
+        var rates: [Double] = []
+        for _ in 0..<windows {
+            let start = now()
+            for _ in 0..<stepsPerWindow { step() }
+            rates.append(Double(n * stepsPerWindow) / (now() - start))
+        }
+        let median = rates.sorted()[rates.count / 2]
+        return Result(tokensPerSecond: median, gflops: median * flopsPerToken(c) / 1e9, windows: rates)
+    }
+
+    /// GFLOP/s of one large square sgemm (median of repeats): the reference peak.
+    public static func sgemmPeak(threads: Int, size: Int = 1024, repeats: Int = 7) -> Double {
+        BLAS.setThreads(threads)
+        let a = Tensor<Float>([size, size]), b = Tensor<Float>([size, size]), c = Tensor<Float>([size, size])
+        for i in 0..<a.count { a.data[i] = Float(i % 7) * 0.1; b.data[i] = Float(i % 5) * 0.1 }
+        var times: [Double] = []
+        for _ in 0..<(repeats + 1) {
+            let start = now()
+            Float.gemm(transA: false, transB: false, m: size, n: size, k: size, alpha: 1, a: a.data, lda: size,
+                       b: b.data, ldb: size, beta: 0, c: c.data, ldc: size)
+            times.append(now() - start)
+        }
+        let median = times.dropFirst().sorted()[repeats / 2]
+        return 2 * pow(Double(size), 3) / median / 1e9
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
