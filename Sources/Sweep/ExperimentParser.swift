@@ -305,15 +305,19 @@ struct ExperimentParser {
         return out
     }
 
-    /// Checks a mapping's keys against the known ones, with a did-you-mean.
-    mutating func checkKeys(_ mapping: Node.Mapping, allowed: [String], in context: String) {
+    /// Checks a mapping's keys against the known ones, with a did-you-mean. Returns false if any is unknown.
+    @discardableResult
+    mutating func checkKeys(_ mapping: Node.Mapping, allowed: [String], in context: String) -> Bool {
+        var known = true
         for (k, _) in mapping {
             let name = k.scalar?.string ?? ""
             if !allowed.contains(name) {
+                known = false
                 error(k, "unknown key '\(name)' in \(context)",
                       hint: didYouMean(name, allowed) ?? "known keys: \(allowed.joined(separator: ", "))")
             }
         }
+        return known
     }
 
     // MARK: Sections

@@ -51,7 +51,7 @@ extension ExperimentParser {
             error(spec, "aliases are not supported in parameter specs")
             return nil
         case .mapping(let m):
-            checkKeys(m, allowed: Experiment.specKeys.filter { $0 != "parameters" }, in: "the spec of '\(name)'")
+            let keysKnown = checkKeys(m, allowed: Experiment.specKeys.filter { $0 != "parameters" }, in: "the spec of '\(name)'")
             if let e = m["expr"] {
                 if m.count > 1 { error(spec, "'\(name)' has `expr` and other keys; an expression stands alone") }
                 return expression(e).map { .derived($0) }
@@ -80,6 +80,8 @@ extension ExperimentParser {
             } else if m["value"] != nil {
                 kind = "constant"
             } else {
+                // A misspelt key was already reported; "needs values" would only repeat it.
+                if !keysKnown { return nil }
                 error(spec, "'\(name)' needs `values`, `value`, `min`/`max`, `distribution` or `expr`",
                       hint: "e.g. `\(name): {values: [1, 2, 3]}`")
                 return nil

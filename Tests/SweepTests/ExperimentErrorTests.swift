@@ -23,7 +23,7 @@ import Testing
         """
         let errors = diagnostics(yaml, file: "bad.yaml").filter { $0.severity == .error }
         let found = errors.map { "\($0.location.line):\($0.location.column) \($0.message)" }
-        #expect(errors.count == 11, "\(found)")
+        #expect(errors.count == 10, "\(found)")
         func at(_ line: Int, _ column: Int, _ text: String, hint: String? = nil) {
             let match = errors.first { $0.location.line == line && $0.location.column == column && $0.message.contains(text) }
             #expect(match != nil, "no error at \(line):\(column) containing '\(text)' in \(found)")

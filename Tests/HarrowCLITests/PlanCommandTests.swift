@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+/// The `harrow` binary end to end: real process, real files, exit statuses and output as users see them.
+@Suite struct PlanCommandTests {
+    static let packageRoot = #filePath.components(separatedBy: "/Tests/")[0]
+
+    /// The built `harrow` next to the test bundle (any --scratch-path), or in the default build folder.
+    static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("harrow").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return packageRoot + "/.build/debug/harrow"
+    }()
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    func harrow(_ args: String...) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.packageRoot)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func plansTheDemoAsATable() throws {
+        let r = try harrow("plan", "experiments/demo.yaml")
+        #expect(r.status == 0)
+        #expect(r.stdout.hasPrefix("demo: grid sweep, 12 trials"))
+        let header = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix(" #") || $0.hasPrefix("#") })
+        #expect(header.contains("base_model") && header.contains("lora_alpha") && header.contains("mix_ratio"))
+        #expect(!header.contains("batch_size"))  // constant parameters are listed once, not as columns
+        #expect(r.stdout.contains("576 grid points, 564 removed by where → 12 trials"))
+        #expect(r.stderr.isEmpty)
+    }
+
+    @Test func jsonHasEveryTrial() throws {
+        let r = try harrow("plan", "experiments/overnight.yaml", "--json")
+        #expect(r.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let trials = try #require(json["trials"] as? [[String: Any]])
+        #expect(trials.count == 570 && json["count"] as? Int == 570)
+        #expect(json["candidates"] as? Int == 972)
+        #expect((json["excluded"] as? Int)! + (json["filtered"] as? Int)! == 972 - 570)
+        #expect(Set(trials.map { $0["key"] as! String }).count == 570)
+        let params = try #require(trials[0]["params"] as? [String: Any])
+        #expect(params["lora_targets"] as? [String] == ["q_proj", "v_proj"])
+    }
+
+    @Test func badFileExitsTwoWithPositions() throws {
+        let path = try temporaryFile("parameters:\n  lr: {values: []}\n  epochs: {valeus: [1]}\n")
+        let r = try harrow("plan", path)
+        #expect(r.status == 2)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("\(path):2:16: error: 'lr' has an empty value list"))
+        #expect(r.stderr.contains("\(path):3:12: error: unknown key 'valeus'"))
+        #expect(r.stderr.contains("hint: did you mean 'values'?"))
+        #expect(r.stderr.contains("2 errors"))
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack"))
+        // Scripts get the same errors as data.
+        let j = try harrow("plan", path, "--json")
+        #expect(j.status == 2)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        #expect((json["errors"] as? [[String: Any]])?.count == 2)
+    }
+
+    @Test func missingFileAndUsageErrors() throws {
+        let r = try harrow("plan", "/nonexistent/exp.yaml")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("/nonexistent/exp.yaml:1:1: error: no such file"))
+        let usage = try harrow("plan")
+        #expect(usage.status == 64 || usage.status == 2)
+        #expect(usage.stderr.contains("Missing expected argument"))
+    }
+
+    @Test func helpTeaches() throws {
+        let r = try harrow("plan", "--help")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("harrow plan experiments/overnight.yaml"))
+        #expect(r.stdout.contains("--json"))
+        let top = try harrow("--help")
+        #expect(top.stdout.contains("plan") && top.stdout.contains("Exit status"))
+    }
+}
