@@ -1,3 +1,4 @@
+import Foundation
 import Sweep
 
 enum PlanTable {
@@ -12,7 +13,7 @@ enum PlanTable {
             let slots = plan.varying.map { name in first.names.firstIndex(of: name)! }
             let header = ["#", "key"] + plan.varying
             let shown = plan.trials.prefix(limit ?? plan.trials.count)
-            let rows = shown.enumerated().map { i, t in [String(i + 1), t.shortKey] + slots.map { t.values[$0].plain } }
+            let rows = shown.enumerated().map { i, t in [String(i + 1), t.shortKey] + slots.map { display(t.values[$0]) } }
             lines += TextTable.render(header: header, rows: rows)
             if shown.count < plan.trials.count { lines.append("… \(plan.trials.count - shown.count) more (use --json for all)") }
         }
@@ -21,6 +22,12 @@ enum PlanTable {
         lines += plan.notes.map { "note: \($0)" }
         lines.append("trainer: " + e.trainer.command.joined(separator: " "))
         return lines.joined(separator: "\n")
+    }
+
+    /// Table cells round sampled floats to 4 significant digits; `--json` keeps them exact.
+    static func display(_ value: ParamValue) -> String {
+        if case .double(let d) = value, d.description.count > 8 { return String(format: "%.4g", d) }
+        return value.plain
     }
 
     static func summary(_ plan: Plan) -> String {
