@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
-        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore"]),
+        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
 
         .executableTarget(
             name: "SweepBench",
