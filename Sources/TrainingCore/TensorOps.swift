@@ -18,6 +18,7 @@ extension Float: Real {
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        BLAS.useThreads(for: m * n * k)
         cblas_sgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -30,6 +31,7 @@ extension Double: Real {
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        BLAS.useThreads(for: m * n * k)
         cblas_dgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
                     alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -39,8 +41,29 @@ extension Double: Real {
 
 public enum BLAS {
     public static var config: String { String(cString: openblas_get_config()) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    public static var threads: Int { configured }
+    /// Products below this many multiply-adds (per-head attention, rank-r adapter products) run on one thread:
+    /// on 2 cores the hand-off costs more than the second thread saves there.
+    public static let singleThreadWork = 1 << 19
+
+    nonisolated(unsafe) private static var configured = Int(openblas_get_num_threads())
+    nonisolated(unsafe) private static var active = configured
+
+    public static func setThreads(_ n: Int) {
+        configured = n
+        active = n
+        openblas_set_num_threads(Int32(n))
+    }
+
+    @inline(__always)
+    static func useThreads(for work: Int) {
+        let want = work < singleThreadWork ? 1 : configured
+        if want != active {
+            active = want
+            openblas_set_num_threads(Int32(want))
+        }
+    }
+
     /// Applies OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) explicitly, so the count is the same whoever set it.
     public static func applyEnvironmentThreads() {
         let env = ProcessInfo.processInfo.environment
