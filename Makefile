@@ -28,6 +28,8 @@ test: deps
 bench: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --format jsonSmallerIsBetter --path .benchmarks
 	@cat .benchmarks/*.json 2>/dev/null || true
+	$(SWIFT) build -c release --product harrow-train
+	.build/release/harrow-train bench --json
 
 demo: build
 	$(BIN)/harrow plan experiments/demo.yaml

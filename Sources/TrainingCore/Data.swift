@@ -130,17 +130,18 @@ public enum DataMixing {
 
 /// Copies examples into the workspace's token and target buffers, padded on the right to the longest one.
 enum Batching {
-    static func load<T>(_ examples: ArraySlice<Example>, into ws: Workspace<T>) -> (batch: Int, seqLen: Int) {
-        let t = examples.map(\.tokens.count).max() ?? 1
+    static func load<T>(_ examples: [Example], _ indices: some Collection<Int>, into ws: Workspace<T>) -> (batch: Int, seqLen: Int) {
+        var t = 1
+        for i in indices { t = max(t, examples[i].tokens.count) }
         var r = 0
-        for e in examples {
-            let row = r * t
+        for index in indices {
+            let e = examples[index], row = r * t
             for i in 0..<t {
                 ws.tokens[row + i] = i < e.tokens.count ? e.tokens[i] : Tokenizer.eos
                 ws.targets[row + i] = i < e.targets.count ? e.targets[i] : ignoreIndex
             }
             r += 1
         }
-        return (examples.count, t)
+        return (indices.count, t)
     }
 }

@@ -185,13 +185,13 @@ public final class Trainer {
             var start = indices.startIndex
             while start < indices.endIndex {
                 let end = min(indices.endIndex, start + o.batch_size)
-                let batch = indices[start..<end].map { p.train[$0] }
+                let batch = indices[start..<end]
                 start = end
-                let (b, t) = Batching.load(batch[...], into: ws)
+                let (b, t) = Batching.load(p.train, batch, into: ws)
                 model.forward(ws, batch: b, seqLen: t, training: true)
                 lossSum += model.loss(ws, batch: b, seqLen: t, gradScale: 1 / Float(targetCount)).sum
                 model.backward(ws, batch: b, seqLen: t)
-                tokens += batch.reduce(0) { $0 + $1.tokens.count }
+                tokens += batch.reduce(0) { $0 + p.train[$1].tokens.count }
             }
             let loss = lossSum / Double(targetCount)
             guard loss.isFinite else { throw TrainingError.diverged(step: step, detail: "train loss is \(loss)") }
@@ -237,7 +237,7 @@ public final class Trainer {
         var start = 0
         while start < examples.count {
             let end = min(examples.count, start + ws.batch)
-            let (b, t) = Batching.load(examples[start..<end], into: ws)
+            let (b, t) = Batching.load(examples, start..<end, into: ws)
             model.forward(ws, batch: b, seqLen: t, training: false)
             let l = model.loss(ws, batch: b, seqLen: t)
             sum += l.sum; count += l.count
