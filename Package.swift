@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", exact: "1.0.2"),
         .package(url: "https://github.com/ordo-one/benchmark", exact: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -29,6 +31,20 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
+        // I/O: the SQLite store, git provenance, importers of other trainers' logs.
+        .target(name: "Tracking", dependencies: [
+            "CGit2",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
+        // I/O: slots, trainer subprocesses, metrics ingestion, resume.
+        .target(name: "Runner", dependencies: [
+            "Sweep", "Tracking",
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         // Compute: the shared training core and the built-in trainer.
         .target(name: "TrainingCore", dependencies: ["CBLAS"], swiftSettings: optimised),
         .executableTarget(name: "HarrowTrain", dependencies: [
@@ -38,13 +54,15 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep",
+            "Sweep", "Tracking", "Runner",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
+        .testTarget(name: "TrackingTests", dependencies: ["Tracking"]),
+        .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
 
@@ -52,6 +70,12 @@ let package = Package(
             name: "SweepBench",
             dependencies: ["Sweep", .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/SweepBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "TrackingBench",
+            dependencies: ["Tracking", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/TrackingBench",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 @main
-struct Harrow: ParsableCommand {
+struct Harrow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harrow",
         abstract: "Run fine-tuning sweeps overnight, track every run, and gate releases on their scores.",
@@ -11,12 +11,15 @@ struct Harrow: ParsableCommand {
         the trials it expands to:
 
           harrow plan experiments/demo.yaml
-          harrow plan experiments/overnight.yaml --json | jq '.trials | length'
+          harrow sweep experiments/demo.yaml --parallel 2     # run it; run again to resume
+          harrow runs --sweep demo --sort val/loss            # best first
+          harrow show RUN                                     # one run in full
 
         Exit status: 0 success, 1 a trial or check failed, 2 bad usage or configuration, 130 interrupted.
         """,
         version: "0.1.0",
-        subcommands: [PlanCommand.self]
+        subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
+                      LogsCommand.self, ExportCommand.self]
     )
 }
 

@@ -1,0 +1,24 @@
+import Foundation
+import Tracking
+
+/// DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
+enum RunSummary {
+    static func json(_ run: Run, store: Store) throws -> [String: Any] {
+        var metrics: [String: Any] = [:]
+        for (key, s) in try store.summaries(run: run.rowID) {
+            metrics[key] = ["last": s.last, "min": s.min, "min_step": s.minStep, "max": s.max, "count": s.count, "last_step": s.lastStep]
+        }
+        var git: Any = NSNull()
+        if let id = run.provenanceID, let p = try store.provenance(id: id) {
+            git = ["commit": p.commit ?? NSNull(), "branch": p.branch ?? NSNull(), "dirty": p.dirty,
+                   "diff_sha256": p.diffSHA256 ?? NSNull(), "untracked": p.untracked, "note": p.note ?? NSNull()] as [String: Any]
+        }
+        return [
+            "id": run.id, "sweep": run.sweepName ?? NSNull(), "trial_key": run.trialKey, "status": run.status.rawValue,
+            "attempt": run.attempt, "params": run.params, "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
+            "exit_code": run.exitCode.map { Int($0) } ?? NSNull(), "signal": run.signal.map { Int($0) } ?? NSNull(),
+            "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
+            "duration_s": run.duration ?? NSNull(),
+        ]
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Tracking
+
+struct StoreOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The store (SQLite). Default: $HARROW_DB or .harrow/harrow.db.", valueName: "path"))
+    var db: String?
+
+    func open() throws -> Store {
+        do {
+            return try Store(path: db ?? Store.defaultPath)
+        } catch {
+            printError("harrow: \(error)")
+            throw ExitStatus.configuration
+        }
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// `3m 05s`, `1h 02m`.
+func formatDuration(_ seconds: Double?) -> String {
+    guard let seconds, seconds.isFinite, seconds >= 0 else { return "-" }
+    let s = Int(seconds.rounded())
+    if s < 60 { return "\(s)s" }
+    if s < 3600 { return String(format: "%dm %02ds", s / 60, s % 60) }
+    return String(format: "%dh %02dm", s / 3600, (s % 3600) / 60)
+}
+
+func formatNumber(_ v: Double?) -> String {
+    guard let v else { return "-" }
+    return String(format: "%.4g", v)
+}
+
+func isoDate(_ d: Date?) -> Any {
+    guard let d else { return NSNull() }
+    return ISO8601DateFormatter().string(from: d)
+}
+
+func jsonText(_ object: Any) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+}
+
+func jsonLine(_ object: Any) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,184 @@
+import ArgumentParser
+import Foundation
+import Runner
+import Sweep
+import Tracking
+
+struct SweepCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run every unfinished trial of an experiment, recording everything in the store.",
+        discussion: """
+        Plans the experiment, skips trials whose key already finished in the store (succeeded or
+        stopped_early), and runs the rest in slots. Run the same command again to resume after a crash,
+        Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
+
+        Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the
+        trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores
+        in OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (or its GPU in CUDA_VISIBLE_DEVICES).
+
+        Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration,
+        130 interrupted.
+
+        Examples:
+          harrow sweep experiments/demo.yaml --parallel 2
+          harrow sweep experiments/overnight.yaml --deadline 07:30
+          harrow sweep experiments/overnight.yaml --rerun-failed --retries 1
+        """
+    )
+
+    @Argument(help: "The experiment file (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+    var file: String
+
+    @Option(help: "Trials at once on CPU slots (default: the experiment's resources, else 1).")
+    var parallel: Int?
+
+    @Option(help: ArgumentHelp("GPUs to use, one trial each, e.g. 0,1.", valueName: "ids"))
+    var gpus: String?
+
+    @Option(help: ArgumentHelp("Start no trial that would end after this: a time (07:30) or a duration (8h, 90m).", valueName: "when"))
+    var deadline: String?
+
+    @Option(help: "Extra attempts after a failure or timeout (default: the experiment's trainer.retries).")
+    var retries: Int?
+
+    @Flag(help: "Also run trials that failed or timed out before.")
+    var rerunFailed = false
+
+    @Option(help: "Seconds between SIGTERM and SIGKILL when a trial is stopped.")
+    var grace: Double = 10
+
+    @Flag(help: "Print the final run summaries as JSON.")
+    var json = false
+
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        if parallel != nil, gpus != nil { throw ValidationError("give --parallel or --gpus, not both") }
+        if let parallel, parallel < 1 { throw ValidationError("--parallel must be at least 1") }
+    }
+
+    func run() async throws {
+        let experiment: Experiment, plan: Plan, text: String
+        do throws(ExperimentError) {
+            experiment = try loadExperiment(file)
+            plan = try Planner.plan(experiment)
+        } catch {
+            report(error.diagnostics, json: false)
+            throw ExitStatus.configuration
+        }
+        text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+        printWarnings(experiment.warnings)
+        let store = try storeOptions.open()
+
+        var options = RunnerOptions()
+        options.parallel = parallel
+        options.gpus = try gpus.map(parseGPUs)
+        options.deadline = try deadline.map(parseDeadline)
+        options.retries = retries
+        options.rerunFailed = rerunFailed
+        options.killGrace = grace
+        options.toolDirectory = executableDirectory()
+        let progress = ProgressLine()
+        options.progress = { progress.show($0) }
+
+        let outcome: SweepOutcome
+        do {
+            outcome = try await SweepRunner(store: store, plan: plan, spec: text, options: options).run()
+        } catch {
+            progress.finish()
+            printError("harrow: \(error)")
+            throw ExitCode(1)
+        }
+        progress.finish()
+        if json {
+            print(jsonText(try outcome.runs.map { try RunSummary.json($0, store: store) }))
+        } else {
+            print(SweepReport.table(outcome.runs, plan: plan, store: store))
+            print(SweepReport.footer(outcome))
+        }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+
+    func parseGPUs(_ text: String) throws -> [Int] {
+        let ids = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !ids.isEmpty, ids.allSatisfy({ ($0 ?? -1) >= 0 }) else { throw ValidationError("--gpus takes device numbers like 0,1") }
+        return ids.map { $0! }
+    }
+
+    func parseDeadline(_ text: String) throws -> Date {
+        if let seconds = parseDuration(text) { return Date().addingTimeInterval(seconds) }
+        let parts = text.split(separator: ":").map { Int($0) }
+        guard parts.count == 2, let h = parts[0], let m = parts[1], (0..<24).contains(h), (0..<60).contains(m) else {
+            throw ValidationError("--deadline takes a time (07:30) or a duration (8h, 90m, 1h30m)")
+        }
+        let calendar = Calendar.current
+        var next = calendar.nextDate(after: Date(), matching: DateComponents(hour: h, minute: m), matchingPolicy: .nextTime)!
+        if next < Date() { next = calendar.date(byAdding: .day, value: 1, to: next)! }
+        return next
+    }
+}
+
+/// The folder holding the running `harrow`, where `harrow-train` is built next to it.
+func executableDirectory() -> String? {
+    let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return (path as NSString).deletingLastPathComponent
+}
+
+/// One progress line: rewritten in place on a terminal, one line per event otherwise.
+final class ProgressLine: @unchecked Sendable {
+    private let lock = NSLock()
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var drawn = false
+
+    func show(_ p: SweepProgress) {
+        lock.lock()
+        defer { lock.unlock() }
+        var line = "done \(p.done) · failed \(p.failed) · running \(p.running) · queued \(p.queued)"
+        if p.skipped > 0 { line += " · not started \(p.skipped)" }
+        line += " · \(formatDuration(p.elapsed)) elapsed"
+        if let eta = p.eta, p.queued + p.running > 0 { line += " · ETA \(formatDuration(eta))" }
+        if terminal {
+            if let event = p.event { FileHandle.standardError.write(Data("\r\u{1B}[K  \(event)\n".utf8)) }
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+            drawn = true
+        } else {
+            FileHandle.standardError.write(Data("[\(line)]\(p.event.map { " \($0)" } ?? "")\n".utf8))
+        }
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if terminal, drawn { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+enum SweepReport {
+    static func table(_ runs: [Run], plan: Plan, store: Store) -> String {
+        let varying = plan.varying
+        let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step"]
+        let rows = runs.map { run -> [String] in
+            let params = run.params
+            let s = (try? store.summaries(run: run.rowID)) ?? [:]
+            return [run.id, run.status.rawValue, String(run.attempt), formatDuration(run.duration)]
+                + varying.map { name in params[name].map { "\($0)" } ?? "-" }
+                + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-"]
+        }
+        return TextTable.render(header: header, rows: rows).joined(separator: "\n")
+    }
+
+    static func footer(_ o: SweepOutcome) -> String {
+        var counts: [String: Int] = [:]
+        for r in o.runs { counts[r.status.rawValue, default: 0] += 1 }
+        var text = "\n" + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        if o.alreadyFinished > 0 { text += " (\(o.alreadyFinished) finished before and skipped)" }
+        if o.notStarted > 0 { text += "\n\(o.notStarted) not started before the deadline: run the same command again to continue" }
+        if o.interrupted { text += "\ninterrupted: run the same command again to resume" }
+        for r in o.runs where r.status == .failed || r.status == .timed_out {
+            text += "\n\n\(r.id) \(r.status.rawValue)" + (r.exitCode.map { " (exit \($0))" } ?? r.signal.map { " (signal \($0))" } ?? "")
+            if let tail = r.stderrTail { text += ":\n" + tail.split(separator: "\n").suffix(5).map { "    " + $0 }.joined(separator: "\n") }
+        }
+        return text
+    }
+}

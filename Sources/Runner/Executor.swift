@@ -1,0 +1,65 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// One trainer process to start.
+public struct Job: Sendable {
+    public var argv: [String]
+    public var environment: [String: String]
+    public var workingDirectory: String
+    public var stdoutPath: String
+    public var stderrPath: String
+}
+
+public enum Termination: Sendable, Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+}
+
+/// Launches, watches and cancels trials. `local` runs subprocess slots on this machine; a cluster executor
+/// (Slurm job arrays reading results back from run folders) fits the same three calls.
+public protocol Executor: Sendable {
+    /// Runs the job to its end. `started` receives the trainer's pid, which is also its process group.
+    func run(_ job: Job, started: @escaping @Sendable (Int32) async -> Void) async throws -> Termination
+    /// Signals the whole process group of a running trainer.
+    func signal(_ pid: Int32, _ signal: Int32)
+}
+
+public struct LocalExecutor: Executor {
+    public init() {}
+
+    public func run(_ job: Job, started: @escaping @Sendable (Int32) async -> Void) async throws -> Termination {
+        let out = try FileDescriptor.open(FilePath(job.stdoutPath), .writeOnly, options: [.create, .truncate],
+                                          permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        let err = try FileDescriptor.open(FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
+                                          permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        var options = PlatformOptions()
+        // Its own session and process group, so a timeout or Ctrl-C reaches the trainer's children too.
+        options.createSession = true
+        var env: [Environment.Key: String?] = [:]
+        for (k, v) in job.environment { env[Environment.Key(stringLiteral: k)] = v }
+        let executable: Executable = job.argv[0].contains("/") ? .path(FilePath(job.argv[0])) : .name(job.argv[0])
+        let result = try await Subprocess.run(
+            executable, arguments: Arguments(Array(job.argv.dropFirst())), environment: .inherit.updating(env),
+            workingDirectory: FilePath(job.workingDirectory), platformOptions: options, input: .none,
+            output: .fileDescriptor(out, closeAfterSpawningProcess: true),
+            error: .fileDescriptor(err, closeAfterSpawningProcess: true)
+        ) { execution in
+            await started(execution.processIdentifier.value)
+        }
+        switch result.terminationStatus {
+        case .exited(let code): return .exited(code)
+        case .signaled(let s): return .signaled(s)
+        }
+    }
+
+    public func signal(_ pid: Int32, _ signal: Int32) {
+        guard pid > 0 else { return }
+        kill(-pid, signal)
+    }
+}
+
+/// Is a process alive on this machine? (EPERM means it exists under another user.)
+public func processIsAlive(_ pid: Int32) -> Bool {
+    pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Tracking
+
+/// The queue and the counts of one sweep invocation; the single place slots take work from.
+actor Scheduler {
+    private var pending: [Run]
+    private let slots: Int
+    private let deadline: Date?
+    private let historyMean: Double?
+    private let startedAt: Date
+    private let epochs: [String: Double]
+    private let reportSink: (@Sendable (SweepProgress) -> Void)?
+
+    private var durations: [(seconds: Double, epochs: Double?)] = []
+    private var launchedAt: [Int64: Date] = [:]
+    private var pids: [Int64: Int32] = [:]
+    private var active = 0
+    private var done: Int
+    private var failed: Int
+    private(set) var skipped = 0
+    private(set) var stopping = false
+    private var digests: [String: (hex: String, size: Int)?] = [:]
+
+    init(pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
+         failedBefore: Int, epochs: [String: Double] = [:], report: (@Sendable (SweepProgress) -> Void)?) {
+        self.pending = pending
+        self.slots = slots
+        self.deadline = deadline
+        self.historyMean = meanDuration
+        self.startedAt = startedAt
+        self.done = finishedBefore
+        self.failed = failedBefore
+        self.epochs = epochs
+        self.reportSink = report
+    }
+
+    /// The next trial to start, or nil when there is none or harrow is stopping. With a deadline, a trial
+    /// whose estimate would overrun it is passed over (a shorter one may still fit).
+    func next() -> Run? {
+        while !stopping, !pending.isEmpty {
+            let run = pending.removeFirst()
+            if let deadline, let estimate = estimate(epochs: epochs[run.trialKey]), Date().addingTimeInterval(estimate) > deadline {
+                skipped += 1
+                report("\(run.id) not started: it would end after the deadline")
+                continue
+            }
+            active += 1
+            return run
+        }
+        return nil
+    }
+
+    /// Seconds a trial should take: the mean seconds per epoch of finished trials times its epochs,
+    /// or the mean duration when epochs are unknown.
+    func estimate(epochs trialEpochs: Double?) -> TimeInterval? {
+        let perEpoch = durations.compactMap { d in d.epochs.flatMap { $0 > 0 ? d.seconds / $0 : nil } }
+        if let trialEpochs, !perEpoch.isEmpty { return perEpoch.reduce(0, +) / Double(perEpoch.count) * trialEpochs }
+        if !durations.isEmpty { return durations.map(\.seconds).reduce(0, +) / Double(durations.count) }
+        return historyMean
+    }
+
+    func launched(_ run: Run, pid: Int32) {
+        pids[run.rowID] = pid
+        launchedAt[run.rowID] = Date()
+        report("\(run.id) started (pid \(pid))")
+    }
+
+    func ended(_ run: Run) {
+        pids[run.rowID] = nil
+    }
+
+    func finished(_ run: Run, status: RunStatus, epochs trialEpochs: Double?) {
+        active -= 1
+        if status.isFinished {
+            done += 1
+            if let start = launchedAt[run.rowID] { durations.append((Date().timeIntervalSince(start), trialEpochs)) }
+        } else if status == .failed || status == .timed_out {
+            failed += 1
+        }
+        report("\(run.id) \(status.rawValue)")
+    }
+
+    /// Another harrow claimed the run first.
+    func lost(_ run: Run) {
+        active -= 1
+        report("\(run.id) is run by another harrow")
+    }
+
+    /// Stop launching; returns the process groups to signal.
+    func stop() -> [Int32] {
+        stopping = true
+        pending.removeAll()
+        report("stopping: no new trials; running trainers were sent SIGTERM")
+        return Array(pids.values)
+    }
+
+    var runningPIDs: [Int32] { Array(pids.values) }
+
+    /// SHA-256 of an input file, computed once per sweep invocation.
+    func digest(of path: String) -> (hex: String, size: Int)? {
+        if let cached = digests[path] { return cached }
+        let d = sha256(ofFile: path)
+        digests[path] = d
+        return d
+    }
+
+    func report(_ event: String?) {
+        guard let reportSink else { return }
+        var p = SweepProgress()
+        p.done = done
+        p.failed = failed
+        p.running = active
+        p.queued = pending.count
+        p.skipped = skipped
+        p.elapsed = Date().timeIntervalSince(startedAt)
+        if let mean = estimate(epochs: nil) {
+            p.eta = mean * Double(pending.count + active) / Double(max(1, slots))
+        }
+        p.event = event
+        reportSink(p)
+    }
+}
+
+/// SIGINT/SIGTERM while a sweep runs: stop launching, SIGTERM every trainer group, SIGKILL after the grace
+/// period; a second signal kills at once.
+final class SignalWatch: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(scheduler: Scheduler, executor: any Executor, grace: Double) {
+        let count = Counter()
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                let n = count.increment()
+                Task {
+                    let pids = n == 1 ? await scheduler.stop() : await scheduler.runningPIDs
+                    for pid in pids { executor.signal(pid, n == 1 ? SIGTERM : SIGKILL) }
+                    guard n == 1 else { return }
+                    try? await Task.sleep(for: .seconds(grace))
+                    for pid in await scheduler.runningPIDs { executor.signal(pid, SIGKILL) }
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
+    }
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var n = 0
+        func increment() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+    }
+}

@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+import Sweep
+import Tracking
+
+public struct RunnerOptions: Sendable {
+    /// Trials at once on CPU slots (overrides the experiment's `resources`).
+    public var parallel: Int?
+    /// One trial per GPU, through CUDA_VISIBLE_DEVICES (overrides the experiment's `resources`).
+    public var gpus: [Int]?
+    /// Start no trial whose estimated duration would overrun this moment.
+    public var deadline: Date?
+    /// Extra attempts after a failure or timeout (overrides `trainer.retries`).
+    public var retries: Int?
+    /// Also run trials that failed or timed out in an earlier invocation.
+    public var rerunFailed = false
+    /// Where trainers start and relative paths resolve: the directory harrow was started in.
+    public var workingDirectory = FileManager.default.currentDirectoryPath
+    /// Seconds between SIGTERM and SIGKILL when a trial is stopped.
+    public var killGrace: Double = 10
+    /// Seconds between metrics reads.
+    public var pollInterval: Double = 0.5
+    /// Where `harrow-train` is looked for before PATH (the folder of the running harrow).
+    public var toolDirectory: String?
+    /// Receives one line of progress after every change.
+    public var progress: (@Sendable (SweepProgress) -> Void)?
+    /// Handle SIGINT/SIGTERM: stop launching, forward SIGTERM to trainers, mark their runs interrupted.
+    public var handleSignals = true
+
+    public init() {}
+}
+
+public struct SweepProgress: Sendable {
+    public var done = 0, failed = 0, running = 0, queued = 0, skipped = 0
+    public var elapsed: TimeInterval = 0
+    public var eta: TimeInterval?
+    public var event: String?
+}
+
+public struct SweepOutcome: Sendable {
+    public var runs: [Run]
+    /// Finished before this invocation (skipped).
+    public var alreadyFinished: Int
+    /// Not started because the deadline would have been overrun.
+    public var notStarted: Int
+    public var interrupted: Bool
+
+    /// DESIGN.md: 0 every trial finished, 1 any failed or timed out, 130 interrupted.
+    public var exitCode: Int32 {
+        if interrupted { return 130 }
+        return runs.contains { $0.status == .failed || $0.status == .timed_out } ? 1 : 0
+    }
+}
+
+/// Runs a planned sweep: claims each unfinished trial, starts its trainer in a slot, streams its metrics
+/// into the store, and records how it ended. Running the same sweep again resumes it.
+public final class SweepRunner: Sendable {
+    let store: Store
+    let plan: Plan
+    let spec: String
+    let options: RunnerOptions
+    let executor: any Executor
+    let owner = Owner()
+    let logger = Logger(label: "harrow.runner")
+
+    public init(store: Store, plan: Plan, spec: String, options: RunnerOptions, executor: any Executor = LocalExecutor()) {
+        self.store = store
+        self.plan = plan
+        self.spec = spec
+        self.options = options
+        self.executor = executor
+    }
+
+    var slots: [Slot] {
+        if let gpus = options.gpus ?? { if case .gpus(let g)? = plan.experiment.resources { g } else { nil } }() {
+            return gpus.map { Slot(gpu: $0, threads: max(1, ProcessInfo.processInfo.activeProcessorCount / gpus.count)) }
+        }
+        let n = options.parallel ?? { if case .parallel(let p)? = plan.experiment.resources { p } else { 1 } }()
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / n)
+        return (0..<n).map { _ in Slot(gpu: nil, threads: threads) }
+    }
+
+    struct Slot: Sendable {
+        var gpu: Int?
+        var threads: Int
+    }
+
+    public func run() async throws -> SweepOutcome {
+        let started = Date()
+        // Runs a dead harrow left `running`: kill what is left of their trainers, then they run again.
+        for run in try store.recoverAbandoned(owner: owner, isAlive: processIsAlive) {
+            if let pid = run.trainerPID, processIsAlive(pid) { executor.signal(pid, SIGKILL) }
+            logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
+        }
+
+        let e = plan.experiment
+        let runsRoot = ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
+        let records = plan.trials.map { TrialRecord(key: $0.key, paramsJSON: $0.parametersJSON, command: e.trainer.command) }
+        let runs = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec, trials: records,
+                                      runsRoot: absolute(runsRoot))
+        let provenance = try store.record(GitProvenance.capture(at: (absolute(e.file) as NSString).deletingLastPathComponent))
+
+        var claimable: Set<RunStatus> = [.queued, .interrupted]
+        if options.rerunFailed { claimable.formUnion([.failed, .timed_out]) }
+        let pending = runs.filter { claimable.contains($0.status) }
+        let alreadyFinished = runs.filter(\.status.isFinished).count
+        let trials = Dictionary(plan.trials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let history = try store.sweeps().first { $0.name == e.name }?.meanDuration
+
+        let epochs = trials.compactMapValues { $0["epochs"]?.number }
+        let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
+                                  startedAt: started, finishedBefore: alreadyFinished,
+                                  failedBefore: runs.count - pending.count - alreadyFinished, epochs: epochs, report: options.progress)
+        let pump = MetricsPump(store: store)
+        let signals = options.handleSignals ? SignalWatch(scheduler: scheduler, executor: executor, grace: options.killGrace) : nil
+        defer { signals?.cancel() }
+
+        let context = TrialContext(store: store, experiment: e, trials: trials, scheduler: scheduler, pump: pump, executor: executor,
+                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger)
+        await scheduler.report(nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(self.options.pollInterval))
+                    do { try await pump.tick() } catch { self.logger.error("cannot store metrics: \(error)") }
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { workers in
+                for slot in slots { workers.addTask { try await context.work(in: slot) } }
+                try await workers.waitForAll()
+            }
+            group.cancelAll()
+        }
+
+        let final = try store.runs(sweep: e.name)
+        let interrupted = await scheduler.stopping
+        return SweepOutcome(runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted)
+    }
+
+    func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : options.workingDirectory + "/" + path
+    }
+}
+
+/// Everything a slot needs to run trials.
+struct TrialContext: Sendable {
+    let store: Store
+    let experiment: Experiment
+    let trials: [String: Trial]
+    let scheduler: Scheduler
+    let pump: MetricsPump
+    let executor: any Executor
+    let owner: Owner
+    let provenance: Int64
+    let options: RunnerOptions
+    let claimable: Set<RunStatus>
+    let logger: Logger
+
+    var retries: Int { options.retries ?? experiment.trainer.retries }
+
+    func work(in slot: SweepRunner.Slot) async throws {
+        while let run = await scheduler.next() {
+            guard let trial = trials[run.trialKey] else { continue }
+            var statuses = claimable
+            var tries = 0
+            while true {
+                guard let attempt = try store.claim(run: run.rowID, from: statuses, owner: owner) else {
+                    await scheduler.lost(run)  // another harrow took it
+                    break
+                }
+                let status = await execute(run, trial: trial, attempt: attempt, slot: slot)
+                tries += 1
+                let retry = (status == .failed || status == .timed_out) && tries <= retries
+                guard retry, await !scheduler.stopping else {
+                    await scheduler.finished(run, status: status, epochs: trial["epochs"]?.number)
+                    break
+                }
+                logger.info("run \(run.id) \(status.rawValue); attempt \(attempt + 1) of \(retries + 1)")
+                statuses = [.failed, .timed_out]
+            }
+        }
+    }
+
+    func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> RunStatus {
+        let folder = RunFolder(path: run.runDir ?? "")
+        let expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
+                                               configPath: folder.trialJSON, runDir: folder.path,
+                                               environment: ProcessInfo.processInfo.environment)
+        do {
+            try folder.prepare(attempt: attempt, trial: trial, files: expansion.files)
+            for input in Inputs.files(of: trial, workingDirectory: options.workingDirectory) {
+                let digest = await scheduler.digest(of: input.path)
+                try store.recordArtifact(run: run.rowID, role: "input:\(input.role)", path: input.path, sha256: digest?.hex, size: digest?.size)
+            }
+        } catch {
+            return (try? record(run, attempt, .failed, nil, "cannot prepare \(folder.path): \(error)", folder)) ?? .failed
+        }
+
+        var env = [
+            "HARROW_RUN_ID": run.id, "HARROW_RUN_DIR": folder.path, "HARROW_METRICS": folder.metrics,
+            "OMP_NUM_THREADS": String(slot.threads), "OPENBLAS_NUM_THREADS": String(slot.threads), "PYTHONUNBUFFERED": "1",
+        ]
+        if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
+        var argv = expansion.argv
+        if let tools = options.toolDirectory, !argv[0].contains("/"), FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
+            argv[0] = tools + "/" + argv[0]
+        }
+        let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory,
+                      stdoutPath: folder.stdout, stderrPath: folder.stderr)
+
+        await pump.watch(run: run.rowID, metricsPath: folder.metrics, offset: 0)
+        let watchdog = Watchdog()
+        let termination: Termination
+        do {
+            termination = try await executor.run(job) { pid in
+                try? store.started(run: run.rowID, trainerPID: pid, provenance: provenance)
+                await scheduler.launched(run, pid: pid)
+                if let timeout = experiment.trainer.timeout {
+                    await watchdog.arm(after: timeout, pid: pid, executor: executor, grace: options.killGrace)
+                }
+            }
+        } catch {
+            try? await pump.finish(run: run.rowID)
+            await scheduler.ended(run)
+            return (try? record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder)) ?? .failed
+        }
+        await watchdog.disarm()
+        await scheduler.ended(run)
+        do { try await pump.finish(run: run.rowID) } catch { logger.error("cannot store metrics of \(run.id): \(error)") }
+
+        let status: RunStatus
+        if await scheduler.stopping {
+            status = .interrupted
+        } else if await watchdog.fired {
+            status = .timed_out
+        } else {
+            status = termination == .exited(0) ? .succeeded : .failed
+        }
+        return (try? record(run, attempt, status, termination, nil, folder)) ?? status
+    }
+
+    func record(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
+                _ folder: RunFolder) throws -> RunStatus {
+        var exitCode: Int32?, signal: Int32?
+        switch termination {
+        case .exited(let c)?: exitCode = c
+        case .signaled(let s)?: signal = s
+        case nil: break
+        }
+        let tail = status == .succeeded ? nil : (error.map { $0 + "\n" } ?? "") + (folder.stderrTail() ?? "")
+        try store.finish(run: run.rowID, attempt: attempt, status: status, exitCode: exitCode, signal: signal,
+                         stderrTail: tail?.isEmpty == true ? nil : tail, error: error)
+        return status
+    }
+}
+
+/// Stops a trial that overruns its timeout: SIGTERM to its group, SIGKILL after the grace period.
+actor Watchdog {
+    private var task: Task<Void, Never>?
+    private(set) var fired = false
+
+    func arm(after seconds: Double, pid: Int32, executor: any Executor, grace: Double) {
+        task = Task {
+            guard (try? await Task.sleep(for: .seconds(seconds))) != nil else { return }
+            self.markFired()
+            executor.signal(pid, SIGTERM)
+            guard (try? await Task.sleep(for: .seconds(grace))) != nil else { return }
+            executor.signal(pid, SIGKILL)
+        }
+    }
+
+    private func markFired() { fired = true }
+
+    func disarm() {
+        task?.cancel()
+        task = nil
+    }
+}

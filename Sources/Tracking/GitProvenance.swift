@@ -1,0 +1,158 @@
+import CGit2
+import Crypto
+import Foundation
+import GRDB
+
+/// Where the code that ran came from: the git state of the repository holding the experiment file.
+public struct Provenance: Sendable, Equatable {
+    /// The work tree's root, or nil when the path is in no repository.
+    public var repository: String?
+    public var commit: String?
+    public var branch: String?
+    public var dirty = false
+    /// Patch of tracked changes against HEAD (staged and unstaged).
+    public var diff: String?
+    public var diffSHA256: String?
+    public var untracked: [String] = []
+    /// Why something could not be read (not a repository, bare, unborn branch).
+    public var note: String?
+}
+
+public enum GitProvenance {
+    /// Reads HEAD, branch, dirty state, the diff and untracked names through libgit2. Never fails: what
+    /// cannot be read is said in `note`.
+    public static func capture(at path: String) -> Provenance {
+        git_libgit2_init()
+        defer { git_libgit2_shutdown() }
+        // A checkout owned by another user (CI, shared machines) is still ours to read.
+        _ = cgit2_set_owner_validation(0)
+
+        var p = Provenance()
+        var repo: OpaquePointer?
+        guard git_repository_open_ext(&repo, path, 0, nil) == 0, let repo else {
+            p.note = "not in a git repository"
+            return p
+        }
+        defer { git_repository_free(repo) }
+        if git_repository_is_bare(repo) == 1 {
+            p.note = "bare repository"
+            return p
+        }
+        if let workdir = git_repository_workdir(repo) {
+            var root = String(cString: workdir)
+            if root.count > 1, root.hasSuffix("/") { root.removeLast() }
+            p.repository = root
+        }
+
+        var head: OpaquePointer?
+        let headStatus = git_repository_head(&head, repo)
+        if headStatus == 0, let head {
+            p.branch = git_reference_is_branch(head) == 1 ? String(cString: git_reference_shorthand(head)) : "(detached)"
+            git_reference_free(head)
+            var oid = git_oid()
+            if git_reference_name_to_id(&oid, repo, "HEAD") == 0 { p.commit = String(cString: git_oid_tostr_s(&oid)) }
+        } else if headStatus == GIT_EUNBORNBRANCH.rawValue {
+            var symbolic: OpaquePointer?
+            if git_reference_lookup(&symbolic, repo, "HEAD") == 0, let symbolic {
+                if let target = git_reference_symbolic_target(symbolic) {
+                    p.branch = String(String(cString: target).dropFirst("refs/heads/".count))
+                }
+                git_reference_free(symbolic)
+            }
+            p.note = "no commits yet"
+        } else {
+            p.note = lastError()
+        }
+
+        readStatus(repo, into: &p)
+        readDiff(repo, into: &p)
+        return p
+    }
+
+    private static func readStatus(_ repo: OpaquePointer, into p: inout Provenance) {
+        var options = git_status_options()
+        git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION))
+        options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+            | GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
+        var list: OpaquePointer?
+        guard git_status_list_new(&list, repo, &options) == 0, let list else { return }
+        defer { git_status_list_free(list) }
+        for i in 0..<git_status_list_entrycount(list) {
+            guard let entry = git_status_byindex(list, i)?.pointee else { continue }
+            if entry.status.rawValue & GIT_STATUS_WT_NEW.rawValue != 0 {
+                if let delta = entry.index_to_workdir, let name = delta.pointee.new_file.path { p.untracked.append(String(cString: name)) }
+            } else if entry.status.rawValue != 0 {
+                p.dirty = true
+            }
+        }
+        p.untracked.sort()
+    }
+
+    private static func readDiff(_ repo: OpaquePointer, into p: inout Provenance) {
+        var tree: OpaquePointer?
+        var object: OpaquePointer?
+        if git_revparse_single(&object, repo, "HEAD^{tree}") == 0 { tree = object }
+        defer { if let object { git_object_free(object) } }
+        var diff: OpaquePointer?
+        guard git_diff_tree_to_workdir_with_index(&diff, repo, tree, nil) == 0, let diff else { return }
+        defer { git_diff_free(diff) }
+        guard git_diff_num_deltas(diff) > 0 else { return }
+        var buffer = git_buf()
+        defer { git_buf_dispose(&buffer) }
+        guard git_diff_to_buf(&buffer, diff, GIT_DIFF_FORMAT_PATCH) == 0, let ptr = buffer.ptr else { return }
+        let text = String(cString: ptr)
+        p.diff = text
+        p.diffSHA256 = sha256Hex(Data(text.utf8))
+    }
+
+    private static func lastError() -> String {
+        guard let e = git_error_last() else { return "libgit2 error" }
+        return String(cString: e.pointee.message)
+    }
+}
+
+func sha256Hex(_ data: Data) -> String {
+    SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// SHA-256 of a file, streamed (model weights can be large).
+public func sha256(ofFile path: String) -> (hex: String, size: Int)? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    var hasher = SHA256()
+    var size = 0
+    while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+        hasher.update(data: chunk)
+        size += chunk.count
+    }
+    return (hasher.finalize().map { String(format: "%02x", $0) }.joined(), size)
+}
+
+extension Store {
+    /// Stores a provenance record once and returns its id.
+    public func record(_ p: Provenance) throws(StoreError) -> Int64 {
+        try write { db in
+            let untracked = String(decoding: try JSONEncoder().encode(p.untracked), as: UTF8.self)
+            let match = """
+                SELECT id FROM provenance WHERE repository IS ? AND commit_id IS ? AND branch IS ? AND diff_sha256 IS ? AND untracked = ?
+                """
+            let args: StatementArguments = [p.repository, p.commit, p.branch, p.diffSHA256, untracked]
+            if let id = try Int64.fetchOne(db, sql: match, arguments: args) { return id }
+            try db.execute(sql: """
+                INSERT INTO provenance(repository, commit_id, branch, dirty, diff, diff_sha256, untracked, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [p.repository, p.commit, p.branch, p.dirty, p.diff, p.diffSHA256, untracked, p.note])
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func provenance(id: Int64) throws(StoreError) -> Provenance? {
+        try read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM provenance WHERE id = ?", arguments: [id]) else { return nil }
+            let untracked: String = row["untracked"]
+            return Provenance(repository: row["repository"], commit: row["commit_id"], branch: row["branch"], dirty: row["dirty"],
+                              diff: row["diff"], diffSHA256: row["diff_sha256"],
+                              untracked: (try? JSONDecoder().decode([String].self, from: Data(untracked.utf8))) ?? [], note: row["note"])
+        }
+    }
+}

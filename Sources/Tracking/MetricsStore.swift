@@ -1,0 +1,179 @@
+import Foundation
+import GRDB
+
+/// New lines of one run's metrics file, read from its stored offset.
+public struct MetricsUpdate: Sendable {
+    public var run: Int64
+    /// The byte offset after the lines in `batch`: stored in the same transaction, so a restarted harrow
+    /// neither reads a line twice nor skips one.
+    public var offset: Int64
+    public var batch: MetricsBatch
+    public var heartbeat: Date?
+
+    public init(run: Int64, offset: Int64, batch: MetricsBatch, heartbeat: Date? = nil) {
+        self.run = run
+        self.offset = offset
+        self.batch = batch
+        self.heartbeat = heartbeat
+    }
+}
+
+/// Per-run, per-metric aggregates kept up to date on ingestion, so "best of 10,000 runs" is an index scan.
+public struct MetricSummary: Sendable, Equatable {
+    public var count: Int
+    public var last: Double
+    public var lastStep: Int
+    public var min: Double
+    public var minStep: Int
+    public var max: Double
+}
+
+extension Store {
+    static let chunkCapacity = 320
+    static let pointSize = 12
+
+    /// Writes a batch of metrics for any number of runs in one transaction.
+    public func ingest(_ updates: [MetricsUpdate]) throws(StoreError) {
+        guard !updates.isEmpty else { return }
+        try write { db in
+            var keyIDs: [String: Int64] = [:]
+            for update in updates {
+                for (name, series) in update.batch.series where !series.steps.isEmpty {
+                    let key = try Self.keyID(name, db: db, cache: &keyIDs)
+                    try Self.append(series, run: update.run, key: key, db: db)
+                    try Self.summarise(series, run: update.run, key: key, db: db)
+                }
+                let b = update.batch
+                try db.cachedStatement(sql: """
+                    UPDATE runs SET metrics_offset = ?, malformed_lines = malformed_lines + ?, nonfinite_values = nonfinite_values + ?,
+                        heartbeat = COALESCE(?, heartbeat), total_steps = COALESCE(?, total_steps),
+                        steps_per_epoch = COALESCE(?, steps_per_epoch), warmup_steps = COALESCE(?, warmup_steps),
+                        checkpoint = COALESCE(?, checkpoint), best_checkpoint = COALESCE(?, best_checkpoint),
+                        best_step = COALESCE(?, best_step)
+                    WHERE rowid = ?
+                    """).execute(arguments: [update.offset, b.malformed, b.nonfinite, update.heartbeat?.seconds, b.totalSteps,
+                                             b.stepsPerEpoch, b.warmupSteps, b.checkpoint, b.bestCheckpoint, b.bestStep, update.run])
+            }
+        }
+    }
+
+    static func keyID(_ name: String, db: Database, cache: inout [String: Int64]) throws -> Int64 {
+        if let id = cache[name] { return id }
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO metric_keys(name) VALUES (?)").execute(arguments: [name])
+        let id = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM metric_keys WHERE name = ?"), arguments: [name])!
+        cache[name] = id
+        return id
+    }
+
+    /// Fills the run's last chunk for this key, then adds full chunks.
+    static func append(_ series: MetricsBatch.Series, run: Int64, key: Int64, db: Database) throws {
+        var from = 0
+        var seq = 0
+        if let tail = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, n FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq DESC LIMIT 1"),
+                                       arguments: [run, key]) {
+            seq = tail["seq"]
+            let n: Int = tail["n"]
+            let room = min(chunkCapacity - n, series.steps.count)
+            if room > 0 {
+                try db.cachedStatement(sql: "UPDATE metric_chunks SET data = data || ?, n = n + ? WHERE run = ? AND key = ? AND seq = ?")
+                    .execute(arguments: [pack(series, 0..<room), room, run, key, seq])
+                from = room
+            }
+            seq += 1
+        }
+        let insert = try db.cachedStatement(sql: "INSERT INTO metric_chunks(run, key, seq, n, data) VALUES (?, ?, ?, ?, ?)")
+        while from < series.steps.count {
+            let to = min(from + chunkCapacity, series.steps.count)
+            try insert.execute(arguments: [run, key, seq, to - from, pack(series, from..<to)])
+            seq += 1
+            from = to
+        }
+    }
+
+    static func pack(_ series: MetricsBatch.Series, _ range: Range<Int>) -> Data {
+        var data = Data(count: range.count * pointSize)
+        data.withUnsafeMutableBytes { raw in
+            for (j, i) in range.enumerated() {
+                raw.storeBytes(of: series.steps[i].littleEndian, toByteOffset: j * pointSize, as: Int32.self)
+                raw.storeBytes(of: series.values[i].bitPattern.littleEndian, toByteOffset: j * pointSize + 4, as: UInt64.self)
+            }
+        }
+        return data
+    }
+
+    static func summarise(_ series: MetricsBatch.Series, run: Int64, key: Int64, db: Database) throws {
+        var s: MetricSummary
+        var start = 0
+        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT count, last, last_step, min, min_step, max FROM metric_summaries WHERE run = ? AND key = ?"),
+                                      arguments: [run, key]) {
+            s = MetricSummary(count: row["count"], last: row["last"], lastStep: row["last_step"], min: row["min"], minStep: row["min_step"], max: row["max"])
+        } else {
+            s = MetricSummary(count: 1, last: series.values[0], lastStep: Int(series.steps[0]), min: series.values[0],
+                              minStep: Int(series.steps[0]), max: series.values[0])
+            start = 1
+        }
+        for i in start..<series.steps.count {
+            let v = series.values[i], step = Int(series.steps[i])
+            s.count += 1
+            s.last = v
+            s.lastStep = step
+            if v < s.min { s.min = v; s.minStep = step }
+            if v > s.max { s.max = v }
+        }
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO metric_summaries(run, key, count, last, last_step, min, min_step, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [run, key, s.count, s.last, s.lastStep, s.min, s.minStep, s.max])
+    }
+
+    /// A run's curve for one metric, in the order the points were written.
+    public func curve(run: Int64, key: String) throws(StoreError) -> (steps: [Int], values: [Double]) {
+        try read { db in
+            var steps: [Int] = [], values: [Double] = []
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
+                WHERE c.run = ? AND k.name = ? ORDER BY c.seq
+                """), arguments: [run, key])
+            while let row = try rows.next() {
+                let n: Int = row["n"]
+                let data: Data = row["data"]
+                steps.reserveCapacity(steps.count + n)
+                values.reserveCapacity(values.count + n)
+                data.withUnsafeBytes { raw in
+                    for j in 0..<n {
+                        steps.append(Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: j * Self.pointSize, as: Int32.self))))
+                        values.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: j * Self.pointSize + 4, as: UInt64.self))))
+                    }
+                }
+            }
+            return (steps, values)
+        }
+    }
+
+    /// The metric names a run has.
+    public func metricKeys(run: Int64) throws(StoreError) -> [String] {
+        try read { db in
+            try String.fetchAll(db, sql: "SELECT k.name FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run = ? ORDER BY k.name",
+                                arguments: [run])
+        }
+    }
+
+    public func summaries(run: Int64) throws(StoreError) -> [String: MetricSummary] {
+        try read { db in
+            var out: [String: MetricSummary] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT k.name, s.count, s.last, s.last_step, s.min, s.min_step, s.max
+                FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run = ?
+                """, arguments: [run]) {
+                out[row["name"]] = MetricSummary(count: row["count"], last: row["last"], lastStep: row["last_step"],
+                                                 min: row["min"], minStep: row["min_step"], max: row["max"])
+            }
+            return out
+        }
+    }
+
+    /// Forgets a run's points (a new attempt starts its curves afresh).
+    func clearMetrics(run: Int64, db: Database) throws {
+        try db.execute(sql: "DELETE FROM metric_chunks WHERE run = ?", arguments: [run])
+        try db.execute(sql: "DELETE FROM metric_summaries WHERE run = ?", arguments: [run])
+        try db.execute(sql: "UPDATE runs SET metrics_offset = 0, malformed_lines = 0, nonfinite_values = 0 WHERE rowid = ?", arguments: [run])
+    }
+}

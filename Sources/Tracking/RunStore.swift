@@ -1,0 +1,260 @@
+import Foundation
+import GRDB
+
+/// One planned trial as the store needs it.
+public struct TrialRecord: Sendable {
+    public var key: String
+    public var paramsJSON: String
+    public var command: [String]
+
+    public init(key: String, paramsJSON: String, command: [String]) {
+        self.key = key
+        self.paramsJSON = paramsJSON
+        self.command = command
+    }
+}
+
+/// The harrow process that holds a run: a run whose owner is gone is picked up by the next harrow.
+public struct Owner: Sendable {
+    public var pid: Int32
+    public var host: String
+
+    public init(pid: Int32 = getpid(), host: String = ProcessInfo.processInfo.hostName) {
+        self.pid = pid
+        self.host = host
+    }
+}
+
+public struct SweepSummary: Sendable {
+    public var name: String
+    public var file: String
+    public var method: String
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var counts: [RunStatus: Int]
+    public var startedAt: Date?
+    /// Mean seconds of the sweep's finished runs.
+    public var meanDuration: Double?
+
+    public var total: Int { counts.values.reduce(0, +) }
+}
+
+extension Store {
+    // MARK: Sweeps and trials
+
+    /// Records the sweep (name unique; the latest file text wins) and its trials, creating runs for trials
+    /// the store has not seen. Returns the sweep's runs in plan order.
+    public func register(sweep name: String, file: String, method: String, spec: String, trials: [TrialRecord],
+                         runsRoot: String, now: Date = Date()) throws(StoreError) -> [Run] {
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO sweeps(name, file, method, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET file = excluded.file, method = excluded.method, spec = excluded.spec, updated_at = excluded.updated_at
+                """, arguments: [name, file, method, spec, now.seconds, now.seconds])
+            let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name])!
+            try db.execute(sql: "DELETE FROM sweep_trials WHERE sweep_id = ?", arguments: [sweepID])
+            let insert = try db.cachedStatement(sql: """
+                INSERT OR IGNORE INTO runs(id, trial_key, sweep_id, params, command, status, queued_at, run_dir)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)
+                """)
+            let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position) SELECT ?, rowid, ? FROM runs WHERE trial_key = ?")
+            for (position, trial) in trials.enumerated() {
+                let id = try Self.freshID(for: trial.key, db: db)
+                let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
+                try insert.execute(arguments: [id, trial.key, sweepID, trial.paramsJSON, command, now.seconds,
+                                               (runsRoot as NSString).appendingPathComponent(id)])
+                try link.execute(arguments: [sweepID, position, trial.key])
+            }
+            return try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position",
+                                    arguments: [sweepID]).map(Run.init(row:))
+        }
+    }
+
+    /// The trial's run id, or a longer one if another trial already took it.
+    static func freshID(for key: String, db: Database) throws -> String {
+        if let existing = try String.fetchOne(db, sql: "SELECT id FROM runs WHERE trial_key = ?", arguments: [key]) { return existing }
+        for length in [8, 10, 12, 16, 26] {
+            let id = RunID.make(fromHexKey: key, length: length)
+            if try !Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?)", arguments: [id])! { return id }
+        }
+        return RunID.make(fromHexKey: key + key, length: 52)
+    }
+
+    // MARK: Lifecycle
+
+    /// Takes a run for a new attempt if its status is one of `from`, atomically: two harrow processes can
+    /// never both claim it. Its curves start afresh. Returns the attempt number, or nil if it was not claimable.
+    public func claim(run: Int64, from statuses: Set<RunStatus>, owner: Owner, now: Date = Date()) throws(StoreError) -> Int? {
+        try write { db in
+            let placeholders = statuses.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+            try db.execute(sql: """
+                UPDATE runs SET status = 'running', attempt = attempt + 1, owner_pid = ?, owner_host = ?, heartbeat = ?,
+                    started_at = ?, ended_at = NULL, exit_code = NULL, signal = NULL, stderr_tail = NULL, error = NULL,
+                    trainer_pid = NULL, total_steps = NULL, steps_per_epoch = NULL, warmup_steps = NULL, best_step = NULL,
+                    checkpoint = NULL, best_checkpoint = NULL
+                WHERE rowid = ? AND status IN (\(placeholders))
+                """, arguments: [owner.pid, owner.host, now.seconds, now.seconds, run])
+            guard db.changesCount == 1 else { return nil }
+            try clearMetrics(run: run, db: db)
+            let attempt = try Int.fetchOne(db, sql: "SELECT attempt FROM runs WHERE rowid = ?", arguments: [run])!
+            try db.execute(sql: "INSERT OR REPLACE INTO attempts(run, attempt, status, started_at) VALUES (?, ?, 'running', ?)",
+                           arguments: [run, attempt, now.seconds])
+            return attempt
+        }
+    }
+
+    /// The trainer started: its pid (= process group) and provenance.
+    public func started(run: Int64, trainerPID: Int32, provenance: Int64?) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "UPDATE runs SET trainer_pid = ?, provenance_id = ? WHERE rowid = ?", arguments: [trainerPID, provenance, run])
+        }
+    }
+
+    /// Records how an attempt ended.
+    public func finish(run: Int64, attempt: Int, status: RunStatus, exitCode: Int32?, signal: Int32?, stderrTail: String?,
+                       error: String? = nil, now: Date = Date()) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, stderr_tail = ?, error = ?, trainer_pid = NULL,
+                    owner_pid = NULL, heartbeat = NULL
+                WHERE rowid = ? AND attempt = ?
+                """, arguments: [status.rawValue, now.seconds, exitCode, signal, stderrTail, error, run, attempt])
+            try db.execute(sql: """
+                UPDATE attempts SET status = ?, ended_at = ?, exit_code = ?, signal = ?, stderr_tail = ? WHERE run = ? AND attempt = ?
+                """, arguments: [status.rawValue, now.seconds, exitCode, signal, stderrTail, run, attempt])
+        }
+    }
+
+    public func heartbeat(runs: [Int64], now: Date = Date()) throws(StoreError) {
+        guard !runs.isEmpty else { return }
+        try write { db in
+            let stmt = try db.cachedStatement(sql: "UPDATE runs SET heartbeat = ? WHERE rowid = ? AND status = 'running'")
+            for r in runs { try stmt.execute(arguments: [now.seconds, r]) }
+        }
+    }
+
+    /// Runs left `running` by a harrow that is gone (pid dead on this host, or heartbeat older than
+    /// `staleAfter`) are marked interrupted and returned, so the caller can kill their trainers' groups.
+    public func recoverAbandoned(owner: Owner, staleAfter: TimeInterval = 60, isAlive: (Int32) -> Bool,
+                                 now: Date = Date()) throws(StoreError) -> [Run] {
+        try write { db in
+            let running = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.status = 'running'").map(Run.init(row:))
+            let abandoned = running.filter { run in
+                if run.ownerPID == owner.pid && run.ownerHost == owner.host { return false }
+                let sameHost = run.ownerHost == owner.host
+                let ownerGone = sameHost && !(run.ownerPID.map(isAlive) ?? false)
+                let stale = (run.heartbeat.map { now.timeIntervalSince($0) > staleAfter } ?? true)
+                return ownerGone || (!sameHost && stale)
+            }
+            for run in abandoned {
+                try db.execute(sql: """
+                    UPDATE runs SET status = 'interrupted', ended_at = ?, error = 'harrow stopped while it ran', owner_pid = NULL WHERE rowid = ?
+                    """, arguments: [now.seconds, run.rowID])
+                try db.execute(sql: "UPDATE attempts SET status = 'interrupted', ended_at = ? WHERE run = ? AND attempt = ?",
+                               arguments: [now.seconds, run.rowID, run.attempt])
+            }
+            return abandoned
+        }
+    }
+
+    // MARK: Reading back
+
+    public func runs(sweep: String? = nil, status: RunStatus? = nil) throws(StoreError) -> [Run] {
+        try read { db in
+            var sql = "SELECT \(Run.columns) FROM \(Run.from)"
+            var args: [(any DatabaseValueConvertible)?] = []
+            var conditions: [String] = []
+            if let sweep {
+                sql += " JOIN sweep_trials t ON t.run = r.rowid JOIN sweeps s2 ON s2.id = t.sweep_id"
+                conditions.append("s2.name = ?")
+                args.append(sweep)
+            }
+            if let status {
+                conditions.append("r.status = ?")
+                args.append(status.rawValue)
+            }
+            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            sql += sweep == nil ? " ORDER BY r.rowid" : " ORDER BY t.position"
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(Run.init(row:))
+        }
+    }
+
+    /// A run by id, or by a unique prefix of its id or trial key.
+    public func run(_ id: String) throws(StoreError) -> Run? {
+        try read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? OR r.trial_key LIKE ? LIMIT 3",
+                                        arguments: [id, id + "%", id + "%"])
+            if let exact = rows.first(where: { ($0["id"] as String) == id }) { return Run(row: exact) }
+            guard rows.count <= 1 else { throw StoreError("'\(id)' matches several runs; give more characters") }
+            return rows.first.map(Run.init(row:))
+        }
+    }
+
+    public func sweeps() throws(StoreError) -> [SweepSummary] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT id, name, file, method, created_at, updated_at FROM sweeps ORDER BY updated_at DESC").map { row in
+                let id: Int64 = row["id"]
+                var counts: [RunStatus: Int] = [:]
+                for c in try Row.fetchAll(db, sql: """
+                    SELECT r.status, COUNT(*) AS n FROM runs r JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? GROUP BY r.status
+                    """, arguments: [id]) {
+                    if let s = RunStatus(rawValue: c["status"]) { counts[s] = c["n"] }
+                }
+                let times = try Row.fetchOne(db, sql: """
+                    SELECT MIN(r.started_at) AS first, AVG(CASE WHEN r.status IN ('succeeded', 'stopped_early') THEN r.ended_at - r.started_at END) AS mean
+                    FROM runs r JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ?
+                    """, arguments: [id])
+                return SweepSummary(name: row["name"], file: row["file"], method: row["method"],
+                                    createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
+                                    counts: counts, startedAt: (times?["first"] as Double?).map { Date(timeIntervalSince1970: $0) },
+                                    meanDuration: times?["mean"])
+            }
+        }
+    }
+
+    /// The best `limit` runs by a metric's minimum (or maximum), through the summary index.
+    public func best(metric: String, limit: Int, maximize: Bool = false, sweep: String? = nil) throws(StoreError) -> [(run: Run, summary: MetricSummary)] {
+        try read { db in
+            var sql = """
+                SELECT \(Run.columns), m.count AS m_count, m.last AS m_last, m.last_step AS m_last_step, m.min AS m_min,
+                    m.min_step AS m_min_step, m.max AS m_max
+                FROM metric_summaries m JOIN metric_keys k ON k.id = m.key JOIN \(Run.from) ON r.rowid = m.run
+                """
+            var args: [(any DatabaseValueConvertible)?] = [metric]
+            if let sweep {
+                sql += " JOIN sweep_trials t ON t.run = r.rowid JOIN sweeps s2 ON s2.id = t.sweep_id AND s2.name = ?"
+                args.insert(sweep, at: 0)
+            }
+            sql += " WHERE k.name = ? ORDER BY \(maximize ? "m.max DESC" : "m.min") LIMIT ?"
+            args.append(limit)
+            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
+                (Run(row: row), MetricSummary(count: row["m_count"], last: row["m_last"], lastStep: row["m_last_step"],
+                                              min: row["m_min"], minStep: row["m_min_step"], max: row["m_max"]))
+            }
+        }
+    }
+
+    /// Attempts of a run, oldest first.
+    public func attempts(run: Int64) throws(StoreError) -> [(attempt: Int, status: String, exitCode: Int32?, signal: Int32?, duration: Double?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT attempt, status, exit_code, signal, ended_at - started_at AS d FROM attempts WHERE run = ? ORDER BY attempt",
+                             arguments: [run]).map { ($0["attempt"], $0["status"], $0["exit_code"], $0["signal"], $0["d"]) }
+        }
+    }
+
+    // MARK: Artifacts
+
+    public func recordArtifact(run: Int64, role: String, path: String, sha256: String?, size: Int?) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO artifacts(run, role, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [run, role, path, sha256, size])
+        }
+    }
+
+    public func artifacts(run: Int64) throws(StoreError) -> [(role: String, path: String, sha256: String?, size: Int?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT role, path, sha256, size FROM artifacts WHERE run = ? ORDER BY role, path", arguments: [run])
+                .map { ($0["role"], $0["path"], $0["sha256"], $0["size"]) }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import Foundation
+import GRDB
+
+/// The SQLite store (WAL). Harrow is its only writer: trainers write files, the runner batches them in.
+/// Several harrow processes may share one store; writers wait on a busy timeout instead of failing.
+public final class Store: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    /// The default store, `.harrow/harrow.db`, unless `HARROW_DB` says otherwise.
+    public static var defaultPath: String {
+        ProcessInfo.processInfo.environment["HARROW_DB"] ?? ".harrow/harrow.db"
+    }
+
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.prepareDatabase { db in
+            // WAL with synchronous=NORMAL never corrupts; a power cut may lose the last batch, which the
+            // stored byte offset then reads again from the metrics file.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError("cannot open the store at \(path): \(error)")
+        }
+        try migrate()
+    }
+
+    private func migrate() throws(StoreError) {
+        let migrator = Schema.migrator
+        do {
+            let superseded = try pool.read { db in try migrator.hasBeenSuperseded(db) }
+            if superseded {
+                throw StoreError("the store at \(path) was written by a newer Harrow (schema \(try pool.read { try migrator.appliedIdentifiers($0) }.sorted().last ?? "?")); "
+                    + "this binary knows up to \(Schema.latest). Upgrade harrow, or point --db at another store.")
+            }
+            try migrator.migrate(pool)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError("cannot prepare the store at \(path): \(error)")
+        }
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.write(body) } catch let e as StoreError { throw e } catch { throw StoreError("\(error)") }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        do { return try pool.read(body) } catch let e as StoreError { throw e } catch { throw StoreError("\(error)") }
+    }
+
+    /// Bytes on disk for the main file and its WAL.
+    public var sizeOnDisk: Int {
+        [path, path + "-wal"].reduce(0) { total, p in
+            total + ((try? FileManager.default.attributesOfItem(atPath: p)[.size] as? Int) ?? 0)
+        }
+    }
+
+    /// Folds the WAL back into the main file (for measuring size, or before copying the store).
+    public func checkpoint() throws(StoreError) {
+        _ = try write { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+    }
+}
+
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+enum Schema {
+    static let latest = "v1"
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE sweeps (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    file TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    spec TEXT NOT NULL,
+                    created_at REAL NOT NULL,
+                    updated_at REAL NOT NULL
+                );
+                CREATE TABLE provenance (
+                    id INTEGER PRIMARY KEY,
+                    repository TEXT,
+                    commit_id TEXT,
+                    branch TEXT,
+                    dirty INTEGER NOT NULL DEFAULT 0,
+                    diff TEXT,
+                    diff_sha256 TEXT,
+                    untracked TEXT NOT NULL DEFAULT '[]',
+                    note TEXT,
+                    UNIQUE (repository, commit_id, branch, diff_sha256, untracked)
+                );
+                -- One row per trial content (trial_key): a sweep re-run finds its finished trials here.
+                CREATE TABLE runs (
+                    rowid INTEGER PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    trial_key TEXT NOT NULL UNIQUE,
+                    sweep_id INTEGER REFERENCES sweeps(id),
+                    source TEXT NOT NULL DEFAULT 'sweep',
+                    params TEXT NOT NULL,
+                    command TEXT,
+                    status TEXT NOT NULL,
+                    attempt INTEGER NOT NULL DEFAULT 0,
+                    run_dir TEXT,
+                    owner_pid INTEGER,
+                    owner_host TEXT,
+                    heartbeat REAL,
+                    trainer_pid INTEGER,
+                    queued_at REAL,
+                    started_at REAL,
+                    ended_at REAL,
+                    exit_code INTEGER,
+                    signal INTEGER,
+                    stderr_tail TEXT,
+                    error TEXT,
+                    provenance_id INTEGER REFERENCES provenance(id),
+                    metrics_offset INTEGER NOT NULL DEFAULT 0,
+                    malformed_lines INTEGER NOT NULL DEFAULT 0,
+                    nonfinite_values INTEGER NOT NULL DEFAULT 0,
+                    total_steps INTEGER,
+                    steps_per_epoch INTEGER,
+                    warmup_steps INTEGER,
+                    best_step INTEGER,
+                    checkpoint TEXT,
+                    best_checkpoint TEXT
+                );
+                CREATE INDEX runs_by_status ON runs(status);
+                CREATE TABLE sweep_trials (
+                    sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    PRIMARY KEY (sweep_id, run)
+                ) WITHOUT ROWID;
+                CREATE TABLE attempts (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    started_at REAL,
+                    ended_at REAL,
+                    exit_code INTEGER,
+                    signal INTEGER,
+                    stderr_tail TEXT,
+                    PRIMARY KEY (run, attempt)
+                ) WITHOUT ROWID;
+                CREATE TABLE metric_keys (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE
+                );
+                -- Points are packed into chunks of up to 320 (step Int32, value Float64) pairs, about 12 bytes a
+                -- point, so a curve is a handful of rows and a batch is a handful of writes.
+                CREATE TABLE metric_chunks (
+                    id INTEGER PRIMARY KEY,
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    key INTEGER NOT NULL REFERENCES metric_keys(id),
+                    seq INTEGER NOT NULL,
+                    n INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    UNIQUE (run, key, seq)
+                );
+                CREATE TABLE metric_summaries (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    key INTEGER NOT NULL REFERENCES metric_keys(id),
+                    count INTEGER NOT NULL,
+                    last REAL NOT NULL,
+                    last_step INTEGER NOT NULL,
+                    min REAL NOT NULL,
+                    min_step INTEGER NOT NULL,
+                    max REAL NOT NULL,
+                    PRIMARY KEY (run, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX metric_summaries_by_min ON metric_summaries(key, min);
+                CREATE TABLE artifacts (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    role TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    sha256 TEXT,
+                    size INTEGER,
+                    PRIMARY KEY (run, role, path)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+}
