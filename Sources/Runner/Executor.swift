@@ -59,7 +59,11 @@ public struct LocalExecutor: Executor {
     }
 }
 
-/// Is a process alive on this machine? (EPERM means it exists under another user.)
+/// Is a process alive on this machine? EPERM means it exists under another user; a zombie (exited, not yet
+/// reaped by its parent) counts as gone.
 public func processIsAlive(_ pid: Int32) -> Bool {
-    pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)
+    guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return true }
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
 }

@@ -218,7 +218,7 @@ extension Store {
             var sql = """
                 SELECT \(Run.columns), m.count AS m_count, m.last AS m_last, m.last_step AS m_last_step, m.min AS m_min,
                     m.min_step AS m_min_step, m.max AS m_max
-                FROM metric_summaries m JOIN metric_keys k ON k.id = m.key JOIN \(Run.from) ON r.rowid = m.run
+                FROM metric_summaries m JOIN metric_keys k ON k.id = m.key JOIN runs r ON r.rowid = m.run LEFT JOIN sweeps s ON s.id = r.sweep_id
                 """
             var args: [(any DatabaseValueConvertible)?] = [metric]
             if let sweep {

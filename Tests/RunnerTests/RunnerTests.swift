@@ -1,0 +1,176 @@
+import Foundation
+import Testing
+@testable import Runner
+import Sweep
+@testable import Tracking
+
+/// The runner with real trainer processes (small shell scripts) and a real store.
+@Suite struct RunnerTests {
+    struct World {
+        let dir: String
+        let store: Store
+    }
+
+    func world(trainer script: String) throws -> World {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-runner-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try ("#!/bin/sh\n" + script).write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/trainer.sh", 0o755)
+        return World(dir: dir, store: try Store(path: dir + "/.harrow/harrow.db"))
+    }
+
+    func sweep(_ w: World, _ yaml: String, configure: (inout RunnerOptions) -> Void = { _ in }) async throws -> SweepOutcome {
+        let plan = try Planner.plan(Experiment.parse(yaml: yaml, file: w.dir + "/exp.yaml"))
+        var options = RunnerOptions()
+        options.workingDirectory = w.dir
+        options.handleSignals = false
+        options.pollInterval = 0.05
+        options.killGrace = 1
+        configure(&options)
+        return try await SweepRunner(store: w.store, plan: plan, spec: yaml, options: options).run()
+    }
+
+    @Test func aCrashingTrainerFailsItsRunAndTheSweepGoesOn() async throws {
+        let w = try world(trainer: """
+            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+            if [ "$1" = "3" ]; then echo "loading shard 3" >&2; echo "CUDA error: out of memory" >&2; exit 3; fi
+            echo '{"step": 2, "train/loss": 1.5}' >> "$HARROW_METRICS"
+            """)
+        let o = try await sweep(w, """
+            name: crash
+            parameters: {x: [1, 2, 3, 4]}
+            trainer: {command: [./trainer.sh, "{param.x}"]}
+            resources: {parallel: 2}
+            """)
+        #expect(o.exitCode == 1)
+        let byX = Dictionary(uniqueKeysWithValues: o.runs.map { (($0.params["x"] as? Int) ?? -1, $0) })
+        #expect(byX[3]?.status == .failed)
+        #expect(byX[3]?.exitCode == 3)
+        #expect(byX[3]?.stderrTail?.contains("CUDA error: out of memory") == true)
+        #expect(try w.store.curve(run: byX[3]!.rowID, key: "train/loss").steps == [1])  // what it wrote is kept
+        for x in [1, 2, 4] {
+            #expect(byX[x]?.status == .succeeded)
+            #expect(try w.store.curve(run: byX[x]!.rowID, key: "train/loss").values == [2.0, 1.5])
+        }
+    }
+
+    @Test func aHangingTrainerTimesOutAndItsChildrenDie() async throws {
+        let w = try world(trainer: """
+            echo $$ > "$HARROW_RUN_DIR/pid"
+            sleep 30 &
+            echo $! > "$HARROW_RUN_DIR/child"
+            wait
+            """)
+        let started = Date()
+        let o = try await sweep(w, "name: hang\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh], timeout: 1}\n")
+        #expect(Date().timeIntervalSince(started) < 10)
+        let run = try #require(o.runs.first)
+        #expect(run.status == .timed_out)
+        #expect(run.signal == SIGTERM || run.signal == SIGKILL || run.exitCode != nil)
+        #expect(o.exitCode == 1)
+        let child = try Int32(String(contentsOfFile: run.runDir! + "/child", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!processIsAlive(child), "the trainer's child survived the timeout")
+    }
+
+    @Test func malformedAndNonFiniteLinesAreCounted() async throws {
+        let w = try world(trainer: """
+            printf '%s\\n' '{"event": "start", "total_steps": 3, "steps_per_epoch": 3, "warmup_steps": 0}' \
+              '{"step": 1, "train/loss": 2.5}' 'garbage' '{"step": 2, "train/loss": NaN}' '{"step": 3, "train/loss": 1.0, "lr": Infinity}' \
+              >> "$HARROW_METRICS"
+            printf '{"step": 4, "train/loss": 0.5}' >> "$HARROW_METRICS"
+            """)
+        let o = try await sweep(w, "name: bad-lines\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
+        let run = try #require(o.runs.first)
+        #expect(run.status == .succeeded)
+        #expect(run.malformedLines == 1)
+        #expect(run.nonfiniteValues == 2)
+        #expect(run.totalSteps == 3)
+        // The last line had no newline: it still counts once the trainer has ended.
+        #expect(try w.store.curve(run: run.rowID, key: "train/loss").steps == [1, 3, 4])
+    }
+
+    @Test func retriesMakeNewAttemptsAndArchiveTheOldOnes() async throws {
+        let w = try world(trainer: """
+            if [ ! -e "$HARROW_RUN_DIR/../tried-$1" ]; then touch "$HARROW_RUN_DIR/../tried-$1"; echo first >&2; exit 1; fi
+            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+            """)
+        let o = try await sweep(w, "name: retry\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"], retries: 1}\n")
+        #expect(o.exitCode == 0)
+        for run in o.runs {
+            #expect(run.status == .succeeded && run.attempt == 2)
+            #expect(try w.store.attempts(run: run.rowID).map(\.status) == ["failed", "succeeded"])
+            #expect(FileManager.default.fileExists(atPath: run.runDir! + "/attempts/1/stderr.log"))
+            #expect(try w.store.curve(run: run.rowID, key: "train/loss").steps == [1])
+        }
+    }
+
+    @Test func runningAgainSkipsFinishedTrialsAndRerunsFailedOnRequest() async throws {
+        let w = try world(trainer: """
+            [ "$1" = "2" ] && [ ! -e "$HARROW_RUN_DIR/../fixed" ] && exit 1
+            echo "{\\"step\\": 1, \\"train/loss\\": $1}" >> "$HARROW_METRICS"
+            """)
+        let yaml = "name: again\nparameters: {x: [1, 2, 3]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n"
+        let first = try await sweep(w, yaml)
+        #expect(first.runs.map(\.status) == [.succeeded, .failed, .succeeded])
+        let second = try await sweep(w, yaml)
+        #expect(second.alreadyFinished == 2)
+        #expect(second.runs.map(\.attempt) == [1, 1, 1])  // nothing ran again
+        FileManager.default.createFile(atPath: w.dir + "/.harrow/runs/fixed", contents: nil)
+        let third = try await sweep(w, yaml) { $0.rerunFailed = true }
+        #expect(third.runs.map(\.status) == [.succeeded, .succeeded, .succeeded])
+        #expect(third.runs.map(\.attempt) == [1, 2, 1])
+        #expect(third.exitCode == 0)
+    }
+
+    @Test func trainerContractEnvironmentAndFiles() async throws {
+        let w = try world(trainer: """
+            env | grep -E '^(HARROW_|OMP_NUM_THREADS|OPENBLAS_NUM_THREADS)' | sort > "$HARROW_RUN_DIR/env.txt"
+            cp "$1" "$HARROW_RUN_DIR/seen-config.json"
+            pwd > "$HARROW_RUN_DIR/cwd.txt"
+            echo hello
+            """)
+        FileManager.default.createFile(atPath: w.dir + "/data.jsonl", contents: Data("{}\n".utf8))
+        let o = try await sweep(w, """
+            name: contract
+            parameters: {lr: 0.001, dataset: data.jsonl}
+            trainer: {command: [./trainer.sh, "{config}"]}
+            resources: {parallel: 2}
+            """)
+        let run = try #require(o.runs.first)
+        let dir = run.runDir!
+        let env = try String(contentsOfFile: dir + "/env.txt", encoding: .utf8)
+        #expect(env.contains("HARROW_RUN_ID=\(run.id)"))
+        #expect(env.contains("HARROW_METRICS=\(dir)/metrics.jsonl"))
+        #expect(env.contains("HARROW_RUN_DIR=\(dir)"))
+        let share = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        #expect(env.contains("OPENBLAS_NUM_THREADS=\(share)") && env.contains("OMP_NUM_THREADS=\(share)"))
+        #expect(try String(contentsOfFile: dir + "/seen-config.json", encoding: .utf8) == "{\"dataset\": \"data.jsonl\", \"lr\": 0.001}\n")
+        #expect(try String(contentsOfFile: dir + "/stdout.log", encoding: .utf8) == "hello\n")
+        #expect(URL(fileURLWithPath: try String(contentsOfFile: dir + "/cwd.txt", encoding: .utf8).trimmingCharacters(in: .newlines)).standardized
+            == URL(fileURLWithPath: w.dir).standardized)
+        let inputs = try w.store.artifacts(run: run.rowID)
+        #expect(inputs.count == 1 && inputs[0].role == "input:dataset" && inputs[0].size == 3)
+        #expect(inputs[0].sha256 == "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356")  // sha256 of "{}\n"
+        #expect(run.provenanceID != nil)
+    }
+
+    @Test func aMissingTrainerFailsWithAClearMessage() async throws {
+        let w = try world(trainer: "exit 0")
+        let o = try await sweep(w, "name: missing\nparameters: {x: 1}\ntrainer: {command: [no-such-trainer-here]}\n")
+        #expect(o.runs.first?.status == .failed)
+        #expect(o.runs.first?.stderrTail?.contains("cannot start no-such-trainer-here") == true)
+    }
+
+    @Test func deadlineStartsNothingThatWouldOverrun() async throws {
+        let w = try world(trainer: "sleep 0.4\n")
+        let o = try await sweep(w, "name: deadline\nparameters: {epochs: [1, 8]}\ntrainer: {command: [./trainer.sh]}\n") {
+            $0.deadline = Date().addingTimeInterval(1.5)
+        }
+        // Epoch 1 takes ~0.4 s; the 8-epoch trial is estimated at ~3.2 s and is not started.
+        #expect(o.runs.first { ($0.params["epochs"] as? Int) == 1 }?.status == .succeeded)
+        #expect(o.runs.first { ($0.params["epochs"] as? Int) == 8 }?.status == .queued)
+        #expect(o.notStarted == 1)
+        #expect(o.exitCode == 0)
+    }
+}

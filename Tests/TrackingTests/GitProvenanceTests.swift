@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+@testable import Tracking
+
+@Suite struct GitProvenanceTests {
+    @Test func cleanRepository() throws {
+        let dir = try temporaryDirectory()
+        try sh("git init -q -b main && echo a > f.txt && git add f.txt && git commit -q -m one", in: dir)
+        let p = GitProvenance.capture(at: dir)
+        #expect(p.commit == (try sh("git rev-parse HEAD", in: dir)))
+        #expect(p.branch == "main")
+        #expect(!p.dirty && p.diff == nil && p.untracked.isEmpty && p.note == nil)
+        #expect(p.repository.map { URL(fileURLWithPath: $0).standardized.path } == URL(fileURLWithPath: dir).standardized.path)
+    }
+
+    @Test func dirtyRepositoryKeepsTheDiffAndUntrackedNames() throws {
+        let dir = try temporaryDirectory()
+        try sh("git init -q -b main && echo a > f.txt && git add f.txt && git commit -q -m one && echo b >> f.txt && mkdir -p new && echo x > new/u.txt",
+               in: dir)
+        let p = GitProvenance.capture(at: dir + "/new")  // any folder inside the work tree
+        #expect(p.dirty)
+        #expect(p.diff?.contains("+b") == true)
+        #expect(p.diffSHA256?.count == 64)
+        #expect(p.untracked == ["new/u.txt"])
+        let store = try temporaryStore()
+        let id = try store.record(p)
+        #expect(try store.record(p) == id)  // stored once
+        #expect(try store.provenance(id: id) == p)
+    }
+
+    @Test func detachedAndUnbornAndAbsent() throws {
+        let dir = try temporaryDirectory()
+        try sh("git init -q -b dev", in: dir)
+        let unborn = GitProvenance.capture(at: dir)
+        #expect(unborn.commit == nil && unborn.branch == "dev" && unborn.note == "no commits yet")
+        try sh("echo a > f && git add f && git commit -q -m one && git checkout -q --detach", in: dir)
+        #expect(GitProvenance.capture(at: dir).branch == "(detached)")
+        let plain = try temporaryDirectory()
+        let none = GitProvenance.capture(at: plain)
+        #expect(none.repository == nil && none.commit == nil && none.note == "not in a git repository")
+    }
+}

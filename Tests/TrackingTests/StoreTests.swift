@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import Testing
+@testable import Tracking
+
+@Suite struct StoreTests {
+    @Test func curvesRoundTripAcrossChunksAndBatches() throws {
+        let (store, runs) = try storeWithRuns(1)
+        let run = runs[0].rowID
+        var expectedSteps: [Int] = [], expectedValues: [Double] = []
+        var offset: Int64 = 0
+        for batchStart in stride(from: 0, to: 1_000, by: 7) {
+            var text = ""
+            for step in batchStart..<min(batchStart + 7, 1_000) {
+                let v = 3.0 / Double(step + 1) + 0.001 * Double(step % 5)
+                text += "{\"step\": \(step), \"train/loss\": \(v)}\n"
+                expectedSteps.append(step)
+                expectedValues.append(v)
+            }
+            let batch = MetricsLines.parse(Data(text.utf8))
+            offset += Int64(batch.consumed)
+            try store.ingest([MetricsUpdate(run: run, offset: offset, batch: batch)])
+        }
+        let curve = try store.curve(run: run, key: "train/loss")
+        #expect(curve.steps == expectedSteps)
+        #expect(curve.values == expectedValues)
+        let s = try #require(try store.summaries(run: run)["train/loss"])
+        #expect(s.count == 1_000 && s.last == expectedValues.last && s.lastStep == 999)
+        #expect(s.min == expectedValues.min() && s.max == expectedValues.max())
+        #expect(try store.run(runs[0].id)?.metricsOffset == offset)
+        let chunks = try store.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM metric_chunks") }
+        #expect(chunks == (1_000 + Store.chunkCapacity - 1) / Store.chunkCapacity)
+    }
+
+    @Test func claimIsAtomicAcrossProcessesSharingTheStore() async throws {
+        let (store, runs) = try storeWithRuns(40)
+        let other = try Store(path: store.path)
+        // Two "harrow processes" race for every run; each run must be won exactly once.
+        let results = await withTaskGroup(of: [Int64].self) { group in
+            for (s, pid) in [(store, Int32(100)), (other, Int32(200))] {
+                group.addTask {
+                    var won: [Int64] = []
+                    for r in runs { if (try? s.claim(run: r.rowID, from: [.queued], owner: Owner(pid: pid, host: "h"))) ?? nil != nil { won.append(r.rowID) } }
+                    return won
+                }
+            }
+            return await group.reduce(into: [Int64]()) { $0 += $1 }
+        }
+        #expect(results.count == 40)
+        #expect(Set(results).count == 40)
+    }
+
+    @Test func newAttemptStartsCurvesAfresh() throws {
+        let (store, runs) = try storeWithRuns(1)
+        let r = runs[0].rowID
+        #expect(try store.claim(run: r, from: [.queued], owner: Owner()) == 1)
+        try store.ingest([MetricsUpdate(run: r, offset: 20, batch: MetricsLines.parse(Data("{\"step\": 1, \"a\": 5}\n".utf8)))])
+        try store.finish(run: r, attempt: 1, status: .failed, exitCode: 3, signal: nil, stderrTail: "boom")
+        #expect(try store.claim(run: r, from: [.queued], owner: Owner()) == nil)  // failed is not claimable by default
+        #expect(try store.claim(run: r, from: [.failed], owner: Owner()) == 2)
+        #expect(try store.curve(run: r, key: "a").steps.isEmpty)
+        #expect(try store.run(runs[0].id)?.metricsOffset == 0)
+        #expect(try store.attempts(run: r).map(\.status) == ["failed", "running"])
+    }
+
+    @Test func abandonedRunsAreRecovered() throws {
+        let (store, runs) = try storeWithRuns(2)
+        let host = ProcessInfo.processInfo.hostName
+        _ = try store.claim(run: runs[0].rowID, from: [.queued], owner: Owner(pid: 2_000_000_000, host: host))  // no such pid
+        _ = try store.claim(run: runs[1].rowID, from: [.queued], owner: Owner(pid: getpid(), host: host))
+        let recovered = try store.recoverAbandoned(owner: Owner(pid: 1, host: host), isAlive: { kill($0, 0) == 0 })
+        #expect(recovered.map(\.id) == [runs[0].id])
+        #expect(try store.run(runs[0].id)?.status == .interrupted)
+        #expect(try store.run(runs[1].id)?.status == .running)
+    }
+
+    @Test func aNewerStoreIsRefusedClearly() throws {
+        let store = try temporaryStore()
+        try store.write { db in try db.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v999')") }
+        #expect {
+            _ = try Store(path: store.path)
+        } throws: { error in
+            "\(error)".contains("written by a newer Harrow") && "\(error)".contains("v999")
+        }
+    }
+
+    @Test func bestRunsComeFromTheSummaryIndex() throws {
+        let (store, runs) = try storeWithRuns(5)
+        for (i, r) in runs.enumerated() {
+            let text = "{\"step\": 1, \"val/loss\": \(Double(10 - i))}\n{\"step\": 2, \"val/loss\": \(Double(5 + (i * 7) % 5))}\n"
+            try store.ingest([MetricsUpdate(run: r.rowID, offset: 1, batch: MetricsLines.parse(Data(text.utf8)))])
+        }
+        let best = try store.best(metric: "val/loss", limit: 3)
+        #expect(best.map(\.summary.min) == [5, 6, 6] || best.map(\.summary.min) == [5, 6, 7])
+        #expect(best.first?.run.id == runs[0].id)
+        #expect(try store.best(metric: "val/loss", limit: 1, maximize: true).first?.summary.max == 10)
+    }
+
+    @Test func registeringAgainKeepsRunsAndIds() throws {
+        let (store, runs) = try storeWithRuns(3)
+        let (_, again) = try storeWithRuns(3, store: store)
+        #expect(runs.map(\.id) == again.map(\.id))
+        #expect(runs.allSatisfy { $0.id.count == 8 && $0.id.allSatisfy { RunID.alphabet.contains($0) } })
+        #expect(try store.runs().count == 3)
+    }
+}
