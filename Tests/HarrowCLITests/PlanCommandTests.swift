@@ -3,43 +3,8 @@ import Testing
 
 /// The `harrow` binary end to end: real process, real files, exit statuses and output as users see them.
 @Suite struct PlanCommandTests {
-    static let packageRoot = #filePath.components(separatedBy: "/Tests/")[0]
-
-    /// The built `harrow` next to the test bundle (any --scratch-path), or in the default build folder.
-    static let binary: String = {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("harrow").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return packageRoot + "/.build/debug/harrow"
-    }()
-
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-    func harrow(_ args: String...) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: Self.packageRoot)
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
-
-    func temporaryFile(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-\(UUID().uuidString).yaml").path
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     @Test func plansTheDemoAsATable() throws {
-        let r = try harrow("plan", "experiments/demo.yaml")
+        let r = try Harrow.run("plan", "experiments/demo.yaml")
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("demo: grid sweep, 12 trials"))
         let header = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix(" #") || $0.hasPrefix("#") })
@@ -50,7 +15,7 @@ import Testing
     }
 
     @Test func jsonHasEveryTrial() throws {
-        let r = try harrow("plan", "experiments/overnight.yaml", "--json")
+        let r = try Harrow.run("plan", "experiments/overnight.yaml", "--json")
         #expect(r.status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let trials = try #require(json["trials"] as? [[String: Any]])
@@ -63,8 +28,8 @@ import Testing
     }
 
     @Test func badFileExitsTwoWithPositions() throws {
-        let path = try temporaryFile("parameters:\n  lr: {values: []}\n  epochs: {valeus: [1]}\n")
-        let r = try harrow("plan", path)
+        let path = try Harrow.temporaryFile("parameters:\n  lr: {values: []}\n  epochs: {valeus: [1]}\n")
+        let r = try Harrow.run("plan", path)
         #expect(r.status == 2)
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.contains("\(path):2:16: error: 'lr' has an empty value list"))
@@ -73,27 +38,27 @@ import Testing
         #expect(r.stderr.contains("2 errors"))
         #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack"))
         // Scripts get the same errors as data.
-        let j = try harrow("plan", path, "--json")
+        let j = try Harrow.run("plan", path, "--json")
         #expect(j.status == 2)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
         #expect((json["errors"] as? [[String: Any]])?.count == 2)
     }
 
     @Test func missingFileAndUsageErrors() throws {
-        let r = try harrow("plan", "/nonexistent/exp.yaml")
+        let r = try Harrow.run("plan", "/nonexistent/exp.yaml")
         #expect(r.status == 2)
         #expect(r.stderr.contains("/nonexistent/exp.yaml:1:1: error: no such file"))
-        let usage = try harrow("plan")
+        let usage = try Harrow.run("plan")
         #expect(usage.status == 64 || usage.status == 2)
         #expect(usage.stderr.contains("Missing expected argument"))
     }
 
     @Test func helpTeaches() throws {
-        let r = try harrow("plan", "--help")
+        let r = try Harrow.run("plan", "--help")
         #expect(r.status == 0)
         #expect(r.stdout.contains("harrow plan experiments/overnight.yaml"))
         #expect(r.stdout.contains("--json"))
-        let top = try harrow("--help")
+        let top = try Harrow.run("--help")
         #expect(top.stdout.contains("plan") && top.stdout.contains("Exit status"))
     }
 }
