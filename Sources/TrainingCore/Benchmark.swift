@@ -39,6 +39,9 @@ public enum TrainBenchmark {
         public var tokensPerSecond: Double
         public var gflops: Double
         public var windows: [Double]
+        /// Tokens per second of process CPU time (median window): less sensitive than wall time to other load on the
+        /// machine, and with several threads it shows how much of their time is useful.
+        public var tokensPerCPUSecond: Double
     }
 
     /// Warm-up steps, then `windows` timed windows of at least `windowSeconds` each; the median window counts.
@@ -70,14 +73,16 @@ public enum TrainBenchmark {
         var warmupSteps = 0
         while warmupSteps < 3 || now() - warmupStart < 0.5 { step(); warmupSteps += 1 }
         let stepsPerWindow = max(1, Int(windowSeconds / ((now() - warmupStart) / Double(warmupSteps))))
-        var rates: [Double] = []
+        var rates: [Double] = [], cpuRates: [Double] = []
         for _ in 0..<windows {
-            let start = now()
+            let start = now(), cpuStart = cpuTime()
             for _ in 0..<stepsPerWindow { step() }
             rates.append(Double(n * stepsPerWindow) / (now() - start))
+            cpuRates.append(Double(n * stepsPerWindow) / (cpuTime() - cpuStart))
         }
         let median = rates.sorted()[rates.count / 2]
-        return Result(tokensPerSecond: median, gflops: median * flopsPerToken(c) / 1e9, windows: rates)
+        return Result(tokensPerSecond: median, gflops: median * flopsPerToken(c) / 1e9, windows: rates,
+                      tokensPerCPUSecond: cpuRates.sorted()[cpuRates.count / 2])
     }
 
     /// GFLOP/s of one large square sgemm (median of repeats): the reference peak.
@@ -97,4 +102,10 @@ public enum TrainBenchmark {
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    static func cpuTime() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
 }

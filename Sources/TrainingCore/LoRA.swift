@@ -114,15 +114,18 @@ func loraForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointe
     linearForward(y, u, a.B.data, rows: n, in: a.r, out: a.outFeatures, alpha: scaling, beta: 1)
 }
 
-/// dA += duᵀ xd, dB += scaling · dyᵀ u, dx += (du A) ⊙ mask with du = scaling · dy B.
-/// `du` holds n·r values and `dxd` n·in values of scratch.
+/// dA += duᵀ xd, dB += scaling · dyᵀ u, dx += (du A) ⊙ mask with du = scaling · dy B (dx untouched without
+/// `needInput`). `du` holds n·r values and `dxd` n·in values of scratch. The weight gradients go to `dA` and `dB`,
+/// the adapter's own unless given.
 @_specialize(where T == Float)
 func loraBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ u: UnsafePointer<T>,
                            _ xd: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T,
-                           du: UnsafeMutablePointer<T>, dxd: UnsafeMutablePointer<T>) {
-    linearBackwardWeight(a.dB.data, dy, u, rows: n, in: a.r, out: a.outFeatures, alpha: scaling)
+                           du: UnsafeMutablePointer<T>, dxd: UnsafeMutablePointer<T>,
+                           dA: UnsafeMutablePointer<T>? = nil, dB: UnsafeMutablePointer<T>? = nil, needInput: Bool = true) {
+    linearBackwardWeight(dB ?? a.dB.data, dy, u, rows: n, in: a.r, out: a.outFeatures, alpha: scaling)
     linearBackwardInput(du, dy, a.B.data, rows: n, in: a.r, out: a.outFeatures, alpha: scaling)
-    linearBackwardWeight(a.dA.data, du, xd, rows: n, in: a.inFeatures, out: a.r)
+    linearBackwardWeight(dA ?? a.dA.data, du, xd, rows: n, in: a.inFeatures, out: a.r)
+    guard needInput else { return }
     if let mask {
         linearBackwardInput(dxd, du, a.A.data, rows: n, in: a.inFeatures, out: a.r)
         for i in 0..<(n * a.inFeatures) { dx[i] += dxd[i] * mask[i] }

@@ -131,6 +131,8 @@ final class LayerActivations<T: Real> {
 }
 
 /// Every activation and gradient buffer for batches up to `batch` × `seqLen`, allocated once and reused each step.
+/// Buffers are row-major with one row per token, so a part of the batch (a range of whole sequences) owns a
+/// contiguous range of rows in each of them.
 public final class Workspace<T: Real>: @unchecked Sendable {
     public let batch: Int, seqLen: Int
     /// Inputs of the current batch: token ids and next-token targets (−100 where there is none), row-major [b, t].
@@ -141,7 +143,15 @@ public final class Workspace<T: Real>: @unchecked Sendable {
     public let logits: Tensor<T>
     /// Whether the last forward pass drew dropout masks, so the backward pass uses the same ones.
     var dropoutActive = false
-    let dResid, dxn, dq, dk, dv, dAttn, dAct, dGate, dUp, dScores, dLoraU, dLoraX: Tensor<T>
+    let dResid, dxn, dq, dk, dv, dAttn, dAct, dGate, dUp, dLoraU, dLoraX: Tensor<T>
+    /// Softmax-gradient scratch, t·t values per sequence.
+    let dScores: Tensor<T>
+    /// Row widths of dLoraU and dLoraX.
+    let loraRank: Int, loraXWidth: Int
+    /// Weight-gradient buffers of parts 1, 2, … of the backward pass (part 0 writes the model's own), made on first use.
+    var partSinks: [GradSink<T>] = []
+    /// At most this many parts instead of one per BLAS thread (tests compare splits with it).
+    var maxParts: Int? = nil
 
     init(_ c: LlamaConfig, lora: LoRAConfig?, batch b: Int, seqLen t: Int) {
         batch = b; seqLen = t
@@ -154,15 +164,47 @@ public final class Workspace<T: Real>: @unchecked Sendable {
         logits = Tensor([n, c.vocab_size])
         dResid = Tensor([n, d]); dxn = Tensor([n, d]); dq = Tensor([n, qw]); dk = Tensor([n, kvw]); dv = Tensor([n, kvw])
         dAttn = Tensor([n, qw]); dAct = Tensor([n, i]); dGate = Tensor([n, i]); dUp = Tensor([n, i])
-        dScores = Tensor([t * t])
-        dLoraU = Tensor([n * (lora?.r ?? 0)])
-        dLoraX = Tensor([n * max(d, i, qw)])
+        dScores = Tensor([b * t * t])
+        loraRank = lora?.r ?? 0
+        loraXWidth = max(d, i, qw)
+        dLoraU = Tensor([n * loraRank])
+        dLoraX = Tensor([n * loraXWidth])
     }
 
     deinit { tokens.deallocate(); targets.deallocate() }
 }
 
-/// A Llama-style decoder. Forward and backward are written out below, one layer at a time.
+/// Where one part of the backward pass accumulates weight gradients: the base weights' (full fine-tuning) and the
+/// adapters' dA, dB, by [layer][projection].
+final class GradSink<T: Real> {
+    let base: LlamaWeights<T>?
+    let dA: [[UnsafeMutablePointer<T>?]], dB: [[UnsafeMutablePointer<T>?]]
+    /// Every buffer, in a fixed order, for zeroing and summing.
+    let tensors: [Tensor<T>]
+
+    /// The model's own gradients.
+    init(model m: LlamaModel<T>) {
+        base = m.grads
+        let adapters = m.lora?.adapters ?? []
+        dA = adapters.map { $0.map { $0?.dA.data } }
+        dB = adapters.map { $0.map { $0?.dB.data } }
+        tensors = (m.grads?.named.map(\.tensor) ?? []) + (m.lora?.all.flatMap { [$0.dA, $0.dB] } ?? [])
+    }
+
+    /// Buffers of the same shapes, owned by this sink.
+    init(like m: LlamaModel<T>) {
+        base = m.grads.map { _ in LlamaWeights<T>(m.config) }
+        let adapters = (m.lora?.adapters ?? []).map { $0.map { $0.map { (Tensor<T>($0.dA.shape), Tensor<T>($0.dB.shape)) } } }
+        dA = adapters.map { $0.map { $0?.0.data } }
+        dB = adapters.map { $0.map { $0?.1.data } }
+        tensors = (base?.named.map(\.tensor) ?? []) + adapters.flatMap { $0.compactMap { $0 }.flatMap { [$0.0, $0.1] } }
+    }
+
+    func zero() { for t in tensors { t.zero() } }
+}
+
+/// A Llama-style decoder. Forward and backward are written out below, one layer at a time, for a range of whole
+/// sequences; the public passes split the batch over `Parallel.parts` such ranges.
 public final class LlamaModel<T: Real>: @unchecked Sendable {
     public let config: LlamaConfig
     public let weights: LlamaWeights<T>
@@ -172,6 +214,7 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     let rotary: RotaryTables<T>
     /// Draws the dropout masks of the adapters.
     public var dropoutRNG = SeededGenerator(seed: 0)
+    private lazy var ownSink = GradSink(model: self)
 
     public init(config: LlamaConfig, weights: LlamaWeights<T>? = nil, lora: LoRA<T>? = nil, trainBase: Bool = false) {
         self.config = config
@@ -192,114 +235,200 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     @_specialize(where T == Float)
     public func forward(_ ws: Workspace<T>, batch b: Int, seqLen t: Int, training: Bool) {
         precondition(b <= ws.batch && t <= ws.seqLen)
-        let c = config, n = b * t, d = c.hidden_size
-        let shape = AttentionShape(batch: b, seqLen: t, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
-        let eps = T(c.rms_norm_eps)
         ws.dropoutActive = training && (lora?.config.lora_dropout ?? 0) > 0
-        embeddingForward(ws.layers[0].x.data, weights.embed_tokens.data, ws.tokens, rows: n, dim: d)
+        if ws.dropoutActive { drawDropoutMasks(ws, rows: b * t) }
+        let parts = Parallel.parts(b, limit: ws.maxParts)
+        Parallel.run(parts) { p in
+            let r = Parallel.range(p, of: parts, b)
+            forwardPart(ws, first: r.lowerBound, count: r.count, seqLen: t)
+        }
+    }
+
+    /// The masks of every adapter input, drawn in one fixed order (layer, then projection, then row) whatever the split.
+    private func drawDropoutMasks(_ ws: Workspace<T>, rows n: Int) {
+        guard let lora else { return }
+        let keep = 1 - lora.config.lora_dropout, scale = T(1 / keep)
+        for l in 0..<config.num_hidden_layers {
+            for p in Projection.allCases {
+                guard let m = ws.layers[l].loraMask[p.rawValue] else { continue }
+                for i in 0..<(n * p.inFeatures(config)) { m.data[i] = dropoutRNG.unit() < keep ? scale : 0 }
+            }
+        }
+    }
+
+    /// Forward pass of sequences first..<first+count.
+    @_specialize(where T == Float)
+    private func forwardPart(_ ws: Workspace<T>, first: Int, count nb: Int, seqLen t: Int) {
+        let c = config, n = nb * t, r0 = first * t, d = c.hidden_size, heads = c.num_attention_heads
+        let shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        let eps = T(c.rms_norm_eps)
+        embeddingForward(ws.layers[0].x.data + r0 * d, weights.embed_tokens.data, ws.tokens + r0, rows: n, dim: d)
         for l in 0..<c.num_hidden_layers {
             let a = ws.layers[l], w = weights.layers[l]
-            let out = l + 1 < c.num_hidden_layers ? ws.layers[l + 1].x : ws.finalX
+            let x = a.x.data + r0 * d, h = a.h.data + r0 * d
+            let xn1 = a.xn1.data + r0 * d, xn2 = a.xn2.data + r0 * d
+            let q = a.q.data + r0 * shape.qWidth, k = a.k.data + r0 * shape.kvWidth, v = a.v.data + r0 * shape.kvWidth
+            let attn = a.attn.data + r0 * shape.qWidth
+            let gate = a.gate.data + r0 * c.intermediate_size, up = a.up.data + r0 * c.intermediate_size
+            let act = a.act.data + r0 * c.intermediate_size
+            let out = (l + 1 < c.num_hidden_layers ? ws.layers[l + 1].x : ws.finalX).data + r0 * d
             // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)) on input_layernorm(x).
-            rmsNormForward(a.xn1.data, a.rms1.data, a.x.data, w.input_layernorm.data, rows: n, dim: d, eps: eps)
-            project(.q_proj, layer: l, a.xn1, into: a.q, rows: n, acts: a, training: training)
-            project(.k_proj, layer: l, a.xn1, into: a.k, rows: n, acts: a, training: training)
-            project(.v_proj, layer: l, a.xn1, into: a.v, rows: n, acts: a, training: training)
-            rope(a.q.data, rows: n, seqLen: t, heads: c.num_attention_heads, headDim: c.head_dim, tables: rotary)
-            rope(a.k.data, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary)
-            attentionForward(a.attn.data, a.probs.data, a.q.data, a.k.data, a.v.data, shape)
-            project(.o_proj, layer: l, a.attn, into: a.h, rows: n, acts: a, training: training)
-            add(a.h.data, a.x.data, n * d)
+            rmsNormForward(xn1, a.rms1.data + r0, x, w.input_layernorm.data, rows: n, dim: d, eps: eps)
+            project(.q_proj, layer: l, xn1, into: q, rows: n, firstRow: r0, ws: ws)
+            project(.k_proj, layer: l, xn1, into: k, rows: n, firstRow: r0, ws: ws)
+            project(.v_proj, layer: l, xn1, into: v, rows: n, firstRow: r0, ws: ws)
+            rope(q, rows: n, seqLen: t, heads: heads, headDim: c.head_dim, tables: rotary)
+            rope(k, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary)
+            attentionForward(attn, a.probs.data + first * heads * t * t, q, k, v, shape)
+            project(.o_proj, layer: l, attn, into: h, rows: n, firstRow: r0, ws: ws)
+            add(h, x, n * d)
             // MLP block: out = h + down_proj(silu(gate_proj(x)) ⊙ up_proj(x)) on post_attention_layernorm(h).
-            rmsNormForward(a.xn2.data, a.rms2.data, a.h.data, w.post_attention_layernorm.data, rows: n, dim: d, eps: eps)
-            project(.gate_proj, layer: l, a.xn2, into: a.gate, rows: n, acts: a, training: training)
-            project(.up_proj, layer: l, a.xn2, into: a.up, rows: n, acts: a, training: training)
-            swigluForward(a.act.data, a.gate.data, a.up.data, count: n * c.intermediate_size)
-            project(.down_proj, layer: l, a.act, into: out, rows: n, acts: a, training: training)
-            add(out.data, a.h.data, n * d)
+            rmsNormForward(xn2, a.rms2.data + r0, h, w.post_attention_layernorm.data, rows: n, dim: d, eps: eps)
+            project(.gate_proj, layer: l, xn2, into: gate, rows: n, firstRow: r0, ws: ws)
+            project(.up_proj, layer: l, xn2, into: up, rows: n, firstRow: r0, ws: ws)
+            swigluForward(act, gate, up, count: n * c.intermediate_size)
+            project(.down_proj, layer: l, act, into: out, rows: n, firstRow: r0, ws: ws)
+            add(out, h, n * d)
         }
-        rmsNormForward(ws.finalXn.data, ws.finalRms.data, ws.finalX.data, weights.norm.data, rows: n, dim: d, eps: eps)
-        linearForward(ws.logits.data, ws.finalXn.data, headWeight.data, rows: n, in: d, out: c.vocab_size)
+        let finalXn = ws.finalXn.data + r0 * d
+        rmsNormForward(finalXn, ws.finalRms.data + r0, ws.finalX.data + r0 * d, weights.norm.data, rows: n, dim: d, eps: eps)
+        linearForward(ws.logits.data + r0 * c.vocab_size, finalXn, headWeight.data, rows: n, in: d, out: c.vocab_size)
     }
 
     /// Cross-entropy of ws.logits against ws.targets. With `gradScale` (1 / number of targets in the whole
     /// optimiser step), the logits are replaced by the loss gradient, ready for `backward`.
     @_specialize(where T == Float)
     public func loss(_ ws: Workspace<T>, batch b: Int, seqLen t: Int, gradScale: T? = nil) -> (sum: Double, count: Int) {
-        crossEntropy(ws.logits.data, targets: ws.targets, rows: b * t, vocab: config.vocab_size, gradScale: gradScale)
+        let parts = Parallel.parts(b, limit: ws.maxParts), vocab = config.vocab_size
+        guard parts > 1 else {
+            return crossEntropy(ws.logits.data, targets: ws.targets, rows: b * t, vocab: vocab, gradScale: gradScale)
+        }
+        var sums = [Double](repeating: 0, count: parts), counts = [Int](repeating: 0, count: parts)
+        sums.withUnsafeMutableBufferPointer { sums in
+            counts.withUnsafeMutableBufferPointer { counts in
+                Parallel.run(parts) { p in
+                    let r = Parallel.range(p, of: parts, b)
+                    let rows = r.lowerBound * t
+                    let part = crossEntropy(ws.logits.data + rows * vocab, targets: ws.targets + rows, rows: r.count * t,
+                                            vocab: vocab, gradScale: gradScale)
+                    sums[p] = part.sum; counts[p] = part.count
+                }
+            }
+        }
+        return (sums.reduce(0, +), counts.reduce(0, +))
     }
 
     /// Accumulates gradients into `grads` and the adapters' dA, dB. Expects ws.logits to hold dL/dlogits.
     @_specialize(where T == Float)
     public func backward(_ ws: Workspace<T>, batch b: Int, seqLen t: Int) {
-        let c = config, n = b * t, d = c.hidden_size
-        let shape = AttentionShape(batch: b, seqLen: t, heads: c.num_attention_heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
-        let g = grads
+        let parts = Parallel.parts(b, limit: ws.maxParts)
+        while ws.partSinks.count < parts - 1 { ws.partSinks.append(GradSink(like: self)) }
+        let own = ownSink
+        Parallel.run(parts) { p in
+            let r = Parallel.range(p, of: parts, b)
+            let sink = p == 0 ? own : ws.partSinks[p - 1]
+            if p > 0 { sink.zero() }
+            backwardPart(ws, first: r.lowerBound, count: r.count, seqLen: t, into: sink)
+        }
+        guard parts > 1 else { return }
+        // Sum the parts' gradients into the model's, in part order; split by element range when there is a lot.
+        let total = own.tensors.reduce(0) { $0 + $1.count }
+        let reducers = total >= 1 << 16 ? parts : 1
+        Parallel.run(reducers) { p in
+            for (i, dst) in own.tensors.enumerated() {
+                let r = Parallel.range(p, of: reducers, dst.count)
+                for sink in ws.partSinks.prefix(parts - 1) {
+                    add(dst.data + r.lowerBound, sink.tensors[i].data + r.lowerBound, r.count)
+                }
+            }
+        }
+    }
+
+    /// Backward pass of sequences first..<first+count, weight gradients into `sink`.
+    @_specialize(where T == Float)
+    private func backwardPart(_ ws: Workspace<T>, first: Int, count nb: Int, seqLen t: Int, into sink: GradSink<T>) {
+        let c = config, n = nb * t, r0 = first * t, d = c.hidden_size, heads = c.num_attention_heads
+        let inter = c.intermediate_size, vocab = c.vocab_size
+        let shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        let g = sink.base
+        let dResid = ws.dResid.data + r0 * d, dxn = ws.dxn.data + r0 * d
+        let dq = ws.dq.data + r0 * shape.qWidth, dk = ws.dk.data + r0 * shape.kvWidth, dv = ws.dv.data + r0 * shape.kvWidth
+        let dAttn = ws.dAttn.data + r0 * shape.qWidth
+        let dAct = ws.dAct.data + r0 * inter, dGate = ws.dGate.data + r0 * inter, dUp = ws.dUp.data + r0 * inter
         // Head and final norm.
-        linearBackwardInput(ws.dxn.data, ws.logits.data, headWeight.data, rows: n, in: d, out: c.vocab_size)
-        if let g { linearBackwardWeight((g.lm_head ?? g.embed_tokens).data, ws.logits.data, ws.finalXn.data, rows: n, in: d, out: c.vocab_size) }
-        ws.dResid.zero()
-        rmsNormBackward(ws.dResid.data, g?.norm.data, ws.dxn.data, ws.finalX.data, weights.norm.data, ws.finalRms.data, rows: n, dim: d)
-        // ws.dResid carries dL/d(residual stream) downwards through the layers.
+        let dLogits = ws.logits.data + r0 * vocab, finalXn = ws.finalXn.data + r0 * d
+        linearBackwardInput(dxn, dLogits, headWeight.data, rows: n, in: d, out: vocab)
+        if let g { linearBackwardWeight((g.lm_head ?? g.embed_tokens).data, dLogits, finalXn, rows: n, in: d, out: vocab) }
+        dResid.update(repeating: 0, count: n * d)
+        rmsNormBackward(dResid, g?.norm.data, dxn, ws.finalX.data + r0 * d, weights.norm.data, ws.finalRms.data + r0, rows: n, dim: d)
+        // dResid carries dL/d(residual stream) downwards through the layers.
         for l in stride(from: c.num_hidden_layers - 1, through: 0, by: -1) {
             let a = ws.layers[l], w = weights.layers[l], gl = g?.layers[l]
+            let xn1 = a.xn1.data + r0 * d, xn2 = a.xn2.data + r0 * d
             // The input gradient of the first layer only matters when the embeddings train.
             let needInput = l > 0 || g != nil
             // MLP block.
-            projectBackward(.down_proj, layer: l, dy: ws.dResid, input: a.act, dx: ws.dAct, accumulate: false, rows: n, acts: a, ws: ws)
-            swigluBackward(ws.dGate.data, ws.dUp.data, ws.dAct.data, a.gate.data, a.up.data, count: n * c.intermediate_size)
-            projectBackward(.gate_proj, layer: l, dy: ws.dGate, input: a.xn2, dx: ws.dxn, accumulate: false, rows: n, acts: a, ws: ws)
-            projectBackward(.up_proj, layer: l, dy: ws.dUp, input: a.xn2, dx: ws.dxn, accumulate: true, rows: n, acts: a, ws: ws)
-            rmsNormBackward(ws.dResid.data, gl?.post_attention_layernorm.data, ws.dxn.data, a.h.data,
-                            w.post_attention_layernorm.data, a.rms2.data, rows: n, dim: d)
+            projectBackward(.down_proj, layer: l, dy: dResid, input: a.act.data + r0 * inter, dx: dAct, accumulate: false,
+                            rows: n, firstRow: r0, ws: ws, sink: sink)
+            swigluBackward(dGate, dUp, dAct, a.gate.data + r0 * inter, a.up.data + r0 * inter, count: n * inter)
+            projectBackward(.gate_proj, layer: l, dy: dGate, input: xn2, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws, sink: sink)
+            projectBackward(.up_proj, layer: l, dy: dUp, input: xn2, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws, sink: sink)
+            rmsNormBackward(dResid, gl?.post_attention_layernorm.data, dxn, a.h.data + r0 * d,
+                            w.post_attention_layernorm.data, a.rms2.data + r0, rows: n, dim: d)
             // Attention block.
-            projectBackward(.o_proj, layer: l, dy: ws.dResid, input: a.attn, dx: ws.dAttn, accumulate: false, rows: n, acts: a, ws: ws)
-            attentionBackward(ws.dq.data, ws.dk.data, ws.dv.data, ws.dAttn.data, a.probs.data, a.q.data, a.k.data, a.v.data,
-                              ws.dScores.data, shape)
-            rope(ws.dq.data, rows: n, seqLen: t, heads: c.num_attention_heads, headDim: c.head_dim, tables: rotary, inverse: true)
-            rope(ws.dk.data, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary, inverse: true)
-            projectBackward(.q_proj, layer: l, dy: ws.dq, input: a.xn1, dx: ws.dxn, accumulate: false, rows: n, acts: a, ws: ws, needInput: needInput)
-            projectBackward(.k_proj, layer: l, dy: ws.dk, input: a.xn1, dx: ws.dxn, accumulate: true, rows: n, acts: a, ws: ws, needInput: needInput)
-            projectBackward(.v_proj, layer: l, dy: ws.dv, input: a.xn1, dx: ws.dxn, accumulate: true, rows: n, acts: a, ws: ws, needInput: needInput)
+            projectBackward(.o_proj, layer: l, dy: dResid, input: a.attn.data + r0 * shape.qWidth, dx: dAttn, accumulate: false,
+                            rows: n, firstRow: r0, ws: ws, sink: sink)
+            attentionBackward(dq, dk, dv, dAttn, a.probs.data + first * heads * t * t, a.q.data + r0 * shape.qWidth,
+                              a.k.data + r0 * shape.kvWidth, a.v.data + r0 * shape.kvWidth, ws.dScores.data + first * t * t, shape)
+            rope(dq, rows: n, seqLen: t, heads: heads, headDim: c.head_dim, tables: rotary, inverse: true)
+            rope(dk, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary, inverse: true)
+            projectBackward(.q_proj, layer: l, dy: dq, input: xn1, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws,
+                            sink: sink, needInput: needInput)
+            projectBackward(.k_proj, layer: l, dy: dk, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
+                            sink: sink, needInput: needInput)
+            projectBackward(.v_proj, layer: l, dy: dv, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
+                            sink: sink, needInput: needInput)
             if needInput {
-                rmsNormBackward(ws.dResid.data, gl?.input_layernorm.data, ws.dxn.data, a.x.data, w.input_layernorm.data,
-                                a.rms1.data, rows: n, dim: d)
+                rmsNormBackward(dResid, gl?.input_layernorm.data, dxn, a.x.data + r0 * d, w.input_layernorm.data,
+                                a.rms1.data + r0, rows: n, dim: d)
             }
         }
-        if let g { embeddingBackward(g.embed_tokens.data, ws.dResid.data, ws.tokens, rows: n, dim: d) }
+        if let g { embeddingBackward(g.embed_tokens.data, dResid, ws.tokens + r0, rows: n, dim: d) }
     }
 
-    /// output = input Wᵀ (+ the adapter's update).
+    /// output = input Wᵀ (+ the adapter's update), for `n` rows starting at row `firstRow` of the workspace.
+    @inline(__always)
     @_specialize(where T == Float)
-    private func project(_ p: Projection, layer l: Int, _ input: Tensor<T>, into output: Tensor<T>, rows n: Int,
-                         acts a: LayerActivations<T>, training: Bool) {
+    private func project(_ p: Projection, layer l: Int, _ input: UnsafeMutablePointer<T>, into output: UnsafeMutablePointer<T>,
+                         rows n: Int, firstRow r0: Int, ws: Workspace<T>) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)
-        linearForward(output.data, input.data, weights.layers[l][p].data, rows: n, in: inF, out: outF)
+        linearForward(output, input, weights.layers[l][p].data, rows: n, in: inF, out: outF)
         guard let lora, let adapter = lora.adapters[l][p.rawValue] else { return }
-        var mask: UnsafeMutablePointer<T>? = nil
-        if training, let m = a.loraMask[p.rawValue], lora.config.lora_dropout > 0 {
-            let keep = 1 - lora.config.lora_dropout, scale = T(1 / keep)
-            for i in 0..<(n * inF) { m.data[i] = dropoutRNG.unit() < keep ? scale : 0 }
-            mask = m.data
-        }
-        loraForward(output.data, a.loraU[p.rawValue]!.data, mask == nil ? nil : a.loraXd[p.rawValue]!.data, input.data,
-                    mask: mask.map { UnsafePointer($0) }, adapter, rows: n, scaling: T(lora.config.scaling))
+        let a = ws.layers[l]
+        let mask: UnsafePointer<T>? = ws.dropoutActive ? UnsafePointer(a.loraMask[p.rawValue]!.data + r0 * inF) : nil
+        let xd = ws.dropoutActive ? a.loraXd[p.rawValue]!.data + r0 * inF : nil
+        loraForward(output, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, input, mask: mask, adapter, rows: n,
+                    scaling: T(lora.config.scaling))
     }
 
-    /// dx (=|+=) dy W, plus weight and adapter gradients, with the dropout masks of the last forward pass.
+    /// dx (=|+=) dy W, plus weight and adapter gradients into `sink`, with the dropout masks of the last forward pass.
+    @inline(__always)
     @_specialize(where T == Float)
-    private func projectBackward(_ p: Projection, layer l: Int, dy: Tensor<T>, input: Tensor<T>, dx: Tensor<T>, accumulate: Bool,
-                                 rows n: Int, acts a: LayerActivations<T>, ws: Workspace<T>, needInput: Bool = true) {
+    private func projectBackward(_ p: Projection, layer l: Int, dy: UnsafeMutablePointer<T>, input: UnsafeMutablePointer<T>,
+                                 dx: UnsafeMutablePointer<T>, accumulate: Bool, rows n: Int, firstRow r0: Int,
+                                 ws: Workspace<T>, sink: GradSink<T>, needInput: Bool = true) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)
         if needInput {
-            linearBackwardInput(dx.data, dy.data, weights.layers[l][p].data, rows: n, in: inF, out: outF, beta: accumulate ? 1 : 0)
+            linearBackwardInput(dx, dy, weights.layers[l][p].data, rows: n, in: inF, out: outF, beta: accumulate ? 1 : 0)
         }
-        if let g = grads { linearBackwardWeight(g.layers[l][p].data, dy.data, input.data, rows: n, in: inF, out: outF) }
+        if let g = sink.base { linearBackwardWeight(g.layers[l][p].data, dy, input, rows: n, in: inF, out: outF) }
         guard let lora, let adapter = lora.adapters[l][p.rawValue] else { return }
-        let mask = ws.dropoutActive ? a.loraMask[p.rawValue] : nil
-        let xd = mask == nil ? input : a.loraXd[p.rawValue]!
-        loraBackward(needInput ? dx.data : ws.dLoraX.data, dy.data, a.loraU[p.rawValue]!.data, xd.data,
-                     mask: mask.map { UnsafePointer($0.data) }, adapter, rows: n, scaling: T(lora.config.scaling),
-                     du: ws.dLoraU.data, dxd: ws.dLoraX.data)
+        let a = ws.layers[l]
+        let mask: UnsafePointer<T>? = ws.dropoutActive ? UnsafePointer(a.loraMask[p.rawValue]!.data + r0 * inF) : nil
+        let xd = ws.dropoutActive ? a.loraXd[p.rawValue]!.data + r0 * inF : input
+        loraBackward(dx, dy, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, mask: mask, adapter, rows: n,
+                     scaling: T(lora.config.scaling), du: ws.dLoraU.data + r0 * ws.loraRank,
+                     dxd: ws.dLoraX.data + r0 * ws.loraXWidth,
+                     dA: sink.dA[l][p.rawValue]!, dB: sink.dB[l][p.rawValue]!, needInput: needInput)
     }
 }

@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import Synchronization
 
 /// The scalar types the model runs in: Float for training, Double for the finite-difference gradient checks.
 public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignificand: FixedWidthInteger {
@@ -55,13 +56,25 @@ public enum BLAS {
         openblas_set_num_threads(Int32(n))
     }
 
+    /// Non-zero while our own threads run parts of a pass: every product then runs on its caller's thread alone.
+    private static let oneThreadPerCaller = Atomic<Int>(0)
+
     @inline(__always)
     static func useThreads(for work: Int) {
-        let want = work < singleThreadWork ? 1 : configured
+        let want = work < singleThreadWork || oneThreadPerCaller.load(ordering: .relaxed) > 0 ? 1 : configured
         if want != active {
             active = want
             openblas_set_num_threads(Int32(want))
         }
+    }
+
+    /// Runs body with OpenBLAS on one thread, so callers on several threads of ours never hand work to its pool.
+    /// The setting changes before body starts its threads; inside, useThreads never changes it, so they do not race.
+    static func withOneThreadPerCaller(_ body: () -> Void) {
+        oneThreadPerCaller.add(1, ordering: .sequentiallyConsistent)
+        if active != 1 { active = 1; openblas_set_num_threads(1) }
+        body()
+        oneThreadPerCaller.subtract(1, ordering: .sequentiallyConsistent)
     }
 
     /// Applies OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) explicitly, so the count is the same whoever set it.
