@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Tracking
+
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Bring runs trained elsewhere into the store, with their curves.",
+        discussion: """
+        hf            a Hugging Face Trainer output folder (trainer_state.json, or the newest checkpoint-N/)
+        llamafactory  a LLaMA-Factory output folder (trainer_log.jsonl)
+
+        Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr.
+        LoRA settings are read from an adapter_config.json beside the logs. Importing a folder again
+        replaces the run.
+
+        Examples:
+          harrow import hf outputs/qwen-lora
+          harrow import llamafactory saves/llama3-8b/lora/sft --json
+        """)
+
+    enum Source: String, ExpressibleByArgument, CaseIterable { case hf, llamafactory }
+
+    @Argument(help: "hf or llamafactory.") var source: Source
+    @Argument(help: "The output folder (or the log file itself).", completion: .directory) var path: String
+    @Flag(help: "Print the imported run's summary JSON.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        let imported: ImportedRun
+        do {
+            imported = try source == .hf ? HuggingFaceImporter.read(path) : LlamaFactoryImporter.read(path)
+        } catch {
+            printError("harrow: \(error)")
+            throw ExitStatus.configuration
+        }
+        let store = try storeOptions.open()
+        let run = try store.save(imported)
+        if json {
+            print(jsonText(try RunSummary.json(run, store: store)))
+            return
+        }
+        let b = imported.batch
+        print("imported \(run.id) from \(imported.directory): \(b.series.count) metrics, \(b.pointCount) points"
+              + (b.malformed > 0 ? ", \(b.malformed) unreadable entries skipped" : ""))
+        for (key, series) in b.series.sorted(by: { $0.key < $1.key }) {
+            print("  \(key): \(series.steps.count) points, last \(formatNumber(series.values.last)) at step \(series.steps.last.map(String.init) ?? "-")")
+        }
+    }
+}

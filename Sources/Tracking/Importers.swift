@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+
+/// A run read from another trainer's logs, with its curves mapped onto Harrow's canonical keys.
+public struct ImportedRun: Sendable {
+    public var source: String
+    public var directory: String
+    public var params: [String: String]
+    public var batch = MetricsBatch()
+    public var notes: [String] = []
+}
+
+/// A JSON number as a Double; booleans are not numbers here.
+func numeric(_ value: Any) -> Double? {
+    if type(of: value) == Bool.self { return nil }
+    return (value as? NSNumber)?.doubleValue ?? (value as? Double) ?? (value as? Int).map(Double.init)
+}
+
+public struct ImportError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Hugging Face Trainer's `trainer_state.json` (`log_history`; transformers 4.x and 5.x, sorted keys).
+public enum HuggingFaceImporter {
+    public static func read(_ path: String) throws(ImportError) -> ImportedRun {
+        let file = try locate(path)
+        guard let data = FileManager.default.contents(atPath: file),
+              let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ImportError("\(file) is not a JSON object")
+        }
+        guard let history = state["log_history"] as? [[String: Any]] else {
+            throw ImportError("\(file) has no log_history: is it a Hugging Face trainer_state.json?")
+        }
+        var run = ImportedRun(source: "hf", directory: (file as NSString).deletingLastPathComponent, params: [:])
+        for key in ["num_train_epochs", "train_batch_size", "max_steps", "logging_steps", "eval_steps", "save_steps"] {
+            if let v = state[key], !(v is NSNull) { run.params[key] = "\(v)" }
+        }
+        if let trial = state["trial_params"] as? [String: Any] { for (k, v) in trial { run.params[k] = "\(v)" } }
+        run.batch.totalSteps = state["max_steps"] as? Int
+        run.batch.bestStep = state["best_global_step"] as? Int
+        run.batch.bestCheckpoint = state["best_model_checkpoint"] as? String
+        for entry in history {
+            guard let step = (entry["step"] as? NSNumber)?.intValue else { run.batch.malformed += 1; continue }
+            // The final summary (train_loss, train_runtime, …) is not a point on a curve.
+            if entry["train_runtime"] != nil || entry["train_loss"] != nil { continue }
+            for (key, value) in entry where key != "step" {
+                guard let d = numeric(value), let name = canonical(key) else { continue }
+                if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
+            }
+        }
+        readAdapterConfig(in: run.directory, into: &run)
+        return run
+    }
+
+    /// `loss` → `train/loss`, `eval_loss` → `val/loss`, `eval_<set>_loss` → `val/<set>/loss`, `eval_x` → `val/x`,
+    /// `learning_rate` → `lr`; timing noise is dropped.
+    static func canonical(_ key: String) -> String? {
+        switch key {
+        case "loss": return "train/loss"
+        case "eval_loss": return "val/loss"
+        case "learning_rate": return "lr"
+        case "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_model_preparation_time", "total_flos":
+            return nil
+        default:
+            if key.hasPrefix("eval_") {
+                let rest = String(key.dropFirst(5))
+                if rest.hasSuffix("_loss") { return "val/" + rest.dropLast(5) + "/loss" }
+                return "val/" + rest
+            }
+            return key
+        }
+    }
+
+    /// The state file: DIR/trainer_state.json, or the newest DIR/checkpoint-N/trainer_state.json.
+    static func locate(_ path: String) throws(ImportError) -> String {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
+        if !isDir.boolValue { return path }
+        if fm.fileExists(atPath: path + "/trainer_state.json") { return path + "/trainer_state.json" }
+        let checkpoints = ((try? fm.contentsOfDirectory(atPath: path)) ?? [])
+            .compactMap { name -> (Int, String)? in
+                guard name.hasPrefix("checkpoint-"), let n = Int(name.dropFirst(11)) else { return nil }
+                return (n, path + "/" + name + "/trainer_state.json")
+            }
+            .filter { fm.fileExists(atPath: $0.1) }
+            .sorted { $0.0 > $1.0 }
+        guard let newest = checkpoints.first else { throw ImportError("no trainer_state.json in \(path) or its checkpoint-N folders") }
+        return newest.1
+    }
+}
+
+/// LLaMA-Factory's `trainer_log.jsonl`: `current_steps`, `loss`, `eval_loss`, `lr` (before Nov 2024
+/// `learning_rate`, and `null` for absent values before May 2024), `epoch`, `throughput`; the "v1" trainer
+/// writes `step` and HF-style keys into the same file name.
+public enum LlamaFactoryImporter {
+    public static func read(_ path: String) throws(ImportError) -> ImportedRun {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
+        let file = isDir.boolValue ? path + "/trainer_log.jsonl" : path
+        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no trainer_log.jsonl in \(path)") }
+        var run = ImportedRun(source: "llamafactory", directory: (file as NSString).deletingLastPathComponent, params: [:])
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            guard let entry = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                run.batch.malformed += 1
+                if run.batch.malformedExamples.count < 3 { run.batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
+                continue
+            }
+            guard let step = ((entry["current_steps"] ?? entry["step"]) as? NSNumber)?.intValue else { run.batch.malformed += 1; continue }
+            if let total = (entry["total_steps"] as? NSNumber)?.intValue { run.batch.totalSteps = total }
+            for (key, value) in entry {
+                guard let d = numeric(value), let name = canonical(key) else { continue }
+                if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
+            }
+        }
+        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
+        return run
+    }
+
+    static func canonical(_ key: String) -> String? {
+        switch key {
+        case "current_steps", "step", "total_steps", "percentage", "elapsed_time", "remaining_time", "total_tokens",
+             "vram_allocated", "vram_reserved":
+            return nil
+        case "loss": return "train/loss"
+        case "eval_loss": return "val/loss"
+        case "predict_loss": return "predict/loss"
+        case "lr", "learning_rate": return "lr"
+        case "throughput": return "tokens_per_s"
+        default: return key
+        }
+    }
+}
+
+extension HuggingFaceImporter {
+    /// LoRA settings from a PEFT `adapter_config.json` next to the logs, named as Harrow's parameters.
+    static func readAdapterConfig(in dir: String, into run: inout ImportedRun) {
+        guard let data = FileManager.default.contents(atPath: dir + "/adapter_config.json"),
+              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
+        if let r = config["r"] { run.params["lora_r"] = "\(r)" }
+        if let a = config["lora_alpha"] { run.params["lora_alpha"] = "\(a)" }
+        if let d = config["lora_dropout"] { run.params["lora_dropout"] = "\(d)" }
+        if let t = config["target_modules"] as? [String] { run.params["lora_targets"] = t.sorted().joined(separator: ",") }
+        if let b = config["base_model_name_or_path"] as? String { run.params["base_model"] = b }
+    }
+}
+
+extension Store {
+    /// Stores an imported run (status succeeded, no sweep). Importing the same folder again replaces it.
+    @discardableResult
+    public func save(_ imported: ImportedRun) throws(StoreError) -> Run {
+        let directory = URL(fileURLWithPath: imported.directory).standardized.path
+        let key = sha256Hex(Data("\(imported.source):\(directory)".utf8))
+        let params = String(decoding: (try? JSONSerialization.data(withJSONObject: imported.params, options: [.sortedKeys])) ?? Data("{}".utf8),
+                            as: UTF8.self)
+        let rowID: Int64 = try write { db in
+            let id = try Self.freshID(for: key, db: db)
+            try db.execute(sql: """
+                INSERT INTO runs(id, trial_key, source, params, status, attempt, run_dir, ended_at)
+                VALUES (?, ?, ?, ?, 'succeeded', 1, ?, ?)
+                ON CONFLICT(trial_key) DO UPDATE SET params = excluded.params, run_dir = excluded.run_dir, ended_at = excluded.ended_at
+                """, arguments: [id, key, imported.source, params, directory, Date().seconds])
+            let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])!
+            try clearMetrics(run: row, db: db)
+            return row
+        }
+        try ingest([MetricsUpdate(run: rowID, offset: 0, batch: imported.batch)])
+        return try runs().first { $0.rowID == rowID }!
+    }
+}

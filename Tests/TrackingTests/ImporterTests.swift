@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+@testable import Tracking
+
+@Suite struct ImporterTests {
+    func fixture(_ name: String) -> String { Bundle.module.resourceURL!.appendingPathComponent("Fixtures/\(name)").path }
+
+    @Test func huggingFaceTrainerState() throws {
+        let run = try HuggingFaceImporter.read(fixture("hf-run"))  // finds the newest checkpoint-N
+        let b = run.batch
+        #expect(b.series["train/loss"]?.steps == [15, 100, 200])
+        #expect(b.series["train/loss"]?.values == [2.0762, 1.8123, 1.7])
+        #expect(b.series["val/loss"]?.steps == [100, 200])
+        #expect(b.series["val/loss"]?.values.last == 1.622266411781311)
+        #expect(b.series["lr"]?.values.first == 2.456140350877193e-06)
+        #expect(b.series["grad_norm"]?.steps.count == 3)
+        #expect(b.series["val/mean_token_accuracy"]?.steps == [100, 200])
+        #expect(b.series["val/runtime"] == nil && b.series["train_loss"] == nil)  // timing and the summary are not curves
+        #expect(b.totalSteps == 1400 && b.bestStep == 200)
+        #expect(run.params["lora_r"] == "8" && run.params["lora_alpha"] == "16" && run.params["lora_targets"] == "q_proj,v_proj")
+        #expect(run.params["num_train_epochs"] == "2")
+        #expect(HuggingFaceImporter.canonical("eval_squad_loss") == "val/squad/loss")
+    }
+
+    @Test func llamaFactoryLogOldAndNewKeys() throws {
+        let run = try LlamaFactoryImporter.read(fixture("llamafactory-run"))
+        let b = run.batch
+        #expect(b.series["train/loss"]?.steps == [5, 10])
+        #expect(b.series["lr"]?.values == [4.99e-05, 1.3333333333333334e-06])  // learning_rate (old) and lr (new)
+        #expect(b.series["val/loss"]?.steps == [500])
+        #expect(b.series["tokens_per_s"]?.values == [1843.27])
+        #expect(b.series["epoch"]?.steps == [5, 10, 500, 6750])
+        #expect(b.series["percentage"] == nil && b.series["eval_loss"] == nil)  // nulls of old files are absent values
+        #expect(b.malformed == 1)
+        #expect(b.totalSteps == 6750)
+    }
+
+    @Test func importedRunsLandInTheStoreOnce() throws {
+        let store = try temporaryStore()
+        let first = try store.save(try HuggingFaceImporter.read(fixture("hf-run")))
+        let again = try store.save(try HuggingFaceImporter.read(fixture("hf-run")))
+        #expect(first.id == again.id)
+        #expect(try store.runs().count == 1)
+        #expect(first.source == "hf" && first.status == .succeeded)
+        #expect(try store.curve(run: again.rowID, key: "train/loss").steps == [15, 100, 200])
+        #expect(try store.summaries(run: again.rowID)["val/loss"]?.min == 1.622266411781311)
+        #expect(first.params["lora_r"] as? String == "8")
+    }
+
+    @Test func missingFilesSaySo() {
+        #expect(throws: ImportError.self) { try HuggingFaceImporter.read("/nonexistent") }
+        #expect { try LlamaFactoryImporter.read(fixture("hf-run")) } throws: { "\($0)".contains("no trainer_log.jsonl") }
+    }
+}
