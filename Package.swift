@@ -74,7 +74,8 @@ let package = Package(
         ),
         .executableTarget(
             name: "TrackingBench",
-            dependencies: ["Tracking", .product(name: "Benchmark", package: "benchmark")],
+            dependencies: ["Tracking", "Runner", "Sweep", .product(name: "Subprocess", package: "swift-subprocess"),
+                           .product(name: "Benchmark", package: "benchmark")],
             path: "Benchmarks/TrackingBench",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
