@@ -10,6 +10,10 @@ public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignifi
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
+    /// exp of eight lanes at once; for Float a polynomial within 2 ulp, for Double the library exp per lane.
+    static func exp(_ x: SIMD8<Self>) -> SIMD8<Self>
+    /// Lane-wise maximum. (Comparisons of generic SIMD vectors build their masks lane by lane; concrete ones do not.)
+    static func max(_ a: SIMD8<Self>, _ b: SIMD8<Self>) -> SIMD8<Self>
 }
 
 @inline(__always) private func trans(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
@@ -25,6 +29,32 @@ extension Float: Real {
     }
     @inline(__always) public static func exp(_ x: Float) -> Float { expf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
+
+    /// Cephes' expf: x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by a degree-6 polynomial, 2ⁿ through the exponent bits.
+    /// Only SSE2 operations (n rounded and converted by adding 1.5·2²³), so it vectorises on the baseline x86-64
+    /// target. Inputs are clamped to [−87.3, 88]: below, the result is ~1.2e−38 instead of a subnormal or 0.
+    @inline(__always) public static func max(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always) public static func exp(_ v: SIMD8<Float>) -> SIMD8<Float> {
+        let lo = SIMD8<Float>(repeating: -87.33654), hi = SIMD8<Float>(repeating: 88)
+        var x = v.replacing(with: lo, where: v .< lo)
+        x = x.replacing(with: hi, where: x .> hi)
+        let magic = SIMD8<Float>(repeating: 12582912)
+        let nm = x * 1.44269504088896341 + magic
+        let n = nm - magic
+        let r = x - n * 0.693359375 + n * 2.12194440e-4
+        var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+        p = p * r + 1.3981999507e-3
+        p = p * r + 8.3334519073e-3
+        p = p * r + 4.1665795894e-2
+        p = p * r + 1.6666665459e-1
+        p = p * r + 5.0000001201e-1
+        p = p * (r * r) + r + 1
+        // The low bits of nm hold n + 0x400000 above the magic's 0x4B400000.
+        let bits = (unsafeBitCast(nm, to: SIMD8<Int32>.self) &- (0x4B40_0000 - 127)) &<< 23
+        return p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+    }
 }
 
 extension Double: Real {
@@ -38,6 +68,14 @@ extension Double: Real {
     }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
+    @inline(__always) public static func max(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always) public static func exp(_ v: SIMD8<Double>) -> SIMD8<Double> {
+        var r = SIMD8<Double>()
+        for i in 0..<8 { r[i] = Foundation.exp(v[i]) }
+        return r
+    }
 }
 
 public enum BLAS {
@@ -160,6 +198,63 @@ func dot<T: Real>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ n: Int) -> T {
     return s
 }
 
+@inline(__always)
+func load8<T: Real>(_ p: UnsafePointer<T>) -> SIMD8<T> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<T>.self) }
+
+@inline(__always)
+func store8<T: Real>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self) }
+
+/// max of p[0..<n], n ≥ 1.
+@inline(__always)
+@_specialize(where T == Float)
+func maximum<T: Real>(_ p: UnsafePointer<T>, _ n: Int) -> T {
+    var i = 0, m = p[0]
+    if n >= 8 {
+        var acc = load8(p)
+        i = 8
+        while i + 8 <= n { acc = T.max(acc, load8(p + i)); i += 8 }
+        m = acc.max()
+    }
+    while i < n { m = Swift.max(m, p[i]); i += 1 }
+    return m
+}
+
+/// p[j] = exp(p[j] − shift) for j < n; returns their sum.
+@inline(__always)
+@_specialize(where T == Float)
+func expShiftSum<T: Real>(_ p: UnsafeMutablePointer<T>, _ n: Int, shift: T) -> T {
+    var acc = SIMD8<T>(), i = 0
+    let s8 = SIMD8<T>(repeating: shift)
+    while i + 8 <= n {
+        let e = T.exp(load8(p + i) - s8)
+        store8(e, p + i)
+        acc += e
+        i += 8
+    }
+    var sum = acc.sum()
+    while i < n { let e = T.exp(p[i] - shift); p[i] = e; sum += e; i += 1 }
+    return sum
+}
+
+/// sum of exp(p[j] − shift) for j < n, leaving p alone.
+@inline(__always)
+@_specialize(where T == Float)
+func expShiftSumOnly<T: Real>(_ p: UnsafePointer<T>, _ n: Int, shift: T) -> T {
+    var acc = SIMD8<T>(), i = 0
+    let s8 = SIMD8<T>(repeating: shift)
+    while i + 8 <= n { acc += T.exp(load8(p + i) - s8); i += 8 }
+    var sum = acc.sum()
+    while i < n { sum += T.exp(p[i] - shift); i += 1 }
+    return sum
+}
+
+/// y *= alpha
+@inline(__always)
+@_specialize(where T == Float)
+func scale<T: Real>(_ y: UnsafeMutablePointer<T>, _ alpha: T, _ n: Int) {
+    for i in 0..<n { y[i] *= alpha }
+}
+
 /// y += alpha · x
 @inline(__always)
 @_specialize(where T == Float)
@@ -208,8 +303,10 @@ func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutable
     for r in 0..<n {
         let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
         let inv = invRms[r]
-        var s: T = 0
-        for i in 0..<dim { s += dyr[i] * w[i] * xr[i] }
+        var acc = SIMD8<T>(), i = 0
+        while i + 8 <= dim { acc += load8(dyr + i) * load8(w + i) * load8(xr + i); i += 8 }
+        var s = acc.sum()
+        while i < dim { s += dyr[i] * w[i] * xr[i]; i += 1 }
         let c = s * inv * inv / T(dim)
         for i in 0..<dim { dxr[i] += inv * (dyr[i] * w[i] - xr[i] * c) }
         if let dw { for i in 0..<dim { dw[i] += dyr[i] * xr[i] * inv } }
@@ -297,13 +394,9 @@ func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMu
 func causalSoftmax<T: Real>(_ p: UnsafeMutablePointer<T>, _ t: Int) {
     for i in 0..<t {
         let row = p + i * t
-        var m = row[0]
-        for j in 1..<(i + 1) where row[j] > m { m = row[j] }
-        var sum: T = 0
-        for j in 0...i { let e = T.exp(row[j] - m); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in 0...i { row[j] *= inv }
-        for j in (i + 1)..<t { row[j] = 0 }
+        let sum = expShiftSum(row, i + 1, shift: maximum(row, i + 1))
+        scale(row, 1 / sum, i + 1)
+        (row + i + 1).update(repeating: 0, count: t - i - 1)
     }
 }
 
@@ -347,9 +440,16 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
 
 @_specialize(where T == Float)
 func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
-    for i in 0..<n {
+    var i = 0
+    while i + 8 <= n {
+        let g = load8(gate + i)
+        store8(g / (1 + T.exp(-g)) * load8(up + i), act + i)
+        i += 8
+    }
+    while i < n {
         let g = gate[i]
         act[i] = g / (1 + T.exp(-g)) * up[i]
+        i += 1
     }
 }
 
@@ -357,10 +457,19 @@ func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointe
 @_specialize(where T == Float)
 func swigluBackward<T: Real>(_ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
                              _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
-    for i in 0..<n {
+    var i = 0
+    while i + 8 <= n {
+        let g = load8(gate + i), d = load8(dAct + i)
+        let sig = 1 / (1 + T.exp(-g))
+        store8(d * g * sig, dUp + i)
+        store8(d * load8(up + i) * sig * (1 + g * (1 - sig)), dGate + i)
+        i += 8
+    }
+    while i < n {
         let g = gate[i], sig = 1 / (1 + T.exp(-g))
         dUp[i] = dAct[i] * g * sig
         dGate[i] = dAct[i] * up[i] * sig * (1 + g * (1 - sig))
+        i += 1
     }
 }
 
@@ -381,17 +490,17 @@ func crossEntropy<T: Real>(_ logits: UnsafeMutablePointer<T>, targets: UnsafePoi
             if gradScale != nil { row.update(repeating: 0, count: vocab) }
             continue
         }
-        var m = row[0]
-        for j in 1..<vocab where row[j] > m { m = row[j] }
-        var sum: T = 0
-        for j in 0..<vocab { sum += T.exp(row[j] - m) }
-        let logZ = m + T.log(sum)
-        total += Double(logZ - row[Int(target)])
-        count += 1
+        let m = maximum(row, vocab), targetLogit = row[Int(target)]
         if let g = gradScale {
-            for j in 0..<vocab { row[j] = g * T.exp(row[j] - logZ) }
+            // One exp per logit: keep exp(l − m) in place, then scale by g / Σ.
+            let sum = expShiftSum(row, vocab, shift: m)
+            total += Double(m + T.log(sum) - targetLogit)
+            scale(row, g / sum, vocab)
             row[Int(target)] -= g
+        } else {
+            total += Double(m + T.log(expShiftSumOnly(row, vocab, shift: m)) - targetLogit)
         }
+        count += 1
     }
     return (total, count)
 }
