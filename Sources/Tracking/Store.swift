@@ -65,7 +65,11 @@ public final class Store: Sendable {
 
     /// Folds the WAL back into the main file (for measuring size, or before copying the store).
     public func checkpoint() throws(StoreError) {
-        _ = try write { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        do {
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
+        } catch {
+            throw StoreError("cannot checkpoint \(path): \(error)")
+        }
     }
 }
 

@@ -32,6 +32,17 @@ import Testing
         #expect(chunks == (1_000 + Store.chunkCapacity - 1) / Store.chunkCapacity)
     }
 
+    @Test func storedPointsAreCompact() throws {
+        let (store, runs) = try storeWithRuns(4)
+        var text = ""
+        for step in 0..<20_000 { text += "{\"step\": \(step), \"train/loss\": \(1.0 / Double(step + 1)), \"lr\": 0.0002}\n" }
+        let batch = MetricsLines.parse(Data(text.utf8))
+        try store.ingest(runs.map { MetricsUpdate(run: $0.rowID, offset: 1, batch: batch) })
+        try store.checkpoint()
+        let bytesPerPoint = Double(store.sizeOnDisk) / Double(4 * batch.pointCount)
+        #expect(bytesPerPoint < 16, "\(bytesPerPoint) bytes a point")
+    }
+
     @Test func claimIsAtomicAcrossProcessesSharingTheStore() async throws {
         let (store, runs) = try storeWithRuns(40)
         let other = try Store(path: store.path)
