@@ -1,0 +1,215 @@
+import Foundation
+
+/// What a run's loss curves say, in the terms fine-tuning practitioners use.
+public enum Verdict: String, Sendable, CaseIterable, Codable {
+    case good_fit, overfitting, under_trained, diverged, unstable, stalled_start, insufficient_data
+}
+
+/// What is known of the schedule that produced the curves (from the trainer's start event).
+public struct Schedule: Sendable, Equatable {
+    public var totalSteps: Int?
+    public var stepsPerEpoch: Int?
+    public var warmupSteps: Int?
+
+    public init(totalSteps: Int? = nil, stepsPerEpoch: Int? = nil, warmupSteps: Int? = nil) {
+        self.totalSteps = totalSteps
+        self.stepsPerEpoch = stepsPerEpoch
+        self.warmupSteps = warmupSteps
+    }
+}
+
+/// The numbers behind a verdict.
+public struct Evidence: Sendable, Equatable, Codable {
+    public var trainPoints = 0
+    public var valPoints = 0
+    public var nonfinite = 0
+    public var trainStart: Double?
+    public var trainFinal: Double?
+    /// Relative change of smoothed train loss over the last `tailFraction` of training (negative = falling).
+    public var trainTailChange: Double?
+    /// Relative change of smoothed train loss over the first `startFraction` after warmup.
+    public var trainStartChange: Double?
+    /// Spread of train loss around its smoothed curve, relative to its level (robust: median absolute deviation).
+    public var noise: Double?
+    public var valMin: Double?
+    public var valMinStep: Int?
+    public var valFinal: Double?
+    /// Rise of smoothed val loss from its minimum to the end, in percent of the minimum.
+    public var valRisePercent: Double?
+    /// Relative change of smoothed val loss over its last points.
+    public var valTailChange: Double?
+    /// Final val loss minus final train loss.
+    public var gap: Double?
+}
+
+public struct Diagnosis: Sendable, Equatable {
+    public var verdict: Verdict
+    /// 0.5 (borderline) to 0.99 (far past every threshold).
+    public var confidence: Double
+    /// The step to keep: the val-loss minimum, or the last step.
+    public var bestStep: Int?
+    public var evidence: Evidence
+    public var advice: String
+}
+
+/// Thresholds with their defaults; an experiment may override any under `diagnosis:`.
+public struct Thresholds: Sendable, Equatable {
+    /// Val loss ending this many percent above its minimum means over-fitting.
+    public var overfitRisePercent = 3.0
+    /// Train loss falling by more than this fraction over the last part of training means it is still learning.
+    public var stillFalling = 0.02
+    /// The last part of training examined for "still falling", as a fraction of the steps.
+    public var tailFraction = 0.25
+    /// Relative noise above which a curve that does not fall is called unstable.
+    public var unstableNoise = 0.08
+    /// Train loss ending this factor above where it started (or any non-finite value) means diverged.
+    public var divergedRise = 1.5
+    /// A start that falls by less than this fraction over `startFraction` of training (after warmup) is stalled.
+    public var stalledChange = 0.01
+    /// The early part examined for a stalled start.
+    public var startFraction = 0.2
+    /// Fewer train points than this is too little to judge.
+    public var minimumPoints = 8
+
+    public init() {}
+
+    public static let names = ["overfit_rise_percent", "still_falling", "tail_fraction", "unstable_noise", "diverged_rise",
+                               "stalled_change", "start_fraction", "minimum_points"]
+
+    /// Sets a threshold by its `diagnosis:` name; false if there is no such name.
+    public mutating func set(_ name: String, _ value: Double) -> Bool {
+        switch name {
+        case "overfit_rise_percent": overfitRisePercent = value
+        case "still_falling": stillFalling = value
+        case "tail_fraction": tailFraction = value
+        case "unstable_noise": unstableNoise = value
+        case "diverged_rise": divergedRise = value
+        case "stalled_change": stalledChange = value
+        case "start_fraction": startFraction = value
+        case "minimum_points": minimumPoints = Int(value)
+        default: return false
+        }
+        return true
+    }
+}
+
+public enum Diagnoser {
+    /// Reads the train and val curves of one run. Pure: no I/O, same input → same verdict.
+    public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, schedule: Schedule = Schedule(),
+                                thresholds t: Thresholds = Thresholds()) -> Diagnosis {
+        let (train, trainBad) = rawTrain.cleaned()
+        let (val, valBad) = (rawVal ?? Curve(steps: [], values: [])).cleaned()
+        var e = Evidence()
+        e.trainPoints = train.count
+        e.valPoints = val.count
+        e.nonfinite = trainBad + valBad
+
+        if e.nonfinite > 0 && (train.isEmpty || trainBad > 0 && rawTrain.values.last.map { !$0.isFinite } == true) {
+            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: val.isEmpty ? nil : val.steps[val.values.indices.min { val.values[$0] < val.values[$1] }!],
+                             evidence: e, advice: advice(.diverged, bestStep: nil, e: e))
+        }
+        guard train.count >= t.minimumPoints else {
+            return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: nil, evidence: e,
+                             advice: "only \(train.count) train-loss points: log more often (or train longer) to judge the curve")
+        }
+
+        let smooth = train.smoothed(window: Curve.window(for: train.count))
+        let level = max(median(train.values), 1e-12)
+        // Medians of the first and last tenth: single points are at the mercy of noise.
+        let edge = max(3, train.count / 10)
+        e.trainStart = median(Array(train.values.prefix(edge)))
+        e.trainFinal = median(Array(train.values.suffix(edge)))
+        e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
+        let steps = train.steps.map(Double.init)
+        let first = steps.first!, last = max(steps.last!, Double(schedule.totalSteps ?? 0))
+        let span = max(last - first, 1)
+
+        // Relative change of the smoothed curve between two step positions.
+        func change(from a: Double, to b: Double) -> Double? {
+            let idx = steps.indices.filter { steps[$0] >= a && steps[$0] <= b }
+            guard idx.count >= 3 else { return nil }
+            let fitted = slope(idx.map { steps[$0] }, idx.map { smooth[$0] }) * (b - a)
+            return fitted / max(abs(smooth[idx.first!]), 1e-12)
+        }
+        let tailStart = steps.last! - t.tailFraction * span
+        e.trainTailChange = change(from: tailStart, to: steps.last!)
+        let warmup = Double(schedule.warmupSteps ?? 0)
+        let startFrom = max(first, warmup)
+        e.trainStartChange = change(from: startFrom, to: startFrom + t.startFraction * span)
+
+        var bestStep: Int? = train.steps.last
+        if val.count >= 3 {
+            let vs = val.smoothed(window: Curve.window(for: val.count))
+            let iMin = vs.indices.min { vs[$0] < vs[$1] || (vs[$0] == vs[$1] && $0 < $1) }!
+            e.valMin = val.values[iMin]
+            e.valMinStep = val.steps[iMin]
+            e.valFinal = val.values.last
+            e.valRisePercent = (vs.last! - vs[iMin]) / max(abs(vs[iMin]), 1e-12) * 100
+            let tail = max(3, val.count / 4)
+            let tx = val.steps.suffix(tail).map(Double.init), ty = Array(vs.suffix(tail))
+            e.valTailChange = slope(tx, ty) * (tx.last! - tx.first!) / max(abs(ty.first!), 1e-12)
+            e.gap = val.values.last! - train.values.last!
+            bestStep = val.steps[iMin]
+        } else if let v = val.values.last {
+            e.valFinal = v
+            e.gap = v - train.values.last!
+        }
+
+        let (verdict, confidence) = decide(e, t)
+        if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
+        return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e,
+                         advice: advice(verdict, bestStep: bestStep, e: e))
+    }
+
+    /// The rules, in order; each verdict's confidence grows with its margin past the threshold.
+    static func decide(_ e: Evidence, _ t: Thresholds) -> (Verdict, Double) {
+        func confidence(_ margin: Double) -> Double { min(0.99, max(0.5, 0.5 + 0.25 * margin)) }
+        let start = e.trainStart!, final = e.trainFinal!
+        let overall = (final - start) / max(abs(start), 1e-12)
+        let noise = e.noise ?? 0
+
+        // Ended far above its start, by more than its own noise could explain.
+        if e.nonfinite > 0 || (final > start * t.divergedRise && final / start - 1 > 3 * noise) {
+            return (.diverged, e.nonfinite > 0 ? 0.95 : confidence(final / (start * t.divergedRise) - 1 + 1))
+        }
+        if noise > t.unstableNoise, overall > -2 * noise {
+            // Erratic, and not falling by more than its own noise.
+            return (.unstable, confidence(noise / t.unstableNoise - 1))
+        }
+        // Val turned up while train kept falling (or val rose so far that train hardly matters).
+        if let rise = e.valRisePercent, rise > t.overfitRisePercent, (e.trainTailChange ?? overall) < 0 || rise > 3 * t.overfitRisePercent {
+            return (.overfitting, confidence(rise / t.overfitRisePercent - 1))
+        }
+        if let early = e.trainStartChange, early > -t.stalledChange {
+            return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
+        }
+        let trainFalling = (e.trainTailChange ?? 0) < -t.stillFalling
+        let valFalling = e.valTailChange.map { $0 < -t.stillFalling / 2 } ?? true
+        if trainFalling, valFalling {
+            return (.under_trained, confidence(-(e.trainTailChange ?? 0) / t.stillFalling - 1))
+        }
+        let flatness = abs(e.trainTailChange ?? 0) / t.stillFalling
+        return (.good_fit, confidence(1 - flatness + 0.5))
+    }
+
+    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence) -> String {
+        switch v {
+        case .good_fit:
+            return "train and val loss fell together and flattened; keep these settings"
+        case .overfitting:
+            let at = bestStep.map { " at step \($0)" } ?? ""
+            return "val loss reached its minimum\(at) and then rose \(String(format: "%.1f", e.valRisePercent ?? 0))% while train loss kept falling: "
+                + "stop there (use the best checkpoint), train fewer epochs, or add more diverse data"
+        case .under_trained:
+            return "both losses were still falling at the end: train more epochs or raise the learning rate"
+        case .diverged:
+            return "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
+        case .unstable:
+            return "the loss is erratic and not decreasing: lower the learning rate about 10×"
+        case .stalled_start:
+            return "the loss stayed flat at the start: raise warmup_ratio (about 1% per epoch) or the learning rate"
+        case .insufficient_data:
+            return "too few points to judge"
+        }
+    }
+}

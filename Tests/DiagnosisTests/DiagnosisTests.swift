@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import Diagnosis
+
+/// Points at steps 1…n of f(step).
+func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
+    Curve(steps: Array(1...n), values: (1...n).map { f(Double($0)) })
+}
+
+@Suite struct DiagnosisTests {
+    /// Synthetic and recorded curves, labelled by rule before the thresholds were tuned; ≥ 95% must be right.
+    @Test func labelledCurvesAreDiagnosedCorrectly() throws {
+        let curves = SyntheticCurves.all() + (try RecordedCurves.all())
+        var confusion: [Verdict: [Verdict: Int]] = [:]
+        var wrong: [String] = []
+        for c in curves {
+            let d = Diagnoser.diagnose(train: c.train, val: c.val, schedule: c.schedule)
+            confusion[c.label, default: [:]][d.verdict, default: 0] += 1
+            if d.verdict != c.label { wrong.append("\(c.name) → \(d.verdict.rawValue) \(d.evidence)") }
+        }
+        let accuracy = Double(curves.count - wrong.count) / Double(curves.count)
+        print(ConfusionMatrix.render(confusion))
+        print("accuracy \(curves.count - wrong.count)/\(curves.count)")
+        #expect(accuracy >= 0.95, "\(wrong.joined(separator: "\n"))")
+        for v in Verdict.allCases { #expect((confusion[v]?.values.reduce(0, +) ?? 0) >= 10, "fewer than 10 curves labelled \(v)") }
+    }
+
+    @Test func overfittingNamesTheBestStepAndAdvises() {
+        let train = curve(100) { s -> Double in 3 * exp(-s / 20) + 0.5 - 0.002 * s }
+        let valSteps = Array(stride(from: 10, through: 100, by: 10))
+        let val = Curve(steps: valSteps, values: [2.5, 1.8, 1.4, 1.2, 1.25, 1.32, 1.4, 1.5, 1.6, 1.7])
+        let d = Diagnoser.diagnose(train: train, val: val)
+        #expect(d.verdict == .overfitting)
+        #expect(d.bestStep == 40)
+        #expect(d.evidence.valMin == 1.2 && d.evidence.valMinStep == 40)
+        #expect(d.advice.contains("step 40") && d.advice.contains("fewer epochs"))
+        #expect(d.confidence > 0.9)
+    }
+
+    @Test func edgeCasesDoNotCrash() {
+        // No val curve.
+        let falling = curve(50) { s -> Double in 3 - 0.04 * s }
+        #expect(Diagnoser.diagnose(train: falling).verdict == .under_trained)
+        // One point, and nothing at all.
+        #expect(Diagnoser.diagnose(train: Curve(steps: [1], values: [2])).verdict == .insufficient_data)
+        #expect(Diagnoser.diagnose(train: Curve(steps: [], values: [])).verdict == .insufficient_data)
+        // Non-finite values.
+        let nan = curve(20) { s -> Double in s == 20 ? .nan : 3 - 0.01 * s }
+        #expect(Diagnoser.diagnose(train: nan).verdict == .diverged)
+        let allInf = Curve(steps: [1, 2, 3], values: [.infinity, .infinity, .infinity])
+        #expect(Diagnoser.diagnose(train: allInf).verdict == .diverged)
+        // Constant loss: nothing was learned from the start.
+        let flat = Curve(steps: Array(1...60), values: Array(repeating: 2.0, count: 60))
+        #expect(Diagnoser.diagnose(train: flat, val: flat).verdict == .stalled_start)
+        // Steps out of order or repeated: the same verdict as the clean curve.
+        let clean = SyntheticCurves.all(perVerdict: 1)[0]
+        var shuffled = clean.train
+        let order = Array(shuffled.steps.indices.reversed())
+        shuffled = Curve(steps: order.map { clean.train.steps[$0] } + [clean.train.steps[0]],
+                         values: order.map { clean.train.values[$0] } + [clean.train.values[0]])
+        #expect(Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
+    }
+
+    @Test func thresholdsCanBeSetByName() {
+        var t = Thresholds()
+        let known = t.set("overfit_rise_percent", 10)
+        let unknown = t.set("no_such_threshold", 1)
+        #expect(known && !unknown)
+        #expect(t.overfitRisePercent == 10)
+        // A 5% rise is over-fitting by default and within tolerance at 10%.
+        let train = curve(100) { s -> Double in 2 * exp(-s / 15) + 0.5 - 0.001 * s }
+        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.71, 0.72, 0.725, 0.73, 0.735, 0.7365])
+        #expect(Diagnoser.diagnose(train: train, val: val).verdict == .overfitting)
+        #expect(Diagnoser.diagnose(train: train, val: val, thresholds: t).verdict != .overfitting)
+    }
+}
+
+enum ConfusionMatrix {
+    static func render(_ m: [Verdict: [Verdict: Int]]) -> String {
+        let names = Verdict.allCases
+        let short = names.map { String($0.rawValue.prefix(12)) }
+        var lines = ["label \\ verdict".padding(toLength: 18, withPad: " ", startingAt: 0) + short.map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()]
+        for l in names {
+            lines.append(l.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+                + names.map { String(m[l]?[$0] ?? 0).padding(toLength: 13, withPad: " ", startingAt: 0) }.joined())
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Curves recorded from the built-in trainer (metrics.jsonl files), labelled by the rules above.
+enum RecordedCurves {
+    static func all() throws -> [LabelledCurve] {
+        let dir = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        return try files.filter { $0.hasSuffix(".jsonl") }.sorted().map { name in
+            let label = Verdict(rawValue: String(name.split(separator: ".")[0].split(separator: "-")[0]))!
+            var train = ([Int](), [Double]()), val = ([Int](), [Double]())
+            var schedule = Schedule()
+            for line in try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8).split(separator: "\n") {
+                guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
+                if o["event"] as? String == "start" {
+                    schedule = Schedule(totalSteps: o["total_steps"] as? Int, stepsPerEpoch: o["steps_per_epoch"] as? Int, warmupSteps: o["warmup_steps"] as? Int)
+                }
+                guard let step = o["step"] as? Int else { continue }
+                if let v = (o["train/loss"] as? NSNumber)?.doubleValue { train.0.append(step); train.1.append(v) }
+                if let v = (o["val/loss"] as? NSNumber)?.doubleValue { val.0.append(step); val.1.append(v) }
+            }
+            return LabelledCurve(label: label, name: name, train: Curve(steps: train.0, values: train.1),
+                                 val: Curve(steps: val.0, values: val.1), schedule: schedule)
+        }
+    }
+}
