@@ -27,6 +27,7 @@ let package = Package(
 
         // Pure: experiment files → trials.
         .target(name: "Sweep", dependencies: [
+            "Diagnosis",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -43,7 +44,7 @@ let package = Package(
 
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
-            "Sweep", "Tracking",
+            "Sweep", "Tracking", "Diagnosis",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -57,7 +58,7 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep", "Tracking", "Runner",
+            "Sweep", "Tracking", "Runner", "Diagnosis",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

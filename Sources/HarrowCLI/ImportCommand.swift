@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runner
 import Tracking
 
 struct ImportCommand: ParsableCommand {
@@ -36,6 +37,7 @@ struct ImportCommand: ParsableCommand {
         }
         let store = try storeOptions.open()
         let run = try store.save(imported)
+        let verdict = try diagnose(run: run, store: store)
         if json {
             print(jsonText(try RunSummary.json(run, store: store)))
             return
@@ -43,6 +45,7 @@ struct ImportCommand: ParsableCommand {
         let b = imported.batch
         print("imported \(run.id) from \(imported.directory): \(b.series.count) metrics, \(b.pointCount) points"
               + (b.malformed > 0 ? ", \(b.malformed) unreadable entries skipped" : ""))
+        print("  verdict: \(verdict.verdict.rawValue) — \(verdict.advice)")
         for (key, series) in b.series.sorted(by: { $0.key < $1.key }) {
             print("  \(key): \(series.steps.count) points, last \(formatNumber(series.values.last)) at step \(series.steps.last.map(String.init) ?? "-")")
         }

@@ -13,7 +13,12 @@ enum RunSummary {
             git = ["commit": p.commit ?? NSNull(), "branch": p.branch ?? NSNull(), "dirty": p.dirty,
                    "diff_sha256": p.diffSHA256 ?? NSNull(), "untracked": p.untracked, "note": p.note ?? NSNull()] as [String: Any]
         }
+        var verdict: Any = NSNull()
+        if let d = try store.diagnosis(run: run.rowID) {
+            verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
+        }
         return [
+            "verdict": verdict,
             "id": run.id, "sweep": run.sweepName ?? NSNull(), "trial_key": run.trialKey, "status": run.status.rawValue,
             "attempt": run.attempt, "params": run.params, "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
             "exit_code": run.exitCode.map { Int($0) } ?? NSNull(), "signal": run.signal.map { Int($0) } ?? NSNull(),

@@ -157,13 +157,14 @@ final class ProgressLine: @unchecked Sendable {
 enum SweepReport {
     static func table(_ runs: [Run], plan: Plan, store: Store) -> String {
         let varying = plan.varying
-        let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step"]
+        let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step", "verdict"]
         let rows = runs.map { run -> [String] in
             let params = run.params
             let s = (try? store.summaries(run: run.rowID)) ?? [:]
             return [run.id, run.status.rawValue, String(run.attempt), formatDuration(run.duration)]
                 + varying.map { name in params[name].map { "\($0)" } ?? "-" }
-                + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-"]
+                + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
+                   (try? store.diagnosis(run: run.rowID))??.verdict ?? "-"]
         }
         return TextTable.render(header: header, rows: rows).joined(separator: "\n")
     }

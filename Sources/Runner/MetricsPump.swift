@@ -1,3 +1,4 @@
+import Diagnosis
 import Foundation
 import Tracking
 
@@ -10,17 +11,23 @@ actor MetricsPump {
     }
 
     let store: Store
+    let earlyStop: EarlyStop?
     private var active: [Int64: Active] = [:]
-    private(set) var malformedReported: [Int64: Int] = [:]
+    private var trackers: [Int64: EarlyStop] = [:]
 
-    init(store: Store) { self.store = store }
+    init(store: Store, earlyStop: EarlyStop? = nil) {
+        self.store = store
+        self.earlyStop = earlyStop
+    }
 
     func watch(run: Int64, metricsPath: String, offset: Int64) {
         active[run] = Active(path: metricsPath, offset: offset)
+        trackers[run] = earlyStop
     }
 
-    /// Reads what is new for every watched run and stores it in one batch, with a heartbeat.
-    func tick() throws(StoreError) {
+    /// Reads what is new for every watched run and stores it in one batch, with a heartbeat. Returns the
+    /// runs whose val loss has stopped improving, under the experiment's early stop.
+    func tick() throws(StoreError) -> [Int64] {
         var updates: [MetricsUpdate] = []
         let now = Date()
         for (run, a) in active {
@@ -32,6 +39,15 @@ actor MetricsPump {
             try store.ingest(updates)
             for u in updates { active[u.run]?.offset = u.offset }
         }
+        var stop: [Int64] = []
+        for u in updates {
+            guard var tracker = trackers[u.run], let val = u.batch.series["val/loss"] else { continue }
+            var done = false
+            for (s, v) in zip(val.steps, val.values) where tracker.observe(step: Int(s), value: v) { done = true }
+            trackers[u.run] = done ? nil : tracker
+            if done { stop.append(u.run) }
+        }
+        return stop
     }
 
     /// A final read for a run whose trainer ended, then it is no longer watched. Returns the total malformed lines.
@@ -41,6 +57,7 @@ actor MetricsPump {
             try store.ingest([u])
         }
         active[run] = nil
+        trackers[run] = nil
     }
 
     private func read(run: Int64, _ a: Active, now: Date, final: Bool = false) -> MetricsUpdate? {

@@ -19,6 +19,7 @@ actor Scheduler {
     private var failed: Int
     private(set) var skipped = 0
     private(set) var stopping = false
+    private(set) var stoppedEarly: Set<Int64> = []
     private var digests: [String: (hex: String, size: Int)?] = [:]
 
     init(pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
@@ -95,6 +96,16 @@ actor Scheduler {
     }
 
     var runningPIDs: [Int32] { Array(pids.values) }
+
+    /// Marks a run as ended by the early-stop rule; returns its trainer's process group.
+    func stopEarly(_ run: Int64) -> Int32? {
+        guard let pid = pids[run] else { return nil }
+        stoppedEarly.insert(run)
+        report("run stopped early: val loss no longer improving")
+        return pid
+    }
+
+    func isRunning(pid: Int32) -> Bool { pids.values.contains(pid) }
 
     /// SHA-256 of an input file, computed once per sweep invocation.
     func digest(of path: String) -> (hex: String, size: Int)? {

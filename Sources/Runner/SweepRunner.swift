@@ -1,3 +1,4 @@
+import Diagnosis
 import Foundation
 import Logging
 import Sweep
@@ -111,7 +112,7 @@ public final class SweepRunner: Sendable {
         let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
                                   startedAt: started, finishedBefore: alreadyFinished,
                                   failedBefore: runs.count - pending.count - alreadyFinished, epochs: epochs, report: options.progress)
-        let pump = MetricsPump(store: store)
+        let pump = MetricsPump(store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) })
         let signals = options.handleSignals ? SignalWatch(scheduler: scheduler, executor: executor, grace: options.killGrace) : nil
         defer { signals?.cancel() }
 
@@ -122,7 +123,19 @@ public final class SweepRunner: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(self.options.pollInterval))
-                    do { try await pump.tick() } catch { self.logger.error("cannot store metrics: \(error)") }
+                    do {
+                        for run in try await pump.tick() {
+                            guard let pid = await scheduler.stopEarly(run) else { continue }
+                            self.executor.signal(pid, SIGTERM)
+                            let grace = self.options.killGrace, executor = self.executor
+                            Task {
+                                try? await Task.sleep(for: .seconds(grace))
+                                if await scheduler.isRunning(pid: pid) { executor.signal(pid, SIGKILL) }
+                            }
+                        }
+                    } catch {
+                        self.logger.error("cannot store metrics: \(error)")
+                    }
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { workers in
@@ -229,14 +242,22 @@ struct TrialContext: Sendable {
         do { try await pump.finish(run: run.rowID) } catch { logger.error("cannot store metrics of \(run.id): \(error)") }
 
         let status: RunStatus
-        if await scheduler.stopping {
+        if await scheduler.stoppedEarly.contains(run.rowID) {
+            status = .stopped_early
+        } else if await scheduler.stopping {
             status = .interrupted
         } else if await watchdog.fired {
             status = .timed_out
         } else {
             status = termination == .exited(0) ? .succeeded : .failed
         }
-        return (try? record(run, attempt, status, termination, nil, folder)) ?? status
+        let recorded = (try? record(run, attempt, status, termination, nil, folder)) ?? status
+        if status != .interrupted, let updated = try? store.run(run.id) {
+            do { _ = try diagnose(run: updated, store: store, thresholds: experiment.diagnosis) } catch {
+                logger.error("cannot diagnose \(run.id): \(error)")
+            }
+        }
+        return recorded
     }
 
     func record(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,

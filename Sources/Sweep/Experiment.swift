@@ -64,6 +64,16 @@ public struct Experiment: Sendable {
     /// The `where:` constraint, bound to parameter slots.
     public var constraint: Expression?
     public var constraintLocation: SourceLocation?
+    /// `diagnosis:` threshold overrides by name (see `Diagnosis.Thresholds`).
+    public var diagnosis: [String: Double] = [:]
+    /// `early_stop: {patience: N, min_delta: x}`: end a trial once val loss stops improving.
+    public var earlyStop: EarlyStopRule?
+
+    public struct EarlyStopRule: Sendable, Hashable {
+        public var patience: Int
+        public var minDelta: Double
+    }
+
     /// Problems worth knowing that do not stop planning.
     public var warnings: [Diagnostic]
 

@@ -1,3 +1,4 @@
+import Diagnosis
 import Foundation
 import Yams
 
@@ -5,7 +6,7 @@ extension Experiment {
     /// Top-level keys Harrow acts on.
     static let harrowKeys = [
         "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
-        "trainer", "resources", "exclude", "where", "early_terminate",
+        "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis",
     ]
     /// Keys W&B knows that Harrow accepts and ignores, with a warning.
     static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
@@ -141,6 +142,8 @@ struct ExperimentParser {
             case "exclude": excludeNode = value
             case "where": whereNode = value
             case "early_terminate": experiment.earlyTerminate = parseEarlyTerminate(value)
+            case "early_stop": experiment.earlyStop = parseEarlyStop(value)
+            case "diagnosis": experiment.diagnosis = parseDiagnosis(value)
             case _ where Experiment.wandbOnlyKeys.contains(key):
                 warning(keyNode, "'\(key)' is a W&B setting Harrow does not act on; it is ignored")
             default:
@@ -426,6 +429,44 @@ struct ExperimentParser {
         }
         warning(node, "early_terminate is recorded but not acted on yet: Harrow runs every trial to the end")
         return result
+    }
+}
+
+extension ExperimentParser {
+    mutating func parseEarlyStop(_ node: Node) -> Experiment.EarlyStopRule? {
+        guard let m = node.mapping else {
+            error(node, "`early_stop` must be a mapping like `{patience: 3, min_delta: 0.001}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["patience", "min_delta"], in: "early_stop")
+        guard let p = m["patience"] else {
+            error(node, "`early_stop` needs `patience`: how many evaluations without improvement end a trial")
+            return nil
+        }
+        guard let patience = integer(p, "early_stop.patience", atLeast: 1) else { return nil }
+        var minDelta = 0.0
+        if let d = m["min_delta"], let v = number(d, "early_stop.min_delta") {
+            if v.value >= 0 { minDelta = v.value } else { error(d, "`min_delta` must not be negative") }
+        }
+        return .init(patience: patience, minDelta: minDelta)
+    }
+
+    mutating func parseDiagnosis(_ node: Node) -> [String: Double] {
+        guard let m = node.mapping else {
+            error(node, "`diagnosis` must be a mapping of thresholds, e.g. `{overfit_rise_percent: 5}`")
+            return [:]
+        }
+        var out: [String: Double] = [:]
+        for (k, v) in m {
+            let name = k.scalar?.string ?? ""
+            guard Thresholds.names.contains(name) else {
+                error(k, "unknown diagnosis threshold '\(name)'",
+                      hint: didYouMean(name, Thresholds.names) ?? "known: \(Thresholds.names.joined(separator: ", "))")
+                continue
+            }
+            if let n = number(v, "diagnosis.\(name)") { out[name] = n.value }
+        }
+        return out
     }
 }
 

@@ -80,7 +80,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v1"
+    static let latest = "v2"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -194,6 +194,19 @@ enum Schema {
                     size INTEGER,
                     PRIMARY KEY (run, role, path)
                 ) WITHOUT ROWID;
+                """)
+        }
+        m.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE diagnoses (
+                    run INTEGER PRIMARY KEY REFERENCES runs(rowid) ON DELETE CASCADE,
+                    verdict TEXT NOT NULL,
+                    confidence REAL NOT NULL,
+                    best_step INTEGER,
+                    evidence TEXT NOT NULL,
+                    advice TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
                 """)
         }
         return m

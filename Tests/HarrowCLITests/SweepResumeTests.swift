@@ -81,6 +81,10 @@ import Testing
         }
         #expect(kills >= 3)
         try verify(dir, trials: trials)
+        // Every run was diagnosed when it ended; `harrow diagnose` reads them again.
+        let diagnosed = try Harrow.run("diagnose", "--sweep", "resume", "--json", in: dir)
+        let verdicts = try #require(try JSONSerialization.jsonObject(with: Data(diagnosed.stdout.utf8)) as? [[String: Any]])
+        #expect(verdicts.count == trials && verdicts.allSatisfy { $0["verdict"] is String })
         // Once everything finished, running again does nothing.
         let again = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(again.status == 0)

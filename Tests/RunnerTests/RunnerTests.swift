@@ -155,6 +155,30 @@ import Sweep
         #expect(run.provenanceID != nil)
     }
 
+    @Test func earlyStopEndsATrialWhoseValLossStoppedImproving() async throws {
+        // Val falls for 5 evaluations, then rises; the trainer would go on for 40.
+        let w = try world(trainer: """
+            echo '{"event": "start", "total_steps": 400, "steps_per_epoch": 100, "warmup_steps": 0}' >> "$HARROW_METRICS"
+            i=1
+            while [ $i -le 40 ]; do
+              t=$(awk "BEGIN { print 3 / ($i + 1) }")
+              if [ $i -le 5 ]; then v=$(awk "BEGIN { print 3 - 0.3 * $i }"); else v=$(awk "BEGIN { print 1.5 + 0.1 * ($i - 5) }"); fi
+              echo "{\\"step\\": $((i * 10)), \\"train/loss\\": $t}" >> "$HARROW_METRICS"
+              echo "{\\"step\\": $((i * 10)), \\"val/loss\\": $v}" >> "$HARROW_METRICS"
+              i=$((i + 1))
+              sleep 0.05
+            done
+            """)
+        let o = try await sweep(w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
+        let run = try #require(o.runs.first)
+        #expect(run.status == .stopped_early)
+        #expect(o.exitCode == 0)  // stopped early counts as finished
+        let val = try w.store.curve(run: run.rowID, key: "val/loss")
+        #expect(val.steps.count < 20, "the trainer was not stopped: \(val.steps.count) evaluations")
+        let d = try #require(try w.store.diagnosis(run: run.rowID))
+        #expect(d.bestStep == 50)
+    }
+
     @Test func aMissingTrainerFailsWithAClearMessage() async throws {
         let w = try world(trainer: "exit 0")
         let o = try await sweep(w, "name: missing\nparameters: {x: 1}\ntrainer: {command: [no-such-trainer-here]}\n")

@@ -118,6 +118,15 @@ import Testing
         #expect(w[0].message.contains("harrow-train does not read 'learning_rate'"))
     }
 
+    @Test func diagnosisAndEarlyStopSettings() throws {
+        let p = try plan("parameters: {x: 1}\nearly_stop: {patience: 3, min_delta: 0.01}\ndiagnosis: {overfit_rise_percent: 5}\n")
+        #expect(p.experiment.earlyStop == .init(patience: 3, minDelta: 0.01))
+        #expect(p.experiment.diagnosis == ["overfit_rise_percent": 5])
+        let bad = diagnostics("parameters: {x: 1}\nearly_stop: {patience: 0}\ndiagnosis: {overfit_rise: 5}\n")
+        #expect(bad.contains { $0.message.contains("`early_stop.patience` must be at least 1") })
+        #expect(bad.contains { $0.message.contains("unknown diagnosis threshold 'overfit_rise'") && $0.hint == "did you mean 'overfit_rise_percent'?" })
+    }
+
     @Test func commandErrors() {
         let both = diagnostics("program: t.py\ncommand: [a]\ntrainer: {command: [b]}\nparameters: {x: 1}\n")
         #expect(both.first?.message.contains("both `command` and `trainer.command`") == true)

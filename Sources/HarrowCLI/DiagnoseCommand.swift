@@ -1,0 +1,89 @@
+import ArgumentParser
+import Diagnosis
+import Foundation
+import Runner
+import Tracking
+
+struct DiagnoseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diagnose",
+        abstract: "Read runs' loss curves: over- or under-fitting, unstable, diverged, stalled — with evidence and advice.",
+        discussion: """
+        Verdicts: good_fit, overfitting (val turned up while train fell: stop at the val minimum),
+        under_trained (both still falling), unstable (erratic, not falling: lr too high), diverged
+        (blew up), stalled_start (flat at the start: raise warmup or lr), insufficient_data.
+
+        Thresholds (defaults; an experiment overrides them under `diagnosis:`):
+          overfit_rise_percent 3    val ends this % above its minimum
+          still_falling 0.02        relative fall over the tail that counts as still learning
+          tail_fraction 0.25        the tail of training examined
+          unstable_noise 0.08       relative noise above which a non-falling curve is unstable
+          diverged_rise 1.5         final / start loss above which it diverged
+          stalled_change 0.01       relative fall over the start below which it stalled
+          start_fraction 0.2        the start of training examined (after warmup)
+          minimum_points 8          fewer train points are insufficient data
+
+        Examples:
+          harrow diagnose --sweep overnight
+          harrow diagnose k3x9a2pq --json
+        """)
+
+    @Argument(help: "Run id (or a unique prefix).") var runID: String?
+    @Option(help: "Diagnose every run of this sweep.") var sweep: String?
+    @Option(help: ArgumentHelp("Override a threshold, e.g. overfit_rise_percent=5 (repeatable).", valueName: "name=value"))
+    var threshold: [String] = []
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        if (runID == nil) == (sweep == nil) { throw ValidationError("give a run id or --sweep NAME") }
+    }
+
+    func run() throws {
+        var overrides: [String: Double] = [:]
+        for t in threshold {
+            let parts = t.split(separator: "=", maxSplits: 1).map(String.init)
+            var probe = Thresholds()
+            guard parts.count == 2, let v = Double(parts[1]), probe.set(parts[0], v) else {
+                throw ValidationError("--threshold takes name=value with a name from: \(Thresholds.names.joined(separator: ", "))")
+            }
+            overrides[parts[0]] = v
+        }
+        let store = try storeOptions.open()
+        let runs: [Run]
+        if let runID {
+            guard let r = try store.run(runID) else {
+                printError("harrow: no run '\(runID)' in \(store.path)")
+                throw ExitStatus.configuration
+            }
+            runs = [r]
+        } else {
+            runs = try store.runs(sweep: sweep)
+            if runs.isEmpty { printError("harrow: no runs in sweep '\(sweep!)'"); throw ExitStatus.configuration }
+        }
+        let results = try runs.map { ($0, try diagnose(run: $0, store: store, thresholds: overrides)) }
+        if json {
+            print(jsonText(results.map { run, d in
+                ["run": run.id, "verdict": d.verdict.rawValue, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(),
+                 "advice": d.advice, "evidence": evidenceObject(d.evidence)] as [String: Any]
+            }))
+            return
+        }
+        let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "train tail", "noise", "advice"]
+        let rows = results.map { run, d -> [String] in
+            let e = d.evidence
+            return [run.id, d.verdict.rawValue, String(format: "%.2f", d.confidence), d.bestStep.map(String.init) ?? "-",
+                    formatNumber(e.valMin), e.valRisePercent.map { String(format: "%+.1f%%", $0) } ?? "-",
+                    e.trainTailChange.map { String(format: "%+.1f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-",
+                    d.advice]
+        }
+        print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+    }
+}
+
+func evidenceObject(_ e: Evidence) -> [String: Any] {
+    let encoder = JSONEncoder()
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    guard let data = try? encoder.encode(e), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+    return object
+}
