@@ -23,8 +23,11 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var trainPoints = 0
     public var valPoints = 0
     public var nonfinite = 0
+    /// The loss the run started from: the first point, or the median of the first tenth when the curve is noisy.
     public var trainStart: Double?
     public var trainFinal: Double?
+    /// The highest point of the smoothed train curve.
+    public var trainPeak: Double?
     /// Relative change of smoothed train loss over the last `tailFraction` of training (negative = falling).
     public var trainTailChange: Double?
     /// Relative change of smoothed train loss over the first `startFraction` after warmup.
@@ -38,6 +41,11 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var valRisePercent: Double?
     /// Relative change of smoothed val loss over its last points.
     public var valTailChange: Double?
+    /// Relative change of val loss over the start of training.
+    public var valStartChange: Double?
+    /// Share of the whole fall of the loss (val when there is one, else train) that came in the last
+    /// `tailFraction` of training: near 0 once a curve has flattened, a quarter for a straight line.
+    public var tailShare: Double?
     /// Final val loss minus final train loss.
     public var gap: Double?
 }
@@ -56,12 +64,14 @@ public struct Diagnosis: Sendable, Equatable {
 public struct Thresholds: Sendable, Equatable {
     /// Val loss ending this many percent above its minimum means over-fitting.
     public var overfitRisePercent = 3.0
-    /// Train loss falling by more than this fraction over the last part of training means it is still learning.
-    public var stillFalling = 0.02
+    /// A loss still falling: more than this share of its whole fall came in the last `tailFraction` of training.
+    public var stillFalling = 0.08
+    /// A fall smaller than this fraction of the starting loss is no fall at all.
+    public var minimumFall = 0.02
     /// The last part of training examined for "still falling", as a fraction of the steps.
     public var tailFraction = 0.25
     /// Relative noise above which a curve that does not fall is called unstable.
-    public var unstableNoise = 0.08
+    public var unstableNoise = 0.13
     /// Train loss ending this factor above where it started (or any non-finite value) means diverged.
     public var divergedRise = 1.5
     /// A start that falls by less than this fraction over `startFraction` of training (after warmup) is stalled.
@@ -73,7 +83,7 @@ public struct Thresholds: Sendable, Equatable {
 
     public init() {}
 
-    public static let names = ["overfit_rise_percent", "still_falling", "tail_fraction", "unstable_noise", "diverged_rise",
+    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "tail_fraction", "unstable_noise", "diverged_rise",
                                "stalled_change", "start_fraction", "minimum_points"]
 
     /// Sets a threshold by its `diagnosis:` name; false if there is no such name.
@@ -81,6 +91,7 @@ public struct Thresholds: Sendable, Equatable {
         switch name {
         case "overfit_rise_percent": overfitRisePercent = value
         case "still_falling": stillFalling = value
+        case "minimum_fall": minimumFall = value
         case "tail_fraction": tailFraction = value
         case "unstable_noise": unstableNoise = value
         case "diverged_rise": divergedRise = value
@@ -115,11 +126,13 @@ public enum Diagnoser {
 
         let smooth = train.smoothed(window: Curve.window(for: train.count))
         let level = max(median(train.values), 1e-12)
-        // Medians of the first and last tenth: single points are at the mercy of noise.
-        let edge = max(3, train.count / 10)
-        e.trainStart = median(Array(train.values.prefix(edge)))
-        e.trainFinal = median(Array(train.values.suffix(edge)))
         e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
+        // The first point is the model before training moved it — the reference for a blow-up — unless the
+        // curve is so noisy that one point means little; the end is the median of the last tenth.
+        let edge = max(3, train.count / 10)
+        e.trainStart = (e.noise ?? 0) > t.unstableNoise ? median(Array(train.values.prefix(edge))) : train.values[0]
+        e.trainFinal = median(Array(train.values.suffix(edge)))
+        e.trainPeak = smooth.max()
         let steps = train.steps.map(Double.init)
         let first = steps.first!, last = max(steps.last!, Double(schedule.totalSteps ?? 0))
         let span = max(last - first, 1)
@@ -137,6 +150,15 @@ public enum Diagnoser {
         let startFrom = max(first, warmup)
         e.trainStartChange = change(from: startFrom, to: startFrom + t.startFraction * span)
 
+        // How much of the whole fall came at the end, on a smoothed curve.
+        func tailShare(_ xs: [Double], _ ys: [Double]) -> Double? {
+            guard ys.count >= 3, let i = xs.firstIndex(where: { $0 >= xs.last! - t.tailFraction * span }) else { return nil }
+            let total = ys[0] - ys.last!
+            guard total > t.minimumFall * abs(ys[0]) else { return 0 }
+            return (ys[i] - ys.last!) / total
+        }
+        e.tailShare = tailShare(steps, smooth)
+
         var bestStep: Int? = train.steps.last
         if val.count >= 3 {
             let vs = val.smoothed(window: Curve.window(for: val.count))
@@ -148,6 +170,11 @@ public enum Diagnoser {
             let tail = max(3, val.count / 4)
             let tx = val.steps.suffix(tail).map(Double.init), ty = Array(vs.suffix(tail))
             e.valTailChange = slope(tx, ty) * (tx.last! - tx.first!) / max(abs(ty.first!), 1e-12)
+            e.tailShare = tailShare(val.steps.map(Double.init), vs)
+            let startEnd = Double(val.steps[0]) + t.startFraction * span
+            let early = max(3, val.steps.filter { Double($0) <= startEnd }.count)
+            let ex = val.steps.prefix(early).map(Double.init), ey = Array(val.values.prefix(early))
+            e.valStartChange = slope(ex, ey) * (ex.last! - ex.first!) / max(abs(ey.first!), 1e-12)
             e.gap = val.values.last! - train.values.last!
             bestStep = val.steps[iMin]
         } else if let v = val.values.last {
@@ -164,32 +191,36 @@ public enum Diagnoser {
     /// The rules, in order; each verdict's confidence grows with its margin past the threshold.
     static func decide(_ e: Evidence, _ t: Thresholds) -> (Verdict, Double) {
         func confidence(_ margin: Double) -> Double { min(0.99, max(0.5, 0.5 + 0.25 * margin)) }
-        let start = e.trainStart!, final = e.trainFinal!
+        let start = e.trainStart!, final = e.trainFinal!, peak = e.trainPeak ?? start
         let overall = (final - start) / max(abs(start), 1e-12)
         let noise = e.noise ?? 0
 
-        // Ended far above its start, by more than its own noise could explain.
-        if e.nonfinite > 0 || (final > start * t.divergedRise && final / start - 1 > 3 * noise) {
-            return (.diverged, e.nonfinite > 0 ? 0.95 : confidence(final / (start * t.divergedRise) - 1 + 1))
+        // Ended far above where it started, by more than its own noise could explain.
+        if e.nonfinite > 0 || (final > start * t.divergedRise && overall > 3 * noise) {
+            return (.diverged, e.nonfinite > 0 ? 0.95 : confidence(final / (start * t.divergedRise)))
         }
+        // Erratic and not falling by more than its noise, or blown up and only come back to about its start.
         if noise > t.unstableNoise, overall > -2 * noise {
-            // Erratic, and not falling by more than its own noise.
             return (.unstable, confidence(noise / t.unstableNoise - 1))
+        }
+        if peak > start * t.divergedRise, overall > -0.1 {
+            return (.unstable, confidence(peak / (start * t.divergedRise)))
         }
         // Val turned up while train kept falling (or val rose so far that train hardly matters).
         if let rise = e.valRisePercent, rise > t.overfitRisePercent, (e.trainTailChange ?? overall) < 0 || rise > 3 * t.overfitRisePercent {
             return (.overfitting, confidence(rise / t.overfitRisePercent - 1))
         }
-        if let early = e.trainStartChange, early > -t.stalledChange {
+        // Flat at the start (after warmup), and val — when there is one — did not move either.
+        if let early = e.trainStartChange, early > -t.stalledChange, (e.valStartChange ?? 0) > -t.stalledChange {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }
-        let trainFalling = (e.trainTailChange ?? 0) < -t.stillFalling
-        let valFalling = e.valTailChange.map { $0 < -t.stillFalling / 2 } ?? true
-        if trainFalling, valFalling {
-            return (.under_trained, confidence(-(e.trainTailChange ?? 0) / t.stillFalling - 1))
+        // Still learning at the end: a good share of the whole fall came in the last part of training. Val,
+        // averaged over a whole set, is the steadier witness when there is one.
+        let share = e.tailShare ?? 0
+        if share > t.stillFalling {
+            return (.under_trained, confidence(share / t.stillFalling - 1))
         }
-        let flatness = abs(e.trainTailChange ?? 0) / t.stillFalling
-        return (.good_fit, confidence(1 - flatness + 0.5))
+        return (.good_fit, confidence(1.5 - share / t.stillFalling))
     }
 
     static func advice(_ v: Verdict, bestStep: Int?, e: Evidence) -> String {

@@ -15,9 +15,10 @@ struct DiagnoseCommand: ParsableCommand {
 
         Thresholds (defaults; an experiment overrides them under `diagnosis:`):
           overfit_rise_percent 3    val ends this % above its minimum
-          still_falling 0.02        relative fall over the tail that counts as still learning
+          still_falling 0.08        share of the whole fall in the tail that means still learning
+          minimum_fall 0.02         a fall below this fraction of the start is no fall
           tail_fraction 0.25        the tail of training examined
-          unstable_noise 0.08       relative noise above which a non-falling curve is unstable
+          unstable_noise 0.13       relative noise above which a non-falling curve is unstable
           diverged_rise 1.5         final / start loss above which it diverged
           stalled_change 0.01       relative fall over the start below which it stalled
           start_fraction 0.2        the start of training examined (after warmup)
@@ -69,12 +70,12 @@ struct DiagnoseCommand: ParsableCommand {
             }))
             return
         }
-        let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "train tail", "noise", "advice"]
+        let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "tail share", "noise", "advice"]
         let rows = results.map { run, d -> [String] in
             let e = d.evidence
             return [run.id, d.verdict.rawValue, String(format: "%.2f", d.confidence), d.bestStep.map(String.init) ?? "-",
                     formatNumber(e.valMin), e.valRisePercent.map { String(format: "%+.1f%%", $0) } ?? "-",
-                    e.trainTailChange.map { String(format: "%+.1f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-",
+                    e.tailShare.map { String(format: "%.0f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-",
                     d.advice]
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
