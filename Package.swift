@@ -42,6 +42,12 @@ let package = Package(
         // Pure: loss curves → verdicts with evidence and advice.
         .target(name: "Diagnosis"),
 
+        // Evaluation: evalsets and scoring are pure; the scorer client speaks the score protocol to a process.
+        .target(name: "Evaluation", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Subprocess", package: "swift-subprocess"),
+        ]),
+
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
             "Sweep", "Tracking", "Diagnosis",
@@ -65,6 +71,7 @@ let package = Package(
 
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),

@@ -1,0 +1,138 @@
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// One request of the score protocol (DESIGN.md).
+public enum ScoreRequest: Sendable {
+    case loglikelihood(prompt: String, continuation: String, template: String)
+    case generate(prompt: String, maxTokens: Int, stop: [String], template: String)
+
+    func line(id: Int) -> String {
+        var o: [String: Any] = ["id": id]
+        switch self {
+        case .loglikelihood(let p, let c, let t):
+            o["prompt"] = p; o["continuation"] = c; o["template"] = t
+        case .generate(let p, let m, let s, let t):
+            o["prompt"] = p; o["max_tokens"] = m; o["stop"] = s; o["template"] = t
+        }
+        let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+public enum ScoreResponse: Sendable, Equatable {
+    case loglikelihood(logprob: Double, tokens: Int, greedy: Bool)
+    case text(String)
+    case error(String)
+}
+
+public struct ScorerError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// A scorer process speaking JSON lines on stdin/stdout. Requests are written while answers are read, with
+/// a bounded window in flight, so neither pipe fills up and blocks the other side.
+public struct Scorer: Sendable {
+    public var argv: [String]
+    public var window: Int
+
+    public init(argv: [String], window: Int = 64) {
+        self.argv = argv
+        self.window = window
+    }
+
+    public func score(_ requests: [ScoreRequest], environment: [String: String] = [:]) async throws -> [ScoreResponse] {
+        guard !argv.isEmpty else { throw ScorerError("no scorer command") }
+        // A scorer that dies leaves a closed pipe: a write must fail with EPIPE, not kill harrow.
+        signal(SIGPIPE, SIG_IGN)
+        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-scorer-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: stderrPath) }
+        let errFD = try FileDescriptor.open(FilePath(stderrPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+        var env: [Environment.Key: String?] = [:]
+        for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
+        let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
+        let lines = requests.enumerated().map { $1.line(id: $0) + "\n" }
+        let gate = Window(size: window)
+        let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
+                                              input: .inputWriter, output: .sequence,
+                                              error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)) { execution in
+            try await withThrowingTaskGroup(of: [Int: ScoreResponse]?.self) { group in
+                let writer = execution.standardInputWriter
+                group.addTask {
+                    do {
+                        for line in lines {
+                            guard await gate.acquire() else { break }
+                            _ = try await writer.write(line)
+                        }
+                        try await writer.finish()
+                    } catch {
+                        // The scorer stopped reading; the missing answers and its stderr say why.
+                    }
+                    return nil
+                }
+                group.addTask {
+                    var answers: [Int: ScoreResponse] = [:]
+                    for try await line in execution.standardOutput.strings() {
+                        for part in line.split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
+                            let (id, response) = try Self.parse(String(part))
+                            answers[id] = response
+                            await gate.release()
+                        }
+                        if answers.count == lines.count { break }
+                    }
+                    await gate.close()
+                    return answers
+                }
+                var answers: [Int: ScoreResponse] = [:]
+                for try await partial in group { if let partial { answers = partial } }
+                return answers
+            }
+        }
+        let answers = result.closureResult
+        guard answers.count == requests.count else {
+            let tail = (try? String(contentsOfFile: stderrPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+            throw ScorerError("the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))"
+                              + (tail.isEmpty ? "" : ":\n" + tail))
+        }
+        return (0..<requests.count).map { answers[$0]! }
+    }
+
+    static func parse(_ line: String) throws -> (Int, ScoreResponse) {
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let id = o["id"] as? Int else {
+            throw ScorerError("the scorer wrote a line that is not a response: \(line.prefix(200))")
+        }
+        if let e = o["error"] as? String { return (id, .error(e)) }
+        if let text = o["text"] as? String { return (id, .text(text)) }
+        if let lp = (o["logprob"] as? NSNumber)?.doubleValue {
+            return (id, .loglikelihood(logprob: lp, tokens: (o["n_tokens"] as? Int) ?? 0, greedy: (o["is_greedy"] as? Bool) ?? false))
+        }
+        throw ScorerError("response \(id) has neither logprob, text nor error")
+    }
+}
+
+/// Bounds the requests in flight.
+actor Window {
+    private var free: Int
+    private var closed = false
+    private var waiting: [CheckedContinuation<Bool, Never>] = []
+
+    init(size: Int) { free = max(1, size) }
+
+    /// Waits for room; false once the answers have ended and nothing more should be sent.
+    func acquire() async -> Bool {
+        if closed { return false }
+        if free > 0 { free -= 1; return true }
+        return await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume(returning: true) }
+    }
+
+    func close() {
+        closed = true
+        for w in waiting { w.resume(returning: false) }
+        waiting.removeAll()
+    }
+}
