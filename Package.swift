@@ -50,7 +50,7 @@ let package = Package(
 
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
-            "Sweep", "Tracking", "Diagnosis",
+            "Sweep", "Tracking", "Diagnosis", "Evaluation",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -64,7 +64,7 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep", "Tracking", "Runner", "Diagnosis",
+            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -28,7 +28,7 @@ public enum ScoreResponse: Sendable, Equatable {
 
 public struct ScorerError: Error, CustomStringConvertible, Sendable {
     public var description: String
-    init(_ d: String) { description = d }
+    public init(_ d: String) { description = d }
 }
 
 /// A scorer process speaking JSON lines on stdin/stdout. Requests are written while answers are read, with

@@ -19,7 +19,8 @@ struct Harrow: AsyncParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
-                      LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self]
+                      LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
+                      EvalCommand.self]
     )
 }
 

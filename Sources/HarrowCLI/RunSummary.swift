@@ -17,7 +17,23 @@ enum RunSummary {
         if let d = try store.diagnosis(run: run.rowID) {
             verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
         }
+        var scores: Any = NSNull()
+        let evals = try store.evals(run: run.rowID).filter { $0.status == "succeeded" }
+        if !evals.isEmpty {
+            var s: [String: Any] = [:]
+            let general = evals.first { $0.evalset == "general" }
+            if let main = evals.first(where: { $0.evalset != "general" }) {
+                for g in main.groups where g.taskType.isEmpty { s[g.dimension] = g.acc }
+                s["total"] = main.total
+            }
+            if let general {
+                s["general"] = general.total
+                if let t = general.total, let b = general.baseline { s["forgetting"] = t - b }
+            }
+            scores = s
+        }
         return [
+            "scores": scores,
             "verdict": verdict,
             "id": run.id, "sweep": run.sweepName ?? NSNull(), "trial_key": run.trialKey, "status": run.status.rawValue,
             "attempt": run.attempt, "params": run.params, "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),

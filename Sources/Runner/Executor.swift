@@ -59,6 +59,22 @@ public struct LocalExecutor: Executor {
     }
 }
 
+/// Process groups on this machine whose processes carry `NAME=value` in their environment: trainers of a
+/// run, found even when the harrow that started them died before it could record their pid.
+public func processGroups(withEnvironment name: String, value: String) -> Set<Int32> {
+    let needle = Array("\(name)=\(value)".utf8)
+    var groups = Set<Int32>()
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(entry), pid != getpid(),
+              let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+        if environ.split(separator: 0).contains(where: { Array($0) == needle }) {
+            let group = getpgid(pid)
+            if group > 0 { groups.insert(group) }
+        }
+    }
+    return groups
+}
+
 /// Is a process alive on this machine? EPERM means it exists under another user; a zombie (exited, not yet
 /// reaped by its parent) counts as gone.
 public func processIsAlive(_ pid: Int32) -> Bool {

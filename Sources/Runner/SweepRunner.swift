@@ -90,7 +90,11 @@ public final class SweepRunner: Sendable {
         let started = Date()
         // Runs a dead harrow left `running`: kill what is left of their trainers, then they run again.
         for run in try store.recoverAbandoned(owner: owner, isAlive: processIsAlive) {
-            if let pid = run.trainerPID, processIsAlive(pid) { executor.signal(pid, SIGKILL) }
+            var groups = processGroups(withEnvironment: "HARROW_RUN_ID", value: run.id)
+            if let pid = run.trainerPID, processIsAlive(pid) { groups.insert(pid) }
+            for group in groups { executor.signal(group, SIGKILL) }
+            // Its trainer must be gone before a new attempt reuses the folder it writes to.
+            for _ in 0..<100 where groups.contains(where: { kill(-$0, 0) == 0 }) { try? await Task.sleep(for: .milliseconds(20)) }
             logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
         }
 
@@ -255,6 +259,13 @@ struct TrialContext: Sendable {
         if status != .interrupted, let updated = try? store.run(run.id) {
             do { _ = try diagnose(run: updated, store: store, thresholds: experiment.diagnosis) } catch {
                 logger.error("cannot diagnose \(run.id): \(error)")
+            }
+            if recorded.isFinished, let e = experiment.evaluation {
+                await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
+                let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer)
+                for result in await evaluation.run(updated, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
+                    logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
+                }
             }
         }
         return recorded

@@ -74,6 +74,15 @@ public struct Experiment: Sendable {
         public var minDelta: Double
     }
 
+    /// `eval: {evalsets: [...], scorer: [argv…]}`: evaluate every trial after training.
+    public var evaluation: Evaluation?
+
+    public struct Evaluation: Sendable, Hashable {
+        public var evalsets: [String]
+        /// A scorer command speaking the score protocol; nil means `harrow-train score` on the run's checkpoint.
+        public var scorer: [String]?
+    }
+
     /// Problems worth knowing that do not stop planning.
     public var warnings: [Diagnostic]
 

@@ -6,7 +6,7 @@ extension Experiment {
     /// Top-level keys Harrow acts on.
     static let harrowKeys = [
         "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
-        "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis",
+        "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis", "eval",
     ]
     /// Keys W&B knows that Harrow accepts and ignores, with a warning.
     static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
@@ -144,6 +144,7 @@ struct ExperimentParser {
             case "early_terminate": experiment.earlyTerminate = parseEarlyTerminate(value)
             case "early_stop": experiment.earlyStop = parseEarlyStop(value)
             case "diagnosis": experiment.diagnosis = parseDiagnosis(value)
+            case "eval": experiment.evaluation = parseEvaluation(value)
             case _ where Experiment.wandbOnlyKeys.contains(key):
                 warning(keyNode, "'\(key)' is a W&B setting Harrow does not act on; it is ignored")
             default:
@@ -449,6 +450,21 @@ extension ExperimentParser {
             if v.value >= 0 { minDelta = v.value } else { error(d, "`min_delta` must not be negative") }
         }
         return .init(patience: patience, minDelta: minDelta)
+    }
+
+    mutating func parseEvaluation(_ node: Node) -> Experiment.Evaluation? {
+        guard let m = node.mapping else {
+            error(node, "`eval` must be a mapping like `{evalsets: [evalsets/domain-3h, evalsets/general]}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["evalsets", "scorer"], in: "eval")
+        guard let sets = m["evalsets"], case .list(let items)? = value(sets), !items.isEmpty else {
+            error(m["evalsets"] ?? node, "`eval.evalsets` must be a non-empty list of evalset folders")
+            return nil
+        }
+        let evalsets = items.compactMap { v -> String? in if case .string(let s) = v { s } else { nil } }
+        guard evalsets.count == items.count else { error(sets, "evalset folders are paths (text)"); return nil }
+        return .init(evalsets: evalsets, scorer: m["scorer"].flatMap { argv($0, "eval.scorer") })
     }
 
     mutating func parseDiagnosis(_ node: Node) -> [String: Double] {

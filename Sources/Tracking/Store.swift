@@ -80,7 +80,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v2"
+    static let latest = "v3"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -207,6 +207,59 @@ enum Schema {
                     advice TEXT NOT NULL,
                     created_at REAL NOT NULL
                 );
+                """)
+        }
+        m.registerMigration("v3") { db in
+            try db.execute(sql: """
+                -- One row per run and evalset: the weighted total, and how the evaluation went.
+                CREATE TABLE eval_runs (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    evalset TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    total REAL,
+                    total_stderr REAL,
+                    total_norm REAL,
+                    baseline REAL,
+                    seconds REAL,
+                    error TEXT,
+                    scored_at REAL NOT NULL,
+                    PRIMARY KEY (run, evalset)
+                ) WITHOUT ROWID;
+                -- Per dimension (task_type '') and per dimension and task_type.
+                CREATE TABLE evals (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    evalset TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    task_type TEXT NOT NULL,
+                    n INTEGER NOT NULL,
+                    acc REAL NOT NULL,
+                    acc_stderr REAL NOT NULL,
+                    acc_norm REAL NOT NULL,
+                    acc_norm_stderr REAL NOT NULL,
+                    PRIMARY KEY (run, evalset, dimension, task_type)
+                ) WITHOUT ROWID;
+                -- Per item, for the cases that flip between runs.
+                CREATE TABLE eval_items (
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    evalset TEXT NOT NULL,
+                    item TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    task_type TEXT NOT NULL,
+                    correct INTEGER NOT NULL,
+                    correct_norm INTEGER NOT NULL,
+                    chosen INTEGER,
+                    logprobs TEXT,
+                    text TEXT,
+                    PRIMARY KEY (run, evalset, item)
+                ) WITHOUT ROWID;
+                -- Scores of starting checkpoints by content hash, evaluated once.
+                CREATE TABLE checkpoint_scores (
+                    checkpoint TEXT NOT NULL,
+                    evalset TEXT NOT NULL,
+                    total REAL NOT NULL,
+                    scored_at REAL NOT NULL,
+                    PRIMARY KEY (checkpoint, evalset)
+                ) WITHOUT ROWID;
                 """)
         }
         return m

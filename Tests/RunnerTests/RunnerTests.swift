@@ -179,6 +179,27 @@ import Sweep
         #expect(d.bestStep == 50)
     }
 
+    @Test func evaluationRunsAfterTrainingAndIsStored() async throws {
+        let w = try world(trainer: "echo '{\"step\": 1, \"train/loss\": 1.0}' >> \"$HARROW_METRICS\"\nmkdir -p \"$HARROW_RUN_DIR/checkpoint\"\n")
+        let fixtures = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/EvaluationTests/Fixtures"
+        let o = try await sweep(w, """
+            name: with-eval
+            parameters: {x: 1}
+            trainer: {command: [./trainer.sh]}
+            eval:
+              evalsets: [\(fixtures)/toy]
+              scorer: [python3, \(fixtures)/scorer.py, --model, "{checkpoint}"]
+            """)
+        let run = try #require(o.runs.first)
+        #expect(run.status == .succeeded)
+        let evals = try w.store.evals(run: run.rowID, items: true)
+        #expect(evals.count == 1)
+        #expect(evals.first?.status == "succeeded")
+        #expect(evals.first?.total == 0.375 && evals.first?.totalNorm == 0.5)
+        #expect(evals.first?.items.count == 6)
+        #expect(evals.first?.groups.first { $0.dimension == "helpful" && $0.taskType.isEmpty }?.accStderr == 0.5)
+    }
+
     @Test func aMissingTrainerFailsWithAClearMessage() async throws {
         let w = try world(trainer: "exit 0")
         let o = try await sweep(w, "name: missing\nparameters: {x: 1}\ntrainer: {command: [no-such-trainer-here]}\n")

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Runner
+import Tracking
+
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Score a run, a checkpoint or any scorer on evalsets: per 3H dimension, per task type, per item.",
+        discussion: """
+        Choice items are scored by the summed log-likelihood of each choice (acc) and by it divided by the
+        choice's length in bytes (acc_norm); generative items by their check (exact, contains, regex,
+        refusal, abstain). The total weights the dimensions as the evalset's manifest says. A run's results
+        go into the store with every item, so `harrow compare` can show which cases flipped; evaluating a
+        run also scores its starting model once (cached by weights hash): on evalsets/general the difference
+        is forgetting.
+
+        Examples:
+          harrow eval k3x9a2pq --evalset evalsets/domain-3h --evalset evalsets/general
+          harrow eval --checkpoint models/chat --evalset evalsets/domain-3h
+          harrow eval --scorer 'python3 my_scorer.py --model out/' --evalset evalsets/domain-3h --json
+        """)
+
+    @Argument(help: "Run id (or a unique prefix) whose checkpoint to score.") var runID: String?
+    @Option(name: .customLong("evalset"), help: ArgumentHelp("An evalset folder (repeatable).", valueName: "dir")) var evalsets: [String] = []
+    @Option(help: "A model folder to score instead of a run.") var checkpoint: String?
+    @Option(help: "A LoRA adapter folder to apply to --checkpoint.") var adapter: String?
+    @Option(help: ArgumentHelp("A scorer command speaking the score protocol, split on spaces.", valueName: "command")) var scorer: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        if evalsets.isEmpty { throw ValidationError("give at least one --evalset DIR") }
+        let sources = [runID != nil, checkpoint != nil, scorer != nil && runID == nil].filter { $0 }.count
+        if sources != 1 { throw ValidationError("give a run id, or --checkpoint PATH, or --scorer COMMAND") }
+        if adapter != nil, checkpoint == nil { throw ValidationError("--adapter goes with --checkpoint") }
+    }
+
+    func run() async throws {
+        let scorerArgv = scorer.map { $0.split(separator: " ").map(String.init) }
+        if let runID {
+            let store = try storeOptions.open()
+            guard let run = try store.run(runID) else {
+                printError("harrow: no run '\(runID)' in \(store.path)")
+                throw ExitStatus.configuration
+            }
+            let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv)
+            let results = await evaluation.run(run, evalsets: evalsets, store: store)
+            print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))
+            if results.contains(where: { $0.status != "succeeded" }) { throw ExitCode(1) }
+            return
+        }
+        var argv = scorerArgv ?? []
+        if let checkpoint {
+            let tool = executableDirectory().map { $0 + "/harrow-train" }.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil } ?? "harrow-train"
+            argv = [tool, "score", "--model", checkpoint] + (adapter.map { ["--adapter", $0] } ?? [])
+        }
+        var results: [StoredEval] = []
+        for dir in evalsets {
+            do {
+                let set = try Evalset.load(dir)
+                let started = Date()
+                let r = try await evaluate(set, with: Scorer(argv: argv))
+                results.append(RunEvaluation.stored(r, seconds: Date().timeIntervalSince(started)))
+            } catch {
+                printError("harrow: \(dir): \(error)")
+                throw ExitCode(1)
+            }
+        }
+        print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))
+    }
+
+    static func object(_ e: StoredEval) -> [String: Any] {
+        var o: [String: Any] = ["evalset": e.evalset, "status": e.status, "total": e.total ?? NSNull(), "total_stderr": e.totalStderr ?? NSNull(),
+                                "total_norm": e.totalNorm ?? NSNull(), "baseline": e.baseline ?? NSNull(), "seconds": e.seconds ?? NSNull(),
+                                "error": e.error ?? NSNull()]
+        o["dimensions"] = e.groups.filter { $0.taskType.isEmpty }.map(group)
+        o["task_types"] = e.groups.filter { !$0.taskType.isEmpty }.map(group)
+        return o
+    }
+
+    static func group(_ g: StoredEval.Group) -> [String: Any] {
+        ["dimension": g.dimension, "task_type": g.taskType.isEmpty ? NSNull() : g.taskType, "n": g.n, "acc": g.acc, "acc_stderr": g.accStderr,
+         "acc_norm": g.accNorm, "acc_norm_stderr": g.accNormStderr] as [String: Any]
+    }
+
+    static func table(_ e: StoredEval) -> String {
+        guard e.status == "succeeded", let total = e.total else { return "\(e.evalset): \(e.status): \(e.error ?? "")" }
+        let rows = e.groups.map { g in
+            [g.taskType.isEmpty ? g.dimension : "  " + g.taskType, String(g.n), String(format: "%.3f ± %.3f", g.acc, g.accStderr),
+             String(format: "%.3f", g.accNorm)]
+        }
+        var lines = ["\(e.evalset)  (\(formatDuration(e.seconds)))"] + TextTable.render(header: ["dimension / task type", "n", "acc", "acc_norm"], rows: rows)
+        lines.append(String(format: "weighted total %.3f ± %.3f (acc_norm %.3f)", total, e.totalStderr ?? 0, e.totalNorm ?? 0))
+        if let b = e.baseline { lines.append(String(format: "starting model %.3f → change %+.3f", b, total - b)) }
+        return lines.joined(separator: "\n")
+    }
+}

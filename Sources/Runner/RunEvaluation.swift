@@ -1,0 +1,105 @@
+import Evaluation
+import Foundation
+import Tracking
+
+/// Evaluates a finished run's checkpoint on evalsets and stores the results, with the starting checkpoint's
+/// score on the same set (evaluated once per checkpoint content and cached) as the baseline.
+public struct RunEvaluation: Sendable {
+    public var workingDirectory: String
+    /// Where `harrow-train` is, when it is not on PATH.
+    public var toolDirectory: String?
+    /// An explicit scorer argv (placeholders `{run_dir}`, `{checkpoint}`, `{base_model}`); nil = `harrow-train score`.
+    public var scorer: [String]?
+
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil) {
+        self.workingDirectory = workingDirectory
+        self.toolDirectory = toolDirectory
+        self.scorer = scorer
+    }
+
+    /// The folder of the starting model a run's parameters name (`base`/`chat` → models/…).
+    public func baseModel(of run: Run) -> String? {
+        guard let name = run.params["base_model"] as? String else { return nil }
+        let path = name == "base" || name == "chat" ? "models/" + name : name
+        return path.hasPrefix("/") ? path : workingDirectory + "/" + path
+    }
+
+    /// The run's trained weights: the best checkpoint when the trainer kept one.
+    public func checkpoint(of run: Run) -> String? {
+        guard let dir = run.runDir else { return nil }
+        for name in [run.bestCheckpoint, "checkpoint-best", run.checkpoint, "checkpoint"].compactMap({ $0 }) {
+            let path = name.hasPrefix("/") ? name : dir + "/" + name
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    func trainTool() -> String {
+        if let tools = toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/harrow-train") { return tools + "/harrow-train" }
+        return "harrow-train"
+    }
+
+    /// The scorer for a run: the explicit command, or the built-in one on its checkpoint (an adapter over its base model).
+    public func scorerArgv(for run: Run) throws -> [String] {
+        let checkpoint = checkpoint(of: run) ?? ""
+        let base = baseModel(of: run) ?? ""
+        if let scorer {
+            return scorer.map {
+                $0.replacingOccurrences(of: "{run_dir}", with: run.runDir ?? "").replacingOccurrences(of: "{checkpoint}", with: checkpoint)
+                    .replacingOccurrences(of: "{base_model}", with: base)
+            }
+        }
+        guard !checkpoint.isEmpty else { throw ScorerError("run \(run.id) has no checkpoint to evaluate") }
+        if FileManager.default.fileExists(atPath: checkpoint + "/adapter_config.json") {
+            guard !base.isEmpty else { throw ScorerError("run \(run.id) has an adapter but no base_model parameter") }
+            return [trainTool(), "score", "--model", base, "--adapter", checkpoint]
+        }
+        return [trainTool(), "score", "--model", checkpoint]
+    }
+
+    /// Evaluates and stores; a failure is stored as the evaluation's status, not thrown.
+    @discardableResult
+    public func run(_ run: Run, evalsets: [String], store: Store) async -> [StoredEval] {
+        var out: [StoredEval] = []
+        for dir in evalsets {
+            let path = dir.hasPrefix("/") ? dir : workingDirectory + "/" + dir
+            let started = Date()
+            var stored: StoredEval
+            do {
+                let set = try Evalset.load(path)
+                let argv = try scorerArgv(for: run)
+                let result = try await evaluate(set, with: Scorer(argv: argv))
+                stored = Self.stored(result, seconds: Date().timeIntervalSince(started))
+                stored.baseline = try? await baseline(of: run, set: set, store: store)
+            } catch {
+                stored = StoredEval(evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
+                                    seconds: Date().timeIntervalSince(started), error: "\(error)", groups: [], items: [])
+            }
+            try? store.save(stored, run: run.rowID)
+            out.append(stored)
+        }
+        return out
+    }
+
+    /// The starting model's total on a set, cached by the sha256 of its weights.
+    func baseline(of run: Run, set: Evalset, store: Store) async throws -> Double? {
+        guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
+        if let cached = try store.checkpointScore(weights, evalset: set.name) { return cached }
+        let result = try await evaluate(set, with: Scorer(argv: [trainTool(), "score", "--model", base]))
+        try store.saveCheckpointScore(weights, evalset: set.name, total: result.total)
+        return result.total
+    }
+
+    public static func stored(_ r: EvalResult, seconds: Double?) -> StoredEval {
+        let groups = (r.dimensions + r.taskTypes).map {
+            StoredEval.Group(dimension: $0.dimension, taskType: $0.taskType ?? "", n: $0.n, acc: $0.acc, accStderr: $0.accStderr,
+                             accNorm: $0.accNorm, accNormStderr: $0.accNormStderr)
+        }
+        let items = r.items.map {
+            StoredEval.Item(id: $0.id, dimension: $0.dimension, taskType: $0.taskType, correct: $0.correct, correctNorm: $0.correctNorm,
+                            chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text)
+        }
+        return StoredEval(evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
+                          seconds: seconds, error: nil, groups: groups, items: items)
+    }
+}
