@@ -9,15 +9,16 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print only the JSON document.") var json = false
     @Option(help: "Thread counts to measure.") var threads: [Int] = [1, 2]
     @Option(help: "Timed windows per measurement (the median is reported).") var windows = 7
+    @Option(help: "Run exactly this many steps per measurement instead of timed windows (for profilers).") var steps: Int?
     @Option(help: "Configurations to measure (tiny, small, medium); all by default.") var configs: [String] = []
 
     func run() throws {
         var peaks: [String: Any] = [:]
-        for t in threads { peaks[String(t)] = round1(TrainBenchmark.sgemmPeak(threads: t)) }
+        if steps == nil { for t in threads { peaks[String(t)] = round1(TrainBenchmark.sgemmPeak(threads: t)) } }
         var results: [[String: Any]] = []
         for c in TrainBenchmark.cases where configs.isEmpty || configs.contains(c.name) {
             for t in threads {
-                let r = TrainBenchmark.measure(c, threads: t, windows: windows)
+                let r = TrainBenchmark.measure(c, threads: t, windows: windows, fixedSteps: steps)
                 var row: [String: Any] = [
                     "config": c.name, "threads": t, "tokens_per_s": Int(r.tokensPerSecond.rounded()),
                     "tokens_per_cpu_s": Int(r.tokensPerCPUSecond.rounded()), "gflops": round1(r.gflops),

@@ -45,7 +45,9 @@ public enum TrainBenchmark {
     }
 
     /// Warm-up steps, then `windows` timed windows of at least `windowSeconds` each; the median window counts.
-    public static func measure(_ c: Case, threads: Int, windows: Int = 7, windowSeconds: Double = 0.3) -> Result {
+    /// With `fixedSteps`, runs that many steps after three warm-up steps and reports them as one window (for
+    /// profilers and counters, which want the same work every run).
+    public static func measure(_ c: Case, threads: Int, windows: Int = 7, windowSeconds: Double = 0.3, fixedSteps: Int? = nil) -> Result {
         BLAS.setThreads(threads)
         var rng = SeededGenerator(seed: 1)
         let weights = LlamaWeights<Float>(c.config)
@@ -68,6 +70,14 @@ public enum TrainBenchmark {
             model.backward(ws, batch: c.batch, seqLen: c.seqLen)
             Gradients.clip(params, maxNorm: 1)
             optimizer.step(params, lr: 1e-4)
+        }
+        if let fixedSteps {
+            for _ in 0..<3 { step() }
+            let start = now(), cpuStart = cpuTime()
+            for _ in 0..<fixedSteps { step() }
+            let rate = Double(n * fixedSteps) / (now() - start)
+            return Result(tokensPerSecond: rate, gflops: rate * flopsPerToken(c) / 1e9, windows: [rate],
+                          tokensPerCPUSecond: Double(n * fixedSteps) / (cpuTime() - cpuStart))
         }
         let warmupStart = now()
         var warmupSteps = 0

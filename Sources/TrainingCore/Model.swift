@@ -215,6 +215,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     /// Draws the dropout masks of the adapters.
     public var dropoutRNG = SeededGenerator(seed: 0)
     private lazy var ownSink = GradSink(model: self)
+    /// Rows per query block of the attention products (see AttentionShape.queryBlock).
+    var attentionQueryBlock = 32
 
     public init(config: LlamaConfig, weights: LlamaWeights<T>? = nil, lora: LoRA<T>? = nil, trainBase: Bool = false) {
         self.config = config
@@ -260,7 +262,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     @_specialize(where T == Float)
     private func forwardPart(_ ws: Workspace<T>, first: Int, count nb: Int, seqLen t: Int) {
         let c = config, n = nb * t, r0 = first * t, d = c.hidden_size, heads = c.num_attention_heads
-        let shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        var shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        shape.queryBlock = attentionQueryBlock
         let eps = T(c.rms_norm_eps)
         embeddingForward(ws.layers[0].x.data + r0 * d, weights.embed_tokens.data, ws.tokens + r0, rows: n, dim: d)
         for l in 0..<c.num_hidden_layers {
@@ -349,7 +352,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     private func backwardPart(_ ws: Workspace<T>, first: Int, count nb: Int, seqLen t: Int, into sink: GradSink<T>) {
         let c = config, n = nb * t, r0 = first * t, d = c.hidden_size, heads = c.num_attention_heads
         let inter = c.intermediate_size, vocab = c.vocab_size
-        let shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        var shape = AttentionShape(batch: nb, seqLen: t, heads: heads, kvHeads: c.num_key_value_heads, headDim: c.head_dim)
+        shape.queryBlock = attentionQueryBlock
         let g = sink.base
         let dResid = ws.dResid.data + r0 * d, dxn = ws.dxn.data + r0 * d
         let dq = ws.dq.data + r0 * shape.qWidth, dk = ws.dk.data + r0 * shape.kvWidth, dv = ws.dv.data + r0 * shape.kvWidth

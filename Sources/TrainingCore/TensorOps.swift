@@ -251,7 +251,7 @@ func expShiftSumOnly<T: Real>(_ p: UnsafePointer<T>, _ n: Int, shift: T) -> T {
 /// y *= alpha
 @inline(__always)
 @_specialize(where T == Float)
-func scale<T: Real>(_ y: UnsafeMutablePointer<T>, _ alpha: T, _ n: Int) {
+func multiply<T: Real>(_ y: UnsafeMutablePointer<T>, by alpha: T, _ n: Int) {
     for i in 0..<n { y[i] *= alpha }
 }
 
@@ -357,46 +357,55 @@ func rope<T: Real>(_ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, hea
     }
 }
 
-// MARK: - Causal multi-head attention (grouped kv heads as repeat_interleave), one sgemm pair per (sequence, head).
+// MARK: - Causal multi-head attention (grouped kv heads as repeat_interleave), per (sequence, head) and block of queries.
 
 struct AttentionShape {
     var batch: Int, seqLen: Int, heads: Int, kvHeads: Int, headDim: Int
+    /// Queries go in blocks of about this many rows; a block attends only to the keys up to its last query, so the
+    /// products skip most of the masked upper triangle (5/8 of the square is computed with 4 blocks, 3/4 with 2).
+    var queryBlock = 32
     var qWidth: Int { heads * headDim }
     var kvWidth: Int { kvHeads * headDim }
     var group: Int { heads / kvHeads }
     var probsCount: Int { batch * heads * seqLen * seqLen }
+
+    /// The query blocks of a sequence: how many, and the rows of each (the last may be shorter).
+    var blocks: (count: Int, size: Int) {
+        let count = max(1, (seqLen + queryBlock / 2) / queryBlock)
+        return (count, (seqLen + count - 1) / count)
+    }
 }
 
-/// out = softmax(q kᵀ / √d + causal mask) v per head; keeps the probabilities for the backward pass.
+/// out = softmax(q kᵀ / √d + causal mask) v per head; keeps the probabilities for the backward pass: [b, heads, t, t],
+/// with row i defined on columns 0...i and exact zeros up to the end of its query block (the rest is never read).
 @_specialize(where T == Float)
 func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
                                _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ s: AttentionShape) {
-    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot()
+    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot(), blocks = s.blocks
     for b in 0..<s.batch {
         for h in 0..<s.heads {
             let kvh = h / s.group
             let qp = q + b * t * s.qWidth + h * s.headDim
             let kp = k + b * t * s.kvWidth + kvh * s.headDim
             let vp = v + b * t * s.kvWidth + kvh * s.headDim
+            let op = out + b * t * s.qWidth + h * s.headDim
             let p = probs + (b * s.heads + h) * t * t
-            T.gemm(transA: false, transB: true, m: t, n: t, k: s.headDim, alpha: scale,
-                   a: qp, lda: s.qWidth, b: kp, ldb: s.kvWidth, beta: 0, c: p, ldc: t)
-            causalSoftmax(p, t)
-            T.gemm(transA: false, transB: false, m: t, n: s.headDim, k: t, alpha: 1,
-                   a: p, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: out + b * t * s.qWidth + h * s.headDim, ldc: s.qWidth)
+            for qb in 0..<blocks.count {
+                let i0 = qb * blocks.size, i1 = min(t, i0 + blocks.size)
+                guard i0 < i1 else { break }
+                let pb = p + i0 * t
+                T.gemm(transA: false, transB: true, m: i1 - i0, n: i1, k: s.headDim, alpha: scale,
+                       a: qp + i0 * s.qWidth, lda: s.qWidth, b: kp, ldb: s.kvWidth, beta: 0, c: pb, ldc: t)
+                for i in i0..<i1 {
+                    let row = p + i * t
+                    let sum = expShiftSum(row, i + 1, shift: maximum(row, i + 1))
+                    multiply(row, by: 1 / sum, i + 1)
+                    (row + i + 1).update(repeating: 0, count: i1 - i - 1)
+                }
+                T.gemm(transA: false, transB: false, m: i1 - i0, n: s.headDim, k: i1, alpha: 1,
+                       a: pb, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: op + i0 * s.qWidth, ldc: s.qWidth)
+            }
         }
-    }
-}
-
-/// Row i keeps columns 0...i; the rest become exact zeros.
-@inline(__always)
-@_specialize(where T == Float)
-func causalSoftmax<T: Real>(_ p: UnsafeMutablePointer<T>, _ t: Int) {
-    for i in 0..<t {
-        let row = p + i * t
-        let sum = expShiftSum(row, i + 1, shift: maximum(row, i + 1))
-        scale(row, 1 / sum, i + 1)
-        (row + i + 1).update(repeating: 0, count: t - i - 1)
     }
 }
 
@@ -406,32 +415,37 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
                                 _ dOut: UnsafePointer<T>, _ probs: UnsafePointer<T>,
                                 _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
                                 _ scratch: UnsafeMutablePointer<T>, _ s: AttentionShape) {
-    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot()
-    dk.update(repeating: 0, count: s.batch * t * s.kvWidth)
-    dv.update(repeating: 0, count: s.batch * t * s.kvWidth)
+    let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot(), blocks = s.blocks
     for b in 0..<s.batch {
         for h in 0..<s.heads {
             let kvh = h / s.group
             let qOff = b * t * s.qWidth + h * s.headDim, kvOff = b * t * s.kvWidth + kvh * s.headDim
             let p = probs + (b * s.heads + h) * t * t
-            let dO = dOut + qOff
-            // dV += Pᵀ dO; dP = dO Vᵀ
-            T.gemm(transA: true, transB: false, m: t, n: s.headDim, k: t, alpha: 1,
-                   a: p, lda: t, b: dO, ldb: s.qWidth, beta: 1, c: dv + kvOff, ldc: s.kvWidth)
-            T.gemm(transA: false, transB: true, m: t, n: t, k: s.headDim, alpha: 1,
-                   a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
-            // Softmax backward, in place: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
-            for i in 0..<t {
-                let pr = p + i * t, dr = scratch + i * t
-                let rowDot = dot(pr, dr, i + 1)
-                for j in 0...i { dr[j] = pr[j] * (dr[j] - rowDot) }
-                for j in (i + 1)..<t { dr[j] = 0 }
+            // The last block reaches every key: it goes first and overwrites dK, dV for the first head of a group.
+            for qb in stride(from: blocks.count - 1, through: 0, by: -1) {
+                let i0 = qb * blocks.size, i1 = min(t, i0 + blocks.size)
+                guard i0 < i1 else { continue }
+                let m = i1 - i0
+                let beta: T = h % s.group == 0 && i1 == t ? 0 : 1
+                let pb = p + i0 * t, dO = dOut + qOff + i0 * s.qWidth
+                // dV += Pᵀ dO; dP = dO Vᵀ
+                T.gemm(transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: 1,
+                       a: pb, lda: t, b: dO, ldb: s.qWidth, beta: beta, c: dv + kvOff, ldc: s.kvWidth)
+                T.gemm(transA: false, transB: true, m: m, n: i1, k: s.headDim, alpha: 1,
+                       a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
+                // Softmax backward, in place: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
+                for i in i0..<i1 {
+                    let pr = p + i * t, dr = scratch + (i - i0) * t
+                    let rowDot = dot(pr, dr, i + 1)
+                    for j in 0...i { dr[j] = pr[j] * (dr[j] - rowDot) }
+                    (dr + i + 1).update(repeating: 0, count: i1 - i - 1)
+                }
+                // dQ = scale · dS K; dK += scale · dSᵀ Q
+                T.gemm(transA: false, transB: false, m: m, n: s.headDim, k: i1, alpha: scale,
+                       a: scratch, lda: t, b: k + kvOff, ldb: s.kvWidth, beta: 0, c: dq + qOff + i0 * s.qWidth, ldc: s.qWidth)
+                T.gemm(transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: scale,
+                       a: scratch, lda: t, b: q + qOff + i0 * s.qWidth, ldb: s.qWidth, beta: beta, c: dk + kvOff, ldc: s.kvWidth)
             }
-            // dQ = scale · dS K; dK += scale · dSᵀ Q
-            T.gemm(transA: false, transB: false, m: t, n: s.headDim, k: t, alpha: scale,
-                   a: scratch, lda: t, b: k + kvOff, ldb: s.kvWidth, beta: 0, c: dq + qOff, ldc: s.qWidth)
-            T.gemm(transA: true, transB: false, m: t, n: s.headDim, k: t, alpha: scale,
-                   a: scratch, lda: t, b: q + qOff, ldb: s.qWidth, beta: 1, c: dk + kvOff, ldc: s.kvWidth)
         }
     }
 }
@@ -495,7 +509,7 @@ func crossEntropy<T: Real>(_ logits: UnsafeMutablePointer<T>, targets: UnsafePoi
             // One exp per logit: keep exp(l − m) in place, then scale by g / Σ.
             let sum = expShiftSum(row, vocab, shift: m)
             total += Double(m + T.log(sum) - targetLogit)
-            scale(row, g / sum, vocab)
+            multiply(row, by: g / sum, vocab)
             row[Int(target)] -= g
         } else {
             total += Double(m + T.log(expShiftSumOnly(row, vocab, shift: m)) - targetLogit)

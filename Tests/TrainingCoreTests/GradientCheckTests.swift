@@ -102,9 +102,11 @@ struct OpGradientTests {
         #expect(abs(x[6] - (3 * c + 1 * s)) < 1e-7)
     }
 
-    @Test func causalAttentionWithGroupedKVHeads() {
+    /// One query block, and blocks of 2 rows over 7 positions (the last block shorter).
+    @Test(arguments: [(4, 32), (7, 2)]) func causalAttentionWithGroupedKVHeads(seqLen: Int, queryBlock: Int) {
         var rng = SeededGenerator(seed: 5)
-        let s = AttentionShape(batch: 2, seqLen: 4, heads: 4, kvHeads: 2, headDim: 4)
+        var s = AttentionShape(batch: 2, seqLen: seqLen, heads: 4, kvHeads: 2, headDim: 4)
+        s.queryBlock = queryBlock
         let n = s.batch * s.seqLen
         let q = Tensor<Double>([n, s.qWidth], values: randomArray(n * s.qWidth, &rng))
         let k = Tensor<Double>([n, s.kvWidth], values: randomArray(n * s.kvWidth, &rng))
