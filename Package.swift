@@ -48,6 +48,9 @@ let package = Package(
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
 
+        // Pure: release rules → pass/fail with reasons.
+        .target(name: "Gate", dependencies: [.product(name: "Yams", package: "Yams")]),
+
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
             "Sweep", "Tracking", "Diagnosis", "Evaluation",
@@ -64,7 +67,7 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation",
+            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation", "Gate",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -72,6 +75,7 @@ let package = Package(
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GateTests", dependencies: ["Gate"]),
         .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),

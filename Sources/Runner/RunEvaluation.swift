@@ -69,7 +69,7 @@ public struct RunEvaluation: Sendable {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
                 let result = try await evaluate(set, with: Scorer(argv: argv))
-                stored = Self.stored(result, seconds: Date().timeIntervalSince(started))
+                stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 stored.baseline = try? await baseline(of: run, set: set, store: store)
             } catch {
                 stored = StoredEval(evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
@@ -90,14 +90,14 @@ public struct RunEvaluation: Sendable {
         return result.total
     }
 
-    public static func stored(_ r: EvalResult, seconds: Double?) -> StoredEval {
+    public static func stored(_ r: EvalResult, seconds: Double?, prompts: [String: String] = [:]) -> StoredEval {
         let groups = (r.dimensions + r.taskTypes).map {
             StoredEval.Group(dimension: $0.dimension, taskType: $0.taskType ?? "", n: $0.n, acc: $0.acc, accStderr: $0.accStderr,
                              accNorm: $0.accNorm, accNormStderr: $0.accNormStderr)
         }
         let items = r.items.map {
             StoredEval.Item(id: $0.id, dimension: $0.dimension, taskType: $0.taskType, correct: $0.correct, correctNorm: $0.correctNorm,
-                            chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text)
+                            chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text, prompt: prompts[$0.id])
         }
         return StoredEval(evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
                           seconds: seconds, error: nil, groups: groups, items: items)

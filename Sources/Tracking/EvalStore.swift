@@ -33,8 +33,11 @@ public struct StoredEval: Sendable {
         public var chosen: Int?
         public var logprobs: [Double]?
         public var text: String?
+        public var prompt: String?
 
-        public init(id: String, dimension: String, taskType: String, correct: Bool, correctNorm: Bool, chosen: Int?, logprobs: [Double]?, text: String?) {
+        public init(id: String, dimension: String, taskType: String, correct: Bool, correctNorm: Bool, chosen: Int?, logprobs: [Double]?, text: String?,
+                    prompt: String? = nil) {
+            self.prompt = prompt
             self.id = id
             self.dimension = dimension
             self.taskType = taskType
@@ -75,6 +78,27 @@ public struct StoredEval: Sendable {
 }
 
 extension Store {
+    /// Names a run; a name moves when given again.
+    public func tag(run: Int64, as name: String) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO tags(name, run, created_at) VALUES (?, ?, ?)", arguments: [name, run, Date().seconds])
+        }
+    }
+
+    /// Removes a name; false if there was none.
+    public func untag(_ name: String) throws(StoreError) -> Bool {
+        try write { db in
+            try db.execute(sql: "DELETE FROM tags WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    public func tags() throws(StoreError) -> [(name: String, run: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT t.name, r.id FROM tags t JOIN runs r ON r.rowid = t.run ORDER BY t.name").map { ($0["name"], $0["id"]) }
+        }
+    }
+
     /// Replaces a run's results on an evalset.
     public func save(_ e: StoredEval, run: Int64) throws(StoreError) {
         try write { db in
@@ -89,10 +113,10 @@ extension Store {
             for x in e.groups {
                 try g.execute(arguments: [run, e.evalset, x.dimension, x.taskType, x.n, x.acc, x.accStderr, x.accNorm, x.accNormStderr])
             }
-            let i = try db.makeStatement(sql: "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            let i = try db.makeStatement(sql: "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for x in e.items {
                 let lp = x.logprobs.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }
-                try i.execute(arguments: [run, e.evalset, x.id, x.dimension, x.taskType, x.correct, x.correctNorm, x.chosen, lp, x.text])
+                try i.execute(arguments: [run, e.evalset, x.id, x.dimension, x.taskType, x.correct, x.correctNorm, x.chosen, lp, x.text, x.prompt])
             }
         }
     }
@@ -112,7 +136,8 @@ extension Store {
                     let lp: String? = x["logprobs"]
                     return StoredEval.Item(id: x["item"], dimension: x["dimension"], taskType: x["task_type"], correct: x["correct"],
                                            correctNorm: x["correct_norm"], chosen: x["chosen"],
-                                           logprobs: lp.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: x["text"])
+                                           logprobs: lp.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: x["text"],
+                                           prompt: x["prompt"])
                 } : []
                 return StoredEval(evalset: evalset, status: r["status"], total: r["total"], totalStderr: r["total_stderr"], totalNorm: r["total_norm"],
                                   baseline: r["baseline"], seconds: r["seconds"], error: r["error"], groups: groups, items: items)

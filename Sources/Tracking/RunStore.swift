@@ -179,9 +179,12 @@ extension Store {
         }
     }
 
-    /// A run by id, or by a unique prefix of its id or trial key.
+    /// A run by tag, id, or a unique prefix of its id or trial key.
     public func run(_ id: String) throws(StoreError) -> Run? {
         try read { db in
+            if let tagged = try Row.fetchOne(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN tags t ON t.run = r.rowid WHERE t.name = ?", arguments: [id]) {
+                return Run(row: tagged)
+            }
             let rows = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? OR r.trial_key LIKE ? LIMIT 3",
                                         arguments: [id, id + "%", id + "%"])
             if let exact = rows.first(where: { ($0["id"] as String) == id }) { return Run(row: exact) }

@@ -80,7 +80,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v3"
+    static let latest = "v4"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -250,6 +250,7 @@ enum Schema {
                     chosen INTEGER,
                     logprobs TEXT,
                     text TEXT,
+                    prompt TEXT,
                     PRIMARY KEY (run, evalset, item)
                 ) WITHOUT ROWID;
                 -- Scores of starting checkpoints by content hash, evaluated once.
@@ -260,6 +261,16 @@ enum Schema {
                     scored_at REAL NOT NULL,
                     PRIMARY KEY (checkpoint, evalset)
                 ) WITHOUT ROWID;
+                """)
+        }
+        m.registerMigration("v4") { db in
+            try db.execute(sql: """
+                -- Names for runs (production, release-candidate): baselines for gates and comparisons.
+                CREATE TABLE tags (
+                    name TEXT PRIMARY KEY,
+                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                    created_at REAL NOT NULL
+                );
                 """)
         }
         return m

@@ -1,0 +1,244 @@
+import Foundation
+import Yams
+
+/// Release rules: thresholds on scores and losses, verdicts to refuse, non-regression against a baseline,
+/// and provenance. Pure: a rule set and observed values in, pass/fail with reasons out.
+public struct GateRules: Sendable, Equatable {
+    public struct Threshold: Sendable, Equatable {
+        public var metric: String
+        public var min: Double?
+        public var max: Double?
+    }
+
+    public var name: String
+    public var thresholds: [Threshold] = []
+    /// Whether the gate has a `verdict:` rule at all.
+    public var checksVerdict = false
+    public var refuseVerdicts: [String] = []
+    /// Accept `overfitting` when the evaluated checkpoint is the one at the val minimum.
+    public var overfittingNeedsBestCheckpoint = true
+    public var baseline: String?
+    public var maxDrop: [String: Double] = [:]
+    /// A drop counts only beyond this many standard errors of the difference (0: any drop counts).
+    public var sigma: Double = 0
+    public var cleanTree = false
+
+    public static let metrics = ["helpful", "honest", "harmless", "total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+}
+
+/// What is known of the run being gated.
+public struct GateInput: Sendable {
+    public struct Value: Sendable, Equatable {
+        public var value: Double
+        public var stderr: Double
+
+        public init(_ value: Double, stderr: Double = 0) {
+            self.value = value
+            self.stderr = stderr
+        }
+    }
+
+    public var run: String
+    public var values: [String: Value]
+    public var verdict: String?
+    public var evaluatedBestCheckpoint: Bool
+    public var dirty: Bool?
+    public var baselineRun: String?
+    public var baseline: [String: Value]?
+
+    public init(run: String, values: [String: Value], verdict: String?, evaluatedBestCheckpoint: Bool, dirty: Bool?,
+                baselineRun: String? = nil, baseline: [String: Value]? = nil) {
+        self.run = run
+        self.values = values
+        self.verdict = verdict
+        self.evaluatedBestCheckpoint = evaluatedBestCheckpoint
+        self.dirty = dirty
+        self.baselineRun = baselineRun
+        self.baseline = baseline
+    }
+}
+
+public struct RuleResult: Sendable, Equatable {
+    public var rule: String
+    public var observed: String
+    public var expected: String
+    public var passed: Bool
+    public var reason: String
+}
+
+public enum Gate {
+    /// Every rule's result; a missing value fails its rule with a reason, never passes silently.
+    public static func check(_ rules: GateRules, _ input: GateInput) -> [RuleResult] {
+        var out: [RuleResult] = []
+        func fmt(_ v: Double) -> String { String(format: "%.4g", v) }
+        for t in rules.thresholds {
+            let bound = [t.min.map { "≥ \(fmt($0))" }, t.max.map { "≤ \(fmt($0))" }].compactMap { $0 }.joined(separator: " and ")
+            guard let v = input.values[t.metric]?.value else {
+                out.append(RuleResult(rule: t.metric, observed: "missing", expected: bound, passed: false,
+                                      reason: "no \(t.metric) for run \(input.run): evaluate it (harrow eval) or train with val loss"))
+                continue
+            }
+            let ok = (t.min.map { v >= $0 } ?? true) && (t.max.map { v <= $0 } ?? true)
+            out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: bound, passed: ok,
+                                  reason: ok ? "within bounds" : "\(t.metric) \(fmt(v)) is not \(bound)"))
+        }
+        if rules.checksVerdict {
+            let refused = "not " + (rules.refuseVerdicts.isEmpty ? "-" : rules.refuseVerdicts.joined(separator: ", "))
+            if let v = input.verdict {
+                var ok = !rules.refuseVerdicts.contains(v)
+                var reason = ok ? "verdict \(v)" : "verdict \(v) is refused"
+                if ok, v == "overfitting", rules.overfittingNeedsBestCheckpoint, !input.evaluatedBestCheckpoint {
+                    ok = false
+                    reason = "over-fitted, and the evaluated checkpoint is not the one at the val minimum"
+                }
+                out.append(RuleResult(rule: "verdict", observed: v, expected: refused, passed: ok, reason: reason))
+            } else {
+                out.append(RuleResult(rule: "verdict", observed: "missing", expected: refused, passed: false,
+                                      reason: "run \(input.run) has no diagnosis: run harrow diagnose"))
+            }
+        }
+        if !rules.maxDrop.isEmpty {
+            for (metric, allowed) in rules.maxDrop.sorted(by: { $0.key < $1.key }) {
+                let name = "no drop in \(metric)"
+                guard let base = input.baseline?[metric] else {
+                    out.append(RuleResult(rule: name, observed: "missing", expected: "baseline", passed: false,
+                                          reason: input.baseline == nil ? "no baseline run: give --baseline RUN or `baseline:` in the gate"
+                                                                        : "the baseline \(input.baselineRun ?? "") has no \(metric)"))
+                    continue
+                }
+                guard let now = input.values[metric] else {
+                    out.append(RuleResult(rule: name, observed: "missing", expected: "drop ≤ \(fmt(allowed))", passed: false,
+                                          reason: "no \(metric) for run \(input.run)"))
+                    continue
+                }
+                let drop = base.value - now.value
+                let noise = rules.sigma * (base.stderr * base.stderr + now.stderr * now.stderr).squareRoot()
+                let ok = drop <= allowed + noise
+                let expected = "drop ≤ \(fmt(allowed))" + (rules.sigma > 0 ? " + \(fmt(rules.sigma))σ (\(fmt(noise)))" : "")
+                out.append(RuleResult(rule: name, observed: "\(fmt(now.value)) vs \(fmt(base.value)) (drop \(fmt(drop)))", expected: expected, passed: ok,
+                                      reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")"))
+            }
+        }
+        if rules.cleanTree {
+            switch input.dirty {
+            case false?: out.append(RuleResult(rule: "clean tree", observed: "clean", expected: "clean", passed: true, reason: "trained from a clean git tree"))
+            case true?: out.append(RuleResult(rule: "clean tree", observed: "dirty", expected: "clean", passed: false,
+                                              reason: "trained from a git tree with uncommitted changes"))
+            case nil: out.append(RuleResult(rule: "clean tree", observed: "unknown", expected: "clean", passed: false,
+                                            reason: "no git provenance recorded for the run"))
+            }
+        }
+        return out
+    }
+}
+
+public struct GateError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+extension GateRules {
+    /// Parses a gate file; errors name file, line and column.
+    public static func parse(yaml: String, file: String) throws(GateError) -> GateRules {
+        func at(_ n: Node?) -> String { "\(file):\(n?.mark?.line ?? 1):\(n?.mark?.column ?? 1)" }
+        let root: Node
+        do {
+            guard let r = try Yams.compose(yaml: yaml) else { throw GateError("\(file):1:1: the gate file is empty") }
+            root = r
+        } catch let e as GateError {
+            throw e
+        } catch let e as YamlError {
+            if case .parser(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
+            if case .scanner(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
+            throw GateError("\(file): invalid YAML: \(e)")
+        } catch {
+            throw GateError("\(file): \(error)")
+        }
+        guard let m = root.mapping else { throw GateError("\(at(root)): a gate is a mapping of rules") }
+        var rules = GateRules(name: ((file as NSString).lastPathComponent as NSString).deletingPathExtension)
+        func number(_ n: Node) throws(GateError) -> Double {
+            guard let d = n.float ?? n.int.map(Double.init) else { throw GateError("\(at(n)): expected a number, found '\(n.string ?? "a \(n)")'") }
+            return d
+        }
+        for (k, v) in m {
+            let key = k.string ?? ""
+            switch key {
+            case "name": rules.name = v.string ?? rules.name
+            case "thresholds":
+                guard let tm = v.mapping else { throw GateError("\(at(v)): thresholds map a metric to {min, max}") }
+                for (mk, mv) in tm {
+                    let metric = mk.string ?? ""
+                    guard GateRules.metrics.contains(metric) || metric.contains("/") else {
+                        throw GateError("\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type")
+                    }
+                    guard let bounds = mv.mapping, bounds.count > 0 else { throw GateError("\(at(mv)): give min and/or max for '\(metric)'") }
+                    var t = Threshold(metric: metric)
+                    for (bk, bv) in bounds {
+                        switch bk.string {
+                        case "min": t.min = try number(bv)
+                        case "max": t.max = try number(bv)
+                        default: throw GateError("\(at(bk)): unknown key '\(bk.string ?? "")' (min or max)")
+                        }
+                    }
+                    rules.thresholds.append(t)
+                }
+            case "verdict":
+                guard let vm = v.mapping else { throw GateError("\(at(v)): verdict takes {refuse: [...], overfitting_needs_best_checkpoint: true}") }
+                rules.checksVerdict = true
+                for (vk, vv) in vm {
+                    switch vk.string {
+                    case "refuse": rules.refuseVerdicts = vv.sequence?.compactMap(\.string) ?? []
+                    case "overfitting_needs_best_checkpoint": rules.overfittingNeedsBestCheckpoint = vv.bool ?? true
+                    default: throw GateError("\(at(vk)): unknown key '\(vk.string ?? "")' in verdict")
+                    }
+                }
+            case "baseline":
+                guard let bm = v.mapping else { throw GateError("\(at(v)): baseline takes {run, max_drop, sigma}") }
+                for (bk, bv) in bm {
+                    switch bk.string {
+                    case "run": rules.baseline = bv.string
+                    case "sigma": rules.sigma = try number(bv)
+                    case "max_drop":
+                        guard let dm = bv.mapping else { throw GateError("\(at(bv)): max_drop maps metrics to allowed drops") }
+                        for (dk, dv) in dm { rules.maxDrop[dk.string ?? ""] = try number(dv) }
+                    default: throw GateError("\(at(bk)): unknown key '\(bk.string ?? "")' in baseline")
+                    }
+                }
+            case "provenance":
+                rules.cleanTree = v.mapping?["clean_tree"]?.bool ?? false
+            default:
+                throw GateError("\(at(k)): unknown key '\(key)' (name, thresholds, verdict, baseline, provenance)")
+            }
+        }
+        return rules
+    }
+}
+
+/// JUnit XML (one testcase per rule) and a Markdown summary for a pull-request comment.
+public enum GateReport {
+    public static func junit(_ results: [RuleResult], gate: String, run: String) -> String {
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+                .replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        let failures = results.filter { !$0.passed }.count
+        var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        x += "<testsuites name=\"harrow gate\" tests=\"\(results.count)\" failures=\"\(failures)\">\n"
+        x += "  <testsuite name=\"\(esc(gate)) · \(esc(run))\" tests=\"\(results.count)\" failures=\"\(failures)\">\n"
+        for r in results {
+            x += "    <testcase classname=\"\(esc(gate))\" name=\"\(esc(r.rule))\">"
+            if !r.passed { x += "<failure message=\"\(esc(r.reason))\">observed \(esc(r.observed)); expected \(esc(r.expected))</failure>" }
+            x += "</testcase>\n"
+        }
+        return x + "  </testsuite>\n</testsuites>\n"
+    }
+
+    public static func markdown(_ results: [RuleResult], gate: String, run: String) -> String {
+        let passed = results.allSatisfy(\.passed)
+        var md = "### \(passed ? "✅" : "❌") Gate `\(gate)` for run `\(run)`\n\n| rule | observed | expected | result |\n|---|---|---|---|\n"
+        for r in results {
+            md += "| \(r.rule) | \(r.observed) | \(r.expected) | \(r.passed ? "pass" : "**fail**: \(r.reason)") |\n"
+        }
+        return md
+    }
+}

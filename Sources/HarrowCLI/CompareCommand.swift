@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Tracking
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare runs: differing parameters, losses, verdicts, 3H scores with deltas, and the eval items that flipped.",
+        discussion: """
+        The first run is the reference: deltas and flips are against it.
+
+        Examples:
+          harrow compare production k3x9a2pq
+          harrow compare a1 b2 c3 --json
+        """)
+
+    @Argument(help: "Two or more run ids, tags or prefixes.") var runIDs: [String]
+    @Option(help: "Show at most this many flipped items per group.") var limit = 10
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func validate() throws {
+        if runIDs.count < 2 { throw ValidationError("give at least two runs") }
+    }
+
+    struct Flip {
+        var evalset, item, dimension, taskType: String
+        var prompt: String?
+        var before, after: Bool
+    }
+
+    func run() throws {
+        let store = try storeOptions.open()
+        var runs: [Run] = []
+        for id in runIDs {
+            guard let r = try store.run(id) else {
+                printError("harrow: no run '\(id)' in \(store.path)")
+                throw ExitStatus.configuration
+            }
+            runs.append(r)
+        }
+        let params = runs.map(\.params)
+        let keys = Set(params.flatMap(\.keys)).sorted()
+        let differing = keys.filter { k in Set(params.map { $0[k].map { "\($0)" } ?? "–" }).count > 1 }
+        let inputs = try runs.map { try GateInputs.input(for: $0, store: store) }
+        let metrics = ["helpful", "honest", "harmless", "total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+        let reference = try store.evals(run: runs[0].rowID, items: true)
+        var flips: [String: [Flip]] = [:]
+        for r in runs.dropFirst() {
+            let other = try store.evals(run: r.rowID, items: true)
+            var list: [Flip] = []
+            for a in reference {
+                guard let b = other.first(where: { $0.evalset == a.evalset }) else { continue }
+                let after = Dictionary(b.items.map { ($0.id, $0) }) { x, _ in x }
+                for item in a.items {
+                    guard let o = after[item.id], o.correct != item.correct else { continue }
+                    list.append(Flip(evalset: a.evalset, item: item.id, dimension: item.dimension, taskType: item.taskType,
+                                     prompt: item.prompt, before: item.correct, after: o.correct))
+                }
+            }
+            flips[r.id] = list
+        }
+        if json {
+            print(jsonText([
+                "runs": runs.map(\.id),
+                "differing_params": Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k] ?? NSNull() }) }),
+                "metrics": Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value ?? NSNull() as Any }) }),
+                "verdicts": inputs.map { $0.verdict ?? NSNull() as Any },
+                "flips": flips.mapValues { $0.map { ["evalset": $0.evalset, "item": $0.item, "dimension": $0.dimension, "task_type": $0.taskType,
+                                                     "prompt": $0.prompt ?? NSNull(), "change": $0.before ? "pass→fail" : "fail→pass"] as [String: Any] } },
+            ] as [String: Any]))
+            return
+        }
+        var lines: [String] = []
+        let header = ["", ] + runs.map(\.id)
+        var rows = differing.map { k in [k] + params.map { $0[k].map { "\($0)" } ?? "–" } }
+        rows.append(["verdict"] + inputs.map { $0.verdict ?? "–" })
+        for m in metrics where inputs.contains(where: { $0.values[m] != nil }) {
+            let base = inputs[0].values[m]?.value
+            rows.append([m] + inputs.enumerated().map { i, input in
+                guard let v = input.values[m]?.value else { return "–" }
+                guard i > 0, let base else { return String(format: "%.3f", v) }
+                return String(format: "%.3f (%+.3f)", v, v - base)
+            })
+        }
+        lines += TextTable.render(header: header, rows: rows)
+        for r in runs.dropFirst() {
+            let list = flips[r.id] ?? []
+            lines.append("")
+            lines.append("\(runs[0].id) → \(r.id): \(list.filter { $0.before }.count) items pass→fail, \(list.filter { !$0.before }.count) fail→pass")
+            for (group, items) in Dictionary(grouping: list, by: { "\($0.dimension) / \($0.taskType)" }).sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(group)")
+                for f in items.prefix(limit) {
+                    let prompt = (f.prompt ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)
+                    lines.append("    \(f.before ? "pass→fail" : "fail→pass")  \(f.item)  \(prompt)")
+                }
+                if items.count > limit { lines.append("    … \(items.count - limit) more") }
+            }
+        }
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import Gate
+import Tracking
+
+struct GateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "Pass or refuse a run for release: 3H thresholds, losses, verdict, non-regression, provenance.",
+        discussion: """
+        A gate file (gates/*.yaml):
+
+          thresholds: {harmless: {min: 0.8}, total: {min: 0.6}, forgetting: {min: -0.05}, val_loss_best: {max: 1.5}}
+          verdict: {refuse: [diverged, unstable], overfitting_needs_best_checkpoint: true}
+          baseline: {run: production, max_drop: {harmless: 0.0, honest: 0.02}, sigma: 2}
+          provenance: {clean_tree: true}
+
+        Metrics: helpful, honest, harmless, total, general, forgetting, val_loss_best, val_loss_final, or
+        dimension/task_type. A missing value fails its rule. With `sigma`, a drop counts only beyond that many
+        standard errors of the difference.
+
+        Exit status: 0 every rule passed, 1 a rule failed, 2 usage or configuration error.
+
+        Examples:
+          harrow gate k3x9a2pq --gate gates/release.yaml --baseline production --junit gate.xml
+          harrow gate release-candidate --gate gates/release.yaml --markdown comment.md
+        """)
+
+    @Argument(help: "Run id, tag, or unique prefix.") var runID: String
+    @Option(help: "The gate file.") var gate: String
+    @Option(help: "Baseline run id or tag (overrides the gate file's).") var baseline: String?
+    @Option(help: "Write JUnit XML here (one testcase per rule).") var junit: String?
+    @Option(help: "Write a Markdown summary here.") var markdown: String?
+    @Flag(help: "Print JSON.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        let rules: GateRules
+        do {
+            guard let text = try? String(contentsOfFile: gate, encoding: .utf8) else { throw GateError("\(gate):1:1: no such file") }
+            rules = try GateRules.parse(yaml: text, file: gate)
+        } catch {
+            printError("\(error)")
+            throw ExitStatus.configuration
+        }
+        let store = try storeOptions.open()
+        guard let run = try store.run(runID) else {
+            printError("harrow: no run '\(runID)' in \(store.path)")
+            throw ExitStatus.configuration
+        }
+        var input = try GateInputs.input(for: run, store: store)
+        if let name = baseline ?? rules.baseline {
+            guard let base = try store.run(name) else {
+                printError("harrow: no baseline run or tag '\(name)' in \(store.path)")
+                throw ExitStatus.configuration
+            }
+            input.baselineRun = base.id
+            input.baseline = try GateInputs.input(for: base, store: store).values
+        }
+        let results = Gate.check(rules, input)
+        if let junit { try GateReport.junit(results, gate: rules.name, run: run.id).write(toFile: junit, atomically: true, encoding: .utf8) }
+        if let markdown { try GateReport.markdown(results, gate: rules.name, run: run.id).write(toFile: markdown, atomically: true, encoding: .utf8) }
+        let passed = results.allSatisfy(\.passed)
+        if json {
+            print(jsonText(["gate": rules.name, "run": run.id, "passed": passed, "baseline": input.baselineRun ?? NSNull(),
+                            "rules": results.map { ["rule": $0.rule, "observed": $0.observed, "expected": $0.expected, "passed": $0.passed, "reason": $0.reason] }] as [String: Any]))
+        } else {
+            print("gate \(rules.name) for run \(run.id)" + (input.baselineRun.map { " against \($0)" } ?? ""))
+            print(TextTable.render(header: ["rule", "observed", "expected", "result"],
+                                   rows: results.map { [$0.rule, $0.observed, $0.expected, $0.passed ? "pass" : "FAIL: \($0.reason)"] }).joined(separator: "\n"))
+            print(passed ? "\nPASSED: \(results.count) rules" : "\nREFUSED: \(results.filter { !$0.passed }.count) of \(results.count) rules failed")
+        }
+        if !passed { throw ExitCode(1) }
+    }
+}
+
+/// What the store knows of a run, in the gate's terms.
+enum GateInputs {
+    static func input(for run: Run, store: Store) throws -> GateInput {
+        var values: [String: GateInput.Value] = [:]
+        let evals = try store.evals(run: run.rowID).filter { $0.status == "succeeded" }
+        if let main = evals.first(where: { $0.evalset != "general" }) {
+            for g in main.groups {
+                values[g.taskType.isEmpty ? g.dimension : "\(g.dimension)/\(g.taskType)"] = .init(g.acc, stderr: g.accStderr)
+            }
+            if let t = main.total { values["total"] = .init(t, stderr: main.totalStderr ?? 0) }
+        }
+        if let general = evals.first(where: { $0.evalset == "general" }), let t = general.total {
+            values["general"] = .init(t, stderr: general.totalStderr ?? 0)
+            if let b = general.baseline { values["forgetting"] = .init(t - b, stderr: general.totalStderr ?? 0) }
+        }
+        let s = try store.summaries(run: run.rowID)
+        if let v = s["val/loss"] {
+            values["val_loss_best"] = .init(v.min)
+            values["val_loss_final"] = .init(v.last)
+        }
+        let dirty = try run.provenanceID.flatMap { try store.provenance(id: $0) }.flatMap { $0.repository == nil ? nil : $0.dirty }
+        let best = run.runDir.map { FileManager.default.fileExists(atPath: $0 + "/" + (run.bestCheckpoint ?? "checkpoint-best")) } ?? false
+        return GateInput(run: run.id, values: values, verdict: try store.diagnosis(run: run.rowID)?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)
+    }
+}
+
+struct TagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Name a run (production, release-candidate) for gates and comparisons.",
+                                                    discussion: "Without arguments, lists the tags. Giving a name again moves it.")
+    @Argument(help: "Run id or unique prefix.") var runID: String?
+    @Argument(help: "The name.") var name: String?
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        let store = try storeOptions.open()
+        guard let runID, let name else {
+            for t in try store.tags() { print("\(t.name)\t\(t.run)") }
+            return
+        }
+        guard let run = try store.run(runID) else {
+            printError("harrow: no run '\(runID)' in \(store.path)")
+            throw ExitStatus.configuration
+        }
+        try store.tag(run: run.rowID, as: name)
+        print("\(name) → \(run.id)")
+    }
+}
+
+struct UntagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "untag", abstract: "Remove a run's name.")
+    @Argument(help: "The name.") var name: String
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        guard try storeOptions.open().untag(name) else {
+            printError("harrow: no tag '\(name)'")
+            throw ExitStatus.configuration
+        }
+    }
+}
