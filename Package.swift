@@ -60,8 +60,11 @@ let package = Package(
 
         // Compute: the shared training core and the built-in trainer.
         .target(name: "TrainingCore", dependencies: ["CBLAS"], swiftSettings: optimised),
+        // Pure: the fictional world and the shipped datasets and evalsets made from it.
+        .target(name: "World"),
         .executableTarget(name: "HarrowTrain", dependencies: [
             "TrainingCore",
+            "World",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -81,6 +84,7 @@ let package = Package(
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
+        .testTarget(name: "WorldTests", dependencies: ["World"], exclude: ["choice_accuracy.py"]),
 
         .executableTarget(
             name: "SweepBench",
