@@ -24,15 +24,22 @@ public enum TrainBenchmark {
     ]
 
     public static let flopsFormula =
-        "4 x (frozen matmul params: q,k,v,o,gate,up,down of every layer + lm_head) + 6 x LoRA params + 6 x layers x seq_len x heads x head_dim (causal attention: QK^T and PV forward, twice that backward, half the square)"
+        "4 x frozen matmul params (q,k,v,o,gate,up,down of every layer + lm_head: forward and input gradient; no weight gradients) "
+        + "- 2 x layer-0 q,k,v params (their input gradient is not needed with frozen embeddings) "
+        + "+ 6 x LoRA params (less 2 x r x in of layer-0 q,k,v adapters) "
+        + "+ 6 x layers x seq_len x heads x head_dim (causal attention: QK^T and PV over the lower triangle, twice that backward)"
 
     public static func flopsPerToken(_ c: Case) -> Double {
         let m = c.config
         let perLayer = Projection.allCases.reduce(0) { $0 + $1.inFeatures(m) * $1.outFeatures(m) }
-        let frozen = Double(m.num_hidden_layers * perLayer + m.vocab_size * m.hidden_size)
-        let lora = Double(m.num_hidden_layers * c.lora.target_modules.reduce(0) { $0 + c.lora.r * ($1.inFeatures(m) + $1.outFeatures(m)) })
+        let firstLayerInputs = [Projection.q_proj, .k_proj, .v_proj]
+        let frozen = 4 * Double(m.num_hidden_layers * perLayer + m.vocab_size * m.hidden_size)
+            - 2 * Double(firstLayerInputs.reduce(0) { $0 + $1.inFeatures(m) * $1.outFeatures(m) })
+        let adapted = c.lora.target_modules
+        let lora = 6 * Double(m.num_hidden_layers * adapted.reduce(0) { $0 + c.lora.r * ($1.inFeatures(m) + $1.outFeatures(m)) })
+            - 2 * Double(adapted.filter(firstLayerInputs.contains).reduce(0) { $0 + c.lora.r * $1.inFeatures(m) })
         let attention = Double(6 * m.num_hidden_layers * c.seqLen * m.num_attention_heads * m.head_dim)
-        return 4 * frozen + 6 * lora + attention
+        return frozen + lora + attention
     }
 
     public struct Result: Sendable {

@@ -14,6 +14,8 @@ public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignifi
     static func exp(_ x: SIMD8<Self>) -> SIMD8<Self>
     /// Lane-wise maximum. (Comparisons of generic SIMD vectors build their masks lane by lane; concrete ones do not.)
     static func max(_ a: SIMD8<Self>, _ b: SIMD8<Self>) -> SIMD8<Self>
+    /// v with lanes k..<8 set to zero.
+    static func keepFirst(_ v: SIMD8<Self>, _ k: Int) -> SIMD8<Self>
 }
 
 @inline(__always) private func trans(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
@@ -33,6 +35,9 @@ extension Float: Real {
     /// Cephes' expf: x = n·ln2 + r with |r| ≤ ln2/2, exp(r) by a degree-6 polynomial, 2ⁿ through the exponent bits.
     /// Only SSE2 operations (n rounded and converted by adding 1.5·2²³), so it vectorises on the baseline x86-64
     /// target. Inputs are clamped to [−87.3, 88]: below, the result is ~1.2e−38 instead of a subnormal or 0.
+    @inline(__always) public static func keepFirst(_ v: SIMD8<Float>, _ k: Int) -> SIMD8<Float> {
+        v.replacing(with: 0, where: SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(k)))
+    }
     @inline(__always) public static func max(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         a.replacing(with: b, where: b .> a)
     }
@@ -68,6 +73,9 @@ extension Double: Real {
     }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
+    @inline(__always) public static func keepFirst(_ v: SIMD8<Double>, _ k: Int) -> SIMD8<Double> {
+        v.replacing(with: 0, where: SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int64>(repeating: Int64(k)))
+    }
     @inline(__always) public static func max(_ a: SIMD8<Double>, _ b: SIMD8<Double>) -> SIMD8<Double> {
         a.replacing(with: b, where: b .> a)
     }
@@ -255,6 +263,31 @@ func multiply<T: Real>(_ y: UnsafeMutablePointer<T>, by alpha: T, _ n: Int) {
     for i in 0..<n { y[i] *= alpha }
 }
 
+/// y[j] *= alpha for j < keep, y[j] = 0 for keep ≤ j < width: one loop, where a separate clear of the few
+/// trailing values would be a memset call per row.
+@inline(__always)
+@_specialize(where T == Float)
+func multiply<T: Real>(_ y: UnsafeMutablePointer<T>, by alpha: T, keep: Int, width: Int) {
+    let a8 = SIMD8<T>(repeating: alpha)
+    var j = 0
+    while j + 8 <= width {
+        let v = load8(y + j) * a8
+        store8(j + 8 <= keep ? v : T.keepFirst(v, keep - j), y + j)
+        j += 8
+    }
+    while j < width { y[j] = j < keep ? y[j] * alpha : 0; j += 1 }
+}
+
+/// d[j] = p[j] · (d[j] − rowDot), the softmax backward of one row.
+@inline(__always)
+@_specialize(where T == Float)
+func softmaxBackwardRow<T: Real>(_ d: UnsafeMutablePointer<T>, _ p: UnsafePointer<T>, _ rowDot: T, _ n: Int) {
+    let r8 = SIMD8<T>(repeating: rowDot)
+    var j = 0
+    while j + 8 <= n { store8(load8(p + j) * (load8(d + j) - r8), d + j); j += 8 }
+    while j < n { d[j] = p[j] * (d[j] - rowDot); j += 1 }
+}
+
 /// y += alpha · x
 @inline(__always)
 @_specialize(where T == Float)
@@ -399,8 +432,7 @@ func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMu
                 for i in i0..<i1 {
                     let row = p + i * t
                     let sum = expShiftSum(row, i + 1, shift: maximum(row, i + 1))
-                    multiply(row, by: 1 / sum, i + 1)
-                    (row + i + 1).update(repeating: 0, count: i1 - i - 1)
+                    multiply(row, by: 1 / sum, keep: i + 1, width: i1)
                 }
                 T.gemm(transA: false, transB: false, m: i1 - i0, n: s.headDim, k: i1, alpha: 1,
                        a: pb, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: op + i0 * s.qWidth, ldc: s.qWidth)
@@ -416,17 +448,19 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
                                 _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
                                 _ scratch: UnsafeMutablePointer<T>, _ s: AttentionShape) {
     let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot(), blocks = s.blocks
+    // One clear of the whole range: OpenBLAS clears C row by row when beta is 0.
+    dk.update(repeating: 0, count: s.batch * t * s.kvWidth)
+    dv.update(repeating: 0, count: s.batch * t * s.kvWidth)
+    let beta: T = 1
     for b in 0..<s.batch {
         for h in 0..<s.heads {
             let kvh = h / s.group
             let qOff = b * t * s.qWidth + h * s.headDim, kvOff = b * t * s.kvWidth + kvh * s.headDim
             let p = probs + (b * s.heads + h) * t * t
-            // The last block reaches every key: it goes first and overwrites dK, dV for the first head of a group.
-            for qb in stride(from: blocks.count - 1, through: 0, by: -1) {
+            for qb in 0..<blocks.count {
                 let i0 = qb * blocks.size, i1 = min(t, i0 + blocks.size)
-                guard i0 < i1 else { continue }
+                guard i0 < i1 else { break }
                 let m = i1 - i0
-                let beta: T = h % s.group == 0 && i1 == t ? 0 : 1
                 let pb = p + i0 * t, dO = dOut + qOff + i0 * s.qWidth
                 // dV += Pᵀ dO; dP = dO Vᵀ
                 T.gemm(transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: 1,
@@ -434,11 +468,11 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
                 T.gemm(transA: false, transB: true, m: m, n: i1, k: s.headDim, alpha: 1,
                        a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
                 // Softmax backward, in place: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
+                // P is an exact zero past the diagonal up to i1, so whole rows of the block give zeros there too.
                 for i in i0..<i1 {
                     let pr = p + i * t, dr = scratch + (i - i0) * t
                     let rowDot = dot(pr, dr, i + 1)
-                    for j in 0...i { dr[j] = pr[j] * (dr[j] - rowDot) }
-                    (dr + i + 1).update(repeating: 0, count: i1 - i - 1)
+                    softmaxBackwardRow(dr, pr, rowDot, i1)
                 }
                 // dQ = scale · dS K; dK += scale · dSᵀ Q
                 T.gemm(transA: false, transB: false, m: m, n: s.headDim, k: i1, alpha: scale,
