@@ -150,6 +150,8 @@ public final class Workspace<T: Real>: @unchecked Sendable {
     let loraRank: Int, loraXWidth: Int
     /// Weight-gradient buffers of parts 1, 2, … of the backward pass (part 0 writes the model's own), made on first use.
     var partSinks: [GradSink<T>] = []
+    /// Each part's loss sum and target count (at most one part per sequence).
+    let partLossSums: UnsafeMutablePointer<Double>, partLossCounts: UnsafeMutablePointer<Int>
     /// At most this many parts instead of one per BLAS thread (tests compare splits with it).
     var maxParts: Int? = nil
 
@@ -169,9 +171,11 @@ public final class Workspace<T: Real>: @unchecked Sendable {
         loraXWidth = max(d, i, qw)
         dLoraU = Tensor([n * loraRank])
         dLoraX = Tensor([n * loraXWidth])
+        partLossSums = .allocate(capacity: max(b, 1)); partLossSums.initialize(repeating: 0, count: max(b, 1))
+        partLossCounts = .allocate(capacity: max(b, 1)); partLossCounts.initialize(repeating: 0, count: max(b, 1))
     }
 
-    deinit { tokens.deallocate(); targets.deallocate() }
+    deinit { tokens.deallocate(); targets.deallocate(); partLossSums.deallocate(); partLossCounts.deallocate() }
 }
 
 /// Where one part of the backward pass accumulates weight gradients: the base weights' (full fine-tuning) and the
@@ -306,19 +310,17 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         guard parts > 1 else {
             return crossEntropy(ws.logits.data, targets: ws.targets, rows: b * t, vocab: vocab, gradScale: gradScale)
         }
-        var sums = [Double](repeating: 0, count: parts), counts = [Int](repeating: 0, count: parts)
-        sums.withUnsafeMutableBufferPointer { sums in
-            counts.withUnsafeMutableBufferPointer { counts in
-                Parallel.run(parts) { p in
-                    let r = Parallel.range(p, of: parts, b)
-                    let rows = r.lowerBound * t
-                    let part = crossEntropy(ws.logits.data + rows * vocab, targets: ws.targets + rows, rows: r.count * t,
-                                            vocab: vocab, gradScale: gradScale)
-                    sums[p] = part.sum; counts[p] = part.count
-                }
-            }
+        let sums = ws.partLossSums, counts = ws.partLossCounts
+        Parallel.run(parts) { p in
+            let r = Parallel.range(p, of: parts, b)
+            let rows = r.lowerBound * t
+            let part = crossEntropy(ws.logits.data + rows * vocab, targets: ws.targets + rows, rows: r.count * t,
+                                    vocab: vocab, gradScale: gradScale)
+            sums[p] = part.sum; counts[p] = part.count
         }
-        return (sums.reduce(0, +), counts.reduce(0, +))
+        var sum = 0.0, count = 0
+        for p in 0..<parts { sum += sums[p]; count += counts[p] }
+        return (sum, count)
     }
 
     /// Accumulates gradients into `grads` and the adapters' dA, dB. Expects ws.logits to hold dL/dlogits.
