@@ -112,6 +112,8 @@ public final class LlamaWeights<T: Real>: @unchecked Sendable {
 /// What the forward pass keeps of one layer for the backward pass.
 final class LayerActivations<T: Real> {
     let x, xn1, rms1, q, k, v, probs, attn, h, xn2, rms2, gate, up, act: Tensor<T>
+    /// sigmoid(gate), so the backward pass does not compute it again.
+    let sigmoid: Tensor<T>
     /// Per adapted projection: u = xd Aᵀ, and with dropout the dropped input and its mask.
     let loraU: [Tensor<T>?], loraXd: [Tensor<T>?], loraMask: [Tensor<T>?]
 
@@ -122,6 +124,7 @@ final class LayerActivations<T: Real> {
         probs = Tensor([b * c.num_attention_heads * t * t]); attn = Tensor([n, qw])
         h = Tensor([n, d]); xn2 = Tensor([n, d]); rms2 = Tensor([n])
         gate = Tensor([n, c.intermediate_size]); up = Tensor([n, c.intermediate_size]); act = Tensor([n, c.intermediate_size])
+        sigmoid = Tensor([n, c.intermediate_size])
         let adapted = Projection.allCases.map { lora?.target_modules.contains($0) ?? false }
         let dropout = (lora?.lora_dropout ?? 0) > 0
         loraU = Projection.allCases.map { adapted[$0.rawValue] ? Tensor([n, lora!.r]) : nil }
@@ -293,7 +296,7 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             rmsNormForward(xn2, a.rms2.data + r0, h, w.post_attention_layernorm.data, rows: n, dim: d, eps: eps)
             project(.gate_proj, layer: l, xn2, into: gate, rows: n, firstRow: r0, ws: ws)
             project(.up_proj, layer: l, xn2, into: up, rows: n, firstRow: r0, ws: ws)
-            swigluForward(act, gate, up, count: n * c.intermediate_size)
+            swigluForward(act, gate, up, count: n * c.intermediate_size, sigmoid: a.sigmoid.data + r0 * c.intermediate_size)
             project(.down_proj, layer: l, act, into: out, rows: n, firstRow: r0, ws: ws)
             add(out, h, n * d)
         }
@@ -376,7 +379,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             // MLP block.
             projectBackward(.down_proj, layer: l, dy: dResid, input: a.act.data + r0 * inter, dx: dAct, accumulate: false,
                             rows: n, firstRow: r0, ws: ws, sink: sink)
-            swigluBackward(dGate, dUp, dAct, a.gate.data + r0 * inter, a.up.data + r0 * inter, count: n * inter)
+            swigluBackward(dGate, dUp, dAct, a.gate.data + r0 * inter, a.up.data + r0 * inter, count: n * inter,
+                           sigmoid: a.sigmoid.data + r0 * inter)
             projectBackward(.gate_proj, layer: l, dy: dGate, input: xn2, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws, sink: sink)
             projectBackward(.up_proj, layer: l, dy: dUp, input: xn2, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws, sink: sink)
             rmsNormBackward(dResid, gl?.post_attention_layernorm.data, dxn, a.h.data + r0 * d,

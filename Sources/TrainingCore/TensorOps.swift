@@ -486,35 +486,47 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
 
 // MARK: - SwiGLU: act = silu(gate) ⊙ up
 
+/// With `sigmoid`, also keeps sigmoid(gate) there for the backward pass.
 @_specialize(where T == Float)
-func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
+func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int,
+                            sigmoid: UnsafeMutablePointer<T>? = nil) {
     var i = 0
-    while i + 8 <= n {
-        let g = load8(gate + i)
-        store8(g / (1 + T.exp(-g)) * load8(up + i), act + i)
-        i += 8
+    if let sigmoid {
+        while i + 8 <= n {
+            let g = load8(gate + i), sig = 1 / (1 + T.exp(-g))
+            store8(sig, sigmoid + i)
+            store8(g * sig * load8(up + i), act + i)
+            i += 8
+        }
+    } else {
+        while i + 8 <= n {
+            let g = load8(gate + i)
+            store8(g / (1 + T.exp(-g)) * load8(up + i), act + i)
+            i += 8
+        }
     }
     while i < n {
-        let g = gate[i]
-        act[i] = g / (1 + T.exp(-g)) * up[i]
+        let g = gate[i], sig = 1 / (1 + T.exp(-g))
+        sigmoid?[i] = sig
+        act[i] = g * sig * up[i]
         i += 1
     }
 }
 
-/// Overwrites dGate and dUp.
+/// Overwrites dGate and dUp. With `sigmoid` (as kept by the forward pass) it is not computed again.
 @_specialize(where T == Float)
 func swigluBackward<T: Real>(_ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
-                             _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int) {
+                             _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int, sigmoid: UnsafePointer<T>? = nil) {
     var i = 0
     while i + 8 <= n {
         let g = load8(gate + i), d = load8(dAct + i)
-        let sig = 1 / (1 + T.exp(-g))
+        let sig = sigmoid.map { load8($0 + i) } ?? 1 / (1 + T.exp(-g))
         store8(d * g * sig, dUp + i)
         store8(d * load8(up + i) * sig * (1 + g * (1 - sig)), dGate + i)
         i += 8
     }
     while i < n {
-        let g = gate[i], sig = 1 / (1 + T.exp(-g))
+        let g = gate[i], sig = sigmoid?[i] ?? 1 / (1 + T.exp(-g))
         dUp[i] = dAct[i] * g * sig
         dGate[i] = dAct[i] * up[i] * sig * (1 + g * (1 - sig))
         i += 1
