@@ -51,3 +51,35 @@ struct ParallelTests {
         }
     }
 }
+
+@Suite("Vectorised kernels")
+struct VectorKernelTests {
+    @Test func floatExpMatchesTheLibrary() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            var v = SIMD8<Float>()
+            for l in 0..<8 { v[l] = x + Float(l) * 0.0013 }
+            let e = Float.exp(v)
+            for l in 0..<8 {
+                let reference = Foundation.exp(Double(v[l]))
+                worst = max(worst, abs(Double(e[l]) - reference) / reference)
+            }
+            x += 0.0917
+        }
+        #expect(worst < 3e-7, "worst relative error \(worst)")
+        // Far below the range: tiny, never NaN or negative; above: finite.
+        #expect(Float.exp(SIMD8(repeating: -1000))[0] >= 0 && Float.exp(SIMD8(repeating: -1000))[0] < 1e-37)
+        #expect(Float.exp(SIMD8(repeating: 1000))[0].isFinite)
+    }
+
+    @Test func maskedScaleClearsThePadding() {
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: 21)
+        defer { row.deallocate() }
+        for keep in 0...21 {
+            for j in 0..<21 { row[j] = Float(j + 1) }
+            multiply(row, by: 2, keep: keep, width: 21)
+            for j in 0..<21 { #expect(row[j] == (j < keep ? Float(2 * (j + 1)) : 0)) }
+        }
+    }
+}
