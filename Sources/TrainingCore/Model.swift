@@ -273,6 +273,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         shape.queryBlock = attentionQueryBlock
         let eps = T(c.rms_norm_eps)
         embeddingForward(ws.layers[0].x.data + r0 * d, weights.embed_tokens.data, ws.tokens + r0, rows: n, dim: d)
+        rmsNormForward(ws.layers[0].xn1.data + r0 * d, ws.layers[0].rms1.data + r0, ws.layers[0].x.data + r0 * d,
+                       weights.layers[0].input_layernorm.data, rows: n, dim: d, eps: eps)
         for l in 0..<c.num_hidden_layers {
             let a = ws.layers[l], w = weights.layers[l]
             let x = a.x.data + r0 * d, h = a.h.data + r0 * d
@@ -282,8 +284,8 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             let gate = a.gate.data + r0 * c.intermediate_size, up = a.up.data + r0 * c.intermediate_size
             let act = a.act.data + r0 * c.intermediate_size
             let out = (l + 1 < c.num_hidden_layers ? ws.layers[l + 1].x : ws.finalX).data + r0 * d
-            // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)) on input_layernorm(x).
-            rmsNormForward(xn1, a.rms1.data + r0, x, w.input_layernorm.data, rows: n, dim: d, eps: eps)
+            // Attention block: h = x + o_proj(attention(rope(q), rope(k), v)) on input_layernorm(x), which the
+            // previous layer (or the embedding) has written to xn1.
             project(.q_proj, layer: l, xn1, into: q, rows: n, firstRow: r0, ws: ws)
             project(.k_proj, layer: l, xn1, into: k, rows: n, firstRow: r0, ws: ws)
             project(.v_proj, layer: l, xn1, into: v, rows: n, firstRow: r0, ws: ws)
@@ -291,17 +293,23 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             rope(k, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary)
             attentionForward(attn, a.probs.data + first * heads * t * t, q, k, v, shape)
             project(.o_proj, layer: l, attn, into: h, rows: n, firstRow: r0, ws: ws)
-            add(h, x, n * d)
             // MLP block: out = h + down_proj(silu(gate_proj(x)) ⊙ up_proj(x)) on post_attention_layernorm(h).
-            rmsNormForward(xn2, a.rms2.data + r0, h, w.post_attention_layernorm.data, rows: n, dim: d, eps: eps)
+            residualRMSNormForward(xn2, a.rms2.data + r0, h, residual: x, w.post_attention_layernorm.data, rows: n, dim: d, eps: eps)
             project(.gate_proj, layer: l, xn2, into: gate, rows: n, firstRow: r0, ws: ws)
             project(.up_proj, layer: l, xn2, into: up, rows: n, firstRow: r0, ws: ws)
             swigluForward(act, gate, up, count: n * c.intermediate_size, sigmoid: a.sigmoid.data + r0 * c.intermediate_size)
             project(.down_proj, layer: l, act, into: out, rows: n, firstRow: r0, ws: ws)
-            add(out, h, n * d)
+            // The residual sum, normalised for the next layer (or by the final norm).
+            if l + 1 < c.num_hidden_layers {
+                let next = ws.layers[l + 1]
+                residualRMSNormForward(next.xn1.data + r0 * d, next.rms1.data + r0, out, residual: h,
+                                       weights.layers[l + 1].input_layernorm.data, rows: n, dim: d, eps: eps)
+            } else {
+                residualRMSNormForward(ws.finalXn.data + r0 * d, ws.finalRms.data + r0, out, residual: h, weights.norm.data,
+                                       rows: n, dim: d, eps: eps)
+            }
         }
         let finalXn = ws.finalXn.data + r0 * d
-        rmsNormForward(finalXn, ws.finalRms.data + r0, ws.finalX.data + r0 * d, weights.norm.data, rows: n, dim: d, eps: eps)
         linearForward(ws.logits.data + r0 * c.vocab_size, finalXn, headWeight.data, rows: n, in: d, out: c.vocab_size)
     }
 

@@ -328,6 +328,27 @@ func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutab
     }
 }
 
+/// x += residual, then y = rmsNorm(x): one pass over each row while it is in cache.
+@_specialize(where T == Float)
+func residualRMSNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+                                     residual: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T) {
+    for r in 0..<n {
+        let xr = x + r * dim, rr = residual + r * dim, yr = y + r * dim
+        var acc = SIMD8<T>(), i = 0
+        while i + 8 <= dim {
+            let v = load8(xr + i) + load8(rr + i)
+            store8(v, xr + i)
+            acc += v * v
+            i += 8
+        }
+        var ss = acc.sum()
+        while i < dim { xr[i] += rr[i]; ss += xr[i] * xr[i]; i += 1 }
+        let inv = 1 / (ss / T(dim) + eps).squareRoot()
+        invRms[r] = inv
+        for i in 0..<dim { yr[i] = w[i] * (xr[i] * inv) }
+    }
+}
+
 /// dx += ∂L/∂x; dw += ∂L/∂w when dw is given. With n = x·inv: dx = inv · (dn − n · mean(dn ⊙ n)), dn = dy ⊙ w.
 @_specialize(where T == Float)
 func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>?, _ dy: UnsafePointer<T>,
