@@ -7,15 +7,17 @@ struct Harrow: AsyncParsableCommand {
         commandName: "harrow",
         abstract: "Run fine-tuning sweeps overnight, track every run, and gate releases on their scores.",
         discussion: """
-        A sweep starts as an experiment file (YAML; W&B sweep files load unchanged). Plan it first to see
-        the trials it expands to:
+        A sweep starts as an experiment file (YAML; W&B sweep files load as they are).
 
-          harrow plan experiments/demo.yaml
-          harrow sweep experiments/demo.yaml --parallel 2     # run it; run again to resume
-          harrow runs --sweep demo --sort val/loss            # best first
-          harrow show RUN                                     # one run in full
+          harrow plan experiments/demo.yaml          the trials it expands to
+          harrow sweep experiments/demo.yaml         run them; run again to resume
+          harrow runs --sweep demo --sort val/loss   best first
+          harrow diagnose --sweep demo               over- or under-fitting, with advice
+          harrow eval RUN --evalset evalsets/domain-3h
+          harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
 
-        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or configuration, 130 interrupted.
+        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or
+        configuration, 130 interrupted.
         """,
         version: "0.1.0",
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
