@@ -12,7 +12,7 @@ struct Harrow: AsyncParsableCommand {
           harrow plan experiments/demo.yaml          the trials it expands to
           harrow sweep experiments/demo.yaml         run them; run again to resume
           harrow runs --sweep demo --sort val/loss   best first
-          harrow diagnose --sweep demo               over- or under-fitting, with advice
+          harrow diagnose --sweep demo               over- or under-fitting
           harrow eval RUN --evalset evalsets/domain-3h
           harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
 
