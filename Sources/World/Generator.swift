@@ -31,7 +31,7 @@ public enum Generator {
         let (instructions, chat) = generalInstructions(world, general, &generalRNG)
         let (train, val) = domainSFT(world, domain, &domainRNG)
         return [
-            GeneratedFile(path: "datasets/pretrain/corpus.jsonl", contents: jsonLines(corpus(general + domain, &corpusRNG))),
+            GeneratedFile(path: "datasets/pretrain/corpus.jsonl", contents: jsonLines(corpus(general + domain.filter { encyclopedic.contains($0.taskType) }, &corpusRNG))),
             GeneratedFile(path: "datasets/general/instructions.jsonl", contents: jsonLines(instructions)),
             GeneratedFile(path: "datasets/general/chat.jsonl", contents: jsonLines(chat)),
             GeneratedFile(path: "datasets/domain/train.jsonl", contents: jsonLines(train)),
@@ -44,6 +44,10 @@ public enum Generator {
     }
 
     // MARK: training data
+
+    /// The domain facts a general reader meets (what a compound is and treats) go into the pretraining corpus;
+    /// doses, interactions and contraindications are specialist knowledge, learnt only from the domain SFT data.
+    static let encyclopedic: Set<String> = ["qa/class", "qa/indication"]
 
     /// Documents per subject, each stating every fact about it once in a random paraphrase and order.
     static let documentsPerSubject = 6
