@@ -4,7 +4,7 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf
 BIN := .build/debug
 
-.PHONY: all deps build test bench demo plan clean
+.PHONY: all deps build test bench demo plan clean release models
 
 all: build
 
@@ -31,8 +31,49 @@ bench: deps
 	$(SWIFT) build -c release --product harrow-train
 	.build/release/harrow-train bench --json
 
-demo: build
-	$(BIN)/harrow plan experiments/demo.yaml
+# Release binaries for training and sweeps (the trainer is found next to harrow).
+REL := .build/release
+release: deps
+	$(SWIFT) build -c release --product harrow-train --product harrow
+
+# Starting checkpoints: models/base pretrained on the corpus, models/chat = base fully fine-tuned on the general
+# instruction data. Each is rebuilt only when the sha256 of its config and data (and, for chat, of base) changes.
+BASE_INPUTS := experiments/model-configs/base.json datasets/pretrain/corpus.jsonl
+CHAT_INPUTS := experiments/model-configs/chat.json datasets/general/chat.jsonl datasets/general/instructions.jsonl
+models: release
+	@set -e; mkdir -p models/.runs; \
+	base=$$(cat $(BASE_INPUTS) | sha256sum | cut -d' ' -f1); \
+	if [ -f models/base/model.safetensors ] && [ "$$(cat models/base.sha256 2>/dev/null)" = "$$base" ]; then \
+	  echo "models/base is up to date ($${base:0:12})"; \
+	else \
+	  echo "pretraining models/base (about 3 minutes on 2 cores) ..."; rm -rf models/base models/base.sha256 models/.runs/base; \
+	  start=$$(date +%s); \
+	  OPENBLAS_NUM_THREADS=2 $(REL)/harrow-train pretrain --config experiments/model-configs/base.json --run-dir models/.runs/base \
+	    > models/.runs/base.log 2>&1 || { tail -20 models/.runs/base.log; exit 1; }; \
+	  tail -1 models/.runs/base.log; mv models/.runs/base/checkpoint models/base; echo "$$base" > models/base.sha256; \
+	  echo "models/base built in $$(( $$(date +%s) - start )) s"; \
+	fi; \
+	chat=$$(cat models/base.sha256 $(CHAT_INPUTS) | sha256sum | cut -d' ' -f1); \
+	if [ -f models/chat/model.safetensors ] && [ "$$(cat models/chat.sha256 2>/dev/null)" = "$$chat" ]; then \
+	  echo "models/chat is up to date ($${chat:0:12})"; \
+	else \
+	  echo "fine-tuning models/chat on the general instruction data (about 1 minute) ..."; rm -rf models/chat models/chat.sha256 models/.runs/chat; \
+	  start=$$(date +%s); \
+	  OPENBLAS_NUM_THREADS=2 $(REL)/harrow-train sft --config experiments/model-configs/chat.json --run-dir models/.runs/chat \
+	    > models/.runs/chat.log 2>&1 || { tail -20 models/.runs/chat.log; exit 1; }; \
+	  tail -1 models/.runs/chat.log; mv models/.runs/chat/checkpoint models/chat; echo "$$chat" > models/chat.sha256; \
+	  echo "models/chat built in $$(( $$(date +%s) - start )) s"; \
+	fi
+
+# The demo: starting models (once), then the 12-trial sweep; ends by saying where to look.
+demo: models
+	$(REL)/harrow sweep experiments/demo.yaml
+	@echo
+	@echo "Where to look:"
+	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first"
+	@echo "  $(REL)/harrow show RUN                             # parameters, metrics and files of one run"
+	@echo "  .harrow/runs/RUN/                                  # trial.json, metrics.jsonl, logs, checkpoint/, checkpoint-best/"
+	@echo "  python3 Tests/WorldTests/choice_accuracy.py --model models/chat --adapter .harrow/runs/RUN/checkpoint evalsets/domain-3h evalsets/general"
 
 clean:
 	rm -rf .build .harrow reports
