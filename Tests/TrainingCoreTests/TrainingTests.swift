@@ -122,8 +122,13 @@ struct TrainingTests {
     }
 
     @Test func missingBaseModelIsAClearError() {
+        // In an empty working directory, so a models/base made by `make models` in the checkout does not count.
+        let empty = temporaryDirectory()
         #expect {
-            try Fixtures.sft(["dataset": "x.jsonl", "base_model": "base"])
+            let options = try TrainOptions(mode: .sft, parameters: ["dataset": "x.jsonl", "base_model": "base"])
+            let trainer = Trainer(mode: .sft, options: options, runDir: empty.appendingPathComponent("run"), workingDirectory: empty)
+            trainer.log = { _ in }
+            return try trainer.run()
         } throws: { String(describing: $0).contains("models/base does not exist") }
     }
 
