@@ -67,13 +67,18 @@ models: release
 
 # The demo: starting models (once), then the 12-trial sweep; ends by saying where to look.
 demo: models
-	$(REL)/harrow sweep experiments/demo.yaml
+	@# A failed trial (exit 1) still leaves the rest to look at; a configuration error (2) stops here.
+	$(REL)/harrow sweep experiments/demo.yaml; status=$$?; [ $$status -le 1 ] || exit $$status
+	$(REL)/harrow diagnose --sweep demo
+	@best=$$($(REL)/harrow runs --sweep demo --sort val/loss --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'); \
+	  echo; echo "Release gate for the best run by val/loss ($$best):"; \
+	  $(REL)/harrow gate $$best --gate gates/release.yaml || true
 	@echo
 	@echo "Where to look:"
-	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first"
-	@echo "  $(REL)/harrow show RUN                             # parameters, metrics and files of one run"
+	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first, with 3H scores in --json"
+	@echo "  $(REL)/harrow show RUN                             # parameters, git state, metrics and files of one run"
+	@echo "  $(REL)/harrow compare RUN_A RUN_B                  # what changed, and which eval items flipped"
 	@echo "  .harrow/runs/RUN/                                  # trial.json, metrics.jsonl, logs, checkpoint/, checkpoint-best/"
-	@echo "  python3 Tests/WorldTests/choice_accuracy.py --model models/chat --adapter .harrow/runs/RUN/checkpoint evalsets/domain-3h evalsets/general"
 
 clean:
 	rm -rf .build .harrow reports

@@ -46,6 +46,11 @@ public struct Evidence: Sendable, Equatable, Codable {
     /// Share of the whole fall of the loss (val when there is one, else train) that came in the last
     /// `tailFraction` of training: near 0 once a curve has flattened, a quarter for a straight line.
     public var tailShare: Double?
+    /// Share of the learning rate spent in that last part (cosine decay spends little there, so a curve
+    /// flattens there even while it could still learn); nil without an lr curve.
+    public var lrTailShare: Double?
+    /// Fall of val loss from its first evaluation to its minimum, as a fraction of the first.
+    public var valProgress: Double?
     /// Final val loss minus final train loss.
     public var gap: Double?
 }
@@ -68,6 +73,9 @@ public struct Thresholds: Sendable, Equatable {
     public var stillFalling = 0.08
     /// A fall smaller than this fraction of the starting loss is no fall at all.
     public var minimumFall = 0.02
+    /// Val loss that fell by less than this fraction over the whole run has barely learned (under-trained),
+    /// even when a decaying schedule flattened its end.
+    public var minimumProgress = 0.10
     /// The last part of training examined for "still falling", as a fraction of the steps.
     public var tailFraction = 0.25
     /// Relative noise above which a curve that does not fall is called unstable.
@@ -83,7 +91,7 @@ public struct Thresholds: Sendable, Equatable {
 
     public init() {}
 
-    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "tail_fraction", "unstable_noise", "diverged_rise",
+    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "minimum_progress", "tail_fraction", "unstable_noise", "diverged_rise",
                                "stalled_change", "start_fraction", "minimum_points"]
 
     /// Sets a threshold by its `diagnosis:` name; false if there is no such name.
@@ -92,6 +100,7 @@ public struct Thresholds: Sendable, Equatable {
         case "overfit_rise_percent": overfitRisePercent = value
         case "still_falling": stillFalling = value
         case "minimum_fall": minimumFall = value
+        case "minimum_progress": minimumProgress = value
         case "tail_fraction": tailFraction = value
         case "unstable_noise": unstableNoise = value
         case "diverged_rise": divergedRise = value
@@ -106,7 +115,7 @@ public struct Thresholds: Sendable, Equatable {
 
 public enum Diagnoser {
     /// Reads the train and val curves of one run. Pure: no I/O, same input → same verdict.
-    public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, schedule: Schedule = Schedule(),
+    public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
                                 thresholds t: Thresholds = Thresholds()) -> Diagnosis {
         let (train, trainBad) = rawTrain.cleaned()
         let (val, valBad) = (rawVal ?? Curve(steps: [], values: [])).cleaned()
@@ -158,6 +167,12 @@ public enum Diagnoser {
             return (ys[i] - ys.last!) / total
         }
         e.tailShare = tailShare(steps, smooth)
+        if let lr = rawLR?.cleaned().curve, lr.count >= 3 {
+            let total = lr.values.reduce(0, +)
+            let cut = Double(lr.steps.last!) - t.tailFraction * span
+            let tail = zip(lr.steps, lr.values).filter { Double($0.0) >= cut }.map(\.1).reduce(0, +)
+            if total > 0 { e.lrTailShare = tail / total }
+        }
 
         var bestStep: Int? = train.steps.last
         if val.count >= 3 {
@@ -171,6 +186,7 @@ public enum Diagnoser {
             let tx = val.steps.suffix(tail).map(Double.init), ty = Array(vs.suffix(tail))
             e.valTailChange = slope(tx, ty) * (tx.last! - tx.first!) / max(abs(ty.first!), 1e-12)
             e.tailShare = tailShare(val.steps.map(Double.init), vs)
+            e.valProgress = (val.values[0] - vs[iMin]) / max(abs(val.values[0]), 1e-12)
             let startEnd = Double(val.steps[0]) + t.startFraction * span
             let early = max(3, val.steps.filter { Double($0) <= startEnd }.count)
             let ex = val.steps.prefix(early).map(Double.init), ey = Array(val.values.prefix(early))
@@ -216,11 +232,17 @@ public enum Diagnoser {
         }
         // Still learning at the end: a good share of the whole fall came in the last part of training. Val,
         // averaged over a whole set, is the steadier witness when there is one.
+        // A schedule that spent little learning rate at the end flattens the curve there: judge the fall
+        // against the rate spent (down to a quarter of the plain threshold).
         let share = e.tailShare ?? 0
-        if share > t.stillFalling {
-            return (.under_trained, confidence(share / t.stillFalling - 1))
+        let stillFalling = t.stillFalling * min(1, max(0.25, (e.lrTailShare ?? t.tailFraction) / t.tailFraction))
+        if share > stillFalling {
+            return (.under_trained, confidence(share / stillFalling - 1))
         }
-        return (.good_fit, confidence(1.5 - share / t.stillFalling))
+        if let progress = e.valProgress, progress < t.minimumProgress {
+            return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
+        }
+        return (.good_fit, confidence(1.5 - share / stillFalling))
     }
 
     static func advice(_ v: Verdict, bestStep: Int?, e: Evidence) -> String {
@@ -232,7 +254,7 @@ public enum Diagnoser {
             return "val loss reached its minimum\(at) and then rose \(String(format: "%.1f", e.valRisePercent ?? 0))% while train loss kept falling: "
                 + "stop there (use the best checkpoint), train fewer epochs, or add more diverse data"
         case .under_trained:
-            return "both losses were still falling at the end: train more epochs or raise the learning rate"
+            return "both losses were still falling at the end, or barely moved: train more epochs or raise the learning rate"
         case .diverged:
             return "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
         case .unstable:

@@ -16,7 +16,9 @@ struct DiagnoseCommand: ParsableCommand {
         Thresholds (defaults; an experiment overrides them under `diagnosis:`):
           overfit_rise_percent 3    val ends this % above its minimum
           still_falling 0.08        share of the whole fall in the tail that means still learning
+                                    (scaled down, to a quarter, by the lr a decaying schedule spends there)
           minimum_fall 0.02         a fall below this fraction of the start is no fall
+          minimum_progress 0.10     val that fell less than this over the run barely learned
           tail_fraction 0.25        the tail of training examined
           unstable_noise 0.13       relative noise above which a non-falling curve is unstable
           diverged_rise 1.5         final / start loss above which it diverged

@@ -87,7 +87,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     static func table(_ e: StoredEval) -> String {
         guard e.status == "succeeded", let total = e.total else { return "\(e.evalset): \(e.status): \(e.error ?? "")" }
-        let rows = e.groups.map { g in
+        let rows = e.groups.sorted { ($0.dimension, $0.taskType) < ($1.dimension, $1.taskType) }.map { g in
             [g.taskType.isEmpty ? g.dimension : "  " + g.taskType, String(g.n), String(format: "%.3f ± %.3f", g.acc, g.accStderr),
              String(format: "%.3f", g.accNorm)]
         }

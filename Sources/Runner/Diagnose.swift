@@ -8,8 +8,10 @@ public func diagnose(run: Run, store: Store, thresholds overrides: [String: Doub
     for (name, value) in overrides { _ = thresholds.set(name, value) }
     let train = try store.curve(run: run.rowID, key: "train/loss")
     let val = try store.curve(run: run.rowID, key: "val/loss")
+    let lr = try store.curve(run: run.rowID, key: "lr")
     let d = Diagnoser.diagnose(train: Curve(steps: train.steps, values: train.values),
                                val: val.steps.isEmpty ? nil : Curve(steps: val.steps, values: val.values),
+                               lr: lr.steps.isEmpty ? nil : Curve(steps: lr.steps, values: lr.values),
                                schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
                                thresholds: thresholds)
     let encoder = JSONEncoder()

@@ -14,7 +14,7 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         var confusion: [Verdict: [Verdict: Int]] = [:]
         var wrong: [String] = []
         for c in curves {
-            let d = Diagnoser.diagnose(train: c.train, val: c.val, schedule: c.schedule)
+            let d = Diagnoser.diagnose(train: c.train, val: c.val, lr: c.lr, schedule: c.schedule)
             confusion[c.label, default: [:]][d.verdict, default: 0] += 1
             if d.verdict != c.label { wrong.append("\(c.name) → \(d.verdict.rawValue) \(d.evidence)") }
         }
@@ -95,7 +95,7 @@ enum RecordedCurves {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return try files.filter { $0.hasSuffix(".jsonl") }.sorted().map { name in
             let label = Verdict(rawValue: String(name.split(separator: ".")[0].split(separator: "-")[0]))!
-            var train = ([Int](), [Double]()), val = ([Int](), [Double]())
+            var train = ([Int](), [Double]()), val = ([Int](), [Double]()), lr = ([Int](), [Double]())
             var schedule = Schedule()
             for line in try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8).split(separator: "\n") {
                 guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
@@ -105,9 +105,10 @@ enum RecordedCurves {
                 guard let step = o["step"] as? Int else { continue }
                 if let v = (o["train/loss"] as? NSNumber)?.doubleValue { train.0.append(step); train.1.append(v) }
                 if let v = (o["val/loss"] as? NSNumber)?.doubleValue { val.0.append(step); val.1.append(v) }
+                if let v = (o["lr"] as? NSNumber)?.doubleValue { lr.0.append(step); lr.1.append(v) }
             }
             return LabelledCurve(label: label, name: name, train: Curve(steps: train.0, values: train.1),
-                                 val: Curve(steps: val.0, values: val.1), schedule: schedule)
+                                 val: Curve(steps: val.0, values: val.1), lr: Curve(steps: lr.0, values: lr.1), schedule: schedule)
         }
     }
 }

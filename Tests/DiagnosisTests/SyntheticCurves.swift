@@ -31,6 +31,7 @@ struct LabelledCurve {
     var name: String
     var train: Curve
     var val: Curve?
+    var lr: Curve? = nil
     var schedule: Schedule
 }
 
