@@ -65,8 +65,7 @@ public func processGroups(withEnvironment name: String, value: String) -> Set<In
     let needle = Array("\(name)=\(value)".utf8)
     var groups = Set<Int32>()
     for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-        guard let pid = Int32(entry), pid != getpid(),
-              let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+        guard let pid = Int32(entry), pid != getpid(), let environ = readProcFile("/proc/\(entry)/environ") else { continue }
         if environ.split(separator: 0).contains(where: { Array($0) == needle }) {
             let group = getpgid(pid)
             if group > 0 { groups.insert(group) }
@@ -75,11 +74,26 @@ public func processGroups(withEnvironment name: String, value: String) -> Set<In
     return groups
 }
 
+/// Reads a /proc file to its end. They report a size of 0, so readers that trust the size read nothing.
+func readProcFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return bytes
+}
+
 /// Is a process alive on this machine? EPERM means it exists under another user; a zombie (exited, not yet
 /// reaped by its parent) counts as gone.
 public func processIsAlive(_ pid: Int32) -> Bool {
     guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return true }
-    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    guard let bytes = readProcFile("/proc/\(pid)/stat"), let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return true }
+    // The state letter follows ") ": Z is a zombie.
+    return bytes.dropFirst(close + 1).first { $0 != UInt8(ascii: " ") } != UInt8(ascii: "Z")
 }

@@ -90,11 +90,7 @@ public final class SweepRunner: Sendable {
         let started = Date()
         // Runs a dead harrow left `running`: kill what is left of their trainers, then they run again.
         for run in try store.recoverAbandoned(owner: owner, isAlive: processIsAlive) {
-            var groups = processGroups(withEnvironment: "HARROW_RUN_ID", value: run.id)
-            if let pid = run.trainerPID, processIsAlive(pid) { groups.insert(pid) }
-            for group in groups { executor.signal(group, SIGKILL) }
-            // Its trainer must be gone before a new attempt reuses the folder it writes to.
-            for _ in 0..<100 where groups.contains(where: { kill(-$0, 0) == 0 }) { try? await Task.sleep(for: .milliseconds(20)) }
+            if let dir = run.runDir { await stopStrayTrainers(in: dir, executor: executor) }
             logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
         }
 
@@ -203,6 +199,9 @@ struct TrialContext: Sendable {
         let expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
                                                configPath: folder.trialJSON, runDir: folder.path,
                                                environment: ProcessInfo.processInfo.environment)
+        // A harrow killed between marking a run interrupted and killing its trainer leaves that trainer
+        // writing into this folder: no new attempt starts beside it.
+        if attempt > 1 { await stopStrayTrainers(in: folder.path, executor: executor) }
         do {
             try folder.prepare(attempt: attempt, trial: trial, files: expansion.files)
             for input in Inputs.files(of: trial, workingDirectory: options.workingDirectory) {
@@ -283,6 +282,22 @@ struct TrialContext: Sendable {
         try store.finish(run: run.rowID, attempt: attempt, status: status, exitCode: exitCode, signal: signal,
                          stderrTail: tail?.isEmpty == true ? nil : tail, error: error)
         return status
+    }
+}
+
+/// Kills trainers still running for a run folder, found by HARROW_RUN_DIR in their environment — not by a
+/// stored pid (it may have been reused since) nor by run id (ids come from trial content, so another store
+/// may run the same id) — and waits until they are gone (zombies count as gone).
+func stopStrayTrainers(in runDir: String, executor: any Executor) async {
+    let groups = processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir)
+    guard !groups.isEmpty else { return }
+    for group in groups { executor.signal(group, SIGKILL) }
+    for _ in 0..<100 {
+        let alive = groups.contains { g in
+            processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir).contains(g)
+        }
+        if !alive { return }
+        try? await Task.sleep(for: .milliseconds(20))
     }
 }
 
