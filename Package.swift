@@ -51,6 +51,13 @@ let package = Package(
         // Pure: release rules → pass/fail with reasons.
         .target(name: "Gate", dependencies: [.product(name: "Yams", package: "Yams")]),
 
+        // I/O: dashboards → static HTML pages and gnuplot SVGs (dashboard parsing, downsampling, seed groups and
+        // chart scripts are pure).
+        .target(name: "Reporting", dependencies: [
+            "Tracking", "Gate", "Sweep",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
             "Sweep", "Tracking", "Diagnosis", "Evaluation",
@@ -70,7 +77,7 @@ let package = Package(
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation", "Gate",
+            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation", "Gate", "Reporting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -82,6 +89,7 @@ let package = Package(
         .testTarget(name: "DiagnosisTests", dependencies: ["Diagnosis"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TrackingTests", dependencies: ["Tracking"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),
+        .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Tracking"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
         .testTarget(name: "WorldTests", dependencies: ["World"], exclude: ["choice_accuracy.py"]),

@@ -23,12 +23,6 @@ struct CompareCommand: ParsableCommand {
         if runIDs.count < 2 { throw ValidationError("give at least two runs") }
     }
 
-    struct Flip {
-        var evalset, item, dimension, taskType: String
-        var prompt: String?
-        var before, after: Bool
-    }
-
     func run() throws {
         let store = try storeOptions.open()
         var runs: [Run] = []
@@ -45,21 +39,8 @@ struct CompareCommand: ParsableCommand {
         let inputs = try runs.map { try GateInputs.input(for: $0, store: store) }
         let metrics = ["helpful", "honest", "harmless", "total", "general", "forgetting", "val_loss_best", "val_loss_final"]
         let reference = try store.evals(run: runs[0].rowID, items: true)
-        var flips: [String: [Flip]] = [:]
-        for r in runs.dropFirst() {
-            let other = try store.evals(run: r.rowID, items: true)
-            var list: [Flip] = []
-            for a in reference {
-                guard let b = other.first(where: { $0.evalset == a.evalset }) else { continue }
-                let after = Dictionary(b.items.map { ($0.id, $0) }) { x, _ in x }
-                for item in a.items {
-                    guard let o = after[item.id], o.correct != item.correct else { continue }
-                    list.append(Flip(evalset: a.evalset, item: item.id, dimension: item.dimension, taskType: item.taskType,
-                                     prompt: item.prompt, before: item.correct, after: o.correct))
-                }
-            }
-            flips[r.id] = list
-        }
+        var flips: [String: [EvalFlip]] = [:]
+        for r in runs.dropFirst() { flips[r.id] = EvalFlip.between(reference, try store.evals(run: r.rowID, items: true)) }
         if json {
             print(jsonText([
                 "runs": runs.map(\.id),
@@ -67,7 +48,7 @@ struct CompareCommand: ParsableCommand {
                 "metrics": Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value ?? NSNull() as Any }) }),
                 "verdicts": inputs.map { $0.verdict ?? NSNull() as Any },
                 "flips": flips.mapValues { $0.map { ["evalset": $0.evalset, "item": $0.item, "dimension": $0.dimension, "task_type": $0.taskType,
-                                                     "prompt": $0.prompt ?? NSNull(), "change": $0.before ? "pass→fail" : "fail→pass"] as [String: Any] } },
+                                                     "prompt": $0.prompt ?? NSNull(), "change": $0.change] as [String: Any] } },
             ] as [String: Any]))
             return
         }
@@ -92,7 +73,7 @@ struct CompareCommand: ParsableCommand {
                 lines.append("  \(group)")
                 for f in items.prefix(limit) {
                     let prompt = (f.prompt ?? "").replacingOccurrences(of: "\n", with: " ").prefix(80)
-                    lines.append("    \(f.before ? "pass→fail" : "fail→pass")  \(f.item)  \(prompt)")
+                    lines.append("    \(f.change)  \(f.item)  \(prompt)")
                 }
                 if items.count > limit { lines.append("    … \(items.count - limit) more") }
             }

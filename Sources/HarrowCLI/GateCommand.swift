@@ -77,23 +77,7 @@ struct GateCommand: ParsableCommand {
 /// What the store knows of a run, in the gate's terms.
 enum GateInputs {
     static func input(for run: Run, store: Store) throws -> GateInput {
-        var values: [String: GateInput.Value] = [:]
-        let evals = try store.evals(run: run.rowID).filter { $0.status == "succeeded" }
-        if let main = evals.first(where: { $0.evalset != "general" }) {
-            for g in main.groups {
-                values[g.taskType.isEmpty ? g.dimension : "\(g.dimension)/\(g.taskType)"] = .init(g.acc, stderr: g.accStderr)
-            }
-            if let t = main.total { values["total"] = .init(t, stderr: main.totalStderr ?? 0) }
-        }
-        if let general = evals.first(where: { $0.evalset == "general" }), let t = general.total {
-            values["general"] = .init(t, stderr: general.totalStderr ?? 0)
-            if let b = general.baseline { values["forgetting"] = .init(t - b, stderr: general.totalStderr ?? 0) }
-        }
-        let s = try store.summaries(run: run.rowID)
-        if let v = s["val/loss"] {
-            values["val_loss_best"] = .init(v.min)
-            values["val_loss_final"] = .init(v.last)
-        }
+        let values = try store.values(of: run).mapValues { GateInput.Value($0.value, stderr: $0.stderr) }
         let dirty = try run.provenanceID.flatMap { try store.provenance(id: $0) }.flatMap { $0.repository == nil ? nil : $0.dirty }
         let best = run.runDir.map { FileManager.default.fileExists(atPath: $0 + "/" + (run.bestCheckpoint ?? "checkpoint-best")) } ?? false
         return GateInput(run: run.id, values: values, verdict: try store.diagnosis(run: run.rowID)?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)

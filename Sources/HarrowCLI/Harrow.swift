@@ -15,6 +15,7 @@ struct Harrow: AsyncParsableCommand {
           harrow diagnose --sweep demo               over- or under-fitting
           harrow eval RUN --evalset evalsets/domain-3h
           harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
+          harrow report --sweep demo                 reports/demo/index.html
 
         Exit status: 0 success, 1 a trial or check failed, 2 bad usage or
         configuration, 130 interrupted.
@@ -22,7 +23,7 @@ struct Harrow: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
                       LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
-                      EvalCommand.self, GateCommand.self, CompareCommand.self, TagCommand.self, UntagCommand.self]
+                      EvalCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self]
     )
 }
 

@@ -47,7 +47,7 @@ public struct ExperimentError: Error, Sendable, CustomStringConvertible {
 }
 
 /// The closest candidate by edit distance, offered as "did you mean".
-func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+public func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
     let lowered = word.lowercased()
     // A long enough start of a name (`overfit_rise` for `overfit_rise_percent`) is the likeliest meaning.
     if lowered.count >= 4, let prefixed = candidates.first(where: { $0.lowercased().hasPrefix(lowered) }) { return prefixed }

@@ -1,0 +1,68 @@
+/// The shipped dashboards, used where a project has no `dashboards/` of its own.
+/// A test keeps them identical to the files in `dashboards/`.
+extension Dashboard {
+    public static let builtIn: [String: String] = [
+        "sweep": """
+            # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
+            # Panels: table, curves, scatter, heatmap, bars3h, forgetting, flips (see dashboards/README.md).
+            title: overview
+            metric: val/loss            # ranks runs: table order, top-k curves, the best run, the compared runs
+            panels:
+              - type: table             # every run; seed repeats folded to mean ± sd
+              - type: curves
+                title: Train (dashed) and val loss of the best configurations, best step marked
+                metrics: [train/loss, val/loss]
+                top: 8
+              - type: scatter
+                title: Best val loss against learning rate, by LoRA rank
+                x: lr
+                y: val/loss
+                color: lora_r
+              - type: heatmap
+                title: Best val loss by learning rate and epochs
+                x: lr
+                y: epochs
+                value: val/loss
+              - type: bars3h
+                title: 3H scores of the best runs against the release gate
+                gate: gates/release.yaml
+                top: 6
+              - type: forgetting
+                x: mix_ratio
+                by: base_model
+            """,
+        "run": """
+            # One page per run: reports/NAME/runs/RUN.html.
+            title: run
+            panels:
+              - overview                # status, timing, git commit and dirty flag, command, stderr of a failed run
+              - verdict                 # the diagnosis with its evidence and advice
+              - type: curves
+                title: Train and val loss, best step marked
+                metrics: [train/loss, val/loss]
+                points: 600
+              - type: curves
+                title: Learning-rate schedule
+                metrics: [lr]
+              - type: bars3h
+                title: 3H scores against the release gate
+                gate: gates/release.yaml
+              - scores                  # every evalset by dimension and task_type
+              - params
+              - artifacts
+            """,
+        "compare": """
+            # The comparison page: reports/NAME/compare.html. The first run is the reference.
+            title: compare
+            panels:
+              - type: table             # the parameters that differ, metrics with deltas against the first run
+              - type: curves
+                title: Train (dashed) and val loss
+              - type: bars3h
+                title: 3H scores against the release gate
+                gate: gates/release.yaml
+              - type: flips
+                limit: 25
+            """,
+    ]
+}

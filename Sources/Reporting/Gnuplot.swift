@@ -1,0 +1,106 @@
+import Foundation
+
+public struct GnuplotError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// One gnuplot process per report: chart scripts are piped in as they are made, so drawing overlaps the
+/// report's own work, and every SVG lands in the report folder (gnuplot runs there; paths stay relative).
+final class Gnuplot {
+    private let process = Process()
+    private let input = Pipe()
+    private let errors = Pipe()
+    private let stderrText = StderrBuffer()
+    private var buffer = ""
+    private(set) var charts = 0
+
+    init(directory: URL, executable: String = "gnuplot") throws(GnuplotError) {
+        // A gnuplot that stops on an error closes its input; the write must fail, not kill harrow.
+        signal(SIGPIPE, SIG_IGN)
+        guard let path = Self.find(executable) else {
+            throw GnuplotError(description: "gnuplot is not installed: the report draws its plots with it (apt-get install gnuplot-nox, or make deps)")
+        }
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = []
+        process.currentDirectoryURL = directory
+        process.standardInput = input
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        var environment = ProcessInfo.processInfo.environment
+        environment["GNUPLOT_LIB"] = nil
+        process.environment = environment
+        let handle = errors.fileHandleForReading
+        let sink = stderrText
+        // Read stderr all along so a chatty gnuplot can never block on a full pipe.
+        Thread.detachNewThread {
+            sink.data = handle.readDataToEndOfFile()
+            sink.done.signal()
+        }
+        do { try process.run() } catch { throw GnuplotError(description: "cannot start gnuplot: \(error)") }
+        try? errors.fileHandleForWriting.close()
+    }
+
+    static func find(_ name: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let p = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    /// Queues a chart; scripts go to gnuplot in chunks of about 256 KiB.
+    func draw(_ chart: Chart) throws(GnuplotError) {
+        buffer += chart.script(id: charts)
+        charts += 1
+        if buffer.utf8.count > 1 << 18 { try flush() }
+    }
+
+    private func flush() throws(GnuplotError) {
+        guard !buffer.isEmpty else { return }
+        let data = Data(buffer.utf8)
+        buffer = ""
+        do { try input.fileHandleForWriting.write(contentsOf: data) } catch {
+            throw failure("gnuplot stopped reading its script")
+        }
+    }
+
+    /// Sends what is left, closes the last file and waits; gnuplot's stderr becomes the error if it failed.
+    func finish() throws(GnuplotError) {
+        buffer += "unset output\nexit\n"
+        try flush()
+        let stderr = waitForExit()
+        if process.terminationStatus != 0 {
+            throw GnuplotError(description: "gnuplot exited with status \(process.terminationStatus)" + (stderr.isEmpty ? "" : ":\n\(stderr)"))
+        }
+    }
+
+    private var exited = false
+
+    /// A report that failed part-way still lets its gnuplot finish what it was sent and exit.
+    deinit {
+        if !exited { try? input.fileHandleForWriting.close() }
+    }
+
+    /// Closes gnuplot's input, waits for it, and returns the end of its stderr.
+    private func waitForExit() -> String {
+        if !exited {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            stderrText.done.wait()
+            exited = true
+        }
+        return String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n")
+    }
+
+    private func failure(_ what: String) -> GnuplotError {
+        let stderr = waitForExit()
+        return GnuplotError(description: what + (stderr.isEmpty ? "" : ":\n\(stderr)"))
+    }
+}
+
+/// gnuplot's stderr, filled by the reading thread and read only after `done` is signalled.
+private final class StderrBuffer: @unchecked Sendable {
+    var data = Data()
+    let done = DispatchSemaphore(value: 0)
+}

@@ -1,0 +1,502 @@
+import Foundation
+import Tracking
+
+/// One panel on one page.
+struct PanelContext {
+    let renderer: Renderer
+    let scope: Scope
+    let prefix: String
+    let chartBase: String
+
+    var metric: String { renderer.metric }
+    var store: Store { renderer.store }
+
+    func render(_ p: Panel) throws -> String {
+        switch p.kind {
+        case .table: return table(p)
+        case .curves: return try curves(p)
+        case .scatter: return try scatter(p)
+        case .heatmap: return try heatmap(p)
+        case .bars3h: return try bars3h(p)
+        case .forgetting: return try forgetting(p)
+        case .flips: return try flips(p)
+        case .overview: return try overview(p)
+        case .params: return params(p)
+        case .verdict: return verdict(p)
+        case .scores: return scores(p)
+        case .artifacts: return try artifacts(p)
+        }
+    }
+
+    // MARK: Helpers
+
+    func heading(_ p: Panel, _ fallback: String) -> String { "<h2>\(HTML.escape(p.title ?? fallback))</h2>\n" }
+    func note(_ text: String) -> String { "<p class=\"note\">\(text)</p>\n" }
+    func chart(_ p: Panel, _ title: String, suffix: String = "") -> Chart { Chart(output: "\(chartBase)\(suffix).svg", title: p.title ?? title) }
+
+    /// Rows or lines of the page: seed repeats folded together on the index, each run alone elsewhere.
+    var groups: [RunGroup] {
+        switch scope {
+        case .index(let runs):
+            let lower = Metric.lowerIsBetter(metric)
+            return Renderer.groups(runs).enumerated().sorted { a, b in
+                switch (a.element.spread(metric)?.mean, b.element.spread(metric)?.mean) {
+                case let (x?, y?) where x != y: return lower ? x < y : x > y
+                case (nil, _?): return false
+                case (_?, nil): return true
+                default: return a.offset < b.offset
+                }
+            }.map(\.element)
+        case .compare(let runs): return runs.map { RunGroup(members: [$0]) }
+        case .run(let run): return [RunGroup(members: [run])]
+        }
+    }
+
+    var isIndex: Bool { if case .index = scope { return true } else { return false } }
+
+    /// Parameters whose values differ between the runs (seed aside on the index, where repeats are folded).
+    func varyingParams(_ runs: [ReportRun]) -> [String] {
+        let keys = Set(runs.flatMap(\.params.keys)).sorted()
+        return keys.filter { k in
+            !(isIndex && k == SeedGroups.seedKey) && Set(runs.map { $0.params[k]?.display ?? "–" }).count > 1
+        }
+    }
+
+    /// A parameter or metric as a number for plotting; nil when neither.
+    func coordinate(_ name: String, _ g: RunGroup) -> Double? {
+        if let p = g.lead.params[name] { return p.number }
+        return g.spread(name)?.mean
+    }
+
+    func runLinks(_ g: RunGroup) -> String {
+        guard g.members.count > 1 else { return renderer.link(g.lead, prefix: prefix) }
+        let members = g.members.map { r in renderer.link(r, prefix: prefix) + (r.params[SeedGroups.seedKey].map { " seed \(HTML.escape($0.display))" } ?? "") }
+        return "<details><summary>\(renderer.link(g.lead, prefix: prefix)) ×\(g.members.count)</summary>\(members.joined(separator: "<br>"))</details>"
+    }
+
+    // MARK: Table
+
+    func table(_ p: Panel) -> String {
+        let all = groups
+        let shown = Array(all.prefix(p.top ?? all.count))
+        let runs = scope.runs
+        let params = p.params ?? varyingParams(runs)
+        let candidates = [metric, "train/loss:last", "helpful", "honest", "harmless", "total", "general", "forgetting"]
+        var metrics = p.metrics ?? candidates.filter { m in runs.contains { $0.value(m) != nil } }
+        if p.metrics == nil { metrics = metrics.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
+        let reference = shown.first
+        var rows: [[HTML.Cell]] = []
+        for (i, g) in shown.enumerated() {
+            var row: [HTML.Cell] = [HTML.Cell(html: runLinks(g), sortValue: nil, cls: nil)]
+            let statuses = Dictionary(grouping: g.members, by: { $0.run.status.rawValue })
+            row.append(g.members.count == 1 ? .text(g.lead.run.status.rawValue, cls: g.lead.run.status.rawValue)
+                       : .text(statuses.map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")))
+            let verdicts = g.members.compactMap { $0.diagnosis?.verdict }
+            let verdict = Set(verdicts).sorted().joined(separator: ", ")
+            row.append(.text(verdict.isEmpty ? "–" : verdict, cls: Set(verdicts).count == 1 ? verdicts[0] : nil))
+            for k in params { row.append(cellFor(param: g.lead.params[k])) }
+            for m in metrics {
+                guard let s = g.spread(m) else { row.append(.number(nil)); continue }
+                var html = Format.number(s.mean)
+                if s.n > 1 { html += " ± " + Format.number(s.sd, digits: 2) }
+                else if let e = g.lead.stderr(m), e > 0 { html += "<small> ± \(Format.number(e, digits: 2))</small>" }
+                if case .compare = scope, i > 0, let r = reference?.spread(m) {
+                    let d = s.mean - r.mean
+                    let better = Metric.lowerIsBetter(m) ? d < 0 : d > 0
+                    html += " <small class=\"\(d == 0 ? "" : better ? "pass" : "fail")\">(\(d >= 0 ? "+" : "")\(Format.number(d, digits: 3)))</small>"
+                }
+                row.append(HTML.Cell(html: html, sortValue: s.mean, cls: "num"))
+            }
+            rows.append(row)
+        }
+        var html = heading(p, "Runs")
+        let folded = all.filter { $0.members.count > 1 }.count
+        var notes: [String] = []
+        if shown.count < all.count { notes.append("the best \(shown.count) of \(all.count) by \(HTML.escape(metric))") }
+        if folded > 0 { notes.append("\(folded) configurations repeated over seeds: mean ± sd, members one click away") }
+        if case .compare = scope { notes.append("deltas against the first run") }
+        if !notes.isEmpty { html += note(notes.joined(separator: "; ")) }
+        return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows)
+    }
+
+    func cellFor(param: Param?) -> HTML.Cell {
+        guard let param else { return .number(nil) }
+        if let n = param.number, case .number = param { return HTML.Cell(html: HTML.escape(param.display), sortValue: n, cls: "num") }
+        return .text(param.display)
+    }
+
+    // MARK: Curves
+
+    func curves(_ p: Panel) throws -> String {
+        let keys = p.metrics ?? ["train/loss", "val/loss"]
+        let all = groups
+        let shown: [RunGroup]
+        switch scope {
+        case .index: shown = Array(all.prefix(p.top ?? 8))
+        default: shown = all
+        }
+        let single = shown.count == 1
+        var c = chart(p, keys.joined(separator: " and "))
+        c.xLabel = "step"
+        c.yLabel = keys.count == 1 ? keys[0] : "loss"
+        c.keyOutside = !single
+        if !single { c.width = 760 }
+        let points = p.points ?? 400
+        var drawn = 0, bestMarked = false
+        var yLow = Double.infinity, yHigh = -Double.infinity
+        for (gi, g) in shown.enumerated() {
+            for (ki, key) in keys.enumerated() {
+                let raw = try g.members.map { try store.curve(run: $0.run.rowID, key: key) }.filter { !$0.steps.isEmpty }
+                guard !raw.isEmpty else { continue }
+                let color = single ? ki : gi
+                // Several runs: one key entry each (on the last series); line style tells the series apart.
+                let title = single ? key : ki == keys.count - 1 ? g.label : ""
+                let dashed = !single && ki < keys.count - 1
+                var steps: [Double], mean: [Double]
+                if raw.count > 1 {
+                    let m = SeedGroups.meanCurve(raw)
+                    steps = m.steps.map(Double.init)
+                    mean = m.mean
+                    let keep = Downsample.lttb(x: steps, y: mean, threshold: points)
+                    c.elements.append(.band(x: keep.map { steps[$0] }, low: keep.map { mean[$0] - m.sd[$0] }, high: keep.map { mean[$0] + m.sd[$0] }, color: color))
+                } else {
+                    steps = raw[0].steps.map(Double.init)
+                    mean = raw[0].values
+                }
+                let keep = Downsample.lttb(x: steps, y: mean, threshold: points)
+                c.elements.append(.line(title: title, x: keep.map { steps[$0] }, y: keep.map { mean[$0] }, color: color, dashed: dashed))
+                drawn += 1
+                // The first tenth of a loss curve is the fall from initialisation; it sets no upper bound, so the
+                // part that tells fits apart fills the plot.
+                let settled = mean.dropFirst(mean.count / 10).filter(\.isFinite)
+                yLow = min(yLow, settled.min() ?? yLow)
+                yHigh = max(yHigh, settled.max() ?? yHigh)
+                // The best step: where val loss was lowest (the trainer's own record when it kept one).
+                if key.hasPrefix("val/"), Metric.lowerIsBetter(key), let minIndex = mean.indices.min(by: { mean[$0] < mean[$1] }) {
+                    var at = minIndex
+                    if raw.count == 1, let best = g.lead.run.bestStep, let i = raw[0].steps.firstIndex(of: best) { at = i }
+                    c.elements.append(.points(title: bestMarked ? "" : "best step", x: [steps[at]], y: [mean[at]], color: color, size: 1.4))
+                    bestMarked = true
+                }
+            }
+        }
+        var html = heading(p, keys.joined(separator: " and "))
+        if case .index = scope, shown.count < all.count {
+            html += note("the best \(shown.count) of \(all.count) configurations by \(HTML.escape(metric)); every run has its own page")
+        }
+        if drawn == 0 { return html + note("no \(HTML.escape(keys.joined(separator: " or "))) logged") }
+        if keys.allSatisfy(Metric.lowerIsBetter), yHigh > yLow {
+            let pad = (yHigh - yLow) * 0.12
+            c.yRange = (max(0, yLow - pad), yHigh + pad)
+        }
+        if shown.contains(where: { $0.members.count > 1 }) { html += note("seed repeats: mean line, ± sd band") }
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    // MARK: Scatter and heatmap
+
+    /// Distinct values of a parameter, numbers in numeric order.
+    func levels(_ name: String, _ gs: [RunGroup]) -> [String] {
+        let values = Set(gs.map { $0.lead.params[name]?.display ?? "–" })
+        return values.sorted { a, b in
+            switch (Double(a), Double(b)) {
+            case let (x?, y?): return x < y
+            default: return a < b
+            }
+        }
+    }
+
+    func scatter(_ p: Panel) throws -> String {
+        let x = p.x!, y = p.y!
+        let gs = groups
+        var c = chart(p, "\(y) against \(x)")
+        c.xLabel = x
+        c.yLabel = y
+        let numericX = gs.allSatisfy { g in g.lead.params[x].map { $0.number != nil } ?? (g.spread(x) != nil) }
+        var xLevels: [String] = []
+        if !numericX {
+            xLevels = levels(x, gs)
+            c.xTics = xLevels.enumerated().map { ($0.element, Double($0.offset)) }
+            c.xRange = (-0.5, Double(xLevels.count) - 0.5)
+        }
+        let colorLevels = p.color.map { levels($0, gs) } ?? [""]
+        var xs: [Double] = []
+        for (ci, level) in colorLevels.enumerated() {
+            var px: [Double] = [], py: [Double] = [], pe: [Double] = []
+            for g in gs where p.color.map({ (g.lead.params[$0]?.display ?? "–") == level }) ?? true {
+                guard let s = g.spread(y) else { continue }
+                let xv = numericX ? coordinate(x, g) : xLevels.firstIndex(of: g.lead.params[x]?.display ?? "–").map(Double.init)
+                guard let xv else { continue }
+                px.append(xv)
+                py.append(s.mean)
+                pe.append(s.sd)
+            }
+            guard !px.isEmpty else { continue }
+            xs += px
+            let title = p.color.map { "\($0) = \(level)" } ?? y
+            c.elements.append(.points(title: title, x: px, y: py, color: ci, yError: pe.contains { $0 > 0 } ? pe : nil, size: 1.0))
+        }
+        if let logX = p.logX { c.logX = logX && numericX } else if numericX, let lo = xs.min(), let hi = xs.max(), lo > 0 {
+            c.logX = hi / lo >= 20 || x.contains("learning_rate") || x == "lr"
+        }
+        if numericX, c.logX, let lo = xs.min(), let hi = xs.max() { c.xRange = (lo / 1.5, hi * 1.5) }
+        else if numericX, let lo = xs.min(), let hi = xs.max() { let pad = max((hi - lo) * 0.08, abs(hi) * 0.05, 1e-12); c.xRange = (lo - pad, hi + pad) }
+        c.keyOutside = colorLevels.count > 1
+        var html = heading(p, "\(y) against \(x)")
+        if xs.isEmpty { return html + note("no run has both \(HTML.escape(x)) and \(HTML.escape(y))") }
+        if gs.contains(where: { $0.members.count > 1 }) { html += note("seed repeats: mean with ± sd bars") }
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    func heatmap(_ p: Panel) throws -> String {
+        let x = p.x!, y = p.y!, v = p.value!
+        let runs = scope.runs.filter { $0.value(v) != nil }
+        var html = heading(p, "\(v) by \(x) and \(y)")
+        guard !runs.isEmpty else { return html + note("no run has \(HTML.escape(v))") }
+        let gs = runs.map { RunGroup(members: [$0]) }
+        let xl = levels(x, gs), yl = levels(y, gs)
+        var cells: [String: [Double]] = [:]
+        for r in runs { cells["\(r.params[x]?.display ?? "–")\u{1}\(r.params[y]?.display ?? "–")", default: []].append(r.value(v)!) }
+        var c = chart(p, "\(v) by \(x) and \(y)")
+        c.xLabel = x
+        c.yLabel = y
+        c.paletteLabel = v
+        c.xTics = xl.enumerated().map { ($0.element, Double($0.offset)) }
+        c.yTics = yl.enumerated().map { ($0.element, Double($0.offset)) }
+        c.xRange = (-0.5, Double(xl.count) - 0.5)
+        c.yRange = (-0.5, Double(yl.count) - 0.5)
+        c.width = max(480, min(1100, 160 + 70 * xl.count))
+        c.height = max(300, min(900, 120 + 46 * yl.count))
+        var cx: [Double] = [], cy: [Double] = [], cv: [Double] = [], labels: [String] = []
+        for (i, a) in xl.enumerated() {
+            for (j, b) in yl.enumerated() {
+                guard let values = cells["\(a)\u{1}\(b)"], let s = Spread(values) else { continue }
+                cx.append(Double(i))
+                cy.append(Double(j))
+                cv.append(s.mean)
+                labels.append(Format.number(s.mean, digits: 3) + (s.n > 1 ? " (\(s.n))" : ""))
+            }
+        }
+        c.elements = [.cells(x: cx, y: cy, value: cv), .labels(x: cx, y: cy, text: labels)]
+        html += note("each cell: mean over its runs (count in brackets when more than one); empty: no run there")
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    // MARK: 3H
+
+    func bars3h(_ p: Panel) throws -> String {
+        let dims = p.metrics ?? ["helpful", "honest", "harmless"]
+        var shown = groups.filter { g in dims.contains { g.spread($0) != nil } }
+        if case .index = scope { shown = Array(shown.prefix(p.top ?? 6)) }
+        var html = heading(p, "3H scores")
+        guard !shown.isEmpty else { return html + note("no evals yet: <code>harrow eval RUN --evalset evalsets/…</code> or an <code>eval:</code> block in the experiment") }
+        var c = chart(p, "3H scores" + (p.gate.map { " with \($0) thresholds" } ?? ""))
+        c.xTics = dims.enumerated().map { ($0.element, Double($0.offset)) }
+        c.xRange = (-0.5, Double(dims.count) - 0.5)
+        c.yRange = (0, 1.08)
+        c.yLabel = "accuracy"
+        c.keyOutside = shown.count > 1
+        let n = Double(shown.count), width = 0.8 / n
+        for (j, g) in shown.enumerated() {
+            var xs: [Double] = [], ys: [Double] = [], es: [Double] = []
+            for (d, dim) in dims.enumerated() {
+                guard let s = g.spread(dim) else { continue }
+                xs.append(Double(d) + (Double(j) - (n - 1) / 2) * width)
+                ys.append(s.mean)
+                es.append(s.n > 1 ? s.sd : g.lead.stderr(dim) ?? 0)
+            }
+            c.elements.append(.boxes(title: shown.count == 1 ? "score ± stderr" : g.label, x: xs, y: ys, width: width * 0.92, color: j, yError: es))
+        }
+        if let path = p.gate, let rules = try renderer.gate(path) {
+            for t in rules.thresholds {
+                guard let d = dims.firstIndex(of: t.metric) else { continue }
+                for (bound, word) in [(t.min, "min"), (t.max, "max")] {
+                    guard let b = bound else { continue }
+                    c.segments.append(Chart.Segment(x1: Double(d) - 0.46, y1: b, x2: Double(d) + 0.46, y2: b, color: "#c62828",
+                                                    label: "\(word) \(Format.number(b))"))
+                }
+            }
+            html += note("dashed lines: the thresholds of \(HTML.escape(path))")
+        }
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    func forgetting(_ p: Panel) throws -> String {
+        let x = p.x ?? "mix_ratio", by = p.by ?? "base_model"
+        let runs = scope.runs.filter { $0.value("forgetting") != nil }
+        var html = heading(p, "Forgetting: general-score change by \(by) and \(x)")
+        guard !runs.isEmpty else { return html + note("no general-set scores: evaluate on the general set (eval: [general]) to see forgetting") }
+        var c = chart(p, "general-score change by \(by) and \(x)")
+        c.xLabel = x
+        c.yLabel = "general − starting checkpoint"
+        let byLevels = levels(by, runs.map { RunGroup(members: [$0]) })
+        var xs: [Double] = []
+        for (bi, level) in byLevels.enumerated() {
+            let members = runs.filter { ($0.params[by]?.display ?? "–") == level }
+            let points = Dictionary(grouping: members, by: { $0.params[x]?.number ?? 0 })
+                .compactMap { key, rs in Spread(rs.compactMap { $0.value("forgetting") }).map { (key, $0) } }.sorted { $0.0 < $1.0 }
+            guard !points.isEmpty else { continue }
+            xs += points.map(\.0)
+            c.elements.append(.line(title: "\(by) = \(level)", x: points.map(\.0), y: points.map(\.1.mean), color: bi))
+            c.elements.append(.points(title: "", x: points.map(\.0), y: points.map(\.1.mean), color: bi,
+                                      yError: points.map(\.1.sd), size: 1.0))
+        }
+        if let lo = xs.min(), let hi = xs.max() {
+            let pad = max((hi - lo) * 0.08, 0.02)
+            c.xRange = (lo - pad, hi + pad)
+            c.segments.append(Chart.Segment(x1: lo - pad, y1: 0, x2: hi + pad, y2: 0, color: "#888888", label: nil))
+        }
+        let ys = runs.compactMap { $0.value("forgetting") }
+        if let lo = ys.min(), let hi = ys.max() {
+            let pad = max((max(hi, 0) - min(lo, 0)) * 0.1, 0.01)
+            c.yRange = (min(lo, 0) - pad, max(hi, 0) + pad)
+        }
+        html += note("below zero: the run scores worse on general data than the checkpoint it started from; points average the runs at that setting (± sd)")
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    // MARK: Flips
+
+    func flips(_ p: Panel) throws -> String {
+        let runs: [ReportRun]
+        switch scope {
+        case .index(let r): runs = Array(r.prefix(2))
+        case .compare(let r): runs = r
+        case .run: runs = []
+        }
+        var html = heading(p, "Eval items that flipped")
+        guard runs.count > 1 else { return html + note("flips need two runs") }
+        let limit = p.limit ?? 20
+        let reference = try store.evals(run: runs[0].run.rowID, items: true)
+        for other in runs.dropFirst() {
+            let flips = EvalFlip.between(reference, try store.evals(run: other.run.rowID, items: true))
+            let lost = flips.filter(\.before).count
+            html += "<h3>\(renderer.link(runs[0], prefix: prefix)) → \(renderer.link(other, prefix: prefix)): "
+                + "<span class=\"fail\">\(lost) pass→fail</span>, <span class=\"pass\">\(flips.count - lost) fail→pass</span></h3>\n"
+            guard !flips.isEmpty else {
+                html += note(reference.isEmpty ? "the reference run has no per-item results" : "no item changed")
+                continue
+            }
+            let byGroup = Dictionary(grouping: flips, by: { "\($0.evalset)\u{1}\($0.dimension)\u{1}\($0.taskType)" })
+            html += HTML.table(header: ["evalset", "dimension", "task_type", "pass→fail", "fail→pass"], rows: byGroup.keys.sorted().map { k in
+                let parts = k.split(separator: "\u{1}", omittingEmptySubsequences: false).map(String.init)
+                let list = byGroup[k]!
+                let l = list.filter(\.before).count
+                return [.text(parts[0]), .text(parts[1]), .text(parts[2]), .number(Double(l)), .number(Double(list.count - l))]
+            })
+            let items = flips.sorted { $0.before && !$1.before }.prefix(limit)
+            html += HTML.table(header: ["change", "item", "dimension", "task_type", "prompt"], rows: items.map { f in
+                let prompt = f.prompt.map { $0.count > 220 ? String($0.prefix(220)) + "…" : $0 } ?? ""
+                return [.text(f.change, cls: f.before ? "fail" : "pass"), .text(f.item), .text(f.dimension), .text(f.taskType), .text(prompt)]
+            })
+            if flips.count > limit { html += note("\(flips.count - limit) more: <code>harrow compare \(HTML.escape(runs[0].id)) \(HTML.escape(other.id))</code>") }
+        }
+        return html
+    }
+
+    // MARK: One run
+
+    var one: ReportRun { scope.runs[0] }
+
+    func overview(_ p: Panel) throws -> String {
+        let r = one.run
+        var rows: [(String, String)] = [("status", "<span class=\"\(r.status.rawValue)\">\(r.status.rawValue)</span>" + (r.attempt > 1 ? " (attempt \(r.attempt))" : ""))]
+        if let s = r.sweepName { rows.append(("sweep", HTML.escape(s))) }
+        rows.append(("trial key", "<code>\(HTML.escape(r.trialKey))</code>"))
+        if let t = r.startedAt { rows.append(("started", HTML.escape(ISO8601DateFormatter().string(from: t)))) }
+        if let d = r.duration { rows.append(("duration", Format.duration(d))) }
+        if let e = r.exitCode { rows.append(("exit code", "\(e)")) }
+        if let s = r.signal { rows.append(("signal", "\(s)")) }
+        if let e = r.error { rows.append(("error", HTML.escape(e))) }
+        if let pv = one.provenance {
+            var git = pv.commit.map { "<code>\(HTML.escape(String($0.prefix(12))))</code>" } ?? "no commit"
+            if let b = pv.branch { git += " on \(HTML.escape(b))" }
+            if pv.repository != nil { git += pv.dirty ? " <span class=\"dirty\">dirty</span>" + (pv.diffSHA256.map { " (diff \(HTML.escape(String($0.prefix(12)))))" } ?? "") : " clean" }
+            if !pv.untracked.isEmpty { git += ", \(pv.untracked.count) untracked files" }
+            if let n = pv.note { git += " — \(HTML.escape(n))" }
+            rows.append(("git", git))
+        } else {
+            rows.append(("git", "not recorded"))
+        }
+        if !r.command.isEmpty { rows.append(("command", "<code>\(HTML.escape(r.command.joined(separator: " ")))</code>")) }
+        if let d = r.runDir { rows.append(("run folder", "<code>\(HTML.escape(d))</code>")) }
+        if r.source != "harrow" { rows.append(("source", HTML.escape(r.source))) }
+        if r.malformedLines > 0 || r.nonfiniteValues > 0 {
+            rows.append(("metrics lines", "\(r.malformedLines) malformed, \(r.nonfiniteValues) non-finite values skipped"))
+        }
+        var html = heading(p, "Run") + "<dl>" + rows.map { "<dt>\($0.0)</dt><dd>\($0.1)</dd>" }.joined() + "</dl>\n"
+        let attempts = try store.attempts(run: r.rowID)
+        if attempts.count > 1 {
+            html += HTML.table(header: ["attempt", "status", "exit", "duration"], rows: attempts.map {
+                [.number(Double($0.attempt)), .text($0.status, cls: $0.status), .text($0.exitCode.map { "\($0)" } ?? $0.signal.map { "signal \($0)" } ?? "–"),
+                 .text($0.duration.map(Format.duration) ?? "–")]
+            }, caption: "attempts")
+        }
+        if let tail = r.stderrTail, !tail.isEmpty, r.status != .succeeded {
+            html += "<h3>stderr (last lines)</h3><pre>\(HTML.escape(tail))</pre>\n"
+        }
+        return html
+    }
+
+    func params(_ p: Panel) -> String {
+        heading(p, "Parameters") + HTML.table(header: ["parameter", "value"], rows: one.params.sorted { $0.key < $1.key }.map { [.text($0.key), cellFor(param: $0.value)] })
+    }
+
+    func verdict(_ p: Panel) -> String {
+        var html = heading(p, "Diagnosis")
+        guard let d = one.diagnosis else { return html + note("not diagnosed yet: <code>harrow diagnose \(HTML.escape(one.id))</code>") }
+        html += "<p><strong class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</strong>"
+            + " (confidence \(Format.number(d.confidence, digits: 2)))" + (d.bestStep.map { " · best step \($0)" } ?? "") + "</p>\n"
+        if !d.advice.isEmpty { html += "<p>\(HTML.escape(d.advice))</p>\n" }
+        if let evidence = (try? JSONSerialization.jsonObject(with: Data(d.evidenceJSON.utf8))) as? [String: Any], !evidence.isEmpty {
+            html += "<dl class=\"evidence\">" + evidence.keys.sorted().map { k in "<dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(Self.evidenceText(evidence[k]!)))</dd>" }.joined() + "</dl>\n"
+        }
+        return html
+    }
+
+    static func evidenceText(_ v: Any) -> String {
+        switch v {
+        case let n as NSNumber: return Format.number(n.doubleValue)
+        case let s as String: return s
+        case let a as [Any]: return a.map(evidenceText).joined(separator: ", ")
+        case let m as [String: Any]: return m.keys.sorted().map { "\($0): \(evidenceText(m[$0]!))" }.joined(separator: ", ")
+        default: return "\(v)"
+        }
+    }
+
+    func scores(_ p: Panel) -> String {
+        var html = heading(p, "Eval scores")
+        guard !one.evals.isEmpty else { return html + note("not evaluated: <code>harrow eval \(HTML.escape(one.id)) --evalset evalsets/…</code>") }
+        for e in one.evals {
+            var line = "<h3>\(HTML.escape(e.evalset)) · \(HTML.escape(e.status))"
+            if let t = e.total { line += " · total \(Format.number(t, digits: 3))" + (e.totalStderr.map { " ± \(Format.number($0, digits: 2))" } ?? "") }
+            if let t = e.total, let b = e.baseline {
+                let d = t - b
+                line += " · <span class=\"\(d < 0 ? "fail" : "pass")\">\(d >= 0 ? "+" : "")\(Format.number(d, digits: 3)) vs starting checkpoint</span>"
+            }
+            html += line + "</h3>\n"
+            if let err = e.error { html += "<pre>\(HTML.escape(err))</pre>\n" }
+            html += HTML.table(header: ["dimension", "task_type", "n", "acc", "± stderr", "acc_norm"], rows: e.groups.map { g in
+                [.text(g.dimension), .text(g.taskType.isEmpty ? "(all)" : g.taskType), .number(Double(g.n)), .number(g.acc, digits: 3),
+                 .number(g.accStderr, digits: 2), .number(g.accNorm, digits: 3)]
+            })
+        }
+        return html
+    }
+
+    func artifacts(_ p: Panel) throws -> String {
+        let list = try store.artifacts(run: one.run.rowID)
+        var html = heading(p, "Artifacts")
+        var rows: [[HTML.Cell]] = list.map { a in
+            [.text(a.role), .text(a.path), a.size.map { .number(Double($0)) } ?? .number(nil), .text(a.sha256.map { String($0.prefix(16)) } ?? "–")]
+        }
+        if list.isEmpty, let dir = one.run.runDir {
+            for (role, name) in [("checkpoint", one.run.checkpoint), ("best checkpoint", one.run.bestCheckpoint)] {
+                if let name { rows.append([.text(role), .text(dir + "/" + name), .number(nil), .text("–")]) }
+            }
+        }
+        if rows.isEmpty { return html + note("no artifacts recorded") }
+        html += HTML.table(header: ["role", "path", "bytes", "sha256"], rows: rows)
+        return html
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Tracking
+
+/// What to report on and where.
+public struct ReportRequest: Sendable {
+    public var title: String
+    /// The runs of the report, in plan order.
+    public var runs: [Run]
+    /// The runs of the comparison page, the first being the reference; empty: the best few by the metric.
+    public var compared: [Run]
+    public var index: Dashboard
+    public var runPage: Dashboard
+    public var comparePage: Dashboard
+    /// Overrides the dashboards' ranking metric.
+    public var metric: String?
+    public var out: URL
+    /// Where relative paths in dashboards (gate files) are read from.
+    public var baseDirectory: URL
+
+    public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
+                metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+        self.title = title
+        self.runs = runs
+        self.compared = compared
+        self.index = index
+        self.runPage = runPage
+        self.comparePage = comparePage
+        self.metric = metric
+        self.out = out
+        self.baseDirectory = baseDirectory
+    }
+}
+
+public struct ReportSummary: Sendable {
+    public var index: URL
+    public var pages: Int
+    public var charts: Int
+    public var runs: Int
+    public var seconds: Double
+    public var warnings: [String]
+}
+
+public struct ReportError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public enum Report {
+    /// Runs compared when none are named: the best few by the metric.
+    public static let defaultCompared = 4
+
+    /// Writes `index.html`, `compare.html`, `runs/<id>.html` and `plots/*.svg` into `request.out`.
+    /// `progress` is called after each run page with (done, total).
+    public static func write(_ request: ReportRequest, store: Store, progress: ((Int, Int) -> Void)? = nil) throws -> ReportSummary {
+        let start = Date()
+        let fm = FileManager.default
+        for dir in ["", "runs", "plots"] {
+            do { try fm.createDirectory(at: request.out.appendingPathComponent(dir), withIntermediateDirectories: true) } catch {
+                throw ReportError("cannot create \(request.out.appendingPathComponent(dir).path): \(error.localizedDescription)")
+            }
+        }
+        // Plots of an earlier report in the same folder would otherwise linger beside the new ones.
+        for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
+            try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
+        }
+        let runs = try request.runs.map { try ReportRun.load($0, store: store) }
+        let metric = request.metric ?? request.index.metric ?? "val/loss"
+        let ranked = Metric.rank(runs, by: metric)
+        let compared = request.compared.isEmpty
+            ? Array(ranked.prefix(defaultCompared))
+            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? ReportRun.load(c, store: store) }
+
+        let gnuplot = try Gnuplot(directory: request.out)
+        let renderer = Renderer(store: store, gnuplot: gnuplot, metric: metric, baseDirectory: request.baseDirectory)
+        var pages = 0
+        func write(_ html: String, to name: String) throws {
+            do { try html.write(to: request.out.appendingPathComponent(name), atomically: true, encoding: .utf8) } catch {
+                throw ReportError("cannot write \(request.out.appendingPathComponent(name).path): \(error.localizedDescription)")
+            }
+            pages += 1
+        }
+
+        let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+        var head = "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses))) · ranked by \(HTML.escape(metric))"
+        if let best = ranked.first, let v = best.value(metric) {
+            head += " · best <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a> at \(Format.number(v))"
+        }
+        head += " · <a href=\"compare.html\">compare the \(compared.count) \(request.compared.isEmpty ? "best" : "chosen") runs</a></p>"
+        let indexBody = try renderer.render(request.index, scope: .index(ranked), prefix: "")
+        try write(HTML.page(title: "\(request.title) — \(request.index.title)",
+                            nav: [("index", "index.html"), ("compare", "compare.html")], body: head + indexBody), to: "index.html")
+
+        let compareBody = try renderer.render(request.comparePage, scope: .compare(compared), prefix: "")
+        try write(HTML.page(title: "\(request.comparePage.title): " + compared.map(\.id).joined(separator: " vs "),
+                            nav: [("index", "index.html"), ("compare", "compare.html")], body: compareBody), to: "compare.html")
+
+        for (i, run) in runs.enumerated() {
+            let body = try renderer.render(request.runPage, scope: .run(run), prefix: "../")
+            try write(HTML.page(title: "run \(run.id)" + (run.run.sweepName.map { " · \($0)" } ?? ""),
+                                nav: [("index", "../index.html"), ("compare", "../compare.html")], body: body),
+                      to: "runs/" + Renderer.runFile(run.id))
+            progress?(i + 1, runs.count)
+        }
+        try gnuplot.finish()
+        return ReportSummary(index: request.out.appendingPathComponent("index.html"), pages: pages, charts: gnuplot.charts, runs: runs.count,
+                             seconds: Date().timeIntervalSince(start), warnings: renderer.warnings)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Tracking
+
+/// A parameter value with its JSON type kept, so numbers sort and plot as numbers.
+public enum Param: Sendable, Equatable, Decodable {
+    case number(Double), flag(Bool), text(String), other(String)
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let b = try? c.decode(Bool.self) { self = .flag(b) }
+        else if let d = try? c.decode(Double.self) { self = .number(d) }
+        else if let s = try? c.decode(String.self) { self = .text(s) }
+        else if let a = try? c.decode([Param].self) { self = .other("[" + a.map(\.display).joined(separator: ", ") + "]") }
+        else if let m = try? c.decode([String: Param].self) { self = .other("{" + m.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.display)" }.joined(separator: ", ") + "}") }
+        else { self = .other("null") }
+    }
+
+    public var display: String {
+        switch self {
+        case .number(let d): return Format.number(d)
+        case .flag(let b): return b ? "true" : "false"
+        case .text(let s), .other(let s): return s
+        }
+    }
+
+    public var number: Double? {
+        switch self {
+        case .number(let d): return d
+        case .flag(let b): return b ? 1 : 0
+        default: return nil
+        }
+    }
+}
+
+/// Everything a report shows of one run, read once from the store (curves are read when drawn).
+public struct ReportRun: Sendable {
+    public var run: Run
+    public var params: [String: Param]
+    public var summaries: [String: MetricSummary]
+    public var values: [String: RunValue]
+    public var diagnosis: StoredDiagnosis?
+    public var evals: [StoredEval]
+    public var provenance: Provenance?
+
+    public var id: String { run.id }
+
+    public init(run: Run, params: [String: Param], summaries: [String: MetricSummary] = [:], values: [String: RunValue] = [:],
+                diagnosis: StoredDiagnosis? = nil, evals: [StoredEval] = [], provenance: Provenance? = nil) {
+        self.run = run
+        self.params = params
+        self.summaries = summaries
+        self.values = values
+        self.diagnosis = diagnosis
+        self.evals = evals
+        self.provenance = provenance
+    }
+
+    static func load(_ run: Run, store: Store) throws -> ReportRun {
+        let params = (try? JSONDecoder().decode([String: Param].self, from: Data(run.paramsJSON.utf8))) ?? [:]
+        return ReportRun(run: run, params: params, summaries: try store.summaries(run: run.rowID), values: try store.values(of: run),
+                         diagnosis: try store.diagnosis(run: run.rowID), evals: try store.evals(run: run.rowID),
+                         provenance: try run.provenanceID.flatMap { try store.provenance(id: $0) })
+    }
+
+    /// A metric by name: a run value (`helpful`, `total`, `forgetting`, …) or a logged series, as
+    /// `val/loss` (its minimum for losses, else its last value) or `val/loss:min|max|last`.
+    public func value(_ name: String) -> Double? {
+        if let v = values[name] { return v.value }
+        let (key, stat) = Metric.split(name)
+        guard let s = summaries[key] else { return nil }
+        switch stat ?? (Metric.lowerIsBetter(key) ? "min" : "last") {
+        case "min": return s.min
+        case "max": return s.max
+        default: return s.last
+        }
+    }
+
+    public func stderr(_ name: String) -> Double? { values[name]?.stderr }
+}
+
+enum Metric {
+    static let stats = ["min", "max", "last"]
+
+    static func split(_ name: String) -> (key: String, stat: String?) {
+        if let colon = name.lastIndex(of: ":"), stats.contains(String(name[name.index(after: colon)...])) {
+            return (String(name[..<colon]), String(name[name.index(after: colon)...]))
+        }
+        return (name, nil)
+    }
+
+    /// Losses and perplexities fall as runs get better; scores rise. Forgetting is a score change, so higher is better.
+    static func lowerIsBetter(_ name: String) -> Bool {
+        let key = split(name).key.lowercased()
+        return key.contains("loss") || key.contains("perplexity") || key.hasSuffix("ppl")
+    }
+
+    /// Runs ordered best first by a metric; runs without it keep their order at the end.
+    static func rank(_ runs: [ReportRun], by metric: String) -> [ReportRun] {
+        let lower = lowerIsBetter(metric)
+        let indexed = runs.enumerated().map { ($0.offset, $0.element, $0.element.value(metric)) }
+        return indexed.sorted { a, b in
+            switch (a.2, b.2) {
+            case let (x?, y?) where x != y: return lower ? x < y : x > y
+            case (nil, _?): return false
+            case (_?, nil): return true
+            default: return a.0 < b.0
+            }
+        }.map(\.1)
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// A named value of a run with its standard error (0 where none is known).
+public struct RunValue: Sendable, Equatable {
+    public var value: Double
+    public var stderr: Double
+
+    public init(_ value: Double, stderr: Double = 0) {
+        self.value = value
+        self.stderr = stderr
+    }
+}
+
+extension Store {
+    /// The run's values under the names gates, comparisons and reports share: `helpful`, `honest`, `harmless`
+    /// and `DIMENSION/TASK_TYPE` from the main evalset, `total`, `general` and `forgetting` (general − its
+    /// starting checkpoint's score), `val_loss_best` and `val_loss_final`.
+    public func values(of run: Run) throws(StoreError) -> [String: RunValue] {
+        var values: [String: RunValue] = [:]
+        let evals = try evals(run: run.rowID).filter { $0.status == "succeeded" }
+        if let main = evals.first(where: { $0.evalset != "general" }) {
+            for g in main.groups {
+                values[g.taskType.isEmpty ? g.dimension : "\(g.dimension)/\(g.taskType)"] = RunValue(g.acc, stderr: g.accStderr)
+            }
+            if let t = main.total { values["total"] = RunValue(t, stderr: main.totalStderr ?? 0) }
+        }
+        if let general = evals.first(where: { $0.evalset == "general" }), let t = general.total {
+            values["general"] = RunValue(t, stderr: general.totalStderr ?? 0)
+            if let b = general.baseline { values["forgetting"] = RunValue(t - b, stderr: general.totalStderr ?? 0) }
+        }
+        if let v = try summaries(run: run.rowID)["val/loss"] {
+            values["val_loss_best"] = RunValue(v.min)
+            values["val_loss_final"] = RunValue(v.last)
+        }
+        return values
+    }
+}
