@@ -1,7 +1,8 @@
 # Harrow — two commands on a fresh machine: `make demo` and `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
-SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf
+# chromium: the report tests load the generated pages in a real (headless) browser.
+SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium
 BIN := .build/debug
 
 .PHONY: all deps build test bench demo plan clean release models
@@ -65,7 +66,7 @@ models: release
 	  echo "models/chat built in $$(( $$(date +%s) - start )) s"; \
 	fi
 
-# The demo: starting models (once), then the 12-trial sweep; ends by saying where to look.
+# The demo: starting models (once), then the 12-trial sweep, its diagnoses, a gate and the report; ends by saying where to look.
 demo: models
 	@# A failed trial (exit 1) still leaves the rest to look at; a configuration error (2) stops here.
 	$(REL)/harrow sweep experiments/demo.yaml; status=$$?; [ $$status -le 1 ] || exit $$status
@@ -73,6 +74,9 @@ demo: models
 	@best=$$($(REL)/harrow runs --sweep demo --sort val/loss --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'); \
 	  echo; echo "Release gate for the best run by val/loss ($$best):"; \
 	  $(REL)/harrow gate $$best --gate gates/release.yaml || true
+	@echo
+	@$(REL)/harrow report --sweep demo --out reports/demo
+	@echo "Open it: file://$(CURDIR)/reports/demo/index.html"
 	@echo
 	@echo "Where to look:"
 	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first, with 3H scores in --json"

@@ -69,7 +69,9 @@ struct PanelContext {
     }
 
     func runLinks(_ g: RunGroup) -> String {
-        guard g.members.count > 1 else { return renderer.link(g.lead, prefix: prefix) }
+        guard g.members.count > 1 else {
+            return renderer.link(g.lead, prefix: prefix) + g.lead.tags.map { " <small>\(HTML.escape($0))</small>" }.joined()
+        }
         let members = g.members.map { r in renderer.link(r, prefix: prefix) + (r.params[SeedGroups.seedKey].map { " seed \(HTML.escape($0.display))" } ?? "") }
         return "<details><summary>\(renderer.link(g.lead, prefix: prefix)) ×\(g.members.count)</summary>\(members.joined(separator: "<br>"))</details>"
     }
@@ -402,6 +404,7 @@ struct PanelContext {
         let r = one.run
         var rows: [(String, String)] = [("status", "<span class=\"\(r.status.rawValue)\">\(r.status.rawValue)</span>" + (r.attempt > 1 ? " (attempt \(r.attempt))" : ""))]
         if let s = r.sweepName { rows.append(("sweep", HTML.escape(s))) }
+        if !one.tags.isEmpty { rows.append(("tags", one.tags.map(HTML.escape).joined(separator: ", "))) }
         rows.append(("trial key", "<code>\(HTML.escape(r.trialKey))</code>"))
         if let t = r.startedAt { rows.append(("started", HTML.escape(ISO8601DateFormatter().string(from: t)))) }
         if let d = r.duration { rows.append(("duration", Format.duration(d))) }

@@ -63,7 +63,12 @@ public enum Report {
         for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
-        let runs = try request.runs.map { try ReportRun.load($0, store: store) }
+        let tags = Dictionary(grouping: try store.tags(), by: \.run).mapValues { $0.map(\.name) }
+        let runs = try request.runs.map { r in
+            var loaded = try ReportRun.load(r, store: store)
+            loaded.tags = tags[r.id] ?? []
+            return loaded
+        }
         let metric = request.metric ?? request.index.metric ?? "val/loss"
         let ranked = Metric.rank(runs, by: metric)
         let compared = request.compared.isEmpty

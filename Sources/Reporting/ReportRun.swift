@@ -41,6 +41,8 @@ public struct ReportRun: Sendable {
     public var diagnosis: StoredDiagnosis?
     public var evals: [StoredEval]
     public var provenance: Provenance?
+    /// Names given to the run (`harrow tag`).
+    public var tags: [String] = []
 
     public var id: String { run.id }
 

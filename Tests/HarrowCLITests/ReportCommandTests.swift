@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// `harrow report` through the real binary, on a sweep run by `harrow sweep`.
+@Suite struct ReportCommandTests {
+    func sweep() throws -> String {
+        let dir = try Harrow.temporaryDirectory()
+        // Train loss 3/step + lr, val loss 0.5 + lr: the lowest lr is the best run.
+        try """
+            #!/bin/sh
+            awk -v lr="$1" 'BEGIN { for (s = 1; s <= 10; s++) printf "{\\"step\\": %d, \\"train/loss\\": %g, \\"lr\\": %g}\\n", s, 3 / s + lr, lr;
+              printf "{\\"step\\": 10, \\"val/loss\\": %g}\\n", 0.5 + lr }' >> "$HARROW_METRICS"
+            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/trainer.sh", 0o755)
+        try """
+            name: nightly
+            parameters: {lr: [0.1, 0.2, 0.3]}
+            trainer: {command: [./trainer.sh, "{param.lr}"]}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let r = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        return dir
+    }
+
+    @Test func writesTheReportAndSaysWhere() throws {
+        let dir = try sweep()
+        let r = try Harrow.run("report", "--json", in: dir)
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(out["runs"] as? Int == 3)
+        #expect(out["pages"] as? Int == 5)
+        #expect((out["index"] as? String)?.hasSuffix("reports/nightly/index.html") == true)
+        let index = try String(contentsOfFile: dir + "/reports/nightly/index.html", encoding: .utf8)
+        #expect(index.contains("<title>sweep nightly — overview</title>"))
+        // Ranked by val/loss: lr 0.1 (val 0.6) first.
+        let first = index.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tr>")[0]
+        #expect(first.contains(">0.1</td>"))
+        let text = try Harrow.run("report", "--sweep", "nightly", "--out", "r2", in: dir)
+        #expect(text.status == 0)
+        #expect(text.stdout.hasPrefix("wrote \(dir)/r2/index.html: 5 pages"), "\(text.stdout)")
+    }
+
+    @Test func badInputIsAConfigurationError() throws {
+        let dir = try sweep()
+        try "panels:\n  - type: tabel\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        let bad = try Harrow.run("report", "--dashboard", "bad.yaml", in: dir)
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("bad.yaml:2:11: error: unknown panel type 'tabel'; did you mean 'table'?"), "\(bad.stderr)")
+        let missing = try Harrow.run("report", "--runs", "nosuchrun", in: dir)
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no run 'nosuchrun'"))
+        let sweep = try Harrow.run("report", "--sweep", "nope", in: dir)
+        #expect(sweep.status == 2)
+        #expect(sweep.stderr.contains("no sweep 'nope'") && sweep.stderr.contains("nightly"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/reports/nope"))
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+@testable import Reporting
+
+@Suite("dashboards")
+struct DashboardTests {
+    @Test("the shipped dashboards parse and are the built-in copies", arguments: ["sweep", "run", "compare"])
+    func shipped(name: String) throws {
+        let text = try String(contentsOf: projectRoot.appendingPathComponent("dashboards/\(name).yaml"), encoding: .utf8)
+        #expect(text.trimmingCharacters(in: .newlines) == Dashboard.builtIn[name], "regenerate BuiltInDashboards.swift from dashboards/\(name).yaml")
+        let d = try Dashboard.parse(yaml: text, file: name)
+        #expect(!d.panels.isEmpty)
+    }
+
+    @Test("both panel forms read the same")
+    func panelForms() throws {
+        let a = try Dashboard.parse(yaml: "panels:\n  - type: scatter\n    x: lr\n    y: val/loss\n    log_x: true\n  - params\n", file: "a.yaml")
+        let b = try Dashboard.parse(yaml: "panels:\n  - scatter: {x: lr, y: val/loss, log_x: true}\n  - params\n", file: "b.yaml")
+        #expect(a.panels == b.panels)
+        #expect(a.panels[0].kind == .scatter && a.panels[0].x == "lr" && a.panels[0].logX == true)
+        #expect(a.panels[1].kind == .params)
+    }
+
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try Dashboard.parse(yaml: yaml, file: "d.yaml")
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test("every mistake is reported at once with file, line and column")
+    func malformed() {
+        let p = problems("""
+            title: t
+            panles: []
+            panels:
+              - type: curvs
+              - type: curves
+                tpo: 3
+              - type: heatmap
+                x: lr
+              - type: table
+                top: -2
+            """)
+        #expect(p.contains("d.yaml:2:1: error: unknown key 'panles'; did you mean 'panels'?"))
+        #expect(p.contains("d.yaml:4:11: error: unknown panel type 'curvs'; did you mean 'curves'?"))
+        #expect(p.contains("d.yaml:6:5: error: curves has no option 'tpo'; did you mean 'top'? (it reads title, metrics, top, points)"))
+        #expect(p.contains("d.yaml:7:11: error: heatmap needs 'y'"))
+        #expect(p.contains("d.yaml:7:11: error: heatmap needs 'value'"))
+        #expect(p.contains("d.yaml:10:10: error: top is a positive whole number"))
+        #expect(p.count == 6)
+    }
+
+    @Test("broken YAML names where the parser stopped")
+    func invalidYAML() {
+        let p = problems("panels:\n  - type: table\n    params: [lr\n")
+        #expect(p.count == 1)
+        #expect(p[0].hasPrefix("d.yaml:4:1: error: invalid YAML"), "\(p)")
+        #expect(problems("") == ["d.yaml:1:1: error: the dashboard is empty"])
+        #expect(problems("title: t\n") == ["d.yaml:1:1: error: a dashboard needs panels"])
+    }
+}
+
+@Suite("drawing")
+struct DrawingTests {
+    @Test("LTTB keeps the ends and the spike, and returns the asked-for number of points")
+    func lttb() {
+        let x = (0..<1000).map(Double.init)
+        var y = x.map { 2 / ($0 + 1) }
+        y[437] = 9  // a loss spike must survive thinning
+        let keep = Downsample.lttb(x: x, y: y, threshold: 100)
+        #expect(keep.count == 100)
+        #expect(keep.first == 0 && keep.last == 999)
+        #expect(keep.contains(437))
+        #expect(keep == keep.sorted() && Set(keep).count == keep.count)
+        #expect(Downsample.lttb(x: [1, 2, 3], y: [1, 2, 3], threshold: 100) == [0, 1, 2])
+    }
+
+    @Test("runs group by every parameter but the seed")
+    func seedGroups() {
+        let runs: [[String: String]] = [["lr": "1", "seed": "1"], ["lr": "2", "seed": "1"], ["lr": "1", "seed": "2"], ["lr": "1", "seed": "3", "r": "8"]]
+        let groups = SeedGroups.group(runs) { $0 }
+        #expect(groups.map(\.count) == [2, 1, 1])
+        #expect(groups[0].map { $0["seed"] } == ["1", "2"])
+        let s = Spread([1, 2, 3, .nan])!
+        #expect(s.n == 3 && s.mean == 2 && s.sd == 1)
+        #expect(Spread([]) == nil)
+        let m = SeedGroups.meanCurve([(steps: [0, 10, 20], values: [3, 2, 1]), (steps: [0, 20, 30], values: [5, 3, 0])])
+        #expect(m.steps == [0, 20])
+        #expect(m.mean == [4, 2])
+        #expect(m.sd.map { ($0 * 1e6).rounded() / 1e6 } == [1.414214, 1.414214])
+    }
+
+    @Test("chart scripts quote user text for gnuplot and plot with it as plain text")
+    func chartScript() {
+        var c = Chart(output: "plots/a.svg", title: "it's <b>")
+        c.elements = [.line(title: "run 'x'\nnext", x: [1, 2], y: [3, .nan], color: 0)]
+        let s = c.script(id: 7)
+        #expect(s.contains("noenhanced"))
+        #expect(s.contains("set title 'it''s <b>'"))
+        #expect(s.contains("title 'run ''x'' next'"))
+        #expect(s.contains("$C7_0 << EOD\n1.0 3.0\n2.0 NaN\nEOD\n"))
+        #expect(s.contains("undefine $C7_0"))
+        #expect(Chart(output: "e.svg", title: "e").script(id: 1).contains("'no data'"))
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import Tracking
+@testable import Reporting
+
+/// The shipped dashboards, as `harrow report` reads them from a checkout.
+func shippedDashboard(_ name: String) throws -> Dashboard {
+    try Dashboard.parse(yaml: Dashboard.builtIn[name]!, file: "dashboards/\(name).yaml")
+}
+
+/// The project root, where gates/release.yaml lives.
+let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func writeReport(_ dir: URL, compared: [Run] = [], metric: String? = nil) throws -> (ReportSummary, [Run]) {
+    let (store, runs) = try makeSweepStore(in: dir)
+    try store.tag(run: runs[1].rowID, as: "candidate \(hostile)")
+    let request = ReportRequest(title: "sweep night", runs: runs, compared: compared, index: try shippedDashboard("sweep"),
+                                runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"), metric: metric,
+                                out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+    return (try Report.write(request, store: store), runs)
+}
+
+func pages(_ report: URL) throws -> [URL] {
+    let runs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("runs").path).sorted()
+    return [report.appendingPathComponent("index.html"), report.appendingPathComponent("compare.html")]
+        + runs.map { report.appendingPathComponent("runs/\($0)") }
+}
+
+/// The `src` of every image on a page, resolved against the page.
+func imageSources(_ page: URL) throws -> [URL] {
+    let html = try String(contentsOf: page, encoding: .utf8)
+    let regex = try NSRegularExpression(pattern: "<img src=\"([^\"]+)\"")
+    return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map { m in
+        URL(fileURLWithPath: String(html[Range(m.range(at: 1), in: html)!]), relativeTo: page.deletingLastPathComponent()).standardizedFileURL
+    }
+}
+
+@Suite("report")
+struct ReportTests {
+    @Test("every page is written, every image it shows exists and every SVG parses as XML")
+    func pagesImagesAndSVG() throws {
+        let dir = temporaryDirectory("pages")
+        let (summary, runs) = try writeReport(dir)
+        let report = dir.appendingPathComponent("report")
+        let all = try pages(report)
+        #expect(all.count == runs.count + 2)
+        #expect(summary.pages == runs.count + 2)
+        var images = 0
+        for page in all {
+            for src in try imageSources(page) {
+                images += 1
+                #expect(FileManager.default.fileExists(atPath: src.path), "\(page.lastPathComponent) shows missing \(src.path)")
+                let parser = XMLParser(contentsOf: src)!
+                #expect(parser.parse(), "\(src.lastPathComponent) does not parse: \(String(describing: parser.parserError))")
+            }
+        }
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("plots").path).filter { $0.hasSuffix(".svg") }
+        #expect(images == svgs.count, "every plot drawn is shown once")
+        #expect(summary.charts == svgs.count)
+        // Index: table, curves, scatter, heatmap, bars3h, forgetting; a run page has losses, lr and 3H bars.
+        #expect(try imageSources(report.appendingPathComponent("index.html")).count == 5)
+        #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 3)
+    }
+
+    @Test("hostile run names, parameters, evidence, prompts and stderr are shown as text")
+    func escapesUserStrings() throws {
+        let dir = temporaryDirectory("xss")
+        let (_, runs) = try writeReport(dir, compared: [])
+        let report = dir.appendingPathComponent("report")
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+        var seen = 0
+        for page in try pages(report) {
+            let html = try String(contentsOf: page, encoding: .utf8)
+            #expect(!html.contains(hostile), "\(page.lastPathComponent) carries the raw script")
+            #expect(html.components(separatedBy: "<script").count == 2, "\(page.lastPathComponent): only the sorting script")
+            if html.contains(escaped) { seen += 1 }
+        }
+        #expect(seen >= 3)
+        let tagged = try String(contentsOf: report.appendingPathComponent("runs/\(runs[1].id).html"), encoding: .utf8)
+        #expect(tagged.contains("candidate \(escaped)"))
+        let failed = try String(contentsOf: report.appendingPathComponent("runs/\(runs.last!.id).html"), encoding: .utf8)
+        #expect(failed.contains("diverged at step 60 \(escaped)"))
+        let param = try String(contentsOf: report.appendingPathComponent("runs/\(runs[6].id).html"), encoding: .utf8)
+        #expect(param.contains("<td>\(escaped)</td>"))
+    }
+
+    @Test("runs that differ only in seed are one row with mean ± sd and the members a click away")
+    func seedRepeatsAreGrouped() throws {
+        let dir = temporaryDirectory("seeds")
+        let (_, runs) = try writeReport(dir)
+        let html = try String(contentsOf: dir.appendingPathComponent("report/index.html"), encoding: .utf8)
+        let repeats = runs[2...4].map(\.id)
+        #expect(html.contains("<details><summary><a href=\"runs/\(repeats[0]).html\">\(repeats[0])</a> ×3</summary>"))
+        for id in repeats { #expect(html.contains("<a href=\"runs/\(id).html\">\(id)</a> seed")) }
+        let table = html.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tbody>")[0]
+        #expect(table.components(separatedBy: "<tr>").count - 1 == runs.count - 2, "three seed runs share one row")
+        // The row's val loss: mean ± sd of the three members' minimums.
+        let store = try Store(path: dir.appendingPathComponent("harrow.db").path)
+        let minimums = try runs[2...4].map { try store.summaries(run: $0.rowID)["val/loss"]!.min }
+        let spread = Spread(minimums)!
+        #expect(spread.n == 3 && spread.sd > 0)
+        #expect(table.contains("data-v=\"\(spread.mean)\" class=\"num\">\(Format.number(spread.mean)) ± \(Format.number(spread.sd, digits: 2))"))
+    }
+
+    @Test("the comparison page takes the named runs in order and lists the items that flipped")
+    func comparisonAndFlips() throws {
+        let dir = temporaryDirectory("compare")
+        let (store, runs) = try makeSweepStore(in: dir)
+        let request = ReportRequest(title: "t", runs: runs, compared: [runs[5], runs[0]], index: try shippedDashboard("sweep"),
+                                    runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"),
+                                    out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        _ = try Report.write(request, store: store)
+        let html = try String(contentsOf: dir.appendingPathComponent("report/compare.html"), encoding: .utf8)
+        #expect(html.contains("<title>compare: \(runs[5].id) vs \(runs[0].id)</title>"))
+        let flips = EvalFlip.between(try store.evals(run: runs[5].rowID, items: true), try store.evals(run: runs[0].rowID, items: true))
+        let lost = flips.filter(\.before).count
+        #expect(!flips.isEmpty)
+        #expect(html.contains("\(lost) pass→fail</span>, <span class=\"pass\">\(flips.count - lost) fail→pass"))
+        #expect(html.contains("dashed lines: the thresholds of gates/release.yaml"))
+    }
+
+    @Test("a second report into the same folder leaves no plots of the first behind")
+    func rewritesCleanly() throws {
+        let dir = temporaryDirectory("again")
+        _ = try writeReport(dir)
+        let stale = dir.appendingPathComponent("report/plots/old-1.svg")
+        try "<svg/>".write(to: stale, atomically: true, encoding: .utf8)
+        let (store, runs) = (try Store(path: dir.appendingPathComponent("harrow.db").path), try Store(path: dir.appendingPathComponent("harrow.db").path).runs(sweep: "night"))
+        let request = ReportRequest(title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        _ = try Report.write(request, store: store)
+        #expect(!FileManager.default.fileExists(atPath: stale.path))
+    }
+
+    @Test("a gate file that is not there is a warning and the bars are drawn without it")
+    func missingGateWarns() throws {
+        let dir = temporaryDirectory("gate")
+        let (store, runs) = try makeSweepStore(in: dir)
+        let request = ReportRequest(title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: dir)
+        let summary = try Report.write(request, store: store)
+        #expect(summary.warnings == ["gates/release.yaml: no such gate file; 3H bars are drawn without its thresholds"])
+    }
+}
+
+@Suite("report in a browser")
+struct ReportBrowserTests {
+    @Test("headless Chromium loads every page with no broken image and no script error, and the table sorts")
+    func chromiumLoadsThePages() async throws {
+        let dir = temporaryDirectory("browser")
+        _ = try writeReport(dir)
+        let report = dir.appendingPathComponent("report")
+        let results = try await BrowserCheck.check(pages: try pages(report), click: "table.sortable th:nth-child(2)")
+        #expect(results.count == (try pages(report)).count)
+        for r in results {
+            #expect(r.problems.isEmpty, "\(r)")
+        }
+        let index = try #require(results.first { $0.page.lastPathComponent == "index.html" })
+        let sort = try #require(index.sort)
+        // Rows come ranked by val loss, so the failed run is last; a click on "status" sorts it first.
+        #expect(sort.header.hasPrefix("status"))
+        #expect(sort.before.last == "failed")
+        #expect(sort.after == ["3 succeeded", "failed"] + Array(repeating: "succeeded", count: sort.before.count - 2),
+                "clicking the status header sorts the rows (numbers inside text in numeric order)")
+    }
+}
