@@ -107,5 +107,11 @@ let package = Package(
             path: "Benchmarks/TrackingBench",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ReportBench",
+            dependencies: ["Reporting", "Tracking", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/ReportBench",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )
