@@ -67,7 +67,7 @@ enum HTML {
     nav{font-size:13px;margin-bottom:8px}a{color:#1f5fa8;text-decoration:none}a:hover{text-decoration:underline}
     h1{font-size:22px;margin:4px 0 12px}h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #dde2e8;padding-bottom:3px}
     section p.note{color:#5b6570;font-size:13px;margin:4px 0}
-    table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:3px 8px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
+    table{border-collapse:collapse;font-size:12.5px;margin:6px 0}th,td{padding:3px 6px;border-bottom:1px solid #e6e9ee;text-align:left;vertical-align:top}
     th{background:#f3f5f8;white-space:nowrap}div.wide{overflow-x:auto;max-width:100%}table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" ⇅";color:#9aa3ad}
     th.asc:after{content:" ▲"!important;color:#333!important}th.desc:after{content:" ▼"!important;color:#333!important}
     td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td small{color:#5b6570}td.missing{color:#9aa3ad;text-align:center}

@@ -128,14 +128,16 @@ enum BrowserCheck {
         if let failed = results.first(where: { $0.error != nil }) { throw BrowserCheckError.checkerFailed(failed.error!) }
 
         var reports = zip(pages, results).map { page, r in BrowserReport(page: page, brokenImages: r.broken, sort: r.sort) }
-        var current: Int?
+        var current: Int?, markers = 0
         for (message, source) in consoleMessages(stderr) {
-            if source == wrapper.absoluteString {
-                if message.hasPrefix(marker) { current = Int(message.dropFirst(marker.count)); continue }
-                throw BrowserCheckError.checkerFailed(message)
-            }
+            if message.hasPrefix(marker) { current = Int(message.dropFirst(marker.count)); markers += 1; continue }
+            if source == wrapper.absoluteString { throw BrowserCheckError.checkerFailed(message) }
             guard let i = current, reports.indices.contains(i) else { continue }
             if message.hasPrefix("Uncaught") { reports[i].scriptErrors.append(message) } else { reports[i].console.append(message) }
+        }
+        // Without the markers, script errors would go unseen and every page would look clean.
+        guard markers == pages.count else {
+            throw BrowserCheckError.checkerFailed("found \(markers) of \(pages.count) page markers in Chromium's console log")
         }
         return reports
     }
@@ -183,7 +185,8 @@ enum BrowserCheck {
         <script>
         const config = \(config);
         const sleep = ms => new Promise(r => setTimeout(r, ms));
-        const settled = img => img.complete ? null : new Promise(r => { img.onload = img.onerror = r; });
+        const settled = img => img.complete ? null
+          : new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); });
         async function probe(url, i) {
           console.log('\(marker)' + i);
           const frame = document.createElement('iframe');

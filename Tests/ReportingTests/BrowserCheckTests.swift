@@ -2,7 +2,10 @@ import Foundation
 import Testing
 
 /// The checker itself, on hand-made pages with one known fault each.
-@Suite struct BrowserCheckTests {
+@Suite final class BrowserCheckTests {
+    var roots: [URL] = []
+    deinit { for root in roots { try? FileManager.default.removeItem(at: root) } }
+
     static let goodSVG = #"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20"/></svg>"#
     static let sortScript = """
         <script>
@@ -18,6 +21,7 @@ import Testing
     /// Writes `files` (relative path → contents) into a fresh temp folder and returns the URLs of the .html ones, in order.
     func site(_ files: KeyValuePairs<String, String>) throws -> [URL] {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-bc-\(UUID().uuidString)")
+        roots.append(root)
         for (path, text) in files {
             let url = root.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
