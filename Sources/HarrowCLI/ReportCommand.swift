@@ -69,7 +69,7 @@ struct ReportCommand: ParsableCommand {
                 throw ExitStatus.configuration
             }
             title = "sweep \(name)"
-            folder = "reports/\(name)"
+            folder = "reports/" + name.replacingOccurrences(of: "/", with: "_")
         }
         let request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
                                     metric: metric, out: URL(fileURLWithPath: out ?? folder))

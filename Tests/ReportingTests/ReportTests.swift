@@ -14,8 +14,8 @@ func shippedDashboard(_ name: String) throws -> Dashboard {
 /// The project root, where gates/release.yaml lives.
 let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-func writeReport(_ dir: URL, compared: [Run] = [], metric: String? = nil) throws -> (ReportSummary, [Run]) {
-    let (store, runs) = try makeSweepStore(in: dir)
+func writeReport(_ dir: URL, sweep: String = "night", compared: [Run] = [], metric: String? = nil) throws -> (ReportSummary, [Run]) {
+    let (store, runs) = try makeSweepStore(in: dir, sweep: sweep)
     try store.tag(run: runs[1].rowID, as: "candidate \(hostile)")
     let request = ReportRequest(title: "sweep night", runs: runs, compared: compared, index: try shippedDashboard("sweep"),
                                 runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"), metric: metric,
@@ -68,7 +68,7 @@ struct ReportTests {
     @Test("hostile run names, parameters, evidence, prompts and stderr are shown as text")
     func escapesUserStrings() throws {
         let dir = temporaryDirectory("xss")
-        let (_, runs) = try writeReport(dir, compared: [])
+        let (_, runs) = try writeReport(dir, sweep: "night \(hostile)")
         let report = dir.appendingPathComponent("report")
         let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
         var seen = 0
@@ -81,6 +81,7 @@ struct ReportTests {
         #expect(seen >= 3)
         let tagged = try String(contentsOf: report.appendingPathComponent("runs/\(runs[1].id).html"), encoding: .utf8)
         #expect(tagged.contains("candidate \(escaped)"))
+        #expect(tagged.contains("<title>run \(runs[1].id) · night \(escaped)</title>"))
         let failed = try String(contentsOf: report.appendingPathComponent("runs/\(runs.last!.id).html"), encoding: .utf8)
         #expect(failed.contains("diverged at step 60 \(escaped)"))
         let param = try String(contentsOf: report.appendingPathComponent("runs/\(runs[6].id).html"), encoding: .utf8)
