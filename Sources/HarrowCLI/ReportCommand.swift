@@ -9,18 +9,20 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write a static HTML report of a sweep or of chosen runs: tables, curves, 3H bars, flips.",
         discussion: """
-        The report is a folder that opens from file:// with no server or network: index.html (the
-        dashboard), compare.html (the best runs, or the ones named, side by side with the eval items that
-        flipped) and runs/RUN.html for every run (git state, curves, learning-rate schedule, verdict with
-        evidence, 3H scores, artifacts). Plots are SVG, drawn by one gnuplot process.
-
-        Dashboards come from dashboards/sweep.yaml, run.yaml and compare.yaml when present (built-in
-        copies otherwise); see dashboards/README.md for the panels.
+        A report is a folder that opens from file:// with no server or network:
+          index.html      the dashboard: every run, curves, scatter, heatmap, 3H bars
+          compare.html    the best runs (or those named) side by side, with the
+                          eval items that flipped
+          runs/RUN.html   git state, curves, lr schedule, verdict with evidence,
+                          3H scores, artifacts
+        Plots are SVG, drawn by one gnuplot process. Dashboards come from
+        dashboards/sweep.yaml, run.yaml and compare.yaml when present (built-in
+        copies otherwise); dashboards/README.md lists the panels.
 
         Examples:
-          harrow report --sweep overnight                    reports/overnight/index.html
+          harrow report --sweep overnight        writes reports/overnight/
           harrow report --runs k3x9a2pq,production --out reports/candidate
-          harrow report --sweep demo --dashboard dashboards/mine.yaml --json
+          harrow report --dashboard dashboards/mine.yaml --json
         """)
 
     @Option(help: "Report on this sweep (default: the latest one).") var sweep: String?

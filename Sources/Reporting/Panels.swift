@@ -423,7 +423,7 @@ struct PanelContext {
         }
         if !r.command.isEmpty { rows.append(("command", "<code>\(HTML.escape(r.command.joined(separator: " ")))</code>")) }
         if let d = r.runDir { rows.append(("run folder", "<code>\(HTML.escape(d))</code>")) }
-        if r.source != "harrow" { rows.append(("source", HTML.escape(r.source))) }
+        if r.source != "sweep" { rows.append(("source", HTML.escape(r.source))) }
         if r.malformedLines > 0 || r.nonfiniteValues > 0 {
             rows.append(("metrics lines", "\(r.malformedLines) malformed, \(r.nonfiniteValues) non-finite values skipped"))
         }
