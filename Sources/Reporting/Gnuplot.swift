@@ -21,7 +21,9 @@ final class Gnuplot {
             throw GnuplotError(description: "gnuplot is not installed: the report draws its plots with it (apt-get install gnuplot-nox, or make deps)")
         }
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = []
+        // As a script file argument, gnuplot reads stdin through buffered stdio; as plain stdin it reads the pipe
+        // a byte at a time, which made a 1,000-plot report 12× slower (13.6 s against 1.2 s, mostly system time).
+        process.arguments = ["/dev/stdin"]
         process.currentDirectoryURL = directory
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
@@ -51,8 +53,12 @@ final class Gnuplot {
 
     /// Queues a chart; scripts go to gnuplot in chunks of about 256 KiB.
     func draw(_ chart: Chart) throws(GnuplotError) {
-        buffer += chart.script(id: charts)
+        try send(chart.script(id: charts))
         charts += 1
+    }
+
+    func send(_ commands: String) throws(GnuplotError) {
+        buffer += commands
         if buffer.utf8.count > 1 << 18 { try flush() }
     }
 

@@ -106,3 +106,31 @@ struct DrawingTests {
         #expect(Chart(output: "e.svg", title: "e").script(id: 1).contains("'no data'"))
     }
 }
+
+@Suite("gnuplot")
+struct GnuplotTests {
+    @Test("one process draws every chart; a script error stops it and its message reaches the user")
+    func process() throws {
+        let dir = temporaryDirectory("gnuplot")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("plots"), withIntermediateDirectories: true)
+        let g = try Gnuplot(directory: dir)
+        for i in 0..<3 {
+            var c = Chart(output: "plots/\(i).svg", title: "chart \(i)")
+            c.elements = [.line(title: "a", x: [0, 1, 2], y: [1, 0.5, 0.25], color: i)]
+            try g.draw(c)
+        }
+        try g.finish()
+        #expect(g.charts == 3)
+        for i in 0..<3 { #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("plots/\(i).svg").path)) }
+
+        let broken = try Gnuplot(directory: dir)
+        try broken.send("plot sin(\n")
+        #expect {
+            try broken.finish()
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("gnuplot exited with status") && text.contains("line 1")
+        }
+        #expect(throws: GnuplotError.self) { try Gnuplot(directory: dir, executable: "/nonexistent/gnuplot") }
+    }
+}
