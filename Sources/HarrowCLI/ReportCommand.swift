@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Gate
 import Reporting
+import Sweep
 import Tracking
 
 struct ReportCommand: ParsableCommand {
@@ -32,7 +33,7 @@ struct ReportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The index page's dashboard.", valueName: "file")) var dashboard: String?
     @Option(help: ArgumentHelp("The dashboard of each run's page.", valueName: "file")) var runDashboard: String?
     @Option(help: ArgumentHelp("The comparison page's dashboard.", valueName: "file")) var compareDashboard: String?
-    @Option(help: "Rank runs by this metric (default: the dashboard's, else val/loss).") var metric: String?
+    @Option(help: "Rank runs by this metric (default: the dashboard's, else the sweep's, else val/loss).") var metric: String?
     @Option(help: ArgumentHelp("The report folder (default: reports/SWEEP or reports/runs).", valueName: "dir")) var out: String?
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -48,6 +49,7 @@ struct ReportCommand: ParsableCommand {
         let store = try storeOptions.open()
         var chosen: [Run] = [], compared: [Run] = []
         let title: String, folder: String
+        var sweepMetric: String?
         if let runs {
             for id in runs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
                 guard let r = try store.run(id) else {
@@ -71,10 +73,12 @@ struct ReportCommand: ParsableCommand {
                 throw ExitStatus.configuration
             }
             title = "sweep \(name)"
+            // The sweep's own objective ranks its runs unless a dashboard or --metric says otherwise.
+            if let spec = try store.sweepSpec(name) { sweepMetric = (try? Experiment.parse(yaml: spec, file: name))?.metric?.name }
             folder = "reports/" + name.replacingOccurrences(of: "/", with: "_")
         }
         let request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
-                                    metric: metric, out: URL(fileURLWithPath: out ?? folder))
+                                    metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
         let showProgress = !json && isatty(2) == 1 && chosen.count >= 50
         let started = Date()
         let summary: ReportSummary

@@ -6,7 +6,8 @@ extension Dashboard {
             # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
             # Panels: table, curves, scatter, heatmap, bars3h, forgetting, flips (see dashboards/README.md).
             title: overview
-            metric: val/loss            # ranks runs: table order, top-k curves, the best run, the compared runs
+            # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
+                                        # default: the sweep's own metric, else val/loss
             panels:
               - type: table             # every run; seed repeats folded to mean ± sd
               - type: curves

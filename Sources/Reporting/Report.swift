@@ -86,7 +86,14 @@ public enum Report {
         }
 
         let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-        var head = "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses))) · ranked by \(HTML.escape(metric))"
+        var head = "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
+        let verdicts = Dictionary(grouping: runs.compactMap { $0.diagnosis?.verdict }, by: { $0 })
+        if !verdicts.isEmpty {
+            head += " · " + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
+                .map { "<span class=\"\(HTML.escape($0.key))\">\($0.value.count) \(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</span>" }
+                .joined(separator: ", ")
+        }
+        head += " · ranked by \(HTML.escape(metric))"
         if let best = ranked.first, let v = best.value(metric) {
             head += " · best <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a> at \(Format.number(v))"
         }

@@ -215,6 +215,11 @@ extension Store {
         }
     }
 
+    /// The experiment text a sweep was last registered with.
+    public func sweepSpec(_ name: String) throws(StoreError) -> String? {
+        try read { db in try String.fetchOne(db, sql: "SELECT spec FROM sweeps WHERE name = ?", arguments: [name]) }
+    }
+
     /// The best `limit` runs by a metric's minimum (or maximum), through the summary index.
     public func best(metric: String, limit: Int, maximize: Bool = false, sweep: String? = nil) throws(StoreError) -> [(run: Run, summary: MetricSummary)] {
         try read { db in

@@ -5,15 +5,16 @@ import Testing
 @Suite struct ReportCommandTests {
     func sweep() throws -> String {
         let dir = try Harrow.temporaryDirectory()
-        // Train loss 3/step + lr, val loss 0.5 + lr: the lowest lr is the best run.
+        // Train loss 3/step + lr, val loss 0.5 + lr: the lowest lr has the best val loss, the highest the best score.
         try """
             #!/bin/sh
             awk -v lr="$1" 'BEGIN { for (s = 1; s <= 10; s++) printf "{\\"step\\": %d, \\"train/loss\\": %g, \\"lr\\": %g}\\n", s, 3 / s + lr, lr;
-              printf "{\\"step\\": 10, \\"val/loss\\": %g}\\n", 0.5 + lr }' >> "$HARROW_METRICS"
+              printf "{\\"step\\": 10, \\"val/loss\\": %g, \\"score\\": %g}\\n", 0.5 + lr, lr }' >> "$HARROW_METRICS"
             """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try """
             name: nightly
+            metric: {name: score, goal: maximize}
             parameters: {lr: [0.1, 0.2, 0.3]}
             trainer: {command: [./trainer.sh, "{param.lr}"]}
             """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
@@ -32,12 +33,14 @@ import Testing
         #expect((out["index"] as? String)?.hasSuffix("reports/nightly/index.html") == true)
         let index = try String(contentsOfFile: dir + "/reports/nightly/index.html", encoding: .utf8)
         #expect(index.contains("<title>sweep nightly — overview</title>"))
-        // Ranked by val/loss: lr 0.1 (val 0.6) first.
-        let first = index.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tr>")[0]
-        #expect(first.contains(">0.1</td>"))
-        let text = try Harrow.run("report", "--sweep", "nightly", "--out", "r2", in: dir)
+        // Ranked by the sweep's own metric: the highest score (lr 0.3) first.
+        func firstRow(_ html: String) -> String { html.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tr>")[0] }
+        #expect(index.contains("ranked by score"))
+        #expect(firstRow(index).contains(">0.3</td>"))
+        let text = try Harrow.run("report", "--sweep", "nightly", "--metric", "val/loss", "--out", "r2", in: dir)
         #expect(text.status == 0)
         #expect(text.stdout.hasPrefix("wrote \(dir)/r2/index.html: 5 pages"), "\(text.stdout)")
+        #expect(firstRow(try String(contentsOfFile: dir + "/r2/index.html", encoding: .utf8)).contains(">0.1</td>"))
     }
 
     @Test func badInputIsAConfigurationError() throws {
