@@ -17,21 +17,9 @@ enum RunSummary {
         if let d = try store.diagnosis(run: run.rowID) {
             verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
         }
-        var scores: Any = NSNull()
-        let evals = try store.evals(run: run.rowID).filter { $0.status == "succeeded" }
-        if !evals.isEmpty {
-            var s: [String: Any] = [:]
-            let general = evals.first { $0.evalset == "general" }
-            if let main = evals.first(where: { $0.evalset != "general" }) {
-                for g in main.groups where g.taskType.isEmpty { s[g.dimension] = g.acc }
-                s["total"] = main.total
-            }
-            if let general {
-                s["general"] = general.total
-                if let t = general.total, let b = general.baseline { s["forgetting"] = t - b }
-            }
-            scores = s
-        }
+        // Scores: the run's named values but for losses and per-task_type groups.
+        let named = try store.values(of: run).filter { !$0.key.contains("/") && !$0.key.hasPrefix("val_loss") }
+        let scores: Any = named.isEmpty ? NSNull() : named.mapValues(\.value)
         return [
             "scores": scores,
             "verdict": verdict,

@@ -34,19 +34,12 @@ struct PanelContext {
     func note(_ text: String) -> String { "<p class=\"note\">\(text)</p>\n" }
     func chart(_ p: Panel, _ title: String, suffix: String = "") -> Chart { Chart(output: "\(chartBase)\(suffix).svg", title: p.title ?? title) }
 
-    /// Rows or lines of the page: seed repeats folded together on the index, each run alone elsewhere.
-    var groups: [RunGroup] {
+    /// Rows or lines of the page: seed repeats folded together on the index (best first), each run alone elsewhere.
+    let groups: [RunGroup]
+
+    static func groups(_ scope: Scope, metric: String) -> [RunGroup] {
         switch scope {
-        case .index(let runs):
-            let lower = Metric.lowerIsBetter(metric)
-            return Renderer.groups(runs).enumerated().sorted { a, b in
-                switch (a.element.spread(metric)?.mean, b.element.spread(metric)?.mean) {
-                case let (x?, y?) where x != y: return lower ? x < y : x > y
-                case (nil, _?): return false
-                case (_?, nil): return true
-                default: return a.offset < b.offset
-                }
-            }.map(\.element)
+        case .index(let runs): return Metric.rank(Renderer.groups(runs), by: metric) { $0.spread(metric)?.mean }
         case .compare(let runs): return runs.map { RunGroup(members: [$0]) }
         case .run(let run): return [RunGroup(members: [run])]
         }

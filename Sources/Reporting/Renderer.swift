@@ -55,6 +55,7 @@ final class Renderer {
 
     func render(_ dashboard: Dashboard, scope: Scope, prefix: String) throws -> String {
         var html = ""
+        let groups = PanelContext.groups(scope, metric: metric)
         for (i, panel) in dashboard.panels.enumerated() {
             let page: String
             switch scope {
@@ -62,7 +63,7 @@ final class Renderer {
             case .compare: page = "compare"
             case .run(let r): page = "run-" + Self.runFile(r.id).dropLast(5)
             }
-            let context = PanelContext(renderer: self, scope: scope, prefix: prefix, chartBase: "plots/\(page)-\(i + 1)")
+            let context = PanelContext(renderer: self, scope: scope, prefix: prefix, chartBase: "plots/\(page)-\(i + 1)", groups: groups)
             html += "<section>\n" + (try context.render(panel)) + "\n</section>\n"
         }
         return html

@@ -70,7 +70,7 @@ public enum Report {
             return loaded
         }
         let metric = request.metric ?? request.index.metric ?? "val/loss"
-        let ranked = Metric.rank(runs, by: metric)
+        let ranked = Metric.rank(runs, by: metric) { $0.value(metric) }
         let compared = request.compared.isEmpty
             ? Array(ranked.prefix(defaultCompared))
             : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? ReportRun.load(c, store: store) }

@@ -59,8 +59,9 @@ public struct ReportRun: Sendable {
 
     static func load(_ run: Run, store: Store) throws -> ReportRun {
         let params = (try? JSONDecoder().decode([String: Param].self, from: Data(run.paramsJSON.utf8))) ?? [:]
-        return ReportRun(run: run, params: params, summaries: try store.summaries(run: run.rowID), values: try store.values(of: run),
-                         diagnosis: try store.diagnosis(run: run.rowID), evals: try store.evals(run: run.rowID),
+        let summaries = try store.summaries(run: run.rowID), evals = try store.evals(run: run.rowID)
+        return ReportRun(run: run, params: params, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
+                         diagnosis: try store.diagnosis(run: run.rowID), evals: evals,
                          provenance: try run.provenanceID.flatMap { try store.provenance(id: $0) })
     }
 
@@ -96,11 +97,10 @@ enum Metric {
         return key.contains("loss") || key.contains("perplexity") || key.hasSuffix("ppl")
     }
 
-    /// Runs ordered best first by a metric; runs without it keep their order at the end.
-    static func rank(_ runs: [ReportRun], by metric: String) -> [ReportRun] {
+    /// Items ordered best first by a metric; items without it keep their order at the end.
+    static func rank<T>(_ items: [T], by metric: String, value: (T) -> Double?) -> [T] {
         let lower = lowerIsBetter(metric)
-        let indexed = runs.enumerated().map { ($0.offset, $0.element, $0.element.value(metric)) }
-        return indexed.sorted { a, b in
+        return items.enumerated().map { ($0.offset, $0.element, value($0.element)) }.sorted { a, b in
             switch (a.2, b.2) {
             case let (x?, y?) where x != y: return lower ? x < y : x > y
             case (nil, _?): return false
