@@ -35,7 +35,8 @@ bench: deps
 # Release binaries for training and sweeps (the trainer is found next to harrow).
 REL := .build/release
 release: deps
-	$(SWIFT) build -c release --product harrow-train --product harrow
+	$(SWIFT) build -c release --product harrow-train
+	$(SWIFT) build -c release --product harrow
 
 # Starting checkpoints: models/base pretrained on the corpus, models/chat = base fully fine-tuned on the general
 # instruction data. Each is rebuilt only when the sha256 of its config and data (and, for chat, of base) changes.

@@ -43,6 +43,10 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var valTailChange: Double?
     /// Relative change of val loss over the start of training.
     public var valStartChange: Double?
+    /// How much val loss moved, per evaluation and relative to its level, beyond one fall and one rise: near 0
+    /// for a val curve that falls (and perhaps turns up) smoothly, large when it jumps about. Val is an average
+    /// over a whole set, so it separates a model that jumps about from train loss that is merely batch noise.
+    public var valJitter: Double?
     /// Share of the whole fall of the loss (val when there is one, else train) that came in the last
     /// `tailFraction` of training: near 0 once a curve has flattened, a quarter for a straight line.
     public var tailShare: Double?
@@ -80,8 +84,13 @@ public struct Thresholds: Sendable, Equatable {
     public var tailFraction = 0.25
     /// Relative noise above which a curve that does not fall is called unstable.
     public var unstableNoise = 0.13
-    /// Train loss ending this factor above where it started (or any non-finite value) means diverged.
-    public var divergedRise = 1.5
+    /// Train loss ending this factor above where it started (or any non-finite value) means diverged; a peak
+    /// this far above the start that training never came back well below means unstable. (A model that blew up
+    /// and collapsed to predicting common tokens plateaus near 1.5× its start: unstable, not diverged.)
+    public var divergedRise = 2.0
+    /// Train loss ending this fraction above its start (and beyond three times its noise) rose instead of
+    /// falling: unstable.
+    public var unstableRise = 0.2
     /// A start that falls by less than this fraction over `startFraction` of training (after warmup) is stalled.
     public var stalledChange = 0.01
     /// The early part examined for a stalled start.
@@ -91,7 +100,7 @@ public struct Thresholds: Sendable, Equatable {
 
     public init() {}
 
-    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "minimum_progress", "tail_fraction", "unstable_noise", "diverged_rise",
+    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "minimum_progress", "tail_fraction", "unstable_noise", "unstable_rise", "diverged_rise",
                                "stalled_change", "start_fraction", "minimum_points"]
 
     /// Sets a threshold by its `diagnosis:` name; false if there is no such name.
@@ -103,6 +112,7 @@ public struct Thresholds: Sendable, Equatable {
         case "minimum_progress": minimumProgress = value
         case "tail_fraction": tailFraction = value
         case "unstable_noise": unstableNoise = value
+        case "unstable_rise": unstableRise = value
         case "diverged_rise": divergedRise = value
         case "stalled_change": stalledChange = value
         case "start_fraction": startFraction = value
@@ -126,7 +136,7 @@ public enum Diagnoser {
 
         if e.nonfinite > 0 && (train.isEmpty || trainBad > 0 && rawTrain.values.last.map { !$0.isFinite } == true) {
             return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: val.isEmpty ? nil : val.steps[val.values.indices.min { val.values[$0] < val.values[$1] }!],
-                             evidence: e, advice: advice(.diverged, bestStep: nil, e: e))
+                             evidence: e, advice: advice(.diverged, bestStep: nil, e: e, t: t))
         }
         guard train.count >= t.minimumPoints else {
             return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: nil, evidence: e,
@@ -136,10 +146,11 @@ public enum Diagnoser {
         let smooth = train.smoothed(window: Curve.window(for: train.count))
         let level = max(median(train.values), 1e-12)
         e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
-        // The first point is the model before training moved it — the reference for a blow-up — unless the
-        // curve is so noisy that one point means little; the end is the median of the last tenth.
+        // The start is the model before training moved it — the reference for a blow-up: the median of the
+        // first three points (one lucky batch means little), or of the first tenth when the curve is so noisy
+        // that a few points mean little; the end is the median of the last tenth.
         let edge = max(3, train.count / 10)
-        e.trainStart = (e.noise ?? 0) > t.unstableNoise ? median(Array(train.values.prefix(edge))) : train.values[0]
+        e.trainStart = median(Array(train.values.prefix((e.noise ?? 0) > t.unstableNoise ? edge : 3)))
         e.trainFinal = median(Array(train.values.suffix(edge)))
         e.trainPeak = smooth.max()
         let steps = train.steps.map(Double.init)
@@ -192,6 +203,7 @@ public enum Diagnoser {
             let ex = val.steps.prefix(early).map(Double.init), ey = Array(val.values.prefix(early))
             e.valStartChange = slope(ex, ey) * (ex.last! - ex.first!) / max(abs(ey.first!), 1e-12)
             e.gap = val.values.last! - train.values.last!
+            e.valJitter = jitter(val.values)
             bestStep = val.steps[iMin]
         } else if let v = val.values.last {
             e.valFinal = v
@@ -201,7 +213,7 @@ public enum Diagnoser {
         let (verdict, confidence) = decide(e, t)
         if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
         return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e,
-                         advice: advice(verdict, bestStep: bestStep, e: e))
+                         advice: advice(verdict, bestStep: bestStep, e: e, t: t))
     }
 
     /// The rules, in order; each verdict's confidence grows with its margin past the threshold.
@@ -216,11 +228,20 @@ public enum Diagnoser {
             return (.diverged, e.nonfinite > 0 ? 0.95 : confidence(final / (start * t.divergedRise)))
         }
         // Erratic and not falling by more than its noise, or blown up and only come back to about its start.
-        if noise > t.unstableNoise, overall > -2 * noise {
+        // A smooth val curve says the train noise is batch-to-batch noise of the data, not a model jumping about
+        // (a learning rate too low leaves train loss as noisy as at the start while val creeps down).
+        let valJumps = (e.valJitter ?? .infinity) > t.unstableNoise / 4
+        if noise > t.unstableNoise, overall > -2 * noise, valJumps {
             return (.unstable, confidence(noise / t.unstableNoise - 1))
         }
         if peak > start * t.divergedRise, overall > -0.1 {
             return (.unstable, confidence(peak / (start * t.divergedRise)))
+        }
+        // Rose instead of falling, by more than its noise explains: blown up and stuck high (a model collapsed
+        // to predicting common tokens), not merely slow.
+        let rose = max(t.unstableRise, 3 * noise)
+        if overall > rose {
+            return (.unstable, confidence(overall / rose - 1))
         }
         // Val turned up while train kept falling (or val rose so far that train hardly matters).
         if let rise = e.valRisePercent, rise > t.overfitRisePercent, (e.trainTailChange ?? overall) < 0 || rise > 3 * t.overfitRisePercent {
@@ -245,7 +266,7 @@ public enum Diagnoser {
         return (.good_fit, confidence(1.5 - share / stillFalling))
     }
 
-    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence) -> String {
+    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds) -> String {
         switch v {
         case .good_fit:
             return "train and val loss fell together and flattened; keep these settings"
@@ -254,10 +275,18 @@ public enum Diagnoser {
             return "val loss reached its minimum\(at) and then rose \(String(format: "%.1f", e.valRisePercent ?? 0))% while train loss kept falling: "
                 + "stop there (use the best checkpoint), train fewer epochs, or add more diverse data"
         case .under_trained:
-            return "both losses were still falling at the end, or barely moved: train more epochs or raise the learning rate"
+            if let progress = e.valProgress, progress < t.minimumProgress {
+                return "val loss barely moved (it fell \(String(format: "%.1f", progress * 100))% over the run): "
+                    + "raise the learning rate (about 10×); more epochs at this rate would buy little"
+            }
+            return "both losses were still falling at the end: train more epochs, or raise the learning rate a little"
         case .diverged:
             return "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
         case .unstable:
+            if let start = e.trainStart, let final = e.trainFinal, final > start {
+                return "the loss rose instead of falling (\(String(format: "%.3g", start)) → \(String(format: "%.3g", final))): "
+                    + "lower the learning rate about 10×"
+            }
             return "the loss is erratic and not decreasing: lower the learning rate about 10×"
         case .stalled_start:
             return "the loss stayed flat at the start: raise warmup_ratio (about 1% per epoch) or the learning rate"
@@ -265,4 +294,13 @@ public enum Diagnoser {
             return "too few points to judge"
         }
     }
+}
+
+/// Movement of a curve beyond one fall to its minimum and one rise from it, per step between points and
+/// relative to its median level (0 for a curve that only falls, or falls and then rises).
+func jitter(_ values: [Double]) -> Double? {
+    guard values.count >= 3, let low = values.min() else { return nil }
+    let travelled = zip(values, values.dropFirst()).reduce(0) { $0 + abs($1.1 - $1.0) }
+    let explained = (values.first! - low) + (values.last! - low)
+    return max(0, travelled - explained) / Double(values.count - 1) / max(abs(median(values)), 1e-12)
 }

@@ -9,22 +9,27 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Read runs' loss curves: over- or under-fitting, unstable, diverged, stalled — with evidence and advice.",
         discussion: """
-        Verdicts: good_fit, overfitting (val turned up while train fell: stop at the val minimum),
-        under_trained (both still falling), unstable (erratic, not falling: lr too high), diverged
-        (blew up), stalled_start (flat at the start: raise warmup or lr), insufficient_data.
+        Verdicts: good_fit; overfitting (val turned up while train fell: stop at the \
+        val minimum); under_trained (both still falling: more epochs; or barely \
+        moved: raise the learning rate); unstable (erratic, or rose instead of \
+        falling: lower the learning rate); diverged (blew up); stalled_start (flat at \
+        the start: raise warmup or lr); insufficient_data.
 
         Thresholds (defaults; an experiment overrides them under `diagnosis:`):
-          overfit_rise_percent 3    val ends this % above its minimum
-          still_falling 0.08        share of the whole fall in the tail that means still learning
-                                    (scaled down, to a quarter, by the lr a decaying schedule spends there)
-          minimum_fall 0.02         a fall below this fraction of the start is no fall
-          minimum_progress 0.10     val that fell less than this over the run barely learned
-          tail_fraction 0.25        the tail of training examined
-          unstable_noise 0.13       relative noise above which a non-falling curve is unstable
-          diverged_rise 1.5         final / start loss above which it diverged
-          stalled_change 0.01       relative fall over the start below which it stalled
-          start_fraction 0.2        the start of training examined (after warmup)
-          minimum_points 8          fewer train points are insufficient data
+          overfit_rise_percent 3  val ends this % above its minimum
+          still_falling 0.08      share of the whole fall in the tail that means
+                                  still learning (down to a quarter of it where a
+                                  decaying schedule spends little lr in the tail)
+          minimum_fall 0.02       a fall below this fraction of the start is none
+          minimum_progress 0.10   val that fell less than this barely learned
+          tail_fraction 0.25      the tail of training examined
+          unstable_noise 0.13     relative noise above which a curve that does not
+                                  fall is unstable (if val jumps about too)
+          unstable_rise 0.2       train ending this fraction above its start rose
+          diverged_rise 2         final / start loss above which it diverged
+          stalled_change 0.01     relative fall over the start below which it stalled
+          start_fraction 0.2      the start of training examined (after warmup)
+          minimum_points 8        fewer train points are insufficient data
 
         Examples:
           harrow diagnose --sweep overnight

@@ -9,11 +9,11 @@ struct EvalCommand: AsyncParsableCommand {
         commandName: "eval",
         abstract: "Score a run, a checkpoint or any scorer on evalsets: per 3H dimension, per task type, per item.",
         discussion: """
-        Choice items are scored by the summed log-likelihood of each choice (acc) and by it divided by the
-        choice's length in bytes (acc_norm); generative items by their check (exact, contains, regex,
-        refusal, abstain). The total weights the dimensions as the evalset's manifest says. A run's results
-        go into the store with every item, so `harrow compare` can show which cases flipped; evaluating a
-        run also scores its starting model once (cached by weights hash): on evalsets/general the difference
+        Choice items are scored by the summed log-likelihood of each choice (acc) and by it divided by the \
+        choice's length in bytes (acc_norm); generative items by their check (exact, contains, regex, \
+        refusal, abstain). The total weights the dimensions as the evalset's manifest says. A run's results \
+        go into the store with every item, so `harrow compare` can show which cases flipped; evaluating a \
+        run also scores its starting model once (cached by weights hash): on evalsets/general the difference \
         is forgetting.
 
         Examples:

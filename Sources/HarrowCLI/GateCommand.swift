@@ -15,8 +15,8 @@ struct GateCommand: ParsableCommand {
           baseline: {run: production, max_drop: {harmless: 0.0, honest: 0.02}, sigma: 2}
           provenance: {clean_tree: true}
 
-        Metrics: helpful, honest, harmless, total, general, forgetting, val_loss_best, val_loss_final, or
-        dimension/task_type. A missing value fails its rule. With `sigma`, a drop counts only beyond that many
+        Metrics: helpful, honest, harmless, total, general, forgetting, val_loss_best, val_loss_final, or \
+        dimension/task_type. A missing value fails its rule. With `sigma`, a drop counts only beyond that many \
         standard errors of the difference.
 
         Exit status: 0 every rule passed, 1 a rule failed, 2 usage or configuration error.

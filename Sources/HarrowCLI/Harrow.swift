@@ -17,7 +17,7 @@ struct Harrow: AsyncParsableCommand {
           harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
           harrow report --sweep demo                 reports/demo/index.html
 
-        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or
+        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or \
         configuration, 130 interrupted.
         """,
         version: "0.1.0",

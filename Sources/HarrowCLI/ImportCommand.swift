@@ -8,11 +8,13 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Bring runs trained elsewhere into the store, with their curves.",
         discussion: """
-        hf            a Hugging Face Trainer output folder (trainer_state.json, or the newest checkpoint-N/)
-        llamafactory  a LLaMA-Factory output folder (trainer_log.jsonl)
+        Formats:
+          hf            a Hugging Face Trainer output folder (trainer_state.json,
+                        or the newest checkpoint-N/)
+          llamafactory  a LLaMA-Factory output folder (trainer_log.jsonl)
 
-        Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr.
-        LoRA settings are read from an adapter_config.json beside the logs. Importing a folder again
+        Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr. \
+        LoRA settings are read from an adapter_config.json beside the logs. Importing a folder again \
         replaces the run.
 
         Examples:

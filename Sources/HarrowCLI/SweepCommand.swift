@@ -9,15 +9,15 @@ struct SweepCommand: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Run every unfinished trial of an experiment, recording everything in the store.",
         discussion: """
-        Plans the experiment, skips trials whose key already finished in the store (succeeded or
-        stopped_early), and runs the rest in slots. Run the same command again to resume after a crash,
+        Plans the experiment, skips trials whose key already finished in the store (succeeded or \
+        stopped_early), and runs the rest in slots. Run the same command again to resume after a crash, \
         Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
 
-        Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the
-        trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores
+        Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the \
+        trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores \
         in OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (or its GPU in CUDA_VISIBLE_DEVICES).
 
-        Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration,
+        Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration, \
         130 interrupted.
 
         Examples:

@@ -7,10 +7,19 @@ struct Bench: ParsableCommand {
         abstract: "Measure train-step tokens/s (forward + backward + AdamW) on the tiny, small and medium shapes with 1 and 2 threads.")
 
     @Flag(help: "Print only the JSON document.") var json = false
-    @Option(help: "Thread counts to measure.") var threads: [Int] = [1, 2]
+    @Option(parsing: .upToNextOption, help: "Thread counts to measure, e.g. --threads 1 2.") var threads: [Int] = [1, 2]
     @Option(help: "Timed windows per measurement (the median is reported).") var windows = 7
     @Option(help: "Run exactly this many steps per measurement instead of timed windows (for profilers).") var steps: Int?
-    @Option(help: "Configurations to measure (tiny, small, medium); all by default.") var configs: [String] = []
+    @Option(parsing: .upToNextOption, help: "Configurations to measure, e.g. --configs tiny small; all by default.")
+    var configs: [String] = []
+
+    func validate() throws {
+        let known = TrainBenchmark.cases.map(\.name)
+        for c in configs where !known.contains(c) {
+            throw ValidationError("unknown configuration '\(c)'; choose from \(known.joined(separator: ", "))")
+        }
+        if threads.contains(where: { $0 < 1 }) { throw ValidationError("thread counts must be at least 1") }
+    }
 
     func run() throws {
         var peaks: [String: Any] = [:]

@@ -93,7 +93,7 @@ public struct Experiment: Sendable {
 
     /// Parameters the built-in trainer reads (DESIGN.md's trainer contract).
     public static let builtInTrainerParameters: Set<String> = [
-        "base_model", "dataset", "general_dataset", "val_dataset", "mix_ratio", "epochs", "lr", "warmup_ratio",
+        "base_model", "dataset", "general_dataset", "val_dataset", "max_samples", "mix_ratio", "epochs", "lr", "warmup_ratio",
         "schedule", "min_lr_ratio", "weight_decay", "batch_size", "grad_accum", "max_seq_len", "lora_r",
         "lora_alpha", "lora_dropout", "lora_targets", "full_finetune", "eval_steps", "seed",
     ]

@@ -9,6 +9,9 @@ public struct TrainOptions: Sendable {
     public var dataset: String? = nil
     public var general_dataset: String? = nil
     public var val_dataset: String? = nil
+    /// Keep only the first N domain records (LLaMA-Factory's `max_samples`: `dataset.select(range(max_samples))`
+    /// in hiyouga/LLaMA-Factory src/llamafactory/data/loader.py at 00031b1a), before any split or mixing.
+    public var max_samples: Int? = nil
     public var mix_ratio = 0.0
     public var epochs = 3.0
     public var lr: Double
@@ -56,6 +59,7 @@ public struct TrainOptions: Sendable {
         dataset = reader.string("dataset")
         general_dataset = reader.string("general_dataset")
         val_dataset = reader.string("val_dataset")
+        max_samples = reader.int("max_samples")
         mix_ratio = reader.double("mix_ratio") ?? mix_ratio
         epochs = reader.double("epochs") ?? epochs
         lr = reader.double("lr") ?? lr
@@ -113,6 +117,7 @@ public struct TrainOptions: Sendable {
         func check(_ ok: Bool, _ message: @autoclosure () -> String) { if !ok { p.append(message()) } }
         check(dataset != nil, "dataset is required")
         if mode == .sft { check(base_model != nil, "base_model is required for sft (base, chat, or a model folder)") }
+        check((max_samples ?? 1) >= 1, "max_samples must be ≥ 1 (got \(max_samples ?? 0))")
         check(mix_ratio >= 0 && mix_ratio < 1, "mix_ratio must be in [0, 1) (got \(mix_ratio))")
         check(mix_ratio == 0 || general_dataset != nil, "mix_ratio > 0 needs general_dataset")
         check(epochs > 0 && epochs.isFinite, "epochs must be > 0 (got \(epochs))")

@@ -112,6 +112,7 @@ public final class Trainer {
             return try DataLoader.loadSFT(url).map { DataLoader.sftExample($0, maxSeqLen: o.max_seq_len) }
         }
         var train = try examples(datasetPath), validation: [Example] = []
+        if let n = o.max_samples { train = Array(train.prefix(n)) }
         if let v = o.val_dataset {
             validation = try examples(v)
         } else if o.validation_fraction > 0 {

@@ -37,6 +37,18 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(d.confidence > 0.9)
     }
 
+    /// A learning rate too low must never be told to go lower, nor one too high to go higher.
+    @Test func adviceNeverPointsTheWrongWay() throws {
+        for c in SyntheticCurves.all() + (try RecordedCurves.all()) {
+            let d = Diagnoser.diagnose(train: c.train, val: c.val, lr: c.lr, schedule: c.schedule)
+            let raise = d.advice.contains("raise the learning rate"), lower = d.advice.contains("lower the learning rate")
+            #expect(!(raise && lower), "\(c.name): \(d.advice)")
+            if c.name.contains("lr_too_low") { #expect(raise && !lower, "\(c.name) → \(d.verdict): \(d.advice)") }
+            if [.unstable, .diverged].contains(d.verdict) { #expect(lower && !raise, "\(c.name): \(d.advice)") }
+            if d.verdict == .stalled_start { #expect(!lower, "\(c.name): \(d.advice)") }
+        }
+    }
+
     @Test func edgeCasesDoNotCrash() {
         // No val curve.
         let falling = curve(50) { s -> Double in 3 - 0.04 * s }
