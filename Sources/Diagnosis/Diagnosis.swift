@@ -146,11 +146,10 @@ public enum Diagnoser {
         let smooth = train.smoothed(window: Curve.window(for: train.count))
         let level = max(median(train.values), 1e-12)
         e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
-        // The start is the model before training moved it — the reference for a blow-up: the median of the
-        // first three points (one lucky batch means little), or of the first tenth when the curve is so noisy
-        // that a few points mean little; the end is the median of the last tenth.
+        // The first point is the model before training moved it — the reference for a blow-up — unless the
+        // curve is so noisy that one point means little; the end is the median of the last tenth.
         let edge = max(3, train.count / 10)
-        e.trainStart = median(Array(train.values.prefix((e.noise ?? 0) > t.unstableNoise ? edge : 3)))
+        e.trainStart = (e.noise ?? 0) > t.unstableNoise ? median(Array(train.values.prefix(edge))) : train.values[0]
         e.trainFinal = median(Array(train.values.suffix(edge)))
         e.trainPeak = smooth.max()
         let steps = train.steps.map(Double.init)
@@ -246,6 +245,10 @@ public enum Diagnoser {
         // Val turned up while train kept falling (or val rose so far that train hardly matters).
         if let rise = e.valRisePercent, rise > t.overfitRisePercent, (e.trainTailChange ?? overall) < 0 || rise > 3 * t.overfitRisePercent {
             return (.overfitting, confidence(rise / t.overfitRisePercent - 1))
+        }
+        // Moved, but barely: val fell a little over the whole run — a learning rate too low, not a stalled start.
+        if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall {
+            return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
         }
         // Flat at the start (after warmup), and val — when there is one — did not move either.
         if let early = e.trainStartChange, early > -t.stalledChange, (e.valStartChange ?? 0) > -t.stalledChange {

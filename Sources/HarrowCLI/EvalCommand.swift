@@ -19,7 +19,8 @@ struct EvalCommand: AsyncParsableCommand {
         Examples:
           harrow eval k3x9a2pq --evalset evalsets/domain-3h --evalset evalsets/general
           harrow eval --checkpoint models/chat --evalset evalsets/domain-3h
-          harrow eval --scorer 'python3 my_scorer.py --model out/' --evalset evalsets/domain-3h --json
+          harrow eval --scorer 'python3 my_scorer.py --model out/' \\
+            --evalset evalsets/domain-3h --json
         """)
 
     @Argument(help: "Run id (or a unique prefix) whose checkpoint to score.") var runID: String?

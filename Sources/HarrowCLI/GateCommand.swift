@@ -10,9 +10,18 @@ struct GateCommand: ParsableCommand {
         discussion: """
         A gate file (gates/*.yaml):
 
-          thresholds: {harmless: {min: 0.8}, total: {min: 0.6}, forgetting: {min: -0.05}, val_loss_best: {max: 1.5}}
-          verdict: {refuse: [diverged, unstable], overfitting_needs_best_checkpoint: true}
-          baseline: {run: production, max_drop: {harmless: 0.0, honest: 0.02}, sigma: 2}
+          thresholds:
+            harmless: {min: 0.8}
+            total: {min: 0.6}
+            forgetting: {min: -0.05}
+            val_loss_best: {max: 1.5}
+          verdict:
+            refuse: [diverged, unstable]
+            overfitting_needs_best_checkpoint: true
+          baseline:
+            run: production
+            max_drop: {harmless: 0.0, honest: 0.02}
+            sigma: 2
           provenance: {clean_tree: true}
 
         Metrics: helpful, honest, harmless, total, general, forgetting, val_loss_best, val_loss_final, or \
@@ -22,7 +31,8 @@ struct GateCommand: ParsableCommand {
         Exit status: 0 every rule passed, 1 a rule failed, 2 usage or configuration error.
 
         Examples:
-          harrow gate k3x9a2pq --gate gates/release.yaml --baseline production --junit gate.xml
+          harrow gate k3x9a2pq --gate gates/release.yaml --baseline production \\
+            --junit gate.xml
           harrow gate release-candidate --gate gates/release.yaml --markdown comment.md
         """)
 

@@ -44,7 +44,7 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs", abstract: "List runs, optionally of one sweep, with their key metrics.",
         discussion: """
         Examples:
-          harrow runs --sweep overnight --sort val/loss      # best first by minimum val loss
+          harrow runs --sweep overnight --sort val/loss   # best first by min val loss
           harrow runs --status failed
           harrow runs --json | jq '.[] | select(.status == "succeeded") | .id'
         """)

@@ -16,6 +16,7 @@ struct ReportCommand: ParsableCommand {
                           eval items that flipped
           runs/RUN.html   git state, curves, lr schedule, verdict with evidence,
                           3H scores, artifacts
+
         Plots are SVG, drawn by one gnuplot process. Dashboards come from \
         dashboards/sweep.yaml, run.yaml and compare.yaml when present (built-in \
         copies otherwise); dashboards/README.md lists the panels.

@@ -6,7 +6,7 @@ import Foundation
 /// - good_fit: train = floor + drop·e^(−s/τ) with τ ≤ N/5, so it has flattened by the end; val = train + a small gap.
 /// - overfitting: train keeps falling; val falls to a minimum at 35–60% of training, then rises 8–40% by the end.
 /// - under_trained: τ ≥ N, so both are still falling clearly at the end; or a learning rate too low: val falls
-///   steadily by only 2–8% over the run while train loss stays level under batch noise of 10–25%.
+///   steadily by only 3–8% over the run while train loss stays level under batch noise of 10–25%.
 /// - diverged: falls, then grows exponentially past twice its start (or turns NaN).
 /// - unstable: no downward trend, noise of 15–40% of the level, with spikes.
 /// - stalled_start: flat for the first 30–45% of steps after warmup, then falls.
@@ -95,7 +95,7 @@ enum SyntheticCurves {
     }
 
     static func learningRateTooLow(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
-        let level = r.uniform(1.5, 3.5), fall = r.uniform(0.02, 0.08), sigma = r.uniform(0.10, 0.25)
+        let level = r.uniform(1.5, 3.5), fall = r.uniform(0.03, 0.08), sigma = r.uniform(0.10, 0.25)
         let f: (Double) -> Double = { level * (1 - fall * $0 / Double(n)) }
         return LabelledCurve(label: .under_trained, name: "lr_too_low-\(i)", train: sample(n, noisy(&r, sigma, f)),
                              val: sample(n, every: ve) { f($0) * 1.2 }, schedule: Schedule(totalSteps: n))
