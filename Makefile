@@ -22,8 +22,11 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The demo's stories are checked on the real starting models, which the debug harrow-train builds as well as the
+# release one (the training core is optimised in every configuration; the weights come out byte-identical).
 test: deps
 	$(SWIFT) build --build-tests
+	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
 	$(SWIFT) test --skip-build
 
 bench: deps
@@ -32,7 +35,8 @@ bench: deps
 	$(SWIFT) build -c release --product harrow-train
 	.build/release/harrow-train bench --json
 
-# Release binaries for training and sweeps (the trainer is found next to harrow).
+# Release binaries for training and sweeps (the trainer is found next to harrow). SwiftPM builds only the last of
+# several --product flags, so each product is built on its own.
 REL := .build/release
 release: deps
 	$(SWIFT) build -c release --product harrow-train
@@ -42,7 +46,10 @@ release: deps
 # instruction data. Each is rebuilt only when the sha256 of its config and data (and, for chat, of base) changes.
 BASE_INPUTS := experiments/model-configs/base.json datasets/pretrain/corpus.jsonl
 CHAT_INPUTS := experiments/model-configs/chat.json datasets/general/chat.jsonl datasets/general/instructions.jsonl
-models: release
+# TRAIN is the harrow-train that builds them: the release one unless a target passes its own.
+TRAIN ?= $(REL)/harrow-train
+models: deps
+	@if [ "$(TRAIN)" = "$(REL)/harrow-train" ]; then $(SWIFT) build -c release --product harrow-train; fi
 	@set -e; mkdir -p models/.runs; \
 	base=$$(cat $(BASE_INPUTS) | sha256sum | cut -d' ' -f1); \
 	if [ -f models/base/model.safetensors ] && [ "$$(cat models/base.sha256 2>/dev/null)" = "$$base" ]; then \
@@ -50,7 +57,7 @@ models: release
 	else \
 	  echo "pretraining models/base (about 3 minutes on 2 cores) ..."; rm -rf models/base models/base.sha256 models/.runs/base; \
 	  start=$$(date +%s); \
-	  OPENBLAS_NUM_THREADS=2 $(REL)/harrow-train pretrain --config experiments/model-configs/base.json --run-dir models/.runs/base \
+	  OPENBLAS_NUM_THREADS=2 $(TRAIN) pretrain --config experiments/model-configs/base.json --run-dir models/.runs/base \
 	    > models/.runs/base.log 2>&1 || { tail -20 models/.runs/base.log; exit 1; }; \
 	  tail -1 models/.runs/base.log; mv models/.runs/base/checkpoint models/base; echo "$$base" > models/base.sha256; \
 	  echo "models/base built in $$(( $$(date +%s) - start )) s"; \
@@ -61,14 +68,15 @@ models: release
 	else \
 	  echo "fine-tuning models/chat on the general instruction data (about 1 minute) ..."; rm -rf models/chat models/chat.sha256 models/.runs/chat; \
 	  start=$$(date +%s); \
-	  OPENBLAS_NUM_THREADS=2 $(REL)/harrow-train sft --config experiments/model-configs/chat.json --run-dir models/.runs/chat \
+	  OPENBLAS_NUM_THREADS=2 $(TRAIN) sft --config experiments/model-configs/chat.json --run-dir models/.runs/chat \
 	    > models/.runs/chat.log 2>&1 || { tail -20 models/.runs/chat.log; exit 1; }; \
 	  tail -1 models/.runs/chat.log; mv models/.runs/chat/checkpoint models/chat; echo "$$chat" > models/chat.sha256; \
 	  echo "models/chat built in $$(( $$(date +%s) - start )) s"; \
 	fi
 
-# The demo: starting models (once), then the 12-trial sweep, its diagnoses, a gate and the report; ends by saying where to look.
-demo: models
+# The demo: starting models (once), then the 11-trial sweep, its diagnoses, a gate and the report; ends with one line
+# per story of the sweep and where to look.
+demo: release models
 	@# A failed trial (exit 1) still leaves the rest to look at; a configuration error (2) stops here.
 	$(REL)/harrow sweep experiments/demo.yaml; status=$$?; [ $$status -le 1 ] || exit $$status
 	$(REL)/harrow diagnose --sweep demo
@@ -78,6 +86,10 @@ demo: models
 	@echo
 	@$(REL)/harrow report --sweep demo --out reports/demo
 	@echo "Open it: file://$(CURDIR)/reports/demo/index.html"
+	@echo
+	@echo "The sweep one change at a time (each line a story: over-fitting, under-training, learning rates, base vs chat,"
+	@echo "forgetting against the mixing ratio):"
+	@$(REL)/harrow ablation --sweep demo
 	@echo
 	@echo "Where to look:"
 	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first, with 3H scores in --json"

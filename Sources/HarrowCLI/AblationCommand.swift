@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Sweep
+import Tracking
+
+struct AblationCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ablation",
+        abstract: "Read a sweep one change at a time: each run against the baseline.",
+        discussion: """
+        The baseline is the run that holds the most common value of every \
+        parameter, as in a one-factor-at-a-time design (experiments/demo.yaml is \
+        one). Every other run is shown as what it changes from the baseline, with \
+        its verdict, best val loss, 3H total, forgetting on general data and the \
+        diagnosis's advice: one line per story of the sweep.
+
+        Examples:
+          harrow ablation --sweep demo
+          harrow ablation --sweep demo --json | jq '.[] | {changes, verdict}'
+        """)
+
+    @Option(help: "The sweep to read.") var sweep: String
+    @Flag(help: "Print JSON: the run summaries in reading order, each with its changes.") var json = false
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        let store = try storeOptions.open()
+        let runs = try store.runs(sweep: sweep)
+        guard let reading = Ablation.read(runs.map { $0.params.mapValues(paramText) }) else {
+            printError("harrow: no runs in sweep '\(sweep)'")
+            throw ExitStatus.configuration
+        }
+        let order = reading.order
+        if json {
+            let rows = try order.map { i -> [String: Any] in
+                var row = try RunSummary.json(runs[i], store: store)
+                row["baseline"] = i == reading.baseline
+                row["changes"] = reading.changes[i].map { ["name": $0.name, "from": $0.from, "to": $0.to] }
+                return row
+            }
+            print(jsonText(rows))
+            return
+        }
+        let header = ["change", "run", "verdict", "val/loss", "total", "forgetting", "advice"]
+        let rows = try order.map { i -> [String] in
+            let run = runs[i], values = try store.values(of: run)
+            let change = i == reading.baseline ? "baseline"
+                : reading.changes[i].isEmpty ? "same as baseline"
+                : reading.changes[i].map { "\($0.name) \($0.from) → \($0.to)" }.joined(separator: ", ")
+            let diagnosis = try store.diagnosis(run: run.rowID)
+            let verdict = run.status.isFinished ? diagnosis?.verdict ?? "-" : run.status.rawValue
+            return [change, run.id, verdict, formatNumber(values["val_loss_best"]?.value), formatNumber(values["total"]?.value),
+                    formatSigned(values["forgetting"]?.value), diagnosis?.advice ?? ""]
+        }
+        print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+    }
+}
+
+/// A parameter value as text, equal values giving equal text (numbers as JSON gives them, lists as JSON).
+func paramText(_ value: Any) -> String {
+    if value is [Any] || value is [String: Any],
+       let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
+        return String(decoding: data, as: UTF8.self)
+    }
+    return "\(value)"
+}
+
+func formatSigned(_ v: Double?) -> String {
+    guard let v else { return "-" }
+    return (v >= 0 ? "+" : "") + String(format: "%.3f", v)
+}
