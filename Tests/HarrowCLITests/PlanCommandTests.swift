@@ -6,11 +6,11 @@ import Testing
     @Test func plansTheDemoAsATable() throws {
         let r = try Harrow.run("plan", "experiments/demo.yaml")
         #expect(r.status == 0)
-        #expect(r.stdout.hasPrefix("demo: grid sweep, 12 trials"))
+        #expect(r.stdout.hasPrefix("demo: grid sweep, 11 trials"))
         let header = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix(" #") || $0.hasPrefix("#") })
         #expect(header.contains("base_model") && header.contains("lora_alpha") && header.contains("mix_ratio"))
         #expect(!header.contains("batch_size"))  // constant parameters are listed once, not as columns
-        #expect(r.stdout.contains("576 grid points, 564 removed by where → 12 trials"))
+        #expect(r.stdout.contains("432 grid points, 421 removed by where → 11 trials"))
         #expect(r.stderr.isEmpty)
     }
 

@@ -137,7 +137,7 @@ import Testing
     }
 
     @Test func shippedExperimentsPlan() throws {
-        for (file, expected) in [("demo.yaml", 12), ("overnight.yaml", 570)] {
+        for (file, expected) in [("demo.yaml", 11), ("overnight.yaml", 570)] {
             let path = #filePath.components(separatedBy: "/Tests/")[0] + "/experiments/" + file
             let text = try String(contentsOfFile: path, encoding: .utf8)
             let p = try plan(text, file: path)
