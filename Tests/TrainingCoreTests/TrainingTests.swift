@@ -112,6 +112,18 @@ struct TrainingTests {
         #expect(run.result.bestStep == best.step)
     }
 
+    /// max_samples keeps the first N domain records before mixing, as LLaMA-Factory does.
+    @Test func maxSamplesTrainsOnTheFirstRecordsOnly() throws {
+        let data = Fixtures.alpaca("many.jsonl", count: 40, seed: 21), val = Fixtures.alpaca("many-val.jsonl", count: 8, seed: 22)
+        func stepsPerEpoch(_ extra: [String: Any]) throws -> Int? {
+            let run = try Fixtures.sft(["dataset": data.path, "val_dataset": val.path, "epochs": 1].merging(extra) { $1 })
+            return Fixtures.metrics(run.dir).first?["steps_per_epoch"] as? Int
+        }
+        #expect(try stepsPerEpoch([:]) == 5)
+        #expect(try stepsPerEpoch(["max_samples": 16]) == 2)
+        #expect(try stepsPerEpoch(["max_samples": 1000]) == 5)
+    }
+
     @Test func sameSeedSameLosses() throws {
         let data = Fixtures.alpaca("seed.jsonl", count: 24, seed: 4)
         let p: [String: Any] = ["dataset": data.path, "lora_dropout": 0.1, "grad_accum": 2, "batch_size": 4]
