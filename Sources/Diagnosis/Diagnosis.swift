@@ -169,12 +169,15 @@ public enum Diagnoser {
         let startFrom = max(first, warmup)
         e.trainStartChange = change(from: startFrom, to: startFrom + t.startFraction * span)
 
-        // How much of the whole fall came at the end, on a smoothed curve.
+        // How much of the whole fall came at the end, on a smoothed curve. The curve's value where the tail starts
+        // is interpolated between the points around it, so a sparse curve (a few evaluations) still has a tail.
         func tailShare(_ xs: [Double], _ ys: [Double]) -> Double? {
-            guard ys.count >= 3, let i = xs.firstIndex(where: { $0 >= xs.last! - t.tailFraction * span }) else { return nil }
+            let cut = xs.last! - t.tailFraction * span
+            guard ys.count >= 3, let i = xs.firstIndex(where: { $0 >= cut }) else { return nil }
             let total = ys[0] - ys.last!
             guard total > t.minimumFall * abs(ys[0]) else { return 0 }
-            return (ys[i] - ys.last!) / total
+            let atCut = i == 0 || xs[i] == xs[i - 1] ? ys[i] : ys[i - 1] + (ys[i] - ys[i - 1]) * (cut - xs[i - 1]) / (xs[i] - xs[i - 1])
+            return (atCut - ys.last!) / total
         }
         e.tailShare = tailShare(steps, smooth)
         if let lr = rawLR?.cleaned().curve, lr.count >= 3 {
