@@ -57,7 +57,7 @@ models: deps
 	if [ -f models/base/model.safetensors ] && [ "$$(cat models/base.sha256 2>/dev/null)" = "$$base" ]; then \
 	  echo "models/base is up to date ($${base:0:12})"; \
 	else \
-	  echo "pretraining models/base (about 3 minutes on 2 cores) ..."; rm -rf models/base models/base.sha256 models/.runs/base; \
+	  echo "pretraining models/base (about a minute on 2 cores) ..."; rm -rf models/base models/base.sha256 models/.runs/base; \
 	  start=$$(date +%s); \
 	  OPENBLAS_NUM_THREADS=2 $(TRAIN) pretrain --config experiments/model-configs/base.json --run-dir models/.runs/base \
 	    > models/.runs/base.log 2>&1 || { tail -20 models/.runs/base.log; exit 1; }; \
@@ -68,7 +68,7 @@ models: deps
 	if [ -f models/chat/model.safetensors ] && [ "$$(cat models/chat.sha256 2>/dev/null)" = "$$chat" ]; then \
 	  echo "models/chat is up to date ($${chat:0:12})"; \
 	else \
-	  echo "fine-tuning models/chat on the general instruction data (about 1 minute) ..."; rm -rf models/chat models/chat.sha256 models/.runs/chat; \
+	  echo "fine-tuning models/chat on the general instruction data (under a minute) ..."; rm -rf models/chat models/chat.sha256 models/.runs/chat; \
 	  start=$$(date +%s); \
 	  OPENBLAS_NUM_THREADS=2 $(TRAIN) sft --config experiments/model-configs/chat.json --run-dir models/.runs/chat \
 	    > models/.runs/chat.log 2>&1 || { tail -20 models/.runs/chat.log; exit 1; }; \
