@@ -73,13 +73,21 @@ public struct Scorer: Sendable {
                 }
                 group.addTask {
                     var answers: [Int: ScoreResponse] = [:]
-                    for try await line in execution.standardOutput.strings() {
-                        for part in line.split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
-                            let (id, response) = try Self.parse(String(part))
-                            answers[id] = response
-                            await gate.release()
+                    do {
+                        for try await line in execution.standardOutput.strings() {
+                            for part in line.split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
+                                let (id, response) = try Self.parse(String(part))
+                                answers[id] = response
+                                await gate.release()
+                            }
+                            if answers.count == lines.count { break }
                         }
-                        if answers.count == lines.count { break }
+                    } catch {
+                        // An answer harrow cannot read ends the exchange: the writer must stop waiting for room
+                        // in the window, and the scorer, which may be waiting for more requests, is stopped.
+                        await gate.close()
+                        try? execution.send(signal: .kill, toProcessGroup: false)
+                        throw error
                     }
                     await gate.close()
                     return answers

@@ -83,6 +83,19 @@ import Testing
         #expect { try Evalset.load(dir) } throws: { "\($0)".hasSuffix("items.jsonl:2: answer must index choices") }
     }
 
+    /// More requests than the window, and a first answer without an id: a clear error quoting the line, not a
+    /// writer waiting forever for room in the window while the scorer waits for more requests.
+    @Test(.timeLimit(.minutes(1)))
+    func anAnswerThatCannotBeReadEndsTheExchange() async throws {
+        let items = (0..<200).map { i in
+            EvalItem(id: "\(i)", dimension: "helpful", taskType: "t", prompt: "p\(i)", kind: .choice(choices: ["a", "b", "c"], answer: 0))
+        }
+        let scorer = Scorer(argv: ["/bin/sh", "-c", #"while read -r line; do echo '{"logprob": -1.5}'; done"#], window: 64)
+        await #expect { try await evaluate(Evalset(name: "bad", template: "raw", items: items), with: scorer) } throws: {
+            "\($0)".contains("not a response") && "\($0)".contains(#"{"logprob": -1.5}"#)
+        }
+    }
+
     @Test func aCrashingScorerIsReported() async throws {
         let set = try Evalset.load(Self.fixtures + "/toy")
         await #expect { try await evaluate(set, with: Scorer(argv: ["/bin/sh", "-c", "echo 'model file missing' >&2; exit 3"])) } throws: {
