@@ -25,9 +25,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
 
+        // YAML from pull requests, with a bound on what its aliases expand to.
+        .target(name: "BoundedYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
+
         // Pure: experiment files → trials.
         .target(name: "Sweep", dependencies: [
-            "Diagnosis",
+            "Diagnosis", "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
@@ -44,17 +47,18 @@ let package = Package(
 
         // Evaluation: evalsets and scoring are pure; the scorer client speaks the score protocol to a process.
         .target(name: "Evaluation", dependencies: [
+            "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
 
         // Pure: release rules → pass/fail with reasons.
-        .target(name: "Gate", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Gate", dependencies: ["BoundedYAML", .product(name: "Yams", package: "Yams")]),
 
         // I/O: dashboards → static HTML pages and gnuplot SVGs (dashboard parsing, downsampling, seed groups and
         // chart scripts are pure).
         .target(name: "Reporting", dependencies: [
-            "Tracking", "Gate", "Sweep",
+            "Tracking", "Gate", "Sweep", "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
         ]),
 
@@ -83,6 +87,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "BoundedYAMLTests", dependencies: ["BoundedYAML", "Sweep", "Gate", "Reporting", "Evaluation"]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GateTests", dependencies: ["Gate"]),

@@ -1,3 +1,4 @@
+import BoundedYAML
 import Foundation
 import Yams
 
@@ -70,7 +71,7 @@ extension Evalset {
         if fm.fileExists(atPath: manifestPath) {
             guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else { throw EvalsetError("cannot read \(manifestPath)") }
             do {
-                manifest = (try Yams.load(yaml: text) as? [String: Any]) ?? [:]
+                manifest = (try BoundedYAML.compose(yaml: text)?.any as? [String: Any]) ?? [:]
             } catch let error as YamlError {
                 throw EvalsetError("\(manifestPath): \(yamlMessage(error))")
             } catch {

@@ -1,3 +1,4 @@
+import BoundedYAML
 import Foundation
 import Yams
 
@@ -143,13 +144,14 @@ extension GateRules {
         func at(_ n: Node?) -> String { "\(file):\(n?.mark?.line ?? 1):\(n?.mark?.column ?? 1)" }
         let root: Node
         do {
-            guard let r = try Yams.compose(yaml: yaml) else { throw GateError("\(file):1:1: the gate file is empty") }
+            guard let r = try BoundedYAML.compose(yaml: yaml) else { throw GateError("\(file):1:1: the gate file is empty") }
             root = r
         } catch let e as GateError {
             throw e
         } catch let e as YamlError {
             if case .parser(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
             if case .scanner(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
+            if case .composer(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
             throw GateError("\(file): invalid YAML: \(e)")
         } catch {
             throw GateError("\(file): \(error)")

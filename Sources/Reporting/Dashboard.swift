@@ -1,3 +1,4 @@
+import BoundedYAML
 import Foundation
 import Sweep
 import Yams
@@ -61,13 +62,13 @@ extension Dashboard {
         func at(_ n: Node?) -> String { "\(file):\(n?.mark?.line ?? 1):\(n?.mark?.column ?? 1)" }
         let root: Node
         do {
-            guard let r = try Yams.compose(yaml: yaml) else { throw DashboardError(problems: ["\(file):1:1: error: the dashboard is empty"]) }
+            guard let r = try BoundedYAML.compose(yaml: yaml) else { throw DashboardError(problems: ["\(file):1:1: error: the dashboard is empty"]) }
             root = r
         } catch let e as DashboardError {
             throw e
         } catch let e as YamlError {
             switch e {
-            case .parser(_, let problem, let mark, _), .scanner(_, let problem, let mark, _):
+            case .parser(_, let problem, let mark, _), .scanner(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
                 throw DashboardError(problems: ["\(file):\(mark.line):\(mark.column): error: invalid YAML: \(problem)"])
             default: throw DashboardError(problems: ["\(file):1:1: error: invalid YAML: \(e)"])
             }

@@ -1,3 +1,4 @@
+import BoundedYAML
 import Diagnosis
 import Foundation
 import Yams
@@ -78,7 +79,7 @@ struct ExperimentParser {
     mutating func parse() -> Experiment? {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try BoundedYAML.compose(yaml: text)
         } catch let error as YamlError {
             reportSyntax(error)
             return nil
