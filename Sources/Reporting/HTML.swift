@@ -71,7 +71,7 @@ enum HTML {
     th{background:#f3f5f8;white-space:nowrap}div.wide{overflow-x:auto;max-width:100%}table.sortable th{cursor:pointer;user-select:none}table.sortable th:after{content:" ⇅";color:#9aa3ad}
     th.asc:after{content:" ▲"!important;color:#333!important}th.desc:after{content:" ▼"!important;color:#333!important}
     td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td small{color:#5b6570}td.missing{color:#9aa3ad;text-align:center}
-    .good_fit{color:#1a7f37}.overfitting,.diverged,.lr_too_high{color:#c62828}.under_trained,.slow_start,.insufficient_data{color:#b26a00}
+    .good_fit{color:#1a7f37}.overfitting,.diverged,.unstable{color:#c62828}.under_trained,.stalled_start,.insufficient_data{color:#b26a00}
     .succeeded{color:#1a7f37}.failed,.timed_out{color:#c62828}.interrupted,.running,.queued{color:#b26a00}
     .pass{color:#1a7f37}.fail{color:#c62828;font-weight:600}.dirty{color:#c62828}
     figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eef0f3}

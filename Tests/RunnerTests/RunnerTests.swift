@@ -54,6 +54,23 @@ import Sweep
         }
     }
 
+    /// Values reach the trainer as argv, never through a shell: metacharacters, quotes and newlines arrive verbatim.
+    @Test func parameterValuesWithShellMetacharactersArriveVerbatim() async throws {
+        let w = try world(trainer: """
+            printf '%s' "$1" > "$HARROW_RUN_DIR/arg"
+            """)
+        let hostile = #"$(touch pwned); `id` > x | rm -rf ~ && echo "q" 'q' \ * ; ${HOME}"#
+        let o = try await sweep(w, """
+            name: verbatim
+            parameters: {v: {value: '\(hostile.replacingOccurrences(of: "'", with: "''"))'}}
+            trainer: {command: [./trainer.sh, "{param.v}"]}
+            """)
+        #expect(o.exitCode == 0)
+        let runDir = try #require(o.runs.first?.runDir)
+        #expect(try String(contentsOfFile: runDir + "/arg", encoding: .utf8) == hostile)
+        #expect(!FileManager.default.fileExists(atPath: w.dir + "/pwned") && !FileManager.default.fileExists(atPath: w.dir + "/x"))
+    }
+
     @Test func aHangingTrainerTimesOutAndItsChildrenDie() async throws {
         let w = try world(trainer: """
             echo $$ > "$HARROW_RUN_DIR/pid"
