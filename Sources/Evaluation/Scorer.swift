@@ -36,10 +36,16 @@ public struct ScorerError: Error, CustomStringConvertible, Sendable {
 public struct Scorer: Sendable {
     public var argv: [String]
     public var window: Int
+    /// A scorer that sends no answer for this long while answers are due is stopped (seconds).
+    public var idleTimeout: Double
 
-    public init(argv: [String], window: Int = 64) {
+    /// Ten minutes: loading a large model before the first answer stays well inside it.
+    public static let defaultIdleTimeout = 600.0
+
+    public init(argv: [String], window: Int = 64, idleTimeout: Double = Scorer.defaultIdleTimeout) {
         self.argv = argv
         self.window = window
+        self.idleTimeout = idleTimeout
     }
 
     public func score(_ requests: [ScoreRequest], environment: [String: String] = [:]) async throws -> [ScoreResponse] {
@@ -54,6 +60,7 @@ public struct Scorer: Sendable {
         let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
         let lines = requests.enumerated().map { $1.line(id: $0) + "\n" }
         let gate = Window(size: window)
+        let clock = AnswerClock()
         let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
                                               input: .inputWriter, output: .sequence,
                                               error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)) { execution in
@@ -78,6 +85,7 @@ public struct Scorer: Sendable {
                             for part in line.split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
                                 let (id, response) = try Self.parse(String(part))
                                 answers[id] = response
+                                await clock.answered()
                                 await gate.release()
                             }
                             if answers.count == lines.count { break }
@@ -92,15 +100,30 @@ public struct Scorer: Sendable {
                     await gate.close()
                     return answers
                 }
+                // A scorer that goes silent is stopped: its stdout then ends and the answers so far come back.
+                let idle = idleTimeout
+                group.addTask {
+                    let tick = min(1.0, idle / 4)
+                    while await clock.silence() < idle {
+                        do { try await Task.sleep(for: .seconds(tick)) } catch { return nil }
+                    }
+                    await clock.timedOut()
+                    await gate.close()
+                    try? execution.send(signal: .kill, toProcessGroup: false)
+                    return nil
+                }
                 var answers: [Int: ScoreResponse] = [:]
-                for try await partial in group { if let partial { answers = partial } }
+                for try await partial in group {
+                    if let partial { answers = partial; group.cancelAll() }
+                }
                 return answers
             }
         }
         let answers = result.closureResult
         guard answers.count == requests.count else {
             let tail = (try? String(contentsOfFile: stderrPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
-            throw ScorerError("the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))"
+            let silent = await clock.didTimeOut ? "; stopped after \(String(format: "%g", idleTimeout)) s without an answer" : ""
+            throw ScorerError("the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))\(silent)"
                               + (tail.isEmpty ? "" : ":\n" + tail))
         }
         return (0..<requests.count).map { answers[$0]! }
@@ -116,6 +139,20 @@ public struct Scorer: Sendable {
             return (id, .loglikelihood(logprob: lp, tokens: (o["n_tokens"] as? Int) ?? 0, greedy: (o["is_greedy"] as? Bool) ?? false))
         }
         throw ScorerError("response \(id) has neither logprob, text nor error")
+    }
+}
+
+/// When the scorer last answered, for stopping one that went silent.
+actor AnswerClock {
+    private var last = ContinuousClock.now
+    private(set) var didTimeOut = false
+
+    func answered() { last = .now }
+    func timedOut() { didTimeOut = true }
+    /// Seconds since the last answer (or the start).
+    func silence() -> Double {
+        let d = ContinuousClock.now - last
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 }
 

@@ -28,10 +28,13 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "A model folder to score instead of a run.") var checkpoint: String?
     @Option(help: "A LoRA adapter folder to apply to --checkpoint.") var adapter: String?
     @Option(help: ArgumentHelp("A scorer command speaking the score protocol, split on spaces.", valueName: "command")) var scorer: String?
+    @Option(help: ArgumentHelp("Stop a scorer that answers nothing for this many seconds.", valueName: "seconds"))
+    var timeout: Double = Scorer.defaultIdleTimeout
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
 
     func validate() throws {
+        if timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
         if evalsets.isEmpty { throw ValidationError("give at least one --evalset DIR") }
         let sources = [runID != nil, checkpoint != nil, scorer != nil && runID == nil].filter { $0 }.count
         if sources != 1 { throw ValidationError("give a run id, or --checkpoint PATH, or --scorer COMMAND") }
@@ -46,7 +49,7 @@ struct EvalCommand: AsyncParsableCommand {
                 printError("harrow: no run '\(runID)' in \(store.path)")
                 throw ExitStatus.configuration
             }
-            let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv)
+            let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv, timeout: timeout)
             let results = await evaluation.run(run, evalsets: evalsets, store: store)
             print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))
             if results.contains(where: { $0.status != "succeeded" }) { throw ExitCode(1) }
@@ -62,7 +65,7 @@ struct EvalCommand: AsyncParsableCommand {
             do {
                 let set = try Evalset.load(dir)
                 let started = Date()
-                let r = try await evaluate(set, with: Scorer(argv: argv))
+                let r = try await evaluate(set, with: Scorer(argv: argv, idleTimeout: timeout))
                 results.append(RunEvaluation.stored(r, seconds: Date().timeIntervalSince(started)))
             } catch {
                 printError("harrow: \(dir): \(error)")

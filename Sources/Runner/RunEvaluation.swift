@@ -10,11 +10,15 @@ public struct RunEvaluation: Sendable {
     public var toolDirectory: String?
     /// An explicit scorer argv (placeholders `{run_dir}`, `{checkpoint}`, `{base_model}`); nil = `harrow-train score`.
     public var scorer: [String]?
+    /// Seconds a scorer may go without answering before it is stopped.
+    public var timeout: Double
 
-    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil) {
+    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil,
+                timeout: Double? = nil) {
         self.workingDirectory = workingDirectory
         self.toolDirectory = toolDirectory
         self.scorer = scorer
+        self.timeout = timeout ?? Scorer.defaultIdleTimeout
     }
 
     /// The folder of the starting model a run's parameters name (`base`/`chat` → models/…).
@@ -68,7 +72,7 @@ public struct RunEvaluation: Sendable {
             do {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
-                let result = try await evaluate(set, with: Scorer(argv: argv))
+                let result = try await evaluate(set, with: Scorer(argv: argv, idleTimeout: timeout))
                 stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 stored.baseline = try? await baseline(of: run, set: set, store: store)
             } catch {
@@ -85,7 +89,7 @@ public struct RunEvaluation: Sendable {
     func baseline(of run: Run, set: Evalset, store: Store) async throws -> Double? {
         guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
         if let cached = try store.checkpointScore(weights, evalset: set.name) { return cached }
-        let result = try await evaluate(set, with: Scorer(argv: [trainTool(), "score", "--model", base]))
+        let result = try await evaluate(set, with: Scorer(argv: [trainTool(), "score", "--model", base], idleTimeout: timeout))
         try store.saveCheckpointScore(weights, evalset: set.name, total: result.total)
         return result.total
     }

@@ -261,7 +261,8 @@ struct TrialContext: Sendable {
             }
             if recorded.isFinished, let e = experiment.evaluation {
                 await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
-                let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer)
+                let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
+                                               timeout: e.timeout)
                 for result in await evaluation.run(updated, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
                     logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
                 }

@@ -81,6 +81,8 @@ public struct Experiment: Sendable {
         public var evalsets: [String]
         /// A scorer command speaking the score protocol; nil means `harrow-train score` on the run's checkpoint.
         public var scorer: [String]?
+        /// Seconds a scorer may go without answering before it is stopped; nil means the scorer's default.
+        public var timeout: Double? = nil
     }
 
     /// Problems worth knowing that do not stop planning.

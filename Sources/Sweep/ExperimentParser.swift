@@ -458,14 +458,14 @@ extension ExperimentParser {
             error(node, "`eval` must be a mapping like `{evalsets: [evalsets/domain-3h, evalsets/general]}`")
             return nil
         }
-        checkKeys(m, allowed: ["evalsets", "scorer"], in: "eval")
+        checkKeys(m, allowed: ["evalsets", "scorer", "timeout"], in: "eval")
         guard let sets = m["evalsets"], case .list(let items)? = value(sets), !items.isEmpty else {
             error(m["evalsets"] ?? node, "`eval.evalsets` must be a non-empty list of evalset folders")
             return nil
         }
         let evalsets = items.compactMap { v -> String? in if case .string(let s) = v { s } else { nil } }
         guard evalsets.count == items.count else { error(sets, "evalset folders are paths (text)"); return nil }
-        return .init(evalsets: evalsets, scorer: m["scorer"].flatMap { argv($0, "eval.scorer") })
+        return .init(evalsets: evalsets, scorer: m["scorer"].flatMap { argv($0, "eval.scorer") }, timeout: m["timeout"].flatMap { duration($0) })
     }
 
     mutating func parseDiagnosis(_ node: Node) -> [String: Double] {

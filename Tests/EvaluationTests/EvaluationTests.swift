@@ -96,6 +96,16 @@ import Testing
         }
     }
 
+    /// A scorer that reads its requests and never answers is stopped after the idle timeout, with its stderr.
+    @Test(.timeLimit(.minutes(1)))
+    func aSilentScorerIsStopped() async throws {
+        let set = try Evalset.load(Self.fixtures + "/toy")
+        let scorer = Scorer(argv: ["/bin/sh", "-c", "echo 'loading weights' >&2; exec sleep 30"], idleTimeout: 0.5)
+        await #expect { try await evaluate(set, with: scorer) } throws: {
+            "\($0)".contains("answered 0 of") && "\($0)".contains("stopped after 0.5 s without an answer") && "\($0)".contains("loading weights")
+        }
+    }
+
     @Test func aCrashingScorerIsReported() async throws {
         let set = try Evalset.load(Self.fixtures + "/toy")
         await #expect { try await evaluate(set, with: Scorer(argv: ["/bin/sh", "-c", "echo 'model file missing' >&2; exit 3"])) } throws: {
