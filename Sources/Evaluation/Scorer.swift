@@ -64,7 +64,12 @@ public struct Scorer: Sendable {
         let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
                                               input: .inputWriter, output: .sequence,
                                               error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)) { execution in
-            try await withThrowingTaskGroup(of: [Int: ScoreResponse]?.self) { group in
+            // Ends the exchange: the writer stops waiting for room in the window and the scorer is stopped.
+            @Sendable func stop() async {
+                await gate.close()
+                try? execution.send(signal: .kill, toProcessGroup: false)
+            }
+            return try await withThrowingTaskGroup(of: [Int: ScoreResponse]?.self) { group in
                 let writer = execution.standardInputWriter
                 group.addTask {
                     do {
@@ -91,10 +96,9 @@ public struct Scorer: Sendable {
                             if answers.count == lines.count { break }
                         }
                     } catch {
-                        // An answer harrow cannot read ends the exchange: the writer must stop waiting for room
-                        // in the window, and the scorer, which may be waiting for more requests, is stopped.
-                        await gate.close()
-                        try? execution.send(signal: .kill, toProcessGroup: false)
+                        // An answer harrow cannot read ends the exchange (the scorer may be waiting for more
+                        // requests, the writer for room in the window).
+                        await stop()
                         throw error
                     }
                     await gate.close()
@@ -108,8 +112,7 @@ public struct Scorer: Sendable {
                         do { try await Task.sleep(for: .seconds(tick)) } catch { return nil }
                     }
                     await clock.timedOut()
-                    await gate.close()
-                    try? execution.send(signal: .kill, toProcessGroup: false)
+                    await stop()
                     return nil
                 }
                 var answers: [Int: ScoreResponse] = [:]

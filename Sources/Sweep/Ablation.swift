@@ -46,7 +46,9 @@ public enum Ablation {
                 if counts[v] == nil { firstSeen.append(v) }
                 counts[v, default: 0] += 1
             }
-            modal[name] = firstSeen.max { counts[$0]! < counts[$1]! || (counts[$0]! == counts[$1]! && firstSeen.firstIndex(of: $0)! > firstSeen.firstIndex(of: $1)!) }!
+            var best = firstSeen[0]
+            for v in firstSeen where counts[v]! > counts[best]! { best = v }
+            modal[name] = best
         }
         func distance(_ t: [String: String]) -> Int { names.filter { t[$0] != modal[$0]! }.count }
         let baseline = trials.indices.min { distance(trials[$0]) < distance(trials[$1]) }!
