@@ -103,7 +103,15 @@ import Testing
     @Test func ctrlCInterruptsAndTheNextRunFinishes() throws {
         let dir = try setUp(trials: 4)
         let p = try start(in: dir)
-        usleep(400_000)
+        // Ctrl-C once a trainer is writing: before that, harrow may not have installed its handler yet
+        // (a busy machine can take seconds to start it), and SIGINT would end it by the default action.
+        let runsDir = dir + "/.harrow/runs"
+        for _ in 0..<600 {
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []
+            if runs.contains(where: { FileManager.default.fileExists(atPath: "\(runsDir)/\($0)/metrics.jsonl") }) { break }
+            usleep(20_000)
+        }
+        usleep(100_000)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 130)
