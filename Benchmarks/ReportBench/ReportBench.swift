@@ -12,10 +12,10 @@ let filled: (store: Store, runs: [Run]) = {
     let store = try! Store(path: dir.appendingPathComponent("harrow.db").path)
     let lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
     let trials = (0..<1000).map { i in
-        TrialRecord(key: (0..<4).map { String(format: "%016llx", (UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15) &+ UInt64($0)) }.joined(),
+        TrialRecord(identity: TrialIdentity(paramsKey: (0..<4).map { String(format: "%016llx", (UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15) &+ UInt64($0)) }.joined()),
                     paramsJSON: "{\"lr\": \(lrs[i % 10]), \"lora_r\": \([4, 8, 16, 32, 64][i / 10 % 5]), \"seed\": \(i / 50)}", command: ["t"])
     }
-    let runs = try! store.register(sweep: "bench", file: "b.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path)
+    let runs = try! store.register(sweep: "bench", file: "b.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path).runs
     for chunk in stride(from: 0, to: runs.count, by: 50) {
         var updates: [MetricsUpdate] = []
         for (i, run) in runs[chunk..<min(chunk + 50, runs.count)].enumerated() {

@@ -14,8 +14,8 @@ func temporaryStore() -> Store {
 }
 
 func register(_ store: Store, runs: Int) -> [Run] {
-    let trials = (0..<runs).map { TrialRecord(key: String(format: "%016lx%048lx", UInt64($0) &* 0x9E3779B97F4A7C15, $0), paramsJSON: "{\"i\": \($0)}", command: ["t"]) }
-    return try! store.register(sweep: "bench", file: "b.yaml", method: "grid", spec: "", trials: trials, runsRoot: "/tmp/r")
+    let trials = (0..<runs).map { TrialRecord(identity: TrialIdentity(paramsKey: String(format: "%016lx%048lx", UInt64($0) &* 0x9E3779B97F4A7C15, $0)), paramsJSON: "{\"i\": \($0)}", command: ["t"]) }
+    return try! store.register(sweep: "bench", file: "b.yaml", method: "grid", spec: "", trials: trials, runsRoot: "/tmp/r").runs
 }
 
 /// 200,000 canonical lines of 5 metrics each: what 10 trainers would write.

@@ -14,16 +14,16 @@ struct SweepsCommand: ParsableCommand {
         if json {
             print(jsonText(sweeps.map { s in
                 ["name": s.name, "file": s.file, "method": s.method, "total": s.total, "started_at": isoDate(s.startedAt),
-                 "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }),
+                 "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }), "reused": s.reused,
                  "eta_s": eta(s) ?? NSNull()] as [String: Any]
             }))
             return
         }
         if sweeps.isEmpty { print("no sweeps yet: start one with `harrow sweep FILE`"); return }
-        let header = ["sweep", "file", "trials", "done", "failed", "running", "queued", "started", "ETA"]
+        let header = ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"]
         let rows = sweeps.map { s -> [String] in
             let c = { (st: RunStatus) in s.counts[st] ?? 0 }
-            return [s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(c(.failed) + c(.timed_out)),
+            return [s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(s.reused), String(c(.failed) + c(.timed_out)),
                     String(c(.running)), String(c(.queued) + c(.interrupted)),
                     s.startedAt.map { DateFormatter.localizedString(from: $0, dateStyle: .short, timeStyle: .short) } ?? "-",
                     eta(s).map(formatDuration) ?? "-"]
@@ -86,7 +86,9 @@ struct RunsCommand: ParsableCommand {
         let rows = try runs.map { run -> [String] in
             let s = try store.summaries(run: run.rowID)
             let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            return [run.id, run.sweepName ?? run.source, run.status.rawValue, String(run.attempt), formatDuration(run.duration),
+            // A run another sweep ran, reused here because its identity matched.
+            let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
+            return [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration),
                     formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
                     String(params.prefix(60))]
         }
@@ -122,6 +124,10 @@ struct ShowCommand: ParsableCommand {
         }
         var lines = ["run \(r.id)  \(r.status.rawValue)  attempt \(r.attempt)" + (r.sweepName.map { "  sweep \($0)" } ?? "")]
         lines.append("trial key  \(r.trialKey)")
+        if let earlier = r.earlierRunID {
+            let why = try store.run(earlier).map { e in r.identity.map { $0.changes(since: e.identity) } ?? "" } ?? ""
+            lines.append("earlier    run \(earlier) had the same parameters" + (why.isEmpty ? "" : "; since then \(why)"))
+        }
         if let d = r.runDir { lines.append("folder     \(d)") }
         lines.append("time       \(r.startedAt.map { "\($0)" } ?? "-") → \(r.endedAt.map { "\($0)" } ?? "-") (\(formatDuration(r.duration)))")
         if let c = r.exitCode { lines.append("exit       \(c)") }

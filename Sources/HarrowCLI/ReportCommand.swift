@@ -50,6 +50,7 @@ struct ReportCommand: ParsableCommand {
         let store = try storeOptions.open()
         var chosen: [Run] = [], compared: [Run] = []
         let title: String, folder: String
+        var reported: String?
         var sweepMetric: String?
         if let runs {
             for id in runs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
@@ -74,12 +75,14 @@ struct ReportCommand: ParsableCommand {
                 throw ExitStatus.configuration
             }
             title = "sweep \(name)"
+            reported = name
             // The sweep's own objective ranks its runs unless a dashboard or --metric says otherwise.
             if let spec = try store.sweepSpec(name) { sweepMetric = (try? Experiment.parse(yaml: spec, file: name))?.metric?.name }
             folder = "reports/" + name.replacingOccurrences(of: "/", with: "_")
         }
-        let request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
+        var request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
                                     metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
+        request.sweep = reported
         let showProgress = !json && isatty(2) == 1 && chosen.count >= 50
         let started = Date()
         let summary: ReportSummary

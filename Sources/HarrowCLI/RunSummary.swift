@@ -27,7 +27,10 @@ enum RunSummary {
             "attempt": run.attempt, "params": run.params, "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
             "exit_code": run.exitCode.map { Int($0) } ?? NSNull(), "signal": run.signal.map { Int($0) } ?? NSNull(),
             "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
-            "duration_s": run.duration ?? NSNull(),
+            "duration_s": run.duration ?? NSNull(), "params_key": run.paramsKey ?? NSNull(),
+            "earlier_run": run.earlierRunID ?? NSNull(),
+            "identity": run.identity.map { ["commit": $0.commit ?? NSNull(), "uncommitted": $0.uncommitted, "programs": $0.programs,
+                                            "inputs": $0.inputs] as [String: Any] } ?? NSNull(),
         ]
     }
 }

@@ -9,9 +9,15 @@ struct SweepCommand: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Run every unfinished trial of an experiment, recording everything in the store.",
         discussion: """
-        Plans the experiment, skips trials whose key already finished in the store (succeeded or \
-        stopped_early), and runs the rest in slots. Run the same command again to resume after a crash, \
-        Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
+        Plans the experiment, skips trials that already finished in the store (succeeded or \
+        stopped_early) with the same identity, and runs the rest in slots. Run the same command again to \
+        resume after a crash, Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
+
+        A trial's identity is its parameters and command, the git commit of the repository holding the \
+        experiment with its uncommitted changes to tracked files (but experiment files: YAML beside it), \
+        harrow-train's binary or the trainer script named by path, and the sha256 of the data and weights \
+        its parameters name. When any of it changed, the trial runs again as a new run, linked to the \
+        earlier one, and harrow says why. --reuse params keeps any finished run with the same parameters.
 
         Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the \
         trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores \
@@ -45,6 +51,9 @@ struct SweepCommand: AsyncParsableCommand {
     @Flag(help: "Also run trials that failed or timed out before.")
     var rerunFailed = false
 
+    @Option(help: ArgumentHelp("What a finished run must share with a trial to be reused: identity (parameters, command, code, trainer, data) or params (parameters and command only).", valueName: "rule"))
+    var reuse: ReuseRule = .identity
+
     @Option(help: "Seconds between SIGTERM and SIGKILL when a trial is stopped.")
     var grace: Double = 10
 
@@ -77,6 +86,8 @@ struct SweepCommand: AsyncParsableCommand {
         options.deadline = try deadline.map(parseDeadline)
         options.retries = retries
         options.rerunFailed = rerunFailed
+        options.reuse = reuse
+        options.notice = { line in FileHandle.standardError.write(Data("harrow: \(line)\n".utf8)) }
         options.killGrace = grace
         options.toolDirectory = executableDirectory()
         let progress = ProgressLine()
@@ -94,8 +105,8 @@ struct SweepCommand: AsyncParsableCommand {
         if json {
             print(jsonText(try outcome.runs.map { try RunSummary.json($0, store: store) }))
         } else {
-            print(SweepReport.table(outcome.runs, plan: plan, store: store))
-            print(SweepReport.footer(outcome))
+            print(SweepReport.table(outcome.runs, sweep: experiment.name, plan: plan, store: store))
+            print(SweepReport.footer(outcome, sweep: experiment.name))
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
@@ -154,14 +165,17 @@ final class ProgressLine: @unchecked Sendable {
     }
 }
 
+extension ReuseRule: ExpressibleByArgument {}
+
 enum SweepReport {
-    static func table(_ runs: [Run], plan: Plan, store: Store) -> String {
+    static func table(_ runs: [Run], sweep: String, plan: Plan, store: Store) -> String {
         let varying = plan.varying
         let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step", "verdict"]
         let rows = runs.map { run -> [String] in
             let params = run.params
             let s = (try? store.summaries(run: run.rowID)) ?? [:]
-            return [run.id, run.status.rawValue, String(run.attempt), formatDuration(run.duration)]
+            let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
+            return [run.id, status, String(run.attempt), formatDuration(run.duration)]
                 + varying.map { name in params[name].map { "\($0)" } ?? "-" }
                 + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
                    (try? store.diagnosis(run: run.rowID))??.verdict ?? "-"]
@@ -169,11 +183,17 @@ enum SweepReport {
         return TextTable.render(header: header, rows: rows).joined(separator: "\n")
     }
 
-    static func footer(_ o: SweepOutcome) -> String {
+    static func footer(_ o: SweepOutcome, sweep: String) -> String {
         var counts: [String: Int] = [:]
         for r in o.runs { counts[r.status.rawValue, default: 0] += 1 }
         var text = "\n" + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         if o.alreadyFinished > 0 { text += " (\(o.alreadyFinished) finished before and skipped)" }
+        let reused = o.runs.filter { $0.sweepName.map { $0 != sweep } ?? false }
+        if !reused.isEmpty {
+            let sweeps = Set(reused.compactMap(\.sweepName)).sorted().joined(separator: ", ")
+            text += "\n\(reused.count) reused from sweep \(sweeps): same identity, so not run again"
+        }
+        if !o.reruns.isEmpty { text += "\n\(o.reruns.count) ran again because their code or data changed; `harrow show RUN` names the earlier run" }
         if o.notStarted > 0 { text += "\n\(o.notStarted) not started before the deadline: run the same command again to continue" }
         if o.interrupted { text += "\ninterrupted: run the same command again to resume" }
         for r in o.runs where r.status == .failed || r.status == .timed_out {

@@ -399,6 +399,9 @@ struct PanelContext {
         if let s = r.sweepName { rows.append(("sweep", HTML.escape(s))) }
         if !one.tags.isEmpty { rows.append(("tags", one.tags.map(HTML.escape).joined(separator: ", "))) }
         rows.append(("trial key", "<code>\(HTML.escape(r.trialKey))</code>"))
+        if let e = r.earlierRunID {
+            rows.append(("earlier run", "<a href=\"\(HTML.escape(Renderer.runFile(e)))\">\(HTML.escape(e))</a> (same parameters; code or data changed since)"))
+        }
         if let t = r.startedAt { rows.append(("started", HTML.escape(ISO8601DateFormatter().string(from: t)))) }
         if let d = r.duration { rows.append(("duration", Format.duration(d))) }
         if let e = r.exitCode { rows.append(("exit code", "\(e)")) }

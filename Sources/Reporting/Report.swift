@@ -16,6 +16,8 @@ public struct ReportRequest: Sendable {
     public var out: URL
     /// Where relative paths in dashboards (gate files) are read from.
     public var baseDirectory: URL
+    /// The sweep reported on, if any: its runs that another sweep ran are marked as reused.
+    public var sweep: String?
 
     public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
                 metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
@@ -92,6 +94,11 @@ public enum Report {
             head += " · " + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
                 .map { "<span class=\"\(HTML.escape($0.key))\">\($0.value.count) \(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</span>" }
                 .joined(separator: ", ")
+        }
+        let reused = runs.filter { r in request.sweep.map { r.run.sweepName != nil && r.run.sweepName != $0 } ?? false }
+        if !reused.isEmpty {
+            let from = Set(reused.compactMap(\.run.sweepName)).sorted().map(HTML.escape).joined(separator: ", ")
+            head += " · \(reused.count) reused from sweep \(from) (same identity, not run again)"
         }
         head += " · ranked by \(HTML.escape(metric))"
         if let best = ranked.first, let v = best.value(metric) {

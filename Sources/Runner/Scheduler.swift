@@ -20,7 +20,6 @@ actor Scheduler {
     private(set) var skipped = 0
     private(set) var stopping = false
     private(set) var stoppedEarly: Set<Int64> = []
-    private var digests: [String: (hex: String, size: Int)?] = [:]
 
     init(pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
          failedBefore: Int, epochs: [String: Double] = [:], report: (@Sendable (SweepProgress) -> Void)?) {
@@ -106,14 +105,6 @@ actor Scheduler {
     }
 
     func isRunning(pid: Int32) -> Bool { pids.values.contains(pid) }
-
-    /// SHA-256 of an input file, computed once per sweep invocation.
-    func digest(of path: String) -> (hex: String, size: Int)? {
-        if let cached = digests[path] { return cached }
-        let d = sha256(ofFile: path)
-        digests[path] = d
-        return d
-    }
 
     func report(_ event: String?) {
         guard let reportSink else { return }

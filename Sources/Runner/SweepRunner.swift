@@ -27,6 +27,10 @@ public struct RunnerOptions: Sendable {
     public var progress: (@Sendable (SweepProgress) -> Void)?
     /// Handle SIGINT/SIGTERM: stop launching, forward SIGTERM to trainers, mark their runs interrupted.
     public var handleSignals = true
+    /// What a finished run must share with a trial to be reused.
+    public var reuse: ReuseRule = .identity
+    /// Receives a line for each trial that runs again although its parameters ran before, saying why.
+    public var notice: (@Sendable (String) -> Void)?
 
     public init() {}
 }
@@ -45,6 +49,8 @@ public struct SweepOutcome: Sendable {
     /// Not started because the deadline would have been overrun.
     public var notStarted: Int
     public var interrupted: Bool
+    /// Why trials ran again although runs with their parameters were in the store.
+    public var reruns: [String] = []
 
     /// DESIGN.md: 0 every trial finished, 1 any failed or timed out, 130 interrupted.
     public var exitCode: Int32 {
@@ -96,16 +102,22 @@ public final class SweepRunner: Sendable {
 
         let e = plan.experiment
         let runsRoot = ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
-        let records = plan.trials.map { TrialRecord(key: $0.key, paramsJSON: $0.parametersJSON, command: e.trainer.command) }
-        let runs = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec, trials: records,
-                                      runsRoot: absolute(runsRoot))
-        let provenance = try store.record(GitProvenance.capture(at: (absolute(e.file) as NSString).deletingLastPathComponent))
+        let code = GitProvenance.capture(at: (absolute(e.file) as NSString).deletingLastPathComponent)
+        let provenance = try store.record(code)
+        let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
+                                         toolDirectory: options.toolDirectory, code: code)
+        let records = plan.trials.map { TrialRecord(identity: identities.identity(of: $0), paramsJSON: $0.parametersJSON, command: e.trainer.command) }
+        let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec, trials: records,
+                                              runsRoot: absolute(runsRoot), reuse: options.reuse)
+        let runs = registration.runs
+        let reruns = registration.reruns.map { explain($0, code: code) }
+        for line in reruns { options.notice?(line) }
 
         var claimable: Set<RunStatus> = [.queued, .interrupted]
         if options.rerunFailed { claimable.formUnion([.failed, .timed_out]) }
         let pending = runs.filter { claimable.contains($0.status) }
         let alreadyFinished = runs.filter(\.status.isFinished).count
-        let trials = Dictionary(plan.trials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        let trials = Dictionary(plan.trials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })  // by params key
         let history = try store.sweeps().first { $0.name == e.name }?.meanDuration
 
         let epochs = trials.compactMapValues { $0["epochs"]?.number }
@@ -147,7 +159,18 @@ public final class SweepRunner: Sendable {
 
         let final = try store.runs(sweep: e.name)
         let interrupted = await scheduler.stopping
-        return SweepOutcome(runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted)
+        return SweepOutcome(runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted,
+                            reruns: reruns)
+    }
+
+    /// "run ab12cd34 runs again: code changed since run k3x9a2pq (succeeded): commit a1b2c3d → d4e5f6a (train.py)".
+    func explain(_ rerun: Rerun, code: Provenance) -> String {
+        var committed: [String]?
+        if let repo = code.repository, let old = rerun.earlierIdentity?.commit, let new = rerun.identity.commit, old != new {
+            committed = GitProvenance.changedFiles(at: repo, from: old, to: new)
+        }
+        return "run \(rerun.run) runs again; since run \(rerun.earlier) (\(rerun.earlierStatus.rawValue)) "
+            + rerun.identity.changes(since: rerun.earlierIdentity, committedFiles: committed)
     }
 
     func absolute(_ path: String) -> String {
@@ -173,11 +196,11 @@ struct TrialContext: Sendable {
 
     func work(in slot: SweepRunner.Slot) async throws {
         while let run = await scheduler.next() {
-            guard let trial = trials[run.trialKey] else { continue }
+            guard let key = run.paramsKey, let trial = trials[key] else { continue }
             var statuses = claimable
             var tries = 0
             while true {
-                guard let attempt = try store.claim(run: run.rowID, from: statuses, owner: owner) else {
+                guard let attempt = try store.claim(run: run.rowID, from: statuses, owner: owner, sweep: experiment.name) else {
                     await scheduler.lost(run)  // another harrow took it
                     break
                 }
@@ -205,7 +228,7 @@ struct TrialContext: Sendable {
         do {
             try folder.prepare(attempt: attempt, trial: trial, files: expansion.files)
             for input in Inputs.files(of: trial, workingDirectory: options.workingDirectory) {
-                let digest = await scheduler.digest(of: input.path)
+                let digest = store.digest(ofFile: input.path)
                 try store.recordArtifact(run: run.rowID, role: "input:\(input.role)", path: input.path, sha256: digest?.hex, size: digest?.size)
             }
         } catch {
@@ -218,7 +241,7 @@ struct TrialContext: Sendable {
         ]
         if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
         var argv = expansion.argv
-        if let tools = options.toolDirectory, !argv[0].contains("/"), FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
+        if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
             argv[0] = tools + "/" + argv[0]
         }
         let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory,

@@ -14,6 +14,9 @@ public struct Provenance: Sendable, Equatable {
     public var diff: String?
     public var diffSHA256: String?
     public var untracked: [String] = []
+    /// Tracked files with uncommitted changes (relative to the work tree), each with the sha256 of its own
+    /// patch: what a trial's identity compares, so a changed file can be named.
+    public var uncommitted: [String: String] = [:]
     /// Why something could not be read (not a repository, bare, unborn branch).
     public var note: String?
 }
@@ -98,12 +101,48 @@ public enum GitProvenance {
         guard git_diff_tree_to_workdir_with_index(&diff, repo, tree, nil) == 0, let diff else { return }
         defer { git_diff_free(diff) }
         guard git_diff_num_deltas(diff) > 0 else { return }
+        for i in 0..<git_diff_num_deltas(diff) {
+            var patch: OpaquePointer?
+            guard git_patch_from_diff(&patch, diff, i) == 0, let patch else { continue }
+            defer { git_patch_free(patch) }
+            var text = git_buf()
+            defer { git_buf_dispose(&text) }
+            guard let delta = git_patch_get_delta(patch)?.pointee, git_patch_to_buf(&text, patch) == 0, let ptr = text.ptr,
+                  let name = delta.new_file.path ?? delta.old_file.path else { continue }
+            p.uncommitted[String(cString: name)] = sha256Hex(Data(bytes: ptr, count: text.size))
+        }
         var buffer = git_buf()
         defer { git_buf_dispose(&buffer) }
         guard git_diff_to_buf(&buffer, diff, GIT_DIFF_FORMAT_PATCH) == 0, let ptr = buffer.ptr else { return }
         let text = String(cString: ptr)
         p.diff = text
         p.diffSHA256 = sha256Hex(Data(text.utf8))
+    }
+
+    /// Files that differ between two commits of the repository holding `path`, or nil when either commit
+    /// cannot be read (for example, history rewritten since).
+    public static func changedFiles(at path: String, from old: String, to new: String) -> [String]? {
+        git_libgit2_init()
+        defer { git_libgit2_shutdown() }
+        _ = cgit2_set_owner_validation(0)
+        var repo: OpaquePointer?
+        guard git_repository_open_ext(&repo, path, 0, nil) == 0, let repo else { return nil }
+        defer { git_repository_free(repo) }
+        func tree(_ commit: String) -> OpaquePointer? {
+            var object: OpaquePointer?
+            return git_revparse_single(&object, repo, commit + "^{tree}") == 0 ? object : nil
+        }
+        guard let a = tree(old) else { return nil }
+        defer { git_object_free(a) }
+        guard let b = tree(new) else { return nil }
+        defer { git_object_free(b) }
+        var diff: OpaquePointer?
+        guard git_diff_tree_to_tree(&diff, repo, a, b, nil) == 0, let diff else { return nil }
+        defer { git_diff_free(diff) }
+        return (0..<git_diff_num_deltas(diff)).compactMap { i in
+            guard let delta = git_diff_get_delta(diff, i)?.pointee, let name = delta.new_file.path ?? delta.old_file.path else { return nil }
+            return String(cString: name)
+        }
     }
 
     private static func lastError() -> String {
@@ -134,14 +173,18 @@ extension Store {
     public func record(_ p: Provenance) throws(StoreError) -> Int64 {
         try write { db in
             let untracked = String(decoding: try JSONEncoder().encode(p.untracked), as: UTF8.self)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let uncommitted = String(decoding: try encoder.encode(p.uncommitted), as: UTF8.self)
             let match = """
                 SELECT id FROM provenance WHERE repository IS ? AND commit_id IS ? AND branch IS ? AND diff_sha256 IS ? AND untracked = ?
                 """
             let args: StatementArguments = [p.repository, p.commit, p.branch, p.diffSHA256, untracked]
             if let id = try Int64.fetchOne(db, sql: match, arguments: args) { return id }
             try db.execute(sql: """
-                INSERT INTO provenance(repository, commit_id, branch, dirty, diff, diff_sha256, untracked, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [p.repository, p.commit, p.branch, p.dirty, p.diff, p.diffSHA256, untracked, p.note])
+                INSERT INTO provenance(repository, commit_id, branch, dirty, diff, diff_sha256, untracked, note, uncommitted)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [p.repository, p.commit, p.branch, p.dirty, p.diff, p.diffSHA256, untracked, p.note, uncommitted])
             return db.lastInsertedRowID
         }
     }
@@ -149,10 +192,38 @@ extension Store {
     public func provenance(id: Int64) throws(StoreError) -> Provenance? {
         try read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM provenance WHERE id = ?", arguments: [id]) else { return nil }
-            let untracked: String = row["untracked"]
+            let untracked: String = row["untracked"], uncommitted: String = row["uncommitted"]
             return Provenance(repository: row["repository"], commit: row["commit_id"], branch: row["branch"], dirty: row["dirty"],
                               diff: row["diff"], diffSHA256: row["diff_sha256"],
-                              untracked: (try? JSONDecoder().decode([String].self, from: Data(untracked.utf8))) ?? [], note: row["note"])
+                              untracked: (try? JSONDecoder().decode([String].self, from: Data(untracked.utf8))) ?? [],
+                              uncommitted: (try? JSONDecoder().decode([String: String].self, from: Data(uncommitted.utf8))) ?? [:], note: row["note"])
         }
+    }
+}
+
+extension Store {
+    /// SHA-256 of a file, computed once and kept while its size and modification time stay the same, so a
+    /// sweep over a 15 GB checkpoint hashes it once, not at every start. Nil when the file cannot be read.
+    public func digest(ofFile path: String) -> (hex: String, size: Int)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let size = Int(st.st_size), mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        if let cached = try? read({ db in
+            try String.fetchOne(db, sql: "SELECT sha256 FROM file_digests WHERE path = ? AND size = ? AND mtime_ns = ?",
+                                arguments: [path, size, mtime])
+        }) {
+            return (cached, size)
+        }
+        guard let digest = sha256(ofFile: path) else { return nil }
+        // A file that changed while it was read is not cached: the next call reads it again.
+        var after = stat()
+        if stat(path, &after) == 0, Int(after.st_size) == size,
+           Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec) == mtime {
+            _ = try? write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO file_digests(path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                               arguments: [path, size, mtime, digest.hex])
+            }
+        }
+        return digest
     }
 }

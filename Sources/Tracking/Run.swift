@@ -13,7 +13,10 @@ public enum RunStatus: String, Sendable, CaseIterable, Codable {
 public struct Run: Sendable {
     public var rowID: Int64
     public var id: String
+    /// The key of the run's whole identity (parameters, command, code, data).
     public var trialKey: String
+    /// The key of its parameters and command alone (`Trial.key`); nil for imported runs.
+    public var paramsKey: String?
     public var sweepName: String?
     public var source: String
     public var paramsJSON: String
@@ -42,6 +45,10 @@ public struct Run: Sendable {
     public var checkpoint: String?
     public var bestCheckpoint: String?
     public var provenanceID: Int64?
+    /// What the run's result depends on; nil for imported runs and runs recorded before identities.
+    public var identity: TrialIdentity?
+    /// The latest earlier run of the same parameters and command, when this one ran because its code or data changed.
+    public var earlierRunID: String?
 
     public var params: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(paramsJSON.utf8))) as? [String: Any] ?? [:]
@@ -53,10 +60,11 @@ public struct Run: Sendable {
     }
 
     static let columns = """
-        r.rowid, r.id, r.trial_key, s.name AS sweep_name, r.source, r.params, r.command, r.status, r.attempt, r.run_dir,
+        r.rowid, r.id, r.trial_key, r.params_key, s.name AS sweep_name, r.source, r.params, r.command, r.status, r.attempt, r.run_dir,
         r.owner_pid, r.owner_host, r.heartbeat, r.trainer_pid, r.queued_at, r.started_at, r.ended_at, r.exit_code, r.signal,
         r.stderr_tail, r.error, r.metrics_offset, r.malformed_lines, r.nonfinite_values, r.total_steps, r.steps_per_epoch,
-        r.warmup_steps, r.best_step, r.checkpoint, r.best_checkpoint, r.provenance_id
+        r.warmup_steps, r.best_step, r.checkpoint, r.best_checkpoint, r.provenance_id, r.identity,
+        (SELECT e.id FROM runs e WHERE e.rowid = r.earlier_run) AS earlier_run_id
         """
     static let from = "runs r LEFT JOIN sweeps s ON s.id = r.sweep_id"
 
@@ -65,6 +73,7 @@ public struct Run: Sendable {
         rowID = row["rowid"]
         id = row["id"]
         trialKey = row["trial_key"]
+        paramsKey = row["params_key"]
         sweepName = row["sweep_name"]
         source = row["source"]
         paramsJSON = row["params"]
@@ -94,6 +103,8 @@ public struct Run: Sendable {
         checkpoint = row["checkpoint"]
         bestCheckpoint = row["best_checkpoint"]
         provenanceID = row["provenance_id"]
+        identity = TrialIdentity(json: row["identity"])
+        earlierRunID = row["earlier_run_id"]
     }
 }
 

@@ -3,15 +3,40 @@ import GRDB
 
 /// One planned trial as the store needs it.
 public struct TrialRecord: Sendable {
-    public var key: String
+    public var identity: TrialIdentity
     public var paramsJSON: String
     public var command: [String]
 
-    public init(key: String, paramsJSON: String, command: [String]) {
-        self.key = key
+    public init(identity: TrialIdentity, paramsJSON: String, command: [String]) {
+        self.identity = identity
         self.paramsJSON = paramsJSON
         self.command = command
     }
+}
+
+/// What a finished run must share with a trial to stand for it.
+public enum ReuseRule: String, Sendable, CaseIterable {
+    /// Parameters, command, code, trainer and data: the whole identity (the default).
+    case identity
+    /// Parameters and command only: a result survives code and data changes.
+    case params
+}
+
+/// A trial that runs again although the store holds a run with its parameters: the new run, the earlier
+/// one, and both identities, so the caller can say what changed.
+public struct Rerun: Sendable {
+    public var run: String
+    public var earlier: String
+    public var earlierStatus: RunStatus
+    public var earlierIdentity: TrialIdentity?
+    public var identity: TrialIdentity
+}
+
+public struct Registration: Sendable {
+    /// The sweep's runs in plan order.
+    public var runs: [Run]
+    /// Trials whose earlier run does not match their identity.
+    public var reruns: [Rerun]
 }
 
 /// The harrow process that holds a run: a run whose owner is gone is picked up by the next harrow.
@@ -35,6 +60,8 @@ public struct SweepSummary: Sendable {
     public var startedAt: Date?
     /// Mean seconds of the sweep's finished runs.
     public var meanDuration: Double?
+    /// Runs of this sweep that another sweep ran (same identity).
+    public var reused = 0
 
     public var total: Int { counts.values.reduce(0, +) }
 }
@@ -42,10 +69,11 @@ public struct SweepSummary: Sendable {
 extension Store {
     // MARK: Sweeps and trials
 
-    /// Records the sweep (name unique; the latest file text wins) and its trials, creating runs for trials
-    /// the store has not seen. Returns the sweep's runs in plan order.
+    /// Records the sweep (name unique; the latest file text wins) and its trials. A trial stands on the run
+    /// that matches it under `reuse`; otherwise it gets a new run, linked to the latest run with its
+    /// parameters as its earlier result.
     public func register(sweep name: String, file: String, method: String, spec: String, trials: [TrialRecord],
-                         runsRoot: String, now: Date = Date()) throws(StoreError) -> [Run] {
+                         runsRoot: String, reuse: ReuseRule = .identity, now: Date = Date()) throws(StoreError) -> Registration {
         try write { db in
             try db.execute(sql: """
                 INSERT INTO sweeps(name, file, method, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -54,19 +82,40 @@ extension Store {
             let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name])!
             try db.execute(sql: "DELETE FROM sweep_trials WHERE sweep_id = ?", arguments: [sweepID])
             let insert = try db.cachedStatement(sql: """
-                INSERT OR IGNORE INTO runs(id, trial_key, sweep_id, params, command, status, queued_at, run_dir)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)
+                INSERT INTO runs(id, trial_key, params_key, identity, earlier_run, sweep_id, params, command, status, queued_at, run_dir)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
                 """)
-            let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position) SELECT ?, rowid, ? FROM runs WHERE trial_key = ?")
+            let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position) VALUES (?, ?, ?)")
+            var reruns: [Rerun] = []
             for (position, trial) in trials.enumerated() {
-                let id = try Self.freshID(for: trial.key, db: db)
-                let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
-                try insert.execute(arguments: [id, trial.key, sweepID, trial.paramsJSON, command, now.seconds,
-                                               (runsRoot as NSString).appendingPathComponent(id)])
-                try link.execute(arguments: [sweepID, position, trial.key])
+                let key = trial.identity.key
+                let exact = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])
+                let latest = try Row.fetchOne(db, sql: """
+                    SELECT rowid, id, status, identity FROM runs WHERE params_key = ? ORDER BY rowid DESC LIMIT 1
+                    """, arguments: [trial.identity.paramsKey])
+                let finished = reuse == .params ? try Int64.fetchOne(db, sql: """
+                    SELECT rowid FROM runs WHERE params_key = ? AND status IN ('succeeded', 'stopped_early') ORDER BY rowid DESC LIMIT 1
+                    """, arguments: [trial.identity.paramsKey]) : nil
+                var row: Int64
+                if let match = finished ?? exact {
+                    row = match
+                } else {
+                    let id = try Self.freshID(for: key, db: db)
+                    let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
+                    try insert.execute(arguments: [id, key, trial.identity.paramsKey, trial.identity.json, latest?["rowid"] as Int64?,
+                                                   sweepID, trial.paramsJSON, command, now.seconds,
+                                                   (runsRoot as NSString).appendingPathComponent(id)])
+                    row = db.lastInsertedRowID
+                    if let latest {
+                        reruns.append(Rerun(run: id, earlier: latest["id"], earlierStatus: RunStatus(rawValue: latest["status"]) ?? .failed,
+                                            earlierIdentity: TrialIdentity(json: latest["identity"]), identity: trial.identity))
+                    }
+                }
+                try link.execute(arguments: [sweepID, row, position])
             }
-            return try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position",
-                                    arguments: [sweepID]).map(Run.init(row:))
+            let runs = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position",
+                                        arguments: [sweepID]).map(Run.init(row:))
+            return Registration(runs: runs, reruns: reruns)
         }
     }
 
@@ -84,16 +133,18 @@ extension Store {
 
     /// Takes a run for a new attempt if its status is one of `from`, atomically: two harrow processes can
     /// never both claim it. Its curves start afresh. Returns the attempt number, or nil if it was not claimable.
-    public func claim(run: Int64, from statuses: Set<RunStatus>, owner: Owner, now: Date = Date()) throws(StoreError) -> Int? {
+    /// The run then belongs to `sweep`, the sweep that ran it.
+    public func claim(run: Int64, from statuses: Set<RunStatus>, owner: Owner, sweep: String? = nil, now: Date = Date()) throws(StoreError) -> Int? {
         try write { db in
             let placeholders = statuses.map { "'\($0.rawValue)'" }.joined(separator: ", ")
             try db.execute(sql: """
                 UPDATE runs SET status = 'running', attempt = attempt + 1, owner_pid = ?, owner_host = ?, heartbeat = ?,
+                    sweep_id = COALESCE((SELECT id FROM sweeps WHERE name = ?), sweep_id),
                     started_at = ?, ended_at = NULL, exit_code = NULL, signal = NULL, stderr_tail = NULL, error = NULL,
                     trainer_pid = NULL, total_steps = NULL, steps_per_epoch = NULL, warmup_steps = NULL, best_step = NULL,
                     checkpoint = NULL, best_checkpoint = NULL
                 WHERE rowid = ? AND status IN (\(placeholders))
-                """, arguments: [owner.pid, owner.host, now.seconds, now.seconds, run])
+                """, arguments: [owner.pid, owner.host, now.seconds, sweep, now.seconds, run])
             guard db.changesCount == 1 else { return nil }
             try clearMetrics(run: run, db: db)
             let attempt = try Int.fetchOne(db, sql: "SELECT attempt FROM runs WHERE rowid = ?", arguments: [run])!
@@ -210,7 +261,10 @@ extension Store {
                 return SweepSummary(name: row["name"], file: row["file"], method: row["method"],
                                     createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
                                     counts: counts, startedAt: (times?["first"] as Double?).map { Date(timeIntervalSince1970: $0) },
-                                    meanDuration: times?["mean"])
+                                    meanDuration: times?["mean"],
+                                    reused: try Int.fetchOne(db, sql: """
+                                        SELECT COUNT(*) FROM runs r JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND r.sweep_id IS NOT ?
+                                        """, arguments: [id, id]) ?? 0)
             }
         }
     }

@@ -80,7 +80,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v4"
+    static let latest = "v5"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -271,6 +271,25 @@ enum Schema {
                     run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
                     created_at REAL NOT NULL
                 );
+                """)
+        }
+        m.registerMigration("v5") { db in
+            try db.execute(sql: """
+                -- trial_key is now the key of the whole identity (parameters, command, code, data); params_key is
+                -- the parameters-and-command key it used to be, which links a run to its trial's earlier results.
+                ALTER TABLE runs ADD COLUMN params_key TEXT;
+                UPDATE runs SET params_key = trial_key WHERE source = 'sweep';
+                CREATE INDEX runs_by_params_key ON runs(params_key);
+                ALTER TABLE runs ADD COLUMN identity TEXT;
+                ALTER TABLE runs ADD COLUMN earlier_run INTEGER REFERENCES runs(rowid) ON DELETE SET NULL;
+                ALTER TABLE provenance ADD COLUMN uncommitted TEXT NOT NULL DEFAULT '{}';
+                -- sha256 of files by path, valid while size and modification time are unchanged.
+                CREATE TABLE file_digests (
+                    path TEXT PRIMARY KEY,
+                    size INTEGER NOT NULL,
+                    mtime_ns INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL
+                ) WITHOUT ROWID;
                 """)
         }
         return m

@@ -18,6 +18,10 @@ enum Harrow {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     static func run(_ args: String..., in directory: String = packageRoot) throws -> Result {
+        try run(args, in: directory)
+    }
+
+    static func run(_ args: [String], in directory: String = packageRoot) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
@@ -42,4 +46,21 @@ enum Harrow {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+}
+
+/// Runs a shell command (git with a fixed author) in a folder; returns its trimmed stdout.
+@discardableResult
+func sh(_ command: String, in dir: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    p.currentDirectoryURL = URL(fileURLWithPath: dir)
+    p.environment = ProcessInfo.processInfo.environment.merging(
+        ["GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"]) { $1 }
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -23,9 +23,9 @@ func makeSweepStore(in dir: URL, sweep: String = "night") throws -> (store: Stor
     for (i, c) in configs.enumerated() {
         let params = "{\"lr\": \(c.lr), \"lora_r\": \(c.r), \"seed\": \(c.seed), \"note\": \"\(c.note.replacingOccurrences(of: "/", with: "\\/"))\", \"base_model\": \"\(c.base)\", \"mix_ratio\": \(c.mix)}"
         let key = (0..<4).map { String(format: "%016llx", (UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15) &+ UInt64($0)) }.joined()
-        trials.append(TrialRecord(key: key, paramsJSON: params, command: ["harrow-train", "sft"]))
+        trials.append(TrialRecord(identity: TrialIdentity(paramsKey: key), paramsJSON: params, command: ["harrow-train", "sft"]))
     }
-    let runs = try store.register(sweep: sweep, file: "night.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path)
+    let runs = try store.register(sweep: sweep, file: "night.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path).runs
     for (i, run) in runs.enumerated() {
         _ = try store.claim(run: run.rowID, from: [.queued], owner: Owner())
         let failed = i == configs.count - 1

@@ -39,4 +39,23 @@ import Testing
         let none = GitProvenance.capture(at: plain)
         #expect(none.repository == nil && none.commit == nil && none.note == "not in a git repository")
     }
+
+    @Test func uncommittedChangesAreHashedPerFileAndCommitsCompared() throws {
+        let dir = try temporaryDirectory()
+        try sh("git init -q -b main && echo a > f.txt && echo b > g.txt && git add -A && git commit -q -m one", in: dir)
+        let first = try sh("git rev-parse HEAD", in: dir)
+        try sh("echo a2 >> f.txt", in: dir)
+        let edited = GitProvenance.capture(at: dir)
+        #expect(Array(edited.uncommitted.keys) == ["f.txt"])
+        try sh("echo a3 >> f.txt", in: dir)
+        #expect(GitProvenance.capture(at: dir).uncommitted["f.txt"] != edited.uncommitted["f.txt"])
+        let store = try temporaryStore()
+        #expect(try store.provenance(id: try store.record(edited))?.uncommitted == edited.uncommitted)
+
+        try sh("git commit -qam two && echo c > h.txt && git add h.txt && git commit -q -m three", in: dir)
+        let third = try sh("git rev-parse HEAD", in: dir)
+        #expect(GitProvenance.capture(at: dir).uncommitted.isEmpty)
+        #expect(GitProvenance.changedFiles(at: dir, from: first, to: third) == ["f.txt", "h.txt"])
+        #expect(GitProvenance.changedFiles(at: dir, from: String(repeating: "0", count: 40), to: third) == nil)
+    }
 }

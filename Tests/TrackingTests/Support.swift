@@ -15,9 +15,9 @@ func temporaryStore() throws -> Store {
 func storeWithRuns(_ count: Int, store: Store? = nil) throws -> (Store, [Run]) {
     let s = try store ?? temporaryStore()
     let trials = (0..<count).map { i in
-        TrialRecord(key: sha256Hex(Data("trial \(i)".utf8)), paramsJSON: "{\"i\": \(i)}", command: ["true"])
+        TrialRecord(identity: TrialIdentity(paramsKey: sha256Hex(Data("trial \(i)".utf8))), paramsJSON: "{\"i\": \(i)}", command: ["true"])
     }
-    let runs = try s.register(sweep: "t", file: "t.yaml", method: "grid", spec: "", trials: trials, runsRoot: "/tmp/runs")
+    let runs = try s.register(sweep: "t", file: "t.yaml", method: "grid", spec: "", trials: trials, runsRoot: "/tmp/runs").runs
     return (s, runs)
 }
 
