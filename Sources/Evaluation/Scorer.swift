@@ -39,13 +39,18 @@ public struct Scorer: Sendable {
     /// A scorer that sends no answer for this long while answers are due is stopped (seconds).
     public var idleTimeout: Double
 
+    /// A scorer still running this long after the exchange ended (all answers in, or its stdout closed)
+    /// is killed with its process group (seconds).
+    public var exitGrace: Double
+
     /// Ten minutes: loading a large model before the first answer stays well inside it.
     public static let defaultIdleTimeout = 600.0
 
-    public init(argv: [String], window: Int = 64, idleTimeout: Double = Scorer.defaultIdleTimeout) {
+    public init(argv: [String], window: Int = 64, idleTimeout: Double = Scorer.defaultIdleTimeout, exitGrace: Double = 30) {
         self.argv = argv
         self.window = window
         self.idleTimeout = idleTimeout
+        self.exitGrace = exitGrace
     }
 
     public func score(_ requests: [ScoreRequest], environment: [String: String] = [:]) async throws -> [ScoreResponse] {
@@ -61,13 +66,28 @@ public struct Scorer: Sendable {
         let lines = requests.enumerated().map { $1.line(id: $0) + "\n" }
         let gate = Window(size: window)
         let clock = AnswerClock()
+        // Its own process group, so a wrapper's children (a shell around python) are stopped with it: a
+        // child left holding stdout open would keep the exchange from ever ending.
+        var platform = PlatformOptions()
+        platform.processGroupID = 0
+        let grace = exitGrace
+        var reaper: Task<Void, Never>?
+        defer { reaper?.cancel() }
         let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
-                                              input: .inputWriter, output: .sequence,
+                                              platformOptions: platform, input: .inputWriter, output: .sequence,
                                               error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)) { execution in
             // Ends the exchange: the writer stops waiting for room in the window and the scorer is stopped.
             @Sendable func stop() async {
                 await gate.close()
-                try? execution.send(signal: .kill, toProcessGroup: false)
+                try? execution.send(signal: .kill, toProcessGroup: true)
+            }
+            defer {
+                // After the exchange harrow waits for the scorer to exit; one that ignores the end of its
+                // input is killed after the grace period instead of holding the evaluation forever.
+                reaper = Task {
+                    guard (try? await Task.sleep(for: .seconds(grace))) != nil else { return }
+                    try? execution.send(signal: .kill, toProcessGroup: true)
+                }
             }
             return try await withThrowingTaskGroup(of: [Int: ScoreResponse]?.self) { group in
                 let writer = execution.standardInputWriter

@@ -106,6 +106,43 @@ import Testing
         }
     }
 
+    /// A wrapper (a shell around the real scorer) goes silent: the whole process group is stopped, so no
+    /// orphan keeps its memory (or a GPU) after the evaluation failed.
+    @Test func aSilentWrappedScorerIsStoppedWithItsChildren() async throws {
+        let set = try Evalset.load(Self.fixtures + "/toy")
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("scorer-child-\(UUID().uuidString)").path
+        let scorer = Scorer(argv: ["/bin/sh", "-c", "sleep 30 & echo $! > \(pidFile); wait"], idleTimeout: 0.5)
+        await #expect { try await evaluate(set, with: scorer) } throws: { "\($0)".contains("stopped after 0.5 s without an answer") }
+        let child = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        var gone = false
+        for _ in 0..<100 where !gone {
+            // Gone, or a zombie waiting for init to reap it.
+            let state = (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.split(separator: " ").dropFirst(2).first
+            gone = state == nil || state == "Z"
+            if !gone { usleep(20_000) }
+        }
+        #expect(gone, "the scorer's child \(child) outlived it")
+    }
+
+    /// A scorer that answers everything but does not exit at the end of its input is killed after the grace.
+    @Test func aScorerThatLingersAfterAnsweringIsKilled() async throws {
+        let set = try Evalset.load(Self.fixtures + "/toy")
+        let answer = #"""
+            while read -r line; do
+              id=$(echo "$line" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+              case "$line" in
+                *max_tokens*) echo "{\"id\": $id, \"text\": \"x\"}" ;;
+                *) echo "{\"id\": $id, \"logprob\": -1.0, \"n_tokens\": 1, \"is_greedy\": false}" ;;
+              esac
+            done
+            sleep 30
+            """#
+        let started = Date()
+        let scores = try await evaluate(set, with: Scorer(argv: ["/bin/sh", "-c", answer], exitGrace: 0.5))
+        #expect(scores.items.count == set.items.count)
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
     @Test func aCrashingScorerIsReported() async throws {
         let set = try Evalset.load(Self.fixtures + "/toy")
         await #expect { try await evaluate(set, with: Scorer(argv: ["/bin/sh", "-c", "echo 'model file missing' >&2; exit 3"])) } throws: {
