@@ -13,6 +13,10 @@ final class Gnuplot {
     private let stderrText = StderrBuffer()
     private var buffer = ""
     private(set) var charts = 0
+    /// A gnuplot that takes longer than this over one chunk of script, or over its exit, is killed: a
+    /// report never hangs on it (seconds).
+    var stallTimeout: Double = 120
+    private let stalled = StallFlag()
 
     init(directory: URL, executable: String = "gnuplot") throws(GnuplotError) {
         // A gnuplot that stops on an error closes its input; the write must fail, not kill harrow.
@@ -66,7 +70,7 @@ final class Gnuplot {
         guard !buffer.isEmpty else { return }
         let data = Data(buffer.utf8)
         buffer = ""
-        do { try input.fileHandleForWriting.write(contentsOf: data) } catch {
+        do { try bounded { try input.fileHandleForWriting.write(contentsOf: data) } } catch {
             throw failure("gnuplot stopped reading its script")
         }
     }
@@ -82,6 +86,19 @@ final class Gnuplot {
     }
 
     private var exited = false
+    private var stderrComplete = false
+
+    /// Runs a step that waits on gnuplot, killing gnuplot if it takes longer than `stallTimeout`.
+    private func bounded<T>(_ body: () throws -> T) rethrows -> T {
+        let pid = process.processIdentifier, flag = stalled
+        let kill = DispatchWorkItem {
+            flag.set()
+            _ = Foundation.kill(pid, SIGKILL)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + stallTimeout, execute: kill)
+        defer { kill.cancel() }
+        return try body()
+    }
 
     /// A report that failed part-way still lets its gnuplot finish what it was sent and exit.
     deinit {
@@ -92,17 +109,27 @@ final class Gnuplot {
     private func waitForExit() -> String {
         if !exited {
             try? input.fileHandleForWriting.close()
-            process.waitUntilExit()
-            stderrText.done.wait()
+            bounded { process.waitUntilExit() }
+            // A child gnuplot left behind may hold stderr open: then its text is not waited for.
+            stderrComplete = stderrText.done.wait(timeout: .now() + 5) == .success
             exited = true
         }
-        return String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n")
+        let tail = stderrComplete ? String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n") : ""
+        return stalled.isSet ? "gnuplot made no progress for \(Int(stallTimeout)) s and was stopped" + (tail.isEmpty ? "" : "\n" + tail) : tail
     }
 
     private func failure(_ what: String) -> GnuplotError {
         let stderr = waitForExit()
         return GnuplotError(description: what + (stderr.isEmpty ? "" : ":\n\(stderr)"))
     }
+}
+
+/// Set when the watchdog killed gnuplot.
+private final class StallFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 /// gnuplot's stderr, filled by the reading thread and read only after `done` is signalled.

@@ -155,9 +155,17 @@ func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
 
-/// SHA-256 of a file, streamed (model weights can be large).
+/// SHA-256 of a regular file, streamed (model weights can be large). Nil for anything else: a FIFO or a
+/// device named as a dataset would block the read forever.
 public func sha256(ofFile path: String) -> (hex: String, size: Int)? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    var st = stat()
+    guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+        close(fd)
+        return nil
+    }
+    let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     defer { try? handle.close() }
     var hasher = SHA256()
     var size = 0

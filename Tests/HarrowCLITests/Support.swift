@@ -26,12 +26,16 @@ enum Harrow {
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
+        // Files, not pipes: a harrow that writes a lot to stderr cannot block on a pipe nobody reads yet.
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-out-\(UUID().uuidString)").path
+        FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer { for ext in [".out", ".err"] { try? FileManager.default.removeItem(atPath: base + ext) } }
+        p.standardOutput = FileHandle(forWritingAtPath: base + ".out")
+        p.standardError = FileHandle(forWritingAtPath: base + ".err")
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        let o = FileManager.default.contents(atPath: base + ".out") ?? Data(), e = FileManager.default.contents(atPath: base + ".err") ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 

@@ -133,4 +133,25 @@ struct GnuplotTests {
         }
         #expect(throws: GnuplotError.self) { try Gnuplot(directory: dir, executable: "/nonexistent/gnuplot") }
     }
+
+    /// A gnuplot that stops reading, or never exits, is killed after the stall timeout with a clear error.
+    @Test("a gnuplot that hangs is stopped")
+    func hang() throws {
+        let dir = temporaryDirectory("gnuplot-hang")
+        // `exec`: gnuplot is one process, and so is each stand-in for it.
+        for (name, script) in [("deaf", "exec sleep 60"), ("stuck", "cat > /dev/null; exec sleep 60")] {
+            let fake = dir.appendingPathComponent(name).path
+            try "#!/bin/sh\n\(script)\n".write(toFile: fake, atomically: true, encoding: .utf8)
+            chmod(fake, 0o755)
+            let g = try Gnuplot(directory: dir, executable: fake)
+            g.stallTimeout = 0.5
+            let started = Date()
+            #expect {
+                // 1 MB of script: more than a pipe holds, so the deaf one blocks the write.
+                for _ in 0..<4 { try g.send(String(repeating: "# padding\n", count: 26_215)) }
+                try g.finish()
+            } throws: { "\($0)".contains("gnuplot made no progress for 0 s and was stopped") }
+            #expect(Date().timeIntervalSince(started) < 15, "\(name)")
+        }
+    }
 }

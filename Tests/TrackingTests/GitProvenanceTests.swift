@@ -58,4 +58,15 @@ import Testing
         #expect(GitProvenance.changedFiles(at: dir, from: first, to: third) == ["f.txt", "h.txt"])
         #expect(GitProvenance.changedFiles(at: dir, from: String(repeating: "0", count: 40), to: third) == nil)
     }
+
+    /// A FIFO (or device) named as a dataset is not read: reading one would block forever.
+    @Test func onlyRegularFilesAreHashed() throws {
+        let dir = try temporaryDirectory()
+        #expect(mkfifo(dir + "/pipe", 0o644) == 0)
+        #expect(sha256(ofFile: dir + "/pipe") == nil)
+        #expect(try temporaryStore().digest(ofFile: dir + "/pipe") == nil)
+        #expect(sha256(ofFile: "/dev/zero") == nil)
+        try "abc".write(toFile: dir + "/f", atomically: true, encoding: .utf8)
+        #expect(sha256(ofFile: dir + "/f")?.hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
 }

@@ -32,6 +32,7 @@ func sh(_ command: String, in dir: String) throws -> String {
     let out = Pipe()
     p.standardOutput = out
     try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()  // before waiting: a full pipe would block the child
     p.waitUntilExit()
-    return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
