@@ -78,7 +78,7 @@ struct ReportCommand: ParsableCommand {
             reported = name
             // The sweep's own objective ranks its runs unless a dashboard or --metric says otherwise.
             if let spec = try store.sweepSpec(name) { sweepMetric = (try? Experiment.parse(yaml: spec, file: name))?.metric?.name }
-            folder = "reports/" + name.replacingOccurrences(of: "/", with: "_")
+            folder = "reports/" + safeFileName(name)
         }
         var request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
                                     metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))

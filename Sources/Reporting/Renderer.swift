@@ -24,6 +24,17 @@ struct RunGroup {
     func spread(_ metric: String) -> Spread? { Spread(members.compactMap { $0.value(metric) }) }
 }
 
+/// A name (a sweep's, a run's) as one file or folder name that stays where it is put: letters, digits
+/// and `-_.` are kept, anything else (`/`, NUL, spaces) becomes `_`, and leading dots go, so `..` or
+/// `/etc` cannot climb out of the report folder.
+public func safeFileName(_ name: String) -> String {
+    var out = String(String.UnicodeScalarView(name.unicodeScalars.map {
+        CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? $0 : "_"
+    }))
+    while out.hasPrefix(".") { out.removeFirst() }
+    return out.isEmpty ? "_" : String(out.prefix(200))
+}
+
 /// Turns dashboard panels into HTML, sending each chart to the report's gnuplot as it is made.
 final class Renderer {
     let store: Store

@@ -28,12 +28,14 @@ public struct RunEvaluation: Sendable {
         return path.hasPrefix("/") ? path : workingDirectory + "/" + path
     }
 
-    /// The run's trained weights: the best checkpoint when the trainer kept one.
+    /// The run's trained weights: the best checkpoint when the trainer kept one. A checkpoint the trainer
+    /// names outside its run folder (`../..`, an absolute path elsewhere) is not taken.
     public func checkpoint(of run: Run) -> String? {
         guard let dir = run.runDir else { return nil }
+        let folder = URL(fileURLWithPath: dir).standardized.path + "/"
         for name in [run.bestCheckpoint, "checkpoint-best", run.checkpoint, "checkpoint"].compactMap({ $0 }) {
-            let path = name.hasPrefix("/") ? name : dir + "/" + name
-            if FileManager.default.fileExists(atPath: path) { return path }
+            let path = URL(fileURLWithPath: name.hasPrefix("/") ? name : dir + "/" + name).standardized.path
+            if path.hasPrefix(folder), FileManager.default.fileExists(atPath: path) { return path }
         }
         return nil
     }

@@ -58,6 +58,24 @@ struct ExperimentParser {
         return SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
 
+    /// Strings become file names, argv entries and environment values, where a NUL would silently cut them
+    /// short: a YAML escape (`"\0"`) that writes one is refused where it is written.
+    mutating func refuseControlBytes(_ node: Node) {
+        switch node {
+        case .scalar(let scalar) where scalar.string.contains("\u{0}"):
+            error(node, "a NUL byte cannot be part of a name, a value or a command", hint: "remove the \\0 escape")
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                refuseControlBytes(key)
+                refuseControlBytes(value)
+            }
+        case .sequence(let sequence):
+            for item in sequence { refuseControlBytes(item) }
+        default:
+            break
+        }
+    }
+
     mutating func error(_ node: Node?, _ message: String, hint: String? = nil) {
         diagnostics.append(Diagnostic(.error, location(node), message, hint: hint))
     }
@@ -95,6 +113,7 @@ struct ExperimentParser {
             error(root, "an experiment is a mapping of keys (method, parameters, …), not a \(kind(root))")
             return nil
         }
+        refuseControlBytes(root)
 
         var experiment = Experiment(
             file: file, name: defaultName, description: nil, method: .grid, metric: nil, count: nil, seed: 0,

@@ -236,8 +236,13 @@ extension Store {
             if let tagged = try Row.fetchOne(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN tags t ON t.run = r.rowid WHERE t.name = ?", arguments: [id]) {
                 return Run(row: tagged)
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? OR r.trial_key LIKE ? LIMIT 3",
-                                        arguments: [id, id + "%", id + "%"])
+            guard !id.isEmpty else { return nil }
+            // A prefix, literally: `%` and `_` typed by a user match themselves, not any run.
+            let prefix = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT \(Run.columns) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? ESCAPE '\\' OR r.trial_key LIKE ? ESCAPE '\\' LIMIT 3
+                """, arguments: [id, prefix, prefix])
             if let exact = rows.first(where: { ($0["id"] as String) == id }) { return Run(row: exact) }
             guard rows.count <= 1 else { throw StoreError("'\(id)' matches several runs; give more characters") }
             return rows.first.map(Run.init(row:))

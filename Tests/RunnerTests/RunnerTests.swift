@@ -256,3 +256,32 @@ import Sweep
         #expect(o.exitCode == 0)
     }
 }
+
+/// Paths a trainer or a user names stay inside the folders they belong to.
+@Suite struct PathContainmentTests {
+    @Test func aCheckpointNamedOutsideItsRunFolderIsNotEvaluated() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-paths-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)
+        // The trainer names a checkpoint two folders up, and an absolute one elsewhere; neither is taken.
+        try """
+            #!/bin/sh
+            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+            echo '{"event": "done", "checkpoint": "\(dir)/outside", "best_checkpoint": "../../outside"}' >> "$HARROW_METRICS"
+            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/trainer.sh", 0o755)
+        let store = try Store(path: dir + "/.harrow/harrow.db")
+        let yaml = "name: paths\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n"
+        var options = RunnerOptions()
+        options.workingDirectory = dir
+        options.handleSignals = false
+        options.pollInterval = 0.05
+        let o = try await SweepRunner(store: store, plan: try Planner.plan(Experiment.parse(yaml: yaml, file: dir + "/exp.yaml")),
+                                      spec: yaml, options: options).run()
+        let run = try #require(o.runs.first)
+        #expect(run.bestCheckpoint == "../../outside" && run.checkpoint == dir + "/outside")
+        let evaluation = RunEvaluation(workingDirectory: dir, toolDirectory: nil, scorer: nil)
+        #expect(evaluation.checkpoint(of: run) == nil)
+        try FileManager.default.createDirectory(atPath: run.runDir! + "/checkpoint", withIntermediateDirectories: true)
+        #expect(evaluation.checkpoint(of: run) == URL(fileURLWithPath: run.runDir! + "/checkpoint").standardized.path)
+    }
+}
