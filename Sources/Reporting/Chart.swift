@@ -47,9 +47,15 @@ public struct Chart: Sendable {
 
     public static func color(_ i: Int) -> String { palette[((i % palette.count) + palette.count) % palette.count] }
 
-    /// A gnuplot single-quoted string: quotes doubled, line breaks flattened.
-    static func quote(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "'", with: "''").replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "\r", with: " ") + "'"
+    /// A gnuplot single-quoted string: quotes doubled.
+    static func quote(_ s: String) -> String { "'" + plain(s).replacingOccurrences(of: "'", with: "''") + "'" }
+
+    /// User text as it may reach gnuplot and its SVG: control characters (line breaks, which would end a
+    /// command or a data block, and the others XML forbids) become spaces, and `]]>`, which gnuplot leaves
+    /// as is and XML does not allow in text, is broken up.
+    static func plain(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+            .replacingOccurrences(of: "]]>", with: "]] >")
     }
 
     static func num(_ v: Double) -> String { v.isFinite ? String(v) : "NaN" }
@@ -105,7 +111,7 @@ public struct Chart: Sendable {
                 plots.append("\(block) using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette notitle")
             case let .labels(x, y, text):
                 s += "\(block) << EOD\n"
-                for i in x.indices { s += "\(Self.num(x[i])) \(Self.num(y[i])) \"\(text[i].replacingOccurrences(of: "\"", with: "'"))\"\n" }
+                for i in x.indices { s += "\(Self.num(x[i])) \(Self.num(y[i])) \"\(Self.plain(text[i]).replacingOccurrences(of: "\"", with: "'"))\"\n" }
                 s += "EOD\n"
                 plots.append("\(block) using 1:2:3 with labels font 'sans,9' notitle")
             }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import Testing
 @testable import Reporting
 
@@ -132,6 +135,26 @@ struct GnuplotTests {
             return text.contains("gnuplot exited with status") && text.contains("line 1")
         }
         #expect(throws: GnuplotError.self) { try Gnuplot(directory: dir, executable: "/nonexistent/gnuplot") }
+    }
+
+    /// Titles and legends come from users (dashboard titles, parameter values, run names): in the SVG they
+    /// are text, with quotes, backslashes, gnuplot's enhanced-text markup and newlines kept harmless.
+    @Test("hostile titles and legends stay text in the SVG")
+    func hostileText() throws {
+        let dir = temporaryDirectory("gnuplot-hostile")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("plots"), withIntermediateDirectories: true)
+        let nasty = "<script>alert(1)</script> \"' \\ ` $x {@^_} & ]]>\nsystem('touch pwned')"
+        let g = try Gnuplot(directory: dir)
+        var c = Chart(output: "plots/h.svg", title: nasty)
+        c.elements = [.line(title: nasty, x: [0, 1, 2], y: [1, 0.5, 0.25], color: 0),
+                      .labels(x: [1], y: [1], text: ["a\"\nEOD\nsystem('touch pwned')\n\u{7}"]),]
+        try g.draw(c)
+        try g.finish()
+        let data = try Data(contentsOf: dir.appendingPathComponent("plots/h.svg"))
+        let svg = String(decoding: data, as: UTF8.self)
+        #expect(XMLParser(data: data).parse())
+        #expect(!svg.contains("<script") && svg.contains("&lt;script>alert(1)&lt;/script>"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("pwned").path))
     }
 
     /// A gnuplot that stops reading, or never exits, is killed after the stall timeout with a clear error.

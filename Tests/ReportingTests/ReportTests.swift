@@ -86,6 +86,17 @@ struct ReportTests {
         #expect(failed.contains("diverged at step 60 \(escaped)"))
         let param = try String(contentsOf: report.appendingPathComponent("runs/\(runs[6].id).html"), encoding: .utf8)
         #expect(param.contains("<td>\(escaped)</td>"))
+        // In the plots too: every SVG parses as XML and carries the hostile text (legends, titles) only escaped.
+        var svgs = 0
+        for svg in try FileManager.default.contentsOfDirectory(at: report.appendingPathComponent("plots"), includingPropertiesForKeys: nil)
+        where svg.pathExtension == "svg" {
+            let data = try Data(contentsOf: svg)
+            let text = String(decoding: data, as: UTF8.self)
+            #expect(!text.contains("<script"), "\(svg.lastPathComponent) carries a script")
+            #expect(XMLParser(data: data).parse(), "\(svg.lastPathComponent) is not well-formed")
+            svgs += 1
+        }
+        #expect(svgs > 5)
     }
 
     @Test("runs that differ only in seed are one row with mean ± sd and the members a click away")
