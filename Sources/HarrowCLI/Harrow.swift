@@ -23,7 +23,7 @@ struct Harrow: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
                       LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
-                      EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self]
+                      EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self, CheckCommand.self]
     )
 }
 

@@ -131,6 +131,7 @@ public final class SweepRunner: Sendable {
         let context = TrialContext(store: store, experiment: e, trials: trials, scheduler: scheduler, pump: pump, executor: executor,
                                    owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger)
         await scheduler.report(nil)
+        await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
@@ -264,6 +265,9 @@ struct TrialContext: Sendable {
             return (try? record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder)) ?? .failed
         }
         await watchdog.disarm()
+        // What the trainer left running (a data loader, a logger it forked) ends with it, found by its group
+        // and by the run folder in its environment, so no orphan holds cores, memory or a GPU.
+        await stopStrayTrainers(in: folder.path, executor: executor)
         await scheduler.ended(run)
         do { try await pump.finish(run: run.rowID) } catch { logger.error("cannot store metrics of \(run.id): \(error)") }
 
@@ -279,19 +283,35 @@ struct TrialContext: Sendable {
         }
         let recorded = (try? record(run, attempt, status, termination, nil, folder)) ?? status
         if status != .interrupted, let updated = try? store.run(run.id) {
-            do { _ = try diagnose(run: updated, store: store, thresholds: experiment.diagnosis) } catch {
-                logger.error("cannot diagnose \(run.id): \(error)")
-            }
-            if recorded.isFinished, let e = experiment.evaluation {
-                await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
-                let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
-                                               timeout: e.timeout)
-                for result in await evaluation.run(updated, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
-                    logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
-                }
-            }
+            await conclude(updated, diagnose: true, evaluate: recorded.isFinished)
         }
         return recorded
+    }
+
+    /// What follows a run's end: its diagnosis and, when it finished, its evaluation.
+    func conclude(_ run: Run, diagnose wantsDiagnosis: Bool, evaluate: Bool) async {
+        if wantsDiagnosis {
+            do { _ = try diagnose(run: run, store: store, thresholds: experiment.diagnosis) } catch {
+                logger.error("cannot diagnose \(run.id): \(error)")
+            }
+        }
+        guard evaluate, let e = experiment.evaluation else { return }
+        await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
+        let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
+                                       timeout: e.timeout)
+        for result in await evaluation.run(run, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
+            logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
+        }
+    }
+
+    /// Finished runs whose diagnosis or evaluation a harrow killed in between never stored: done now.
+    func concludeUnfinishedBusiness(_ runs: [Run]) async {
+        for run in runs where run.status.isFinished {
+            let undiagnosed = ((try? store.diagnosis(run: run.rowID)) ?? nil) == nil
+            let unevaluated = experiment.evaluation.map { ((try? store.evals(run: run.rowID).count) ?? 0) < $0.evalsets.count } ?? false
+            guard undiagnosed || unevaluated, await !scheduler.stopping else { continue }
+            await conclude(run, diagnose: undiagnosed, evaluate: unevaluated)
+        }
     }
 
     func record(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,

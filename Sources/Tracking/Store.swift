@@ -24,6 +24,12 @@ public final class Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
+        // Harrow processes opening one new (or older) store at once would race to switch it to WAL ("database
+        // is locked") and to apply the same migration (duplicate column): a lock file beside the store lets
+        // one open and migrate it while the others wait.
+        let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        if lock >= 0 { flock(lock, LOCK_EX) }
+        defer { if lock >= 0 { flock(lock, LOCK_UN); close(lock) } }
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
