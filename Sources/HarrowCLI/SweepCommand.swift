@@ -196,6 +196,9 @@ enum SweepReport {
         if !o.reruns.isEmpty { text += "\n\(o.reruns.count) ran again because their code or data changed; `harrow show RUN` names the earlier run" }
         if o.notStarted > 0 { text += "\n\(o.notStarted) not started before the deadline: run the same command again to continue" }
         if o.interrupted { text += "\ninterrupted: run the same command again to resume" }
+        if let failure = o.storeFailure {
+            text += "\nstopped: the store cannot be written (\(failure)).\nNothing finished is lost: free space (or fix the disk) and run the same command again to resume."
+        }
         for r in o.runs where r.status == .failed || r.status == .timed_out {
             text += "\n\n\(r.id) \(r.status.rawValue)" + (r.exitCode.map { " (exit \($0))" } ?? r.signal.map { " (signal \($0))" } ?? "")
             if let tail = r.stderrTail { text += ":\n" + tail.split(separator: "\n").suffix(5).map { "    " + $0 }.joined(separator: "\n") }

@@ -94,6 +94,20 @@ actor Scheduler {
         return Array(pids.values)
     }
 
+    /// The first store failure that stopped the sweep.
+    private(set) var storeFailure: String?
+    var abandoned: Bool { storeFailure != nil }
+
+    /// Stops the sweep because its store cannot be written; returns the process groups to signal.
+    func abandon(because reason: String) -> [Int32] {
+        guard storeFailure == nil else { return [] }
+        storeFailure = reason
+        stopping = true
+        pending.removeAll()
+        report("stopping: the store cannot be written (\(reason))")
+        return Array(pids.values)
+    }
+
     var runningPIDs: [Int32] { Array(pids.values) }
 
     /// Marks a run as ended by the early-stop rule; returns its trainer's process group.

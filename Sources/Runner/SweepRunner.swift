@@ -51,10 +51,14 @@ public struct SweepOutcome: Sendable {
     public var interrupted: Bool
     /// Why trials ran again although runs with their parameters were in the store.
     public var reruns: [String] = []
+    /// Why the sweep stopped when its store could not be written (a full disk).
+    public var storeFailure: String?
 
-    /// DESIGN.md: 0 every trial finished, 1 any failed or timed out, 130 interrupted.
+    /// DESIGN.md: 0 every trial finished, 1 any failed or timed out (or the store could not be written),
+    /// 130 interrupted.
     public var exitCode: Int32 {
         if interrupted { return 130 }
+        if storeFailure != nil { return 1 }
         return runs.contains { $0.status == .failed || $0.status == .timed_out } ? 1 : 0
     }
 }
@@ -148,6 +152,7 @@ public final class SweepRunner: Sendable {
                         }
                     } catch {
                         self.logger.error("cannot store metrics: \(error)")
+                        if let e = error as? StoreError, e.cannotWrite { await context.abandon(e) }
                     }
                 }
             }
@@ -159,9 +164,10 @@ public final class SweepRunner: Sendable {
         }
 
         let final = try store.runs(sweep: e.name)
-        let interrupted = await scheduler.stopping
+        let storeFailure = await scheduler.storeFailure
+        let interrupted = await scheduler.stopping && storeFailure == nil
         return SweepOutcome(runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted,
-                            reruns: reruns)
+                            reruns: reruns, storeFailure: storeFailure)
     }
 
     /// "run ab12cd34 runs again: code changed since run k3x9a2pq (succeeded): commit a1b2c3d → d4e5f6a (train.py)".
@@ -233,7 +239,8 @@ struct TrialContext: Sendable {
                 try store.recordArtifact(run: run.rowID, role: "input:\(input.role)", path: input.path, sha256: digest?.hex, size: digest?.size)
             }
         } catch {
-            return (try? record(run, attempt, .failed, nil, "cannot prepare \(folder.path): \(error)", folder)) ?? .failed
+            if let e = error as? StoreError, e.cannotWrite { await abandon(e) }
+            return await record(run, attempt, .failed, nil, "cannot prepare \(folder.path): \(error)", folder)
         }
 
         var env = [
@@ -262,7 +269,7 @@ struct TrialContext: Sendable {
         } catch {
             try? await pump.finish(run: run.rowID)
             await scheduler.ended(run)
-            return (try? record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder)) ?? .failed
+            return await record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder)
         }
         await watchdog.disarm()
         // What the trainer left running (a data loader, a logger it forked) ends with it, found by its group
@@ -281,8 +288,8 @@ struct TrialContext: Sendable {
         } else {
             status = termination == .exited(0) ? .succeeded : .failed
         }
-        let recorded = (try? record(run, attempt, status, termination, nil, folder)) ?? status
-        if status != .interrupted, let updated = try? store.run(run.id) {
+        let recorded = await record(run, attempt, status, termination, nil, folder)
+        if status != .interrupted, await !scheduler.abandoned, let updated = try? store.run(run.id) {
             await conclude(updated, diagnose: true, evaluate: recorded.isFinished)
         }
         return recorded
@@ -314,8 +321,30 @@ struct TrialContext: Sendable {
         }
     }
 
+    /// Records how an attempt ended. A store that cannot be written stops the sweep: the run stays
+    /// `running` in the store, and the next harrow finds it abandoned and runs it again.
     func record(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
-                _ folder: RunFolder) throws -> RunStatus {
+                _ folder: RunFolder) async -> RunStatus {
+        do {
+            return try write(run, attempt, status, termination, error, folder)
+        } catch {
+            logger.error("cannot record the end of \(run.id): \(error)")
+            if let e = error as? StoreError, e.cannotWrite { await abandon(e) }
+            return status
+        }
+    }
+
+    /// Stops the sweep because the store cannot be written: nothing new starts, running trainers get SIGTERM.
+    func abandon(_ error: StoreError) async {
+        let pids = await scheduler.abandon(because: error.message)
+        for pid in pids { executor.signal(pid, SIGTERM) }
+        guard !pids.isEmpty else { return }
+        try? await Task.sleep(for: .seconds(options.killGrace))
+        for pid in await scheduler.runningPIDs { executor.signal(pid, SIGKILL) }
+    }
+
+    private func write(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
+                       _ folder: RunFolder) throws -> RunStatus {
         var exitCode: Int32?, signal: Int32?
         switch termination {
         case .exited(let c)?: exitCode = c

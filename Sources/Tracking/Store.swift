@@ -55,7 +55,12 @@ public final class Store: Sendable {
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-        do { return try pool.write(body) } catch let e as StoreError { throw e } catch { throw StoreError("\(error)") }
+        do { return try pool.write(body) } catch let e as StoreError { throw e } catch let e as DatabaseError {
+            // A full disk or a failing device: nothing more can be recorded until it is fixed.
+            var error = StoreError("\(e)")
+            error.cannotWrite = [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY].contains(e.resultCode)
+            throw error
+        } catch { throw StoreError("\(error)") }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
@@ -81,6 +86,9 @@ public final class Store: Sendable {
 
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
+    /// The store could not be written at all (disk full, I/O error, read-only): a sweep stops rather than
+    /// run trials it cannot record.
+    public var cannotWrite = false
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }

@@ -231,4 +231,35 @@ import Testing
             #expect(processes.allSatisfy { $0.terminationStatus == 0 } && errors.isEmpty, "\(errors.first ?? "")")
         }
     }
+
+    /// Whether this machine lets the tests mount a small tmpfs (root with CAP_SYS_ADMIN).
+    static let canMount: Bool = {
+        guard getuid() == 0, let dir = try? Harrow.temporaryDirectory() else { return false }
+        let ok = (try? sh("mount -t tmpfs -o size=1m tmpfs '\(dir)' && umount '\(dir)' && echo ok", in: "/")) == "ok"
+        return ok
+    }()
+
+    /// The store's disk fills up while a trainer's metrics are ingested: a clear error, exit 1, a sound
+    /// store, and once there is space again the same command finishes the sweep.
+    @Test(.enabled(if: canMount)) func aFullDiskStopsTheSweepAndTheResumeContinues() throws {
+        let dir = try folder(trainer: """
+            i=1
+            while [ $i -le 30000 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.25}"; i=$((i+1)); done >> "$HARROW_METRICS"
+            """)
+        try "name: full\nparameters: {x: [1, 2, 3]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n"
+            .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/.harrow", withIntermediateDirectories: true)
+        try sh("mount -t tmpfs -o size=2m tmpfs .harrow", in: dir)
+        defer { _ = try? sh("umount .harrow", in: dir) }
+        let full = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(full.status == 1)
+        #expect(full.stdout.contains("stopped: the store cannot be written") && full.stdout.contains("disk is full"), "\(full.stdout)")
+        try sh("mount -o remount,size=64m .harrow", in: dir)
+        let check = try Harrow.run("check", in: dir)
+        #expect(check.stdout.contains("integrity  ok"), "\(check.stdout)")
+        let resumed = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(resumed.status == 0, "\(resumed.stdout)\n\(resumed.stderr.suffix(500))")
+        try everyRunSucceededOnce(dir, count: 3)
+        #expect(try checked(dir)["points"] as? Int == 90_000)
+    }
 }
