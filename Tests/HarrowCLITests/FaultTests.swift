@@ -73,6 +73,7 @@ import Testing
             rounds += 1
             let p = try start(["sweep", "exp.yaml"], in: dir)
             if kills < 20 {
+                // A blocking sleep: under a busy test run, Task.sleep may resume seconds late.
                 usleep(UInt32(Int.random(in: 100...1_200, using: &generator)) * 1_000)
                 if p.isRunning {
                     kill(p.processIdentifier, SIGKILL)
@@ -90,6 +91,9 @@ import Testing
         #expect(evals.allSatisfy { ($0["scores"] as? [String: Any])?.isEmpty == false }, "every run evaluated")
         let diagnosed = try #require(try json(try Harrow.run("diagnose", "--sweep", "faults", "--json", in: dir)) as? [[String: Any]])
         #expect(diagnosed.count == 12)
+        // Once everything finished, running again does nothing.
+        let again = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(again.status == 0 && again.stdout.contains("12 succeeded (12 finished before and skipped)"))
     }
 
     /// Harrow and its trainers killed together, as a power cut would, five times; then resumed.
