@@ -25,63 +25,66 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
 
+        // Pure, no dependencies: the vocabulary every module shares (parameter values, escaping, the trainer
+        // contract, did-you-mean).
+        .target(name: "HarrowCore"),
+
         // YAML from pull requests, with a bound on what its aliases expand to.
         .target(name: "BoundedYAML", dependencies: [.product(name: "Yams", package: "Yams")]),
 
         // Pure: experiment files → trials.
         .target(name: "Sweep", dependencies: [
-            "Diagnosis", "BoundedYAML",
+            "HarrowCore", "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // I/O: the SQLite store, git provenance, importers of other trainers' logs.
         .target(name: "Tracking", dependencies: [
-            "CGit2",
+            "HarrowCore", "CGit2",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // Pure: loss curves → verdicts with evidence and advice.
-        .target(name: "Diagnosis"),
+        .target(name: "Diagnosis", dependencies: ["HarrowCore"]),
 
         // Evaluation: evalsets and scoring are pure; the scorer client speaks the score protocol to a process.
         .target(name: "Evaluation", dependencies: [
-            "BoundedYAML",
+            "HarrowCore", "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Subprocess", package: "swift-subprocess"),
         ]),
 
         // Pure: release rules → pass/fail with reasons.
-        .target(name: "Gate", dependencies: ["BoundedYAML", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Gate", dependencies: ["HarrowCore", "BoundedYAML", .product(name: "Yams", package: "Yams")]),
 
         // I/O: dashboards → static HTML pages and gnuplot SVGs (dashboard parsing, downsampling, seed groups and
         // chart scripts are pure).
         .target(name: "Reporting", dependencies: [
-            "Tracking", "Gate", "Sweep", "BoundedYAML",
+            "HarrowCore", "Tracking", "Gate", "BoundedYAML",
             .product(name: "Yams", package: "Yams"),
         ]),
 
         // I/O: slots, trainer subprocesses, metrics ingestion, resume.
         .target(name: "Runner", dependencies: [
-            "Sweep", "Tracking", "Diagnosis", "Evaluation",
+            "HarrowCore", "Sweep", "Tracking", "Diagnosis", "Evaluation",
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Compute: the shared training core and the built-in trainer.
-        .target(name: "TrainingCore", dependencies: ["CBLAS"], swiftSettings: optimised),
+        .target(name: "TrainingCore", dependencies: ["HarrowCore", "CBLAS"], swiftSettings: optimised),
         // Pure: the fictional world and the shipped datasets and evalsets made from it.
-        .target(name: "World"),
+        .target(name: "World", dependencies: ["HarrowCore"]),
         .executableTarget(name: "HarrowTrain", dependencies: [
-            "TrainingCore",
-            "World",
+            "HarrowCore", "TrainingCore", "World",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // The thin command line.
         .executableTarget(name: "HarrowCLI", dependencies: [
-            "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation", "Gate", "Reporting",
+            "HarrowCore", "Sweep", "Tracking", "Runner", "Diagnosis", "Evaluation", "Gate", "Reporting",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

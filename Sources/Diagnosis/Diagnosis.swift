@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 
 /// What a run's loss curves say, in the terms fine-tuning practitioners use.
@@ -100,8 +101,7 @@ public struct Thresholds: Sendable, Equatable {
 
     public init() {}
 
-    public static let names = ["overfit_rise_percent", "still_falling", "minimum_fall", "minimum_progress", "tail_fraction", "unstable_noise", "unstable_rise", "diverged_rise",
-                               "stalled_change", "start_fraction", "minimum_points"]
+    public static let names = DiagnosisSettings.names
 
     /// Sets a threshold by its `diagnosis:` name; false if there is no such name.
     public mutating func set(_ name: String, _ value: Double) -> Bool {

@@ -1,3 +1,4 @@
+import HarrowCore
 import BoundedYAML
 import Foundation
 import Yams
@@ -219,10 +220,7 @@ extension GateRules {
 /// JUnit XML (one testcase per rule) and a Markdown summary for a pull-request comment.
 public enum GateReport {
     public static func junit(_ results: [RuleResult], gate: String, run: String) -> String {
-        func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-                .replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        func esc(_ s: String) -> String { Markup.escape(s) }
         let failures = results.filter { !$0.passed }.count
         var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         x += "<testsuites name=\"harrow gate\" tests=\"\(results.count)\" failures=\"\(failures)\">\n"

@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Evaluation
 import Foundation
@@ -57,7 +58,7 @@ struct EvalCommand: AsyncParsableCommand {
         }
         var argv = scorerArgv ?? []
         if let checkpoint {
-            let tool = executableDirectory().map { $0 + "/harrow-train" }.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil } ?? "harrow-train"
+            let tool = TrainerContract.harrowTrain(nextTo: executableDirectory())
             argv = [tool, "score", "--model", checkpoint] + (adapter.map { ["--adapter", $0] } ?? [])
         }
         var results: [StoredEval] = []

@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import TrainingCore
@@ -13,7 +14,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         BLAS.applyEnvironmentThreads()
-        let path = model == "base" || model == "chat" ? "models/\(model)" : model
+        let path = TrainerContract.modelPath(model)
         do {
             let scorer = try Scorer(modelDir: URL(fileURLWithPath: path), adapterDir: adapter.map { URL(fileURLWithPath: $0) },
                                     maxBatch: max(1, batchSize))

@@ -1,6 +1,6 @@
+import HarrowCore
 import BoundedYAML
 import Foundation
-import Sweep
 import Yams
 
 /// A dashboard as code: a titled list of panels, read from `dashboards/*.yaml`.

@@ -1,22 +1,9 @@
+import HarrowCore
 import Foundation
 
 /// HTML text building. Every string that may come from a user goes through `escape`.
 enum HTML {
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String) -> String { Markup.escape(s) }
 
     /// A whole page: CSS inline, links relative, and only the small sorting script.
     static func page(title: String, nav: [(label: String, href: String)], body: String) -> String {

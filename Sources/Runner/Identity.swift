@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import Sweep
 import Tracking
@@ -51,7 +52,7 @@ struct IdentityBuilder {
         if let first = experiment.trainer.command.first, !first.contains("${") { named.append(first) }
         if let program = experiment.program { named.append(program) }
         for name in named {
-            let isHarrowTrain = (name as NSString).lastPathComponent == "harrow-train"
+            let isHarrowTrain = TrainerContract.isHarrowTrain(name)
             guard isHarrowTrain || name.contains("/") || experiment.program == name,
                   let path = locateProgram(name, toolDirectory: toolDirectory, workingDirectory: workingDirectory),
                   let digest = store.digest(ofFile: path) else { continue }

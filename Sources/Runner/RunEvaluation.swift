@@ -1,3 +1,4 @@
+import HarrowCore
 import Evaluation
 import Foundation
 import Tracking
@@ -24,7 +25,7 @@ public struct RunEvaluation: Sendable {
     /// The folder of the starting model a run's parameters name (`base`/`chat` → models/…).
     public func baseModel(of run: Run) -> String? {
         guard let name = run.params["base_model"] as? String else { return nil }
-        let path = name == "base" || name == "chat" ? "models/" + name : name
+        let path = TrainerContract.modelPath(name)
         return path.hasPrefix("/") ? path : workingDirectory + "/" + path
     }
 
@@ -41,8 +42,7 @@ public struct RunEvaluation: Sendable {
     }
 
     func trainTool() -> String {
-        if let tools = toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/harrow-train") { return tools + "/harrow-train" }
-        return "harrow-train"
+        TrainerContract.harrowTrain(nextTo: toolDirectory)
     }
 
     /// The scorer for a run: the explicit command, or the built-in one on its checkpoint (an adapter over its base model).

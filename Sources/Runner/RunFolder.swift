@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import Sweep
 import Tracking
@@ -43,7 +44,7 @@ struct RunFolder {
 
 /// Files a trial reads, by parameter: their sha256 goes with the run, so a result can be traced to its inputs.
 enum Inputs {
-    static let parameters = ["base_model", "dataset", "val_dataset", "general_dataset"]
+    static let parameters = TrainerContract.inputParameters
 
     /// Existing files named by the trial (a model folder contributes its weight and config files).
     static func files(of trial: Trial, workingDirectory: String) -> [(role: String, path: String)] {
@@ -51,7 +52,7 @@ enum Inputs {
         let fm = FileManager.default
         for name in parameters {
             guard case .string(var value)? = trial[name] else { continue }
-            if name == "base_model", value == "base" || value == "chat" { value = "models/" + value }
+            if name == "base_model" { value = TrainerContract.modelPath(value) }
             let path = value.hasPrefix("/") ? value : workingDirectory + "/" + value
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: path, isDirectory: &isDir) else { continue }

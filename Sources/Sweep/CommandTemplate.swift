@@ -1,3 +1,5 @@
+import HarrowCore
+
 /// Turns a trainer command template into the argv of one trial. Pure: the runner writes the files it names.
 ///
 /// Harrow placeholders are replaced inside any token: `{config}` (the trial's `trial.json`), `{run_dir}`,
@@ -50,7 +52,7 @@ public enum CommandTemplate {
 
     /// `json.dumps` of the flat arguments, with Python's separators.
     static func argsJSON(_ args: [(name: String, value: ParamValue)]) -> String {
-        "{" + args.map { jsonQuoted($0.name) + ": " + $0.value.json }.joined(separator: ", ") + "}"
+        "{" + args.map { JSONText.quote($0.name) + ": " + $0.value.json }.joined(separator: ", ") + "}"
     }
 
     /// Names used as `{param.NAME}` in a token.

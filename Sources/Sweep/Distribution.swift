@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 
 /// How one parameter gets its values: W&B's parameter specs plus Harrow's derived expressions.

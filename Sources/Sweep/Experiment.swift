@@ -1,3 +1,5 @@
+import HarrowCore
+
 /// A sweep definition: what to vary, how to search it, and how to start a trainer for each trial.
 /// W&B sweep files (`method: grid | random`) load unchanged; Harrow's additions are listed in `Experiment.Key`.
 public struct Experiment: Sendable {
@@ -64,7 +66,7 @@ public struct Experiment: Sendable {
     /// The `where:` constraint, bound to parameter slots.
     public var constraint: Expression?
     public var constraintLocation: SourceLocation?
-    /// `diagnosis:` threshold overrides by name (see `Diagnosis.Thresholds`).
+    /// `diagnosis:` threshold overrides by name (`DiagnosisSettings.names`; see `Diagnosis.Thresholds`).
     public var diagnosis: [String: Double] = [:]
     /// `early_stop: {patience: N, min_delta: x}`: end a trial once val loss stops improving.
     public var earlyStop: EarlyStopRule?
@@ -94,13 +96,9 @@ public struct Experiment: Sendable {
     public static let wandbDefaultCommand = ["${env}", "${interpreter}", "${program}", "${args}"]
 
     /// Parameters the built-in trainer reads (DESIGN.md's trainer contract).
-    public static let builtInTrainerParameters: Set<String> = [
-        "base_model", "dataset", "general_dataset", "val_dataset", "max_samples", "mix_ratio", "epochs", "lr", "warmup_ratio",
-        "schedule", "min_lr_ratio", "weight_decay", "batch_size", "grad_accum", "max_seq_len", "lora_r",
-        "lora_alpha", "lora_dropout", "lora_targets", "full_finetune", "eval_steps", "seed",
-    ]
+    public static let builtInTrainerParameters = TrainerContract.parameters
 
-    public var usesBuiltInTrainer: Bool { trainer.command.first.map { $0.hasSuffix("harrow-train") } ?? false }
+    public var usesBuiltInTrainer: Bool { trainer.command.first.map(TrainerContract.isHarrowTrain) ?? false }
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 }

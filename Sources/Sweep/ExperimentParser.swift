@@ -1,5 +1,5 @@
+import HarrowCore
 import BoundedYAML
-import Diagnosis
 import Foundation
 import Yams
 
@@ -495,9 +495,9 @@ extension ExperimentParser {
         var out: [String: Double] = [:]
         for (k, v) in m {
             let name = k.scalar?.string ?? ""
-            guard Thresholds.names.contains(name) else {
+            guard DiagnosisSettings.names.contains(name) else {
                 error(k, "unknown diagnosis threshold '\(name)'",
-                      hint: didYouMean(name, Thresholds.names) ?? "known: \(Thresholds.names.joined(separator: ", "))")
+                      hint: didYouMean(name, DiagnosisSettings.names) ?? "known: \(DiagnosisSettings.names.joined(separator: ", "))")
                 continue
             }
             if let n = number(v, "diagnosis.\(name)") { out[name] = n.value }

@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 
 /// A small, safe expression language for derived parameters (`lora_alpha: {expr: "2 * lora_r"}`) and
@@ -276,7 +277,7 @@ struct ExpressionParser {
         switch peek.kind {
         case .end: found = "end of expression"
         case .number(let v): found = v.json
-        case .string(let s): found = jsonQuoted(s)
+        case .string(let s): found = JSONText.quote(s)
         case .word(let w), .symbol(let w): found = "'\(w)'"
         }
         return ExpressionError("expected \(expected), found \(found)", offset: peek.offset)

@@ -1,3 +1,5 @@
+import HarrowCore
+
 /// The trials an experiment expands to, and what was dropped on the way.
 public struct Plan: Sendable {
     public var experiment: Experiment

@@ -1,3 +1,4 @@
+import HarrowCore
 import Crypto
 import Foundation
 
@@ -23,7 +24,7 @@ public struct Trial: Sendable {
         var out = "{"
         for (i, (name, value)) in zip(names, values).enumerated() {
             if i > 0 { out += ", " }
-            out += jsonQuoted(name) + ": "
+            out += JSONText.quote(name) + ": "
             value.writeJSON(to: &out)
         }
         return out + "}"
@@ -39,12 +40,12 @@ public struct Trial: Sendable {
         var canonical = "{\"command\":["
         for (i, token) in command.enumerated() {
             if i > 0 { canonical += "," }
-            canonical += jsonQuoted(token)
+            canonical += JSONText.quote(token)
         }
         canonical += "],\"params\":{"
         for (i, (name, value)) in zip(names, values).enumerated() {
             if i > 0 { canonical += "," }
-            canonical += jsonQuoted(name) + ":"
+            canonical += JSONText.quote(name) + ":"
             value.writeCanonical(to: &canonical)
         }
         canonical += "}}"

@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header of
@@ -58,9 +59,5 @@ public enum SafeTensors {
         return out
     }
 
-    static func jsonString(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.dropFirst().dropLast())
-    }
+    static func jsonString(_ s: String) -> String { JSONText.quote(s) }
 }

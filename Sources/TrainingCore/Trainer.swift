@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 
 /// Appends one JSON object per line to the metrics file of DESIGN.md's trainer contract.
@@ -56,7 +57,7 @@ public final class Trainer {
         self.mode = mode
         self.options = options
         self.runDir = runDir
-        self.metricsURL = metricsURL ?? runDir.appendingPathComponent("metrics.jsonl")
+        self.metricsURL = metricsURL ?? runDir.appendingPathComponent(TrainerContract.RunFile.metrics)
         self.workingDirectory = workingDirectory
     }
 
@@ -65,7 +66,7 @@ public final class Trainer {
     }
 
     public var baseModelURL: URL? {
-        options.base_model.map { name in resolve(name == "base" || name == "chat" ? "models/\(name)" : name) }
+        options.base_model.map { name in resolve(TrainerContract.modelPath(name)) }
     }
 
     // MARK: setup
@@ -92,7 +93,7 @@ public final class Trainer {
             guard let url = baseModelURL else { throw TrainingError.config(["base_model is required for sft"]) }
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), isDir.boolValue else {
-                let hint = o.base_model == "base" || o.base_model == "chat" ? " (build it with `make models`)" : ""
+                let hint = o.base_model.map(TrainerContract.isShippedModel) == true ? " (build it with `make models`)" : ""
                 throw TrainingError.file("base model folder \(url.path) does not exist\(hint)")
             }
             (config, weights) = try Checkpoint.loadModel(url)

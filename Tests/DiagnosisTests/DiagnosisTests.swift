@@ -73,6 +73,14 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
     }
 
+    /// Every name an experiment's `diagnosis:` may use sets a threshold.
+    @Test func everySettingNameSetsAThreshold() {
+        for name in Thresholds.names {
+            var t = Thresholds()
+            #expect(t.set(name, 0.123456) && t != Thresholds(), "\(name)")
+        }
+    }
+
     @Test func thresholdsCanBeSetByName() {
         var t = Thresholds()
         let known = t.set("overfit_rise_percent", 10)

@@ -1,3 +1,4 @@
+import HarrowCore
 import Testing
 @testable import HarrowTrain
 @testable import TrainingCore
@@ -19,5 +20,22 @@ import Testing
         #expect(throws: (any Error).self) {
             try TrainOptions(mode: .sft, parameters: ["base_model": "chat", "dataset": "d.jsonl", "max_samples": 0])
         }
+    }
+
+    /// The contract's parameter list is exactly what the trainer reads: none of its names is warned as
+    /// unknown, and a name outside it is.
+    @Test func theTrainerReadsTheContractsParameters() throws {
+        let values: [String: Any] = [
+            "base_model": "chat", "dataset": "d.jsonl", "general_dataset": "g.jsonl", "val_dataset": "v.jsonl", "max_samples": 10,
+            "mix_ratio": 0.2, "epochs": 2, "lr": 1e-3, "warmup_ratio": 0.03, "schedule": "linear", "min_lr_ratio": 0.1,
+            "weight_decay": 0.01, "batch_size": 4, "grad_accum": 2, "max_seq_len": 64, "lora_r": 4, "lora_alpha": 8,
+            "lora_dropout": 0.0, "lora_targets": ["q_proj"], "full_finetune": false, "eval_steps": 5, "seed": 1,
+            "max_grad_norm": 1.0, "adam_beta1": 0.9, "adam_beta2": 0.99, "adam_epsilon": 1e-8, "max_steps": 20, "validation_fraction": 0.2,
+        ]
+        #expect(Set(values.keys) == TrainerContract.parameters)
+        let o = try TrainOptions(mode: .sft, parameters: values)
+        #expect(o.unknownParameters.isEmpty, "\(o.unknownParameters)")
+        let extra = try TrainOptions(mode: .sft, parameters: values.merging(["hidden_size": 8, "lerning_rate": 1]) { a, _ in a })
+        #expect(extra.unknownParameters == ["hidden_size", "lerning_rate"])
     }
 }

@@ -50,11 +50,11 @@ extension ParamValue {
         return out
     }
 
-    func writeJSON(to out: inout String) {
+    public func writeJSON(to out: inout String) {
         switch self {
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? d.description : "null"
-        case .string(let s): out += jsonQuoted(s)
+        case .string(let s): out += JSONText.quote(s)
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .list(let items):
@@ -68,7 +68,7 @@ extension ParamValue {
     }
 
     /// Canonical text for trial identity: integral floats are written as integers so 1e3 and 1000 are one trial.
-    func writeCanonical(to out: inout String) {
+    public func writeCanonical(to out: inout String) {
         switch self {
         case .double(let d) where d.isFinite && d == d.rounded() && abs(d) < 9.0e15:
             out += String(Int(d))
@@ -111,26 +111,8 @@ extension ParamValue {
     }
 }
 
-func jsonQuoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
-
 extension String {
-    func replacingAll(_ target: String, with replacement: String) -> String {
+    public func replacingAll(_ target: String, with replacement: String) -> String {
         guard contains(target) else { return self }
         return components(separatedBy: target).joined(separator: replacement)
     }

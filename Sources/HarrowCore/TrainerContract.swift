@@ -1,0 +1,55 @@
+import Foundation
+
+/// DESIGN.md's trainer contract in one place: the parameters harrow-train reads, the run folder and the
+/// metric keys trainers write, the shipped starting models, and where harrow-train is found.
+public enum TrainerContract {
+    /// What `harrow-train sft` reads from trial.json. The first group is DESIGN.md's contract; the rest keep
+    /// transformers' names and defaults.
+    public static let parameters: Set<String> = [
+        "base_model", "dataset", "general_dataset", "val_dataset", "max_samples", "mix_ratio", "epochs", "lr", "warmup_ratio",
+        "schedule", "min_lr_ratio", "weight_decay", "batch_size", "grad_accum", "max_seq_len", "lora_r",
+        "lora_alpha", "lora_dropout", "lora_targets", "full_finetune", "eval_steps", "seed",
+        "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "max_steps", "validation_fraction",
+    ]
+    /// What `harrow-train pretrain` reads besides: the shape of the model it builds.
+    public static let modelShape: Set<String> = [
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "max_position_embeddings", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
+    ]
+    /// Parameters naming files a trial reads: their sha256 is part of its identity.
+    public static let inputParameters = ["base_model", "dataset", "val_dataset", "general_dataset"]
+
+    /// The run folder's files.
+    public enum RunFile {
+        public static let trial = "trial.json"
+        public static let metrics = "metrics.jsonl"
+        public static let stdout = "stdout.log"
+        public static let stderr = "stderr.log"
+    }
+
+    /// Canonical metric keys.
+    public enum Metric {
+        public static let trainLoss = "train/loss"
+        public static let valLoss = "val/loss"
+        public static let lr = "lr"
+        public static let epoch = "epoch"
+        public static let gradNorm = "grad_norm"
+    }
+
+    /// The three evaluation dimensions, in the order reports show them.
+    public static let dimensions = ["helpful", "honest", "harmless"]
+
+    /// `base` and `chat` name the shipped starting models in `models/`; anything else is a path.
+    public static func modelPath(_ name: String) -> String { isShippedModel(name) ? "models/" + name : name }
+
+    public static func isShippedModel(_ name: String) -> Bool { name == "base" || name == "chat" }
+
+    /// harrow-train: next to the running harrow (where the build puts it), else whatever PATH finds.
+    public static func harrowTrain(nextTo directory: String?) -> String {
+        if let directory, FileManager.default.isExecutableFile(atPath: directory + "/harrow-train") { return directory + "/harrow-train" }
+        return "harrow-train"
+    }
+
+    /// Whether a command's program is harrow-train.
+    public static func isHarrowTrain(_ program: String) -> Bool { (program as NSString).lastPathComponent == "harrow-train" }
+}
