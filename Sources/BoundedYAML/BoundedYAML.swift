@@ -39,3 +39,41 @@ public enum BoundedYAML {
         }
     }
 }
+
+/// Where a YAML error is in its text, and what it says, for every reader's `file:line:column` message.
+public struct YAMLErrorLocation: Sendable, Equatable {
+    public var line: Int
+    public var column: Int
+    public var problem: String
+    /// What the parser was in the middle of, with its own position ("while parsing a flow mapping" at 3:1).
+    public var context: (text: String, line: Int, column: Int)?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.line == b.line && a.column == b.column && a.problem == b.problem && a.context?.text == b.context?.text
+    }
+
+    public init(_ error: YamlError, in text: String) {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            (line, column, self.problem) = (mark.line, mark.column, problem)
+            self.context = context.map { ($0.text, $0.mark.line, $0.mark.column) }
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            (line, column) = (context.mark.line, context.mark.column)
+            problem = "duplicate key '\(duplicates.joined(separator: "', '"))'"
+        case .reader(let problem, let offset, _, _):
+            (line, column) = Self.lineColumn(ofUTF8Offset: offset ?? 0, in: text)
+            self.problem = "cannot read file: \(problem)"
+        default:
+            (line, column, problem) = (1, 1, "\(error)")
+        }
+    }
+
+    static func lineColumn(ofUTF8Offset offset: Int, in text: String) -> (Int, Int) {
+        var line = 1, column = 1
+        for byte in text.utf8.prefix(offset) {
+            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+        }
+        return (line, column)
+    }
+}

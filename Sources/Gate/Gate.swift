@@ -150,10 +150,8 @@ extension GateRules {
         } catch let e as GateError {
             throw e
         } catch let e as YamlError {
-            if case .parser(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
-            if case .scanner(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
-            if case .composer(_, let problem, let mark, _) = e { throw GateError("\(file):\(mark.line):\(mark.column): invalid YAML: \(problem)") }
-            throw GateError("\(file): invalid YAML: \(e)")
+            let at = YAMLErrorLocation(e, in: yaml)
+            throw GateError("\(file):\(at.line):\(at.column): invalid YAML: \(at.problem)")
         } catch {
             throw GateError("\(file): \(error)")
         }

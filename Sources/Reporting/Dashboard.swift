@@ -67,11 +67,8 @@ extension Dashboard {
         } catch let e as DashboardError {
             throw e
         } catch let e as YamlError {
-            switch e {
-            case .parser(_, let problem, let mark, _), .scanner(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-                throw DashboardError(problems: ["\(file):\(mark.line):\(mark.column): error: invalid YAML: \(problem)"])
-            default: throw DashboardError(problems: ["\(file):1:1: error: invalid YAML: \(e)"])
-            }
+            let at = YAMLErrorLocation(e, in: yaml)
+            throw DashboardError(problems: ["\(file):\(at.line):\(at.column): error: invalid YAML: \(at.problem)"])
         } catch {
             throw DashboardError(problems: ["\(file):1:1: error: \(error)"])
         }

@@ -209,39 +209,23 @@ struct ExperimentParser {
     }
 
     private mutating func reportSyntax(_ yamlError: YamlError) {
+        let at = YAMLErrorLocation(yamlError, in: text)
+        var hint: String?
+        if let context = at.context { hint = "\(context.text) at \(file):\(context.line):\(context.column)" }
+        if case .duplicatedKeysInMapping = yamlError { hint = "each key may appear once in a mapping" }
+        if at.problem.contains("found character that cannot start any token"), text.contains("\t") {
+            hint = (hint.map { $0 + "; " } ?? "") + "YAML indents with spaces, not tabs"
+        }
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(at.line - 1).first ?? ""
+        if line.contains("[") && line.contains("${") {
+            hint = (hint.map { $0 + "; " } ?? "") + "quote macros in flow lists (`\"${args}\"`) or use a block list: `{` opens a mapping"
+        }
+        let message: String
         switch yamlError {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            var hint: String?
-            if let context { hint = "\(context.text) at \(file):\(context.mark.line):\(context.mark.column)" }
-            if problem.contains("found character that cannot start any token"), text.contains("\t") {
-                hint = (hint.map { $0 + "; " } ?? "") + "YAML indents with spaces, not tabs"
-            }
-            let line = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst(mark.line - 1).first ?? ""
-            if line.contains("[") && line.contains("${") {
-                hint = (hint.map { $0 + "; " } ?? "")
-                    + "quote macros in flow lists (`\"${args}\"`) or use a block list: `{` opens a mapping"
-            }
-            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: mark.line, column: mark.column),
-                                          "invalid YAML: \(problem)", hint: hint))
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
-                                          "duplicate key '\(duplicates.joined(separator: "', '"))'",
-                                          hint: "each key may appear once in a mapping"))
-        case .reader(let problem, let offset, _, _):
-            let (line, column) = lineColumn(ofUTF8Offset: offset ?? 0)
-            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: line, column: column), "cannot read file: \(problem)"))
-        default:
-            diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: 1, column: 1), "invalid YAML: \(yamlError)"))
+        case .duplicatedKeysInMapping, .reader: message = at.problem
+        default: message = "invalid YAML: \(at.problem)"
         }
-    }
-
-    private func lineColumn(ofUTF8Offset offset: Int) -> (Int, Int) {
-        var line = 1, column = 1
-        for byte in text.utf8.prefix(offset) {
-            if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
-        }
-        return (line, column)
+        diagnostics.append(Diagnostic(.error, SourceLocation(file: file, line: at.line, column: at.column), message, hint: hint))
     }
 
     // MARK: Scalars

@@ -86,6 +86,7 @@ import Testing
         let started = Date()
         let error = await #expect(throws: BrowserCheckError.self) { try await BrowserCheck.check(pages: pages, timeout: 3) }
         guard case .timedOut = error else { Issue.record("expected a timeout, got \(String(describing: error))"); return }
-        #expect(Date().timeIntervalSince(started) < 15)
+        // Without the timeout it would never end; the bound leaves room for a busy machine to start and kill Chromium.
+        #expect(Date().timeIntervalSince(started) < 60)
     }
 }
