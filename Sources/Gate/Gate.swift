@@ -25,20 +25,12 @@ public struct GateRules: Sendable, Equatable {
     public var sigma: Double = 0
     public var cleanTree = false
 
-    public static let metrics = ["helpful", "honest", "harmless", "total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+    public static let metrics = ValueNames.all
 }
 
 /// What is known of the run being gated.
 public struct GateInput: Sendable {
-    public struct Value: Sendable, Equatable {
-        public var value: Double
-        public var stderr: Double
-
-        public init(_ value: Double, stderr: Double = 0) {
-            self.value = value
-            self.stderr = stderr
-        }
-    }
+    public typealias Value = Estimate
 
     public var run: String
     public var values: [String: Value]

@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import Tracking
@@ -37,7 +38,7 @@ struct CompareCommand: ParsableCommand {
         let keys = Set(params.flatMap(\.keys)).sorted()
         let differing = keys.filter { k in Set(params.map { $0[k].map { "\($0)" } ?? "–" }).count > 1 }
         let inputs = try runs.map { try GateInputs.input(for: $0, store: store) }
-        let metrics = ["helpful", "honest", "harmless", "total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+        let metrics = ValueNames.all
         let reference = try store.evals(run: runs[0].rowID, items: true)
         var flips: [String: [EvalFlip]] = [:]
         for r in runs.dropFirst() { flips[r.id] = EvalFlip.between(reference, try store.evals(run: r.rowID, items: true)) }

@@ -36,9 +36,6 @@ public enum TrainerContract {
         public static let gradNorm = "grad_norm"
     }
 
-    /// The three evaluation dimensions, in the order reports show them.
-    public static let dimensions = ["helpful", "honest", "harmless"]
-
     /// `base` and `chat` name the shipped starting models in `models/`; anything else is a path.
     public static func modelPath(_ name: String) -> String { isShippedModel(name) ? "models/" + name : name }
 

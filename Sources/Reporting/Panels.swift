@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import Tracking
 
@@ -76,7 +77,7 @@ struct PanelContext {
         let shown = Array(all.prefix(p.top ?? all.count))
         let runs = scope.runs
         let params = p.params ?? varyingParams(runs)
-        let candidates = [metric, "train/loss:last", "helpful", "honest", "harmless", "total", "general", "forgetting"]
+        let candidates = [metric, "train/loss:last"] + ValueNames.dimensions + ["total", "general", "forgetting"]
         var metrics = p.metrics ?? candidates.filter { m in runs.contains { $0.value(m) != nil } }
         if p.metrics == nil { metrics = metrics.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
         let reference = shown.first
@@ -280,7 +281,7 @@ struct PanelContext {
     // MARK: 3H
 
     func bars3h(_ p: Panel) throws -> String {
-        let dims = p.metrics ?? ["helpful", "honest", "harmless"]
+        let dims = p.metrics ?? ValueNames.dimensions
         var shown = groups.filter { g in dims.contains { g.spread($0) != nil } }
         if case .index = scope { shown = Array(shown.prefix(p.top ?? 6)) }
         var html = heading(p, "3H scores")

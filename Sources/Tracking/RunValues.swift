@@ -1,15 +1,8 @@
 import Foundation
+import HarrowCore
 
-/// A named value of a run with its standard error (0 where none is known).
-public struct RunValue: Sendable, Equatable {
-    public var value: Double
-    public var stderr: Double
-
-    public init(_ value: Double, stderr: Double = 0) {
-        self.value = value
-        self.stderr = stderr
-    }
-}
+/// A named value of a run with its standard error.
+public typealias RunValue = Estimate
 
 extension RunValue {
     /// A run's values under the names gates, comparisons and reports share: `helpful`, `honest`, `harmless`

@@ -1,0 +1,19 @@
+/// A value with its standard error (0 where none is known): a 3H score, a total, a loss.
+public struct Estimate: Sendable, Equatable {
+    public var value: Double
+    public var stderr: Double
+
+    public init(_ value: Double, stderr: Double = 0) {
+        self.value = value
+        self.stderr = stderr
+    }
+}
+
+/// The names under which a run's values are known to gates, comparisons and reports.
+public enum ValueNames {
+    /// The three evaluation dimensions, in the order reports show them.
+    public static let dimensions = ["helpful", "honest", "harmless"]
+    /// Every name a gate may test: the dimensions, the weighted total, general-data score and forgetting
+    /// (general − its starting checkpoint's), and val loss at its best and at the end.
+    public static let all = dimensions + ["total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+}
