@@ -26,7 +26,7 @@ struct AblationCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open()
         let runs = try store.runs(sweep: sweep)
-        guard let reading = Ablation.read(runs.map { $0.params.mapValues(paramText) }) else {
+        guard let reading = Ablation.read(runs.map { $0.params.mapValues(\.plain) }) else {
             printError("harrow: no runs in sweep '\(sweep)'")
             throw ExitStatus.configuration
         }
@@ -57,14 +57,6 @@ struct AblationCommand: ParsableCommand {
 }
 
 /// A parameter value as text, equal values giving equal text (numbers as JSON gives them, lists as JSON).
-func paramText(_ value: Any) -> String {
-    if value is [Any] || value is [String: Any],
-       let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) {
-        return String(decoding: data, as: UTF8.self)
-    }
-    return "\(value)"
-}
-
 func formatSigned(_ v: Double?) -> String {
     guard let v else { return "-" }
     return (v >= 0 ? "+" : "") + String(format: "%.3f", v)

@@ -36,7 +36,7 @@ struct CompareCommand: ParsableCommand {
         }
         let params = runs.map(\.params)
         let keys = Set(params.flatMap(\.keys)).sorted()
-        let differing = keys.filter { k in Set(params.map { $0[k].map { "\($0)" } ?? "–" }).count > 1 }
+        let differing = keys.filter { k in Set(params.map { $0[k]?.plain ?? "–" }).count > 1 }
         let inputs = try runs.map { try GateInputs.input(for: $0, store: store) }
         let metrics = ValueNames.all
         let reference = try store.evals(run: runs[0].rowID, items: true)
@@ -45,7 +45,7 @@ struct CompareCommand: ParsableCommand {
         if json {
             print(jsonText([
                 "runs": runs.map(\.id),
-                "differing_params": Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k] ?? NSNull() }) }),
+                "differing_params": Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k]?.jsonObject ?? NSNull() }) }),
                 "metrics": Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value ?? NSNull() as Any }) }),
                 "verdicts": inputs.map { $0.verdict ?? NSNull() as Any },
                 "flips": flips.mapValues { $0.map { ["evalset": $0.evalset, "item": $0.item, "dimension": $0.dimension, "task_type": $0.taskType,
@@ -55,7 +55,7 @@ struct CompareCommand: ParsableCommand {
         }
         var lines: [String] = []
         let header = ["", ] + runs.map(\.id)
-        var rows = differing.map { k in [k] + params.map { $0[k].map { "\($0)" } ?? "–" } }
+        var rows = differing.map { k in [k] + params.map { $0[k]?.plain ?? "–" } }
         rows.append(["verdict"] + inputs.map { $0.verdict ?? "–" })
         for m in metrics where inputs.contains(where: { $0.values[m] != nil }) {
             let base = inputs[0].values[m]?.value

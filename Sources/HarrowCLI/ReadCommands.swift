@@ -85,7 +85,7 @@ struct RunsCommand: ParsableCommand {
         let header = ["run", "sweep", "status", "try", "time", "train/loss", "val/loss min", "@step", "params"]
         let rows = try runs.map { run -> [String] in
             let s = try store.summaries(run: run.rowID)
-            let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.plain)" }.joined(separator: " ")
             // A run another sweep ran, reused here because its identity matched.
             let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
             return [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration),
@@ -140,7 +140,7 @@ struct ShowCommand: ParsableCommand {
         }
         lines.append("")
         lines.append("parameters")
-        for (k, v) in r.params.sorted(by: { $0.key < $1.key }) { lines.append("  \(k) = \(v)") }
+        for (k, v) in r.params.sorted(by: { $0.key < $1.key }) { lines.append("  \(k) = \(v.plain)") }
         let summaries = try store.summaries(run: r.rowID)
         if !summaries.isEmpty {
             lines.append("")

@@ -24,7 +24,7 @@ enum RunSummary {
             "scores": scores,
             "verdict": verdict,
             "id": run.id, "sweep": run.sweepName ?? NSNull(), "trial_key": run.trialKey, "status": run.status.rawValue,
-            "attempt": run.attempt, "params": run.params, "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
+            "attempt": run.attempt, "params": run.params.mapValues(\.jsonObject), "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
             "exit_code": run.exitCode.map { Int($0) } ?? NSNull(), "signal": run.signal.map { Int($0) } ?? NSNull(),
             "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
             "duration_s": run.duration ?? NSNull(), "params_key": run.paramsKey ?? NSNull(),

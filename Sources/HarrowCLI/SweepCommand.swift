@@ -176,7 +176,7 @@ enum SweepReport {
             let s = (try? store.summaries(run: run.rowID)) ?? [:]
             let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
             return [run.id, status, String(run.attempt), formatDuration(run.duration)]
-                + varying.map { name in params[name].map { "\($0)" } ?? "-" }
+                + varying.map { name in params[name]?.plain ?? "-" }
                 + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
                    (try? store.diagnosis(run: run.rowID))??.verdict ?? "-"]
         }

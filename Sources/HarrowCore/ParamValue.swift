@@ -117,3 +117,65 @@ extension String {
         return components(separatedBy: target).joined(separator: replacement)
     }
 }
+
+// MARK: - Reading back
+
+extension ParamValue {
+    /// A value as Foundation's JSONSerialization returns it, keeping int, float and bool apart (`1`, `1.0`,
+    /// `true`). An object (an imported trainer's nested config) is kept as its JSON text.
+    public init(jsonObject value: Any) {
+        switch value {
+        case let s as String: self = .string(s)
+        case let n as NSNumber:
+            switch String(cString: n.objCType) {
+            case "c", "B": self = .bool(n.boolValue)
+            case "d", "f": self = .double(n.doubleValue)
+            default: self = .int(n.intValue)
+            }
+        case let list as [Any]: self = .list(list.map(ParamValue.init(jsonObject:)))
+        case is NSNull: self = .null
+        default:
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+            self = .string(data.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)")
+        }
+    }
+
+    /// A flat JSON object of parameters, keys sorted: what the store keeps.
+    public static func objectJSON(_ values: [String: ParamValue]) -> String {
+        var out = "{"
+        for (i, key) in values.keys.sorted().enumerated() {
+            if i > 0 { out += ", " }
+            out += JSONText.quote(key) + ": "
+            values[key]!.writeJSON(to: &out)
+        }
+        return out + "}"
+    }
+
+    /// A flat JSON object of parameters (`trial.json`, a run's stored params), decoded once.
+    public static func object(fromJSON text: String) -> [String: ParamValue] {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return [:] }
+        return object.mapValues(ParamValue.init(jsonObject:))
+    }
+
+    /// Imported text as the value it spells: `3` an int, `2e-4` a float, `true` a bool, anything else text.
+    public init(parsing text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let i = Int(t) { self = .int(i) }
+        else if let d = Double(t), d.isFinite, t.rangeOfCharacter(from: .letters.subtracting(CharacterSet(charactersIn: "eE"))) == nil { self = .double(d) }
+        else if t == "true" || t == "True" { self = .bool(true) }
+        else if t == "false" || t == "False" { self = .bool(false) }
+        else { self = .string(text) }
+    }
+
+    /// The value for Foundation's JSONSerialization (run summaries printed with `--json`).
+    public var jsonObject: Any {
+        switch self {
+        case .int(let i): i
+        case .double(let d): d.isFinite ? d as Any : NSNull()
+        case .string(let s): s
+        case .bool(let b): b
+        case .null: NSNull()
+        case .list(let items): items.map(\.jsonObject)
+        }
+    }
+}

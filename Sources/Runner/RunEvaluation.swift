@@ -24,7 +24,7 @@ public struct RunEvaluation: Sendable {
 
     /// The folder of the starting model a run's parameters name (`base`/`chat` → models/…).
     public func baseModel(of run: Run) -> String? {
-        guard let name = run.params["base_model"] as? String else { return nil }
+        guard case .string(let name)? = run.params["base_model"] else { return nil }
         let path = TrainerContract.modelPath(name)
         return path.hasPrefix("/") ? path : workingDirectory + "/" + path
     }

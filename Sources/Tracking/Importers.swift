@@ -1,11 +1,13 @@
 import Foundation
 import GRDB
+import HarrowCore
 
 /// A run read from another trainer's logs, with its curves mapped onto Harrow's canonical keys.
 public struct ImportedRun: Sendable {
     public var source: String
     public var directory: String
-    public var params: [String: String]
+    /// Parameters as the trainer's files state them, typed (`lora_r` 8 an int, `learning_rate` a float).
+    public var params: [String: ParamValue]
     public var batch = MetricsBatch()
     public var notes: [String] = []
 }
@@ -34,9 +36,9 @@ public enum HuggingFaceImporter {
         }
         var run = ImportedRun(source: "hf", directory: (file as NSString).deletingLastPathComponent, params: [:])
         for key in ["num_train_epochs", "train_batch_size", "max_steps", "logging_steps", "eval_steps", "save_steps"] {
-            if let v = state[key], !(v is NSNull) { run.params[key] = "\(v)" }
+            if let v = state[key], !(v is NSNull) { run.params[key] = ParamValue(jsonObject: v) }
         }
-        if let trial = state["trial_params"] as? [String: Any] { for (k, v) in trial { run.params[k] = "\(v)" } }
+        if let trial = state["trial_params"] as? [String: Any] { for (k, v) in trial { run.params[k] = ParamValue(jsonObject: v) } }
         run.batch.totalSteps = state["max_steps"] as? Int
         run.batch.bestStep = state["best_global_step"] as? Int
         run.batch.bestCheckpoint = state["best_model_checkpoint"] as? String
@@ -138,11 +140,11 @@ extension HuggingFaceImporter {
     static func readAdapterConfig(in dir: String, into run: inout ImportedRun) {
         guard let data = FileManager.default.contents(atPath: dir + "/adapter_config.json"),
               let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
-        if let r = config["r"] { run.params["lora_r"] = "\(r)" }
-        if let a = config["lora_alpha"] { run.params["lora_alpha"] = "\(a)" }
-        if let d = config["lora_dropout"] { run.params["lora_dropout"] = "\(d)" }
-        if let t = config["target_modules"] as? [String] { run.params["lora_targets"] = t.sorted().joined(separator: ",") }
-        if let b = config["base_model_name_or_path"] as? String { run.params["base_model"] = b }
+        for (name, key) in [("lora_r", "r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")] {
+            if let v = config[key], !(v is NSNull) { run.params[name] = ParamValue(jsonObject: v) }
+        }
+        if let t = config["target_modules"] as? [String] { run.params["lora_targets"] = .list(t.sorted().map(ParamValue.string)) }
+        if let b = config["base_model_name_or_path"] as? String { run.params["base_model"] = .string(b) }
     }
 }
 
@@ -152,8 +154,7 @@ extension Store {
     public func save(_ imported: ImportedRun) throws(StoreError) -> Run {
         let directory = URL(fileURLWithPath: imported.directory).standardized.path
         let key = sha256Hex(Data("\(imported.source):\(directory)".utf8))
-        let params = String(decoding: (try? JSONSerialization.data(withJSONObject: imported.params, options: [.sortedKeys])) ?? Data("{}".utf8),
-                            as: UTF8.self)
+        let params = ParamValue.objectJSON(imported.params)
         let rowID: Int64 = try write { db in
             let id = try Self.freshID(for: key, db: db)
             try db.execute(sql: """

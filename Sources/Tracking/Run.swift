@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import GRDB
 
@@ -50,9 +51,8 @@ public struct Run: Sendable {
     /// The latest earlier run of the same parameters and command, when this one ran because its code or data changed.
     public var earlierRunID: String?
 
-    public var params: [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(paramsJSON.utf8))) as? [String: Any] ?? [:]
-    }
+    /// The resolved parameters, decoded once from the stored JSON.
+    public var params: [String: ParamValue]
 
     public var duration: TimeInterval? {
         guard let startedAt else { return nil }
@@ -77,6 +77,7 @@ public struct Run: Sendable {
         sweepName = row["sweep_name"]
         source = row["source"]
         paramsJSON = row["params"]
+        params = ParamValue.object(fromJSON: paramsJSON)
         let commandJSON: String? = row["command"]
         command = commandJSON.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
         status = RunStatus(rawValue: row["status"]) ?? .failed

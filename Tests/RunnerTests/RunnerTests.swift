@@ -43,7 +43,7 @@ import Sweep
             resources: {parallel: 2}
             """)
         #expect(o.exitCode == 1)
-        let byX = Dictionary(uniqueKeysWithValues: o.runs.map { (($0.params["x"] as? Int) ?? -1, $0) })
+        let byX = Dictionary(uniqueKeysWithValues: o.runs.map { ($0.params["x"]?.number.map { Int($0) } ?? -1, $0) })
         #expect(byX[3]?.status == .failed)
         #expect(byX[3]?.exitCode == 3)
         #expect(byX[3]?.stderrTail?.contains("CUDA error: out of memory") == true)
@@ -250,8 +250,8 @@ import Sweep
             $0.deadline = Date().addingTimeInterval(1.5)
         }
         // Epoch 1 takes ~0.4 s; the 8-epoch trial is estimated at ~3.2 s and is not started.
-        #expect(o.runs.first { ($0.params["epochs"] as? Int) == 1 }?.status == .succeeded)
-        #expect(o.runs.first { ($0.params["epochs"] as? Int) == 8 }?.status == .queued)
+        #expect(o.runs.first { $0.params["epochs"] == .int(1) }?.status == .succeeded)
+        #expect(o.runs.first { $0.params["epochs"] == .int(8) }?.status == .queued)
         #expect(o.notStarted == 1)
         #expect(o.exitCode == 0)
     }

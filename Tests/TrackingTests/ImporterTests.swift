@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 import Testing
 @testable import Tracking
 
@@ -17,8 +18,9 @@ import Testing
         #expect(b.series["val/mean_token_accuracy"]?.steps == [100, 200])
         #expect(b.series["val/runtime"] == nil && b.series["train_loss"] == nil)  // timing and the summary are not curves
         #expect(b.totalSteps == 1400 && b.bestStep == 200)
-        #expect(run.params["lora_r"] == "8" && run.params["lora_alpha"] == "16" && run.params["lora_targets"] == "q_proj,v_proj")
-        #expect(run.params["num_train_epochs"] == "2")
+        #expect(run.params["lora_r"] == .int(8) && run.params["lora_alpha"] == .int(16)
+            && run.params["lora_targets"] == .list([.string("q_proj"), .string("v_proj")]))
+        #expect(run.params["num_train_epochs"] == .int(2))
         #expect(HuggingFaceImporter.canonical("eval_squad_loss") == "val/squad/loss")
     }
 
@@ -44,7 +46,7 @@ import Testing
         #expect(first.source == "hf" && first.status == .succeeded)
         #expect(try store.curve(run: again.rowID, key: "train/loss").steps == [15, 100, 200])
         #expect(try store.summaries(run: again.rowID)["val/loss"]?.min == 1.622266411781311)
-        #expect(first.params["lora_r"] as? String == "8")
+        #expect(first.params["lora_r"] == .int(8))  // typed, as the adapter config states it
     }
 
     @Test func missingFilesSaySo() {
