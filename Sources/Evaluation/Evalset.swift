@@ -103,11 +103,31 @@ extension Evalset {
     static func parseManifest(_ text: String?, path manifestPath: String) throws(EvalsetError) -> [String: Any] {
         guard let text else { return [:] }
         do {
-            return (try BoundedYAML.compose(yaml: text)?.any as? [String: Any]) ?? [:]
+            guard let root = try BoundedYAML.compose(yaml: text) else { return [:] }
+            // Yams' `any` force-unwraps every mapping key as text, so a list or mapping used as a key would trap.
+            if let key = firstNonScalarKey(root) {
+                throw EvalsetError("\(manifestPath):\(key.mark?.line ?? 1):\(key.mark?.column ?? 1): a key must be text, not a list or mapping")
+            }
+            return (root.any as? [String: Any]) ?? [:]
+        } catch let error as EvalsetError {
+            throw error
         } catch let error as YamlError {
             throw EvalsetError("\(manifestPath): \(yamlMessage(error))")
         } catch {
             throw EvalsetError("\(manifestPath): \(error)")
+        }
+    }
+
+    static func firstNonScalarKey(_ node: Node) -> Node? {
+        switch node {
+        case .scalar, .alias: return nil
+        case .sequence(let s): return s.lazy.compactMap(firstNonScalarKey).first
+        case .mapping(let m):
+            for (k, v) in m {
+                if k.scalar == nil { return k }
+                if let bad = firstNonScalarKey(v) { return bad }
+            }
+            return nil
         }
     }
 

@@ -101,7 +101,10 @@ struct HarrowFuzz: ParsableCommand {
             }
             if monotonicNanos() - lastReport > 30_000_000_000 {
                 lastReport = monotonicNanos()
-                for c in active { log("\(c.target.name): \(c.next + Int(c.shared[.completed]))/\(runs) (\(String(format: "%.0f", c.rate)) inputs/s so far)") }
+                for c in active {
+                    let done = c.inputs + Int(c.shared[.completed])
+                    log("\(c.target.name): \(done)/\(runs) (\(String(format: "%.0f", Double(done) / max(c.seconds, 0.001))) inputs/s so far)")
+                }
             }
             usleep(10_000)
         }
