@@ -39,7 +39,8 @@ public struct FuzzTarget: Sendable {
         },
         FuzzTarget(name: "llamafactory-log", summary: "LLaMA-Factory trainer_log.jsonl (LlamaFactoryImporter.parse)",
                    dictionary: jsonTokens + llamafactoryKeys) { data in
-            LlamaFactoryImporter.parse(data, file: "llamafactory-run/trainer_log.jsonl").batch.malformed == 0
+            // Malformed lines are skipped and counted (a log cut off by a crash has one), so accepted means points read.
+            LlamaFactoryImporter.parse(data, file: "llamafactory-run/trainer_log.jsonl").batch.pointCount > 0
         },
         FuzzTarget(name: "score-answer", summary: "score-protocol answers, one per line (Scorer.parse)", dictionary: jsonTokens + scoreKeys) { data in
             // As the scorer client reads them: split at newlines, blank parts skipped.
