@@ -153,7 +153,7 @@ extension ExperimentParser {
             guard let (lo, hi, ints) = bounds() else { return nil }
             guard ints else { error(m["min"], "'int_uniform' needs whole-number `min` and `max`"); return nil }
             guard let l = Int(exactly: lo), let h = Int(exactly: hi) else {
-                error(m["min"], "'int_uniform' needs `min` and `max` within ±9223372036854775807"); return nil
+                error(m["min"], "'int_uniform' needs `min` and `max` between -9.2e18 and 9.2e18 (Int's range)"); return nil
             }
             return .intUniform(min: l, max: h)
         case "uniform":
