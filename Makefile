@@ -46,7 +46,7 @@ release: deps
 
 # Fuzzing of every parser of outside input (experiments, dashboards, gates, evalsets, BIG-bench tasks, metrics lines,
 # imported trainer logs, scorer answers): FUZZ_RUNS inputs per parser from the seeds in Fuzz/corpus/, reproducible
-# from FUZZ_SEED. Fails when an input crashes, hangs (> 1 s) or grows the worker past 512 MB; those inputs are left in
+# from FUZZ_SEED. Fails when an input crashes, hangs (> 1 s of CPU) or grows the worker past 512 MB; those inputs are left in
 # Fuzz/findings/TARGET/ (replay one with `harrow-fuzz --reproduce FILE --target TARGET`).
 FUZZ_RUNS ?= 1000000
 FUZZ_SEED ?= 1

@@ -28,10 +28,15 @@ final class Campaign {
     let logPath: String
     var next = 0
     var pid: pid_t = 0
+    /// The worker's CPU-time clock.
+    var workerClock = clockid_t(0)
     var inputs = 0, accepted = 0, restarts = 0
     var peakRSSKiB = 0
     var findings: [Finding] = []
     var began = 0 as UInt64, ended = 0 as UInt64
+
+    /// Wall time, in multiples of the timeout, after which an input counts as a hang even without using CPU.
+    static let wallFactor = 20.0
 
     init(target: FuzzTarget, options: CampaignOptions) throws {
         self.target = target
@@ -74,9 +79,13 @@ final class Campaign {
         }
         let rss = Self.residentKiB(pid)
         peakRSSKiB = max(peakRSSKiB, rss)
-        if shared[.busy] == 1, Double(monotonicNanos() &- shared[.started]) / 1e9 > options.timeout {
+        // A hang is judged on the worker's CPU time, so a loaded (or niced) machine does not turn a slow input into
+        // one; an input that makes no progress at all (a deadlock uses no CPU) is caught by wall time.
+        let cpu = Double(Int64(bitPattern: cpuNanos(workerClock) &- shared[.startedCPU])) / 1e9
+        let wall = Double(Int64(bitPattern: monotonicNanos() &- shared[.started])) / 1e9
+        if shared[.busy] == 1, cpu > options.timeout || wall > options.timeout * Self.wallFactor {
             stop()
-            record("hang", detail: "one input ran longer than \(options.timeout) s")
+            record("hang", detail: "one input ran longer than \(options.timeout) s of CPU time (\(String(format: "%.1f", cpu)) s CPU, \(String(format: "%.1f", wall)) s wall)")
         } else if rss > options.rssLimitMB * 1024 {
             stop()
             record("oom", detail: "worker RSS \(rss / 1024) MB above \(options.rssLimitMB) MB")
@@ -104,6 +113,8 @@ final class Campaign {
         let rc = posix_spawn(&child, options.executable, &actions, nil, argv, envp)
         guard rc == 0 else { throw FuzzError("cannot start a worker (\(options.executable)): \(String(cString: strerror(rc)))") }
         pid = child
+        // Should this fail (the worker already gone), the clock reads 0 and only wall time can call a hang.
+        _ = clock_getcpuclockid(child, &workerClock)
         if next > 0 { restarts += 1 }
     }
 

@@ -12,8 +12,8 @@ struct HarrowFuzz: ParsableCommand {
         abstract: "Deterministic mutation fuzzing of Harrow's parsers.",
         discussion: """
             Each target's inputs are its seed corpus (Fuzz/corpus/TARGET/), then mutations of it drawn from --seed, so a \
-            run is reproducible. A worker process parses them; a worker killed by a signal, an input running longer than \
-            --timeout, or a worker above --rss-limit-mb saves that input as OUT/TARGET/{crash,hang,oom}-SHA1 and the \
+            run is reproducible. A worker process parses them; a worker killed by a signal, an input using more than \
+            --timeout of CPU time, or a worker above --rss-limit-mb saves that input as OUT/TARGET/{crash,hang,oom}-SHA1 and the \
             worker restarts after it. Exits 1 when anything was found.
 
             Replay saved inputs in this process with --reproduce FILE… --target TARGET.
@@ -25,7 +25,7 @@ struct HarrowFuzz: ParsableCommand {
     @Option(help: "Seed of the mutations.") var seed: UInt64 = 1
     @Option(help: "Folder of seed corpora, one subfolder per target.") var corpus = "Fuzz/corpus"
     @Option(help: "Folder for crash-, hang- and oom- inputs.") var out = "Fuzz/findings"
-    @Option(help: "Seconds one input may take before it counts as a hang.") var timeout = 1.0
+    @Option(help: "CPU seconds one input may take before it counts as a hang (or 20 times that in wall time).") var timeout = 1.0
     @Option(help: "Worker RSS (MB) that counts as running out of memory.") var rssLimitMB = 512
     @Option(help: "Targets fuzzed at once, one worker process each.") var jobs = 1
     @Option(help: "Stop a target after this many findings.") var maxFindings = 20

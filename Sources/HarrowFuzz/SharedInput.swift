@@ -17,6 +17,7 @@ final class SharedInput {
         case accepted = 5    // of which the parser accepted
         case maxRSS = 6      // the worker's own peak RSS in KiB (getrusage)
         case finished = 7    // 1 once the worker ran its whole range
+        case startedCPU = 8  // the worker's CPU time in nanoseconds when the input started
     }
 
     static let headerSize = 4_096
@@ -54,6 +55,7 @@ final class SharedInput {
         self[.length] = UInt64(input.count)
         self[.index] = UInt64(index)
         self[.started] = monotonicNanos()
+        self[.startedCPU] = cpuNanos(CLOCK_PROCESS_CPUTIME_ID)
         self[.busy] = 1
     }
 
@@ -70,9 +72,12 @@ final class SharedInput {
     }
 }
 
-func monotonicNanos() -> UInt64 {
+func monotonicNanos() -> UInt64 { cpuNanos(CLOCK_MONOTONIC) }
+
+/// Nanoseconds on `clock` (also a process's CPU clock from clock_getcpuclockid).
+func cpuNanos(_ clock: clockid_t) -> UInt64 {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(clock, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
