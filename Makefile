@@ -5,7 +5,7 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium
 BIN := .build/debug
 
-.PHONY: all deps build test bench demo plan clean release models
+.PHONY: all deps build test bench demo plan clean release models fuzz
 
 all: build
 
@@ -45,6 +45,17 @@ REL := .build/release
 release: deps
 	$(SWIFT) build -c release --product harrow-train
 	$(SWIFT) build -c release --product harrow
+
+# Fuzzing of every parser of outside input (experiments, dashboards, gates, evalsets, BIG-bench tasks, metrics lines,
+# imported trainer logs, scorer answers): FUZZ_RUNS inputs per parser from the seeds in Fuzz/corpus/, reproducible
+# from FUZZ_SEED. Fails when an input crashes, hangs (> 1 s of CPU) or grows the worker past 512 MB; those inputs are left in
+# Fuzz/findings/TARGET/ (replay one with `harrow-fuzz --reproduce FILE --target TARGET`).
+FUZZ_RUNS ?= 1000000
+FUZZ_SEED ?= 1
+FUZZ_JOBS ?= 2
+fuzz: deps
+	$(SWIFT) build -c release --product harrow-fuzz
+	$(REL)/harrow-fuzz --runs $(FUZZ_RUNS) --seed $(FUZZ_SEED) --jobs $(FUZZ_JOBS) --out Fuzz/findings
 
 # Starting checkpoints: models/base pretrained on the corpus, models/chat = base fully fine-tuned on the general
 # instruction data. Each is rebuilt only when the sha256 of its config and data (and, for chat, of base) changes.

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "harrow", targets: ["HarrowCLI"]),
         .executable(name: "harrow-train", targets: ["HarrowTrain"]),
+        .executable(name: "harrow-fuzz", targets: ["HarrowFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -89,6 +90,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // Fuzzing: every parser of outside input, as one function from bytes each; the harness runs them in a
+        // worker process it watches for traps, hangs and memory growth.
+        .target(name: "FuzzTargets", dependencies: ["Sweep", "Reporting", "Gate", "Evaluation", "Tracking"]),
+        .executableTarget(name: "HarrowFuzz", dependencies: [
+            "FuzzTargets",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+
         .testTarget(name: "SweepTests", dependencies: ["Sweep"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BoundedYAMLTests", dependencies: ["BoundedYAML", "Sweep", "Gate", "Reporting", "Evaluation"]),
         .testTarget(name: "HarrowCLITests", dependencies: ["HarrowCLI"]),
@@ -100,6 +110,7 @@ let package = Package(
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Tracking"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
         .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "Sweep", "Tracking", "Evaluation"]),
         .testTarget(name: "WorldTests", dependencies: ["World"], exclude: ["choice_accuracy.py"]),
 
         .executableTarget(

@@ -67,28 +67,75 @@ extension Evalset {
     public static func load(_ directory: String) throws(EvalsetError) -> Evalset {
         let fm = FileManager.default
         let manifestPath = directory + "/manifest.yaml"
-        var manifest: [String: Any] = [:]
+        var manifestText: String?
         if fm.fileExists(atPath: manifestPath) {
             guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else { throw EvalsetError("cannot read \(manifestPath)") }
-            do {
-                manifest = (try BoundedYAML.compose(yaml: text)?.any as? [String: Any]) ?? [:]
-            } catch let error as YamlError {
-                throw EvalsetError("\(manifestPath): \(yamlMessage(error))")
-            } catch {
-                throw EvalsetError("\(manifestPath): \(error)")
-            }
+            manifestText = text
         }
-        let name = manifest["name"] as? String ?? (directory as NSString).lastPathComponent
-        var items: [EvalItem]
-        var template = manifest["template"] as? String ?? "chat"
+        let manifest = try parseManifest(manifestText, path: manifestPath)
+        let items: [EvalItem]
+        var bigbench = false
         if fm.fileExists(atPath: directory + "/items.jsonl") {
             items = try readItems(directory + "/items.jsonl")
-        } else if let bigbench = try BigBench.load(directory, dimensions: manifest["dimensions"] as? [String: String] ?? [:]) {
-            items = bigbench
-            if manifest["template"] == nil { template = "raw" }  // BIG-bench prompts are raw text
+        } else if let found = try BigBench.load(directory, dimensions: manifest["dimensions"] as? [String: String] ?? [:]) {
+            items = found
+            bigbench = true
         } else {
             throw EvalsetError("\(directory) has neither items.jsonl nor a BIG-bench task.json")
         }
+        return try assemble(manifest, manifestPath: manifestPath, directory: directory, items: items, bigbench: bigbench)
+    }
+
+    /// The manifest and items of a folder from text in memory, as `load` reads them (no file is touched).
+    public static func parse(manifest: String?, items: Data, directory: String) throws(EvalsetError) -> Evalset {
+        let manifestPath = directory + "/manifest.yaml"
+        let fields = try parseManifest(manifest, path: manifestPath)
+        let parsed = try parseItems(items, path: directory + "/items.jsonl")
+        return try assemble(fields, manifestPath: manifestPath, directory: directory, items: parsed, bigbench: false)
+    }
+
+    /// The items of one BIG-bench `task.json` from its bytes; nil when it has no `examples`.
+    public static func parseBigBenchTask(_ data: Data, path: String, subtask: String? = nil,
+                                         dimensions: [String: String] = [:]) throws(EvalsetError) -> [EvalItem]? {
+        try BigBench.task(data, path: path, dimension: subtask, dimensions: dimensions)
+    }
+
+    static func parseManifest(_ text: String?, path manifestPath: String) throws(EvalsetError) -> [String: Any] {
+        guard let text else { return [:] }
+        do {
+            guard let root = try BoundedYAML.compose(yaml: text) else { return [:] }
+            // Yams' `any` force-unwraps every mapping key as text, so a list or mapping used as a key would trap.
+            if let key = firstNonScalarKey(root) {
+                throw EvalsetError("\(manifestPath):\(key.mark?.line ?? 1):\(key.mark?.column ?? 1): a key must be text, not a list or mapping")
+            }
+            return (root.any as? [String: Any]) ?? [:]
+        } catch let error as EvalsetError {
+            throw error
+        } catch let error as YamlError {
+            throw EvalsetError("\(manifestPath): \(yamlMessage(error))")
+        } catch {
+            throw EvalsetError("\(manifestPath): \(error)")
+        }
+    }
+
+    static func firstNonScalarKey(_ node: Node) -> Node? {
+        switch node {
+        case .scalar, .alias: return nil
+        case .sequence(let s): return s.lazy.compactMap(firstNonScalarKey).first
+        case .mapping(let m):
+            for (k, v) in m {
+                if k.scalar == nil { return k }
+                if let bad = firstNonScalarKey(v) { return bad }
+            }
+            return nil
+        }
+    }
+
+    static func assemble(_ manifest: [String: Any], manifestPath: String, directory: String, items: [EvalItem],
+                         bigbench: Bool) throws(EvalsetError) -> Evalset {
+        let name = manifest["name"] as? String ?? (directory as NSString).lastPathComponent
+        var template = manifest["template"] as? String ?? "chat"
+        if bigbench, manifest["template"] == nil { template = "raw" }  // BIG-bench prompts are raw text
         guard ["chat", "raw"].contains(template) else { throw EvalsetError("\(manifestPath): template must be chat or raw, found '\(template)'") }
         var weights: [String: Double] = [:]
         for (k, v) in manifest["weights"] as? [String: Any] ?? [:] {
@@ -112,6 +159,10 @@ extension Evalset {
     /// `items.jsonl`; a bad line is reported as `file:line: message`.
     static func readItems(_ path: String) throws(EvalsetError) -> [EvalItem] {
         guard let data = FileManager.default.contents(atPath: path) else { throw EvalsetError("cannot read \(path)") }
+        return try parseItems(data, path: path)
+    }
+
+    static func parseItems(_ data: Data, path: String) throws(EvalsetError) -> [EvalItem] {
         var items: [EvalItem] = []
         var seen = Set<String>()
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -162,8 +213,12 @@ enum BigBench {
     }
 
     static func task(_ path: String, dimension sub: String?, dimensions: [String: String]) throws(EvalsetError) -> [EvalItem]? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let t = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw EvalsetError("\(path): not a JSON object") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw EvalsetError("\(path): not a JSON object") }
+        return try task(data, path: path, dimension: sub, dimensions: dimensions)
+    }
+
+    static func task(_ data: Data, path: String, dimension sub: String?, dimensions: [String: String]) throws(EvalsetError) -> [EvalItem]? {
+        guard let t = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw EvalsetError("\(path): not a JSON object") }
         guard let examples = t["examples"] as? [[String: Any]] else { return nil }
         let name = t["name"] as? String ?? sub ?? "task"
         let dimension = dimensions[sub ?? name] ?? sub ?? name

@@ -152,7 +152,7 @@ public struct Scorer: Sendable {
         return (0..<requests.count).map { answers[$0]! }
     }
 
-    static func parse(_ line: String) throws -> (Int, ScoreResponse) {
+    package static func parse(_ line: String) throws -> (Int, ScoreResponse) {
         guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let id = o["id"] as? Int else {
             throw ScorerError("the scorer wrote a line that is not a response: \(line.prefix(200))")
         }

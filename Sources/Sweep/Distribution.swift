@@ -57,18 +57,24 @@ public enum Distribution: Sendable {
         case .constant(let v): return [.value(v)]
         case .categorical(let choices): return choices
         case .intUniform(let lo, let hi): return (lo...hi).map { .value(.int($0)) }
-        case .qUniform(let lo, let hi, let q, let integral):
-            let n = Int(((hi - lo) / q).rounded(.up))
+        case .qUniform(let lo, _, let q, let integral):
+            let n = gridCount ?? 0
             return (0..<max(n, 0)).map { i in .value(quantized(lo + Double(i) * q, q: q, integral: integral)) }
         default: return nil
         }
     }
 
-    /// Grid size without materialising it.
+    /// Grid size without materialising it (Int.max when it does not fit), nil where a grid cannot enumerate it.
+    /// Callers check this before `gridChoices`: a wide `int_uniform` would otherwise be built value by value.
     var gridCount: Int? {
         switch self {
-        case .intUniform(let lo, let hi): hi - lo + 1
-        default: gridChoices?.count
+        case .intUniform(let lo, let hi):
+            let (span, overflow) = hi.subtractingReportingOverflow(lo)
+            return overflow || span == .max ? .max : span + 1
+        case .qUniform(let lo, let hi, let q, _):
+            let n = ((hi - lo) / q).rounded(.up)
+            return n.isNaN ? 0 : n >= Double(Int.max) ? .max : max(Int(n), 0)
+        default: return gridChoices?.count
         }
     }
 
@@ -85,7 +91,14 @@ public enum Distribution: Sendable {
                 u -= w
             }
             return .value(values[values.count - 1])
-        case .intUniform(let lo, let hi): return .value(.int(lo + rng.below(hi - lo + 1)))
+        case .intUniform(let lo, let hi):
+            let (span, overflow) = hi.subtractingReportingOverflow(lo)
+            if !overflow, span < .max { return .value(.int(lo + rng.below(span + 1))) }
+            // Wider than Int: draw the offset over all of UInt64 (hi > lo, so the span fits in it).
+            let width = UInt64(bitPattern: Int64(hi &- lo))
+            var r = rng.next()
+            if width < .max { while r > width { r = rng.next() } }
+            return .value(.int(lo &+ Int(bitPattern: UInt(r))))
         case .uniform(let lo, let hi): return .value(.double(lo + (hi - lo) * rng.unit()))
         case .qUniform(let lo, let hi, let step, let integral): return q(lo + (hi - lo) * rng.unit(), step, integral)
         case .logUniformValues(let lo, let hi): return .value(.double(exp(log(lo) + (log(hi) - log(lo)) * rng.unit())))
@@ -107,7 +120,8 @@ public enum Distribution: Sendable {
 /// W&B's `round(x / q) * q`, an integer when q is one.
 func quantized(_ x: Double, q: Double, integral: Bool) -> ParamValue {
     let v = (x / q).rounded(.toNearestOrEven) * q
-    if integral { return .int(Int(v)) }
+    // Past Int's range (or not finite) the value stays a Double rather than trapping.
+    if integral, let i = Int(exactly: v) { return .int(i) }
     // Trim the binary noise of the multiplication (0.30000000000000004 → 0.3) at q's precision.
     let decimals = max(0, Int((-log10(q)).rounded(.up)) + 6)
     let scale = pow(10.0, Double(min(decimals, 15)))

@@ -175,8 +175,17 @@ struct ExperimentParser {
         }
 
         if let parametersNode {
+            // Two keys can name one parameter: `a.b` beside a nested `a: {parameters: {b: …}}`, or keys that differ
+            // only by a YAML tag (`!!str lr` and `lr`). Every later step keys parameters by name, so one is refused.
+            var seen = Set<String>()
             experiment.parameters = parseParameters(parametersNode, prefix: []).sorted { $0.path.lexicographicallyPrecedes($1.path) }
                 .map(\.parameter)
+                .filter { p in
+                    if seen.insert(p.name).inserted { return true }
+                    diagnostics.append(Diagnostic(.error, p.location, "parameter '\(p.name)' is given twice",
+                                                  hint: "keep one of them (nested blocks join names with `.`)"))
+                    return false
+                }
         } else {
             error(root, "no `parameters:`", hint: "add `parameters:` with at least one parameter, e.g. `lr: {values: [1.0e-4, 2.0e-4]}`")
         }

@@ -152,7 +152,10 @@ extension ExperimentParser {
         case "int_uniform":
             guard let (lo, hi, ints) = bounds() else { return nil }
             guard ints else { error(m["min"], "'int_uniform' needs whole-number `min` and `max`"); return nil }
-            return .intUniform(min: Int(lo), max: Int(hi))
+            guard let l = Int(exactly: lo), let h = Int(exactly: hi) else {
+                error(m["min"], "'int_uniform' needs `min` and `max` between -9.2e18 and 9.2e18 (Int's range)"); return nil
+            }
+            return .intUniform(min: l, max: h)
         case "uniform":
             return bounds().map { .uniform(min: $0.0, max: $0.1) }
         case "q_uniform":

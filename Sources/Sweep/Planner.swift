@@ -76,19 +76,22 @@ private struct PlanState {
     // MARK: Grid
 
     mutating func expandGrid() throws(ExperimentError) {
-        let axes: [[Distribution.Choice]] = experiment.parameters.map {
-            if case .derived(let e) = $0.distribution { return [.expr(e)] }
-            return $0.distribution.gridChoices ?? []
-        }
+        // Counted before any axis is built: a wide int_uniform axis would otherwise be materialised first.
         var total = 1
-        for axis in axes {
-            let (product, overflow) = total.multipliedReportingOverflow(by: axis.count)
+        for p in experiment.parameters {
+            let count: Int
+            if case .derived = p.distribution { count = 1 } else { count = p.distribution.gridCount ?? 0 }
+            let (product, overflow) = total.multipliedReportingOverflow(by: count)
             total = overflow ? .max : product
         }
         if total > Planner.maximumGridPoints, limit == nil {
             throw ExperimentError(diagnostics: [Diagnostic(.error, SourceLocation(file: experiment.file, line: 1, column: 1),
                 "the grid has \(total == .max ? "more than \(Int.max)" : String(total)) points",
                 hint: "add `run_cap`, use `method: random` with a `count`, or give fewer values")])
+        }
+        let axes: [[Distribution.Choice]] = experiment.parameters.map {
+            if case .derived(let e) = $0.distribution { return [.expr(e)] }
+            return $0.distribution.gridChoices ?? []
         }
         var digits = [Int](repeating: 0, count: axes.count)
         var choices = axes.map { $0[0] }

@@ -25,7 +25,7 @@ extension ExperimentParser {
                 }
                 if bound.count == choices.count { experiment.parameters[i].distribution = .categorical(bound) }
             default:
-                if experiment.method == .grid, !methodFailed, p.distribution.gridChoices == nil {
+                if experiment.method == .grid, !methodFailed, p.distribution.gridCount == nil {
                     diagnostics.append(Diagnostic(.error, p.location,
                         "'\(p.name)' uses '\(p.distribution.name)', which a grid cannot enumerate",
                         hint: "list the points with `values: [...]`, or use `method: random`"))

@@ -27,8 +27,16 @@ public struct ImportError: Error, CustomStringConvertible, Sendable {
 public enum HuggingFaceImporter {
     public static func read(_ path: String) throws(ImportError) -> ImportedRun {
         let file = try locate(path)
-        guard let data = FileManager.default.contents(atPath: file),
-              let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("\(file) is not a JSON object") }
+        var run = try parse(data, file: file)
+        readAdapterConfig(in: run.directory, into: &run)
+        return run
+    }
+
+    /// The curves of a `trainer_state.json` from its bytes; `file` names it in messages and gives the run's folder.
+    /// Reads nothing from disk (`read` adds the adapter settings beside it).
+    public static func parse(_ data: Data, file: String) throws(ImportError) -> ImportedRun {
+        guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ImportError("\(file) is not a JSON object")
         }
         guard let history = state["log_history"] as? [[String: Any]] else {
@@ -51,7 +59,6 @@ public enum HuggingFaceImporter {
                 if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
             }
         }
-        readAdapterConfig(in: run.directory, into: &run)
         return run
     }
 
@@ -102,6 +109,13 @@ public enum LlamaFactoryImporter {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
         let file = isDir.boolValue ? path + "/trainer_log.jsonl" : path
         guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no trainer_log.jsonl in \(path)") }
+        var run = parse(data, file: file)
+        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
+        return run
+    }
+
+    /// The curves of a `trainer_log.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
+    public static func parse(_ data: Data, file: String) -> ImportedRun {
         var run = ImportedRun(source: "llamafactory", directory: (file as NSString).deletingLastPathComponent, params: [:])
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             guard let entry = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
@@ -116,7 +130,6 @@ public enum LlamaFactoryImporter {
                 if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
             }
         }
-        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
         return run
     }
 

@@ -72,7 +72,8 @@ public enum MetricsLines {
 
     private static func apply(_ fields: [(String, Value)], to batch: inout MetricsBatch, rename: (String) -> String?, line: UnsafeRawBufferPointer) {
         func int(_ name: String) -> Int? {
-            for (k, v) in fields where k == name { if case .number(let d) = v, d.isFinite { return Int(d) } }
+            // Int(exactly:) after truncation: a finite number past Int's range is not an integer here, not a trap.
+            for (k, v) in fields where k == name { if case .number(let d) = v, d.isFinite { return Int(exactly: d.rounded(.towardZero)) } }
             return nil
         }
         func string(_ name: String) -> String? {
