@@ -28,10 +28,7 @@ struct CompareCommand: ParsableCommand {
         let store = try storeOptions.open()
         var runs: [Run] = []
         for id in runIDs {
-            guard let r = try store.run(id) else {
-                printError("harrow: no run '\(id)' in \(store.path)")
-                throw ExitStatus.configuration
-            }
+            let r = try store.requireRun(id)
             runs.append(r)
         }
         let params = runs.map(\.params)

@@ -60,10 +60,7 @@ struct DiagnoseCommand: ParsableCommand {
         let store = try storeOptions.open()
         let runs: [Run]
         if let runID {
-            guard let r = try store.run(runID) else {
-                printError("harrow: no run '\(runID)' in \(store.path)")
-                throw ExitStatus.configuration
-            }
+            let r = try store.requireRun(runID)
             runs = [r]
         } else {
             runs = try store.runs(sweep: sweep)

@@ -46,10 +46,7 @@ struct EvalCommand: AsyncParsableCommand {
         let scorerArgv = scorer.map { $0.split(separator: " ").map(String.init) }
         if let runID {
             let store = try storeOptions.open()
-            guard let run = try store.run(runID) else {
-                printError("harrow: no run '\(runID)' in \(store.path)")
-                throw ExitStatus.configuration
-            }
+            let run = try store.requireRun(runID)
             let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv, timeout: timeout)
             let results = await evaluation.run(run, evalsets: evalsets, store: store)
             print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))

@@ -54,10 +54,7 @@ struct GateCommand: ParsableCommand {
             throw ExitStatus.configuration
         }
         let store = try storeOptions.open()
-        guard let run = try store.run(runID) else {
-            printError("harrow: no run '\(runID)' in \(store.path)")
-            throw ExitStatus.configuration
-        }
+        let run = try store.requireRun(runID)
         var input = try GateInputs.input(for: run, store: store)
         if let name = baseline ?? rules.baseline {
             guard let base = try store.run(name) else {
@@ -107,10 +104,7 @@ struct TagCommand: ParsableCommand {
             for t in try store.tags() { print("\(t.name)\t\(t.run)") }
             return
         }
-        guard let run = try store.run(runID) else {
-            printError("harrow: no run '\(runID)' in \(store.path)")
-            throw ExitStatus.configuration
-        }
+        let run = try store.requireRun(runID)
         try store.tag(run: run.rowID, as: name)
         print("\(name) → \(run.id)")
     }

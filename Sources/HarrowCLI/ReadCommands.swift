@@ -71,8 +71,7 @@ struct RunsCommand: ParsableCommand {
         if let sort {
             let maximize = sort.hasPrefix("-")
             let metric = maximize ? String(sort.dropFirst()) : sort
-            runs = try store.best(metric: metric, limit: limit ?? Int(Int32.max), maximize: maximize, sweep: sweep).map(\.run)
-            if let wanted { runs = runs.filter { $0.status == wanted } }
+            runs = try store.best(metric: metric, limit: limit ?? Int(Int32.max), maximize: maximize, sweep: sweep, status: wanted).map(\.run)
         } else {
             runs = try store.runs(sweep: sweep, status: wanted)
         }
@@ -105,10 +104,7 @@ struct ShowCommand: ParsableCommand {
 
     func run() throws {
         let store = try storeOptions.open()
-        guard let r = try store.run(runID) else {
-            printError("harrow: no run '\(runID)' in \(store.path)")
-            throw ExitStatus.configuration
-        }
+        let r = try store.requireRun(runID)
         if json {
             var summary = try RunSummary.json(r, store: store)
             summary["attempts"] = try store.attempts(run: r.rowID).map {
@@ -182,8 +178,9 @@ struct LogsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try storeOptions.open()
-        guard let r = try store.run(runID), let dir = r.runDir else {
-            printError("harrow: no run '\(runID)' in \(store.path)")
+        let r = try store.requireRun(runID)
+        guard let dir = r.runDir else {
+            printError("harrow: run \(r.id) has no folder (an imported run keeps no trainer output)")
             throw ExitStatus.configuration
         }
         let files = stderr ? [dir + "/stderr.log"] : [dir + "/stdout.log", dir + "/stderr.log"]

@@ -54,10 +54,7 @@ struct ReportCommand: ParsableCommand {
         var sweepMetric: String?
         if let runs {
             for id in runs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
-                guard let r = try store.run(id) else {
-                    printError("harrow: no run '\(id)' in \(store.path)")
-                    throw ExitStatus.configuration
-                }
+                let r = try store.requireRun(id)
                 chosen.append(r)
             }
             guard !chosen.isEmpty else { throw ValidationError("--runs needs at least one run") }

@@ -16,6 +16,17 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
+extension Store {
+    /// The run a user named (id, unique prefix or tag), or the error every command gives: exit 2.
+    func requireRun(_ id: String) throws -> Run {
+        guard let run = try run(id) else {
+            printError("harrow: no run '\(id)' in \(path)")
+            throw ExitStatus.configuration
+        }
+        return run
+    }
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }

@@ -280,7 +280,8 @@ extension Store {
     }
 
     /// The best `limit` runs by a metric's minimum (or maximum), through the summary index.
-    public func best(metric: String, limit: Int, maximize: Bool = false, sweep: String? = nil) throws(StoreError) -> [(run: Run, summary: MetricSummary)] {
+    public func best(metric: String, limit: Int, maximize: Bool = false, sweep: String? = nil,
+                     status: RunStatus? = nil) throws(StoreError) -> [(run: Run, summary: MetricSummary)] {
         try read { db in
             var sql = """
                 SELECT \(Run.columns), m.count AS m_count, m.last AS m_last, m.last_step AS m_last_step, m.min AS m_min,
@@ -292,7 +293,12 @@ extension Store {
                 sql += " JOIN sweep_trials t ON t.run = r.rowid JOIN sweeps s2 ON s2.id = t.sweep_id AND s2.name = ?"
                 args.insert(sweep, at: 0)
             }
-            sql += " WHERE k.name = ? ORDER BY \(maximize ? "m.max DESC" : "m.min") LIMIT ?"
+            sql += " WHERE k.name = ?"
+            if let status {
+                sql += " AND r.status = ?"
+                args.append(status.rawValue)
+            }
+            sql += " ORDER BY \(maximize ? "m.max DESC" : "m.min") LIMIT ?"
             args.append(limit)
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
                 (Run(row: row), MetricSummary(count: row["m_count"], last: row["m_last"], lastStep: row["m_last_step"],

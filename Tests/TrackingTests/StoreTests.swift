@@ -105,6 +105,13 @@ import Testing
         #expect(best.map(\.summary.min) == [5, 6, 6] || best.map(\.summary.min) == [5, 6, 7])
         #expect(best.first?.run.id == runs[0].id)
         #expect(try store.best(metric: "val/loss", limit: 1, maximize: true).first?.summary.max == 10)
+        // A status filter is part of the query, so the limit counts only matching runs.
+        for r in runs.prefix(3) {
+            _ = try store.claim(run: r.rowID, from: [.queued], owner: Owner())
+            try store.finish(run: r.rowID, attempt: 1, status: .failed, exitCode: 1, signal: nil, stderrTail: nil)
+        }
+        let queued = try store.best(metric: "val/loss", limit: 2, status: .queued)
+        #expect(queued.count == 2 && queued.allSatisfy { $0.run.status == .queued })
     }
 
     @Test func registeringAgainKeepsRunsAndIds() throws {
