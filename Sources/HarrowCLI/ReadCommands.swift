@@ -15,6 +15,7 @@ struct SweepsCommand: ParsableCommand {
             print(jsonText(sweeps.map { s in
                 ["name": s.name, "file": s.file, "method": s.method, "total": s.total, "started_at": isoDate(s.startedAt),
                  "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }), "reused": s.reused,
+                 "metric": s.objective?.metric ?? NSNull(), "goal": s.objective?.goal ?? NSNull(),
                  "eta_s": eta(s) ?? NSNull()] as [String: Any]
             }))
             return

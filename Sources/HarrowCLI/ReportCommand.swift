@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Gate
 import Reporting
-import Sweep
 import Tracking
 
 struct ReportCommand: ParsableCommand {
@@ -52,6 +51,7 @@ struct ReportCommand: ParsableCommand {
         let title: String, folder: String
         var reported: String?
         var sweepMetric: String?
+        var objective: Objective?
         if let runs {
             for id in runs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
                 let r = try store.requireRun(id)
@@ -74,12 +74,14 @@ struct ReportCommand: ParsableCommand {
             title = "sweep \(name)"
             reported = name
             // The sweep's own objective ranks its runs unless a dashboard or --metric says otherwise.
-            if let spec = try store.sweepSpec(name) { sweepMetric = (try? Experiment.parse(yaml: spec, file: name))?.metric?.name }
+            objective = try store.sweeps().first { $0.name == name }?.objective
+            sweepMetric = objective?.metric
             folder = "reports/" + safeFileName(name)
         }
         var request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
                                     metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
         request.sweep = reported
+        request.objective = objective
         let showProgress = !json && isatty(2) == 1 && chosen.count >= 50
         let started = Date()
         let summary: ReportSummary

@@ -38,9 +38,9 @@ struct PanelContext {
     /// Rows or lines of the page: seed repeats folded together on the index (best first), each run alone elsewhere.
     let groups: [RunGroup]
 
-    static func groups(_ scope: Scope, metric: String) -> [RunGroup] {
+    static func groups(_ scope: Scope, metric: String, lowerIsBetter: Bool) -> [RunGroup] {
         switch scope {
-        case .index(let runs): return Metric.rank(Renderer.groups(runs), by: metric) { $0.spread(metric)?.mean }
+        case .index(let runs): return Metric.rank(Renderer.groups(runs), lowerIsBetter: lowerIsBetter) { $0.spread(metric)?.mean }
         case .compare(let runs): return runs.map { RunGroup(members: [$0]) }
         case .run(let run): return [RunGroup(members: [run])]
         }

@@ -40,15 +40,18 @@ final class Renderer {
     let store: Store
     let gnuplot: Gnuplot
     let metric: String
+    /// Which way the ranking metric is better (the sweep's goal when it has one).
+    let lowerIsBetter: Bool
     let baseDirectory: URL
     private var chartNames = Set<String>()
     private var gates: [String: GateRules] = [:]
     private(set) var warnings: [String] = []
 
-    init(store: Store, gnuplot: Gnuplot, metric: String, baseDirectory: URL) {
+    init(store: Store, gnuplot: Gnuplot, metric: String, lowerIsBetter: Bool, baseDirectory: URL) {
         self.store = store
         self.gnuplot = gnuplot
         self.metric = metric
+        self.lowerIsBetter = lowerIsBetter
         self.baseDirectory = baseDirectory
     }
 
@@ -66,7 +69,7 @@ final class Renderer {
 
     func render(_ dashboard: Dashboard, scope: Scope, prefix: String) throws -> String {
         var html = ""
-        let groups = PanelContext.groups(scope, metric: metric)
+        let groups = PanelContext.groups(scope, metric: metric, lowerIsBetter: lowerIsBetter)
         for (i, panel) in dashboard.panels.enumerated() {
             let page: String
             switch scope {

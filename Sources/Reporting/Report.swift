@@ -18,6 +18,8 @@ public struct ReportRequest: Sendable {
     public var baseDirectory: URL
     /// The sweep reported on, if any: its runs that another sweep ran are marked as reused.
     public var sweep: String?
+    /// The sweep's stored objective: which way its metric is better, instead of guessing from the name.
+    public var objective: Objective?
 
     public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
                 metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
@@ -72,13 +74,14 @@ public enum Report {
             return loaded
         }
         let metric = request.metric ?? request.index.metric ?? "val/loss"
-        let ranked = Metric.rank(runs, by: metric) { $0.value(metric) }
+        let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
+        let ranked = Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }
         let compared = request.compared.isEmpty
             ? Array(ranked.prefix(defaultCompared))
             : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? ReportRun.load(c, store: store) }
 
         let gnuplot = try Gnuplot(directory: request.out)
-        let renderer = Renderer(store: store, gnuplot: gnuplot, metric: metric, baseDirectory: request.baseDirectory)
+        let renderer = Renderer(store: store, gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)
         var pages = 0
         func write(_ html: String, to name: String) throws {
             do { try html.write(to: request.out.appendingPathComponent(name), atomically: true, encoding: .utf8) } catch {

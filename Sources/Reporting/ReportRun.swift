@@ -98,8 +98,7 @@ enum Metric {
     }
 
     /// Items ordered best first by a metric; items without it keep their order at the end.
-    static func rank<T>(_ items: [T], by metric: String, value: (T) -> Double?) -> [T] {
-        let lower = lowerIsBetter(metric)
+    static func rank<T>(_ items: [T], lowerIsBetter lower: Bool, value: (T) -> Double?) -> [T] {
         return items.enumerated().map { ($0.offset, $0.element, value($0.element)) }.sorted { a, b in
             switch (a.2, b.2) {
             case let (x?, y?) where x != y: return lower ? x < y : x > y

@@ -111,7 +111,8 @@ public final class SweepRunner: Sendable {
         let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
                                          toolDirectory: options.toolDirectory, code: code)
         let records = plan.trials.map { TrialRecord(identity: identities.identity(of: $0), paramsJSON: $0.parametersJSON, command: e.trainer.command) }
-        let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec, trials: records,
+        let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
+                                              objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal.rawValue) }, trials: records,
                                               runsRoot: absolute(runsRoot), reuse: options.reuse)
         let runs = registration.runs
         let reruns = registration.reruns.map { explain($0, code: code) }

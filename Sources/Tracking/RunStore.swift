@@ -50,10 +50,25 @@ public struct Owner: Sendable {
     }
 }
 
+/// A sweep's objective: the metric it optimises and whether higher is better.
+public struct Objective: Sendable, Equatable {
+    public var metric: String
+    /// `minimize` or `maximize`, as W&B files say it.
+    public var goal: String
+    public var lowerIsBetter: Bool { goal != "maximize" }
+
+    public init(metric: String, goal: String) {
+        self.metric = metric
+        self.goal = goal
+    }
+}
+
 public struct SweepSummary: Sendable {
     public var name: String
     public var file: String
     public var method: String
+    /// The objective stored with the sweep; nil for a sweep without `metric:` (or stored before it was kept).
+    public var objective: Objective?
     public var createdAt: Date
     public var updatedAt: Date
     public var counts: [RunStatus: Int]
@@ -72,13 +87,14 @@ extension Store {
     /// Records the sweep (name unique; the latest file text wins) and its trials. A trial stands on the run
     /// that matches it under `reuse`; otherwise it gets a new run, linked to the latest run with its
     /// parameters as its earlier result.
-    public func register(sweep name: String, file: String, method: String, spec: String, trials: [TrialRecord],
+    public func register(sweep name: String, file: String, method: String, spec: String, objective: Objective? = nil, trials: [TrialRecord],
                          runsRoot: String, reuse: ReuseRule = .identity, now: Date = Date()) throws(StoreError) -> Registration {
         try write { db in
             try db.execute(sql: """
-                INSERT INTO sweeps(name, file, method, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT(name) DO UPDATE SET file = excluded.file, method = excluded.method, spec = excluded.spec, updated_at = excluded.updated_at
-                """, arguments: [name, file, method, spec, now.seconds, now.seconds])
+                INSERT INTO sweeps(name, file, method, spec, metric, goal, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(name) DO UPDATE SET file = excluded.file, method = excluded.method, spec = excluded.spec,
+                    metric = excluded.metric, goal = excluded.goal, updated_at = excluded.updated_at
+                """, arguments: [name, file, method, spec, objective?.metric, objective?.goal, now.seconds, now.seconds])
             let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name])!
             try db.execute(sql: "DELETE FROM sweep_trials WHERE sweep_id = ?", arguments: [sweepID])
             let insert = try db.cachedStatement(sql: """
@@ -251,7 +267,7 @@ extension Store {
 
     public func sweeps() throws(StoreError) -> [SweepSummary] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT id, name, file, method, created_at, updated_at FROM sweeps ORDER BY updated_at DESC").map { row in
+            try Row.fetchAll(db, sql: "SELECT id, name, file, method, metric, goal, created_at, updated_at FROM sweeps ORDER BY updated_at DESC").map { row in
                 let id: Int64 = row["id"]
                 var counts: [RunStatus: Int] = [:]
                 for c in try Row.fetchAll(db, sql: """
@@ -263,7 +279,9 @@ extension Store {
                     SELECT MIN(r.started_at) AS first, AVG(CASE WHEN r.status IN ('succeeded', 'stopped_early') THEN r.ended_at - r.started_at END) AS mean
                     FROM runs r JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ?
                     """, arguments: [id])
+                let metric: String? = row["metric"], goal: String? = row["goal"]
                 return SweepSummary(name: row["name"], file: row["file"], method: row["method"],
+                                    objective: metric.map { Objective(metric: $0, goal: goal ?? "minimize") },
                                     createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
                                     counts: counts, startedAt: (times?["first"] as Double?).map { Date(timeIntervalSince1970: $0) },
                                     meanDuration: times?["mean"],

@@ -94,7 +94,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v5"
+    static let latest = "v6"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -304,6 +304,13 @@ enum Schema {
                     mtime_ns INTEGER NOT NULL,
                     sha256 TEXT NOT NULL
                 ) WITHOUT ROWID;
+                """)
+        }
+        m.registerMigration("v6") { db in
+            try db.execute(sql: """
+                -- The sweep's objective, so readers need not parse its experiment file again.
+                ALTER TABLE sweeps ADD COLUMN metric TEXT;
+                ALTER TABLE sweeps ADD COLUMN goal TEXT;
                 """)
         }
         return m

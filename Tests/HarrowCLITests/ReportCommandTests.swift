@@ -3,7 +3,7 @@ import Testing
 
 /// `harrow report` through the real binary, on a sweep run by `harrow sweep`.
 @Suite struct ReportCommandTests {
-    func sweep() throws -> String {
+    func sweep(goal: String = "maximize") throws -> String {
         let dir = try Harrow.temporaryDirectory()
         // Train loss 3/step + lr, val loss 0.5 + lr: the lowest lr has the best val loss, the highest the best score.
         try """
@@ -14,7 +14,7 @@ import Testing
         chmod(dir + "/trainer.sh", 0o755)
         try """
             name: nightly
-            metric: {name: score, goal: maximize}
+            metric: {name: score, goal: \(goal)}
             parameters: {lr: [0.1, 0.2, 0.3]}
             trainer: {command: [./trainer.sh, "{param.lr}"]}
             """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
@@ -41,6 +41,16 @@ import Testing
         #expect(text.status == 0)
         #expect(text.stdout.hasPrefix("wrote \(dir)/r2/index.html: 5 pages"), "\(text.stdout)")
         #expect(firstRow(try String(contentsOfFile: dir + "/r2/index.html", encoding: .utf8)).contains(">0.1</td>"))
+    }
+
+    /// The sweep's stored goal decides which way its metric ranks, not the metric's name.
+    @Test func theStoredGoalRanksTheRuns() throws {
+        let dir = try sweep(goal: "minimize")
+        let sweeps = try #require(try JSONSerialization.jsonObject(with: Data(try Harrow.run("sweeps", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
+        #expect(sweeps.first?["metric"] as? String == "score" && sweeps.first?["goal"] as? String == "minimize")
+        #expect(try Harrow.run("report", in: dir).status == 0)
+        let index = try String(contentsOfFile: dir + "/reports/nightly/index.html", encoding: .utf8)
+        #expect(index.components(separatedBy: "<tbody>")[1].components(separatedBy: "</tr>")[0].contains(">0.1</td>"))
     }
 
     @Test func badInputIsAConfigurationError() throws {
