@@ -56,11 +56,8 @@ struct PanelContext {
         }
     }
 
-    /// A parameter or metric as a number for plotting; nil when neither.
-    func coordinate(_ name: String, _ g: RunGroup) -> Double? {
-        if let p = g.lead.params[name] { return p.number }
-        return g.spread(name)?.mean
-    }
+    /// A parameter or metric as a number for plotting (`ReportRun.value`'s rule); nil when neither.
+    func coordinate(_ name: String, _ g: RunGroup) -> Double? { g.spread(name)?.mean }
 
     func runLinks(_ g: RunGroup) -> String {
         guard g.members.count > 1 else {
@@ -115,9 +112,9 @@ struct PanelContext {
         return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows)
     }
 
-    func cellFor(param: Param?) -> HTML.Cell {
+    func cellFor(param: ParamValue?) -> HTML.Cell {
         guard let param else { return .number(nil) }
-        if let n = param.number, case .number = param { return HTML.Cell(html: HTML.escape(param.display), sortValue: n, cls: "num") }
+        if let n = param.number { return HTML.Cell(html: HTML.escape(param.display), sortValue: n, cls: "num") }
         return .text(param.display)
     }
 
@@ -191,16 +188,20 @@ struct PanelContext {
 
     // MARK: Scatter and heatmap
 
-    /// Distinct values of a parameter, numbers in numeric order.
-    func levels(_ name: String, _ gs: [RunGroup]) -> [String] {
-        let values = Set(gs.map { $0.lead.params[name]?.display ?? "–" })
+    /// Distinct values of a parameter (`nil` where a run lacks it), numbers in numeric order, then text.
+    func levels(_ name: String, _ gs: [RunGroup]) -> [ParamValue?] {
+        let values = Set(gs.map { $0.lead.params[name]?.level })
         return values.sorted { a, b in
-            switch (Double(a), Double(b)) {
+            switch (a?.number, b?.number) {
             case let (x?, y?): return x < y
-            default: return a < b
+            case (_?, nil): return true
+            case (nil, _?): return false
+            default: return (a?.display ?? "–") < (b?.display ?? "–")
             }
         }
     }
+
+    func label(_ level: ParamValue?) -> String { level?.display ?? "–" }
 
     func scatter(_ p: Panel) throws -> String {
         let x = p.x!, y = p.y!
@@ -208,20 +209,20 @@ struct PanelContext {
         var c = chart(p, "\(y) against \(x)")
         c.xLabel = x
         c.yLabel = y
-        let numericX = gs.allSatisfy { g in g.lead.params[x].map { $0.number != nil } ?? (g.spread(x) != nil) }
-        var xLevels: [String] = []
+        let numericX = gs.allSatisfy { g in g.lead.params[x].map { $0.plotted != nil } ?? (g.spread(x) != nil) }
+        var xLevels: [ParamValue?] = []
         if !numericX {
             xLevels = levels(x, gs)
-            c.xTics = xLevels.enumerated().map { ($0.element, Double($0.offset)) }
+            c.xTics = xLevels.enumerated().map { (label($0.element), Double($0.offset)) }
             c.xRange = (-0.5, Double(xLevels.count) - 0.5)
         }
-        let colorLevels = p.color.map { levels($0, gs) } ?? [""]
+        let colorLevels: [ParamValue?] = p.color.map { levels($0, gs) } ?? [nil]
         var xs: [Double] = []
         for (ci, level) in colorLevels.enumerated() {
             var px: [Double] = [], py: [Double] = [], pe: [Double] = []
-            for g in gs where p.color.map({ (g.lead.params[$0]?.display ?? "–") == level }) ?? true {
+            for g in gs where p.color.map({ g.lead.params[$0]?.level == level }) ?? true {
                 guard let s = g.spread(y) else { continue }
-                let xv = numericX ? coordinate(x, g) : xLevels.firstIndex(of: g.lead.params[x]?.display ?? "–").map(Double.init)
+                let xv = numericX ? coordinate(x, g) : xLevels.firstIndex(of: g.lead.params[x]?.level).map(Double.init)
                 guard let xv else { continue }
                 px.append(xv)
                 py.append(s.mean)
@@ -229,11 +230,12 @@ struct PanelContext {
             }
             guard !px.isEmpty else { continue }
             xs += px
-            let title = p.color.map { "\($0) = \(level)" } ?? y
+            let title = p.color.map { "\($0) = \(label(level))" } ?? y
             c.elements.append(.points(title: title, x: px, y: py, color: ci, yError: pe.contains { $0 > 0 } ? pe : nil, size: 1.0))
         }
+        // A span of 20× or more is read on a log axis (a learning-rate grid); `log_x` in the dashboard decides otherwise.
         if let logX = p.logX { c.logX = logX && numericX } else if numericX, let lo = xs.min(), let hi = xs.max(), lo > 0 {
-            c.logX = hi / lo >= 20 || x.contains("learning_rate") || x == "lr"
+            c.logX = hi / lo >= 20
         }
         if numericX, c.logX, let lo = xs.min(), let hi = xs.max() { c.xRange = (lo / 1.5, hi * 1.5) }
         else if numericX, let lo = xs.min(), let hi = xs.max() { let pad = max((hi - lo) * 0.08, abs(hi) * 0.05, 1e-12); c.xRange = (lo - pad, hi + pad) }
@@ -251,14 +253,15 @@ struct PanelContext {
         guard !runs.isEmpty else { return html + note("no run has \(HTML.escape(v))") }
         let gs = runs.map { RunGroup(members: [$0]) }
         let xl = levels(x, gs), yl = levels(y, gs)
-        var cells: [String: [Double]] = [:]
-        for r in runs { cells["\(r.params[x]?.display ?? "–")\u{1}\(r.params[y]?.display ?? "–")", default: []].append(r.value(v)!) }
+        struct Cell: Hashable { var x: ParamValue?, y: ParamValue? }
+        var cells: [Cell: [Double]] = [:]
+        for r in runs { cells[Cell(x: r.params[x]?.level, y: r.params[y]?.level), default: []].append(r.value(v)!) }
         var c = chart(p, "\(v) by \(x) and \(y)")
         c.xLabel = x
         c.yLabel = y
         c.paletteLabel = v
-        c.xTics = xl.enumerated().map { ($0.element, Double($0.offset)) }
-        c.yTics = yl.enumerated().map { ($0.element, Double($0.offset)) }
+        c.xTics = xl.enumerated().map { (label($0.element), Double($0.offset)) }
+        c.yTics = yl.enumerated().map { (label($0.element), Double($0.offset)) }
         c.xRange = (-0.5, Double(xl.count) - 0.5)
         c.yRange = (-0.5, Double(yl.count) - 0.5)
         c.width = max(480, min(1100, 160 + 70 * xl.count))
@@ -266,7 +269,7 @@ struct PanelContext {
         var cx: [Double] = [], cy: [Double] = [], cv: [Double] = [], labels: [String] = []
         for (i, a) in xl.enumerated() {
             for (j, b) in yl.enumerated() {
-                guard let values = cells["\(a)\u{1}\(b)"], let s = Spread(values) else { continue }
+                guard let values = cells[Cell(x: a, y: b)], let s = Spread(values) else { continue }
                 cx.append(Double(i))
                 cy.append(Double(j))
                 cv.append(s.mean)
@@ -328,12 +331,12 @@ struct PanelContext {
         let byLevels = levels(by, runs.map { RunGroup(members: [$0]) })
         var xs: [Double] = []
         for (bi, level) in byLevels.enumerated() {
-            let members = runs.filter { ($0.params[by]?.display ?? "–") == level }
-            let points = Dictionary(grouping: members, by: { $0.params[x]?.number ?? 0 })
+            let members = runs.filter { $0.params[by]?.level == level }
+            let points = Dictionary(grouping: members, by: { $0.params[x]?.plotted ?? 0 })
                 .compactMap { key, rs in Spread(rs.compactMap { $0.value("forgetting") }).map { (key, $0) } }.sorted { $0.0 < $1.0 }
             guard !points.isEmpty else { continue }
             xs += points.map(\.0)
-            c.elements.append(.line(title: "\(by) = \(level)", x: points.map(\.0), y: points.map(\.1.mean), color: bi))
+            c.elements.append(.line(title: "\(by) = \(label(level))", x: points.map(\.0), y: points.map(\.1.mean), color: bi))
             c.elements.append(.points(title: "", x: points.map(\.0), y: points.map(\.1.mean), color: bi,
                                       yError: points.map(\.1.sd), size: 1.0))
         }

@@ -1,41 +1,35 @@
+import HarrowCore
 import Foundation
 import Tracking
 
 /// A parameter value with its JSON type kept, so numbers sort and plot as numbers.
-public enum Param: Sendable, Equatable, Decodable {
-    case number(Double), flag(Bool), text(String), other(String)
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .flag(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .text(s) }
-        else if let a = try? c.decode([Param].self) { self = .other("[" + a.map(\.display).joined(separator: ", ") + "]") }
-        else if let m = try? c.decode([String: Param].self) { self = .other("{" + m.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.display)" }.joined(separator: ", ") + "}") }
-        else { self = .other("null") }
-    }
-
+extension ParamValue {
+    /// As a report shows it: numbers in the report's number format, lists in brackets.
     public var display: String {
         switch self {
-        case .number(let d): return Format.number(d)
-        case .flag(let b): return b ? "true" : "false"
-        case .text(let s), .other(let s): return s
+        case .int(let i): String(i)
+        case .double(let d): Format.number(d)
+        case .string(let s): s
+        case .bool(let b): b ? "true" : "false"
+        case .null: "null"
+        case .list(let items): "[" + items.map(\.display).joined(separator: ", ") + "]"
         }
     }
 
-    public var number: Double? {
-        switch self {
-        case .number(let d): return d
-        case .flag(let b): return b ? 1 : 0
-        default: return nil
-        }
+    /// A position on an axis: numbers, and booleans as 0 and 1.
+    var plotted: Double? {
+        if case .bool(let b) = self { return b ? 1 : 0 }
+        return number
     }
+
+    /// The value a level of a panel stands for: 3 and 3.0 are one level.
+    var level: ParamValue { number.map(ParamValue.double) ?? self }
 }
 
 /// Everything a report shows of one run, read once from the store (curves are read when drawn).
 public struct ReportRun: Sendable {
     public var run: Run
-    public var params: [String: Param]
+    public var params: [String: ParamValue]
     public var summaries: [String: MetricSummary]
     public var values: [String: RunValue]
     public var diagnosis: StoredDiagnosis?
@@ -46,7 +40,7 @@ public struct ReportRun: Sendable {
 
     public var id: String { run.id }
 
-    public init(run: Run, params: [String: Param], summaries: [String: MetricSummary] = [:], values: [String: RunValue] = [:],
+    public init(run: Run, params: [String: ParamValue], summaries: [String: MetricSummary] = [:], values: [String: RunValue] = [:],
                 diagnosis: StoredDiagnosis? = nil, evals: [StoredEval] = [], provenance: Provenance? = nil) {
         self.run = run
         self.params = params
@@ -58,7 +52,7 @@ public struct ReportRun: Sendable {
     }
 
     static func load(_ run: Run, store: Store) throws -> ReportRun {
-        let params = (try? JSONDecoder().decode([String: Param].self, from: Data(run.paramsJSON.utf8))) ?? [:]
+        let params = run.params
         let summaries = try store.summaries(run: run.rowID), evals = try store.evals(run: run.rowID)
         return ReportRun(run: run, params: params, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
                          diagnosis: try store.diagnosis(run: run.rowID), evals: evals,
@@ -67,8 +61,12 @@ public struct ReportRun: Sendable {
 
     /// A metric by name: a run value (`helpful`, `total`, `forgetting`, …) or a logged series, as
     /// `val/loss` (its minimum for losses, else its last value) or `val/loss:min|max|last`.
+    /// A number by name, one rule for every panel: a named value (`total`, `helpful`), else a parameter of the
+    /// run (`lr` is the trial's learning rate even when the trainer also logs `lr`), else a metric
+    /// (`val/loss`, `train/loss:last`).
     public func value(_ name: String) -> Double? {
         if let v = values[name] { return v.value }
+        if let p = params[name]?.plotted { return p }
         let (key, stat) = Metric.split(name)
         guard let s = summaries[key] else { return nil }
         switch stat ?? (Metric.lowerIsBetter(key) ? "min" : "last") {

@@ -166,7 +166,14 @@ struct GnuplotTests {
             let fake = dir.appendingPathComponent(name).path
             try "#!/bin/sh\n\(script)\n".write(toFile: fake, atomically: true, encoding: .utf8)
             chmod(fake, 0o755)
-            let g = try Gnuplot(directory: dir, executable: fake)
+            // A script just written may be "text file busy" while another test's fork still holds its descriptor.
+            var launched: Gnuplot?
+            for attempt in 0..<50 where launched == nil {
+                do { launched = try Gnuplot(directory: dir, executable: fake) } catch where "\(error)".contains("Text file busy") && attempt < 49 {
+                    usleep(20_000)
+                }
+            }
+            let g = try #require(launched)
             g.stallTimeout = 0.5
             let started = Date()
             #expect {
