@@ -12,10 +12,53 @@ public struct ImportedRun: Sendable {
     public var notes: [String] = []
 }
 
-/// A JSON number as a Double; booleans are not numbers here.
+/// A JSON number as a Double; booleans are not numbers here. Python's non-finite numbers arrive as the
+/// strings `PythonJSON` made of them.
 func numeric(_ value: Any) -> Double? {
     if type(of: value) == Bool.self { return nil }
+    if let s = value as? String { return PythonJSON.nonFinite[s] }
     return (value as? NSNumber)?.doubleValue ?? (value as? Double) ?? (value as? Int).map(Double.init)
+}
+
+/// JSON as Python's json module writes it: `NaN`, `Infinity` and `-Infinity` may stand as numbers (Hugging Face
+/// writes a `grad_norm` of NaN on an fp16 overflow step). Foundation refuses them; here they become strings
+/// that `numeric` reads back as non-finite values, which are then counted, not stored.
+enum PythonJSON {
+    static let nonFinite: [String: Double] = ["NaN": .nan, "Infinity": .infinity, "-Infinity": -.infinity]
+
+    static func object(_ data: Data) -> Any? {
+        (try? JSONSerialization.jsonObject(with: data)) ?? (try? JSONSerialization.jsonObject(with: quotingNonFinite(data)))
+    }
+
+    /// Puts quotes around the bare tokens, leaving strings alone.
+    static func quotingNonFinite(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 64)
+        var i = 0, inString = false
+        let tokens = nonFinite.keys.sorted { $0.count > $1.count }.map { Array($0.utf8) }
+        while i < bytes.count {
+            let b = bytes[i]
+            if inString {
+                out.append(b)
+                if b == UInt8(ascii: "\\"), i + 1 < bytes.count { out.append(bytes[i + 1]); i += 2; continue }
+                if b == UInt8(ascii: "\"") { inString = false }
+                i += 1
+                continue
+            }
+            if b == UInt8(ascii: "\"") { inString = true; out.append(b); i += 1; continue }
+            if let token = tokens.first(where: { i + $0.count <= bytes.count && Array(bytes[i..<i + $0.count]) == $0 }) {
+                out.append(UInt8(ascii: "\""))
+                out += token
+                out.append(UInt8(ascii: "\""))
+                i += token.count
+                continue
+            }
+            out.append(b)
+            i += 1
+        }
+        return Data(out)
+    }
 }
 
 public struct ImportError: Error, CustomStringConvertible, Sendable {
@@ -36,7 +79,7 @@ public enum HuggingFaceImporter {
     /// The curves of a `trainer_state.json` from its bytes; `file` names it in messages and gives the run's folder.
     /// Reads nothing from disk (`read` adds the adapter settings beside it).
     public static func parse(_ data: Data, file: String) throws(ImportError) -> ImportedRun {
-        guard let state = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        guard let state = PythonJSON.object(data) as? [String: Any] else {
             throw ImportError("\(file) is not a JSON object")
         }
         guard let history = state["log_history"] as? [[String: Any]] else {
@@ -118,7 +161,7 @@ public enum LlamaFactoryImporter {
     public static func parse(_ data: Data, file: String) -> ImportedRun {
         var run = ImportedRun(source: "llamafactory", directory: (file as NSString).deletingLastPathComponent, params: [:])
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
-            guard let entry = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+            guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any] else {
                 run.batch.malformed += 1
                 if run.batch.malformedExamples.count < 3 { run.batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
                 continue

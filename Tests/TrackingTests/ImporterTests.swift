@@ -54,3 +54,33 @@ import Testing
         #expect { try LlamaFactoryImporter.read(fixture("hf-run")) } throws: { "\($0)".contains("no trainer_log.jsonl") }
     }
 }
+
+/// Real trainer_state.json files as Python's json module wrote them, with NaN and Infinity as numbers.
+@Suite struct PythonJSONTests {
+    static let originals = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/DiagnosisTests/Fixtures/real/originals"
+
+    func imported(_ name: String) throws -> ImportedRun {
+        let dir = try temporaryDirectory()
+        try FileManager.default.copyItem(atPath: Self.originals + "/" + name, toPath: dir + "/trainer_state.json")
+        return try HuggingFaceImporter.read(dir)
+    }
+
+    @Test func nonFiniteNumbersAreCountedAndTheImportGoesOn() throws {
+        // Two grad_norm values of Infinity (sources in Tests/DiagnosisTests/Fixtures/real/README.md).
+        let infinite = try imported("stalled_start-hf-medimind.json")
+        #expect(infinite.batch.nonfinite == 2)
+        #expect((infinite.batch.series["train/loss"]?.steps.count ?? 0) > 100)
+        // Every eval_loss NaN, train loss finite.
+        let nan = try imported("diverged-hf-wikipedia-llm-nan-eval.json")
+        #expect(nan.batch.nonfinite == 7 && nan.batch.series["val/loss"] == nil)
+        #expect((nan.batch.series["train/loss"]?.steps.count ?? 0) > 0)
+    }
+
+    @Test func tokensInsideStringsStayText() {
+        let data = Data(#"{"note": "NaN is \"Infinity\" here", "x": NaN, "y": -Infinity, "z": [Infinity]}"#.utf8)
+        let object = PythonJSON.object(data) as? [String: Any]
+        #expect(object?["note"] as? String == #"NaN is "Infinity" here"#)
+        #expect(numeric(object?["x"] as Any)?.isNaN == true && numeric(object?["y"] as Any) == -.infinity)
+        #expect(numeric((object?["z"] as? [Any])?.first as Any) == .infinity)
+    }
+}
