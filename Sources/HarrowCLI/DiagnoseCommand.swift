@@ -31,12 +31,17 @@ struct DiagnoseCommand: ParsableCommand {
           start_fraction 0.2      the start of training examined (after warmup)
           minimum_points 8        fewer train points are insufficient data
 
+        A path instead of a run reads the curves straight from a trainer's files, \
+        with no store: a Hugging Face output folder or trainer_state.json, a \
+        LLaMA-Factory trainer_log.jsonl, or a Harrow metrics.jsonl.
+
         Examples:
           harrow diagnose --sweep overnight
           harrow diagnose k3x9a2pq --json
+          harrow diagnose outputs/qwen-lora/checkpoint-500
         """)
 
-    @Argument(help: "Run id (or a unique prefix).") var runID: String?
+    @Argument(help: "Run id (or a unique prefix), or a trainer's log file or output folder.") var runID: String?
     @Option(help: "Diagnose every run of this sweep.") var sweep: String?
     @Option(help: ArgumentHelp("Override a threshold, e.g. overfit_rise_percent=5 (repeatable).", valueName: "name=value"))
     var threshold: [String] = []
@@ -57,6 +62,9 @@ struct DiagnoseCommand: ParsableCommand {
             }
             overrides[parts[0]] = v
         }
+        if let runID, runID.contains("/") || FileManager.default.fileExists(atPath: runID) {
+            return try diagnoseFiles(at: runID, overrides: overrides)
+        }
         let store = try storeOptions.open()
         let runs: [Run]
         if let runID {
@@ -66,10 +74,25 @@ struct DiagnoseCommand: ParsableCommand {
             runs = try store.runs(sweep: sweep)
             if runs.isEmpty { printError("harrow: no runs in sweep '\(sweep!)'"); throw ExitStatus.configuration }
         }
-        let results = try runs.map { ($0, try diagnose(run: $0, store: store, thresholds: overrides)) }
+        show(try runs.map { ($0.id, try diagnose(run: $0, store: store, thresholds: overrides)) })
+    }
+
+    func diagnoseFiles(at path: String, overrides: [String: Double]) throws {
+        let imported: ImportedRun
+        do { imported = try CurveFiles.read(path) } catch {
+            printError("harrow: \(error)")
+            throw ExitStatus.configuration
+        }
+        if imported.batch.nonfinite > 0 || imported.batch.malformed > 0, !json {
+            printError("harrow: \(path): \(imported.batch.nonfinite) non-finite values and \(imported.batch.malformed) unreadable entries skipped")
+        }
+        show([(path, diagnose(imported, thresholds: overrides))])
+    }
+
+    func show(_ results: [(String, Diagnosis)]) {
         if json {
             print(jsonText(results.map { run, d in
-                ["run": run.id, "verdict": d.verdict.rawValue, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(),
+                ["run": run, "verdict": d.verdict.rawValue, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(),
                  "advice": d.advice, "evidence": evidenceObject(d.evidence)] as [String: Any]
             }))
             return
@@ -77,7 +100,7 @@ struct DiagnoseCommand: ParsableCommand {
         let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "tail share", "noise", "advice"]
         let rows = results.map { run, d -> [String] in
             let e = d.evidence
-            return [run.id, d.verdict.rawValue, String(format: "%.2f", d.confidence), d.bestStep.map(String.init) ?? "-",
+            return [run, d.verdict.rawValue, String(format: "%.2f", d.confidence), d.bestStep.map(String.init) ?? "-",
                     formatNumber(e.valMin), e.valRisePercent.map { String(format: "%+.1f%%", $0) } ?? "-",
                     e.tailShare.map { String(format: "%.0f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-",
                     d.advice]

@@ -4,16 +4,13 @@ import Tracking
 
 /// Reads a run's curves from the store, diagnoses them, and stores the verdict.
 public func diagnose(run: Run, store: Store, thresholds overrides: [String: Double] = [:]) throws -> Diagnosis {
-    var thresholds = Thresholds()
-    for (name, value) in overrides { _ = thresholds.set(name, value) }
-    let train = try store.curve(run: run.rowID, key: "train/loss")
-    let val = try store.curve(run: run.rowID, key: "val/loss")
-    let lr = try store.curve(run: run.rowID, key: "lr")
-    let d = Diagnoser.diagnose(train: Curve(steps: train.steps, values: train.values),
-                               val: val.steps.isEmpty ? nil : Curve(steps: val.steps, values: val.values),
-                               lr: lr.steps.isEmpty ? nil : Curve(steps: lr.steps, values: lr.values),
-                               schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
-                               thresholds: thresholds)
+    func curve(_ key: String) throws -> Curve? {
+        let c = try store.curve(run: run.rowID, key: key)
+        return c.steps.isEmpty ? nil : Curve(steps: c.steps, values: c.values)
+    }
+    let d = diagnose(train: try curve("train/loss") ?? Curve(steps: [], values: []), val: try curve("val/loss"), lr: try curve("lr"),
+                     schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
+                     thresholds: overrides)
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -21,4 +18,22 @@ public func diagnose(run: Run, store: Store, thresholds overrides: [String: Doub
     try store.save(StoredDiagnosis(verdict: d.verdict.rawValue, confidence: d.confidence, bestStep: d.bestStep,
                                    evidenceJSON: evidence, advice: d.advice), run: run.rowID)
     return d
+}
+
+/// Diagnoses curves read from files (`harrow diagnose PATH`): nothing is stored.
+public func diagnose(_ imported: ImportedRun, thresholds overrides: [String: Double] = [:]) -> Diagnosis {
+    func curve(_ key: String) -> Curve? {
+        guard let s = imported.batch.series[key], !s.steps.isEmpty else { return nil }
+        return Curve(steps: s.steps.map(Int.init), values: s.values)
+    }
+    let b = imported.batch
+    return diagnose(train: curve("train/loss") ?? Curve(steps: [], values: []), val: curve("val/loss"), lr: curve("lr"),
+                    schedule: Schedule(totalSteps: b.totalSteps, stepsPerEpoch: b.stepsPerEpoch, warmupSteps: b.warmupSteps),
+                    thresholds: overrides)
+}
+
+func diagnose(train: Curve, val: Curve?, lr: Curve?, schedule: Schedule, thresholds overrides: [String: Double]) -> Diagnosis {
+    var thresholds = Thresholds()
+    for (name, value) in overrides { _ = thresholds.set(name, value) }
+    return Diagnoser.diagnose(train: train, val: val, lr: lr, schedule: schedule, thresholds: thresholds)
 }

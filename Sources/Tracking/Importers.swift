@@ -226,3 +226,36 @@ extension Store {
         return try runs().first { $0.rowID == rowID }!
     }
 }
+
+/// A run's curves read straight from its files, without a store: Hugging Face's `trainer_state.json`,
+/// LLaMA-Factory's `trainer_log.jsonl`, or Harrow's `metrics.jsonl`, or a folder holding one of them.
+public enum CurveFiles {
+    public static func read(_ path: String) throws(ImportError) -> ImportedRun {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
+        let name = (path as NSString).lastPathComponent
+        if isDir.boolValue {
+            if fm.fileExists(atPath: path + "/trainer_log.jsonl") { return try LlamaFactoryImporter.read(path) }
+            if fm.fileExists(atPath: path + "/metrics.jsonl") { return try metrics(path + "/metrics.jsonl") }
+            return try HuggingFaceImporter.read(path)
+        }
+        if name == "trainer_log.jsonl" || isLlamaFactoryLog(path) { return try LlamaFactoryImporter.read(path) }
+        if name.hasSuffix(".jsonl") { return try metrics(path) }
+        return try HuggingFaceImporter.read(path)
+    }
+
+    /// A JSON-lines file whose first line counts LLaMA-Factory's `current_steps`, whatever it is named.
+    static func isLlamaFactoryLog(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4096) else { return false }
+        try? handle.close()
+        let firstLine = String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
+        return firstLine.contains("\"current_steps\"")
+    }
+
+    static func metrics(_ path: String) throws(ImportError) -> ImportedRun {
+        guard var data = FileManager.default.contents(atPath: path) else { throw ImportError("cannot read \(path)") }
+        if data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
+        return ImportedRun(source: "harrow", directory: (path as NSString).deletingLastPathComponent, params: [:], batch: MetricsLines.parse(data))
+    }
+}
