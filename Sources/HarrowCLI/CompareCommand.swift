@@ -34,7 +34,7 @@ struct CompareCommand: ParsableCommand {
         let params = runs.map(\.params)
         let keys = Set(params.flatMap(\.keys)).sorted()
         let differing = keys.filter { k in Set(params.map { $0[k]?.plain ?? "–" }).count > 1 }
-        let inputs = try runs.map { try GateInputs.input(for: $0, store: store) }
+        let inputs = try store.snapshots(runs).map(GateInputs.input)
         let metrics = ValueNames.all
         let reference = try store.evals(run: runs[0].rowID, items: true)
         var flips: [String: [EvalFlip]] = [:]

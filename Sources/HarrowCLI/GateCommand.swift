@@ -83,11 +83,12 @@ struct GateCommand: ParsableCommand {
 
 /// What the store knows of a run, in the gate's terms.
 enum GateInputs {
-    static func input(for run: Run, store: Store) throws -> GateInput {
-        let values = try store.values(of: run).mapValues { GateInput.Value($0.value, stderr: $0.stderr) }
-        let dirty = try run.provenanceID.flatMap { try store.provenance(id: $0) }.flatMap { $0.repository == nil ? nil : $0.dirty }
-        let best = run.runDir.map { FileManager.default.fileExists(atPath: $0 + "/" + (run.bestCheckpoint ?? "checkpoint-best")) } ?? false
-        return GateInput(run: run.id, values: values, verdict: try store.diagnosis(run: run.rowID)?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)
+    static func input(for run: Run, store: Store) throws -> GateInput { input(try store.snapshot(run)) }
+
+    static func input(_ s: RunSnapshot) -> GateInput {
+        let dirty = s.provenance.flatMap { $0.repository == nil ? nil : $0.dirty }
+        let best = s.run.runDir.map { FileManager.default.fileExists(atPath: $0 + "/" + (s.run.bestCheckpoint ?? "checkpoint-best")) } ?? false
+        return GateInput(run: s.id, values: s.values, verdict: s.diagnosis?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)
     }
 }
 

@@ -78,7 +78,7 @@ struct RunsCommand: ParsableCommand {
         }
         if let limit { runs = Array(runs.prefix(limit)) }
         if json {
-            print(jsonText(try runs.map { try RunSummary.json($0, store: store) }))
+            print(jsonText(try store.snapshots(runs).map(RunSummary.json)))
             return
         }
         if runs.isEmpty { print("no runs match"); return }

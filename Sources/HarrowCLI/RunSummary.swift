@@ -3,22 +3,25 @@ import Tracking
 
 /// DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
 enum RunSummary {
-    static func json(_ run: Run, store: Store) throws -> [String: Any] {
+    static func json(_ run: Run, store: Store) throws -> [String: Any] { json(try store.snapshot(run)) }
+
+    static func json(_ snapshot: RunSnapshot) -> [String: Any] {
+        let run = snapshot.run
         var metrics: [String: Any] = [:]
-        for (key, s) in try store.summaries(run: run.rowID) {
+        for (key, s) in snapshot.summaries {
             metrics[key] = ["last": s.last, "min": s.min, "min_step": s.minStep, "max": s.max, "count": s.count, "last_step": s.lastStep]
         }
         var git: Any = NSNull()
-        if let id = run.provenanceID, let p = try store.provenance(id: id) {
+        if let p = snapshot.provenance {
             git = ["commit": p.commit ?? NSNull(), "branch": p.branch ?? NSNull(), "dirty": p.dirty,
                    "diff_sha256": p.diffSHA256 ?? NSNull(), "untracked": p.untracked, "note": p.note ?? NSNull()] as [String: Any]
         }
         var verdict: Any = NSNull()
-        if let d = try store.diagnosis(run: run.rowID) {
+        if let d = snapshot.diagnosis {
             verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
         }
         // Scores: the run's named values but for losses and per-task_type groups.
-        let named = try store.values(of: run).filter { !$0.key.contains("/") && !$0.key.hasPrefix("val_loss") }
+        let named = snapshot.values.filter { !$0.key.contains("/") && !$0.key.hasPrefix("val_loss") }
         let scores: Any = named.isEmpty ? NSNull() : named.mapValues(\.value)
         return [
             "scores": scores,

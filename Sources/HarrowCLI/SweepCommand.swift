@@ -103,7 +103,7 @@ struct SweepCommand: AsyncParsableCommand {
         }
         progress.finish()
         if json {
-            print(jsonText(try outcome.runs.map { try RunSummary.json($0, store: store) }))
+            print(jsonText(try store.snapshots(outcome.runs).map(RunSummary.json)))
         } else {
             print(SweepReport.table(outcome.runs, sweep: experiment.name, plan: plan, store: store))
             print(SweepReport.footer(outcome, sweep: experiment.name))

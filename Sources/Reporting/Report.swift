@@ -67,18 +67,13 @@ public enum Report {
         for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
-        let tags = Dictionary(grouping: try store.tags(), by: \.run).mapValues { $0.map(\.name) }
-        let runs = try request.runs.map { r in
-            var loaded = try ReportRun.load(r, store: store)
-            loaded.tags = tags[r.id] ?? []
-            return loaded
-        }
+        let runs = try store.snapshots(request.runs)
         let metric = request.metric ?? request.index.metric ?? "val/loss"
         let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
         let ranked = Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }
         let compared = request.compared.isEmpty
             ? Array(ranked.prefix(defaultCompared))
-            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? ReportRun.load(c, store: store) }
+            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? store.snapshot(c) }
 
         let gnuplot = try Gnuplot(directory: request.out)
         let renderer = Renderer(store: store, gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)

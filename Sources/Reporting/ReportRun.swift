@@ -26,44 +26,13 @@ extension ParamValue {
     var level: ParamValue { number.map(ParamValue.double) ?? self }
 }
 
-/// Everything a report shows of one run, read once from the store (curves are read when drawn).
-public struct ReportRun: Sendable {
-    public var run: Run
-    public var params: [String: ParamValue]
-    public var summaries: [String: MetricSummary]
-    public var values: [String: RunValue]
-    public var diagnosis: StoredDiagnosis?
-    public var evals: [StoredEval]
-    public var provenance: Provenance?
-    /// Names given to the run (`harrow tag`).
-    public var tags: [String] = []
+/// What a report shows of one run: its snapshot, read up front.
+public typealias ReportRun = RunSnapshot
 
-    public var id: String { run.id }
-
-    public init(run: Run, params: [String: ParamValue], summaries: [String: MetricSummary] = [:], values: [String: RunValue] = [:],
-                diagnosis: StoredDiagnosis? = nil, evals: [StoredEval] = [], provenance: Provenance? = nil) {
-        self.run = run
-        self.params = params
-        self.summaries = summaries
-        self.values = values
-        self.diagnosis = diagnosis
-        self.evals = evals
-        self.provenance = provenance
-    }
-
-    static func load(_ run: Run, store: Store) throws -> ReportRun {
-        let params = run.params
-        let summaries = try store.summaries(run: run.rowID), evals = try store.evals(run: run.rowID)
-        return ReportRun(run: run, params: params, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
-                         diagnosis: try store.diagnosis(run: run.rowID), evals: evals,
-                         provenance: try run.provenanceID.flatMap { try store.provenance(id: $0) })
-    }
-
-    /// A metric by name: a run value (`helpful`, `total`, `forgetting`, …) or a logged series, as
-    /// `val/loss` (its minimum for losses, else its last value) or `val/loss:min|max|last`.
+extension RunSnapshot {
     /// A number by name, one rule for every panel: a named value (`total`, `helpful`), else a parameter of the
     /// run (`lr` is the trial's learning rate even when the trainer also logs `lr`), else a metric
-    /// (`val/loss`, `train/loss:last`).
+    /// (`val/loss` is its minimum for losses and its last value otherwise; `val/loss:min|max|last` says which).
     public func value(_ name: String) -> Double? {
         if let v = values[name] { return v.value }
         if let p = params[name]?.plotted { return p }

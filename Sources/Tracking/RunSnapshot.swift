@@ -1,0 +1,40 @@
+import Foundation
+import HarrowCore
+
+/// Everything known of one run, read from the store once: what reports, gates, comparisons and run summaries
+/// show. Readers take snapshots up front and render from them, never querying the store half-way.
+public struct RunSnapshot: Sendable {
+    public var run: Run
+    public var summaries: [String: MetricSummary]
+    /// Named values (`helpful`, `total`, `forgetting`, `val_loss_best`, …), as `RunValue.named` gives them.
+    public var values: [String: RunValue]
+    public var diagnosis: StoredDiagnosis?
+    public var evals: [StoredEval]
+    public var provenance: Provenance?
+    /// Names given to the run (`harrow tag`).
+    public var tags: [String]
+
+    public var id: String { run.id }
+    public var params: [String: ParamValue] { run.params }
+}
+
+extension Store {
+    public func snapshot(_ run: Run) throws(StoreError) -> RunSnapshot {
+        try snapshots([run])[0]
+    }
+
+    /// Snapshots of several runs, the tags read once.
+    public func snapshots(_ runs: [Run]) throws(StoreError) -> [RunSnapshot] {
+        let tags = Dictionary(grouping: try tags(), by: \.run).mapValues { $0.map(\.name) }
+        var out: [RunSnapshot] = []
+        out.reserveCapacity(runs.count)
+        for run in runs {
+            let summaries = try summaries(run: run.rowID), evals = try evals(run: run.rowID)
+            out.append(RunSnapshot(run: run, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
+                                   diagnosis: try diagnosis(run: run.rowID), evals: evals,
+                                   provenance: try run.provenanceID.flatMap { id throws(StoreError) in try provenance(id: id) },
+                                   tags: tags[run.id] ?? []))
+        }
+        return out
+    }
+}
