@@ -94,7 +94,7 @@ let package = Package(
         // worker process it watches for traps, hangs and memory growth.
         .target(name: "FuzzTargets", dependencies: ["Sweep", "Reporting", "Gate", "Evaluation", "Tracking"]),
         .executableTarget(name: "HarrowFuzz", dependencies: [
-            "FuzzTargets",
+            "HarrowCore", "FuzzTargets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

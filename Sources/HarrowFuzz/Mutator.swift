@@ -1,16 +1,5 @@
-/// SplitMix64: a tiny generator whose whole state is one word, so input number i can be recreated from (seed, i).
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// 0..<n (n > 0).
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
+import HarrowCore
+extension SplitMix64 {
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
 
@@ -39,7 +28,8 @@ struct Mutator {
 
     func input(_ index: Int) -> [UInt8] {
         if index < corpus.count { return corpus[index] }
-        var rng = SplitMix64(seed: seed &+ UInt64(index) &* 0xD1B5_4A32_D192_ED03)
+        // Input i's own stream, from (seed, i) alone.
+        var rng = SplitMix64(seed: seed).fork(UInt64(index))
         var bytes = corpus[rng.below(corpus.count)]
         // 1, 2, 4 or 8 mutations: small steps keep most inputs near-valid, larger ones reach odd corners.
         let count = 1 << rng.below(4)

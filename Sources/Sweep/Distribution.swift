@@ -128,47 +128,8 @@ func quantized(_ x: Double, q: Double, integral: Bool) -> ParamValue {
     return .double((v * scale).rounded() / scale)
 }
 
-/// A seeded, portable generator: the same seed gives the same trials on every machine and Swift version.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    private var spareGaussian: Double?
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
-
-    /// Uniform in 0..<n, without modulo bias.
-    mutating func below(_ n: Int) -> Int {
-        precondition(n > 0)
-        let bound = UInt64(n)
-        let threshold = (0 &- bound) % bound
-        while true {
-            let r = next()
-            if r >= threshold { return Int(r % bound) }
-        }
-    }
-
-    /// Standard normal by the Box–Muller transform.
-    mutating func gaussian() -> Double {
-        if let g = spareGaussian {
-            spareGaussian = nil
-            return g
-        }
-        let u1 = max(unit(), .leastNonzeroMagnitude), u2 = unit()
-        let r = (-2 * log(u1)).squareRoot()
-        spareGaussian = r * sin(2 * .pi * u2)
-        return r * cos(2 * .pi * u2)
-    }
-
+/// The draws only sweeps need, on the shared generator.
+extension SplitMix64 {
     /// Gamma(shape, 1) by Marsaglia and Tsang's method.
     mutating func gamma(_ shape: Double) -> Double {
         if shape < 1 { return gamma(shape + 1) * pow(max(unit(), .leastNonzeroMagnitude), 1 / shape) }

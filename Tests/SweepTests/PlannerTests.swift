@@ -1,3 +1,4 @@
+import HarrowCore
 import Testing
 @testable import Sweep
 
