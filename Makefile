@@ -58,9 +58,11 @@ fuzz: deps
 	$(REL)/harrow-fuzz --runs $(FUZZ_RUNS) --seed $(FUZZ_SEED) --jobs $(FUZZ_JOBS) --out Fuzz/findings
 
 # Starting checkpoints: models/base pretrained on the corpus, models/chat = base fully fine-tuned on the general
-# instruction data. Each is rebuilt only when the sha256 of its config and data (and, for chat, of base) changes.
-BASE_INPUTS := experiments/model-configs/base.json datasets/pretrain/corpus.jsonl
-CHAT_INPUTS := experiments/model-configs/chat.json datasets/general/chat.jsonl datasets/general/instructions.jsonl
+# instruction data. Each is rebuilt only when the sha256 of its config, data and trainer sources (and, for chat, of
+# base) changes.
+TRAINER_SOURCES := $(sort $(wildcard Sources/TrainingCore/*.swift Sources/HarrowTrain/*.swift Sources/HarrowCore/*.swift))
+BASE_INPUTS := experiments/model-configs/base.json datasets/pretrain/corpus.jsonl $(TRAINER_SOURCES)
+CHAT_INPUTS := experiments/model-configs/chat.json datasets/general/chat.jsonl datasets/general/instructions.jsonl $(TRAINER_SOURCES)
 # TRAIN is the harrow-train that builds them: the release one unless a target passes its own.
 TRAIN ?= $(REL)/harrow-train
 models: deps

@@ -113,7 +113,7 @@ public enum DataMixing {
         guard !general.isEmpty else { return [] }
         var out: [E] = []
         while out.count < count {
-            let pass = general.shuffled(using: &rng)
+            let pass = rng.shuffled(general)
             out += pass.prefix(count - out.count)
         }
         return out
@@ -122,7 +122,7 @@ public enum DataMixing {
     /// Holds out a validation share of the records by seed: max(1, round(fraction·N)) of them, when N ≥ 2.
     public static func split<E>(_ records: [E], validationFraction: Double, rng: inout SeededGenerator) -> (train: [E], validation: [E]) {
         guard records.count >= 2 else { return (records, []) }
-        let shuffled = records.shuffled(using: &rng)
+        let shuffled = rng.shuffled(records)
         let k = min(records.count - 1, max(1, Int((validationFraction * Double(records.count)).rounded())))
         return (Array(shuffled[k...]), Array(shuffled[..<k]))
     }

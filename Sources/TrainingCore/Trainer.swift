@@ -177,7 +177,7 @@ public final class Trainer {
         for step in 1...totalSteps {
             let started = DispatchTime.now().uptimeNanoseconds
             // The micro-batches of this step never cross an epoch boundary.
-            if cursor >= order.count { order = Array(0..<p.train.count).shuffled(using: &orderRNG); cursor = 0 }
+            if cursor >= order.count { order = orderRNG.shuffled(Array(0..<p.train.count)); cursor = 0 }
             let stepEnd = min(order.count, cursor + o.batch_size * o.grad_accum)
             let indices = order[cursor..<stepEnd]
             cursor = stepEnd
