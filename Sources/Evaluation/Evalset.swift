@@ -1,3 +1,4 @@
+import HarrowCore
 import BoundedYAML
 import Foundation
 import Yams
@@ -112,7 +113,8 @@ extension Evalset {
         } catch let error as EvalsetError {
             throw error
         } catch let error as YamlError {
-            throw EvalsetError("\(manifestPath): \(yamlMessage(error))")
+            let at = YAMLErrorLocation(error, in: text)
+            throw EvalsetError("\(manifestPath):\(at.line):\(at.column): \(at.problem)")
         } catch {
             throw EvalsetError("\(manifestPath): \(error)")
         }
@@ -146,14 +148,6 @@ extension Evalset {
                        refusalPatterns: manifest["refusal_patterns"] as? [String] ?? defaultRefusal,
                        abstainPatterns: manifest["abstain_patterns"] as? [String] ?? defaultAbstain,
                        maxTokens: manifest["max_tokens"] as? Int ?? 64, stop: manifest["stop"] as? [String] ?? ["\n"], items: items)
-    }
-
-    static func yamlMessage(_ e: YamlError) -> String {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return "\(mark.line):\(mark.column): \(problem)"
-        default: return "\(e)"
-        }
     }
 
     /// `items.jsonl`; a bad line is reported as `file:line: message`.
@@ -258,8 +252,5 @@ enum BigBench {
         return positions.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
     }
 
-    static func jsonString(_ s: String) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data(), as: UTF8.self)
-            .dropFirst().dropLast().description
-    }
+    static func jsonString(_ s: String) -> String { JSONText.quote(s) }
 }

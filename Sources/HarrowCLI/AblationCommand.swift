@@ -42,12 +42,13 @@ struct AblationCommand: ParsableCommand {
             return
         }
         let header = ["change", "run", "verdict", "val/loss", "total", "forgetting", "advice"]
-        let rows = try order.map { i -> [String] in
-            let run = runs[i], values = try store.values(of: run)
+        let snapshots = try store.snapshots(runs)
+        let rows = order.map { i -> [String] in
+            let run = runs[i], values = snapshots[i].values
             let change = i == reading.baseline ? "baseline"
                 : reading.changes[i].isEmpty ? "same as baseline"
                 : reading.changes[i].map { "\($0.name) \($0.from) → \($0.to)" }.joined(separator: ", ")
-            let diagnosis = try store.diagnosis(run: run.rowID)
+            let diagnosis = snapshots[i].diagnosis
             let verdict = run.status.isFinished ? diagnosis?.verdict ?? "-" : run.status.rawValue
             return [change, run.id, verdict, formatNumber(values["val_loss_best"]?.value), formatNumber(values["total"]?.value),
                     formatSigned(values["forgetting"]?.value), diagnosis?.advice ?? ""]

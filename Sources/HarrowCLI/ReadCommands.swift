@@ -77,14 +77,15 @@ struct RunsCommand: ParsableCommand {
             runs = try store.runs(sweep: sweep, status: wanted)
         }
         if let limit { runs = Array(runs.prefix(limit)) }
+        let snapshots = try store.snapshots(runs)
         if json {
-            print(jsonText(try store.snapshots(runs).map(RunSummary.json)))
+            print(jsonText(snapshots.map(RunSummary.json)))
             return
         }
         if runs.isEmpty { print("no runs match"); return }
         let header = ["run", "sweep", "status", "try", "time", "train/loss", "val/loss min", "@step", "params"]
-        let rows = try runs.map { run -> [String] in
-            let s = try store.summaries(run: run.rowID)
+        let rows = snapshots.map { snapshot -> [String] in
+            let run = snapshot.run, s = snapshot.summaries
             let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.plain)" }.joined(separator: " ")
             // A run another sweep ran, reused here because its identity matched.
             let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
@@ -106,8 +107,9 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open()
         let r = try store.requireRun(runID)
+        let snapshot = try store.snapshot(r)
         if json {
-            var summary = try RunSummary.json(r, store: store)
+            var summary = RunSummary.json(snapshot)
             summary["attempts"] = try store.attempts(run: r.rowID).map {
                 ["attempt": $0.attempt, "status": $0.status, "exit_code": $0.exitCode.map { Int($0) } ?? NSNull(),
                  "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull()] as [String: Any]
@@ -129,7 +131,7 @@ struct ShowCommand: ParsableCommand {
         lines.append("time       \(r.startedAt.map { "\($0)" } ?? "-") → \(r.endedAt.map { "\($0)" } ?? "-") (\(formatDuration(r.duration)))")
         if let c = r.exitCode { lines.append("exit       \(c)") }
         if let s = r.signal { lines.append("signal     \(s)") }
-        if let id = r.provenanceID, let p = try store.provenance(id: id) {
+        if let p = snapshot.provenance {
             var git = p.commit.map { "\($0.prefix(12)) on \(p.branch ?? "?")" } ?? (p.note ?? "unknown")
             if p.dirty { git += " (dirty, diff \(p.diffSHA256?.prefix(12) ?? "-"))" }
             if !p.untracked.isEmpty { git += ", \(p.untracked.count) untracked" }
@@ -138,7 +140,7 @@ struct ShowCommand: ParsableCommand {
         lines.append("")
         lines.append("parameters")
         for (k, v) in r.params.sorted(by: { $0.key < $1.key }) { lines.append("  \(k) = \(v.plain)") }
-        let summaries = try store.summaries(run: r.rowID)
+        let summaries = snapshot.summaries
         if !summaries.isEmpty {
             lines.append("")
             lines += TextTable.render(header: ["metric", "points", "last", "@step", "min", "@step"], rows: summaries.sorted { $0.key < $1.key }.map {

@@ -102,10 +102,11 @@ struct SweepCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         progress.finish()
+        let snapshots = try store.snapshots(outcome.runs)
         if json {
-            print(jsonText(try store.snapshots(outcome.runs).map(RunSummary.json)))
+            print(jsonText(snapshots.map(RunSummary.json)))
         } else {
-            print(SweepReport.table(outcome.runs, sweep: experiment.name, plan: plan, store: store))
+            print(SweepReport.table(snapshots, sweep: experiment.name, plan: plan))
             print(SweepReport.footer(outcome, sweep: experiment.name))
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
@@ -168,17 +169,16 @@ final class ProgressLine: @unchecked Sendable {
 extension ReuseRule: ExpressibleByArgument {}
 
 enum SweepReport {
-    static func table(_ runs: [Run], sweep: String, plan: Plan, store: Store) -> String {
+    static func table(_ snapshots: [RunSnapshot], sweep: String, plan: Plan) -> String {
         let varying = plan.varying
         let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step", "verdict"]
-        let rows = runs.map { run -> [String] in
-            let params = run.params
-            let s = (try? store.summaries(run: run.rowID)) ?? [:]
+        let rows = snapshots.map { snapshot -> [String] in
+            let run = snapshot.run, params = run.params, s = snapshot.summaries
             let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
             return [run.id, status, String(run.attempt), formatDuration(run.duration)]
                 + varying.map { name in params[name]?.plain ?? "-" }
                 + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
-                   (try? store.diagnosis(run: run.rowID))??.verdict ?? "-"]
+                   snapshot.diagnosis?.verdict ?? "-"]
         }
         return TextTable.render(header: header, rows: rows).joined(separator: "\n")
     }

@@ -50,6 +50,6 @@ struct BoundedYAMLTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try aliasBomb(levels: 9, key: "weights").write(toFile: dir + "/manifest.yaml", atomically: true, encoding: .utf8)
         try "".write(toFile: dir + "/items.jsonl", atomically: true, encoding: .utf8)
-        #expect { try Evalset.load(dir) } throws: { "\($0)".contains("manifest.yaml: 6:1:") && "\($0)".contains("aliases") }
+        #expect { try Evalset.load(dir) } throws: { "\($0)".contains("manifest.yaml:6:1:") && "\($0)".contains("aliases") }
     }
 }
