@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import Tracking
@@ -110,11 +111,11 @@ struct ShowCommand: ParsableCommand {
         let snapshot = try store.snapshot(r)
         if json {
             var summary = RunSummary.json(snapshot)
-            summary["attempts"] = try store.attempts(run: r.rowID).map {
+            summary["attempts"] = snapshot.attempts.map {
                 ["attempt": $0.attempt, "status": $0.status, "exit_code": $0.exitCode.map { Int($0) } ?? NSNull(),
                  "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull()] as [String: Any]
             }
-            summary["artifacts"] = try store.artifacts(run: r.rowID).map {
+            summary["artifacts"] = snapshot.artifacts.map {
                 ["role": $0.role, "path": $0.path, "sha256": $0.sha256 ?? NSNull(), "size": $0.size ?? NSNull()] as [String: Any]
             }
             summary["stderr_tail"] = r.stderrTail ?? NSNull()
@@ -150,13 +151,13 @@ struct ShowCommand: ParsableCommand {
         if r.malformedLines + r.nonfiniteValues > 0 {
             lines.append("metrics file: \(r.malformedLines) malformed lines, \(r.nonfiniteValues) non-finite values skipped")
         }
-        let attempts = try store.attempts(run: r.rowID)
+        let attempts = snapshot.attempts
         if attempts.count > 1 {
             lines.append("")
             lines.append("attempts")
             for a in attempts { lines.append("  \(a.attempt): \(a.status) \(a.exitCode.map { "exit \($0)" } ?? a.signal.map { "signal \($0)" } ?? "") \(formatDuration(a.duration))") }
         }
-        let artifacts = try store.artifacts(run: r.rowID)
+        let artifacts = snapshot.artifacts
         if !artifacts.isEmpty {
             lines.append("")
             lines.append("files")
@@ -186,7 +187,8 @@ struct LogsCommand: AsyncParsableCommand {
             printError("harrow: run \(r.id) has no folder (an imported run keeps no trainer output)")
             throw ExitStatus.configuration
         }
-        let files = stderr ? [dir + "/stderr.log"] : [dir + "/stdout.log", dir + "/stderr.log"]
+        let out = dir + "/" + TrainerContract.RunFile.stdout, err = dir + "/" + TrainerContract.RunFile.stderr
+        let files = stderr ? [err] : [out, err]
         var offsets = [UInt64](repeating: 0, count: files.count)
         while true {
             for (i, f) in files.enumerated() {

@@ -428,7 +428,7 @@ struct PanelContext {
             rows.append(("metrics lines", "\(r.malformedLines) malformed, \(r.nonfiniteValues) non-finite values skipped"))
         }
         var html = heading(p, "Run") + "<dl>" + rows.map { "<dt>\($0.0)</dt><dd>\($0.1)</dd>" }.joined() + "</dl>\n"
-        let attempts = try store.attempts(run: r.rowID)
+        let attempts = one.attempts
         if attempts.count > 1 {
             html += HTML.table(header: ["attempt", "status", "exit", "duration"], rows: attempts.map {
                 [.number(Double($0.attempt)), .text($0.status, cls: $0.status), .text($0.exitCode.map { "\($0)" } ?? $0.signal.map { "signal \($0)" } ?? "–"),
@@ -488,7 +488,7 @@ struct PanelContext {
     }
 
     func artifacts(_ p: Panel) throws -> String {
-        let list = try store.artifacts(run: one.run.rowID)
+        let list = one.artifacts
         var html = heading(p, "Artifacts")
         var rows: [[HTML.Cell]] = list.map { a in
             [.text(a.role), .text(a.path), a.size.map { .number(Double($0)) } ?? .number(nil), .text(a.sha256.map { String($0.prefix(16)) } ?? "–")]

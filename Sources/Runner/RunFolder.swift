@@ -7,10 +7,10 @@ import Tracking
 struct RunFolder {
     let path: String
 
-    var trialJSON: String { path + "/trial.json" }
-    var metrics: String { path + "/metrics.jsonl" }
-    var stdout: String { path + "/stdout.log" }
-    var stderr: String { path + "/stderr.log" }
+    var trialJSON: String { path + "/" + TrainerContract.RunFile.trial }
+    var metrics: String { path + "/" + TrainerContract.RunFile.metrics }
+    var stdout: String { path + "/" + TrainerContract.RunFile.stdout }
+    var stderr: String { path + "/" + TrainerContract.RunFile.stderr }
 
     /// Prepares the folder for an attempt; files of an earlier attempt move to `attempts/N/`.
     func prepare(attempt: Int, trial: Trial, files: [String: String]) throws {

@@ -237,7 +237,8 @@ public enum CurveFiles {
         let name = (path as NSString).lastPathComponent
         if isDir.boolValue {
             if fm.fileExists(atPath: path + "/trainer_log.jsonl") { return try LlamaFactoryImporter.read(path) }
-            if fm.fileExists(atPath: path + "/metrics.jsonl") { return try metrics(path + "/metrics.jsonl") }
+            let lines = path + "/" + TrainerContract.RunFile.metrics
+            if fm.fileExists(atPath: lines) { return try metrics(lines) }
             return try HuggingFaceImporter.read(path)
         }
         if name == "trainer_log.jsonl" || isLlamaFactoryLog(path) { return try LlamaFactoryImporter.read(path) }

@@ -13,6 +13,9 @@ public struct RunSnapshot: Sendable {
     public var provenance: Provenance?
     /// Names given to the run (`harrow tag`).
     public var tags: [String]
+    /// Its attempts, oldest first, and the files recorded with it (inputs, checkpoints).
+    public var attempts: [(attempt: Int, status: String, exitCode: Int32?, signal: Int32?, duration: Double?)]
+    public var artifacts: [(role: String, path: String, sha256: String?, size: Int?)]
 
     public var id: String { run.id }
     public var params: [String: ParamValue] { run.params }
@@ -33,7 +36,7 @@ extension Store {
             out.append(RunSnapshot(run: run, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
                                    diagnosis: try diagnosis(run: run.rowID), evals: evals,
                                    provenance: try run.provenanceID.flatMap { id throws(StoreError) in try provenance(id: id) },
-                                   tags: tags[run.id] ?? []))
+                                   tags: tags[run.id] ?? [], attempts: try attempts(run: run.rowID), artifacts: try artifacts(run: run.rowID)))
         }
         return out
     }

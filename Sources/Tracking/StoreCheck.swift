@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HarrowCore
 
 /// What `harrow check` found: SQLite's own integrity check, what the store holds, and every stored curve
 /// compared point for point with the `metrics.jsonl` it was read from.
@@ -29,7 +30,7 @@ extension Store {
                 .map(Run.init(row:))
         }
         for run in runs {
-            guard let dir = run.runDir, let file = MetricsFile(path: dir + "/metrics.jsonl") else { continue }
+            guard let dir = run.runDir, let file = MetricsFile(path: dir + "/" + TrainerContract.RunFile.metrics) else { continue }
             result.curvesChecked += 1
             let written = file.series(upTo: run.metricsOffset)
             let stored = try Set(metricKeys(run: run.rowID)).union(written.keys)
