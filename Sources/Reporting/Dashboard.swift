@@ -12,6 +12,9 @@ public struct Dashboard: Sendable, Equatable {
 }
 
 public struct Panel: Sendable, Equatable {
+    /// What a curves panel draws when it names no metrics.
+    public static let defaultCurves = ["train/loss", "val/loss"]
+
     public enum Kind: String, Sendable, CaseIterable {
         case table, curves, scatter, heatmap, bars3h, forgetting, flips
         /// Single-run panels, for run pages.

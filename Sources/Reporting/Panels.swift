@@ -10,7 +10,6 @@ struct PanelContext {
     let chartBase: String
 
     var metric: String { renderer.metric }
-    var store: Store { renderer.store }
 
     func render(_ p: Panel) throws -> String {
         switch p.kind {
@@ -121,7 +120,7 @@ struct PanelContext {
     // MARK: Curves
 
     func curves(_ p: Panel) throws -> String {
-        let keys = p.metrics ?? ["train/loss", "val/loss"]
+        let keys = p.metrics ?? Panel.defaultCurves
         let all = groups
         let shown: [RunGroup]
         switch scope {
@@ -139,7 +138,7 @@ struct PanelContext {
         var yLow = Double.infinity, yHigh = -Double.infinity
         for (gi, g) in shown.enumerated() {
             for (ki, key) in keys.enumerated() {
-                let raw = try g.members.map { try store.curve(run: $0.run.rowID, key: key) }.filter { !$0.steps.isEmpty }
+                let raw = g.members.compactMap { $0.curves[key] }
                 guard !raw.isEmpty else { continue }
                 let color = single ? ki : gi
                 // Several runs: one key entry each (on the last series); line style tells the series apart.
@@ -366,9 +365,9 @@ struct PanelContext {
         var html = heading(p, "Eval items that flipped")
         guard runs.count > 1 else { return html + note("flips need two runs") }
         let limit = p.limit ?? 20
-        let reference = try store.evals(run: runs[0].run.rowID, items: true)
+        let reference = runs[0].evalItems ?? []
         for other in runs.dropFirst() {
-            let flips = EvalFlip.between(reference, try store.evals(run: other.run.rowID, items: true))
+            let flips = EvalFlip.between(reference, other.evalItems ?? [])
             let lost = flips.filter(\.before).count
             html += "<h3>\(renderer.link(runs[0], prefix: prefix)) → \(renderer.link(other, prefix: prefix)): "
                 + "<span class=\"fail\">\(lost) pass→fail</span>, <span class=\"pass\">\(flips.count - lost) fail→pass</span></h3>\n"

@@ -37,7 +37,6 @@ public func safeFileName(_ name: String) -> String {
 
 /// Turns dashboard panels into HTML, sending each chart to the report's gnuplot as it is made.
 final class Renderer {
-    let store: Store
     let gnuplot: Gnuplot
     let metric: String
     /// Which way the ranking metric is better (the sweep's goal when it has one).
@@ -47,8 +46,7 @@ final class Renderer {
     private var gates: [String: GateRules] = [:]
     private(set) var warnings: [String] = []
 
-    init(store: Store, gnuplot: Gnuplot, metric: String, lowerIsBetter: Bool, baseDirectory: URL) {
-        self.store = store
+    init(gnuplot: Gnuplot, metric: String, lowerIsBetter: Bool, baseDirectory: URL) {
         self.gnuplot = gnuplot
         self.metric = metric
         self.lowerIsBetter = lowerIsBetter

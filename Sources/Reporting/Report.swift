@@ -67,16 +67,23 @@ public enum Report {
         for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
-        let runs = try store.snapshots(request.runs)
+        var runs = try store.snapshots(request.runs)
         let metric = request.metric ?? request.index.metric ?? "val/loss"
         let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
+        // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
+        // items of the runs whose flips are shown (the compared ones, or the best few).
+        let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).filter { $0.kind == .curves }
+            .flatMap { $0.metrics ?? Panel.defaultCurves })
+        let flipsOf = Set((request.compared.isEmpty
+            ? Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }.prefix(defaultCompared).map(\.run) : request.compared).map(\.rowID))
+        try store.fill(&runs, curves: curveKeys, evalItems: flipsOf)
         let ranked = Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }
         let compared = request.compared.isEmpty
             ? Array(ranked.prefix(defaultCompared))
-            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? store.snapshot(c) }
+            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? store.snapshots([c], curves: curveKeys, evalItems: flipsOf)[0] }
 
         let gnuplot = try Gnuplot(directory: request.out)
-        let renderer = Renderer(store: store, gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)
+        let renderer = Renderer(gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)
         var pages = 0
         func write(_ html: String, to name: String) throws {
             do { try html.write(to: request.out.appendingPathComponent(name), atomically: true, encoding: .utf8) } catch {

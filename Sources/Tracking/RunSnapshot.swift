@@ -16,6 +16,10 @@ public struct RunSnapshot: Sendable {
     /// Its attempts, oldest first, and the files recorded with it (inputs, checkpoints).
     public var attempts: [(attempt: Int, status: String, exitCode: Int32?, signal: Int32?, duration: Double?)]
     public var artifacts: [(role: String, path: String, sha256: String?, size: Int?)]
+    /// Curves asked for when the snapshot was taken (`snapshots(_:curves:evalItems:)`), by metric key.
+    public var curves: [String: (steps: [Int], values: [Double])] = [:]
+    /// Evals with their items, when asked for (case analysis: flips between runs).
+    public var evalItems: [StoredEval]?
 
     public var id: String { run.id }
     public var params: [String: ParamValue] { run.params }
@@ -26,8 +30,9 @@ extension Store {
         try snapshots([run])[0]
     }
 
-    /// Snapshots of several runs, the tags read once.
-    public func snapshots(_ runs: [Run]) throws(StoreError) -> [RunSnapshot] {
+    /// Snapshots of several runs, the tags read once; with the named curves, and the eval items of the runs in
+    /// `evalItems`, so that whoever renders them needs nothing more from the store.
+    public func snapshots(_ runs: [Run], curves keys: Set<String> = [], evalItems: Set<Int64> = []) throws(StoreError) -> [RunSnapshot] {
         let tags = Dictionary(grouping: try tags(), by: \.run).mapValues { $0.map(\.name) }
         var out: [RunSnapshot] = []
         out.reserveCapacity(runs.count)
@@ -38,6 +43,19 @@ extension Store {
                                    provenance: try run.provenanceID.flatMap { id throws(StoreError) in try provenance(id: id) },
                                    tags: tags[run.id] ?? [], attempts: try attempts(run: run.rowID), artifacts: try artifacts(run: run.rowID)))
         }
+        try fill(&out, curves: keys, evalItems: evalItems)
         return out
+    }
+
+    /// Adds the named curves to snapshots, and the eval items of the runs in `evalItems`.
+    public func fill(_ snapshots: inout [RunSnapshot], curves keys: Set<String>, evalItems: Set<Int64> = []) throws(StoreError) {
+        for i in snapshots.indices {
+            let run = snapshots[i].run.rowID
+            for key in keys.sorted() where snapshots[i].curves[key] == nil {
+                let c = try curve(run: run, key: key)
+                if !c.steps.isEmpty { snapshots[i].curves[key] = c }
+            }
+            if evalItems.contains(run), snapshots[i].evalItems == nil { snapshots[i].evalItems = try evals(run: run, items: true) }
+        }
     }
 }

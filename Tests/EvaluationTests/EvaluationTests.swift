@@ -135,12 +135,12 @@ import Testing
                 *) echo "{\"id\": $id, \"logprob\": -1.0, \"n_tokens\": 1, \"is_greedy\": false}" ;;
               esac
             done
-            sleep 30
+            sleep 300
             """#
         let started = Date()
         let scores = try await evaluate(set, with: Scorer(argv: ["/bin/sh", "-c", answer], exitGrace: 0.5))
         #expect(scores.items.count == set.items.count)
-        #expect(Date().timeIntervalSince(started) < 20)
+        #expect(Date().timeIntervalSince(started) < 120)  // far below the 300 s it would otherwise wait, with room for a busy machine
     }
 
     @Test func aCrashingScorerIsReported() async throws {
