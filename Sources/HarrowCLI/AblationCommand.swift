@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import Sweep
@@ -41,7 +42,7 @@ struct AblationCommand: ParsableCommand {
             print(jsonText(rows))
             return
         }
-        let header = ["change", "run", "verdict", "val/loss", "total", "forgetting", "advice"]
+        let header = ["change", "run", "verdict", TrainerContract.Metric.valLoss, "total", "forgetting", "advice"]
         let snapshots = try store.snapshots(runs)
         let rows = order.map { i -> [String] in
             let run = runs[i], values = snapshots[i].values

@@ -84,14 +84,14 @@ struct RunsCommand: ParsableCommand {
             return
         }
         if runs.isEmpty { print("no runs match"); return }
-        let header = ["run", "sweep", "status", "try", "time", "train/loss", "val/loss min", "@step", "params"]
+        let header = ["run", "sweep", "status", "try", "time", TrainerContract.Metric.trainLoss, "val/loss min", "@step", "params"]
         let rows = snapshots.map { snapshot -> [String] in
             let run = snapshot.run, s = snapshot.summaries
             let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.plain)" }.joined(separator: " ")
             // A run another sweep ran, reused here because its identity matched.
             let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
             return [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration),
-                    formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
+                    formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min), s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-",
                     String(params.prefix(60))]
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))

@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import Runner
@@ -171,13 +172,13 @@ extension ReuseRule: ExpressibleByArgument {}
 enum SweepReport {
     static func table(_ snapshots: [RunSnapshot], sweep: String, plan: Plan) -> String {
         let varying = plan.varying
-        let header = ["run", "status", "try", "time"] + varying + ["train/loss", "val/loss min", "@step", "verdict"]
+        let header = ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step", "verdict"]
         let rows = snapshots.map { snapshot -> [String] in
             let run = snapshot.run, params = run.params, s = snapshot.summaries
             let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
             return [run.id, status, String(run.attempt), formatDuration(run.duration)]
                 + varying.map { name in params[name]?.plain ?? "-" }
-                + [formatNumber(s["train/loss"]?.last), formatNumber(s["val/loss"]?.min), s["val/loss"].map { String($0.minStep) } ?? "-",
+                + [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min), s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-",
                    snapshot.diagnosis?.verdict ?? "-"]
         }
         return TextTable.render(header: header, rows: rows).joined(separator: "\n")

@@ -13,7 +13,7 @@ public struct Dashboard: Sendable, Equatable {
 
 public struct Panel: Sendable, Equatable {
     /// What a curves panel draws when it names no metrics.
-    public static let defaultCurves = ["train/loss", "val/loss"]
+    public static let defaultCurves = [TrainerContract.Metric.trainLoss, TrainerContract.Metric.valLoss]
 
     public enum Kind: String, Sendable, CaseIterable {
         case table, curves, scatter, heatmap, bars3h, forgetting, flips

@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import Tracking
 
@@ -68,7 +69,7 @@ public enum Report {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
         var runs = try store.snapshots(request.runs)
-        let metric = request.metric ?? request.index.metric ?? "val/loss"
+        let metric = request.metric ?? request.index.metric ?? TrainerContract.Metric.valLoss
         let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
         // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
         // items of the runs whose flips are shown (the compared ones, or the best few).

@@ -1,3 +1,4 @@
+import HarrowCore
 import Diagnosis
 import Foundation
 import Tracking
@@ -8,7 +9,7 @@ public func diagnose(run: Run, store: Store, thresholds overrides: [String: Doub
         let c = try store.curve(run: run.rowID, key: key)
         return c.steps.isEmpty ? nil : Curve(steps: c.steps, values: c.values)
     }
-    let d = diagnose(train: try curve("train/loss") ?? Curve(steps: [], values: []), val: try curve("val/loss"), lr: try curve("lr"),
+    let d = diagnose(train: try curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: try curve(TrainerContract.Metric.valLoss), lr: try curve("lr"),
                      schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
                      thresholds: overrides)
     let encoder = JSONEncoder()
@@ -27,7 +28,7 @@ public func diagnose(_ imported: ImportedRun, thresholds overrides: [String: Dou
         return Curve(steps: s.steps.map(Int.init), values: s.values)
     }
     let b = imported.batch
-    return diagnose(train: curve("train/loss") ?? Curve(steps: [], values: []), val: curve("val/loss"), lr: curve("lr"),
+    return diagnose(train: curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: curve(TrainerContract.Metric.valLoss), lr: curve("lr"),
                     schedule: Schedule(totalSteps: b.totalSteps, stepsPerEpoch: b.stepsPerEpoch, warmupSteps: b.warmupSteps),
                     thresholds: overrides)
 }

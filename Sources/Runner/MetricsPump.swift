@@ -1,3 +1,4 @@
+import HarrowCore
 import Diagnosis
 import Foundation
 import Tracking
@@ -41,7 +42,7 @@ actor MetricsPump {
         }
         var stop: [Int64] = []
         for u in updates {
-            guard var tracker = trackers[u.run], let val = u.batch.series["val/loss"] else { continue }
+            guard var tracker = trackers[u.run], let val = u.batch.series[TrainerContract.Metric.valLoss] else { continue }
             var done = false
             for (s, v) in zip(val.steps, val.values) where tracker.observe(step: Int(s), value: v) { done = true }
             trackers[u.run] = done ? nil : tracker

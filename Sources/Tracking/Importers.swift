@@ -109,8 +109,8 @@ public enum HuggingFaceImporter {
     /// `learning_rate` → `lr`; timing noise is dropped.
     static func canonical(_ key: String) -> String? {
         switch key {
-        case "loss": return "train/loss"
-        case "eval_loss": return "val/loss"
+        case "loss": return TrainerContract.Metric.trainLoss
+        case "eval_loss": return TrainerContract.Metric.valLoss
         case "learning_rate": return "lr"
         case "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "eval_model_preparation_time", "total_flos":
             return nil
@@ -181,8 +181,8 @@ public enum LlamaFactoryImporter {
         case "current_steps", "step", "total_steps", "percentage", "elapsed_time", "remaining_time", "total_tokens",
              "vram_allocated", "vram_reserved":
             return nil
-        case "loss": return "train/loss"
-        case "eval_loss": return "val/loss"
+        case "loss": return TrainerContract.Metric.trainLoss
+        case "eval_loss": return TrainerContract.Metric.valLoss
         case "predict_loss": return "predict/loss"
         case "lr", "learning_rate": return "lr"
         case "throughput": return "tokens_per_s"

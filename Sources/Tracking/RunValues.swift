@@ -21,7 +21,7 @@ extension RunValue {
             values["general"] = RunValue(t, stderr: general.totalStderr ?? 0)
             if let b = general.baseline { values["forgetting"] = RunValue(t - b, stderr: general.totalStderr ?? 0) }
         }
-        if let v = summaries["val/loss"] {
+        if let v = summaries[TrainerContract.Metric.valLoss] {
             values["val_loss_best"] = RunValue(v.min)
             values["val_loss_final"] = RunValue(v.last)
         }

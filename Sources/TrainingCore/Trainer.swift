@@ -204,13 +204,13 @@ public final class Trainer {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             result.steps = step
             result.trainLosses.append(loss)
-            metrics.write(["step": step, "epoch": Double(step) / Double(stepsPerEpoch), "train/loss": loss, "lr": lr,
+            metrics.write(["step": step, "epoch": Double(step) / Double(stepsPerEpoch), TrainerContract.Metric.trainLoss: loss, "lr": lr,
                            "grad_norm": gradNorm, "tokens_per_s": Double(tokens) / max(seconds, 1e-9)])
 
             if !p.validation.isEmpty && (step % evalEvery == 0 || step == totalSteps) {
                 let val = evaluate(model, p.validation, ws: ws)
                 guard val.isFinite else { throw TrainingError.diverged(step: step, detail: "validation loss is \(val)") }
-                metrics.write(["step": step, "val/loss": val])
+                metrics.write(["step": step, TrainerContract.Metric.valLoss: val])
                 result.valLosses.append((step, val))
                 log("step \(step)/\(totalSteps)  train/loss \(format(loss))  val/loss \(format(val))")
                 if val < best?.loss ?? .infinity {
