@@ -31,14 +31,14 @@ struct CompareCommand: ParsableCommand {
             let r = try store.requireRun(id)
             runs.append(r)
         }
+        let snapshots = try store.snapshots(runs, evalItems: Set(runs.map(\.rowID)))
         let params = runs.map(\.params)
-        let keys = Set(params.flatMap(\.keys)).sorted()
-        let differing = keys.filter { k in Set(params.map { $0[k]?.plain ?? "–" }).count > 1 }
-        let inputs = try store.snapshots(runs).map(GateInputs.input)
+        let differing = RunSnapshot.differingParams(snapshots)
+        let inputs = snapshots.map(GateInputs.input)
         let metrics = ValueNames.all
-        let reference = try store.evals(run: runs[0].rowID, items: true)
+        let reference = snapshots[0].evalItems ?? []
         var flips: [String: [EvalFlip]] = [:]
-        for r in runs.dropFirst() { flips[r.id] = EvalFlip.between(reference, try store.evals(run: r.rowID, items: true)) }
+        for s in snapshots.dropFirst() { flips[s.id] = EvalFlip.between(reference, s.evalItems ?? []) }
         if json {
             print(jsonText([
                 "runs": runs.map(\.id),

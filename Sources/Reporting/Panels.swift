@@ -49,10 +49,7 @@ struct PanelContext {
 
     /// Parameters whose values differ between the runs (seed aside on the index, where repeats are folded).
     func varyingParams(_ runs: [ReportRun]) -> [String] {
-        let keys = Set(runs.flatMap(\.params.keys)).sorted()
-        return keys.filter { k in
-            !(isIndex && k == SeedGroups.seedKey) && Set(runs.map { $0.params[k]?.display ?? "–" }).count > 1
-        }
+        RunSnapshot.differingParams(runs).filter { !(isIndex && $0 == SeedGroups.seedKey) }
     }
 
     /// A parameter or metric as a number for plotting (`ReportRun.value`'s rule); nil when neither.

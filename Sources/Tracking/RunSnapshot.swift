@@ -25,6 +25,15 @@ public struct RunSnapshot: Sendable {
     public var params: [String: ParamValue] { run.params }
 }
 
+extension RunSnapshot {
+    /// The parameters whose values differ between runs, by name (3 and 3.0 are one value), a missing one
+    /// counting as a value of its own.
+    public static func differingParams(_ runs: [RunSnapshot]) -> [String] {
+        let keys = Set(runs.flatMap(\.params.keys)).sorted()
+        return keys.filter { k in Set(runs.map { r in r.params[k].map { $0.number.map(ParamValue.double) ?? $0 } }).count > 1 }
+    }
+}
+
 extension Store {
     public func snapshot(_ run: Run) throws(StoreError) -> RunSnapshot {
         try snapshots([run])[0]

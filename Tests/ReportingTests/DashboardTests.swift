@@ -162,7 +162,7 @@ struct GnuplotTests {
     func hang() throws {
         let dir = temporaryDirectory("gnuplot-hang")
         // `exec`: gnuplot is one process, and so is each stand-in for it.
-        for (name, script) in [("deaf", "exec sleep 60"), ("stuck", "cat > /dev/null; exec sleep 60")] {
+        for (name, script) in [("deaf", "exec sleep 300"), ("stuck", "cat > /dev/null; exec sleep 300")] {
             let fake = dir.appendingPathComponent(name).path
             try "#!/bin/sh\n\(script)\n".write(toFile: fake, atomically: true, encoding: .utf8)
             chmod(fake, 0o755)
@@ -180,7 +180,7 @@ struct GnuplotTests {
                 for _ in 0..<4 { try g.send(String(repeating: "# padding\n", count: 26_215)) }
                 try g.finish()
             } throws: { "\($0)".contains("gnuplot made no progress for 0 s and was stopped") }
-            #expect(Date().timeIntervalSince(started) < 15, "\(name)")
+            #expect(Date().timeIntervalSince(started) < 120, "\(name)")  // far below the 300 s of a hang
         }
     }
 }
