@@ -24,45 +24,76 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var trainPoints = 0
     public var valPoints = 0
     public var nonfinite = 0
+    /// Fewer train points than `minimum_points`: the reading rests on val and is less sure.
+    public var sparse = false
     /// The loss the run started from: the first point, or the median of the first tenth when the curve is noisy.
     public var trainStart: Double?
     public var trainFinal: Double?
     /// The highest point of the smoothed train curve.
     public var trainPeak: Double?
-    /// Relative change of smoothed train loss over the last `tailFraction` of training (negative = falling).
-    public var trainTailChange: Double?
-    /// Relative change of smoothed train loss over the first `startFraction` after warmup.
+    /// Mean train loss in the last quarter of the steps over the mean in the first quarter (1 = no decrease).
+    public var trainQuarterRatio: Double?
+    /// Relative change of train loss from the start to the end of the first `start_fraction` of the steps
+    /// (medians of three points, so a first-step artefact or one noisy batch does not decide it).
     public var trainStartChange: Double?
+    /// Fall of train loss from its first points to its end, relative to the first points (the start-up artefact
+    /// left out): a stalled start that then learned has fallen far.
+    public var fallAfterStart: Double?
+    /// Relative change of train loss over the last part of training, from the mean over 65–75% of the steps to the
+    /// mean over the last tenth (train-only runs are read by it).
+    public var trainTailChange: Double?
     /// Spread of train loss around its smoothed curve, relative to its level (robust: median absolute deviation).
     public var noise: Double?
+    /// Train points after the first tenth that jump 1.5× above the median of the five before them.
+    public var spikes: Int?
     public var valMin: Double?
     public var valMinStep: Int?
     public var valFinal: Double?
     /// Rise of smoothed val loss from its minimum to the end, in percent of the minimum.
     public var valRisePercent: Double?
-    /// Relative change of smoothed val loss over its last points.
-    public var valTailChange: Double?
-    /// Relative change of val loss over the start of training.
-    public var valStartChange: Double?
+    /// How far a rise has to go before it is more than val's own noise, in percent (two standard errors of the
+    /// smoothed val curve).
+    public var valNoisePercent: Double?
+    /// Relative fall of smoothed val loss over the last `tail_fraction` of the steps (positive = still falling).
+    public var valTailFall: Double?
+    /// That fall over the fall in the same stretch before it: near 1 for a curve still falling at the same pace,
+    /// small for one settling onto its floor (an exponential approach gives e^(−steps/τ)).
+    public var valSlowdown: Double?
     /// How much val loss moved, per evaluation and relative to its level, beyond one fall and one rise: near 0
     /// for a val curve that falls (and perhaps turns up) smoothly, large when it jumps about. Val is an average
     /// over a whole set, so it separates a model that jumps about from train loss that is merely batch noise.
     public var valJitter: Double?
-    /// Share of the whole fall of the loss (val when there is one, else train) that came in the last
-    /// `tailFraction` of training: near 0 once a curve has flattened, a quarter for a straight line.
+    /// Share of the whole fall of val (train without val) that came in the last `tail_fraction` of the steps: near
+    /// 0 once a curve has flattened, a quarter for a straight line.
     public var tailShare: Double?
-    /// Share of the learning rate spent in that last part (cosine decay spends little there, so a curve
-    /// flattens there even while it could still learn); nil without an lr curve.
+    /// Share of the learning rate spent in that last part (cosine or linear decay spends little there, so a rise
+    /// there is small even when the model has started to memorise); nil without an lr curve.
     public var lrTailShare: Double?
     /// Fall of val loss from its first evaluation to its minimum, as a fraction of the first.
     public var valProgress: Double?
+    /// Relative change of smoothed train loss after val's minimum (negative = train kept falling).
+    public var trainAfterBest: Double?
     /// Final val loss minus final train loss.
     public var gap: Double?
+    /// How much the train–val gap widened after val's minimum, relative to val's level.
+    public var gapWidening: Double?
+    /// Share of the steps after val first came within its noise of its minimum (a plateau when val stayed there).
+    public var plateauShare: Double?
+    /// The step where that plateau began.
+    public var plateauStep: Int?
+    /// Fall of smoothed train loss over that plateau, relative to where it was when the plateau began.
+    public var trainFallOnPlateau: Double?
+    /// The epoch of the best step and the epochs run, from `steps_per_epoch`.
+    public var stepsPerEpoch: Int?
+    public var bestEpoch: Double?
+    public var epochs: Double?
+    /// Share of the run's steps that came after the best step.
+    public var afterBestShare: Double?
 }
 
 public struct Diagnosis: Sendable, Equatable {
     public var verdict: Verdict
-    /// 0.5 (borderline) to 0.99 (far past every threshold).
+    /// 0.5 (borderline) to 0.99 (far past every threshold); at most 0.7 for a sparse run.
     public var confidence: Double
     /// The step to keep: the val-loss minimum, or the last step.
     public var bestStep: Int?
@@ -72,12 +103,20 @@ public struct Diagnosis: Sendable, Equatable {
 
 /// Thresholds with their defaults; an experiment may override any under `diagnosis:`.
 public struct Thresholds: Sendable, Equatable {
-    /// Val loss ending this many percent above its minimum means over-fitting.
-    public var overfitRisePercent = 3.0
-    /// A loss still falling: more than this share of its whole fall came in the last `tailFraction` of training.
-    public var stillFalling = 0.08
+    /// Val loss ending this many percent above its minimum (and beyond its own noise) means over-fitting.
+    public var overfitRisePercent = 1.0
+    /// A val rise or fall counts only beyond this many standard errors of the smoothed val curve.
+    public var noiseMultiple = 2.0
+    /// Still learning: val fell more than this fraction of its level over the last `tailFraction` of the steps
+    /// (without val: train, over a tenth of the steps, three times this).
+    public var stillFalling = 0.01
+    /// A last-quarter fall below this share of the quarter before it is a curve settling onto its floor, not one
+    /// still learning.
+    public var settling = 0.3
     /// A fall smaller than this fraction of the starting loss is no fall at all.
     public var minimumFall = 0.02
+    /// Train loss whose last quarter is less than this fraction below its first quarter did not decrease.
+    public var minimumDecrease = 0.03
     /// Val loss that fell by less than this fraction over the whole run has barely learned (under-trained),
     /// even when a decaying schedule flattened its end.
     public var minimumProgress = 0.10
@@ -92,11 +131,16 @@ public struct Thresholds: Sendable, Equatable {
     /// Train loss ending this fraction above its start (and beyond three times its noise) rose instead of
     /// falling: unstable.
     public var unstableRise = 0.2
-    /// A start that falls by less than this fraction over `startFraction` of training (after warmup) is stalled.
-    public var stalledChange = 0.01
+    /// This many loss spikes (a point 1.5× the median of the five before it) after the first tenth, with a val
+    /// curve that jumps too (or none), mean unstable.
+    public var spikes = 3.0
+    /// A start that falls by less than this fraction over `startFraction` of the steps is stalled.
+    public var stalledChange = 0.02
     /// The early part examined for a stalled start.
-    public var startFraction = 0.2
-    /// Fewer train points than this is too little to judge.
+    public var startFraction = 0.15
+    /// Val within its noise of its minimum for this share of the steps while train kept falling: memorising.
+    public var plateauFraction = 0.4
+    /// Fewer train points than this is sparse: read from val, with lower confidence (insufficient without val).
     public var minimumPoints = 8
 
     public init() {}
@@ -107,15 +151,20 @@ public struct Thresholds: Sendable, Equatable {
     public mutating func set(_ name: String, _ value: Double) -> Bool {
         switch name {
         case "overfit_rise_percent": overfitRisePercent = value
+        case "noise_multiple": noiseMultiple = value
         case "still_falling": stillFalling = value
+        case "settling": settling = value
         case "minimum_fall": minimumFall = value
+        case "minimum_decrease": minimumDecrease = value
         case "minimum_progress": minimumProgress = value
         case "tail_fraction": tailFraction = value
         case "unstable_noise": unstableNoise = value
         case "unstable_rise": unstableRise = value
         case "diverged_rise": divergedRise = value
+        case "spikes": spikes = value
         case "stalled_change": stalledChange = value
         case "start_fraction": startFraction = value
+        case "plateau_fraction": plateauFraction = value
         case "minimum_points": minimumPoints = Int(value)
         default: return false
         }
@@ -133,52 +182,68 @@ public enum Diagnoser {
         e.trainPoints = train.count
         e.valPoints = val.count
         e.nonfinite = trainBad + valBad
+        let valMinStep = val.isEmpty ? nil : val.steps[val.values.indices.min { val.values[$0] < val.values[$1] }!]
 
         if e.nonfinite > 0 && (train.isEmpty || trainBad > 0 && rawTrain.values.last.map { !$0.isFinite } == true) {
-            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: val.isEmpty ? nil : val.steps[val.values.indices.min { val.values[$0] < val.values[$1] }!],
-                             evidence: e, advice: advice(.diverged, bestStep: nil, e: e, t: t))
+            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: valMinStep, evidence: e,
+                             advice: advice(.diverged, bestStep: nil, e: e, t: t))
         }
-        guard train.count >= t.minimumPoints else {
+        // A run that logs every few hundred steps still has a reading when val was evaluated a few times.
+        e.sparse = train.count < t.minimumPoints
+        guard train.count >= 2, !e.sparse || val.count >= 3 else {
             return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: nil, evidence: e,
-                             advice: "only \(train.count) train-loss points: log more often (or train longer) to judge the curve")
+                             advice: "only \(train.count) train-loss and \(val.count) val-loss points: log or evaluate more often (or train longer) to judge the curve")
         }
 
-        let smooth = train.smoothed(window: Curve.window(for: train.count))
+        let n = train.count
+        let smooth = train.smoothed(window: Curve.window(for: n))
         let level = max(median(train.values), 1e-12)
         e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
+        let noise = e.noise ?? 0
         // The first point is the model before training moved it — the reference for a blow-up — unless the
         // curve is so noisy that one point means little; the end is the median of the last tenth.
-        let edge = max(3, train.count / 10)
-        e.trainStart = (e.noise ?? 0) > t.unstableNoise ? median(Array(train.values.prefix(edge))) : train.values[0]
+        let edge = e.sparse ? 1 : max(3, n / 10)
+        e.trainStart = noise > t.unstableNoise ? median(Array(train.values.prefix(edge))) : train.values[0]
         e.trainFinal = median(Array(train.values.suffix(edge)))
         e.trainPeak = smooth.max()
-        let steps = train.steps.map(Double.init)
-        let first = steps.first!, last = max(steps.last!, Double(schedule.totalSteps ?? 0))
-        let span = max(last - first, 1)
-
-        // Relative change of the smoothed curve between two step positions.
-        func change(from a: Double, to b: Double) -> Double? {
-            let idx = steps.indices.filter { steps[$0] >= a && steps[$0] <= b }
-            guard idx.count >= 3 else { return nil }
-            let fitted = slope(idx.map { steps[$0] }, idx.map { smooth[$0] }) * (b - a)
-            return fitted / max(abs(smooth[idx.first!]), 1e-12)
+        // Positions are shares of the last logged step, so windows mean the same for any logging interval.
+        let end = Double(max(train.steps.last!, val.steps.last ?? 0))
+        let span = max(end - Double(min(train.steps[0], val.steps.first ?? train.steps[0])), 1)
+        func mean(from a: Double, to b: Double) -> Double? {
+            let xs = zip(train.steps, train.values).filter { Double($0.0) >= a * end && Double($0.0) <= b * end }.map(\.1)
+            return xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count)
         }
-        let tailStart = steps.last! - t.tailFraction * span
-        e.trainTailChange = change(from: tailStart, to: steps.last!)
-        let warmup = Double(schedule.warmupSteps ?? 0)
-        let startFrom = max(first, warmup)
-        e.trainStartChange = change(from: startFrom, to: startFrom + t.startFraction * span)
+        if !e.sparse, let head = mean(from: 0, to: 0.25), let tail = mean(from: 0.75, to: 1) { e.trainQuarterRatio = tail / max(head, 1e-12) }
+        if let before = mean(from: 0.65, to: 0.75), let last = mean(from: 0.9, to: 1) { e.trainTailChange = (last - before) / max(before, 1e-12) }
+        // The start: a least-squares line through the points of the first `start_fraction` of the steps, so one
+        // noisy batch does not decide it; the fall after it is measured from the median of the first three points,
+        // which a start-up artefact (a first logged loss far above the rest) does not move.
+        let early = train.values.indices.filter { Double(train.steps[$0]) <= t.startFraction * end }
+        if early.count >= 3 {
+            let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
+            let fitted = slope(xs, ys) * (t.startFraction * end - xs[0])
+            let from = median(Array(ys.prefix(3)))
+            e.trainStartChange = fitted / max(abs(from), 1e-12)
+            e.fallAfterStart = (from - e.trainFinal!) / max(abs(from), 1e-12)
+        }
+        if !e.sparse {
+            e.spikes = train.values.indices.dropFirst(5).filter { i in
+                guard Double(train.steps[i]) > 0.1 * end else { return false }
+                let before = median(Array(train.values[(i - 5)..<i]))
+                return train.values[i] > 1.5 * before && train.values[i] > before + 0.05
+            }.count
+        }
 
-        // How much of the whole fall came at the end, on a smoothed curve. The curve's value where the tail starts
-        // is interpolated between the points around it, so a sparse curve (a few evaluations) still has a tail.
+        // How much of the whole fall came at the end. The curve's value where the tail starts is interpolated
+        // between the points around it, so a sparse curve (a few evaluations) still has a tail.
         func tailShare(_ xs: [Double], _ ys: [Double]) -> Double? {
             let cut = xs.last! - t.tailFraction * span
             guard ys.count >= 3, let i = xs.firstIndex(where: { $0 >= cut }) else { return nil }
             let total = ys[0] - ys.last!
             guard total > t.minimumFall * abs(ys[0]) else { return 0 }
-            let atCut = i == 0 || xs[i] == xs[i - 1] ? ys[i] : ys[i - 1] + (ys[i] - ys[i - 1]) * (cut - xs[i - 1]) / (xs[i] - xs[i - 1])
-            return (atCut - ys.last!) / total
+            return (interpolate(xs, ys, at: cut, from: i) - ys.last!) / total
         }
+        let steps = train.steps.map(Double.init)
         e.tailShare = tailShare(steps, smooth)
         if let lr = rawLR?.cleaned().curve, lr.count >= 3 {
             let total = lr.values.reduce(0, +)
@@ -186,33 +251,66 @@ public enum Diagnoser {
             let tail = zip(lr.steps, lr.values).filter { Double($0.0) >= cut }.map(\.1).reduce(0, +)
             if total > 0 { e.lrTailShare = tail / total }
         }
+        func trainAt(_ step: Int) -> Double {
+            guard let i = steps.firstIndex(where: { $0 >= Double(step) }) else { return smooth.last! }
+            return interpolate(steps, smooth, at: Double(step), from: i)
+        }
 
         var bestStep: Int? = train.steps.last
         if val.count >= 3 {
-            let vs = val.smoothed(window: Curve.window(for: val.count))
+            let w = Curve.window(for: val.count)
+            let vs = val.smoothed(window: w)
+            let vx = val.steps.map(Double.init)
             let iMin = vs.indices.min { vs[$0] < vs[$1] || (vs[$0] == vs[$1] && $0 < $1) }!
+            let vmin = max(abs(vs[iMin]), 1e-12)
             e.valMin = val.values[iMin]
             e.valMinStep = val.steps[iMin]
             e.valFinal = val.values.last
-            e.valRisePercent = (vs.last! - vs[iMin]) / max(abs(vs[iMin]), 1e-12) * 100
-            let tail = max(3, val.count / 4)
-            let tx = val.steps.suffix(tail).map(Double.init), ty = Array(vs.suffix(tail))
-            e.valTailChange = slope(tx, ty) * (tx.last! - tx.first!) / max(abs(ty.first!), 1e-12)
-            e.tailShare = tailShare(val.steps.map(Double.init), vs)
-            e.valProgress = (val.values[0] - vs[iMin]) / max(abs(val.values[0]), 1e-12)
-            let startEnd = Double(val.steps[0]) + t.startFraction * span
-            let early = max(3, val.steps.filter { Double($0) <= startEnd }.count)
-            let ex = val.steps.prefix(early).map(Double.init), ey = Array(val.values.prefix(early))
-            e.valStartChange = slope(ex, ey) * (ex.last! - ex.first!) / max(abs(ey.first!), 1e-12)
-            e.gap = val.values.last! - train.values.last!
+            e.valRisePercent = (vs.last! - vs[iMin]) / vmin * 100
             e.valJitter = jitter(val.values)
+            // Val's own noise. A smooth curve only reverses direction where its trend is flat, so the size of its
+            // reversals (the smaller step on either side of a local extreme) is its noise; one reversal is the
+            // turn of an over-fit, not noise, so it takes three. A rise or fall between two smoothed points
+            // counts beyond `noise_multiple` of its standard error.
+            let reversals = (1..<(val.count - 1)).compactMap { i -> Double? in
+                let before = val.values[i] - val.values[i - 1], after = val.values[i + 1] - val.values[i]
+                return before * after < 0 ? min(abs(before), abs(after)) : nil
+            }
+            let sigma = reversals.count >= 3 ? median(reversals) / max(abs(median(val.values)), 1e-12) : 0
+            e.valNoisePercent = t.noiseMultiple * sigma * (2 / Double(w)).squareRoot() * 100
+            let cut = vx.lastIndex { $0 <= (1 - t.tailFraction) * end } ?? 0
+            e.valTailFall = (vs[cut] - vs.last!) / max(abs(vs[cut]), 1e-12)
+            let mid = vx.lastIndex { $0 <= (1 - 2 * t.tailFraction) * end } ?? 0
+            let before = (vs[mid] - vs[cut]) / max(abs(vs[mid]), 1e-12)
+            if mid < cut, before > 0 { e.valSlowdown = e.valTailFall! / before }
+            e.tailShare = tailShare(vx, vs)
+            e.valProgress = (val.values[0] - vs[iMin]) / max(abs(val.values[0]), 1e-12)
+            e.gap = val.values.last! - train.values.last!
+            let trainBest = trainAt(val.steps[iMin])
+            e.trainAfterBest = (e.trainFinal! - trainBest) / max(abs(trainBest), 1e-12)
+            e.gapWidening = ((vs.last! - e.trainFinal!) - (vs[iMin] - trainBest)) / vmin
+            // The plateau begins where val first came within the rise threshold of its minimum.
+            let within = vmin * (1 + t.overfitRisePercent / 100)
+            if let iFlat = vs.indices.first(where: { vs[$0] <= within }), iFlat < vs.count - 1 {
+                e.plateauShare = (end - vx[iFlat]) / span
+                e.plateauStep = val.steps[iFlat]
+                let trainThen = trainAt(val.steps[iFlat])
+                e.trainFallOnPlateau = (trainThen - e.trainFinal!) / max(abs(trainThen), 1e-12)
+            }
             bestStep = val.steps[iMin]
         } else if let v = val.values.last {
             e.valFinal = v
             e.gap = v - train.values.last!
         }
+        if let spe = schedule.stepsPerEpoch, spe > 0 {
+            e.stepsPerEpoch = spe
+            e.epochs = end / Double(spe)
+            if let b = e.valMinStep { e.bestEpoch = Double(b) / Double(spe) }
+        }
+        if let b = e.valMinStep { e.afterBestShare = (end - Double(b)) / span }
 
-        let (verdict, confidence) = decide(e, t)
+        var (verdict, confidence) = decide(e, t)
+        if e.sparse || (1..<5).contains(e.valPoints) { confidence = min(confidence, 0.7) }
         if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
         return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e,
                          advice: advice(verdict, bestStep: bestStep, e: e, t: t))
@@ -224,82 +322,81 @@ public enum Diagnoser {
         let start = e.trainStart!, final = e.trainFinal!, peak = e.trainPeak ?? start
         let overall = (final - start) / max(abs(start), 1e-12)
         let noise = e.noise ?? 0
+        // A smooth val curve says the train noise is batch-to-batch noise of the data, not a model jumping about
+        // (a learning rate too low leaves train loss as noisy as at the start while val creeps down).
+        let valJumps = (e.valJitter ?? .infinity) > t.unstableNoise / 4
+        let valFellSteadily = (e.valProgress ?? 0) > t.minimumFall && !valJumps
 
         // Ended far above where it started, by more than its own noise could explain.
         if e.nonfinite > 0 || (final > start * t.divergedRise && overall > 3 * noise) {
             return (.diverged, e.nonfinite > 0 ? 0.95 : confidence(final / (start * t.divergedRise)))
         }
-        // Erratic and not falling by more than its noise, or blown up and only come back to about its start.
-        // A smooth val curve says the train noise is batch-to-batch noise of the data, not a model jumping about
-        // (a learning rate too low leaves train loss as noisy as at the start while val creeps down).
-        let valJumps = (e.valJitter ?? .infinity) > t.unstableNoise / 4
-        if noise > t.unstableNoise, overall > -2 * noise, valJumps {
-            return (.unstable, confidence(noise / t.unstableNoise - 1))
-        }
+        // Rose far above its start and never came back well below it: blown up (a model collapsed to predicting
+        // common tokens plateaus near 1.5× its start), not merely slow.
         if peak > start * t.divergedRise, overall > -0.1 {
             return (.unstable, confidence(peak / (start * t.divergedRise)))
         }
-        // Rose instead of falling, by more than its noise explains: blown up and stuck high (a model collapsed
-        // to predicting common tokens), not merely slow.
         let rose = max(t.unstableRise, 3 * noise)
         if overall > rose {
             return (.unstable, confidence(overall / rose - 1))
         }
-        // Val turned up while train kept falling (or val rose so far that train hardly matters).
-        if let rise = e.valRisePercent, rise > t.overfitRisePercent, (e.trainTailChange ?? overall) < 0 || rise > 3 * t.overfitRisePercent {
-            return (.overfitting, confidence(rise / t.overfitRisePercent - 1))
+        // No overall decrease. With val jumping about too (or no val to say otherwise) the learning rate is too
+        // high; with val smooth and flat, or train flat and quiet, training never started.
+        if let q = e.trainQuarterRatio, q > 1 - t.minimumDecrease, !valFellSteadily {
+            let quiet = e.valPoints >= 3 ? !valJumps : noise < t.minimumFall / 4
+            if quiet { return (.stalled_start, confidence(1)) }
+            return (.unstable, confidence((q - 1 + t.minimumDecrease) / t.minimumDecrease))
         }
-        // Moved, but barely: val fell a little over the whole run — a learning rate too low, not a stalled start.
-        if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall {
-            return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
+        // Erratic and not falling by more than its noise.
+        if noise > t.unstableNoise, overall > -2 * noise, valJumps {
+            return (.unstable, confidence(noise / t.unstableNoise - 1))
         }
-        // Flat at the start (after warmup), and val — when there is one — did not move either.
-        if let early = e.trainStartChange, early > -t.stalledChange, (e.valStartChange ?? 0) > -t.stalledChange {
+        // Falling, but through repeated spikes, with a val curve that jumps too (or none to say otherwise).
+        if let spikes = e.spikes, Double(spikes) >= t.spikes, valJumps {
+            return (.unstable, confidence(Double(spikes) / t.spikes - 1))
+        }
+        // Flat over the start, then it did learn: warmup or the learning rate held it back.
+        if let early = e.trainStartChange, early > -t.stalledChange, let fell = e.fallAfterStart, fell > 10 * t.minimumFall {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }
-        // Still learning at the end: a good share of the whole fall came in the last part of training. Val,
-        // averaged over a whole set, is the steadier witness when there is one.
-        // A schedule that spent little learning rate at the end flattens the curve there: judge the fall
-        // against the rate spent (down to a quarter of the plain threshold).
-        let share = e.tailShare ?? 0
-        let stillFalling = t.stillFalling * min(1, max(0.25, (e.lrTailShare ?? t.tailFraction) / t.tailFraction))
-        if share > stillFalling {
-            return (.under_trained, confidence(share / stillFalling - 1))
+        // Val turned up, beyond its own noise, while train kept falling.
+        if let rise = e.valRisePercent, let after = e.trainAfterBest {
+            let needed = max(t.overfitRisePercent, e.valNoisePercent ?? 0)
+            if rise > needed, after < 0 || rise > 5 * needed {
+                return (.overfitting, confidence(rise / needed - 1))
+            }
         }
-        if let progress = e.valProgress, progress < t.minimumProgress {
+        // Val flat for a long stretch while train kept falling and pulled away: memorising; the steps after
+        // the plateau bought nothing.
+        if let share = e.plateauShare, share >= t.plateauFraction, let fall = e.trainFallOnPlateau, fall > 5 * t.minimumFall,
+           (e.gapWidening ?? 0) > 0 {
+            return (.overfitting, confidence(share / t.plateauFraction - 0.5))
+        }
+        // Still falling at the end, by more than val's noise: more epochs would still help. Without val, train
+        // is the witness, and it has to fall three times as far through its batch noise.
+        if let fall = e.valTailFall {
+            let needed = max(t.stillFalling, (e.valNoisePercent ?? 0) / 100)
+            if fall > needed, (e.valRisePercent ?? 0) <= max(t.overfitRisePercent, e.valNoisePercent ?? 0), (e.valSlowdown ?? 1) >= t.settling {
+                return (.under_trained, confidence(fall / needed - 1))
+            }
+        } else if let change = e.trainTailChange, -change > 3 * t.stillFalling {
+            return (.under_trained, confidence(-change / (3 * t.stillFalling) - 1))
+        }
+        // Moved, but barely, after several passes over the data or steadily to the end: a learning rate too low.
+        // (Within one pass over a large set, a few percent can be all a good run gets.)
+        if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall,
+           (e.epochs ?? 0) >= 2 || (e.tailShare ?? 0) > t.tailFraction / 2 {
             return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
         }
-        return (.good_fit, confidence(1.5 - share / stillFalling))
+        let fall = e.valTailFall ?? -(e.trainTailChange ?? 0) / 3
+        return (.good_fit, confidence(1.5 - max(0, fall) / t.stillFalling))
     }
+}
 
-    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds) -> String {
-        switch v {
-        case .good_fit:
-            return "train and val loss fell together and flattened; keep these settings"
-        case .overfitting:
-            let at = bestStep.map { " at step \($0)" } ?? ""
-            return "val loss reached its minimum\(at) and then rose \(String(format: "%.1f", e.valRisePercent ?? 0))% while train loss kept falling: "
-                + "stop there (use the best checkpoint), train fewer epochs, or add more diverse data"
-        case .under_trained:
-            if let progress = e.valProgress, progress < t.minimumProgress {
-                return "val loss barely moved (it fell \(String(format: "%.1f", progress * 100))% over the run): "
-                    + "raise the learning rate (about 10×); more epochs at this rate would buy little"
-            }
-            return "both losses were still falling at the end: train more epochs, or raise the learning rate a little"
-        case .diverged:
-            return "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
-        case .unstable:
-            if let start = e.trainStart, let final = e.trainFinal, final > start {
-                return "the loss rose instead of falling (\(String(format: "%.3g", start)) → \(String(format: "%.3g", final))): "
-                    + "lower the learning rate about 10×"
-            }
-            return "the loss is erratic and not decreasing: lower the learning rate about 10×"
-        case .stalled_start:
-            return "the loss stayed flat at the start: raise warmup_ratio (about 1% per epoch) or the learning rate"
-        case .insufficient_data:
-            return "too few points to judge"
-        }
-    }
+/// The value at x of a piecewise-linear curve through (xs, ys), given the first index whose x is at or past it.
+func interpolate(_ xs: [Double], _ ys: [Double], at x: Double, from i: Int) -> Double {
+    guard i > 0, xs[i] != xs[i - 1] else { return ys[i] }
+    return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
 }
 
 /// Movement of a curve beyond one fall to its minimum and one rise from it, per step between points and
