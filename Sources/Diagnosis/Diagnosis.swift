@@ -89,6 +89,8 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var epochs: Double?
     /// Share of the run's steps that came after the best step.
     public var afterBestShare: Double?
+    /// Each task type's val curve read on its own, earliest turn first (when the trainer logs `val/loss@TASK`).
+    public var channels: [ChannelReading]?
 }
 
 public struct Diagnosis: Sendable, Equatable {
@@ -174,8 +176,10 @@ public struct Thresholds: Sendable, Equatable {
 
 public enum Diagnoser {
     /// Reads the train and val curves of one run. Pure: no I/O, same input → same verdict.
+    /// `valByTask` holds val curves per task type (`val/loss@TASK`); they are read too, and the advice says
+    /// which task type turned first when they differ.
     public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
-                                thresholds t: Thresholds = Thresholds()) -> Diagnosis {
+                                thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:]) -> Diagnosis {
         let (train, trainBad) = rawTrain.cleaned()
         let (val, valBad) = (rawVal ?? Curve(steps: [], values: [])).cleaned()
         var e = Evidence()
@@ -312,8 +316,13 @@ public enum Diagnoser {
         var (verdict, confidence) = decide(e, t)
         if e.sparse || (1..<5).contains(e.valPoints) { confidence = min(confidence, 0.7) }
         if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
-        return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e,
-                         advice: advice(verdict, bestStep: bestStep, e: e, t: t))
+        var said = advice(verdict, bestStep: bestStep, e: e, t: t)
+        if !valByTask.isEmpty {
+            let readings = channels(train: rawTrain, channels: valByTask, lr: rawLR, schedule: schedule, thresholds: t)
+            e.channels = readings
+            if let summary = channelSummary(readings) { said += ". By task type: " + summary }
+        }
+        return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e, advice: said)
     }
 
     /// The rules, in order; each verdict's confidence grows with its margin past the threshold.

@@ -31,6 +31,14 @@ public enum TrainerContract {
     public enum Metric {
         public static let trainLoss = "train/loss"
         public static let valLoss = "val/loss"
+        /// Val loss over the validation records of one task type (ms-swift calls it channel loss): `val/loss@qa/dose`.
+        public static func valLoss(task: String) -> String { valLoss + taskSeparator + task }
+        public static let taskSeparator = "@"
+        /// The task type of a `val/loss@TASK` key; nil for any other key.
+        public static func task(ofValLoss key: String) -> String? {
+            let prefix = valLoss + taskSeparator
+            return key.hasPrefix(prefix) && key.count > prefix.count ? String(key.dropFirst(prefix.count)) : nil
+        }
         public static let lr = "lr"
         public static let epoch = "epoch"
         public static let gradNorm = "grad_norm"

@@ -43,6 +43,10 @@ extension Dashboard {
                 metrics: [train/loss, val/loss]
                 points: 600
               - type: curves
+                title: Val loss by task type (which one turned first)
+                metrics: ["val/loss@*"]
+                points: 600
+              - type: curves
                 title: Learning-rate schedule
                 metrics: [lr]
               - type: bars3h

@@ -117,15 +117,21 @@ struct PanelContext {
     // MARK: Curves
 
     func curves(_ p: Panel) throws -> String {
-        let keys = p.metrics ?? Panel.defaultCurves
         let all = groups
+        // A key ending in `*` stands for every matching curve of the runs shown (`val/loss@*`: per task type).
+        let asked = p.metrics ?? Panel.defaultCurves
+        let keys = asked.flatMap { pattern -> [String] in
+            guard pattern.hasSuffix("*") else { return [pattern] }
+            let prefix = pattern.dropLast()
+            return Set(all.flatMap { $0.members.flatMap { $0.curves.keys.filter { $0.hasPrefix(prefix) } } }).sorted()
+        }
         let shown: [RunGroup]
         switch scope {
         case .index: shown = Array(all.prefix(p.top ?? 8))
         default: shown = all
         }
         let single = shown.count == 1
-        var c = chart(p, keys.joined(separator: " and "))
+        var c = chart(p, asked.joined(separator: " and "))
         c.xLabel = "step"
         c.yLabel = keys.count == 1 ? keys[0] : "loss"
         c.keyOutside = !single
@@ -169,11 +175,11 @@ struct PanelContext {
                 }
             }
         }
-        var html = heading(p, keys.joined(separator: " and "))
+        var html = heading(p, asked.joined(separator: " and "))
         if case .index = scope, shown.count < all.count {
             html += note("the best \(shown.count) of \(all.count) configurations by \(HTML.escape(metric)); every run has its own page")
         }
-        if drawn == 0 { return html + note("no \(HTML.escape(keys.joined(separator: " or "))) logged") }
+        if drawn == 0 { return html + note("no \(HTML.escape(asked.joined(separator: " or "))) logged") }
         if keys.allSatisfy(Metric.lowerIsBetter), yHigh > yLow {
             let pad = (yHigh - yLow) * 0.12
             c.yRange = (max(0, yLow - pad), yHigh + pad)

@@ -56,11 +56,17 @@ extension Store {
         return out
     }
 
-    /// Adds the named curves to snapshots, and the eval items of the runs in `evalItems`.
+    /// Adds the named curves to snapshots, and the eval items of the runs in `evalItems`. A key ending in `*` names
+    /// every key of the run that starts with the rest (`val/loss@*`: val loss per task type).
     public func fill(_ snapshots: inout [RunSnapshot], curves keys: Set<String>, evalItems: Set<Int64> = []) throws(StoreError) {
+        let prefixes = keys.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) }
         for i in snapshots.indices {
             let run = snapshots[i].run.rowID
-            for key in keys.sorted() where snapshots[i].curves[key] == nil {
+            var named = keys.filter { !$0.hasSuffix("*") }
+            if !prefixes.isEmpty {
+                for key in try metricKeys(run: run) where prefixes.contains(where: key.hasPrefix) { named.insert(key) }
+            }
+            for key in named.sorted() where snapshots[i].curves[key] == nil {
                 let c = try curve(run: run, key: key)
                 if !c.steps.isEmpty { snapshots[i].curves[key] = c }
             }

@@ -4,6 +4,8 @@ import Foundation
 public struct Example: Sendable, Equatable {
     public var tokens: [Int32]
     public var targets: [Int32]
+    /// The record's `task_type`, for validation loss per task type.
+    public var taskType: String?
     public var targetCount: Int { targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) } }
 
     /// Shifts a rendered sequence into (input, next-token target), keeping targets only where `trainOn` is true.
@@ -19,8 +21,14 @@ public enum DataLoader {
     /// Reads SFT records from JSONL: Alpaca (`instruction`, optional `input`, `output`) or chat (`messages` with
     /// `role` and `content`). Blank lines are skipped; anything else malformed names its file and line.
     public static func loadSFT(_ url: URL) throws -> [[Message]] {
+        try loadSFTRecords(url).map(\.messages)
+    }
+
+    /// The records with their `task_type` (a string, when a record has one): validation loss is also logged per
+    /// task type.
+    public static func loadSFTRecords(_ url: URL) throws -> [(messages: [Message], taskType: String?)] {
         try jsonLines(url).map { line, object in
-            try sftRecord(object, file: url.path, line: line)
+            (try sftRecord(object, file: url.path, line: line), object["task_type"] as? String)
         }
     }
 

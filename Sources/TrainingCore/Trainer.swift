@@ -18,6 +18,11 @@ public final class MetricsWriter {
 
     /// Keys stay in the given order; values are Int, Double, String or nil (null).
     public func write(_ fields: KeyValuePairs<String, Any?>) {
+        write(fields.map { ($0.key, $0.value) })
+    }
+
+    /// Fields in the order given (the key order of the line).
+    public func write(_ fields: [(key: String, value: Any?)]) {
         let body = fields.map { key, value -> String in
             let text: String
             switch value {
@@ -110,7 +115,11 @@ public final class Trainer {
         func examples(_ path: String) throws -> [Example] {
             let url = resolve(path)
             if mode == .pretrain { return DataLoader.pretrainingExamples(try DataLoader.loadDocuments(url), maxSeqLen: o.max_seq_len) }
-            return try DataLoader.loadSFT(url).map { DataLoader.sftExample($0, maxSeqLen: o.max_seq_len) }
+            return try DataLoader.loadSFTRecords(url).map { record in
+                var example = DataLoader.sftExample(record.messages, maxSeqLen: o.max_seq_len)
+                example.taskType = record.taskType
+                return example
+            }
         }
         var train = try examples(datasetPath), validation: [Example] = []
         if let n = o.max_samples { train = Array(train.prefix(n)) }
@@ -208,9 +217,10 @@ public final class Trainer {
                            "grad_norm": gradNorm, "tokens_per_s": Double(tokens) / max(seconds, 1e-9)])
 
             if !p.validation.isEmpty && (step % evalEvery == 0 || step == totalSteps) {
-                let val = evaluate(model, p.validation, ws: ws)
+                let (val, byTask) = evaluateByTask(model, p.validation, ws: ws)
                 guard val.isFinite else { throw TrainingError.diverged(step: step, detail: "validation loss is \(val)") }
-                metrics.write(["step": step, TrainerContract.Metric.valLoss: val])
+                metrics.write([("step", step), (TrainerContract.Metric.valLoss, val)]
+                    + byTask.sorted { $0.key < $1.key }.map { (TrainerContract.Metric.valLoss(task: $0.key), $0.value) })
                 result.valLosses.append((step, val))
                 log("step \(step)/\(totalSteps)  train/loss \(format(loss))  val/loss \(format(val))")
                 if val < best?.loss ?? .infinity {
@@ -233,8 +243,28 @@ public final class Trainer {
         return result
     }
 
+    /// Mean loss per target token over the examples and over each task type's examples (when more than one task
+    /// type is present): the examples are evaluated in groups of one task type, and the overall mean pools them.
+    public func evaluateByTask(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (all: Double, byTask: [String: Double]) {
+        let groups = Dictionary(grouping: examples.indices) { examples[$0].taskType }
+        guard groups.count > 1 else { return (evaluate(model, examples, ws: ws), [:]) }
+        var sum = 0.0, count = 0
+        var byTask: [String: Double] = [:]
+        for (task, indices) in groups.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
+            let (s, c) = lossSum(model, indices.map { examples[$0] }, ws: ws)
+            sum += s; count += c
+            if let task { byTask[task] = s / Double(max(c, 1)) }
+        }
+        return (sum / Double(max(count, 1)), byTask)
+    }
+
     /// Mean loss per target token over the examples, without dropout.
     public func evaluate(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> Double {
+        let (sum, count) = lossSum(model, examples, ws: ws)
+        return sum / Double(max(count, 1))
+    }
+
+    func lossSum(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (sum: Double, count: Int) {
         var sum = 0.0, count = 0
         var start = 0
         while start < examples.count {
@@ -245,7 +275,7 @@ public final class Trainer {
             sum += l.sum; count += l.count
             start = end
         }
-        return sum / Double(max(count, 1))
+        return (sum, count)
     }
 
     /// A full model folder, or for LoRA a PEFT adapter folder (plus merged weights in `merged/` with `merge`).

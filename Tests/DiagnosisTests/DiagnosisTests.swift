@@ -54,6 +54,26 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(d.confidence > 0.9)
     }
 
+    /// Val loss per task type: one task type over-fits while another is still learning, and the advice says which.
+    @Test func channelsSayWhichTaskTypeTurnedFirst() {
+        let train = curve(100) { s -> Double in 3 * exp(-s / 20) + 0.5 - 0.002 * s }
+        let steps = Array(stride(from: 10, through: 100, by: 10))
+        let dose = Curve(steps: steps, values: [2.5, 1.8, 1.4, 1.2, 1.25, 1.32, 1.4, 1.5, 1.6, 1.7])
+        let refusal = Curve(steps: steps, values: [3.0, 2.8, 2.6, 2.4, 2.2, 2.0, 1.8, 1.6, 1.4, 1.2])
+        let class_ = Curve(steps: steps, values: [2.0, 1.2, 0.9, 0.8, 0.75, 0.72, 0.71, 0.705, 0.7, 0.7])
+        let all = Curve(steps: steps, values: steps.indices.map { (dose.values[$0] + refusal.values[$0] + class_.values[$0]) / 3 })
+        let d = Diagnoser.diagnose(train: train, val: all, valByTask: ["qa/dose": dose, "safety/refusal": refusal, "qa/class": class_])
+        let channels = d.evidence.channels ?? []
+        #expect(channels.map(\.task) == ["qa/dose", "qa/class", "safety/refusal"], "\(channels)")
+        #expect(channels.first?.verdict == .overfitting && channels.first?.bestStep == 40)
+        #expect(channels.last?.verdict == .under_trained)
+        #expect(d.advice.contains("qa/dose over-fits from step 40") && d.advice.contains("safety/refusal still falling"), "\(d.advice)")
+        #expect(!d.advice.contains("qa/class"), "a task type that fits well is not named: \(d.advice)")
+        // Task types that agree add nothing to the advice.
+        let same = Diagnoser.diagnose(train: train, val: all, valByTask: ["a": dose, "b": dose])
+        #expect(!same.advice.contains("By task type"))
+    }
+
     /// A learning rate too low must never be told to go lower, nor one too high to go higher.
     @Test func adviceNeverPointsTheWrongWay() throws {
         for c in SyntheticCurves.all() + (try RecordedCurves.all()) {

@@ -60,9 +60,15 @@ struct ReportTests {
         let svgs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("plots").path).filter { $0.hasSuffix(".svg") }
         #expect(images == svgs.count, "every plot drawn is shown once")
         #expect(summary.charts == svgs.count)
-        // Index: table, curves, scatter, heatmap, bars3h, forgetting; a run page has losses, lr and 3H bars.
+        // Index: table, curves, scatter, heatmap, bars3h, forgetting; a run page has losses, lr and 3H bars, and
+        // val loss by task type when the run logged it (the first run did, with one curve per task type).
         #expect(try imageSources(report.appendingPathComponent("index.html")).count == 5)
-        #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 3)
+        #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 4)
+        #expect(try imageSources(report.appendingPathComponent("runs/\(runs[1].id).html")).count == 3)
+        let channelPlot = try #require(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).first { src in
+            (try? String(contentsOf: src, encoding: .utf8))?.contains("val/loss@qa/dose") == true
+        })
+        #expect(try String(contentsOf: channelPlot, encoding: .utf8).contains("val/loss@safety/refusal"))
     }
 
     @Test("hostile run names, parameters, evidence, prompts and stderr are shown as text")

@@ -37,7 +37,9 @@ func makeSweepStore(in dir: URL, sweep: String = "night") throws -> (store: Stor
             lines += "{\"step\": \(step), \"train/loss\": \(train), \"lr\": \(configs[i].lr * min(1, t / 4) * (1 - t / 201))}\n"
             if step % 10 == 0 {
                 let val = 0.55 + 2.3 * exp(-t / (22 + Double(i) * 6)) + (overfits ? max(0, t - 110) * 0.004 : 0) + 0.003 * Double(configs[i].seed)
-                lines += "{\"step\": \(step), \"val/loss\": \(val)}\n"
+                // The first run also logs val loss per task type: qa/dose turns up from step 100, safety/refusal keeps falling.
+                let channels = i == 0 ? ", \"val/loss@qa/dose\": \(val + max(0, t - 100) * 0.01), \"val/loss@safety/refusal\": \(val + 0.5 - t * 0.002)" : ""
+                lines += "{\"step\": \(step), \"val/loss\": \(val)\(channels)}\n"
             }
         }
         if !failed { lines += "{\"event\": \"done\", \"checkpoint\": \"checkpoint\", \"best_checkpoint\": \"checkpoint-best\"}\n" }

@@ -79,6 +79,26 @@ struct TrainingTests {
         #expect(done["best_checkpoint"] as? String == "checkpoint-best" && done["best_step"] is Int)
     }
 
+    /// Val loss per task type (`val/loss@TASK`) beside the overall val loss, which pools their tokens.
+    @Test func valLossIsAlsoLoggedPerTaskType() throws {
+        let train = Fixtures.alpaca("tasks-train.jsonl", count: 20, seed: 31)
+        let val = Fixtures.write("tasks-val.jsonl", (0..<8).map { i in
+            #"{"instruction": "code for item \#(i)", "input": "", "output": "\#(i % 2 == 0 ? "abcdef" : "zyx wvu tsr")", "task_type": "\#(i % 2 == 0 ? "qa/dose" : "safety/refusal")"}"#
+        })
+        let run = try Fixtures.sft(["dataset": train.path, "val_dataset": val.path, "eval_steps": 2])
+        let evals = Fixtures.metrics(run.dir).filter { $0["val/loss"] != nil }
+        #expect(evals.count >= 2)
+        for line in evals {
+            let all = try #require(line["val/loss"] as? Double)
+            let dose = try #require(line["val/loss@qa/dose"] as? Double), refusal = try #require(line["val/loss@safety/refusal"] as? Double)
+            #expect(dose != refusal)
+            #expect(all > min(dose, refusal) && all < max(dose, refusal), "\(line)")
+        }
+        // Records without a task type log the overall val loss only.
+        let plain = Fixtures.metrics(Fixtures.base.dir).filter { $0["val/loss"] != nil }
+        #expect(!plain.isEmpty && plain.allSatisfy { $0.keys.allSatisfy { !$0.hasPrefix("val/loss@") } })
+    }
+
     @Test func sftWritesAdapterAndMergedWeights() throws {
         let data = Fixtures.alpaca("merge.jsonl", count: 20, seed: 1)
         let dir = temporaryDirectory()
