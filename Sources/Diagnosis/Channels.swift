@@ -3,6 +3,7 @@
 public struct ChannelReading: Sendable, Equatable, Codable {
     public var task: String
     public var verdict: Verdict
+    public var confidence: Double
     /// Where this task type's val loss was lowest.
     public var bestStep: Int?
     /// How far it ended above that minimum, in percent.
@@ -17,7 +18,7 @@ extension Diagnoser {
                                 thresholds t: Thresholds = Thresholds()) -> [ChannelReading] {
         channels.map { task, val in
             let d = diagnose(train: train, val: val, lr: lr, schedule: schedule, thresholds: t)
-            return ChannelReading(task: task, verdict: d.verdict, bestStep: d.evidence.valMinStep, risePercent: d.evidence.valRisePercent,
+            return ChannelReading(task: task, verdict: d.verdict, confidence: d.confidence, bestStep: d.evidence.valMinStep, risePercent: d.evidence.valRisePercent,
                                   tailFall: d.evidence.valTailFall)
         }.sorted { a, b in
             let order: [Verdict] = [.overfitting, .diverged, .unstable, .stalled_start, .good_fit, .under_trained, .insufficient_data]
@@ -29,17 +30,18 @@ extension Diagnoser {
     }
 
     /// One sentence on which task type turned first, when they tell different stories: "qa/dose over-fits from
-    /// step 300 (+12%); safety/refusal still falling (2.1% over the last quarter)". Nil when they agree.
-    public static func channelSummary(_ readings: [ChannelReading]) -> String? {
+    /// step 300 (+12%); safety/refusal still falling (2.1% over the last quarter)". Nil when they agree. A task type
+    /// with a handful of records is noisy: only readings at least this sure are named.
+    public static func channelSummary(_ readings: [ChannelReading], confidence: Double = 0.75) -> String? {
         guard Set(readings.map(\.verdict)).count > 1 else { return nil }
-        let parts = readings.compactMap { r -> String? in
+        let parts = readings.filter { $0.confidence >= confidence }.compactMap { r -> String? in
             switch r.verdict {
             case .overfitting:
                 let rise = r.risePercent.map { " (+\(String(format: "%.1f", $0))%)" } ?? ""
                 return "\(r.task) over-fits from step \(r.bestStep.map(String.init) ?? "?")\(rise)"
             case .under_trained:
-                let fall = r.tailFall.map { " (\(String(format: "%.1f", $0 * 100))% over the last quarter)" } ?? ""
-                return "\(r.task) still falling\(fall)"
+                guard let fall = r.tailFall, fall > 0.005 else { return "\(r.task) barely moved" }
+                return "\(r.task) still falling (\(String(format: "%.1f", fall * 100))% over the last quarter)"
             case .unstable, .diverged, .stalled_start:
                 return "\(r.task) \(r.verdict.rawValue.replacingOccurrences(of: "_", with: " "))"
             case .good_fit, .insufficient_data:

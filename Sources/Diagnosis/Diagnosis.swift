@@ -112,6 +112,8 @@ public struct Thresholds: Sendable, Equatable {
     /// Still learning: val fell more than this fraction of its level over the last `tailFraction` of the steps
     /// (without val: train, over a tenth of the steps, three times this).
     public var stillFalling = 0.01
+    /// Val falling by this fraction of its level per epoch at the end is still learning, however much it slowed.
+    public var stillFallingPerEpoch = 0.02
     /// A last-quarter fall below this share of the quarter before it is a curve settling onto its floor, not one
     /// still learning.
     public var settling = 0.3
@@ -156,6 +158,7 @@ public struct Thresholds: Sendable, Equatable {
         case "noise_multiple": noiseMultiple = value
         case "still_falling": stillFalling = value
         case "settling": settling = value
+        case "still_falling_per_epoch": stillFallingPerEpoch = value
         case "minimum_fall": minimumFall = value
         case "minimum_decrease": minimumDecrease = value
         case "minimum_progress": minimumProgress = value
@@ -219,13 +222,15 @@ public enum Diagnoser {
         }
         if !e.sparse, let head = mean(from: 0, to: 0.25), let tail = mean(from: 0.75, to: 1) { e.trainQuarterRatio = tail / max(head, 1e-12) }
         if let before = mean(from: 0.65, to: 0.75), let last = mean(from: 0.9, to: 1) { e.trainTailChange = (last - before) / max(before, 1e-12) }
-        // The start: a least-squares line through the points of the first `start_fraction` of the steps, so one
+        // The start, after warmup when the schedule is known (a loss waiting for its learning rate to ramp up is
+        // not stalled): a least-squares line through the points of the next `start_fraction` of the steps, so one
         // noisy batch does not decide it; the fall after it is measured from the median of the first three points,
         // which a start-up artefact (a first logged loss far above the rest) does not move.
-        let early = train.values.indices.filter { Double(train.steps[$0]) <= t.startFraction * end }
+        let warmup = Double(schedule.warmupSteps ?? 0)
+        let early = train.values.indices.filter { Double(train.steps[$0]) >= warmup && Double(train.steps[$0]) <= warmup + t.startFraction * end }
         if early.count >= 3 {
             let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
-            let fitted = slope(xs, ys) * (t.startFraction * end - xs[0])
+            let fitted = slope(xs, ys) * (warmup + t.startFraction * end - xs[0])
             let from = median(Array(ys.prefix(3)))
             e.trainStartChange = fitted / max(abs(from), 1e-12)
             e.fallAfterStart = (from - e.trainFinal!) / max(abs(from), 1e-12)
@@ -385,7 +390,11 @@ public enum Diagnoser {
         // is the witness, and it has to fall three times as far through its batch noise.
         if let fall = e.valTailFall {
             let needed = max(t.stillFalling, (e.valNoisePercent ?? 0) / 100)
-            if fall > needed, (e.valRisePercent ?? 0) <= max(t.overfitRisePercent, e.valNoisePercent ?? 0), (e.valSlowdown ?? 1) >= t.settling {
+            // Settling onto its floor is not still learning, unless it still fell by several percent per epoch
+            // (a decaying schedule slows a curve that has far to go).
+            let perEpoch = e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) } ?? 0
+            if fall > needed, (e.valRisePercent ?? 0) <= max(t.overfitRisePercent, e.valNoisePercent ?? 0),
+               (e.valSlowdown ?? 1) >= t.settling || perEpoch >= t.stillFallingPerEpoch {
                 return (.under_trained, confidence(fall / needed - 1))
             }
         } else if let change = e.trainTailChange, -change > 3 * t.stillFalling {
@@ -397,8 +406,10 @@ public enum Diagnoser {
            (e.epochs ?? 0) >= 2 || (e.tailShare ?? 0) > t.tailFraction / 2 {
             return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
         }
-        let fall = e.valTailFall ?? -(e.trainTailChange ?? 0) / 3
-        return (.good_fit, confidence(1.5 - max(0, fall) / t.stillFalling))
+        // As sure as the nearer of the two ways it could have been still falling: by as much, or at the same pace.
+        let fall = max(0, e.valTailFall ?? -(e.trainTailChange ?? 0) / 3)
+        let pace = max((e.valSlowdown ?? 1) / t.settling, e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) / t.stillFallingPerEpoch } ?? 0)
+        return (.good_fit, confidence(1.5 - min(fall / t.stillFalling, e.valTailFall == nil ? .infinity : pace)))
     }
 }
 

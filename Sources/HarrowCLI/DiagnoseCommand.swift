@@ -9,27 +9,44 @@ struct DiagnoseCommand: ParsableCommand {
         commandName: "diagnose",
         abstract: "Read runs' loss curves: over- or under-fitting, unstable, diverged, stalled — with evidence and advice.",
         discussion: """
-        Verdicts: good_fit; overfitting (val turned up while train fell: stop at the \
-        val minimum); under_trained (both still falling: more epochs; or barely \
-        moved: raise the learning rate); unstable (erratic, or rose instead of \
-        falling: lower the learning rate); diverged (blew up); stalled_start (flat at \
-        the start: raise warmup or lr); insufficient_data.
+        Verdicts: good_fit; overfitting (val rose beyond its noise while train fell, \
+        or sat on a plateau while train pulled away: keep the best checkpoint, fewer \
+        epochs); under_trained (val still falling at the end: more epochs; or it \
+        barely moved: raise the learning rate 3-10x); unstable (rose, spiked or \
+        stayed flat and noisy: lower the learning rate 10x); diverged (NaN, or far \
+        above its start); stalled_start (flat after warmup, then fell: raise warmup \
+        or lr); insufficient_data. A run with few points is read from val with at \
+        most 0.7 confidence. Per task type (val/loss@TASK), the advice says which \
+        task type turned first.
 
         Thresholds (defaults; an experiment overrides them under `diagnosis:`):
-          overfit_rise_percent 3  val ends this % above its minimum
-          still_falling 0.08      share of the whole fall in the tail that means
-                                  still learning (down to a quarter of it where a
-                                  decaying schedule spends little lr in the tail)
-          minimum_fall 0.02       a fall below this fraction of the start is none
-          minimum_progress 0.10   val that fell less than this barely learned
-          tail_fraction 0.25      the tail of training examined
-          unstable_noise 0.13     relative noise above which a curve that does not
-                                  fall is unstable (if val jumps about too)
-          unstable_rise 0.2       train ending this fraction above its start rose
-          diverged_rise 2         final / start loss above which it diverged
-          stalled_change 0.01     relative fall over the start below which it stalled
-          start_fraction 0.2      the start of training examined (after warmup)
-          minimum_points 8        fewer train points are insufficient data
+          overfit_rise_percent 1     val ends this % above its minimum (and beyond
+                                     its noise): over-fitting
+          noise_multiple 2           a rise or fall counts beyond this many standard
+                                     errors of the smoothed val curve
+          still_falling 0.01         val fell this fraction over the tail: still
+                                     learning
+          still_falling_per_epoch 0.02  ... or this fraction per epoch, however
+                                     much it slowed
+          settling 0.3               a tail fall below this share of the stretch
+                                     before it is settling, not learning
+          minimum_fall 0.02          a fall below this fraction of the start is none
+          minimum_decrease 0.03      train's last quarter less than this below its
+                                     first: no decrease (unstable or never started)
+          minimum_progress 0.10      val that fell less than this barely moved
+          tail_fraction 0.25         the tail of training examined
+          unstable_noise 0.13        relative train noise that, with val jumping
+                                     too, is unstable
+          unstable_rise 0.2          train ending this fraction above its start rose
+          diverged_rise 2            final / start loss above which it diverged
+          spikes 3                   loss spikes (1.5x the five before) after the
+                                     first tenth that make it unstable
+          stalled_change 0.02        fall over the start (after warmup) below which
+                                     it stalled
+          start_fraction 0.15        the start of training examined
+          plateau_fraction 0.4       val within 1% of its minimum for this share of
+                                     the run while train fell on: memorising
+          minimum_points 8           fewer train points are sparse
 
         A path instead of a run reads the curves straight from a trainer's files, \
         with no store: a Hugging Face output folder or trainer_state.json, a \

@@ -102,6 +102,7 @@ public enum HuggingFaceImporter {
                 if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
             }
         }
+        run.batch.inferStepsPerEpoch()
         return run
     }
 
@@ -173,6 +174,7 @@ public enum LlamaFactoryImporter {
                 if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
             }
         }
+        run.batch.inferStepsPerEpoch()
         return run
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 
 /// What a stretch of `metrics.jsonl` said (DESIGN.md's metrics lines). Pure: bytes in, points out.
 public struct MetricsBatch: Sendable {
@@ -27,6 +28,14 @@ public struct MetricsBatch: Sendable {
     public var pointCount: Int { series.values.reduce(0) { $0 + $1.steps.count } }
 
     public init() {}
+
+    /// Steps per epoch from the `epoch` series when no start event gave it (Hugging Face and LLaMA-Factory logs
+    /// carry a fractional epoch on every line): global step over epoch at the last point past half an epoch.
+    mutating func inferStepsPerEpoch() {
+        guard stepsPerEpoch == nil, let e = series[TrainerContract.Metric.epoch],
+              let i = e.values.indices.last(where: { e.values[$0] >= 0.5 && e.steps[$0] > 0 }) else { return }
+        stepsPerEpoch = max(1, Int((Double(e.steps[i]) / e.values[i]).rounded()))
+    }
 
     mutating func add(_ key: String, step: Int32, value: Double) {
         series[key, default: Series()].steps.append(step)
