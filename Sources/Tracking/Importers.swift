@@ -144,7 +144,8 @@ public enum HuggingFaceImporter {
     }
 }
 
-/// LLaMA-Factory's `trainer_log.jsonl`: `current_steps`, `loss`, `eval_loss`, `lr` (before Nov 2024
+/// LLaMA-Factory's `trainer_log.jsonl` (written by `LogCallback.on_log` in `src/llamafactory/train/callbacks.py`,
+/// hiyouga/LLaMA-Factory at ff6d4d12eeb035d6ce06805a5733dd7b29f2ac30): `current_steps`, `loss`, `eval_loss`, `lr` (before Nov 2024
 /// `learning_rate`, and `null` for absent values before May 2024), `epoch`, `throughput`; the "v1" trainer
 /// writes `step` and HF-style keys into the same file name.
 public enum LlamaFactoryImporter {
@@ -161,6 +162,7 @@ public enum LlamaFactoryImporter {
     /// The curves of a `trainer_log.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
     public static func parse(_ data: Data, file: String) -> ImportedRun {
         var run = ImportedRun(source: "llamafactory", directory: (file as NSString).deletingLastPathComponent, params: [:])
+        var lastStep = 0
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any] else {
                 run.batch.malformed += 1
@@ -168,9 +170,26 @@ public enum LlamaFactoryImporter {
                 continue
             }
             guard let step = ((entry["current_steps"] ?? entry["step"]) as? NSNumber)?.intValue else { run.batch.malformed += 1; continue }
-            if let total = (entry["total_steps"] as? NSNumber)?.intValue { run.batch.totalSteps = total }
-            for (key, value) in entry {
-                guard let d = numeric(value), let name = canonical(key) else { continue }
+            let total = (entry["total_steps"] as? NSNumber)?.intValue
+            let values = entry.compactMap { key, value -> (String, Double)? in
+                guard let d = numeric(value), let name = canonical(key) else { return nil }
+                return (name, d)
+            }
+            // Progress lines (an evaluation's batches) carry no point and their own total.
+            if values.isEmpty { continue }
+            // An evaluation run after training into the same folder counts its own steps from 0 (LogCallback.on_log
+            // writes state.global_step, which an eval-only run never advances): its loss is the final model's, not a
+            // point early in training. A resumed training run also goes back, but it logs train loss and keeps
+            // the training's total.
+            if step < lastStep, entry["loss"] == nil, step == 0 || (total != nil && total != run.batch.totalSteps) {
+                for (name, d) in values where name == TrainerContract.Metric.valLoss || name == "predict/loss" {
+                    if d.isFinite { run.batch.add(name + "_final", step: Int32(clamping: lastStep), value: d) } else { run.batch.nonfinite += 1 }
+                }
+                continue
+            }
+            lastStep = max(lastStep, step)
+            if let total { run.batch.totalSteps = total }
+            for (name, d) in values {
                 if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
             }
         }

@@ -30,11 +30,13 @@ public struct MetricsBatch: Sendable {
     public init() {}
 
     /// Steps per epoch from the `epoch` series when no start event gave it (Hugging Face and LLaMA-Factory logs
-    /// carry a fractional epoch on every line): global step over epoch at the last point past half an epoch.
+    /// carry a fractional epoch on every line): global step over epoch, past half an epoch.
     mutating func inferStepsPerEpoch() {
-        guard stepsPerEpoch == nil, let e = series[TrainerContract.Metric.epoch],
-              let i = e.values.indices.last(where: { e.values[$0] >= 0.5 && e.steps[$0] > 0 }) else { return }
-        stepsPerEpoch = max(1, Int((Double(e.steps[i]) / e.values[i]).rounded()))
+        guard stepsPerEpoch == nil, let e = series[TrainerContract.Metric.epoch] else { return }
+        // The median ratio, so a resumed run whose epoch counter restarted does not decide it.
+        let ratios = e.values.indices.filter { e.values[$0] >= 0.5 && e.steps[$0] > 0 }.map { Double(e.steps[$0]) / e.values[$0] }.sorted()
+        guard !ratios.isEmpty else { return }
+        stepsPerEpoch = max(1, Int(ratios[ratios.count / 2].rounded()))
     }
 
     mutating func add(_ key: String, step: Int32, value: Double) {

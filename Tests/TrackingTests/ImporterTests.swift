@@ -35,6 +35,28 @@ import Testing
         #expect(b.series["percentage"] == nil && b.series["eval_loss"] == nil)  // nulls of old files are absent values
         #expect(b.malformed == 1)
         #expect(b.totalSteps == 6750)
+        #expect(b.stepsPerEpoch == 2250)  // 6750 steps at epoch 3.0
+    }
+
+    /// An evaluation run into the same folder after training appends its progress (its own step count and total)
+    /// and its loss at current_steps 0; a resumed training run goes back too, with train loss and the same total.
+    @Test func llamaFactoryLaterPhasesAndResumes() {
+        let log = """
+            {"current_steps": 10, "total_steps": 30, "loss": 2.0, "lr": 1e-4, "epoch": 1.0}
+            {"current_steps": 20, "total_steps": 30, "loss": 1.5, "eval_loss": 1.8, "epoch": 2.0}
+            {"current_steps": 10, "total_steps": 30, "loss": 1.9, "lr": 1e-4, "epoch": 1.0}
+            {"current_steps": 20, "total_steps": 30, "loss": 1.4, "epoch": 2.0}
+            {"current_steps": 20, "total_steps": 30, "eval_loss": 1.7, "epoch": 2.0}
+            {"current_steps": 30, "total_steps": 30, "loss": 1.2, "eval_loss": 1.75, "epoch": 3.0}
+            {"current_steps": 5, "total_steps": 12, "percentage": 41.67, "elapsed_time": "0:00:03", "remaining_time": "0:00:04"}
+            {"current_steps": 10, "total_steps": 12, "percentage": 83.33, "elapsed_time": "0:00:06", "remaining_time": "0:00:01"}
+            {"current_steps": 0, "total_steps": 12, "eval_loss": 1.69, "epoch": 3.0}
+            """
+        let b = LlamaFactoryImporter.parse(Data(log.utf8), file: "/runs/lf/trainer_log.jsonl").batch
+        #expect(b.totalSteps == 30 && b.stepsPerEpoch == 10)
+        #expect(b.series["val/loss"]?.steps == [20, 20, 30] && b.series["val/loss"]?.values.last == 1.75)
+        #expect(b.series["val/loss_final"]?.steps == [30] && b.series["val/loss_final"]?.values == [1.69])
+        #expect(b.series["train/loss"]?.steps == [10, 20, 10, 20, 30])  // the resumed copy kept: the later point wins when read
     }
 
     @Test func importedRunsLandInTheStoreOnce() throws {
