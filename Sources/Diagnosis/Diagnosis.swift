@@ -377,7 +377,9 @@ public enum Diagnoser {
         if let rise = e.valRisePercent, let after = e.trainAfterBest {
             let needed = max(t.overfitRisePercent, e.valNoisePercent ?? 0)
             if rise > needed, after < 0 || rise > 5 * needed {
-                return (.overfitting, confidence(rise / needed - 1))
+                // Under a decaying schedule little learning rate was left to push val up: the same rise says more.
+                let lrLeft = e.lrTailShare.map { min(2, max(1, t.tailFraction / 2 / max($0, 1e-9))) } ?? 1
+                return (.overfitting, confidence(rise / needed * lrLeft - 1))
             }
         }
         // Val flat for a long stretch while train kept falling and pulled away: memorising; the steps after

@@ -54,6 +54,17 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(d.confidence > 0.9)
     }
 
+    /// A small rise with little learning rate left (a decaying schedule) is surer over-fitting than the same rise at a
+    /// constant rate.
+    @Test func aRiseUnderADecayedScheduleIsSurer() {
+        let train = curve(100) { s -> Double in 2 * exp(-s / 15) + 0.5 - 0.001 * s }
+        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.7, 0.702, 0.705, 0.708, 0.711, 0.714])
+        let constant = curve(100) { _ in 1e-4 }, decayed = curve(100) { s in 1e-4 * (1 - s / 101) }
+        let a = Diagnoser.diagnose(train: train, val: val, lr: constant), b = Diagnoser.diagnose(train: train, val: val, lr: decayed)
+        #expect(a.verdict == .overfitting && b.verdict == .overfitting)
+        #expect(b.confidence > a.confidence, "\(a.confidence) vs \(b.confidence)")
+    }
+
     /// Val loss per task type: one task type over-fits while another is still learning, and the advice says which.
     @Test func channelsSayWhichTaskTypeTurnedFirst() {
         let train = curve(100) { s -> Double in 3 * exp(-s / 20) + 0.5 - 0.002 * s }
