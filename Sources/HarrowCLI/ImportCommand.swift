@@ -12,6 +12,7 @@ struct ImportCommand: ParsableCommand {
           hf            a Hugging Face Trainer output folder (trainer_state.json,
                         or the newest checkpoint-N/)
           llamafactory  a LLaMA-Factory output folder (trainer_log.jsonl)
+          ms-swift      an ms-swift output folder (logging.jsonl)
 
         Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr. \
         LoRA settings are read from an adapter_config.json beside the logs. Importing a folder again \
@@ -20,11 +21,15 @@ struct ImportCommand: ParsableCommand {
         Examples:
           harrow import hf outputs/qwen-lora
           harrow import llamafactory saves/llama3-8b/lora/sft --json
+          harrow import ms-swift output/v0-20250101-120000
         """)
 
-    enum Source: String, ExpressibleByArgument, CaseIterable { case hf, llamafactory }
+    enum Source: String, ExpressibleByArgument, CaseIterable {
+        case hf, llamafactory
+        case msSwift = "ms-swift"
+    }
 
-    @Argument(help: "hf or llamafactory.") var source: Source
+    @Argument(help: "hf, llamafactory or ms-swift.") var source: Source
     @Argument(help: "The output folder (or the log file itself).", completion: .directory) var path: String
     @Flag(help: "Print the imported run's summary JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -32,7 +37,11 @@ struct ImportCommand: ParsableCommand {
     func run() throws {
         let imported: ImportedRun
         do {
-            imported = try source == .hf ? HuggingFaceImporter.read(path) : LlamaFactoryImporter.read(path)
+            switch source {
+            case .hf: imported = try HuggingFaceImporter.read(path)
+            case .llamafactory: imported = try LlamaFactoryImporter.read(path)
+            case .msSwift: imported = try MsSwiftImporter.read(path)
+            }
         } catch {
             printError("harrow: \(error)")
             throw ExitStatus.configuration

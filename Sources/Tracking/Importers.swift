@@ -212,6 +212,51 @@ public enum LlamaFactoryImporter {
     }
 }
 
+/// ms-swift's `logging.jsonl` (written by `ProgressCallbackNew.on_log` / `PrinterCallbackNew.on_log` in
+/// `swift/trainers/callback.py`, modelscope/ms-swift at 018a5488429212aefb166122ec2ab49888a1d724): each line is the
+/// Hugging Face Trainer's log dict (`loss`, `eval_loss`, `learning_rate`, `epoch`, …) plus
+/// `"global_step/max_steps": "N/M"`; ms-swift 1.x wrote `"global_step": N`, each line twice (both callbacks
+/// append). The run's last line is a summary with the whole `log_history`, which is not a point.
+public enum MsSwiftImporter {
+    public static let fileName = "logging.jsonl"
+
+    public static func read(_ path: String) throws(ImportError) -> ImportedRun {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
+        let file = isDir.boolValue ? path + "/" + fileName : path
+        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no \(fileName) in \(path)") }
+        var run = parse(data, file: file)
+        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
+        return run
+    }
+
+    /// The curves of a `logging.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
+    public static func parse(_ data: Data, file: String) -> ImportedRun {
+        var run = ImportedRun(source: "ms-swift", directory: (file as NSString).deletingLastPathComponent, params: [:])
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any] else {
+                run.batch.malformed += 1
+                if run.batch.malformedExamples.count < 3 { run.batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
+                continue
+            }
+            // The end-of-run summaries (train_runtime, and the state with its log_history) are not points.
+            if entry["log_history"] != nil || entry["train_runtime"] != nil || entry["train_loss"] != nil { continue }
+            let progress = (entry["global_step/max_steps"] as? String)?.split(separator: "/").compactMap { Int($0) }
+            guard let step = progress?.first ?? ((entry["global_step"] ?? entry["step"]) as? NSNumber)?.intValue else {
+                run.batch.malformed += 1
+                continue
+            }
+            if let total = progress?.dropFirst().first { run.batch.totalSteps = total }
+            for (key, value) in entry where !["global_step/max_steps", "global_step", "step"].contains(key) {
+                guard let d = numeric(value), let name = HuggingFaceImporter.canonical(key) else { continue }
+                if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
+            }
+        }
+        run.batch.inferStepsPerEpoch()
+        return run
+    }
+}
+
 extension HuggingFaceImporter {
     /// LoRA settings from a PEFT `adapter_config.json` next to the logs, named as Harrow's parameters.
     static func readAdapterConfig(in dir: String, into run: inout ImportedRun) {
@@ -249,7 +294,8 @@ extension Store {
 }
 
 /// A run's curves read straight from its files, without a store: Hugging Face's `trainer_state.json`,
-/// LLaMA-Factory's `trainer_log.jsonl`, or Harrow's `metrics.jsonl`, or a folder holding one of them.
+/// LLaMA-Factory's `trainer_log.jsonl`, ms-swift's `logging.jsonl`, or Harrow's `metrics.jsonl`, or a folder
+/// holding one of them.
 public enum CurveFiles {
     public static func read(_ path: String) throws(ImportError) -> ImportedRun {
         let fm = FileManager.default
@@ -258,21 +304,24 @@ public enum CurveFiles {
         let name = (path as NSString).lastPathComponent
         if isDir.boolValue {
             if fm.fileExists(atPath: path + "/trainer_log.jsonl") { return try LlamaFactoryImporter.read(path) }
+            if fm.fileExists(atPath: path + "/" + MsSwiftImporter.fileName) { return try MsSwiftImporter.read(path) }
             let lines = path + "/" + TrainerContract.RunFile.metrics
             if fm.fileExists(atPath: lines) { return try metrics(lines) }
             return try HuggingFaceImporter.read(path)
         }
-        if name == "trainer_log.jsonl" || isLlamaFactoryLog(path) { return try LlamaFactoryImporter.read(path) }
+        let head = firstLine(path)
+        if name == "trainer_log.jsonl" || head.contains("\"current_steps\"") { return try LlamaFactoryImporter.read(path) }
+        if name == MsSwiftImporter.fileName || head.contains("\"global_step/max_steps\"") { return try MsSwiftImporter.read(path) }
         if name.hasSuffix(".jsonl") { return try metrics(path) }
         return try HuggingFaceImporter.read(path)
     }
 
-    /// A JSON-lines file whose first line counts LLaMA-Factory's `current_steps`, whatever it is named.
-    static func isLlamaFactoryLog(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4096) else { return false }
+    /// The first line of a file (up to 4 KiB): a JSON-lines log says whose it is by its keys, whatever it is named
+    /// (LLaMA-Factory counts `current_steps`, ms-swift `global_step/max_steps`).
+    static func firstLine(_ path: String) -> Substring {
+        guard let handle = FileHandle(forReadingAtPath: path), let head = try? handle.read(upToCount: 4096) else { return "" }
         try? handle.close()
-        let firstLine = String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
-        return firstLine.contains("\"current_steps\"")
+        return String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
     }
 
     static func metrics(_ path: String) throws(ImportError) -> ImportedRun {

@@ -59,6 +59,30 @@ import Testing
         #expect(b.series["train/loss"]?.steps == [10, 20, 10, 20, 30])  // the resumed copy kept: the later point wins when read
     }
 
+    /// ms-swift's logging.jsonl, as a real 3.x run wrote it and as 1.x wrote it (every line twice).
+    @Test func msSwiftLoggingLines() throws {
+        let run = try MsSwiftImporter.read(fixture("ms-swift-run"))
+        let b = run.batch
+        #expect(b.series["train/loss"]?.steps.count == 44 && b.series["train/loss"]?.steps.prefix(3) == [1, 10, 20])
+        #expect(b.series["val/loss"]?.steps == [100, 200, 300, 400, 438])
+        #expect(b.series["val/loss"]?.values.last == 0.12936011)
+        #expect(b.series["lr"]?.values.first == 0.0001)
+        #expect(b.series["val/token_acc"]?.steps.count == 5)
+        #expect(b.series["train_loss"] == nil && b.series["percentage"] == nil)  // the summary and progress text are not curves
+        #expect(b.totalSteps == 438 && b.stepsPerEpoch == 437 && b.malformed == 0)
+        #expect(run.params["lora_r"] == .int(8) && run.params["lora_alpha"] == .int(32))
+
+        let old = try MsSwiftImporter.read(fixture("ms-swift-v1")).batch
+        #expect(old.series["train/loss"]?.steps.count == 60 && old.series["train/loss"]?.steps.prefix(4) == [1, 1, 5, 5])
+        #expect(old.totalSteps == nil && old.malformed == 0)
+        // Recognised by its file name and, under any name, by its first line.
+        #expect(try CurveFiles.read(fixture("ms-swift-run")).source == "ms-swift")
+        let renamed = FileManager.default.temporaryDirectory.appendingPathComponent("swift-\(UUID().uuidString).jsonl").path
+        try FileManager.default.copyItem(atPath: fixture("ms-swift-run/logging.jsonl"), toPath: renamed)
+        defer { try? FileManager.default.removeItem(atPath: renamed) }
+        #expect(try CurveFiles.read(renamed).source == "ms-swift")
+    }
+
     @Test func importedRunsLandInTheStoreOnce() throws {
         let store = try temporaryStore()
         let first = try store.save(try HuggingFaceImporter.read(fixture("hf-run")))
