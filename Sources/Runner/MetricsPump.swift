@@ -1,14 +1,32 @@
 import HarrowCore
 import Diagnosis
 import Foundation
+import Sweep
 import Tracking
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Moves trainers' metrics lines into the store: every tick, the new bytes of every active run's
-/// `metrics.jsonl` (from its stored offset) go into one transaction.
+/// Where a run's curves come from: Harrow's metrics lines, or a trainer's own log read as it grows.
+struct MetricsSource: Sendable {
+    var format: Experiment.MetricsLog.Format
+    /// The file (for `hf`, the run folder). A component with `*` is resolved to the newest match once one exists.
+    var path: String
+    var keys: [String: String] = [:]
+
+    static func harrow(_ path: String) -> MetricsSource { MetricsSource(format: .harrow, path: path) }
+}
+
+/// Moves trainers' metrics into the store: every tick, the new lines of every active run's log (from its
+/// offset) go into one transaction. Harrow's metrics lines, LLaMA-Factory's, ms-swift's and any JSON lines are
+/// read by byte offset; a Hugging Face trainer's `trainer_state.json` by the last step read.
 actor MetricsPump {
     struct Active {
-        var path: String
+        var source: MetricsSource
         var offset: Int64
+        var state = LogTailState()
+        /// The file a pattern resolved to.
+        var path: String?
     }
 
     let store: Store
@@ -22,7 +40,11 @@ actor MetricsPump {
     }
 
     func watch(run: Int64, metricsPath: String, offset: Int64) {
-        active[run] = Active(path: metricsPath, offset: offset)
+        watch(run: run, source: .harrow(metricsPath), offset: offset)
+    }
+
+    func watch(run: Int64, source: MetricsSource, offset: Int64) {
+        active[run] = Active(source: source, offset: offset, path: source.path.contains("*") ? nil : source.path)
         trackers[run] = earlyStop
     }
 
@@ -31,8 +53,8 @@ actor MetricsPump {
     func tick() throws(StoreError) -> [Int64] {
         var updates: [MetricsUpdate] = []
         let now = Date()
-        for (run, a) in active {
-            if let u = read(run: run, a, now: now) { updates.append(u) }
+        for run in active.keys {
+            if let u = read(run: run, now: now) { updates.append(u) }
         }
         if updates.isEmpty {
             try store.heartbeat(runs: Array(active.keys), now: now)
@@ -53,11 +75,12 @@ actor MetricsPump {
 
     /// A final read for a run whose trainer ended, then it is no longer watched. Returns the total malformed lines.
     func finish(run: Int64) throws(StoreError) {
-        guard var a = active[run] else { return }
+        guard active[run] != nil else { return }
         // Slice by slice, so a flood of lines never sits in memory at once.
-        while let u = read(run: run, a, now: Date(), final: true) {
+        while let u = read(run: run, now: Date(), final: true) {
             try store.ingest([u])
-            a.offset = u.offset
+            active[run]?.offset = u.offset
+            if active[run]?.source.format == .hf { break }  // one read of the final state holds it all
         }
         active[run] = nil
         trackers[run] = nil
@@ -71,15 +94,22 @@ actor MetricsPump {
 
     /// The next slice of new lines of a run's metrics file. At the end (`final`) a last line without a
     /// newline counts, and a runaway line is skipped through to the end of the file.
-    private func read(run: Int64, _ a: Active, now: Date, final: Bool = false) -> MetricsUpdate? {
-        guard let handle = FileHandle(forReadingAtPath: a.path) else { return nil }
+    private func read(run: Int64, now: Date, final: Bool = false) -> MetricsUpdate? {
+        guard var a = active[run] else { return nil }
+        defer { active[run]?.state = a.state; active[run]?.path = a.path }
+        if a.source.format == .hf {
+            guard let batch = HuggingFaceImporter.newPoints(in: a.source.path, state: &a.state, final: final), batch.pointCount > 0 else { return nil }
+            return MetricsUpdate(run: run, offset: Int64(a.state.lastStep), batch: batch, heartbeat: now)
+        }
+        if a.path == nil { a.path = Self.newestMatch(a.source.path) }
+        guard let path = a.path, let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard (try? handle.seek(toOffset: UInt64(a.offset))) != nil, var data = try? handle.read(upToCount: Self.sliceBytes),
               !data.isEmpty else { return nil }
         let length = data.count
         // A trainer that died mid-line leaves a last line without a newline: at the end it still counts.
         if final, length < Self.sliceBytes, data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
-        var batch = MetricsLines.parse(data)
+        var batch = Self.parse(data, &a)
         if batch.consumed > 0 {
             return MetricsUpdate(run: run, offset: a.offset + min(Int64(batch.consumed), Int64(length)), batch: batch, heartbeat: now)
         }
@@ -91,6 +121,41 @@ actor MetricsPump {
         batch.malformed = 1
         batch.malformedExamples = ["(a line of more than \(Self.maxLineBytes) bytes)"]
         return MetricsUpdate(run: run, offset: end, batch: batch, heartbeat: now)
+    }
+
+    /// The points in the complete lines of `data`, in the source's format; `consumed` is the bytes through the
+    /// last newline.
+    static func parse(_ data: Data, _ a: inout Active) -> MetricsBatch {
+        if a.source.format == .harrow { return MetricsLines.parse(data) }
+        guard let newline = data.lastIndex(of: UInt8(ascii: "\n")) else { return MetricsBatch() }
+        let complete = data[data.startIndex...newline]
+        var batch = MetricsBatch()
+        switch a.source.format {
+        case .llamafactory: LlamaFactoryImporter.lines(Data(complete), into: &batch, state: &a.state)
+        case .msSwift: MsSwiftImporter.lines(Data(complete), into: &batch)
+        case .jsonl: JSONLinesImporter.lines(Data(complete), keys: a.source.keys, into: &batch)
+        case .harrow, .hf: break
+        }
+        batch.consumed = complete.count
+        batch.lines = complete.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        return batch
+    }
+
+    /// The newest file matching a path whose components may hold `*` (ms-swift writes under `output/v0-DATE/`).
+    static func newestMatch(_ pattern: String) -> String? {
+        var candidates = [pattern.hasPrefix("/") ? "/" : ""]
+        for component in pattern.split(separator: "/").map(String.init) {
+            candidates = candidates.flatMap { base -> [String] in
+                let dir = base.isEmpty ? "." : base
+                let join = { (name: String) in base.isEmpty ? name : (base.hasSuffix("/") ? base + name : base + "/" + name) }
+                guard component.contains("*") else { return [join(component)] }
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+                return names.filter { fnmatch(component, $0, 0) == 0 }.map(join)
+            }
+        }
+        let existing = candidates.filter { FileManager.default.fileExists(atPath: $0) }
+        func modified(_ path: String) -> Date { ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast }
+        return existing.max { modified($0) < modified($1) }
     }
 
     private func fileSize(_ handle: FileHandle) -> Int64? { (try? handle.seekToEnd()).map { Int64($0) } }

@@ -256,7 +256,11 @@ struct TrialContext: Sendable {
         let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory,
                       stdoutPath: folder.stdout, stderrPath: folder.stderr)
 
-        await pump.watch(run: run.rowID, metricsPath: folder.metrics, offset: 0)
+        // The trainer's own log when it names one (relative to the run folder, its output directory).
+        let source = experiment.trainer.metrics.map { log in
+            MetricsSource(format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys)
+        } ?? .harrow(folder.metrics)
+        await pump.watch(run: run.rowID, source: source, offset: 0)
         let watchdog = Watchdog()
         let termination: Termination
         do {

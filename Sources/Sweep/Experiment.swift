@@ -24,6 +24,39 @@ public struct Experiment: Sendable {
         /// Seconds before a trial is stopped (SIGTERM, then SIGKILL).
         public var timeout: Double?
         public var retries: Int
+        /// Where the trainer's curves come from when it does not write Harrow's metrics lines.
+        public var metrics: MetricsLog? = nil
+    }
+
+    /// `trainer.metrics: {format, path, keys}`: a trainer's own log, read live as it grows.
+    public struct MetricsLog: Sendable, Hashable {
+        public enum Format: String, Sendable, CaseIterable {
+            /// Harrow's metrics lines at `$HARROW_METRICS` (the default).
+            case harrow
+            /// LLaMA-Factory's `trainer_log.jsonl`.
+            case llamafactory
+            /// ms-swift's `logging.jsonl` (under its versioned `v*` folder: a `*` in the path takes the newest match).
+            case msSwift = "ms-swift"
+            /// Hugging Face Trainer / TRL: `checkpoint-N/trainer_state.json` as each is saved, and `trainer_state.json`.
+            case hf
+            /// Any JSON lines, names mapped by `keys`.
+            case jsonl
+        }
+        public var format: Format
+        /// Relative to the run folder (the trainer's output directory).
+        public var path: String
+        /// The log's names onto Harrow's (`loss: train/loss`, `global_step: step`), for `jsonl`.
+        public var keys: [String: String]
+
+        public static func defaultPath(_ format: Format) -> String? {
+            switch format {
+            case .harrow: TrainerContract.RunFile.metrics
+            case .llamafactory: "trainer_log.jsonl"
+            case .msSwift: "v*/logging.jsonl"
+            case .hf: "."
+            case .jsonl: nil
+            }
+        }
     }
 
     public enum Resources: Sendable, Hashable {

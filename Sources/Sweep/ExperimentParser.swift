@@ -368,11 +368,51 @@ struct ExperimentParser {
             error(node, "`trainer` must be a mapping with `command`, `timeout`, `retries`")
             return nil
         }
-        checkKeys(m, allowed: ["command", "timeout", "retries"], in: "trainer")
+        checkKeys(m, allowed: ["command", "timeout", "retries", "metrics"], in: "trainer")
         if let t = m["timeout"] { trainer.timeout = duration(t) }
+        if let l = m["metrics"] { trainer.metrics = parseMetricsLog(l) }
         if let r = m["retries"] { trainer.retries = integer(r, "trainer.retries", atLeast: 0) ?? 0 }
         guard let c = m["command"] else { return nil }
         return argv(c, "trainer.command").map { (c, $0) }
+    }
+
+    /// `trainer.metrics: {format: llamafactory}` or `{format: jsonl, path: logs/train.jsonl, keys: {loss: train/loss}}`.
+    mutating func parseMetricsLog(_ node: Node) -> Experiment.MetricsLog? {
+        let formats = Experiment.MetricsLog.Format.allCases.map(\.rawValue)
+        guard let m = node.mapping else {
+            error(node, "`trainer.metrics` must be a mapping like `{format: llamafactory}`", hint: "formats: \(formats.joined(separator: ", "))")
+            return nil
+        }
+        checkKeys(m, allowed: ["format", "path", "keys"], in: "trainer.metrics")
+        guard let f = m["format"], let name = string(f, "trainer.metrics.format") else {
+            if m["format"] == nil { error(node, "`trainer.metrics` needs a `format`", hint: "one of: \(formats.joined(separator: ", "))") }
+            return nil
+        }
+        guard let format = Experiment.MetricsLog.Format(rawValue: name) else {
+            error(f, "unknown metrics format '\(name)'", hint: didYouMean(name, formats) ?? "one of: \(formats.joined(separator: ", "))")
+            return nil
+        }
+        var keys: [String: String] = [:]
+        if let k = m["keys"] {
+            if let km = k.mapping {
+                for (key, value) in km {
+                    guard let from = key.scalar?.string, let to = string(value, "trainer.metrics.keys.\(key.scalar?.string ?? "")") else { continue }
+                    keys[from] = to
+                }
+            } else {
+                error(k, "`trainer.metrics.keys` maps the log's names onto Harrow's, e.g. `{loss: train/loss, eval_loss: val/loss, global_step: step}`")
+            }
+        }
+        let path = m["path"].flatMap { string($0, "trainer.metrics.path") } ?? Experiment.MetricsLog.defaultPath(format)
+        guard let path else {
+            error(node, "`trainer.metrics` with format \(name) needs a `path` (relative to the run folder)")
+            return nil
+        }
+        if path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+            error(m["path"] ?? node, "`trainer.metrics.path` is relative to the run folder and stays inside it, found '\(path)'")
+            return nil
+        }
+        return .init(format: format, path: path, keys: keys)
     }
 
     /// Seconds, or a duration such as `90m`, `2h`, `1h30m`, `45s`.

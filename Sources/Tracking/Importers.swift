@@ -106,6 +106,41 @@ public enum HuggingFaceImporter {
         return run
     }
 
+    /// The points a running Hugging Face trainer has saved since the last read: the `log_history` of its newest
+    /// `checkpoint-N/trainer_state.json` past the last step read. At the end (`final`) the run folder's own
+    /// `trainer_state.json` (Trainer.save_state) when there is one, else the newest checkpoint. A state file being
+    /// written does not parse yet and is read on a later call.
+    public static func newPoints(in dir: String, state: inout LogTailState, final: Bool) -> MetricsBatch? {
+        let fm = FileManager.default
+        let checkpoints = ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).compactMap { name -> Int? in
+            name.hasPrefix("checkpoint-") ? Int(name.dropFirst(11)) : nil
+        }.filter { fm.fileExists(atPath: "\(dir)/checkpoint-\($0)/trainer_state.json") }
+        let file: String
+        if final, fm.fileExists(atPath: dir + "/trainer_state.json") {
+            file = dir + "/trainer_state.json"
+        } else if let newest = checkpoints.max(), final || newest > state.lastCheckpoint {
+            file = "\(dir)/checkpoint-\(newest)/trainer_state.json"
+            state.lastCheckpoint = newest
+        } else {
+            return nil
+        }
+        guard let data = fm.contents(atPath: file), let read = try? parse(data, file: file) else { return nil }
+        var batch = MetricsBatch()
+        batch.totalSteps = read.batch.totalSteps
+        batch.bestStep = read.batch.bestStep
+        var last = state.lastStep
+        for (key, series) in read.batch.series {
+            for (step, value) in zip(series.steps, series.values) where Int(step) > state.lastStep {
+                batch.add(key, step: step, value: value)
+                last = max(last, Int(step))
+            }
+        }
+        if final { batch.nonfinite = read.batch.nonfinite }  // counted once, not on every re-read of the history
+        state.lastStep = last
+        batch.inferStepsPerEpoch()
+        return batch
+    }
+
     /// `loss` → `train/loss`, `eval_loss` → `val/loss`, `eval_<set>_loss` → `val/<set>/loss`, `eval_x` → `val/x`,
     /// `learning_rate` → `lr`; timing noise is dropped.
     static func canonical(_ key: String) -> String? {
@@ -162,14 +197,20 @@ public enum LlamaFactoryImporter {
     /// The curves of a `trainer_log.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
     public static func parse(_ data: Data, file: String) -> ImportedRun {
         var run = ImportedRun(source: "llamafactory", directory: (file as NSString).deletingLastPathComponent, params: [:])
-        var lastStep = 0
+        var state = LogTailState()
+        lines(data, into: &run.batch, state: &state)
+        return run
+    }
+
+    /// Adds the points of some complete lines, as a live tail reads them: `state` carries what earlier lines said.
+    public static func lines(_ data: Data, into batch: inout MetricsBatch, state: inout LogTailState) {
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any] else {
-                run.batch.malformed += 1
-                if run.batch.malformedExamples.count < 3 { run.batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
+                batch.malformed += 1
+                if batch.malformedExamples.count < 3 { batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
                 continue
             }
-            guard let step = ((entry["current_steps"] ?? entry["step"]) as? NSNumber)?.intValue else { run.batch.malformed += 1; continue }
+            guard let step = ((entry["current_steps"] ?? entry["step"]) as? NSNumber)?.intValue else { batch.malformed += 1; continue }
             let total = (entry["total_steps"] as? NSNumber)?.intValue
             let values = entry.compactMap { key, value -> (String, Double)? in
                 guard let d = numeric(value), let name = canonical(key) else { return nil }
@@ -181,20 +222,19 @@ public enum LlamaFactoryImporter {
             // writes state.global_step, which an eval-only run never advances): its loss is the final model's, not a
             // point early in training. A resumed training run also goes back, but it logs train loss and keeps
             // the training's total.
-            if step < lastStep, entry["loss"] == nil, step == 0 || (total != nil && total != run.batch.totalSteps) {
+            if step < state.lastStep, entry["loss"] == nil, step == 0 || (total != nil && total != state.totalSteps) {
                 for (name, d) in values where name == TrainerContract.Metric.valLoss || name == "predict/loss" {
-                    if d.isFinite { run.batch.add(name + "_final", step: Int32(clamping: lastStep), value: d) } else { run.batch.nonfinite += 1 }
+                    if d.isFinite { batch.add(name + "_final", step: Int32(clamping: state.lastStep), value: d) } else { batch.nonfinite += 1 }
                 }
                 continue
             }
-            lastStep = max(lastStep, step)
-            if let total { run.batch.totalSteps = total }
+            state.lastStep = max(state.lastStep, step)
+            if let total { state.totalSteps = total; batch.totalSteps = total }
             for (name, d) in values {
-                if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
+                if d.isFinite { batch.add(name, step: Int32(clamping: step), value: d) } else { batch.nonfinite += 1 }
             }
         }
-        run.batch.inferStepsPerEpoch()
-        return run
+        batch.inferStepsPerEpoch()
     }
 
     static func canonical(_ key: String) -> String? {
@@ -233,28 +273,65 @@ public enum MsSwiftImporter {
     /// The curves of a `logging.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
     public static func parse(_ data: Data, file: String) -> ImportedRun {
         var run = ImportedRun(source: "ms-swift", directory: (file as NSString).deletingLastPathComponent, params: [:])
+        lines(data, into: &run.batch)
+        return run
+    }
+
+    /// Adds the points of some complete lines, as a live tail reads them.
+    public static func lines(_ data: Data, into batch: inout MetricsBatch) {
         for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any] else {
-                run.batch.malformed += 1
-                if run.batch.malformedExamples.count < 3 { run.batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
+                batch.malformed += 1
+                if batch.malformedExamples.count < 3 { batch.malformedExamples.append("line \(n + 1): \(line.prefix(120))") }
                 continue
             }
             // The end-of-run summaries (train_runtime, and the state with its log_history) are not points.
             if entry["log_history"] != nil || entry["train_runtime"] != nil || entry["train_loss"] != nil { continue }
             let progress = (entry["global_step/max_steps"] as? String)?.split(separator: "/").compactMap { Int($0) }
             guard let step = progress?.first ?? ((entry["global_step"] ?? entry["step"]) as? NSNumber)?.intValue else {
-                run.batch.malformed += 1
+                batch.malformed += 1
                 continue
             }
-            if let total = progress?.dropFirst().first { run.batch.totalSteps = total }
+            if let total = progress?.dropFirst().first { batch.totalSteps = total }
             for (key, value) in entry where !["global_step/max_steps", "global_step", "step"].contains(key) {
                 guard let d = numeric(value), let name = HuggingFaceImporter.canonical(key) else { continue }
-                if d.isFinite { run.batch.add(name, step: Int32(clamping: step), value: d) } else { run.batch.nonfinite += 1 }
+                if d.isFinite { batch.add(name, step: Int32(clamping: step), value: d) } else { batch.nonfinite += 1 }
             }
         }
-        run.batch.inferStepsPerEpoch()
-        return run
+        batch.inferStepsPerEpoch()
     }
+}
+
+/// Any JSON-lines log, one object per line, with its names mapped onto Harrow's (`keys: {loss: train/loss,
+/// global_step: step}`); a name not mapped keeps its own. The step is the key mapped to `step` (or `step`).
+public enum JSONLinesImporter {
+    public static func lines(_ data: Data, keys: [String: String], into batch: inout MetricsBatch) {
+        let stepKey = keys.first { $0.value == "step" }?.key ?? "step"
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
+            guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any], let step = (entry[stepKey] as? NSNumber)?.intValue, step >= 0 else {
+                batch.malformed += 1
+                if batch.malformedExamples.count < 3 { batch.malformedExamples.append(String(line.prefix(120))) }
+                continue
+            }
+            for (key, value) in entry where key != stepKey {
+                guard let d = numeric(value) else { continue }
+                if d.isFinite { batch.add(keys[key] ?? key, step: Int32(clamping: step), value: d) } else { batch.nonfinite += 1 }
+            }
+        }
+        batch.inferStepsPerEpoch()
+    }
+}
+
+/// What a live tail of a trainer's own log remembers between reads.
+public struct LogTailState: Sendable {
+    /// The highest training step read so far (LLaMA-Factory: a later line counting from 0 is another phase; Hugging
+    /// Face: points up to it are stored already).
+    public var lastStep = 0
+    public var totalSteps: Int?
+    /// The newest `checkpoint-N` whose `trainer_state.json` was read.
+    public var lastCheckpoint = -1
+
+    public init(lastStep: Int = 0) { self.lastStep = lastStep }
 }
 
 extension HuggingFaceImporter {

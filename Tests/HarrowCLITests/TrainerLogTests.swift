@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+/// Trainers that write their own logs, not Harrow's metrics lines: a real `python3` process writes LLaMA-Factory's
+/// `trainer_log.jsonl` (as `LogCallback.on_log` does), ms-swift's `logging.jsonl` under a versioned folder, or Hugging
+/// Face's `checkpoint-N/trainer_state.json`, over time. `trainer.metrics` names the format; the curves must be in the
+/// store while the trainer runs, and whole at the end.
+@Suite(.serialized) struct TrainerLogTests {
+    /// 40 steps: a point every 5 steps, val every 10; halfway it waits for a file `go` in the run folder.
+    static let trainer = #"""
+        import json, os, sys, time
+        fmt, run = sys.argv[1], os.environ["HARROW_RUN_DIR"]
+        total, history = 40, []
+        def append(path, entry):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        def state(path, done=False):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            logs = history + ([{"train_runtime": 1.5, "train_loss": 1.0, "epoch": 2.0, "step": total}] if done else [])
+            with open(path + ".tmp", "w") as f:
+                json.dump({"log_history": logs, "max_steps": total, "global_step": len(history) and history[-1]["step"]}, f, indent=2)
+            os.replace(path + ".tmp", path)
+        for step in range(5, total + 1, 5):
+            loss, lr, epoch = round(2.0 * 0.97 ** step, 4), 1e-4 * (1 - step / total), step / 20
+            history.append({"loss": loss, "learning_rate": lr, "epoch": epoch, "step": step})
+            if fmt == "llamafactory":
+                append(run + "/trainer_log.jsonl", {"current_steps": step, "total_steps": total, "loss": loss, "lr": lr, "epoch": epoch,
+                                                    "percentage": round(step / total * 100, 2), "elapsed_time": "0:00:01", "remaining_time": "0:00:01"})
+            elif fmt == "ms-swift":
+                append(run + "/v0-20260101-000000/logging.jsonl", {"loss": loss, "learning_rate": lr, "epoch": epoch,
+                                                                 "global_step/max_steps": f"{step}/{total}", "percentage": f"{step / total * 100:.2f}%"})
+            if step % 10 == 0:
+                val = round(2.2 * 0.98 ** step, 4)
+                history.append({"eval_loss": val, "eval_runtime": 0.1, "epoch": epoch, "step": step})
+                if fmt == "llamafactory":
+                    append(run + "/trainer_log.jsonl", {"current_steps": step, "total_steps": total, "eval_loss": val, "epoch": epoch})
+                elif fmt == "ms-swift":
+                    append(run + "/v0-20260101-000000/logging.jsonl", {"eval_loss": val, "epoch": epoch, "global_step/max_steps": f"{step}/{total}"})
+                elif fmt == "hf":
+                    state(f"{run}/checkpoint-{step}/trainer_state.json")
+            if step == 20:
+                for _ in range(1200):
+                    if os.path.exists(run + "/go"):
+                        break
+                    time.sleep(0.05)
+        if fmt == "hf":
+            state(run + "/trainer_state.json", done=True)
+        """#
+
+    /// Points of each key in the store, from `harrow export`.
+    func points(_ dir: String) throws -> [String: [Int]] {
+        let csv = try Harrow.run("export", "--format", "csv", in: dir).stdout
+        var steps: [String: [Int]] = [:]
+        for line in csv.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: ",")
+            steps[String(f[3]), default: []].append(Int(f[4])!)
+        }
+        return steps
+    }
+
+    @Test(arguments: ["llamafactory", "ms-swift", "hf"])
+    func curvesArriveWhileTheTrainerRuns(format: String) throws {
+        let dir = try Harrow.temporaryDirectory()
+        try Self.trainer.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
+        try """
+            name: own-logs
+            parameters: {lr: {value: 0.0001}}
+            trainer:
+              command: [python3, train.py, \(format)]
+              metrics: {format: \(format)}
+              timeout: 5m
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harrow.binary)
+        p.arguments = ["sweep", "exp.yaml"]
+        p.currentDirectoryURL = URL(fileURLWithPath: dir)
+        p.standardOutput = FileHandle.nullDevice
+        FileManager.default.createFile(atPath: dir + "/harrow.log", contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: dir + "/harrow.log")
+        try p.run()
+
+        // Halfway, the trainer waits: the first half of its curve must already be in the store.
+        var live: [String: [Int]] = [:]
+        for _ in 0..<1200 {
+            live = (try? points(dir)) ?? [:]
+            if live["train/loss"]?.count == 4, live["val/loss"]?.count == 2 { break }
+            usleep(50_000)
+        }
+        let runs = try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")
+        let runDir = try #require(runs.first.map { dir + "/.harrow/runs/" + $0 })
+        #expect(live["train/loss"] == [5, 10, 15, 20] && live["val/loss"] == [10, 20], "while running: \(live)")
+        #expect(p.isRunning, "the trainer waits for go, so harrow is still running")
+        FileManager.default.createFile(atPath: runDir + "/go", contents: nil)
+        p.waitUntilExit()
+        let log = (try? String(contentsOfFile: dir + "/harrow.log", encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "\(log.suffix(1500))")
+
+        let done = try points(dir)
+        #expect(done["train/loss"] == Array(stride(from: 5, through: 40, by: 5)), "\(done)")
+        #expect(done["val/loss"] == [10, 20, 30, 40], "\(done)")
+        #expect(done["lr"]?.count == 8)
+        // The run's schedule came from the log: diagnosis reads it like any other run.
+        let show = try Harrow.run("show", runs[0], "--json", in: dir)
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        #expect((summary["verdict"] as? [String: Any])?["verdict"] as? String != "insufficient_data", "\(summary["verdict"] ?? "-")")
+    }
+
+    @Test func aMetricsSectionWithMistakesSaysWhere() throws {
+        let file = try Harrow.temporaryFile("""
+            name: bad
+            parameters: {lr: {value: 0.1}}
+            trainer:
+              command: [python3, train.py]
+              metrics: {format: llamafactry}
+            """)
+        let r = try Harrow.run("plan", file)
+        #expect(r.status == 2)
+        #expect(r.stderr.contains(":5:") && r.stderr.contains("unknown metrics format 'llamafactry'") && r.stderr.contains("llamafactory"), "\(r.stderr)")
+        let noPath = try Harrow.temporaryFile("""
+            name: bad
+            parameters: {lr: {value: 0.1}}
+            trainer:
+              command: [python3, train.py]
+              metrics: {format: jsonl, keys: {loss: train/loss}}
+            """)
+        let r2 = try Harrow.run("plan", noPath)
+        #expect(r2.status == 2 && r2.stderr.contains("needs a `path`"), "\(r2.stderr)")
+    }
+}
