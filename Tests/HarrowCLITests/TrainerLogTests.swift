@@ -106,6 +106,47 @@ import Testing
         #expect((summary["verdict"] as? [String: Any])?["verdict"] as? String != "insufficient_data", "\(summary["verdict"] ?? "-")")
     }
 
+    /// The Python helper (`python/harrow`, standard library only) in a custom loop and as a Hugging Face callback: a
+    /// real python3 writes lines that harrow stores as curves with their schedule. The callback is fed the
+    /// trainer's own log dicts (names as transformers writes them); without transformers installed it still works.
+    @Test func thePythonHelperWritesMetricsLines() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try """
+            import sys, types
+            sys.path.insert(0, \(String(reflecting: Harrow.packageRoot + "/python")))
+            import harrow
+            harrow.start(total_steps=20, steps_per_epoch=10, warmup_steps=2)
+            for step in range(1, 11):
+                harrow.log({"train/loss": 2.0 - 0.05 * step, "lr": 1e-4, "note": "not a number", "nan": float("nan")}, step=step)
+            harrow.log({"val/loss": 1.7}, step=10)
+            callback = harrow.HarrowCallback()
+            state = types.SimpleNamespace(global_step=10, max_steps=20, num_train_epochs=2, best_model_checkpoint=None, best_global_step=None)
+            for step in range(11, 21):
+                state.global_step = step
+                callback.on_log(None, state, None, logs={"loss": 2.0 - 0.05 * step, "learning_rate": 1e-4, "epoch": step / 10})
+                callback.on_step_end(None, state, None)
+            callback.on_log(None, state, None, logs={"eval_loss": 1.6, "eval_runtime": 0.2, "epoch": 2.0})
+            callback.on_log(None, state, None, logs={"train_runtime": 3.0, "train_loss": 1.4})
+            harrow.done(best_step=20)
+            """.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
+        try """
+            name: helper
+            parameters: {lr: {value: 0.0001}}
+            trainer: {command: [python3, train.py]}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
+        let done = try points(dir)
+        #expect(done["train/loss"] == Array(1...20), "\(done)")
+        #expect(done["val/loss"] == [10, 20] && done["lr"]?.count == 20)
+        #expect(done["note"] == nil && done["nan"] == nil && done["val/runtime"] == nil && done["train_loss"] == nil, "\(done.keys.sorted())")
+        let runs = try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")
+        // The start line's schedule reached the store: diagnosis counts epochs by it.
+        let diagnosis = try Harrow.run("diagnose", runs[0], "--json", in: dir)
+        let evidence = try #require((try JSONSerialization.jsonObject(with: Data(diagnosis.stdout.utf8)) as? [[String: Any]])?.first?["evidence"] as? [String: Any])
+        #expect(evidence["stepsPerEpoch"] as? Int == 10 && evidence["epochs"] as? Double == 2, "\(evidence)")
+    }
+
     @Test func aMetricsSectionWithMistakesSaysWhere() throws {
         let file = try Harrow.temporaryFile("""
             name: bad
