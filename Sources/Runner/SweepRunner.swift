@@ -227,9 +227,23 @@ struct TrialContext: Sendable {
 
     func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> RunStatus {
         let folder = RunFolder(path: run.runDir ?? "")
-        let expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
+        let expansion: CommandTemplate.Expansion
+        if let profile = experiment.trainer.profile {
+            // A tool run unchanged: its config (LLaMA-Factory's YAML, read now so an edit reaches the next trial) or
+            // flags carry the trial's parameters under its own names.
+            do {
+                let base = try profile.config.map { path in
+                    try String(contentsOfFile: path.hasPrefix("/") ? path : options.workingDirectory + "/" + path, encoding: .utf8)
+                }
+                expansion = try profile.expand(trial: trial, runDir: folder.path, baseConfig: base)
+            } catch {
+                return await record(run, attempt, .failed, nil, "cannot prepare the \(profile.kind.rawValue) trainer: \(error)", folder)
+            }
+        } else {
+            expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
                                                configPath: folder.trialJSON, runDir: folder.path,
                                                environment: ProcessInfo.processInfo.environment)
+        }
         // A harrow killed between marking a run interrupted and killing its trainer leaves that trainer
         // writing into this folder: no new attempt starts beside it.
         if attempt > 1 { await stopStrayTrainers(in: folder.path, executor: executor) }

@@ -26,6 +26,8 @@ public struct Experiment: Sendable {
         public var retries: Int
         /// Where the trainer's curves come from when it does not write Harrow's metrics lines.
         public var metrics: MetricsLog? = nil
+        /// A tool run unchanged (`profile: llamafactory` or `hf`); `command` is then its template.
+        public var profile: TrainerProfile? = nil
     }
 
     /// `trainer.metrics: {format, path, keys}`: a trainer's own log, read live as it grows.

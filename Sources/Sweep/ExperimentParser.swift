@@ -368,12 +368,55 @@ struct ExperimentParser {
             error(node, "`trainer` must be a mapping with `command`, `timeout`, `retries`")
             return nil
         }
-        checkKeys(m, allowed: ["command", "timeout", "retries", "metrics"], in: "trainer")
+        checkKeys(m, allowed: ["command", "timeout", "retries", "metrics", "profile", "config", "program", "map"], in: "trainer")
         if let t = m["timeout"] { trainer.timeout = duration(t) }
         if let l = m["metrics"] { trainer.metrics = parseMetricsLog(l) }
         if let r = m["retries"] { trainer.retries = integer(r, "trainer.retries", atLeast: 0) ?? 0 }
+        if let p = m["profile"] {
+            if let c = m["command"] { error(c, "`trainer.command` and `trainer.profile` both say how to start the trainer", hint: "keep one") }
+            guard let profile = parseProfile(p, in: m) else { return nil }
+            trainer.profile = profile
+            if trainer.metrics == nil { trainer.metrics = profile.metrics }
+            return (p, profile.commandTemplate)
+        }
+        for key in ["config", "program", "map"] where m[key] != nil {
+            error(m[key], "`trainer.\(key)` belongs to a `trainer.profile`", hint: "add `profile: llamafactory` or `profile: hf`")
+        }
         guard let c = m["command"] else { return nil }
         return argv(c, "trainer.command").map { (c, $0) }
+    }
+
+    /// `trainer: {profile: llamafactory, config: configs/lora.yaml}` or `{profile: hf, program: train.py}`, with an
+    /// optional `map: {lr: learning_rate}` over the profile's names.
+    mutating func parseProfile(_ node: Node, in m: Node.Mapping) -> TrainerProfile? {
+        let kinds = TrainerProfile.Kind.allCases.map(\.rawValue)
+        guard let name = string(node, "trainer.profile") else { return nil }
+        guard let kind = TrainerProfile.Kind(rawValue: name) else {
+            error(node, "unknown trainer profile '\(name)'", hint: didYouMean(name, kinds) ?? "one of: \(kinds.joined(separator: ", "))")
+            return nil
+        }
+        var profile = TrainerProfile(kind: kind)
+        profile.config = m["config"].flatMap { string($0, "trainer.config") }
+        profile.program = m["program"].flatMap { string($0, "trainer.program") }
+        if let mapNode = m["map"] {
+            if let mm = mapNode.mapping {
+                for (key, value) in mm {
+                    guard let from = key.scalar?.string, let to = string(value, "trainer.map.\(key.scalar?.string ?? "")") else { continue }
+                    profile.map[from] = to
+                }
+            } else {
+                error(mapNode, "`trainer.map` maps Harrow's parameter names onto the tool's, e.g. `{lr: learning_rate}`")
+            }
+        }
+        switch kind {
+        case .llamafactory where profile.config == nil:
+            error(node, "`profile: llamafactory` needs `config:`, the LLaMA-Factory training YAML the trials start from")
+            return nil
+        case .hf where profile.program == nil:
+            error(node, "`profile: hf` needs `program:`, the Trainer/TRL script to run")
+            return nil
+        default: return profile
+        }
     }
 
     /// `trainer.metrics: {format: llamafactory}` or `{format: jsonl, path: logs/train.jsonl, keys: {loss: train/loss}}`.

@@ -147,6 +147,72 @@ import Testing
         #expect(evidence["stepsPerEpoch"] as? Int == 10 && evidence["epochs"] as? Double == 2, "\(evidence)")
     }
 
+    /// `profile: hf`: the user's script gets TrainingArguments flags and the run folder as `--output_dir`, and its
+    /// checkpoints' trainer_state.json become the run's curves.
+    @Test func theHuggingFaceProfileRunsAScriptWithFlags() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try #"""
+            import argparse, json, os
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--learning_rate", type=float)
+            parser.add_argument("--num_train_epochs", type=int)
+            parser.add_argument("--output_dir")
+            args, _ = parser.parse_known_args()
+            history = []
+            for step in range(1, 11):
+                history.append({"loss": 2.0 / step, "learning_rate": args.learning_rate, "epoch": step / 5, "step": step})
+                if step % 5 == 0:
+                    history.append({"eval_loss": 2.5 / step, "epoch": step / 5, "step": step})
+                    os.makedirs(f"{args.output_dir}/checkpoint-{step}", exist_ok=True)
+                    with open(f"{args.output_dir}/checkpoint-{step}/trainer_state.json", "w") as f:
+                        json.dump({"log_history": history, "max_steps": 10, "global_step": step}, f)
+            """#.write(toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
+        try """
+            name: hf-profile
+            parameters: {lr: {values: [0.001, 0.002]}, epochs: {value: 2}}
+            trainer: {profile: hf, program: sft.py}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let sweep = try Harrow.run("sweep", "exp.yaml", "--json", in: dir)
+        #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as? [[String: Any]])
+        #expect(runs.count == 2)
+        for run in runs {
+            let id = try #require(run["id"] as? String)
+            let lr = try #require((run["params"] as? [String: Any])?["lr"] as? Double)
+            let csv = try Harrow.run("export", "--format", "csv", in: dir).stdout
+            let rows = csv.split(separator: "\n").map { $0.split(separator: ",") }.filter { $0.first.map(String.init) == id }
+            #expect(rows.filter { $0[3] == "train/loss" }.count == 10 && rows.filter { $0[3] == "val/loss" }.count == 2)
+            #expect(rows.filter { $0[3] == "lr" }.allSatisfy { Double($0[5]) == lr }, "the script got --learning_rate \(lr)")
+        }
+    }
+
+    /// `profile: llamafactory`: each trial's run folder gets the user's config with the trial's parameters, and
+    /// `llamafactory-cli train` is run on it. (LLaMA-Factory is not installed here: the trial fails to start, and the
+    /// reason says so; the config it would have read is there.)
+    @Test func theLlamaFactoryProfileWritesEachTrialsConfig() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try "stage: sft\nfinetuning_type: lora\ndataset: medical_qa\ntemplate: qwen\n".write(toFile: dir + "/lora.yaml", atomically: true, encoding: .utf8)
+        try """
+            name: lf-profile
+            parameters: {lr: {value: 0.0002}, lora_r: {value: 16}, mix_ratio: {value: 0.25}, general_dataset: {value: alpaca_en}}
+            trainer: {profile: llamafactory, config: lora.yaml}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let sweep = try Harrow.run("sweep", "exp.yaml", "--json", in: dir)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as? [[String: Any]])
+        let runDir = try #require(runs.first?["run_dir"] as? String)
+        let config = try String(contentsOfFile: runDir + "/llamafactory.yaml", encoding: .utf8)
+        for line in ["learning_rate: 0.0002", "lora_rank: 16", #"dataset: "medical_qa,alpaca_en""#, #"interleave_probs: "0.75,0.25""#,
+                     #"stage: "sft""#, "output_dir: \(String(reflecting: runDir))"] {
+            #expect(config.contains(line), "\(line) in:\n\(config)")
+        }
+        if !FileManager.default.isExecutableFile(atPath: "/usr/local/bin/llamafactory-cli") {
+            #expect(runs.first?["status"] as? String == "failed")
+            let show = try Harrow.run("show", try #require(runs.first?["id"] as? String), "--json", in: dir)
+            let tail = (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["stderr_tail"] as? String ?? ""
+            #expect(tail.contains("cannot start llamafactory-cli"), "\(tail)")
+        }
+    }
+
     @Test func aMetricsSectionWithMistakesSaysWhere() throws {
         let file = try Harrow.temporaryFile("""
             name: bad

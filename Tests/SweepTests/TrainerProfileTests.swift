@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import Yams
+@testable import Sweep
+
+/// Trainer profiles: LLaMA-Factory configs and Hugging Face flags written from a trial, under the tools' own names.
+@Suite struct TrainerProfileTests {
+    static let experiment = """
+        name: lf
+        parameters:
+          lr: {values: [1.0e-4, 3.0e-4]}
+          epochs: {value: 3}
+          warmup_ratio: {value: 0.03}
+          lora_r: {value: 16}
+          lora_alpha: {value: 32}
+          lora_targets: {value: [q_proj, v_proj]}
+          base_model: {value: Qwen/Qwen2.5-7B-Instruct}
+          mix_ratio: {value: 0.2}
+          general_dataset: {value: alpaca_en_demo}
+          lora_dropout: {value: 0.05}
+        trainer: {profile: llamafactory, config: configs/train_lora.yaml}
+        """
+
+    /// A LLaMA-Factory LoRA SFT config as its examples write them (examples/train_lora/llama3_lora_sft.yaml).
+    static let userConfig = """
+        model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct
+        stage: sft
+        do_train: true
+        finetuning_type: lora
+        lora_rank: 8
+        lora_target: all
+        dataset: identity,medical_qa
+        template: llama3
+        cutoff_len: 2048
+        output_dir: saves/llama3-8b/lora/sft
+        learning_rate: 1.0e-4
+        num_train_epochs: 3.0
+        """
+
+    @Test func aLlamaFactoryTrialIsTheUsersConfigWithItsParameters() throws {
+        let e = try Experiment.parse(yaml: Self.experiment, file: "exp.yaml")
+        let profile = try #require(e.trainer.profile)
+        #expect(e.trainer.command == ["llamafactory-cli", "train", "{run_dir}/llamafactory.yaml"])
+        #expect(e.trainer.metrics?.format == .llamafactory && e.trainer.metrics?.path == "trainer_log.jsonl")
+        let trial = try Planner.plan(e).trials[1]
+        let expansion = try profile.expand(trial: trial, runDir: "/runs/abc", baseConfig: Self.userConfig)
+        #expect(expansion.argv == ["llamafactory-cli", "train", "/runs/abc/llamafactory.yaml"])
+        let text = try #require(expansion.files["/runs/abc/llamafactory.yaml"])
+        let config = try #require(try Yams.load(yaml: text) as? [String: Any])
+        #expect(config["learning_rate"] as? Double == 3.0e-4)
+        #expect(config["num_train_epochs"] as? Int == 3 && config["warmup_ratio"] as? Double == 0.03)
+        #expect(config["lora_rank"] as? Int == 16 && config["lora_alpha"] as? Int == 32 && config["lora_dropout"] as? Double == 0.05)
+        #expect(config["lora_target"] as? String == "q_proj,v_proj")
+        #expect(config["model_name_or_path"] as? String == "Qwen/Qwen2.5-7B-Instruct")
+        // The general data joins the user's datasets at the mixing ratio.
+        #expect(config["dataset"] as? String == "identity,medical_qa,alpaca_en_demo")
+        #expect(config["mix_strategy"] as? String == "interleave_under" && config["interleave_probs"] as? String == "0.4,0.4,0.2")
+        #expect(config["output_dir"] as? String == "/runs/abc")
+        // The rest of the user's config is kept.
+        #expect(config["stage"] as? String == "sft" && config["template"] as? String == "llama3" && config["cutoff_len"] as? Int == 2048)
+        #expect(config["do_train"] as? Bool == true)
+        // Every name written is one LLaMA-Factory defines.
+        let known = Set(try fixture("llamafactory-arguments.txt").text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map(String.init))
+        for key in config.keys { #expect(known.contains(key), "LLaMA-Factory has no argument \(key)") }
+        #expect(config["mix_ratio"] == nil && config["general_dataset"] == nil && config["lr"] == nil)
+    }
+
+    @Test func mappingsCanBeOverridden() throws {
+        var yaml = Self.experiment.replacingOccurrences(of: "trainer: {profile: llamafactory, config: configs/train_lora.yaml}",
+                                                        with: "trainer: {profile: llamafactory, config: c.yaml, map: {warmup_ratio: warmup_steps}}")
+        yaml = yaml.replacingOccurrences(of: "mix_ratio: {value: 0.2}", with: "mix_ratio: {value: 0.0}")
+        let e = try Experiment.parse(yaml: yaml, file: "exp.yaml")
+        let trial = try Planner.plan(e).trials[0]
+        let text = try #require(try e.trainer.profile!.expand(trial: trial, runDir: "/r", baseConfig: Self.userConfig).files["/r/llamafactory.yaml"])
+        let config = try #require(try Yams.load(yaml: text) as? [String: Any])
+        #expect(config["warmup_steps"] as? Double == 0.03 && config["warmup_ratio"] == nil)
+        #expect(config["dataset"] as? String == "identity,medical_qa" && config["mix_strategy"] == nil)  // no general data at mix 0
+    }
+
+    @Test func aHuggingFaceScriptGetsTrainingArgumentsFlags() throws {
+        let e = try Experiment.parse(yaml: """
+            name: hf
+            parameters:
+              lr: {value: 2.0e-4}
+              epochs: {value: 2}
+              batch_size: {value: 8}
+              lora_r: {value: 16}
+              lora_targets: {value: [q_proj, v_proj]}
+            trainer: {profile: hf, program: sft.py}
+            """, file: "exp.yaml")
+        #expect(e.trainer.metrics?.format == .hf)
+        let trial = try Planner.plan(e).trials[0]
+        let argv = try e.trainer.profile!.expand(trial: trial, runDir: "/runs/x", baseConfig: nil).argv
+        // In the experiment's (sorted) parameter order; a script's own arguments keep their names, lists as nargs.
+        #expect(argv == ["python3", "sft.py", "--per_device_train_batch_size", "8", "--num_train_epochs", "2", "--lora_r", "16",
+                         "--lora_targets", "q_proj", "v_proj", "--learning_rate", "0.0002", "--output_dir", "/runs/x"], "\(argv)")
+    }
+
+    @Test func profileMistakesSayWhere() {
+        let unknown = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\ntrainer: {profile: llamafactroy, config: a.yaml}\n")
+        #expect(unknown.contains { $0.message.contains("unknown trainer profile 'llamafactroy'") && $0.location.line == 3 && ($0.hint ?? "").contains("llamafactory") },
+                "\(unknown)")
+        let noConfig = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\ntrainer: {profile: llamafactory}\n")
+        #expect(noConfig.contains { $0.message.contains("needs `config:`") }, "\(noConfig)")
+        let both = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\ntrainer: {profile: hf, program: t.py, command: [python3, t.py]}\n")
+        #expect(both.contains { $0.message.contains("both say how to start") }, "\(both)")
+        let stray = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\ntrainer: {command: [python3, t.py], config: a.yaml}\n")
+        #expect(stray.contains { $0.message.contains("belongs to a `trainer.profile`") }, "\(stray)")
+    }
+}
