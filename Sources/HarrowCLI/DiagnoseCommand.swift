@@ -50,7 +50,8 @@ struct DiagnoseCommand: ParsableCommand {
 
         A path instead of a run reads the curves straight from a trainer's files, \
         with no store: a Hugging Face output folder or trainer_state.json, a \
-        LLaMA-Factory trainer_log.jsonl, or a Harrow metrics.jsonl.
+        LLaMA-Factory trainer_log.jsonl, an ms-swift logging.jsonl, or a Harrow \
+        metrics.jsonl.
 
         Examples:
           harrow diagnose --sweep overnight

@@ -185,13 +185,7 @@ public enum HuggingFaceImporter {
 /// writes `step` and HF-style keys into the same file name.
 public enum LlamaFactoryImporter {
     public static func read(_ path: String) throws(ImportError) -> ImportedRun {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
-        let file = isDir.boolValue ? path + "/trainer_log.jsonl" : path
-        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no trainer_log.jsonl in \(path)") }
-        var run = parse(data, file: file)
-        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
-        return run
+        try readLog(path, named: "trainer_log.jsonl", parse: parse)
     }
 
     /// The curves of a `trainer_log.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
@@ -261,13 +255,7 @@ public enum MsSwiftImporter {
     public static let fileName = "logging.jsonl"
 
     public static func read(_ path: String) throws(ImportError) -> ImportedRun {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
-        let file = isDir.boolValue ? path + "/" + fileName : path
-        guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no \(fileName) in \(path)") }
-        var run = parse(data, file: file)
-        HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
-        return run
+        try readLog(path, named: fileName, parse: parse)
     }
 
     /// The curves of a `logging.jsonl` from its bytes; `file` gives the run's folder. Reads nothing from disk.
@@ -332,6 +320,17 @@ public struct LogTailState: Sendable {
     public var lastCheckpoint = -1
 
     public init(lastStep: Int = 0) { self.lastStep = lastStep }
+}
+
+/// A JSON-lines log named `name` in a folder (or the file itself), parsed, with the LoRA settings beside it.
+func readLog(_ path: String, named name: String, parse: (Data, String) -> ImportedRun) throws(ImportError) -> ImportedRun {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
+    let file = isDir.boolValue ? path + "/" + name : path
+    guard let data = FileManager.default.contents(atPath: file) else { throw ImportError("no \(name) in \(path)") }
+    var run = parse(data, file)
+    HuggingFaceImporter.readAdapterConfig(in: run.directory, into: &run)
+    return run
 }
 
 extension HuggingFaceImporter {
