@@ -59,8 +59,8 @@ import Testing
         return steps
     }
 
-    @Test(arguments: ["llamafactory", "ms-swift", "hf"])
-    func curvesArriveWhileTheTrainerRuns(format: String) throws {
+    /// A folder with the trainer and an experiment reading its log in `format`.
+    func setUp(_ format: String) throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try Self.trainer.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
         try """
@@ -71,22 +71,38 @@ import Testing
               metrics: {format: \(format)}
               timeout: 5m
             """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    func startSweep(in dir: String, log: String = "harrow.log") throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harrow.binary)
         p.arguments = ["sweep", "exp.yaml"]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
         p.standardOutput = FileHandle.nullDevice
-        FileManager.default.createFile(atPath: dir + "/harrow.log", contents: nil)
-        p.standardError = FileHandle(forWritingAtPath: dir + "/harrow.log")
+        FileManager.default.createFile(atPath: dir + "/" + log, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: dir + "/" + log)
         try p.run()
+        return p
+    }
 
-        // Halfway, the trainer waits: the first half of its curve must already be in the store.
+    /// Waits (up to a minute) for the first half of the curve, which the trainer writes before it waits for `go`.
+    func firstHalf(_ dir: String) -> [String: [Int]] {
         var live: [String: [Int]] = [:]
         for _ in 0..<1200 {
             live = (try? points(dir)) ?? [:]
             if live["train/loss"]?.count == 4, live["val/loss"]?.count == 2 { break }
             usleep(50_000)
         }
+        return live
+    }
+
+    @Test(arguments: ["llamafactory", "ms-swift", "hf"])
+    func curvesArriveWhileTheTrainerRuns(format: String) throws {
+        let dir = try setUp(format)
+        let p = try startSweep(in: dir)
+        // Halfway, the trainer waits: the first half of its curve must already be in the store.
+        let live = firstHalf(dir)
         let runs = try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")
         let runDir = try #require(runs.first.map { dir + "/.harrow/runs/" + $0 })
         #expect(live["train/loss"] == [5, 10, 15, 20] && live["val/loss"] == [10, 20], "while running: \(live)")
@@ -104,6 +120,30 @@ import Testing
         let show = try Harrow.run("show", runs[0], "--json", in: dir)
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         #expect((summary["verdict"] as? [String: Any])?["verdict"] as? String != "insufficient_data", "\(summary["verdict"] ?? "-")")
+    }
+
+    /// harrow killed with SIGKILL while the trainer writes its LLaMA-Factory log: the next `harrow sweep` stops the
+    /// orphaned trainer, runs the trial again in a clean folder (the first attempt's log kept in attempts/1/), and
+    /// the stored curve is the new attempt's, each step once.
+    @Test func aKilledHarrowResumesATrainerLogWithoutDuplicates() throws {
+        let dir = try setUp("llamafactory")
+        let first = try startSweep(in: dir)
+        #expect(firstHalf(dir)["train/loss"] == [5, 10, 15, 20])
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let second = try startSweep(in: dir, log: "harrow-2.log")
+        let runDir = dir + "/.harrow/runs/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")[0])
+        // The new attempt reaches its halfway point with a fresh log.
+        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: runDir + "/attempts/1/trainer_log.jsonl")
+            || ((try? String(contentsOfFile: runDir + "/trainer_log.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count < 6 {
+            usleep(50_000)
+        }
+        FileManager.default.createFile(atPath: runDir + "/go", contents: nil)
+        second.waitUntilExit()
+        let log = (try? String(contentsOfFile: dir + "/harrow-2.log", encoding: .utf8)) ?? ""
+        #expect(second.terminationStatus == 0, "\(log.suffix(1500))")
+        let done = try points(dir)
+        #expect(done["train/loss"] == Array(stride(from: 5, through: 40, by: 5)) && done["val/loss"] == [10, 20, 30, 40], "\(done)")
     }
 
     /// The Python helper (`python/harrow`, standard library only) in a custom loop and as a Hugging Face callback: a
