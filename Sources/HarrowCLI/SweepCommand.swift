@@ -24,6 +24,11 @@ struct SweepCommand: AsyncParsableCommand {
         trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores \
         in OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (or its GPU in CUDA_VISIBLE_DEVICES).
 
+        Other trainers run unchanged: `trainer: {profile: llamafactory, config: FILE}` writes each \
+        trial's LLaMA-Factory config, `trainer: {profile: hf, program: train.py}` passes \
+        TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl}` \
+        reads a trainer's own log as it grows (README: Using your own trainer).
+
         Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration, \
         130 interrupted.
 
