@@ -45,7 +45,7 @@ struct IdentityBuilder {
         }
     }
 
-    /// harrow-train's binary, and a trainer script or program named by path.
+    /// harrow-train's binary, a trainer script or program named by path, and a profile's script or config.
     func hashPrograms() -> [String: String] {
         var out: [String: String] = [:]
         var named: [String] = []
@@ -57,6 +57,10 @@ struct IdentityBuilder {
                   let path = locateProgram(name, toolDirectory: toolDirectory, workingDirectory: workingDirectory),
                   let digest = store.digest(ofFile: path) else { continue }
             out[isHarrowTrain ? "harrow-train" : display(path)] = digest.hex
+        }
+        // A profile's script or LLaMA-Factory config: an edit to either is a different training.
+        for file in [experiment.trainer.profile?.program, experiment.trainer.profile?.config].compactMap({ $0 }) {
+            if let digest = store.digest(ofFile: absolute(file)) { out[display(absolute(file))] = digest.hex }
         }
         return out
     }

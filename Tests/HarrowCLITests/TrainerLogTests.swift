@@ -224,6 +224,16 @@ import Testing
             #expect(rows.filter { $0[3] == "train/loss" }.count == 10 && rows.filter { $0[3] == "val/loss" }.count == 2)
             #expect(rows.filter { $0[3] == "lr" }.allSatisfy { Double($0[5]) == lr }, "the script got --learning_rate \(lr)")
         }
+        // The script is part of each trial's identity: unchanged, nothing runs again; edited, both trials do.
+        func runFolders() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs").count }
+        let again = try Harrow.run("sweep", "exp.yaml", in: dir)
+        let afterAgain = try runFolders()
+        #expect(again.status == 0 && afterAgain == 2)
+        try (try String(contentsOfFile: dir + "/sft.py", encoding: .utf8) + "# tuned\n").write(toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
+        let edited = try Harrow.run("sweep", "exp.yaml", in: dir)
+        let afterEdit = try runFolders()
+        #expect(edited.status == 0 && afterEdit == 4, "\(edited.stderr)")
+        #expect(edited.stderr.contains("sft.py"), "the reason names the script: \(edited.stderr)")
     }
 
     /// `profile: llamafactory`: each trial's run folder gets the user's config with the trial's parameters, and
