@@ -115,7 +115,8 @@ demo: release models
 	@echo "  .harrow/runs/RUN/                                  # trial.json, metrics.jsonl, logs, checkpoint/, checkpoint-best/"
 
 # Our checkpoints in transformers and PEFT: strict loading, AutoTokenizer ids against harrow-train's, a
-# text-generation pipeline, and scorers/hf_scorer.py against `harrow-train score` on both evalsets. Needs CPU torch,
+# text-generation pipeline, scorers/hf_scorer.py against `harrow-train score` on both evalsets (and through
+# `harrow eval --scorer` when .build/debug/harrow is built). Needs CPU torch,
 # transformers and peft, installed into .build/hf-venv (torch from the CPU wheel index, a few hundred MB instead of
 # the CUDA build; when that index cannot be reached, pip's find-links are its only other source).
 HF_VENV := .build/hf-venv
@@ -137,7 +138,7 @@ check-hf: deps
 	    --set lr=5e-3 --max-steps 8 > $(HF_LORA).log 2>&1 || { tail -20 $(HF_LORA).log; exit 1; }; \
 	  cp models/chat.sha256 $(HF_LORA).sha256; \
 	fi
-	OPENBLAS_NUM_THREADS=2 $(HF_VENV)/bin/python scorers/check_hf.py --train $(BIN)/harrow-train \
+	OPENBLAS_NUM_THREADS=2 $(HF_VENV)/bin/python scorers/check_hf.py --train $(BIN)/harrow-train --harrow $(BIN)/harrow \
 	  --adapter $(HF_LORA)/checkpoint --adapter-base models/chat
 
 clean:

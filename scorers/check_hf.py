@@ -6,7 +6,9 @@
    the beginning-of-text token, through the chat template), and decodes them back;
 3. pipeline("text-generation") runs on the chat model and continues a chat as `harrow-train score` does;
 4. scorers/hf_scorer.py and `harrow-train score` agree on every request of the evalsets (log-likelihoods within
-   1e-4 relative, identical greedy texts), with the time per item of each.
+   1e-4 relative, identical greedy texts), with the time per item of each;
+5. when harrow is built, `harrow eval --scorer '<python> scorers/hf_scorer.py --model models/chat'` gives the
+   results of `harrow eval --checkpoint models/chat`.
 Exits 1 on any disagreement.
 """
 
@@ -156,11 +158,15 @@ def text_generation_pipeline(args):
 
 
 def agreement(args):
-    print("== scorer agreement (hf_scorer.py vs harrow-train score; seconds include loading the model)")
+    print("== scorer agreement (hf_scorer.py vs harrow-train score; ms per item after loading, which is timed on its own)")
     setups = [("chat", ["--model", args.chat]), ("chat+lora", ["--model", args.adapter_base, "--adapter", args.adapter])]
     print(f"{'model':<10} {'evalset':<10} {'items':>5} {'reqs':>5} {'max rel diff':>12} {'texts':>7} "
           f"{'harrow ms/item':>14} {'hf ms/item':>10}")
     for name, flags in setups:
+        # Start-up and loading alone: a run with no requests.
+        load_ours = run_scorer([args.train, "score"] + flags, [])[1]
+        load_hf = run_scorer([sys.executable, os.path.join(HERE, "hf_scorer.py")] + flags, [])[1]
+        print(f"{name:<10} {'(loading)':<10} {'':>5} {'':>5} {'':>12} {'':>7} {1000 * load_ours:>11.0f} ms {1000 * load_hf:>7.0f} ms")
         for folder in args.evalsets:
             items, requests = requests_of(folder)
             ours, t_ours = run_scorer([args.train, "score"] + flags, requests)
@@ -182,12 +188,33 @@ def agreement(args):
                     same_texts += same
                     check(same, f"{name} {folder} #{r['id']}: text {a.get('text')!r} vs {b.get('text')!r}")
             print(f"{name:<10} {os.path.basename(folder.rstrip('/')):<10} {len(items):>5} {len(requests):>5} "
-                  f"{worst:>12.2e} {same_texts:>3}/{n_texts:<3} {1000 * t_ours / len(items):>14.2f} {1000 * t_hf / len(items):>10.2f}")
+                  f"{worst:>12.2e} {same_texts:>3}/{n_texts:<3} {1000 * max(0, t_ours - load_ours) / len(items):>14.2f} {1000 * max(0, t_hf - load_hf) / len(items):>10.2f}")
+
+
+def harrow_eval(args):
+    """The scorer as `harrow eval --scorer` runs it (argv split on spaces): the same results as harrow-train's."""
+    if not os.access(args.harrow, os.X_OK):
+        print(f"== harrow eval: skipped ({args.harrow} not built)")
+        return
+    print("== harrow eval --scorer")
+    sets = sum((["--evalset", e] for e in args.evalsets), [])
+    scorer = f"{sys.executable} {os.path.join(HERE, 'hf_scorer.py')} --model {args.chat}"
+    results = []
+    for how in (["--checkpoint", args.chat], ["--scorer", scorer]):
+        proc = subprocess.run([args.harrow, "eval", "--json"] + how + sets, capture_output=True, text=True)
+        if not check(proc.returncode == 0, f"harrow eval {' '.join(how)}: {proc.stderr[-500:]}"):
+            return
+        results.append([{k: v for k, v in e.items() if k != "seconds"} for e in json.loads(proc.stdout)])
+    check(results[0] == results[1], "harrow eval: hf_scorer.py results differ from harrow-train score's")
+    for ours, theirs in zip(*results):
+        print(f"{ours['evalset']}: total {ours['total']:.4f} (harrow-train score) / {theirs['total']:.4f} (hf_scorer.py), "
+              f"{'identical' if ours == theirs else 'DIFFERENT'} results per dimension and task type")
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--train", default=".build/debug/harrow-train")
+    p.add_argument("--harrow", default=".build/debug/harrow", help="checked with `harrow eval --scorer` when built")
     p.add_argument("--base", default="models/base")
     p.add_argument("--chat", default="models/chat")
     p.add_argument("--adapter", required=True, help="a LoRA adapter folder written by harrow-train sft")
@@ -201,6 +228,7 @@ def main():
     tokenizer_ids(args, args.evalsets)
     text_generation_pipeline(args)
     agreement(args)
+    harrow_eval(args)
     print(f"\ncheck-hf: {'all checks passed' if not failures else f'{len(failures)} failures'}")
     sys.exit(1 if failures else 0)
 
