@@ -5,7 +5,7 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium
 BIN := .build/debug
 
-.PHONY: all deps build test bench demo plan clean release models fuzz
+.PHONY: all deps build test bench demo plan clean release models fuzz check-hf
 
 all: build
 
@@ -113,6 +113,33 @@ demo: release models
 	@echo "  $(REL)/harrow show RUN                             # parameters, git state, metrics and files of one run"
 	@echo "  $(REL)/harrow compare RUN_A RUN_B                  # what changed, and which eval items flipped"
 	@echo "  .harrow/runs/RUN/                                  # trial.json, metrics.jsonl, logs, checkpoint/, checkpoint-best/"
+
+# Our checkpoints in transformers and PEFT: strict loading, AutoTokenizer ids against harrow-train's, a
+# text-generation pipeline, scorers/hf_scorer.py against `harrow-train score` on both evalsets (and through
+# `harrow eval --scorer` when .build/debug/harrow is built). Needs CPU torch,
+# transformers and peft, installed into .build/hf-venv (torch from the CPU wheel index, a few hundred MB instead of
+# the CUDA build; when that index cannot be reached, pip's find-links are its only other source).
+HF_VENV := .build/hf-venv
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+HF_LORA := .build/hf-check/lora
+check-hf: deps
+	@if [ ! -x $(HF_VENV)/bin/python ] || ! $(HF_VENV)/bin/python -c 'import torch, transformers, peft' 2>/dev/null; then \
+	  python3 -m venv $(HF_VENV) && \
+	  $(HF_VENV)/bin/pip install -q --retries 1 --no-deps --index-url $(TORCH_INDEX) torch && \
+	  $(HF_VENV)/bin/pip install -q torch transformers peft; \
+	fi
+	$(SWIFT) build --product harrow-train
+	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
+	@# A small LoRA adapter on the chat model, retrained whenever the chat model changes.
+	@if [ ! -f $(HF_LORA)/checkpoint/adapter_model.safetensors ] || [ "$$(cat $(HF_LORA).sha256 2>/dev/null)" != "$$(cat models/chat.sha256)" ]; then \
+	  rm -rf $(HF_LORA) && mkdir -p $(HF_LORA) && \
+	  OPENBLAS_NUM_THREADS=2 $(BIN)/harrow-train sft --run-dir $(HF_LORA) --dataset datasets/domain/train.jsonl \
+	    --set base_model=models/chat --set max_samples=32 --set batch_size=8 --set lora_r=4 --set lora_alpha=8 \
+	    --set lr=5e-3 --max-steps 8 > $(HF_LORA).log 2>&1 || { tail -20 $(HF_LORA).log; exit 1; }; \
+	  cp models/chat.sha256 $(HF_LORA).sha256; \
+	fi
+	OPENBLAS_NUM_THREADS=2 $(HF_VENV)/bin/python scorers/check_hf.py --train $(BIN)/harrow-train --harrow $(BIN)/harrow \
+	  --adapter $(HF_LORA)/checkpoint --adapter-base models/chat
 
 clean:
 	rm -rf .build .harrow reports

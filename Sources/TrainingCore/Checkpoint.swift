@@ -64,6 +64,10 @@ public enum Checkpoint {
         try writeJSON(configJSON(config), to: dir.appendingPathComponent(configFile))
         try SafeTensors.write(weights.named.map { ($0.name, $0.tensor.shape, UnsafeBufferPointer($0.tensor.buffer)) },
                               to: dir.appendingPathComponent(modelFile))
+        try writeTokenizer(to: dir)
+        // Generation ends at the end of a turn as well as at the end of a document, as in Scorer.generate.
+        try writeJSON(["bos_token_id": Int(Tokenizer.bos), "eos_token_id": [Int(Tokenizer.eos), Int(Tokenizer.endOfTurn)],
+                       "pad_token_id": Int(Tokenizer.eos)], to: dir.appendingPathComponent("generation_config.json"))
     }
 
     public static func loadModel(_ dir: URL) throws -> (config: LlamaConfig, weights: LlamaWeights<Float>) {
@@ -104,6 +108,7 @@ public enum Checkpoint {
             }
         }
         try SafeTensors.write(tensors, to: dir.appendingPathComponent(adapterFile))
+        try writeTokenizer(to: dir)
         let c = lora.config
         try writeJSON([
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": c.r, "lora_alpha": c.lora_alpha,
@@ -146,6 +151,56 @@ public enum Checkpoint {
             }
         }
         return lora
+    }
+
+    // MARK: tokenizer files
+
+    /// tokenizer.json and tokenizer_config.json, so that AutoTokenizer gives Tokenizer's ids (with
+    /// `<|begin_of_text|>` first, as the raw score template and pretraining documents have it) and
+    /// apply_chat_template gives ChatTemplate's. The layout is huggingface/tokenizers'
+    /// tokenizers/src/tokenizer/serialization.rs: a ByteLevel pre-tokenizer without the split regex maps each byte
+    /// to one character (bytes_char in tokenizers/src/pre_tokenizers/byte_level.rs), and a BPE with no merges gives
+    /// that character's id, which is the byte; the special tokens are added tokens at their own ids.
+    public static func writeTokenizer(to dir: URL) throws {
+        let printable = Set(Array(33...126) + Array(161...172) + Array(174...255))
+        var vocab: [String: Int] = [:], next = 256
+        for byte in 0..<256 {
+            let scalar = printable.contains(byte) ? byte : next
+            if !printable.contains(byte) { next += 1 }
+            vocab[String(Unicode.Scalar(UInt32(scalar))!)] = byte
+        }
+        let specials = Tokenizer.specialNames.sorted { $0.key < $1.key }
+        let bos = Tokenizer.specialNames[Tokenizer.bos]!, eos = Tokenizer.specialNames[Tokenizer.eos]!
+        func piece(_ kind: String, _ id: String, _ type: Int) -> [String: Any] { [kind: ["id": id, "type_id": type]] }
+        try writeJSON([
+            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "normalizer": NSNull(),
+            "added_tokens": specials.map { id, name in
+                ["id": Int(id), "content": name, "single_word": false, "lstrip": false, "rstrip": false,
+                 "normalized": false, "special": true] as [String: Any]
+            },
+            "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
+            "post_processor": [
+                "type": "TemplateProcessing",
+                "single": [piece("SpecialToken", bos, 0), piece("Sequence", "A", 0)],
+                "pair": [piece("SpecialToken", bos, 0), piece("Sequence", "A", 0), piece("SpecialToken", bos, 1), piece("Sequence", "B", 1)],
+                "special_tokens": [bos: ["id": bos, "ids": [Int(Tokenizer.bos)], "tokens": [bos]]],
+            ],
+            "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
+            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "vocab": vocab, "merges": [String]()],
+        ], to: dir.appendingPathComponent("tokenizer.json"))
+        // ChatTemplate.render, with ChatTemplate.prompt's `<|assistant|>` as the generation prompt.
+        let template = "{{ '\(bos)' }}{% for message in messages %}"
+            + "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+            + "{{ raise_exception('roles are system, user and assistant') }}{% endif %}"
+            + "{{ '<|' + message['role'] + '|>' + message['content'] + '\(Tokenizer.specialNames[Tokenizer.endOfTurn]!)' }}"
+            + "{% endfor %}{% if add_generation_prompt %}{{ '\(Tokenizer.specialNames[Tokenizer.assistant]!)' }}{% endif %}"
+        try writeJSON([
+            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos, "eos_token": eos, "pad_token": eos,
+            "additional_special_tokens": specials.map(\.value).filter { $0 != bos && $0 != eos },
+            "clean_up_tokenization_spaces": false, "chat_template": template,
+        ], to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 
     // MARK: helpers

@@ -101,6 +101,21 @@ struct ModelTests {
         #expect(ac["target_modules"] as? [String] == ["q_proj", "v_proj"])
     }
 
+    /// tokenizer.json maps every byte to its own id and the special tokens to theirs (checked against transformers'
+    /// AutoTokenizer by `make check-hf`).
+    @Test func tokenizerFilesGiveOurIds() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Checkpoint.writeTokenizer(to: dir)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tokenizer.json"))) as! [String: Any]
+        let vocab = (json["model"] as! [String: Any])["vocab"] as! [String: Int]
+        #expect(Set(vocab.values) == Set(0..<256) && vocab["a"] == 97 && vocab["\u{120}"] == 32 && vocab["\u{100}"] == 0)
+        let added = (json["added_tokens"] as! [[String: Any]]).map { ($0["id"] as! Int, $0["content"] as! String) }
+        #expect(added.map(\.0) == Array(256..<Tokenizer.vocabSize) && added.allSatisfy { Tokenizer.specialNames[Int32($0.0)] == $0.1 })
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json"))) as! [String: Any]
+        #expect(config["bos_token"] as? String == "<|begin_of_text|>" && (config["chat_template"] as? String)?.contains("<|assistant|>") == true)
+    }
+
     @Test func scheduleWarmsUpThenDecays() {
         let cosine = LRSchedule(peak: 1, warmupSteps: 10, totalSteps: 110, kind: .cosine, minRatio: 0.1)
         #expect(cosine.lr(at: 0) == 0 && cosine.lr(at: 5) == 0.5 && cosine.lr(at: 10) == 1)
