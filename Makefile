@@ -5,7 +5,7 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium
 BIN := .build/debug
 
-.PHONY: all deps build test bench demo plan clean release models fuzz check-hf
+.PHONY: all deps build test bench demo plan clean release models fuzz check-hf check-trainers
 
 all: build
 
@@ -140,6 +140,18 @@ check-hf: deps
 	fi
 	OPENBLAS_NUM_THREADS=2 $(HF_VENV)/bin/python scorers/check_hf.py --train $(BIN)/harrow-train --harrow $(BIN)/harrow \
 	  --adapter $(HF_LORA)/checkpoint --adapter-base models/chat
+
+# Real trainers under Harrow's profiles, outside `make test`: examples/trl_sft.py (TRL SFTTrainer, LoRA) under
+# `profile: hf`, once reading its checkpoints and once through harrow.HarrowCallback, and `llamafactory-cli train`
+# under `profile: llamafactory`, each a small sweep on models/chat into a temporary store (experiments/check/).
+# Checks that every run succeeded and that its train/loss and val/loss curves reached the store while it ran and
+# completely. CPU torch, transformers, peft, trl and llamafactory go into .build/trainers-venv (versions in
+# scripts/trainers-requirements.txt); about 3 minutes once it exists. HARROW_BIN=DIR uses built binaries from DIR.
+HARROW_BIN ?=
+check-trainers: deps
+	@if [ -z "$(HARROW_BIN)" ]; then $(SWIFT) build --product harrow-train && $(SWIFT) build --product harrow; fi
+	@$(MAKE) --no-print-directory models TRAIN=$(or $(HARROW_BIN),$(BIN))/harrow-train
+	HARROW_BIN=$(or $(HARROW_BIN),$(BIN)) scripts/check-trainers.sh
 
 clean:
 	rm -rf .build .harrow reports
