@@ -2,13 +2,30 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// One trainer process to start.
+/// One trainer (or scorer) to run for a run folder.
 public struct Job: Sendable {
     public var argv: [String]
     public var environment: [String: String]
     public var workingDirectory: String
     public var stdoutPath: String
     public var stderrPath: String
+    /// The run folder the job belongs to: where a cluster job writes its exit status, and how strays are found.
+    public var runDir: String
+    public var runID: String
+    /// Seconds before the job is stopped and recorded `timed_out`.
+    public var timeout: Double?
+
+    public init(argv: [String], environment: [String: String], workingDirectory: String, stdoutPath: String, stderrPath: String,
+                runDir: String, runID: String, timeout: Double? = nil) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+        self.runDir = runDir
+        self.runID = runID
+        self.timeout = timeout
+    }
 }
 
 public enum Termination: Sendable, Equatable {
@@ -16,47 +33,206 @@ public enum Termination: Sendable, Equatable {
     case signaled(Int32)
 }
 
-/// Launches, watches and cancels trials. `local` runs subprocess slots on this machine; a cluster executor
-/// (Slurm job arrays reading results back from run folders) fits the same three calls.
-public protocol Executor: Sendable {
-    /// Runs the job to its end. `started` receives the trainer's pid, which is also its process group.
-    func run(_ job: Job, started: @escaping @Sendable (Int32) async -> Void) async throws -> Termination
-    /// Signals the whole process group of a running trainer.
-    func signal(_ pid: Int32, _ signal: Int32)
+/// What an executor calls a job: a process group on this machine, `12345_7` under Slurm.
+public struct JobHandle: Sendable, Hashable, CustomStringConvertible {
+    public let id: String
+    public init(_ id: String) { self.id = id }
+    public var description: String { id }
 }
 
-public struct LocalExecutor: Executor {
-    public init() {}
+public enum JobState: Sendable, Equatable {
+    /// Waiting in a cluster's queue (with the scheduler's reason), or requeued after a preemption.
+    case queued(String)
+    case running
+    case ended(Termination)
+    /// Stopped at its time limit.
+    case timedOut(Termination?)
+    /// Gone without finishing through no fault of the trainer (a node failed, someone cancelled the job):
+    /// the run is `interrupted` and runs again.
+    case vanished(String)
 
-    public func run(_ job: Job, started: @escaping @Sendable (Int32) async -> Void) async throws -> Termination {
+    public var isOver: Bool {
+        switch self {
+        case .queued, .running: false
+        case .ended, .timedOut, .vanished: true
+        }
+    }
+}
+
+/// Launches, watches and cancels trials. The runner knows jobs only by handle; processes, queues and
+/// nodes are the executor's business.
+public protocol Executor: Sendable {
+    /// `local` or `slurm`, for messages and the store.
+    var kind: String { get }
+    /// Trials to keep in flight: slots on this machine; on a cluster, every ready trial (its queue throttles them).
+    func inFlight(slots: Int, pending: Int) -> Int
+    func launch(_ job: Job) async throws -> JobHandle
+    func poll(_ job: JobHandle) async -> JobState
+    /// Returns once the job is over.
+    func wait(_ job: JobHandle) async -> JobState
+    /// Sends `signal`; if the job still runs after `grace` seconds, kills it.
+    func cancel(_ job: JobHandle, signal: Int32, grace: Double) async
+    /// A job a harrow that is gone left for this run folder. A cluster job still queued, running, or finished
+    /// with its status on disk is handed back to be watched; otherwise nil, after stopping whatever is left.
+    func reclaim(runDir: String, job: String?) async -> JobHandle?
+    /// After a job is over, nothing it started may hold cores, memory or a GPU.
+    func cleanUp(runDir: String) async
+}
+
+extension Executor {
+    public func inFlight(slots: Int, pending: Int) -> Int { slots }
+
+    public func wait(_ job: JobHandle) async -> JobState {
+        while true {
+            let state = await poll(job)
+            if state.isOver { return state }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+    }
+}
+
+/// Subprocess slots on this machine. Each trainer gets its own session and process group, so a signal
+/// reaches its children; a timeout is enforced here with SIGTERM, then SIGKILL after the grace period.
+public final class LocalExecutor: Executor {
+    public let kind = "local"
+    let grace: Double
+    private let jobs = LocalJobs()
+
+    public init(grace: Double = 10) { self.grace = grace }
+
+    public func launch(_ job: Job) async throws -> JobHandle {
         let out = try FileDescriptor.open(FilePath(job.stdoutPath), .writeOnly, options: [.create, .truncate],
                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        let err = try FileDescriptor.open(FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
+        let err: FileDescriptor
+        do {
+            err = try FileDescriptor.open(FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        } catch {
+            try? out.close()
+            throw error
+        }
         var options = PlatformOptions()
         // Its own session and process group, so a timeout or Ctrl-C reaches the trainer's children too.
         options.createSession = true
         var env: [Environment.Key: String?] = [:]
         for (k, v) in job.environment { env[Environment.Key(stringLiteral: k)] = v }
         let executable: Executable = job.argv[0].contains("/") ? .path(FilePath(job.argv[0])) : .name(job.argv[0])
-        let result = try await Subprocess.run(
-            executable, arguments: Arguments(Array(job.argv.dropFirst())), environment: .inherit.updating(env),
-            workingDirectory: FilePath(job.workingDirectory), platformOptions: options, input: .none,
-            output: .fileDescriptor(out, closeAfterSpawningProcess: true),
-            error: .fileDescriptor(err, closeAfterSpawningProcess: true)
-        ) { execution in
-            await started(execution.processIdentifier.value)
+        let (pids, pidSink) = AsyncStream.makeStream(of: Int32.self)
+        let process = Task { () throws -> Termination in
+            defer { pidSink.finish() }  // a spawn that throws reports no pid
+            let result = try await Subprocess.run(
+                executable, arguments: Arguments(Array(job.argv.dropFirst())), environment: .inherit.updating(env),
+                workingDirectory: FilePath(job.workingDirectory), platformOptions: options, input: .none,
+                output: .fileDescriptor(out, closeAfterSpawningProcess: true),
+                error: .fileDescriptor(err, closeAfterSpawningProcess: true)
+            ) { execution in
+                pidSink.yield(execution.processIdentifier.value)
+                pidSink.finish()
+            }
+            switch result.terminationStatus {
+            case .exited(let code): return .exited(code)
+            case .signaled(let s): return .signaled(s)
+            }
         }
-        switch result.terminationStatus {
-        case .exited(let code): return .exited(code)
-        case .signaled(let s): return .signaled(s)
+        // The spawn either reports a pid or throws (no such program, not executable).
+        var iterator = pids.makeAsyncIterator()
+        guard let pid = await iterator.next() else {
+            _ = try await process.value
+            throw ExecutorError("the trainer did not start")
+        }
+        let handle = JobHandle(String(pid))
+        await jobs.add(handle, process: process)
+        if let timeout = job.timeout {
+            Task { [jobs, grace] in
+                try? await Task.sleep(for: .seconds(timeout))
+                guard await jobs.markTimedOut(handle) else { return }
+                kill(-pid, SIGTERM)
+                try? await Task.sleep(for: .seconds(grace))
+                if await jobs.isRunning(handle) { kill(-pid, SIGKILL) }
+            }
+        }
+        return handle
+    }
+
+    public func poll(_ job: JobHandle) async -> JobState {
+        await jobs.state(job)
+    }
+
+    public func wait(_ job: JobHandle) async -> JobState {
+        await jobs.wait(job)
+    }
+
+    public func cancel(_ job: JobHandle, signal: Int32, grace: Double) async {
+        guard let pid = Int32(job.id), pid > 0, await jobs.isRunning(job) else { return }
+        kill(-pid, signal)
+        guard signal != SIGKILL else { return }
+        Task { [jobs] in
+            try? await Task.sleep(for: .seconds(grace))
+            if await jobs.isRunning(job) { kill(-pid, SIGKILL) }
         }
     }
 
-    public func signal(_ pid: Int32, _ signal: Int32) {
-        guard pid > 0 else { return }
-        kill(-pid, signal)
+    /// A trainer of a harrow that is gone cannot be waited for (it is not our child, and its exit status is
+    /// lost), so it is stopped and its run starts again.
+    public func reclaim(runDir: String, job: String?) async -> JobHandle? {
+        await cleanUp(runDir: runDir)
+        return nil
     }
+
+    /// Kills trainers still running for a run folder, found by HARROW_RUN_DIR in their environment — not by a
+    /// stored pid (it may have been reused since) nor by run id (ids come from trial content, so another store
+    /// may run the same id) — and waits until they are gone (zombies count as gone).
+    public func cleanUp(runDir: String) async {
+        let groups = processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir)
+        guard !groups.isEmpty else { return }
+        for group in groups { kill(-group, SIGKILL) }
+        for _ in 0..<100 {
+            let alive = groups.contains { g in processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir).contains(g) }
+            if !alive { return }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// The local executor's children: running, ended, and which of them hit their timeout.
+actor LocalJobs {
+    private var processes: [JobHandle: Task<Termination, any Error>] = [:]
+    private var ended: [JobHandle: Termination] = [:]
+    private var timedOut: Set<JobHandle> = []
+
+    func add(_ job: JobHandle, process: Task<Termination, any Error>) {
+        processes[job] = process
+        Task { _ = await self.wait(job) }
+    }
+
+    func isRunning(_ job: JobHandle) -> Bool { processes[job] != nil && ended[job] == nil }
+
+    /// Marks a running job as past its timeout; false when it already ended.
+    func markTimedOut(_ job: JobHandle) -> Bool {
+        guard isRunning(job) else { return false }
+        timedOut.insert(job)
+        return true
+    }
+
+    func state(_ job: JobHandle) -> JobState {
+        guard let termination = ended[job] else { return processes[job] == nil ? .vanished("unknown job \(job)") : .running }
+        return timedOut.contains(job) ? .timedOut(termination) : .ended(termination)
+    }
+
+    func wait(_ job: JobHandle) async -> JobState {
+        guard let process = processes[job] else { return state(job) }
+        if ended[job] == nil {
+            // A failure to wait (not to start: launch saw the pid) reads as the signal that ended it.
+            let termination = (try? await process.value) ?? .signaled(SIGKILL)
+            ended[job] = termination
+        }
+        return state(job)
+    }
+}
+
+public struct ExecutorError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Process groups on this machine whose processes carry `NAME=value` in their environment: trainers of a

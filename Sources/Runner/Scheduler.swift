@@ -13,7 +13,7 @@ actor Scheduler {
 
     private var durations: [(seconds: Double, epochs: Double?)] = []
     private var launchedAt: [Int64: Date] = [:]
-    private var pids: [Int64: Int32] = [:]
+    private var jobs: [Int64: JobHandle] = [:]
     private var active = 0
     private var done: Int
     private var failed: Int
@@ -59,14 +59,14 @@ actor Scheduler {
         return historyMean
     }
 
-    func launched(_ run: Run, pid: Int32) {
-        pids[run.rowID] = pid
+    func launched(_ run: Run, job: JobHandle, executor: String) {
+        jobs[run.rowID] = job
         launchedAt[run.rowID] = Date()
-        report("\(run.id) started (pid \(pid))")
+        report("\(run.id) started (\(executor == "local" ? "pid" : executor + " job") \(job))")
     }
 
     func ended(_ run: Run) {
-        pids[run.rowID] = nil
+        jobs[run.rowID] = nil
     }
 
     func finished(_ run: Run, status: RunStatus, epochs trialEpochs: Double?) {
@@ -86,39 +86,37 @@ actor Scheduler {
         report("\(run.id) is run by another harrow")
     }
 
-    /// Stop launching; returns the process groups to signal.
-    func stop() -> [Int32] {
+    /// Stop launching; returns the jobs to cancel.
+    func stop() -> [JobHandle] {
         stopping = true
         pending.removeAll()
         report("stopping: no new trials; running trainers were sent SIGTERM")
-        return Array(pids.values)
+        return Array(jobs.values)
     }
 
     /// The first store failure that stopped the sweep.
     private(set) var storeFailure: String?
     var abandoned: Bool { storeFailure != nil }
 
-    /// Stops the sweep because its store cannot be written; returns the process groups to signal.
-    func abandon(because reason: String) -> [Int32] {
+    /// Stops the sweep because its store cannot be written; returns the jobs to cancel.
+    func abandon(because reason: String) -> [JobHandle] {
         guard storeFailure == nil else { return [] }
         storeFailure = reason
         stopping = true
         pending.removeAll()
         report("stopping: the store cannot be written (\(reason))")
-        return Array(pids.values)
+        return Array(jobs.values)
     }
 
-    var runningPIDs: [Int32] { Array(pids.values) }
+    var runningJobs: [JobHandle] { Array(jobs.values) }
 
-    /// Marks a run as ended by the early-stop rule; returns its trainer's process group.
-    func stopEarly(_ run: Int64) -> Int32? {
-        guard let pid = pids[run] else { return nil }
+    /// Marks a run as ended by the early-stop rule; returns its job.
+    func stopEarly(_ run: Int64) -> JobHandle? {
+        guard let job = jobs[run] else { return nil }
         stoppedEarly.insert(run)
         report("run stopped early: val loss no longer improving")
-        return pid
+        return job
     }
-
-    func isRunning(pid: Int32) -> Bool { pids.values.contains(pid) }
 
     func report(_ event: String?) {
         guard let reportSink else { return }
@@ -137,8 +135,8 @@ actor Scheduler {
     }
 }
 
-/// SIGINT/SIGTERM while a sweep runs: stop launching, SIGTERM every trainer group, SIGKILL after the grace
-/// period; a second signal kills at once.
+/// SIGINT/SIGTERM while a sweep runs: stop launching, SIGTERM every job, SIGKILL after the grace period; a
+/// second signal kills at once.
 final class SignalWatch: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
@@ -150,11 +148,10 @@ final class SignalWatch: @unchecked Sendable {
             source.setEventHandler {
                 let n = count.increment()
                 Task {
-                    let pids = n == 1 ? await scheduler.stop() : await scheduler.runningPIDs
-                    for pid in pids { executor.signal(pid, n == 1 ? SIGTERM : SIGKILL) }
-                    guard n == 1 else { return }
-                    try? await Task.sleep(for: .seconds(grace))
-                    for pid in await scheduler.runningPIDs { executor.signal(pid, SIGKILL) }
+                    let jobs = n == 1 ? await scheduler.stop() : await scheduler.runningJobs
+                    await withTaskGroup(of: Void.self) { group in
+                        for job in jobs { group.addTask { await executor.cancel(job, signal: n == 1 ? SIGTERM : SIGKILL, grace: grace) } }
+                    }
                 }
             }
             source.resume()

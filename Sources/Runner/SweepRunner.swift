@@ -74,12 +74,12 @@ public final class SweepRunner: Sendable {
     let owner = Owner()
     let logger = Logger(label: "harrow.runner")
 
-    public init(store: Store, plan: Plan, spec: String, options: RunnerOptions, executor: any Executor = LocalExecutor()) {
+    public init(store: Store, plan: Plan, spec: String, options: RunnerOptions, executor: (any Executor)? = nil) {
         self.store = store
         self.plan = plan
         self.spec = spec
         self.options = options
-        self.executor = executor
+        self.executor = executor ?? LocalExecutor(grace: options.killGrace)
     }
 
     var slots: [Slot] {
@@ -98,10 +98,16 @@ public final class SweepRunner: Sendable {
 
     public func run() async throws -> SweepOutcome {
         let started = Date()
-        // Runs a dead harrow left `running`: kill what is left of their trainers, then they run again.
+        // Runs a dead harrow left `running`: a cluster job still queued, running or finished is watched again;
+        // otherwise what is left of their trainers is stopped, and they run again.
+        var reclaimed: [Int64: JobHandle] = [:]
         for run in try store.recoverAbandoned(owner: owner, isAlive: processIsAlive) {
-            if let dir = run.runDir { await stopStrayTrainers(in: dir, executor: executor) }
-            logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
+            if let dir = run.runDir, let job = await executor.reclaim(runDir: dir, job: run.job) {
+                reclaimed[run.rowID] = job
+                logger.notice("run \(run.id) was left by a harrow that is gone; watching its \(executor.kind) job \(job) again")
+            } else {
+                logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
+            }
         }
 
         let e = plan.experiment
@@ -126,6 +132,7 @@ public final class SweepRunner: Sendable {
         let history = try store.sweeps().first { $0.name == e.name }?.meanDuration
 
         let epochs = trials.compactMapValues { $0["epochs"]?.number }
+        let slots = slots
         let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
                                   startedAt: started, finishedBefore: alreadyFinished,
                                   failedBefore: runs.count - pending.count - alreadyFinished, epochs: epochs, report: options.progress)
@@ -134,7 +141,8 @@ public final class SweepRunner: Sendable {
         defer { signals?.cancel() }
 
         let context = TrialContext(store: store, experiment: e, trials: trials, scheduler: scheduler, pump: pump, executor: executor,
-                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger)
+                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger,
+                                   reclaimed: Reclaimed(reclaimed))
         await scheduler.report(nil)
         await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -143,13 +151,8 @@ public final class SweepRunner: Sendable {
                     try? await Task.sleep(for: .seconds(self.options.pollInterval))
                     do {
                         for run in try await pump.tick() {
-                            guard let pid = await scheduler.stopEarly(run) else { continue }
-                            self.executor.signal(pid, SIGTERM)
-                            let grace = self.options.killGrace, executor = self.executor
-                            Task {
-                                try? await Task.sleep(for: .seconds(grace))
-                                if await scheduler.isRunning(pid: pid) { executor.signal(pid, SIGKILL) }
-                            }
+                            guard let job = await scheduler.stopEarly(run) else { continue }
+                            await self.executor.cancel(job, signal: SIGTERM, grace: self.options.killGrace)
                         }
                     } catch {
                         self.logger.error("cannot store metrics: \(error)")
@@ -158,7 +161,9 @@ public final class SweepRunner: Sendable {
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { workers in
-                for slot in slots { workers.addTask { try await context.work(in: slot) } }
+                // On a cluster every ready trial is submitted at once and its queue throttles them.
+                let workers_ = executor.inFlight(slots: slots.count, pending: pending.count)
+                for i in 0..<max(1, workers_) { workers.addTask { try await context.work(in: slots[i % slots.count]) } }
                 try await workers.waitForAll()
             }
             group.cancelAll()
@@ -199,6 +204,8 @@ struct TrialContext: Sendable {
     let options: RunnerOptions
     let claimable: Set<RunStatus>
     let logger: Logger
+    /// Jobs of runs a harrow that is gone left behind, watched instead of launched again.
+    let reclaimed: Reclaimed
 
     var retries: Int { options.retries ?? experiment.trainer.retries }
 
@@ -206,13 +213,20 @@ struct TrialContext: Sendable {
         while let run = await scheduler.next() {
             guard let key = run.paramsKey, let trial = trials[key] else { continue }
             var statuses = claimable
-            var tries = 0
+            var tries = 0, vanished = 0
             while true {
                 guard let attempt = try store.claim(run: run.rowID, from: statuses, owner: owner, sweep: experiment.name) else {
                     await scheduler.lost(run)  // another harrow took it
                     break
                 }
-                let status = await execute(run, trial: trial, attempt: attempt, slot: slot)
+                let (status, gone) = await execute(run, trial: trial, attempt: attempt, slot: slot)
+                // A job lost to a node failure or cancelled from outside runs again (a few times), without using a retry.
+                if gone, vanished < Self.maxVanished, await !scheduler.stopping {
+                    vanished += 1
+                    logger.notice("run \(run.id) was interrupted outside harrow; it runs again")
+                    statuses = [.interrupted]
+                    continue
+                }
                 tries += 1
                 let retry = (status == .failed || status == .timed_out) && tries <= retries
                 guard retry, await !scheduler.stopping else {
@@ -225,8 +239,14 @@ struct TrialContext: Sendable {
         }
     }
 
-    func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> RunStatus {
+    static let maxVanished = 3
+
+    /// Runs one attempt; returns its status and whether its job vanished (interrupted outside harrow).
+    func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> (RunStatus, Bool) {
         let folder = RunFolder(path: run.runDir ?? "")
+        if let job = await reclaimed.take(run.rowID) {
+            return await watch(run, job: job, attempt: attempt, folder: folder, offset: run.metricsOffset ?? 0)
+        }
         let expansion: CommandTemplate.Expansion
         if let profile = experiment.trainer.profile {
             // A tool run unchanged: its config (LLaMA-Factory's YAML, read now so an edit reaches the next trial) or
@@ -237,16 +257,16 @@ struct TrialContext: Sendable {
                 }
                 expansion = try profile.expand(trial: trial, runDir: folder.path, baseConfig: base)
             } catch {
-                return await record(run, attempt, .failed, nil, "cannot prepare the \(profile.kind.rawValue) trainer: \(error)", folder)
+                return (await record(run, attempt, .failed, nil, "cannot prepare the \(profile.kind.rawValue) trainer: \(error)", folder), false)
             }
         } else {
             expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
                                                configPath: folder.trialJSON, runDir: folder.path,
                                                environment: ProcessInfo.processInfo.environment)
         }
-        // A harrow killed between marking a run interrupted and killing its trainer leaves that trainer
+        // A harrow killed between marking a run interrupted and stopping its trainer leaves that trainer
         // writing into this folder: no new attempt starts beside it.
-        if attempt > 1 { await stopStrayTrainers(in: folder.path, executor: executor) }
+        if attempt > 1 { await executor.cleanUp(runDir: folder.path) }
         do {
             try folder.prepare(attempt: attempt, trial: trial, files: expansion.files)
             for input in Inputs.files(of: trial, workingDirectory: options.workingDirectory) {
@@ -255,7 +275,7 @@ struct TrialContext: Sendable {
             }
         } catch {
             if let e = error as? StoreError, e.cannotWrite { await abandon(e) }
-            return await record(run, attempt, .failed, nil, "cannot prepare \(folder.path): \(error)", folder)
+            return (await record(run, attempt, .failed, nil, "cannot prepare \(folder.path): \(error)", folder), false)
         }
 
         var env = [
@@ -267,51 +287,57 @@ struct TrialContext: Sendable {
         if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
             argv[0] = tools + "/" + argv[0]
         }
-        let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory,
-                      stdoutPath: folder.stdout, stderrPath: folder.stderr)
+        let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory, stdoutPath: folder.stdout,
+                      stderrPath: folder.stderr, runDir: folder.path, runID: run.id, timeout: experiment.trainer.timeout)
+        let handle: JobHandle
+        do {
+            handle = try await executor.launch(job)
+        } catch {
+            return (await record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder), false)
+        }
+        return await watch(run, job: handle, attempt: attempt, folder: folder, offset: 0)
+    }
 
+    /// Follows a launched (or reclaimed) job to its end, streaming its metrics, and records how it ended.
+    func watch(_ run: Run, job: JobHandle, attempt: Int, folder: RunFolder, offset: Int64) async -> (RunStatus, Bool) {
+        try? store.started(run: run.rowID, job: job.id, executor: executor.kind, provenance: provenance)
+        await scheduler.launched(run, job: job, executor: executor.kind)
         // The trainer's own log when it names one (relative to the run folder, its output directory).
         let source = experiment.trainer.metrics.map { log in
             MetricsSource(format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys)
         } ?? .harrow(folder.metrics)
-        await pump.watch(run: run.rowID, source: source, offset: 0)
-        let watchdog = Watchdog()
-        let termination: Termination
-        do {
-            termination = try await executor.run(job) { pid in
-                try? store.started(run: run.rowID, trainerPID: pid, provenance: provenance)
-                await scheduler.launched(run, pid: pid)
-                if let timeout = experiment.trainer.timeout {
-                    await watchdog.arm(after: timeout, pid: pid, executor: executor, grace: options.killGrace)
-                }
-            }
-        } catch {
-            try? await pump.finish(run: run.rowID)
-            await scheduler.ended(run)
-            return await record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder)
-        }
-        await watchdog.disarm()
-        // What the trainer left running (a data loader, a logger it forked) ends with it, found by its group
-        // and by the run folder in its environment, so no orphan holds cores, memory or a GPU.
-        await stopStrayTrainers(in: folder.path, executor: executor)
+        await pump.watch(run: run.rowID, source: source, offset: offset)
+        let state = await executor.wait(job)
+        // What the trainer left running (a data loader, a logger it forked) ends with it.
+        await executor.cleanUp(runDir: folder.path)
         await scheduler.ended(run)
         do { try await pump.finish(run: run.rowID) } catch { logger.error("cannot store metrics of \(run.id): \(error)") }
 
         let status: RunStatus
+        var termination: Termination?, note: String?, vanished = false
+        switch state {
+        case .ended(let t): termination = t
+        case .timedOut(let t): termination = t
+        case .vanished(let why): note = why
+        case .queued, .running: break
+        }
         if await scheduler.stoppedEarly.contains(run.rowID) {
             status = .stopped_early
         } else if await scheduler.stopping {
             status = .interrupted
-        } else if await watchdog.fired {
+        } else if case .timedOut = state {
             status = .timed_out
+        } else if case .vanished = state {
+            status = .interrupted
+            vanished = true
         } else {
             status = termination == .exited(0) ? .succeeded : .failed
         }
-        let recorded = await record(run, attempt, status, termination, nil, folder)
+        let recorded = await record(run, attempt, status, termination, note, folder)
         if status != .interrupted, await !scheduler.abandoned, let updated = try? store.run(run.id) {
             await conclude(updated, diagnose: true, evaluate: recorded.isFinished)
         }
-        return recorded
+        return (recorded, vanished)
     }
 
     /// What follows a run's end: its diagnosis and, when it finished, its evaluation.
@@ -353,13 +379,12 @@ struct TrialContext: Sendable {
         }
     }
 
-    /// Stops the sweep because the store cannot be written: nothing new starts, running trainers get SIGTERM.
+    /// Stops the sweep because the store cannot be written: nothing new starts, running jobs are cancelled.
     func abandon(_ error: StoreError) async {
-        let pids = await scheduler.abandon(because: error.message)
-        for pid in pids { executor.signal(pid, SIGTERM) }
-        guard !pids.isEmpty else { return }
-        try? await Task.sleep(for: .seconds(options.killGrace))
-        for pid in await scheduler.runningPIDs { executor.signal(pid, SIGKILL) }
+        let jobs = await scheduler.abandon(because: error.message)
+        await withTaskGroup(of: Void.self) { group in
+            for job in jobs { group.addTask { await executor.cancel(job, signal: SIGTERM, grace: options.killGrace) } }
+        }
     }
 
     private func write(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
@@ -377,41 +402,9 @@ struct TrialContext: Sendable {
     }
 }
 
-/// Kills trainers still running for a run folder, found by HARROW_RUN_DIR in their environment — not by a
-/// stored pid (it may have been reused since) nor by run id (ids come from trial content, so another store
-/// may run the same id) — and waits until they are gone (zombies count as gone).
-func stopStrayTrainers(in runDir: String, executor: any Executor) async {
-    let groups = processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir)
-    guard !groups.isEmpty else { return }
-    for group in groups { executor.signal(group, SIGKILL) }
-    for _ in 0..<100 {
-        let alive = groups.contains { g in
-            processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir).contains(g)
-        }
-        if !alive { return }
-        try? await Task.sleep(for: .milliseconds(20))
-    }
-}
-
-/// Stops a trial that overruns its timeout: SIGTERM to its group, SIGKILL after the grace period.
-actor Watchdog {
-    private var task: Task<Void, Never>?
-    private(set) var fired = false
-
-    func arm(after seconds: Double, pid: Int32, executor: any Executor, grace: Double) {
-        task = Task {
-            guard (try? await Task.sleep(for: .seconds(seconds))) != nil else { return }
-            self.markFired()
-            executor.signal(pid, SIGTERM)
-            guard (try? await Task.sleep(for: .seconds(grace))) != nil else { return }
-            executor.signal(pid, SIGKILL)
-        }
-    }
-
-    private func markFired() { fired = true }
-
-    func disarm() {
-        task?.cancel()
-        task = nil
-    }
+/// Jobs reclaimed from a harrow that is gone, each handed to the slot that claims its run.
+actor Reclaimed {
+    private var jobs: [Int64: JobHandle]
+    init(_ jobs: [Int64: JobHandle]) { self.jobs = jobs }
+    func take(_ run: Int64) -> JobHandle? { jobs.removeValue(forKey: run) }
 }

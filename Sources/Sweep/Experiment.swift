@@ -61,6 +61,25 @@ public struct Experiment: Sendable {
         }
     }
 
+    /// `executor: {type: slurm, ...}`: where trials run. Absent means this machine. Not part of a trial's identity.
+    public struct ExecutorSettings: Sendable, Hashable {
+        public enum Kind: String, Sendable { case local, slurm }
+        public var type: Kind = .slurm
+        public var partition: String?
+        /// sbatch's `--time`, in its own syntax; absent means `trainer.timeout` rounded up to minutes.
+        public var time: String?
+        public var cpusPerTask: Int?
+        public var mem: String?
+        /// `gpu:1`: Slurm sets CUDA_VISIBLE_DEVICES for the task.
+        public var gres: String?
+        /// Tasks of one array running at once (`--array=…%N`).
+        public var arrayParallelism: Int?
+        public var extraArgs: [String] = []
+        /// The longest wait between queue polls, in seconds (polls back off to it while nothing changes).
+        public var poll: Double?
+        public init() {}
+    }
+
     public enum Resources: Sendable, Hashable {
         case parallel(Int)
         case gpus([Int])
@@ -94,6 +113,7 @@ public struct Experiment: Sendable {
     public var program: String?
     public var trainer: Trainer
     public var resources: Resources?
+    public var executor: ExecutorSettings? = nil
     public var earlyTerminate: EarlyTerminate?
     /// Sorted by name, W&B's grid order: the last name varies fastest.
     public var parameters: [Parameter]

@@ -7,7 +7,7 @@ extension Experiment {
     /// Top-level keys Harrow acts on.
     static let harrowKeys = [
         "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
-        "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis", "eval",
+        "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis", "eval", "executor",
     ]
     /// Keys W&B knows that Harrow accepts and ignores, with a warning.
     static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
@@ -159,6 +159,7 @@ struct ExperimentParser {
             case "command": wandbCommand = argv(value, key).map { (value, $0) }
             case "trainer": trainerCommand = parseTrainer(value, into: &experiment.trainer)
             case "resources": experiment.resources = parseResources(value)
+            case "executor": experiment.executor = parseExecutor(value)
             case "exclude": excludeNode = value
             case "where": whereNode = value
             case "early_terminate": experiment.earlyTerminate = parseEarlyTerminate(value)
@@ -469,6 +470,42 @@ struct ExperimentParser {
         }
         error(node, "timeout must be a positive duration, found \(describe(node))", hint: "seconds (`3600`) or `90m`, `2h`, `1h30m`")
         return nil
+    }
+
+    mutating func parseExecutor(_ node: Node) -> Experiment.ExecutorSettings? {
+        guard let m = node.mapping else {
+            error(node, "`executor` must be a mapping like `{type: slurm, partition: gpu, gres: \"gpu:1\"}`")
+            return nil
+        }
+        checkKeys(m, allowed: ["type", "partition", "time", "cpus_per_task", "mem", "gres", "array_parallelism", "extra_args", "poll"],
+                  in: "executor")
+        var settings = Experiment.ExecutorSettings()
+        if let t = m["type"], let name = string(t, "executor.type") {
+            guard let kind = Experiment.ExecutorSettings.Kind(rawValue: name) else {
+                error(t, "unknown executor type '\(name)'", hint: "`local` (this machine) or `slurm`")
+                return nil
+            }
+            settings.type = kind
+        }
+        if let n = m["partition"] { settings.partition = string(n, "executor.partition") }
+        if let n = m["time"] {
+            let text = n.scalar?.string ?? ""
+            if SlurmTime.minutes(text) == nil {
+                error(n, "`executor.time` must be a Slurm time limit, found \(describe(n))",
+                      hint: "minutes (`90`), `H:MM:SS` (`4:00:00`) or `D-HH:MM:SS` (`1-12:00:00`), as sbatch --time takes it")
+            } else {
+                settings.time = text
+            }
+        }
+        if let n = m["cpus_per_task"] { settings.cpusPerTask = integer(n, "executor.cpus_per_task", atLeast: 1) }
+        if let n = m["mem"] { settings.mem = n.scalar?.string }
+        if let n = m["gres"] { settings.gres = string(n, "executor.gres") }
+        if let n = m["array_parallelism"] { settings.arrayParallelism = integer(n, "executor.array_parallelism", atLeast: 1) }
+        if let n = m["extra_args"] { settings.extraArgs = argv(n, "executor.extra_args") ?? [] }
+        if let n = m["poll"], let p = number(n, "executor.poll") {
+            if p.value >= 1 { settings.poll = p.value } else { error(n, "`executor.poll` must be at least 1 second") }
+        }
+        return settings
     }
 
     mutating func parseResources(_ node: Node) -> Experiment.Resources? {

@@ -29,6 +29,9 @@ public struct Run: Sendable {
     public var ownerHost: String?
     public var heartbeat: Date?
     public var trainerPID: Int32?
+    /// The job of the last attempt (a pid here, `12345_7` under Slurm) and the executor that ran it.
+    public var job: String?
+    public var executor: String?
     public var queuedAt: Date?
     public var startedAt: Date?
     public var endedAt: Date?
@@ -61,7 +64,7 @@ public struct Run: Sendable {
 
     static let columns = """
         r.rowid, r.id, r.trial_key, r.params_key, s.name AS sweep_name, r.source, r.params, r.command, r.status, r.attempt, r.run_dir,
-        r.owner_pid, r.owner_host, r.heartbeat, r.trainer_pid, r.queued_at, r.started_at, r.ended_at, r.exit_code, r.signal,
+        r.owner_pid, r.owner_host, r.heartbeat, r.trainer_pid, r.job, r.executor, r.queued_at, r.started_at, r.ended_at, r.exit_code, r.signal,
         r.stderr_tail, r.error, r.metrics_offset, r.malformed_lines, r.nonfinite_values, r.total_steps, r.steps_per_epoch,
         r.warmup_steps, r.best_step, r.checkpoint, r.best_checkpoint, r.provenance_id, r.identity,
         (SELECT e.id FROM runs e WHERE e.rowid = r.earlier_run) AS earlier_run_id
@@ -87,6 +90,8 @@ public struct Run: Sendable {
         ownerHost = row["owner_host"]
         heartbeat = date("heartbeat")
         trainerPID = row["trainer_pid"]
+        job = row["job"]
+        executor = row["executor"]
         queuedAt = date("queued_at")
         startedAt = date("started_at")
         endedAt = date("ended_at")

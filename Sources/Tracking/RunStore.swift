@@ -171,9 +171,11 @@ extension Store {
     }
 
     /// The trainer started: its pid (= process group) and provenance.
-    public func started(run: Int64, trainerPID: Int32, provenance: Int64?) throws(StoreError) {
+    /// The job running an attempt: a process group here (`local`), or a cluster job id (`slurm`, `12345_7`).
+    public func started(run: Int64, job: String, executor: String, provenance: Int64?) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "UPDATE runs SET trainer_pid = ?, provenance_id = ? WHERE rowid = ?", arguments: [trainerPID, provenance, run])
+            try db.execute(sql: "UPDATE runs SET trainer_pid = ?, job = ?, executor = ?, provenance_id = ? WHERE rowid = ?",
+                           arguments: [executor == "local" ? Int32(job) : nil, job, executor, provenance, run])
         }
     }
 

@@ -313,6 +313,13 @@ enum Schema {
                 ALTER TABLE sweeps ADD COLUMN goal TEXT;
                 """)
         }
+        m.registerMigration("v7") { db in
+            try db.execute(sql: """
+                -- The job of the last attempt and what ran it: a process group (local) or a cluster job id (slurm).
+                ALTER TABLE runs ADD COLUMN job TEXT;
+                ALTER TABLE runs ADD COLUMN executor TEXT;
+                """)
+        }
         return m
     }
 }
