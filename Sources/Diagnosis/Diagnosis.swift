@@ -17,6 +17,14 @@ public struct Schedule: Sendable, Equatable {
         self.stepsPerEpoch = stepsPerEpoch
         self.warmupSteps = warmupSteps
     }
+
+    /// A warmup read off the logged learning rate, for trainers whose logs carry no schedule (Hugging Face's
+    /// trainer_state.json, LLaMA-Factory's trainer_log.jsonl): the first step at the lr's peak, when it ramped up to it.
+    public static func warmupSteps(lr: Curve) -> Int? {
+        guard lr.values.count >= 3, let peak = lr.values.max(), peak > 0,
+              let first = lr.values.firstIndex(where: { $0 >= 0.999 * peak }), first > 0, lr.values[0] < 0.9 * peak else { return nil }
+        return lr.steps[first]
+    }
 }
 
 /// The numbers behind a verdict.
@@ -183,6 +191,8 @@ public enum Diagnoser {
     /// which task type turned first when they differ.
     public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
                                 thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:]) -> Diagnosis {
+        var schedule = schedule
+        if schedule.warmupSteps == nil, let rawLR { schedule.warmupSteps = Schedule.warmupSteps(lr: rawLR.cleaned().0) }
         let (train, trainBad) = rawTrain.cleaned()
         let (val, valBad) = (rawVal ?? Curve(steps: [], values: [])).cleaned()
         var e = Evidence()

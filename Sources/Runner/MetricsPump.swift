@@ -97,6 +97,15 @@ actor MetricsPump {
     private func read(run: Int64, now: Date, final: Bool = false) -> MetricsUpdate? {
         guard var a = active[run] else { return nil }
         defer { active[run]?.state = a.state; active[run]?.path = a.path }
+        // A Hugging Face script with harrow's callback writes metrics lines as it logs: they are read live instead of
+        // waiting for checkpoints.
+        if a.source.format == .hf, a.state.lastStep == 0, fileSize(a.source.path + "/" + TrainerContract.RunFile.metrics) > 0 {
+            a.source = .harrow(a.source.path + "/" + TrainerContract.RunFile.metrics)
+            a.path = a.source.path
+            a.offset = 0
+            active[run]?.source = a.source
+            active[run]?.offset = 0
+        }
         if a.source.format == .hf {
             guard let batch = HuggingFaceImporter.newPoints(in: a.source.path, state: &a.state, final: final), batch.pointCount > 0 else { return nil }
             return MetricsUpdate(run: run, offset: Int64(a.state.lastStep), batch: batch, heartbeat: now)
@@ -159,6 +168,10 @@ actor MetricsPump {
     }
 
     private func fileSize(_ handle: FileHandle) -> Int64? { (try? handle.seekToEnd()).map { Int64($0) } }
+
+    private func fileSize(_ path: String) -> Int64 {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+    }
 
     /// The offset just past the next newline at or after `from`, read in slices; nil if none is written yet.
     private func nextLineEnd(_ handle: FileHandle, from: Int64) -> Int64? {

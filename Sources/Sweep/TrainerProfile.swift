@@ -87,13 +87,23 @@ public struct TrainerProfile: Sendable, Hashable {
             return .init(argv: ["llamafactory-cli", "train", path], files: [path: text])
         case .hf:
             var argv = ["python3", program ?? ""]
-            for (name, value) in trial.parameters where !Self.consumed.contains(name) {
+            for (name, value) in passed(trial) {
                 switch value {
                 case .list(let items): argv += ["--" + self.name(of: name)] + items.map(\.plain)
                 default: argv += ["--" + self.name(of: name), value.plain]
                 }
             }
             return .init(argv: argv + ["--output_dir", dir], files: [:])
+        }
+    }
+
+    /// The parameters the tool receives: all but the data mix, with `base_model: chat` naming the shipped model
+    /// folder, as it does for harrow-train and for the run's recorded inputs.
+    func passed(_ trial: Trial) -> [(name: String, value: ParamValue)] {
+        trial.parameters.compactMap { name, value in
+            if Self.consumed.contains(name) { return nil }
+            if name == "base_model", case .string(let model) = value { return (name, .string(TrainerContract.modelPath(model))) }
+            return (name, value)
         }
     }
 
@@ -113,7 +123,7 @@ public struct TrainerProfile: Sendable, Hashable {
             }
             for (key, value) in mapping { config[key] = ParamValue(jsonObject: value) }
         }
-        for (name, value) in trial.parameters where !Self.consumed.contains(name) {
+        for (name, value) in passed(trial) {
             let key = self.name(of: name)
             // LLaMA-Factory takes its lists as comma-separated text (`lora_target: q_proj,v_proj`).
             if case .list(let items) = value, key == "lora_target" || key == "dataset" {
@@ -127,6 +137,12 @@ public struct TrainerProfile: Sendable, Hashable {
                 throw ConfigError(description: "mix_ratio \(mix) needs `dataset` in the config and a `general_dataset` parameter (a dataset name LLaMA-Factory knows)")
             }
             let names = domain.split(separator: ",").map(String.init)
+            // LLaMA-Factory mixes eval datasets with the same probabilities and refuses lists of another length
+            // (DataArguments.__post_init__, src/llamafactory/hparams/data_args.py, hiyouga/LLaMA-Factory@ff6d4d12).
+            if let eval = config["eval_dataset"]?.plain, eval.split(separator: ",").count != names.count + 1 {
+                throw ConfigError(description: "mix_ratio \(mix) interleaves \(names.count + 1) datasets, and LLaMA-Factory then needs "
+                    + "as many in `eval_dataset` (it has \(eval)); list a general eval set after the domain ones, or use `val_size` instead")
+            }
             config["dataset"] = .string((names + [general]).joined(separator: ","))
             config["mix_strategy"] = .string("interleave_under")
             // Each domain dataset shares the domain's part equally.

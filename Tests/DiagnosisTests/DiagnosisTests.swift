@@ -121,6 +121,26 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
     }
 
+    /// Trainers' own logs carry no schedule, only the learning rate at each log: the warmup is read off it, so a loss
+    /// waiting for its learning rate is not a stalled start. The curves: 48 steps logged every 2, warmup over the first
+    /// 10 (lr 2e-4 … 1e-3), then linear decay; the loss sits near 2.0 during warmup, then falls to 1.2.
+    @Test func aWarmupIsReadOffTheLearningRateWhenTheLogHasNone() {
+        let steps = Array(stride(from: 2, through: 48, by: 2))
+        let lr = Curve(steps: steps, values: steps.map { s in s <= 10 ? 1e-3 * Double(s) / 10 : 1e-3 * Double(48 - s) / 38 })
+        #expect(Schedule.warmupSteps(lr: lr) == 10)
+        // A constant or only decaying lr had no warmup.
+        #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { _ in 1e-3 })) == nil)
+        #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { 1e-3 * Double(50 - $0) / 50 })) == nil)
+
+        let train = Curve(steps: steps, values: steps.map { s in s <= 10 ? 2.0 - 0.002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 10) / 12)) })
+        let val = Curve(steps: [8, 16, 24, 32, 40, 48], values: [2.05, 1.75, 1.55, 1.45, 1.40, 1.38])
+        let unknown = Diagnoser.diagnose(train: train, val: val)
+        let read = Diagnoser.diagnose(train: train, val: val, lr: lr)
+        let told = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 48, warmupSteps: 10))
+        #expect(unknown.verdict == .stalled_start, "without a schedule or lr the flat start reads as stalled")
+        #expect(read.verdict != .stalled_start && read.verdict == told.verdict, "\(read.verdict) vs \(told.verdict)")
+    }
+
     /// Every name an experiment's `diagnosis:` may use sets a threshold.
     @Test func everySettingNameSetsAThreshold() {
         for name in Thresholds.names {

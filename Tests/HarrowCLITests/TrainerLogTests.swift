@@ -39,12 +39,17 @@ import Testing
                     append(run + "/v0-20260101-000000/logging.jsonl", {"eval_loss": val, "epoch": epoch, "global_step/max_steps": f"{step}/{total}"})
                 elif fmt == "hf":
                     state(f"{run}/checkpoint-{step}/trainer_state.json")
+            if fmt == "hf-callback":  # harrow.HarrowCallback's lines; checkpoints only at the end
+                with open(os.environ["HARROW_METRICS"], "a") as f:
+                    f.write(json.dumps({"step": step, "train/loss": loss, "lr": lr, "epoch": epoch}) + "\n")
+                    if step % 10 == 0:
+                        f.write(json.dumps({"step": step, "val/loss": history[-1]["eval_loss"]}) + "\n")
             if step == 20:
                 for _ in range(1200):
                     if os.path.exists(run + "/go"):
                         break
                     time.sleep(0.05)
-        if fmt == "hf":
+        if fmt.startswith("hf"):
             state(run + "/trainer_state.json", done=True)
         """#
 
@@ -63,6 +68,17 @@ import Testing
     func setUp(_ format: String) throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try Self.trainer.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
+        if format == "hf-callback" {
+            // `profile: hf` with no `metrics:` line: the callback's lines are read live, before any checkpoint.
+            try """
+                name: own-logs
+                parameters: {lr: {value: 0.0001}}
+                trainer: {profile: hf, program: train.py, timeout: 5m}
+                """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+            try Self.trainer.replacingOccurrences(of: "fmt, run = sys.argv[1],", with: "fmt, run = \"hf-callback\",")
+                .write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
+            return dir
+        }
         try """
             name: own-logs
             parameters: {lr: {value: 0.0001}}
@@ -97,7 +113,7 @@ import Testing
         return live
     }
 
-    @Test(arguments: ["llamafactory", "ms-swift", "hf"])
+    @Test(arguments: ["llamafactory", "ms-swift", "hf", "hf-callback"])
     func curvesArriveWhileTheTrainerRuns(format: String) throws {
         let dir = try setUp(format)
         let p = try startSweep(in: dir)

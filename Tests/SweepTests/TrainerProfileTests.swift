@@ -65,6 +65,29 @@ import Yams
         #expect(config["mix_ratio"] == nil && config["general_dataset"] == nil && config["lr"] == nil)
     }
 
+    /// `base_model: chat` reaches the tool as the shipped model's folder, the one recorded as the run's input.
+    @Test func aShippedModelNameBecomesItsFolder() throws {
+        let e = try Experiment.parse(yaml: "name: x\nparameters: {base_model: {value: chat}, lr: {value: 0.001}}\ntrainer: {profile: hf, program: t.py}\n",
+                                     file: "exp.yaml")
+        let hf = try #require(e.trainer.profile).expand(trial: try Planner.plan(e).trials[0], runDir: "/r", baseConfig: nil)
+        #expect(hf.argv.contains("models/chat") && !hf.argv.contains("chat"), "\(hf.argv)")
+        let lf = try Experiment.parse(yaml: Self.experiment.replacingOccurrences(of: "Qwen/Qwen2.5-7B-Instruct", with: "base"), file: "exp.yaml")
+        let text = try #require(try lf.trainer.profile!.expand(trial: Planner.plan(lf).trials[0], runDir: "/r", baseConfig: Self.userConfig).files["/r/llamafactory.yaml"])
+        #expect((try Yams.load(yaml: text) as? [String: Any])?["model_name_or_path"] as? String == "models/base")
+    }
+
+    /// LLaMA-Factory mixes `eval_dataset` with the training mix's probabilities and refuses a list of another length
+    /// (data_args.py): harrow says so before the trial starts, instead of the tool failing after loading the model.
+    @Test func aMixWithAnEvalDatasetOfAnotherLengthIsRefused() throws {
+        let e = try Experiment.parse(yaml: Self.experiment, file: "exp.yaml")
+        let trial = try Planner.plan(e).trials[0]
+        #expect(throws: TrainerProfile.ConfigError.self) {
+            try e.trainer.profile!.expand(trial: trial, runDir: "/r", baseConfig: Self.userConfig + "\neval_dataset: medical_val\n")
+        }
+        let matching = try e.trainer.profile!.expand(trial: trial, runDir: "/r", baseConfig: Self.userConfig + "\neval_dataset: a_val,b_val,general_val\n")
+        #expect(matching.files["/r/llamafactory.yaml"]?.contains("interleave_probs") == true)
+    }
+
     @Test func mappingsCanBeOverridden() throws {
         var yaml = Self.experiment.replacingOccurrences(of: "trainer: {profile: llamafactory, config: configs/train_lora.yaml}",
                                                         with: "trainer: {profile: llamafactory, config: c.yaml, map: {warmup_ratio: warmup_steps}}")
