@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # chromium: the report tests load the generated pages in a real (headless) browser.
-SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium
+SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium slurm-wlm munge
 BIN := .build/debug
 
 .PHONY: all deps build test bench demo plan clean release models fuzz check-hf check-trainers

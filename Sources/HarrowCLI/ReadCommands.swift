@@ -17,18 +17,22 @@ struct SweepsCommand: ParsableCommand {
                 ["name": s.name, "file": s.file, "method": s.method, "total": s.total, "started_at": isoDate(s.startedAt),
                  "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }), "reused": s.reused,
                  "metric": s.objective?.metric ?? NSNull(), "goal": s.objective?.goal ?? NSNull(),
-                 "eta_s": eta(s) ?? NSNull()] as [String: Any]
+                 "eta_s": eta(s) ?? NSNull(), "slurm_arrays": s.slurmArrays] as [String: Any]
             }))
             return
         }
         if sweeps.isEmpty { print("no sweeps yet: start one with `harrow sweep FILE`"); return }
-        let header = ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"]
+        // Slurm job arrays, when any sweep ran on a cluster.
+        let slurm = sweeps.contains { !$0.slurmArrays.isEmpty }
+        let header = ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"] + (slurm ? ["slurm jobs"] : [])
         let rows = sweeps.map { s -> [String] in
             let c = { (st: RunStatus) in s.counts[st] ?? 0 }
+            let arrays = s.slurmArrays.count > 4 ? s.slurmArrays.prefix(3).joined(separator: ",") + ",… (\(s.slurmArrays.count))"
+                : s.slurmArrays.joined(separator: ",")
             return [s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(s.reused), String(c(.failed) + c(.timed_out)),
                     String(c(.running)), String(c(.queued) + c(.interrupted)),
                     s.startedAt.map { DateFormatter.localizedString(from: $0, dateStyle: .short, timeStyle: .short) } ?? "-",
-                    eta(s).map(formatDuration) ?? "-"]
+                    eta(s).map(formatDuration) ?? "-"] + (slurm ? [arrays.isEmpty ? "-" : arrays] : [])
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
     }
@@ -129,6 +133,7 @@ struct ShowCommand: ParsableCommand {
             lines.append("earlier    run \(earlier) had the same parameters" + (why.isEmpty ? "" : "; since then \(why)"))
         }
         if let d = r.runDir { lines.append("folder     \(d)") }
+        if let job = r.job { lines.append("job        \(r.executor == "slurm" ? "slurm job \(job)" : "pid \(job)")") }
         lines.append("time       \(r.startedAt.map { "\($0)" } ?? "-") → \(r.endedAt.map { "\($0)" } ?? "-") (\(formatDuration(r.duration)))")
         if let c = r.exitCode { lines.append("exit       \(c)") }
         if let s = r.signal { lines.append("signal     \(s)") }

@@ -32,6 +32,7 @@ enum RunSummary {
             "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
             "duration_s": run.duration ?? NSNull(), "params_key": run.paramsKey ?? NSNull(),
             "earlier_run": run.earlierRunID ?? NSNull(),
+            "job": run.job ?? NSNull(), "executor": run.executor ?? NSNull(),
             "identity": run.identity.map { ["commit": $0.commit ?? NSNull(), "uncommitted": $0.uncommitted, "programs": $0.programs,
                                             "inputs": $0.inputs] as [String: Any] } ?? NSNull(),
         ]

@@ -29,6 +29,12 @@ struct SweepCommand: AsyncParsableCommand {
         TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl}` \
         reads a trainer's own log as it grows (README: Using your own trainer).
 
+        On a cluster, `executor: {type: slurm, partition: gpu, gres: "gpu:1", time: "4:00:00", \
+        array_parallelism: 8}` (or --executor slurm) submits the ready trials as one job array and \
+        watches it with squeue; harrow stays the only writer of the store, reading each trial's run \
+        folder. Run it again after a crash: jobs still queued or running are watched, not resubmitted \
+        (README: Running on a cluster).
+
         Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration, \
         130 interrupted.
 
@@ -36,6 +42,7 @@ struct SweepCommand: AsyncParsableCommand {
           harrow sweep experiments/demo.yaml --parallel 2
           harrow sweep experiments/overnight.yaml --deadline 07:30
           harrow sweep experiments/overnight.yaml --rerun-failed --retries 1
+          harrow sweep experiments/overnight.yaml --executor slurm --runs-dir /shared/harrow-runs
         """
     )
 
@@ -62,6 +69,12 @@ struct SweepCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds between SIGTERM and SIGKILL when a trial is stopped.")
     var grace: Double = 10
+
+    @Option(help: ArgumentHelp("Where trials run: local (this machine) or slurm (job arrays through sbatch; settings from the experiment's `executor:`). Default: the experiment's executor, else local.", valueName: "type"))
+    var executor: Experiment.ExecutorSettings.Kind?
+
+    @Option(help: ArgumentHelp("Where run folders go (default: runs/ beside the store). Under Slurm it must be on a filesystem the nodes share.", valueName: "dir"))
+    var runsDir: String?
 
     @Flag(help: "Print the final run summaries as JSON.")
     var json = false
@@ -96,12 +109,19 @@ struct SweepCommand: AsyncParsableCommand {
         options.notice = { line in FileHandle.standardError.write(Data("harrow: \(line)\n".utf8)) }
         options.killGrace = grace
         options.toolDirectory = executableDirectory()
+        options.runsDirectory = runsDir.map { $0.hasPrefix("/") ? $0 : options.workingDirectory + "/" + $0 }
         let progress = ProgressLine()
         options.progress = { progress.show($0) }
 
         let outcome: SweepOutcome
         do {
-            outcome = try await SweepRunner(store: store, plan: plan, spec: text, options: options).run()
+            var runner: (any Executor)?
+            if (executor ?? experiment.executor?.type) == .slurm {
+                let folder = options.runsDirectory.map { ($0 as NSString).deletingLastPathComponent } ?? (store.path as NSString).deletingLastPathComponent
+                runner = SlurmExecutor(settings: experiment.executor ?? .init(), stateDirectory: absolute(folder) + "/slurm",
+                                       workingDirectory: options.workingDirectory, sweep: experiment.name, timeout: experiment.trainer.timeout)
+            }
+            outcome = try await SweepRunner(store: store, plan: plan, spec: text, options: options, executor: runner).run()
         } catch {
             progress.finish()
             printError("harrow: \(error)")
@@ -116,6 +136,10 @@ struct SweepCommand: AsyncParsableCommand {
             print(SweepReport.footer(outcome, sweep: experiment.name))
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+
+    func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     func parseGPUs(_ text: String) throws -> [Int] {
@@ -173,6 +197,7 @@ final class ProgressLine: @unchecked Sendable {
 }
 
 extension ReuseRule: ExpressibleByArgument {}
+extension Experiment.ExecutorSettings.Kind: ExpressibleByArgument {}
 
 enum SweepReport {
     static func table(_ snapshots: [RunSnapshot], sweep: String, plan: Plan) -> String {

@@ -80,6 +80,11 @@ actor Scheduler {
         report("\(run.id) \(status.rawValue)")
     }
 
+    /// A run taken over from a harrow that is gone counts as running.
+    func adopted(_ run: Run) {
+        active += 1
+    }
+
     /// Another harrow claimed the run first.
     func lost(_ run: Run) {
         active -= 1

@@ -21,6 +21,8 @@ public struct RunnerOptions: Sendable {
     public var killGrace: Double = 10
     /// Seconds between metrics reads.
     public var pollInterval: Double = 0.5
+    /// Where run folders go; nil means `runs/` beside the store.
+    public var runsDirectory: String?
     /// Where `harrow-train` is looked for before PATH (the folder of the running harrow).
     public var toolDirectory: String?
     /// Receives one line of progress after every change.
@@ -100,18 +102,23 @@ public final class SweepRunner: Sendable {
         let started = Date()
         // Runs a dead harrow left `running`: a cluster job still queued, running or finished is watched again;
         // otherwise what is left of their trainers is stopped, and they run again.
-        var reclaimed: [Int64: JobHandle] = [:]
-        for run in try store.recoverAbandoned(owner: owner, isAlive: processIsAlive) {
+        var reclaimed: [(Run, JobHandle)] = []
+        var lost: [Run] = []
+        for run in try store.abandoned(owner: owner, isAlive: processIsAlive) {
+            let previous = run.ownerPID.map { Owner(pid: $0, host: run.ownerHost ?? "") }
             if let dir = run.runDir, let job = await executor.reclaim(runDir: dir, job: run.job) {
-                reclaimed[run.rowID] = job
+                guard try store.adopt(run: run.rowID, from: previous, owner: owner) else { continue }
+                reclaimed.append((run, job))
                 logger.notice("run \(run.id) was left by a harrow that is gone; watching its \(executor.kind) job \(job) again")
             } else {
+                lost.append(run)
                 logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
             }
         }
+        try store.interrupt(lost)
 
         let e = plan.experiment
-        let runsRoot = ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
+        let runsRoot = options.runsDirectory ?? ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
         let code = GitProvenance.capture(at: (absolute(e.file) as NSString).deletingLastPathComponent)
         let provenance = try store.record(code)
         let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
@@ -141,8 +148,7 @@ public final class SweepRunner: Sendable {
         defer { signals?.cancel() }
 
         let context = TrialContext(store: store, experiment: e, trials: trials, scheduler: scheduler, pump: pump, executor: executor,
-                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger,
-                                   reclaimed: Reclaimed(reclaimed))
+                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger)
         await scheduler.report(nil)
         await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -161,6 +167,10 @@ public final class SweepRunner: Sendable {
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { workers in
+                // Jobs a harrow that is gone left queued or running: watched to their end, never submitted again.
+                for (run, job) in reclaimed {
+                    workers.addTask { await context.finishReclaimed(run, job: job) }
+                }
                 // On a cluster every ready trial is submitted at once and its queue throttles them.
                 let workers_ = executor.inFlight(slots: slots.count, pending: pending.count)
                 for i in 0..<max(1, workers_) { workers.addTask { try await context.work(in: slots[i % slots.count]) } }
@@ -204,8 +214,6 @@ struct TrialContext: Sendable {
     let options: RunnerOptions
     let claimable: Set<RunStatus>
     let logger: Logger
-    /// Jobs of runs a harrow that is gone left behind, watched instead of launched again.
-    let reclaimed: Reclaimed
 
     var retries: Int { options.retries ?? experiment.trainer.retries }
 
@@ -241,12 +249,17 @@ struct TrialContext: Sendable {
 
     static let maxVanished = 3
 
+    /// A run whose job outlived its harrow: its curves continue from the stored offset, and it ends as any other.
+    func finishReclaimed(_ run: Run, job: JobHandle) async {
+        await scheduler.adopted(run)
+        let (status, gone) = await watch(run, job: job, attempt: run.attempt, folder: RunFolder(path: run.runDir ?? ""), offset: run.metricsOffset)
+        await scheduler.finished(run, status: status, epochs: trials[run.paramsKey ?? ""]?["epochs"]?.number)
+        if gone { logger.warning("run \(run.id) was interrupted outside harrow; run the sweep again to run it again") }
+    }
+
     /// Runs one attempt; returns its status and whether its job vanished (interrupted outside harrow).
     func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> (RunStatus, Bool) {
         let folder = RunFolder(path: run.runDir ?? "")
-        if let job = await reclaimed.take(run.rowID) {
-            return await watch(run, job: job, attempt: attempt, folder: folder, offset: run.metricsOffset ?? 0)
-        }
         let expansion: CommandTemplate.Expansion
         if let profile = experiment.trainer.profile {
             // A tool run unchanged: its config (LLaMA-Factory's YAML, read now so an edit reaches the next trial) or
@@ -400,11 +413,4 @@ struct TrialContext: Sendable {
                          stderrTail: tail?.isEmpty == true ? nil : tail, error: error)
         return status
     }
-}
-
-/// Jobs reclaimed from a harrow that is gone, each handed to the slot that claims its run.
-actor Reclaimed {
-    private var jobs: [Int64: JobHandle]
-    init(_ jobs: [Int64: JobHandle]) { self.jobs = jobs }
-    func take(_ run: Int64) -> JobHandle? { jobs.removeValue(forKey: run) }
 }

@@ -63,7 +63,7 @@ public struct Experiment: Sendable {
 
     /// `executor: {type: slurm, ...}`: where trials run. Absent means this machine. Not part of a trial's identity.
     public struct ExecutorSettings: Sendable, Hashable {
-        public enum Kind: String, Sendable { case local, slurm }
+        public enum Kind: String, Sendable, CaseIterable { case local, slurm }
         public var type: Kind = .slurm
         public var partition: String?
         /// sbatch's `--time`, in its own syntax; absent means `trainer.timeout` rounded up to minutes.

@@ -77,6 +77,8 @@ public struct SweepSummary: Sendable {
     public var meanDuration: Double?
     /// Runs of this sweep that another sweep ran (same identity).
     public var reused = 0
+    /// The Slurm job arrays its runs' last attempts ran in.
+    public var slurmArrays: [String] = []
 
     public var total: Int { counts.values.reduce(0, +) }
 }
@@ -206,23 +208,50 @@ extension Store {
     /// `staleAfter`) are marked interrupted and returned, so the caller can kill their trainers' groups.
     public func recoverAbandoned(owner: Owner, staleAfter: TimeInterval = 60, isAlive: (Int32) -> Bool,
                                  now: Date = Date()) throws(StoreError) -> [Run] {
-        try write { db in
+        let runs = try abandoned(owner: owner, staleAfter: staleAfter, isAlive: isAlive, now: now)
+        try interrupt(runs, now: now)
+        return runs
+    }
+
+    /// Runs left `running` by a harrow that is gone: its pid dead on this host, or, from another host, its
+    /// heartbeat older than `staleAfter`.
+    public func abandoned(owner: Owner, staleAfter: TimeInterval = 60, isAlive: (Int32) -> Bool, now: Date = Date()) throws(StoreError) -> [Run] {
+        try read { db in
             let running = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.status = 'running'").map(Run.init(row:))
-            let abandoned = running.filter { run in
+            return running.filter { run in
                 if run.ownerPID == owner.pid && run.ownerHost == owner.host { return false }
                 let sameHost = run.ownerHost == owner.host
                 let ownerGone = sameHost && !(run.ownerPID.map(isAlive) ?? false)
                 let stale = (run.heartbeat.map { now.timeIntervalSince($0) > staleAfter } ?? true)
                 return ownerGone || (!sameHost && stale)
             }
-            for run in abandoned {
+        }
+    }
+
+    /// Marks abandoned runs interrupted: they run again.
+    public func interrupt(_ runs: [Run], now: Date = Date()) throws(StoreError) {
+        guard !runs.isEmpty else { return }
+        try write { db in
+            for run in runs {
                 try db.execute(sql: """
-                    UPDATE runs SET status = 'interrupted', ended_at = ?, error = 'harrow stopped while it ran', owner_pid = NULL WHERE rowid = ?
+                    UPDATE runs SET status = 'interrupted', ended_at = ?, error = 'harrow stopped while it ran', owner_pid = NULL
+                    WHERE rowid = ? AND status = 'running'
                     """, arguments: [now.seconds, run.rowID])
                 try db.execute(sql: "UPDATE attempts SET status = 'interrupted', ended_at = ? WHERE run = ? AND attempt = ?",
                                arguments: [now.seconds, run.rowID, run.attempt])
             }
-            return abandoned
+        }
+    }
+
+    /// Takes over an abandoned run whose job still lives (a cluster job): same attempt, curves kept. False when
+    /// another harrow took it first.
+    public func adopt(run: Int64, from previous: Owner?, owner: Owner, now: Date = Date()) throws(StoreError) -> Bool {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE runs SET owner_pid = ?, owner_host = ?, heartbeat = ?
+                WHERE rowid = ? AND status = 'running' AND owner_pid IS ? AND owner_host IS ?
+                """, arguments: [owner.pid, owner.host, now.seconds, run, previous?.pid, previous?.host])
+            return db.changesCount == 1
         }
     }
 
@@ -289,7 +318,12 @@ extension Store {
                                     meanDuration: times?["mean"],
                                     reused: try Int.fetchOne(db, sql: """
                                         SELECT COUNT(*) FROM runs r JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND r.sweep_id IS NOT ?
-                                        """, arguments: [id, id]) ?? 0)
+                                        """, arguments: [id, id]) ?? 0,
+                                    slurmArrays: try String.fetchAll(db, sql: """
+                                        SELECT DISTINCT substr(r.job, 1, instr(r.job, '_') - 1) AS array FROM runs r
+                                        JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND r.executor = 'slurm' AND instr(r.job, '_') > 0
+                                        ORDER BY CAST(array AS INTEGER)
+                                        """, arguments: [id]))
             }
         }
     }
