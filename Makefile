@@ -29,8 +29,12 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
-	$(SWIFT) test --skip-build --skip DemoStoriesTests --skip FaultTests
+	$(SWIFT) test --skip-build --skip DemoStoriesTests --skip FaultTests --skip SlurmTests
 	$(SWIFT) test --skip-build --filter FaultTests
+	@# A one-node Slurm for the cluster executor's tests, stopped whatever they do (bounded: 10 minutes).
+	@scripts/slurm-cluster.sh start .build/slurm-test >/dev/null || exit 1; \
+	  status=0; SLURM_CONF=$(CURDIR)/.build/slurm-test/slurm.conf timeout 600 $(SWIFT) test --skip-build --filter SlurmTests || status=$$?; \
+	  scripts/slurm-cluster.sh stop .build/slurm-test; exit $$status
 	$(SWIFT) test --skip-build --filter DemoStoriesTests
 
 bench: deps

@@ -72,7 +72,8 @@ EOF
 store=${CHECK_TRAINERS_STORE:-$(mktemp -d /tmp/harrow-check-trainers.XXXXXX)}
 echo "store: $store"
 # The trainers harrow starts are found on PATH (python3, llamafactory-cli); nothing is fetched from the Hub.
-export PATH="$PWD/$VENV/bin:$PATH"
+case $VENV in /*) ;; *) VENV=$PWD/$VENV ;; esac
+export PATH="$VENV/bin:$PATH"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 HF_DATASETS_CACHE="$store/hf-datasets" TOKENIZERS_PARALLELISM=false
 mix=()
 [ "${CHECK_TRAINERS_MIX:-0}" = 1 ] && mix=(--mix)

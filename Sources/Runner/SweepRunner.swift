@@ -109,7 +109,7 @@ public final class SweepRunner: Sendable {
             if let dir = run.runDir, let job = await executor.reclaim(runDir: dir, job: run.job) {
                 guard try store.adopt(run: run.rowID, from: previous, owner: owner) else { continue }
                 reclaimed.append((run, job))
-                logger.notice("run \(run.id) was left by a harrow that is gone; watching its \(executor.kind) job \(job) again")
+                options.notice?("run \(run.id) was left by a harrow that is gone; watching its \(executor.kind) job \(job) again")
             } else {
                 lost.append(run)
                 logger.warning("run \(run.id) was left running by a harrow that is gone; it will run again")
@@ -142,7 +142,7 @@ public final class SweepRunner: Sendable {
         let slots = slots
         let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
                                   startedAt: started, finishedBefore: alreadyFinished,
-                                  failedBefore: runs.count - pending.count - alreadyFinished, epochs: epochs, report: options.progress)
+                                  failedBefore: runs.count - pending.count - alreadyFinished - reclaimed.count, epochs: epochs, report: options.progress)
         let pump = MetricsPump(store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) })
         let signals = options.handleSignals ? SignalWatch(scheduler: scheduler, executor: executor, grace: options.killGrace) : nil
         defer { signals?.cancel() }
