@@ -41,8 +41,12 @@ if ! munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
-# The node line as slurmd sees this machine (its short host name, CPUs, memory), without the uptime.
-node=$(slurmd -C | head -1 | sed 's/ UpTime=.*//')
+# The node as slurmd sees this machine (its short host name and memory), offering 8 CPUs whatever it has
+# (config_overrides): the tests' trainers mostly sleep, and a throttle below the node's capacity is then what
+# limits an array, as on a real cluster.
+name=$(slurmd -C | head -1 | sed 's/^NodeName=\([^ ]*\).*/\1/')
+memory=$(slurmd -C | head -1 | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+node="NodeName=$name CPUs=8 RealMemory=${memory:-1024}"
 cat > "$conf" <<CONF
 ClusterName=harrowtest
 SlurmctldHost=localhost
@@ -63,6 +67,7 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
+SlurmdParameters=config_overrides
 MpiDefault=none
 # Tests want quick turns: time limits and signals checked often, finished jobs kept long enough to read.
 MessageTimeout=10

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Scores an evalset with a scorer: one log-likelihood request per choice, one generation per generative item.
-public func evaluate(_ set: Evalset, with scorer: Scorer, environment: [String: String] = [:]) async throws -> EvalResult {
+public func evaluate(_ set: Evalset, with scorer: some ScoreBackend, environment: [String: String] = [:]) async throws -> EvalResult {
     var requests: [ScoreRequest] = []
     var spans: [Range<Int>] = []
     for item in set.items {

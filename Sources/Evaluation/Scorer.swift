@@ -31,9 +31,37 @@ public struct ScorerError: Error, CustomStringConvertible, Sendable {
     public init(_ d: String) { description = d }
 }
 
+/// Answers score requests: a scorer process talked to as it runs (`Scorer`), or one run as a batch job whose
+/// requests and answers are files (a cluster's evaluation job).
+public protocol ScoreBackend: Sendable {
+    func score(_ requests: [ScoreRequest], environment: [String: String]) async throws -> [ScoreResponse]
+}
+
+extension ScoreRequest {
+    /// The requests as the scorer reads them: one JSON line each, ids in order.
+    public static func lines(_ requests: [ScoreRequest]) -> String {
+        requests.enumerated().map { $1.line(id: $0) + "\n" }.joined()
+    }
+}
+
+extension ScoreResponse {
+    /// A batch scorer's output, by request id: every one of `count` answered, or an error naming the first missing.
+    public static func parse(lines text: String, count: Int) throws -> [ScoreResponse] {
+        var answers: [Int: ScoreResponse] = [:]
+        for line in text.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let (id, response) = try Scorer.parse(String(line))
+            answers[id] = response
+        }
+        if let missing = (0..<count).first(where: { answers[$0] == nil }) {
+            throw ScorerError("the scorer answered \(answers.count) of \(count) requests (none for \(missing))")
+        }
+        return (0..<count).map { answers[$0]! }
+    }
+}
+
 /// A scorer process speaking JSON lines on stdin/stdout. Requests are written while answers are read, with
 /// a bounded window in flight, so neither pipe fills up and blocks the other side.
-public struct Scorer: Sendable {
+public struct Scorer: ScoreBackend {
     public var argv: [String]
     public var window: Int
     /// A scorer that sends no answer for this long while answers are due is stopped (seconds).

@@ -14,9 +14,12 @@ public struct Job: Sendable {
     public var runID: String
     /// Seconds before the job is stopped and recorded `timed_out`.
     public var timeout: Double?
+    /// A file for its stdin (a batch scorer's requests); nil means none.
+    public var stdinPath: String?
 
     public init(argv: [String], environment: [String: String], workingDirectory: String, stdoutPath: String, stderrPath: String,
-                runDir: String, runID: String, timeout: Double? = nil) {
+                runDir: String, runID: String, timeout: Double? = nil, stdinPath: String? = nil) {
+        self.stdinPath = stdinPath
         self.argv = argv
         self.environment = environment
         self.workingDirectory = workingDirectory
@@ -103,12 +106,19 @@ public final class LocalExecutor: Executor {
     public func launch(_ job: Job) async throws -> JobHandle {
         let out = try FileDescriptor.open(FilePath(job.stdoutPath), .writeOnly, options: [.create, .truncate],
                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
-        let err: FileDescriptor
+        let err: FileDescriptor, input: FileDescriptor
         do {
             err = try FileDescriptor.open(FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
                                           permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch {
             try? out.close()
+            throw error
+        }
+        do {
+            input = try FileDescriptor.open(FilePath(job.stdinPath ?? "/dev/null"), .readOnly)
+        } catch {
+            try? out.close()
+            try? err.close()
             throw error
         }
         var options = PlatformOptions()
@@ -122,7 +132,8 @@ public final class LocalExecutor: Executor {
             defer { pidSink.finish() }  // a spawn that throws reports no pid
             let result = try await Subprocess.run(
                 executable, arguments: Arguments(Array(job.argv.dropFirst())), environment: .inherit.updating(env),
-                workingDirectory: FilePath(job.workingDirectory), platformOptions: options, input: .none,
+                workingDirectory: FilePath(job.workingDirectory), platformOptions: options,
+                input: .fileDescriptor(input, closeAfterSpawningProcess: true),
                 output: .fileDescriptor(out, closeAfterSpawningProcess: true),
                 error: .fileDescriptor(err, closeAfterSpawningProcess: true)
             ) { execution in

@@ -13,6 +13,9 @@ public struct RunEvaluation: Sendable {
     public var scorer: [String]?
     /// Seconds a scorer may go without answering before it is stopped.
     public var timeout: Double
+    /// A cluster executor: each scoring then runs as a batch job there (requests and answers as files in the run
+    /// folder) instead of a scorer process on this machine.
+    public var executor: (any Executor)?
 
     public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil,
                 timeout: Double? = nil) {
@@ -74,7 +77,7 @@ public struct RunEvaluation: Sendable {
             do {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
-                let result = try await evaluate(set, with: Scorer(argv: argv, idleTimeout: timeout))
+                let result = try await evaluate(set, with: backend(argv, run: run, name: set.name))
                 stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 stored.baseline = try? await baseline(of: run, set: set, store: store)
             } catch {
@@ -91,9 +94,15 @@ public struct RunEvaluation: Sendable {
     func baseline(of run: Run, set: Evalset, store: Store) async throws -> Double? {
         guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
         if let cached = try store.checkpointScore(weights, evalset: set.name) { return cached }
-        let result = try await evaluate(set, with: Scorer(argv: [trainTool(), "score", "--model", base], idleTimeout: timeout))
+        let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name))
         try store.saveCheckpointScore(weights, evalset: set.name, total: result.total)
         return result.total
+    }
+
+    /// The scorer process here, or on a cluster a job in `RUN/eval/NAME/`.
+    func backend(_ argv: [String], run: Run, name: String) -> any ScoreBackend {
+        guard let executor, executor.kind != "local", let dir = run.runDir else { return Scorer(argv: argv, idleTimeout: timeout) }
+        return JobScorer(executor: executor, argv: argv, folder: dir + "/eval/" + name, workingDirectory: workingDirectory, runID: run.id)
     }
 
     public static func stored(_ r: EvalResult, seconds: Double?, prompts: [String: String] = [:]) -> StoredEval {
@@ -107,5 +116,31 @@ public struct RunEvaluation: Sendable {
         }
         return StoredEval(evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
                           seconds: seconds, error: nil, groups: groups, items: items)
+    }
+}
+
+/// The score protocol as a batch job: the requests written to a file, the scorer run on an executor with that
+/// file as its stdin, its answers read back from its stdout. Harrow stays the only writer of the store.
+struct JobScorer: ScoreBackend {
+    let executor: any Executor
+    let argv: [String]
+    /// `RUN/eval/NAME/`: requests.jsonl, responses.jsonl, stderr.log and the job's own files.
+    let folder: String
+    let workingDirectory: String
+    let runID: String
+
+    func score(_ requests: [ScoreRequest], environment: [String: String]) async throws -> [ScoreResponse] {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let input = folder + "/requests.jsonl", output = folder + "/responses.jsonl", errors = folder + "/stderr.log"
+        try ScoreRequest.lines(requests).write(toFile: input, atomically: true, encoding: .utf8)
+        let job = Job(argv: argv, environment: environment, workingDirectory: workingDirectory, stdoutPath: output, stderrPath: errors,
+                      runDir: folder, runID: runID, stdinPath: input)
+        let handle = try await executor.launch(job)
+        let state = await executor.wait(handle)
+        guard state == .ended(.exited(0)) else {
+            let tail = ((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "").suffix(1500)
+            throw ScorerError("the \(executor.kind) evaluation job \(handle) ended \(state)" + (tail.isEmpty ? "" : ":\n" + tail))
+        }
+        return try ScoreResponse.parse(lines: try String(contentsOfFile: output, encoding: .utf8), count: requests.count)
     }
 }

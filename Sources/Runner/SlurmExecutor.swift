@@ -50,7 +50,7 @@ public final class SlurmExecutor: Executor {
         env["CUDA_VISIBLE_DEVICES"] = nil  // Slurm sets it from --gres
         for key in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"] { env[key] = nil }
         let script = Slurm.taskScript(argv: job.argv, environment: env, workingDirectory: job.workingDirectory, runDir: job.runDir,
-                                      stdout: job.stdoutPath, stderr: job.stderrPath, runID: job.runID)
+                                      stdout: job.stdoutPath, stderr: job.stderrPath, stdin: job.stdinPath, runID: job.runID)
         let path = job.runDir + "/" + Slurm.taskScriptName
         try script.write(toFile: path, atomically: true, encoding: .utf8)
         for stale in [Slurm.exitStatusName, Slurm.timedOutName, Slurm.jobFileName] { try? FileManager.default.removeItem(atPath: job.runDir + "/" + stale) }
@@ -281,7 +281,7 @@ public enum Slurm {
     /// run folder; SIGTERM is passed on to it; USR2 (the time-limit warning) marks the run timed out and stops it;
     /// the exit status is written last, atomically.
     public static func taskScript(argv: [String], environment: [String: String], workingDirectory: String, runDir: String,
-                                  stdout: String, stderr: String, runID: String) -> String {
+                                  stdout: String, stderr: String, stdin: String? = nil, runID: String) -> String {
         let dir = quote(runDir)
         var lines = [
             "#!/bin/sh",
@@ -292,7 +292,7 @@ public enum Slurm {
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) where isName(k) { lines.append("export \(k)=\(quote(v))") }
         lines += [
             "export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\" OPENBLAS_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
-            argv.map(quote).joined(separator: " ") + " > \(quote(stdout)) 2> \(quote(stderr)) &",
+            argv.map(quote).joined(separator: " ") + " < \(quote(stdin ?? "/dev/null")) > \(quote(stdout)) 2> \(quote(stderr)) &",
             "child=$!",
             "trap 'kill -TERM $child 2>/dev/null' TERM INT",
             "trap 'touch \(dir)/\(timedOutName); kill -TERM $child 2>/dev/null' USR2",

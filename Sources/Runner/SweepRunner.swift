@@ -362,8 +362,10 @@ struct TrialContext: Sendable {
         }
         guard evaluate, let e = experiment.evaluation else { return }
         await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
-        let evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
+        var evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
                                        timeout: e.timeout)
+        // On a cluster the evaluation runs as a job there too.
+        if executor.kind != "local" { evaluation.executor = executor }
         for result in await evaluation.run(run, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
             logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
         }

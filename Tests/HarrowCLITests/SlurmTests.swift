@@ -197,4 +197,73 @@ struct SlurmTests {
         let show = try Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout
         #expect(show.contains("saving before the limit"), "the trainer was warned: \(show.suffix(600))")
     }
+
+    /// Evaluation after training runs as a Slurm job too: harrow-train's scorer on the run's checkpoint (the shipped
+    /// chat model), its requests and answers as files in the run folder. It scores exactly as the local scorer does.
+    @Test func evaluationRunsAsAJob() throws {
+        let toy = Harrow.packageRoot + "/Tests/EvaluationTests/Fixtures/toy"
+        let experiment = """
+            name: slurm-eval
+            parameters: {x: {value: 1}}
+            trainer: {command: [./trainer.sh], timeout: 5m}
+            executor: {type: slurm, poll: 1}
+            eval: {evalsets: [\(toy)]}
+            """
+        let trainer = """
+            #!/bin/sh
+            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+            cp -r '\(Harrow.packageRoot)/models/chat' "$HARROW_RUN_DIR/checkpoint"
+            """
+        var totals: [String: Double] = [:]
+        for executor in ["slurm", "local"] {
+            let dir = try folder(experiment, trainer: trainer)
+            let sweep = try Harrow.run("sweep", "exp.yaml", "--executor", executor, in: dir)
+            #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
+            let run = try #require(try runs(dir).first)
+            let show = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8)) as? [String: Any])
+            let scores = show["scores"] as? [String: Any]
+            #expect(scores?.isEmpty == false, "\(show["evals"] ?? show)")
+            totals[executor] = scores?.values.compactMap { $0 as? Double }.first
+            let jobFolder = (run["run_dir"] as! String) + "/eval/toy"
+            #expect(FileManager.default.fileExists(atPath: jobFolder + "/responses.jsonl") == (executor == "slurm"))
+            if executor == "slurm" {
+                #expect(FileManager.default.fileExists(atPath: jobFolder + "/slurm_job"), "the scorer ran as a Slurm job")
+            }
+        }
+        #expect(totals["slurm"] != nil && totals["slurm"] == totals["local"], "\(totals)")
+    }
+
+    /// A task requeued by Slurm (preemption, `scontrol requeue`) goes back to the queue, not to `failed`: harrow
+    /// keeps watching it, and the same attempt ends when the task, run again, ends.
+    @Test func aRequeuedTaskIsWaitedForNotFailed() throws {
+        let dir = try folder("""
+            name: slurm-requeue
+            parameters: {x: {value: 1}}
+            trainer: {command: [./trainer.sh], timeout: 5m}
+            executor: {type: slurm, poll: 1}
+            """, trainer: """
+            #!/bin/sh
+            [ -e "$HARROW_RUN_DIR/../../../requeued" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
+            touch "$HARROW_RUN_DIR/started"
+            sleep 120
+            """)
+        let p = try start(dir, log: "harrow.log")
+        let runsDir = dir + "/.harrow/runs"
+        var runDir = ""
+        #expect(waitFor(60) {
+            runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
+            return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
+        })
+        let job = try String(contentsOfFile: runDir + "/slurm_job", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        FileManager.default.createFile(atPath: dir + "/requeued", contents: nil)
+        _ = try sh("scontrol requeue \(job)", in: dir)
+        #expect(waitFor(30) { ((try? sh("squeue -h -r -j \(job) -o %T", in: dir)) ?? "").hasPrefix("PENDING") }, "the task is back in the queue")
+        // A requeued task waits out a begin time; let it start now.
+        _ = try sh("scontrol update jobid=\(job) StartTime=now", in: dir)
+        p.waitUntilExit()
+        let log = (try? String(contentsOfFile: dir + "/harrow.log", encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "\(log.suffix(1500))")
+        let run = try #require(try runs(dir).first)
+        #expect(run["status"] as? String == "succeeded" && run["attempt"] as? Int == 1 && run["job"] as? String == job)
+    }
 }

@@ -119,6 +119,26 @@ import Yams
                          "--lora_targets", "q_proj", "v_proj", "--learning_rate", "0.0002", "--output_dir", "/runs/x"], "\(argv)")
     }
 
+    /// `executor:` for a cluster: read into settings, and every mistake named with its line.
+    @Test func aSlurmExecutorIsReadAndItsMistakesSayWhere() throws {
+        let e = try Experiment.parse(yaml: """
+            name: x
+            parameters: {lr: {value: 0.1}}
+            trainer: {command: [t]}
+            executor: {type: slurm, partition: gpu, time: "4:00:00", cpus_per_task: 4, mem: 32G, gres: "gpu:1", array_parallelism: 8,
+                       extra_args: [--account=ml, --qos=high], poll: 20}
+            """, file: "exp.yaml")
+        let x = try #require(e.executor)
+        #expect(x.type == .slurm && x.partition == "gpu" && x.time == "4:00:00" && x.cpusPerTask == 4 && x.mem == "32G")
+        #expect(x.gres == "gpu:1" && x.arrayParallelism == 8 && x.extraArgs == ["--account=ml", "--qos=high"] && x.poll == 20)
+
+        let bad = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\nexecutor: {type: slrum, time: 4h, array_paralellism: 2}\n")
+        #expect(bad.contains { $0.message.contains("unknown executor type 'slrum'") && $0.location.line == 3 }, "\(bad)")
+        #expect(bad.contains { $0.message.contains("executor") && ($0.hint ?? "").contains("array_parallelism") }, "\(bad)")
+        let time = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\nexecutor: {type: slurm, time: 4h}\n")
+        #expect(time.contains { $0.message.contains("Slurm time limit") && ($0.hint ?? "").contains("4:00:00") && $0.location.line == 3 }, "\(time)")
+    }
+
     @Test func profileMistakesSayWhere() {
         let unknown = diagnostics("name: x\nparameters: {lr: {value: 0.1}}\ntrainer: {profile: llamafactroy, config: a.yaml}\n")
         #expect(unknown.contains { $0.message.contains("unknown trainer profile 'llamafactroy'") && $0.location.line == 3 && ($0.hint ?? "").contains("llamafactory") },
