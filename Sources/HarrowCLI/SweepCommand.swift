@@ -42,7 +42,7 @@ struct SweepCommand: AsyncParsableCommand {
           harrow sweep experiments/demo.yaml --parallel 2
           harrow sweep experiments/overnight.yaml --deadline 07:30
           harrow sweep experiments/overnight.yaml --rerun-failed --retries 1
-          harrow sweep experiments/overnight.yaml --executor slurm --runs-dir /shared/harrow-runs
+          harrow sweep overnight.yaml --executor slurm --runs-dir /shared/runs
         """
     )
 
