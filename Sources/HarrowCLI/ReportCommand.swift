@@ -52,6 +52,7 @@ struct ReportCommand: ParsableCommand {
         var reported: String?
         var sweepMetric: String?
         var objective: Objective?
+        var method: String?
         if let runs {
             for id in runs.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
                 let r = try store.requireRun(id)
@@ -74,7 +75,9 @@ struct ReportCommand: ParsableCommand {
             title = "sweep \(name)"
             reported = name
             // The sweep's own objective ranks its runs unless a dashboard or --metric says otherwise.
-            objective = try store.sweeps().first { $0.name == name }?.objective
+            let stored = try store.sweeps().first { $0.name == name }
+            objective = stored?.objective
+            method = stored?.method
             sweepMetric = objective?.metric
             folder = "reports/" + safeFileName(name)
         }
@@ -82,6 +85,7 @@ struct ReportCommand: ParsableCommand {
                                     metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
         request.sweep = reported
         request.objective = objective
+        request.method = method
         let showProgress = !json && isatty(2) == 1 && chosen.count >= 50
         let started = Date()
         let summary: ReportSummary

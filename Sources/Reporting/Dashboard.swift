@@ -17,6 +17,8 @@ public struct Panel: Sendable, Equatable {
 
     public enum Kind: String, Sendable, CaseIterable {
         case table, curves, scatter, heatmap, bars3h, forgetting, flips
+        /// Which parameter mattered: the metric's mean ± se per value of each varying parameter, with its share.
+        case effects
         /// Single-run panels, for run pages.
         case overview, params, verdict, scores, artifacts
     }
@@ -48,6 +50,7 @@ public struct Panel: Sendable, Equatable {
         .bars3h: ["metrics", "gate", "top"],
         .forgetting: ["x", "by"],
         .flips: ["limit"],
+        .effects: ["params", "top"],
         .overview: [], .params: [], .verdict: [], .scores: [], .artifacts: [],
     ]
     static let required: [Kind: [String]] = [.scatter: ["x", "y"], .heatmap: ["x", "y", "value"]]

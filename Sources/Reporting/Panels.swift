@@ -20,6 +20,7 @@ struct PanelContext {
         case .bars3h: return try bars3h(p)
         case .forgetting: return try forgetting(p)
         case .flips: return try flips(p)
+        case .effects: return try effects(p)
         case .overview: return try overview(p)
         case .params: return params(p)
         case .verdict: return verdict(p)
@@ -246,6 +247,38 @@ struct PanelContext {
         if xs.isEmpty { return html + note("no run has both \(HTML.escape(x)) and \(HTML.escape(y))") }
         if gs.contains(where: { $0.members.count > 1 }) { html += note("seed repeats: mean with ± sd bars") }
         return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    /// Main effects: a sentence naming the parameter that mattered, then one small chart per parameter (strongest
+    /// first, `top` of them, default 6) of the metric's mean ± standard error at each of its values.
+    func effects(_ p: Panel) throws -> String {
+        let runs = scope.runs.filter { $0.value(metric) != nil }
+        let names = p.params ?? varyingParams(runs)
+        var html = heading(p, "Which parameter mattered")
+        let rows = runs.map { r in (params: r.params, value: r.value(metric)!) }
+        let grid = renderer.grid
+        let analysis = Effects.analyze(rows, parameters: names, metric: metric, grid: grid)
+        guard runs.count >= 3, let sentence = Effects.sentence(analysis, lowerIsBetter: renderer.lowerIsBetter) else {
+            return html + note("too few runs with \(HTML.escape(metric)) and a varying parameter to tell")
+        }
+        html += "<p class=\"answer\">\(HTML.escape(sentence)).</p>\n"
+        html += note((grid ? "share of variance from a one-way ANOVA per parameter" : "share: squared Spearman rank correlation (η² for categories)")
+                     + " over \(analysis.runs) runs; points are means over the other parameters, bars one standard error")
+        html += "<div class=\"multiples\">"
+        for (i, e) in analysis.effects.prefix(p.top ?? 6).enumerated() {
+            var c = chart(p, e.parameter, suffix: "-\(i)")
+            c.title = "\(e.parameter): \(Int((e.share * 100).rounded()))%"
+            c.width = 300
+            c.height = 220
+            c.xLabel = e.parameter
+            c.yLabel = metric
+            c.xTics = e.levels.enumerated().map { (label($0.element.value), Double($0.offset)) }
+            c.xRange = (-0.5, Double(e.levels.count) - 0.5)
+            c.elements.append(.points(title: "", x: e.levels.indices.map(Double.init), y: e.levels.map(\.mean), color: 0,
+                                      yError: e.levels.map { $0.stderr ?? 0 }, size: 1.0))
+            html += try renderer.figure(c, prefix: prefix)
+        }
+        return html + "</div>"
     }
 
     func heatmap(_ p: Panel) throws -> String {

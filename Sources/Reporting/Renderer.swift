@@ -42,6 +42,8 @@ final class Renderer {
     /// Which way the ranking metric is better (the sweep's goal when it has one).
     let lowerIsBetter: Bool
     let baseDirectory: URL
+    /// A grid's runs are a balanced design (ANOVA shares); random and bayes sweeps' are not (rank correlations).
+    var grid = true
     private var chartNames = Set<String>()
     private var gates: [String: GateRules] = [:]
     private(set) var warnings: [String] = []

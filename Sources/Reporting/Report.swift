@@ -21,6 +21,8 @@ public struct ReportRequest: Sendable {
     public var sweep: String?
     /// The sweep's stored objective: which way its metric is better, instead of guessing from the name.
     public var objective: Objective?
+    /// The sweep's method (`grid`, `random`, `bayes`): how the effects panel measures a parameter's share.
+    public var method: String?
 
     public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
                 metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
@@ -85,6 +87,7 @@ public enum Report {
 
         let gnuplot = try Gnuplot(directory: request.out)
         let renderer = Renderer(gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)
+        renderer.grid = request.method.map { $0 == "grid" } ?? true
         var pages = 0
         func write(_ html: String, to name: String) throws {
             do { try html.write(to: request.out.appendingPathComponent(name), atomically: true, encoding: .utf8) } catch {
