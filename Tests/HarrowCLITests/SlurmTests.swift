@@ -64,6 +64,31 @@ struct SlurmTests {
         return condition()
     }
 
+    /// One trial whose trainer runs until a file named `marker` exists in the test's folder (then it succeeds at
+    /// once): harrow started, the task running. Returns the folder, harrow, and the task's job id.
+    func runningTask(_ name: String, until marker: String) throws -> (String, Process, String) {
+        let dir = try folder("""
+            name: \(name)
+            parameters: {x: {value: 1}}
+            trainer: {command: [./trainer.sh], timeout: 5m}
+            executor: {type: slurm, poll: 1}
+            """, trainer: """
+            #!/bin/sh
+            [ -e "$HARROW_RUN_DIR/../../../\(marker)" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
+            touch "$HARROW_RUN_DIR/started"
+            sleep 120
+            """)
+        let p = try start(dir, log: "harrow.log")
+        let runsDir = dir + "/.harrow/runs"
+        var runDir = ""
+        #expect(waitFor(60) {
+            runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
+            return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
+        })
+        let job = try String(contentsOfFile: runDir + "/slurm_job", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return (dir, p, job)
+    }
+
     /// 12 trials as one array with a throttle of 2: never more than 2 at once, one failure recorded with its stderr,
     /// every run's Slurm job id in the store.
     @Test func twelveTrialsRunAsOneThrottledArray() throws {
@@ -141,25 +166,7 @@ struct SlurmTests {
     /// A job cancelled from outside (scancel) is not the trainer's fault: the attempt is `interrupted` and the trial
     /// runs again in the same sweep.
     @Test func aCancelledJobIsInterruptedAndRunsAgain() throws {
-        let dir = try folder("""
-            name: slurm-cancel
-            parameters: {x: {value: 1}}
-            trainer: {command: [./trainer.sh], timeout: 5m}
-            executor: {type: slurm, poll: 1}
-            """, trainer: """
-            #!/bin/sh
-            [ -e "$HARROW_RUN_DIR/../../../cancelled" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
-            touch "$HARROW_RUN_DIR/started"
-            sleep 120
-            """)
-        let p = try start(dir, log: "harrow.log")
-        let runsDir = dir + "/.harrow/runs"
-        var runDir = ""
-        #expect(waitFor(60) {
-            runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
-            return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
-        })
-        let job = try String(contentsOfFile: runDir + "/slurm_job", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (dir, p, job) = try runningTask("slurm-cancel", until: "cancelled")
         FileManager.default.createFile(atPath: dir + "/cancelled", contents: nil)
         _ = try sh("scancel \(job)", in: dir)
         p.waitUntilExit()
@@ -236,25 +243,7 @@ struct SlurmTests {
     /// A task requeued by Slurm (preemption, `scontrol requeue`) goes back to the queue, not to `failed`: harrow
     /// keeps watching it, and the same attempt ends when the task, run again, ends.
     @Test func aRequeuedTaskIsWaitedForNotFailed() throws {
-        let dir = try folder("""
-            name: slurm-requeue
-            parameters: {x: {value: 1}}
-            trainer: {command: [./trainer.sh], timeout: 5m}
-            executor: {type: slurm, poll: 1}
-            """, trainer: """
-            #!/bin/sh
-            [ -e "$HARROW_RUN_DIR/../../../requeued" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
-            touch "$HARROW_RUN_DIR/started"
-            sleep 120
-            """)
-        let p = try start(dir, log: "harrow.log")
-        let runsDir = dir + "/.harrow/runs"
-        var runDir = ""
-        #expect(waitFor(60) {
-            runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
-            return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
-        })
-        let job = try String(contentsOfFile: runDir + "/slurm_job", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (dir, p, job) = try runningTask("slurm-requeue", until: "requeued")
         FileManager.default.createFile(atPath: dir + "/requeued", contents: nil)
         _ = try sh("scontrol requeue \(job)", in: dir)
         #expect(waitFor(30) { ((try? sh("squeue -h -r -j \(job) -o %T", in: dir)) ?? "").hasPrefix("PENDING") }, "the task is back in the queue")
