@@ -4,12 +4,13 @@ extension Dashboard {
     public static let builtIn: [String: String] = [
         "sweep": """
             # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
-            # Panels: table, curves, scatter, heatmap, bars3h, forgetting, flips (see dashboards/README.md).
+            # Panels: table, effects, curves, scatter, heatmap, bars3h, forgetting, flips (see dashboards/README.md).
             title: overview
             # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
                                         # default: the sweep's own metric, else val/loss
             panels:
-              - type: table             # every run; seed repeats folded to mean ± sd
+              - type: table             # every run (the best 25 shown, a filter and "show all" for the rest); seed repeats folded to mean ± sd
+              - type: effects           # which parameter mattered: mean ± se per value, share of variance
               - type: curves
                 title: Train (dashed) and val loss of the best configurations, best step marked
                 metrics: [train/loss, val/loss]

@@ -16,18 +16,18 @@ enum HTML {
         <body><nav>\(links)</nav>
         <h1>\(escape(title))</h1>
         \(body)
-        <script>\(sortScript)</script>
+        <script>\(sortScript)\(filterScript)</script>
         </body></html>
         """
     }
 
     /// A table whose columns sort on a header click; a cell's `data-v` (a number) sorts it when present.
-    static func table(header: [String], rows: [[Cell]], caption: String? = nil) -> String {
-        var s = "<div class=\"wide\"><table class=\"sortable\">"
+    static func table(header: [String], rows: [[Cell]], caption: String? = nil, id: String? = nil, rowClass: (Int) -> String? = { _ in nil }) -> String {
+        var s = "<div class=\"wide\"><table class=\"sortable\"\(id.map { " id=\"\(escape($0))\"" } ?? "")>"
         if let caption { s += "<caption>\(escape(caption))</caption>" }
         s += "<thead><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
-        for row in rows {
-            s += "<tr>" + row.map { cell in
+        for (i, row) in rows.enumerated() {
+            s += (rowClass(i).map { "<tr class=\"\($0)\">" } ?? "<tr>") + row.map { cell in
                 let sortKey = cell.sortValue.map { " data-v=\"\($0.isFinite ? String($0) : "")\"" } ?? ""
                 let cls = cell.cls.map { " class=\"\($0)\"" } ?? ""
                 return "<td\(sortKey)\(cls)>\(cell.html)</td>"
@@ -62,8 +62,25 @@ enum HTML {
     .succeeded{color:#1a7f37}.failed,.timed_out{color:#c62828}.interrupted,.running,.queued{color:#b26a00}
     .pass{color:#1a7f37}.fail{color:#c62828;font-weight:600}.dirty{color:#c62828}
     figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eef0f3}
-    .grid{display:flex;flex-wrap:wrap;gap:10px}details summary{cursor:pointer}code,pre{font:12px ui-monospace,monospace}
+    .grid{display:flex;flex-wrap:wrap;gap:10px}
+    section.answer{background:#f6f8fa;border:1px solid #dde2e8;border-radius:6px;padding:8px 14px;margin:4px 0 10px}section.answer p{margin:4px 0}
+    p.best{font-size:16px}p.answer{font-size:15px;margin:6px 0}p.verdicts a{margin-right:4px}p.verdicts a.clear{color:#5b6570}
+    table tr.more{display:none}table.all tr.more,table.filtered tr.more{display:table-row}table tr.hide{display:none!important}
+    input.filter{font:inherit;padding:3px 6px;width:320px;max-width:60%}button.all{font:inherit;margin-left:8px}span.count{color:#5b6570;margin-left:8px}details summary{cursor:pointer}code,pre{font:12px ui-monospace,monospace}
     pre{background:#f6f8fa;padding:8px;overflow-x:auto;max-height:320px}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:6px 0}dt{color:#5b6570}dd{margin:0}dl.evidence{grid-template-columns:repeat(4,max-content auto);font-size:13px}
+    """
+
+    /// The run table's filter (every word must appear in a row), its "show all" toggle, and the verdict counts
+    /// that fill the filter. Rows past the first `data-top` carry `more` and show only when asked or matched.
+    static let filterScript = """
+    document.querySelectorAll('input.filter').forEach(function(q){var t=document.getElementById(q.getAttribute('data-table'));if(!t)return;
+    var b=document.querySelector('button.all[data-table="'+t.id+'"]');
+    function apply(){var w=q.value.toLowerCase().split(/\\s+/).filter(Boolean),n=0;t.classList.toggle('filtered',w.length>0);
+    Array.prototype.forEach.call(t.tBodies[0].rows,function(r){var s=r.textContent.toLowerCase(),ok=w.every(function(x){return s.indexOf(x)>=0});
+    r.classList.toggle('hide',!ok);if(ok)n++;});var c=document.querySelector('span.count[data-table="'+t.id+'"]');if(c)c.textContent=w.length?n+' match':'';}
+    q.addEventListener('input',apply);
+    if(b)b.addEventListener('click',function(){var all=t.classList.toggle('all');b.textContent=all?b.getAttribute('data-less'):b.getAttribute('data-more');});
+    document.querySelectorAll('a[data-q]').forEach(function(a){a.addEventListener('click',function(){q.value=a.getAttribute('data-q');apply();});});});
     """
 
     /// Sorts a table's body rows by the clicked column: numbers by `data-v`, text otherwise; missing last.

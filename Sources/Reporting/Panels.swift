@@ -102,12 +102,26 @@ struct PanelContext {
         var html = heading(p, "Runs")
         let folded = all.filter { $0.members.count > 1 }.count
         var notes: [String] = []
+        // On the index every row is written, the best `indexRows` shown: a filter and a toggle show the rest.
+        let folds = isIndex && p.top == nil && shown.count > Self.indexRows
         if shown.count < all.count { notes.append("the best \(shown.count) of \(all.count) by \(HTML.escape(metric))") }
+        if folds { notes.append("the best \(Self.indexRows) of \(shown.count) by \(HTML.escape(metric)) shown") }
         if folded > 0 { notes.append("\(folded) configurations repeated over seeds: mean ± sd, members one click away") }
         if case .compare = scope { notes.append("deltas against the first run") }
         if !notes.isEmpty { html += note(notes.joined(separator: "; ")) }
-        return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows)
+        guard isIndex else { return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows) }
+        html += "<p><input type=\"search\" class=\"filter\" data-table=\"runs\" placeholder=\"filter: run, parameter, verdict\">"
+        if folds {
+            html += "<button class=\"all\" data-table=\"runs\" data-more=\"show all \(shown.count)\" data-less=\"show the best \(Self.indexRows)\">"
+                + "show all \(shown.count)</button>"
+        }
+        html += "<span class=\"count\" data-table=\"runs\"></span></p>"
+        return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows, id: "runs",
+                                 rowClass: { folds && $0 >= Self.indexRows ? "more" : nil })
     }
+
+    /// Rows the index's run table shows before "show all".
+    static let indexRows = 25
 
     func cellFor(param: ParamValue?) -> HTML.Cell {
         guard let param else { return .number(nil) }

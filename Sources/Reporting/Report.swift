@@ -1,5 +1,6 @@
 import HarrowCore
 import Foundation
+import Gate
 import Tracking
 
 /// What to report on and where.
@@ -70,7 +71,9 @@ public enum Report {
         for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
-        var runs = try store.snapshots(request.runs)
+        // Runs that never started (queued when a deadline stopped the night) get one line, no page and no row.
+        let notStarted = request.runs.filter { $0.status == .queued && $0.startedAt == nil }
+        var runs = try store.snapshots(request.runs.filter { !($0.status == .queued && $0.startedAt == nil) })
         let metric = request.metric ?? request.index.metric ?? TrainerContract.Metric.valLoss
         let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
         // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
@@ -96,14 +99,11 @@ public enum Report {
             pages += 1
         }
 
+        let gatePath = request.index.panels.first { $0.kind == .bars3h && $0.gate != nil }?.gate
+        var head = try Answer.html(best: ranked.first, runs: runs, metric: metric, gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
         let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-        var head = "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
-        let verdicts = Dictionary(grouping: runs.compactMap { $0.diagnosis?.verdict }, by: { $0 })
-        if !verdicts.isEmpty {
-            head += " · " + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }
-                .map { "<span class=\"\(HTML.escape($0.key))\">\($0.value.count) \(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</span>" }
-                .joined(separator: ", ")
-        }
+        head += "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
+        if !notStarted.isEmpty { head += " · \(notStarted.count) not started: run the sweep again to continue" }
         let reused = runs.filter { r in request.sweep.map { r.run.sweepName != nil && r.run.sweepName != $0 } ?? false }
         if !reused.isEmpty {
             let from = Set(reused.compactMap(\.run.sweepName)).sorted().map(HTML.escape).joined(separator: ", ")
@@ -113,14 +113,21 @@ public enum Report {
         if let best = ranked.first, let v = best.value(metric) {
             head += " · best <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a> at \(Format.number(v))"
         }
-        head += " · <a href=\"compare.html\">compare the \(compared.count) \(request.compared.isEmpty ? "best" : "chosen") runs</a></p>"
+        head += " · <a href=\"compare.html\">compare the \(compared.count) \(request.compared.isEmpty ? "best" : "chosen") runs</a>"
+        head += " · <a href=\"runs.html\">all runs</a></p>"
+        let nav = [("index", "index.html"), ("compare", "compare.html"), ("all runs", "runs.html")]
         let indexBody = try renderer.render(request.index, scope: .index(ranked), prefix: "")
-        try write(HTML.page(title: "\(request.title) — \(request.index.title)",
-                            nav: [("index", "index.html"), ("compare", "compare.html")], body: head + indexBody), to: "index.html")
+        try write(HTML.page(title: "\(request.title) — \(request.index.title)", nav: nav, body: head + indexBody), to: "index.html")
+
+        // Every run in one table, on a page of its own.
+        var all = Panel(kind: .table)
+        all.top = .max
+        let table = try renderer.render(Dashboard(title: "all runs", metric: nil, panels: [all]), scope: .index(ranked), prefix: "")
+        try write(HTML.page(title: "\(request.title) — all \(runs.count) runs", nav: nav, body: table), to: "runs.html")
 
         let compareBody = try renderer.render(request.comparePage, scope: .compare(compared), prefix: "")
         try write(HTML.page(title: "\(request.comparePage.title): " + compared.map(\.id).joined(separator: " vs "),
-                            nav: [("index", "index.html"), ("compare", "compare.html")], body: compareBody), to: "compare.html")
+                            nav: nav, body: compareBody), to: "compare.html")
 
         for (i, run) in runs.enumerated() {
             let body = try renderer.render(request.runPage, scope: .run(run), prefix: "../")
@@ -132,5 +139,47 @@ public enum Report {
         try gnuplot.finish()
         return ReportSummary(index: request.out.appendingPathComponent("index.html"), pages: pages, charts: gnuplot.charts, runs: runs.count,
                              seconds: Date().timeIntervalSince(start), warnings: renderer.warnings)
+    }
+}
+
+/// The top of the index: the best run and why, then the verdict counts, each a filter of the run table.
+enum Answer {
+    static func html(best: ReportRun?, runs: [ReportRun], metric: String, gate: GateRules?, gatePath: String?) -> String {
+        var html = "<section class=\"answer\">"
+        if let best, let v = best.value(metric) {
+            html += "<p class=\"best\">Best run <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a>: "
+                + "\(HTML.escape(metric)) \(Format.number(v))"
+            if let d = best.diagnosis {
+                html += " · <span class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</span>"
+                if !d.advice.isEmpty { html += " <small>(\(HTML.escape(d.advice)))</small>" }
+            }
+            html += "</p>"
+            let params = best.params.sorted { $0.key < $1.key }.map { "\(HTML.escape($0.key)) = \(HTML.escape($0.value.display))" }
+            if !params.isEmpty { html += "<p class=\"params\">\(params.joined(separator: " · "))</p>" }
+            if let gate, let gatePath { html += "<p class=\"gate\">\(thresholds(gate, gatePath, best))</p>" }
+        }
+        let verdicts = Dictionary(grouping: runs.compactMap { $0.diagnosis?.verdict }, by: { $0 })
+        if !verdicts.isEmpty {
+            html += "<p class=\"verdicts\">" + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.map {
+                "<a href=\"#runs\" data-q=\"\(HTML.escape($0.key))\" class=\"\(HTML.escape($0.key))\">\($0.value.count) "
+                    + "\(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</a>"
+            }.joined(separator: " · ") + " <a href=\"#runs\" data-q=\"\" class=\"clear\">all</a></p>"
+        }
+        return html + "</section>\n"
+    }
+
+    /// The gate's thresholds against the best run: which hold, which do not (the full gate, with its baseline and
+    /// provenance checks, is `harrow gate`).
+    static func thresholds(_ rules: GateRules, _ path: String, _ run: ReportRun) -> String {
+        var failed: [String] = [], missing: [String] = []
+        for t in rules.thresholds {
+            guard let v = run.value(t.metric) else { missing.append(t.metric); continue }
+            if let lo = t.min, v < lo { failed.append("\(t.metric) \(Format.number(v)) < \(Format.number(lo))") }
+            if let hi = t.max, v > hi { failed.append("\(t.metric) \(Format.number(v)) > \(Format.number(hi))") }
+        }
+        let name = HTML.escape(path)
+        if !failed.isEmpty { return "<span class=\"fail\">fails the thresholds of \(name)</span>: " + HTML.escape(failed.joined(separator: ", ")) }
+        if !missing.isEmpty { return "thresholds of \(name): not evaluated on " + HTML.escape(missing.joined(separator: ", ")) }
+        return "<span class=\"pass\">meets the \(rules.thresholds.count) thresholds of \(name)</span>"
     }
 }

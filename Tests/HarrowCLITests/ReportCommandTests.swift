@@ -29,7 +29,7 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(out["runs"] as? Int == 3)
-        #expect(out["pages"] as? Int == 5)
+        #expect(out["pages"] as? Int == 6)
         #expect((out["index"] as? String)?.hasSuffix("reports/nightly/index.html") == true)
         let index = try String(contentsOfFile: dir + "/reports/nightly/index.html", encoding: .utf8)
         #expect(index.contains("<title>sweep nightly — overview</title>"))
@@ -39,7 +39,7 @@ import Testing
         #expect(firstRow(index).contains(">0.3</td>"))
         let text = try Harrow.run("report", "--sweep", "nightly", "--metric", "val/loss", "--out", "r2", in: dir)
         #expect(text.status == 0)
-        #expect(text.stdout.hasPrefix("wrote \(dir)/r2/index.html: 5 pages"), "\(text.stdout)")
+        #expect(text.stdout.hasPrefix("wrote \(dir)/r2/index.html: 6 pages"), "\(text.stdout)")
         #expect(firstRow(try String(contentsOfFile: dir + "/r2/index.html", encoding: .utf8)).contains(">0.1</td>"))
     }
 

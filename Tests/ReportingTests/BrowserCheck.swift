@@ -11,6 +11,8 @@ struct BrowserReport: Sendable, CustomStringConvertible {
     var console: [String] = []
     /// The clicked header's column before and after the click; nil if no click was asked for or nothing matched.
     var sort: SortProbe?
+    /// What the `probe` script returned.
+    var probe: [String: Double] = [:]
 
     var problems: [String] { brokenImages.map { "broken image \($0)" } + scriptErrors }
     var description: String { "\(page.path): " + (problems.isEmpty ? "ok" : problems.joined(separator: "; ")) }
@@ -64,7 +66,9 @@ enum BrowserCheck {
     ///   - click: CSS selector of a header to click on each page (e.g. `"table th"`); the cell texts of its column
     ///     before and after the click land in `BrowserReport.sort`, so a test can see the sort script work.
     ///   - timeout: wall-clock limit, after which Chromium and all its child processes are killed.
-    static func check(pages: [URL], click: String? = nil, timeout: Double = 60) async throws -> [BrowserReport] {
+    ///   - probe: the body of an async JavaScript function of `doc` (the page's document) and `sleep`, run after the
+    ///     images settle; the numbers it returns land in `BrowserReport.probe`, so a test can act on a page and measure it.
+    static func check(pages: [URL], click: String? = nil, probe: String? = nil, timeout: Double = 60) async throws -> [BrowserReport] {
         guard let chromium else { throw BrowserCheckError.chromiumMissing }
         let pages = pages.map(\.standardizedFileURL)
         for page in pages where !page.isFileURL || !FileManager.default.fileExists(atPath: page.path) {
@@ -75,7 +79,7 @@ enum BrowserCheck {
         defer { try? FileManager.default.removeItem(at: dir) }
 
         let wrapper = dir.appendingPathComponent("check.html")
-        try wrapperPage(pages: pages.map(\.absoluteString), click: click ?? "").write(to: wrapper, atomically: true, encoding: .utf8)
+        try wrapperPage(pages: pages.map(\.absoluteString), click: click ?? "", probe: probe ?? "").write(to: wrapper, atomically: true, encoding: .utf8)
         // Files, not pipes: nothing to drain, so a chatty Chromium can never block on a full pipe.
         let outPath = dir.appendingPathComponent("stdout").path, errPath = dir.appendingPathComponent("stderr").path
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -97,7 +101,7 @@ enum BrowserCheck {
             // Virtual time skips idle waits, so a big budget costs no wall time; it must outlast the wrapper's waits
             // (up to 11 s virtual per page), or Chromium dumps the DOM before the results are in.
             "--virtual-time-budget=\(10_000 + 11_000 * pages.count)",
-            "--window-size=1280,900", "--dump-dom", wrapper.absoluteString,
+            "--window-size=1400,900", "--dump-dom", wrapper.absoluteString,
         ]
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = out
@@ -127,7 +131,7 @@ enum BrowserCheck {
         guard results.count == pages.count else { throw BrowserCheckError.checkerFailed("\(results.count) results for \(pages.count) pages") }
         if let failed = results.first(where: { $0.error != nil }) { throw BrowserCheckError.checkerFailed(failed.error!) }
 
-        var reports = zip(pages, results).map { page, r in BrowserReport(page: page, brokenImages: r.broken, sort: r.sort) }
+        var reports = zip(pages, results).map { page, r in BrowserReport(page: page, brokenImages: r.broken, sort: r.sort, probe: r.probe ?? [:]) }
         var current: Int?, markers = 0
         for (message, source) in consoleMessages(stderr) {
             if message.hasPrefix(marker) { current = Int(message.dropFirst(marker.count)); markers += 1; continue }
@@ -145,6 +149,7 @@ enum BrowserCheck {
     private struct FrameResult: Decodable {
         var broken: [String]
         var sort: SortProbe?
+        var probe: [String: Double]?
         var error: String?
     }
 
@@ -177,9 +182,9 @@ enum BrowserCheck {
             .suffix(30).joined(separator: "\n")
     }
 
-    private static func wrapperPage(pages: [String], click: String) throws -> String {
+    private static func wrapperPage(pages: [String], click: String, probe: String) throws -> String {
         // JSONSerialization writes "/" as "\/", so no "</script>" can appear inside the script.
-        let config = String(decoding: try JSONSerialization.data(withJSONObject: ["pages": pages, "click": click]), as: UTF8.self)
+        let config = String(decoding: try JSONSerialization.data(withJSONObject: ["pages": pages, "click": click, "probe": probe]), as: UTF8.self)
         return """
         <!doctype html><meta charset="utf-8"><title>harrow browser check</title><body><pre id="harrow-result"></pre>
         <script>
@@ -190,7 +195,7 @@ enum BrowserCheck {
         async function probe(url, i) {
           console.log('\(marker)' + i);
           const frame = document.createElement('iframe');
-          frame.width = 1280; frame.height = 900;
+          frame.width = 1400; frame.height = 900;
           await new Promise(r => { frame.onload = r; frame.src = url; document.body.append(frame); });
           const doc = frame.contentDocument, result = {broken: [], sort: null};
           if (!doc) { result.error = 'cannot read ' + url; return result; }
@@ -200,6 +205,10 @@ enum BrowserCheck {
           // A missing file and an SVG that does not parse both leave naturalWidth at 0.
           result.broken = [...doc.images].filter(img => !(img.complete && img.naturalWidth > 0))
             .map(img => img.getAttribute('src') ?? img.currentSrc);
+          if (config.probe) {
+            const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+            result.probe = await new AsyncFunction('doc', 'sleep', config.probe)(doc, sleep);
+          }
           const th = config.click ? doc.querySelector(config.click) : null;
           if (th) {
             const column = () => [...th.closest('table').tBodies].flatMap(b => [...b.rows])

@@ -1,3 +1,4 @@
+import Foundation
 import HarrowCore
 import Testing
 @testable import Reporting

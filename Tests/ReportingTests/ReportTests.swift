@@ -25,7 +25,7 @@ func writeReport(_ dir: URL, sweep: String = "night", compared: [Run] = [], metr
 
 func pages(_ report: URL) throws -> [URL] {
     let runs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("runs").path).sorted()
-    return [report.appendingPathComponent("index.html"), report.appendingPathComponent("compare.html")]
+    return [report.appendingPathComponent("index.html"), report.appendingPathComponent("compare.html"), report.appendingPathComponent("runs.html")]
         + runs.map { report.appendingPathComponent("runs/\($0)") }
 }
 
@@ -40,14 +40,48 @@ func imageSources(_ page: URL) throws -> [URL] {
 
 @Suite("report")
 struct ReportTests {
+    /// The index opens on the answer: the best run with its parameters and verdict, the verdict counts as filters of
+    /// the run table, then the panels; every run is on runs.html; runs that never started are one line.
+    @Test("the index opens on the best run, and runs that never started stay out of the way")
+    func theIndexOpensOnTheAnswer() throws {
+        let dir = temporaryDirectory("answer")
+        var (store, runs) = try makeSweepStore(in: dir)
+        // A night cut short: two more trials registered, never started.
+        let more = (0..<2).map { i in
+            TrialRecord(identity: TrialIdentity(paramsKey: String(repeating: "\(i + 7)", count: 64)), paramsJSON: "{\"lr\": 0.5, \"lora_r\": \(i), \"seed\": 1}",
+                        command: ["harrow-train", "sft"])
+        }
+        runs += try store.register(sweep: "night", file: "night.yaml", method: "grid", spec: "", trials: more,
+                                   runsRoot: dir.appendingPathComponent("runs").path).runs.filter { $0.status == .queued }
+        #expect(runs.count == 10)
+        let request = ReportRequest(title: "sweep night", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let summary = try Report.write(request, store: store)
+        #expect(summary.runs == 8 && summary.pages == 8 + 3, "no page for a run that never started")
+        let index = try String(contentsOf: dir.appendingPathComponent("report/index.html"), encoding: .utf8)
+        #expect(index.contains("2 not started: run the sweep again to continue"))
+        // The answer comes before any panel: the best run by val/loss (lr 1e-4, the first config), its verdict and parameters.
+        let answer = try #require(index.components(separatedBy: "<section class=\"answer\">").dropFirst().first?.components(separatedBy: "</section>").first)
+        #expect(index.range(of: "<section class=\"answer\">")!.lowerBound < index.range(of: "<h2>")!.lowerBound)
+        #expect(answer.contains("Best run <a href=\"runs/\(runs[0].id).html\">\(runs[0].id)</a>"), "\(answer)")
+        #expect(answer.contains("lr = 0.0001") && answer.contains("good fit"))
+        #expect(answer.contains("data-q=\"overfitting\" class=\"overfitting\">2 overfitting</a>") && answer.contains("5 good fit</a>"), "\(answer)")
+        #expect(answer.contains("thresholds of gates/release.yaml"), "the gate the 3H panel names is read against the best run")
+        // The table: a filter and every row; runs.html: every run in one table.
+        #expect(index.contains("<input type=\"search\" class=\"filter\" data-table=\"runs\""))
+        let all = try String(contentsOf: dir.appendingPathComponent("report/runs.html"), encoding: .utf8)
+        for run in runs.prefix(8) { #expect(all.contains(">\(run.id)</a>")) }
+        for run in runs.suffix(2) { #expect(!all.contains(run.id) && !index.contains(run.id)) }
+    }
+
     @Test("every page is written, every image it shows exists and every SVG parses as XML")
     func pagesImagesAndSVG() throws {
         let dir = temporaryDirectory("pages")
         let (summary, runs) = try writeReport(dir)
         let report = dir.appendingPathComponent("report")
         let all = try pages(report)
-        #expect(all.count == runs.count + 2)
-        #expect(summary.pages == runs.count + 2)
+        #expect(all.count == runs.count + 3)
+        #expect(summary.pages == runs.count + 3)
         var images = 0
         for page in all {
             for src in try imageSources(page) {
@@ -60,9 +94,10 @@ struct ReportTests {
         let svgs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("plots").path).filter { $0.hasSuffix(".svg") }
         #expect(images == svgs.count, "every plot drawn is shown once")
         #expect(summary.charts == svgs.count)
-        // Index: table, curves, scatter, heatmap, bars3h, forgetting; a run page has losses, lr and 3H bars, and
-        // val loss by task type when the run logged it (the first run did, with one curve per task type).
-        #expect(try imageSources(report.appendingPathComponent("index.html")).count == 5)
+        // Index: table, effects (one chart per varying parameter: lr, lora_r, note, base_model, mix_ratio), curves,
+        // scatter, heatmap, bars3h, forgetting; a run page has losses, lr and 3H bars, and val loss by task type when
+        // the run logged it (the first run did, with one curve per task type).
+        #expect(try imageSources(report.appendingPathComponent("index.html")).count == 10)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 4)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[1].id).html")).count == 3)
         let channelPlot = try #require(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).first { src in
@@ -183,5 +218,35 @@ struct ReportBrowserTests {
         #expect(sort.before.last == "failed")
         #expect(sort.after == ["3 succeeded", "failed"] + Array(repeating: "succeeded", count: sort.before.count - 2),
                 "clicking the status header sorts the rows (numbers inside text in numeric order)")
+    }
+
+    /// The morning's first screen, 1400×900: the best run and the verdict counts are on it; typing in the filter and
+    /// clicking a verdict count narrow the run table to the matching runs.
+    @Test("the first screen holds the answer, and the filter and verdict counts narrow the table")
+    func theFirstScreenAnswersAndTheFilterNarrows() async throws {
+        let dir = temporaryDirectory("first-screen")
+        _ = try writeReport(dir)
+        let index = dir.appendingPathComponent("report/index.html")
+        let probe = """
+            const visible = () => [...doc.querySelectorAll('#runs tbody tr')].filter(r => r.offsetParent !== null).length;
+            const bottom = sel => { const e = doc.querySelector(sel); return e ? e.getBoundingClientRect().bottom : -1; };
+            const out = {best: bottom('p.best'), verdicts: bottom('p.verdicts'), all: visible()};
+            const q = doc.querySelector('input.filter');
+            q.value = 'overfitting'; q.dispatchEvent(new Event('input'));
+            out.typed = visible();
+            q.value = 'good_fit 0.0001'; q.dispatchEvent(new Event('input'));
+            out.twoWords = visible();
+            doc.querySelector('a[data-q="good_fit"]').click();
+            out.clicked = visible();
+            doc.querySelector('a.clear').click();
+            out.cleared = visible();
+            return out;
+            """
+        let r = try #require(try await BrowserCheck.check(pages: [index], probe: probe).first)
+        #expect(r.problems.isEmpty, "\(r)")
+        let p = r.probe
+        #expect((p["best"] ?? -1) > 0 && (p["best"] ?? 999) <= 900 && (p["verdicts"] ?? -1) > 0 && (p["verdicts"] ?? 999) <= 900, "\(p)")
+        // 8 runs, 3 of them seed repeats folded into one row: 6 rows; 2 overfitting, 3 good fit rows (one folded).
+        #expect(p["all"] == 6 && p["typed"] == 2 && p["twoWords"] == 1 && p["clicked"] == 3 && p["cleared"] == 6, "\(p)")
     }
 }
