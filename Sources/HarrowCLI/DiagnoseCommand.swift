@@ -89,8 +89,13 @@ struct DiagnoseCommand: ParsableCommand {
             let r = try store.requireRun(runID)
             runs = [r]
         } else {
-            runs = try store.runs(sweep: sweep)
-            if runs.isEmpty { printError("harrow: no runs in sweep '\(sweep!)'"); throw ExitStatus.configuration }
+            let all = try store.runs(sweep: sweep)
+            if all.isEmpty { printError("harrow: no runs in sweep '\(sweep!)'"); throw ExitStatus.configuration }
+            // Runs that never started have no curves to read.
+            runs = all.filter { !($0.status == .queued && $0.startedAt == nil) }
+            if runs.count < all.count, !json {
+                printError("harrow: \(all.count - runs.count) runs of \(sweep!) never started and are not diagnosed: run the sweep again to continue")
+            }
         }
         show(try runs.map { ($0.id, try diagnose(run: $0, store: store, thresholds: overrides)) })
     }

@@ -200,8 +200,31 @@ extension ReuseRule: ExpressibleByArgument {}
 extension Experiment.ExecutorSettings.Kind: ExpressibleByArgument {}
 
 enum SweepReport {
-    static func table(_ snapshots: [RunSnapshot], sweep: String, plan: Plan) -> String {
+    /// Rows the closing table shows before it counts the rest.
+    static let shownRows = 20
+
+    /// The sweep's runs in plan order; past `shownRows`, the best of them by the sweep's metric (those that never
+    /// started last), and a line counting the rest.
+    static func table(_ all: [RunSnapshot], sweep: String, plan: Plan) -> String {
         let varying = plan.varying
+        var snapshots = all
+        var more = ""
+        if all.count > shownRows {
+            let metric = plan.experiment.metric?.name ?? TrainerContract.Metric.valLoss
+            let lower = plan.experiment.metric.map { $0.goal == .minimize } ?? true
+            let ranked = all.enumerated().sorted { a, b in
+                switch (a.element.value(metric), b.element.value(metric)) {
+                case let (x?, y?): return lower ? x < y : x > y
+                case (_?, nil): return true
+                case (nil, _?): return false
+                default: return a.offset < b.offset
+                }
+            }.map(\.element)
+            snapshots = Array(ranked.prefix(shownRows))
+            let notStarted = all.filter { $0.run.status == .queued && $0.run.startedAt == nil }.count
+            more = "\nthe best \(shownRows) of \(all.count) by \(metric); \(all.count - shownRows) more"
+                + (notStarted > 0 ? " (\(notStarted) not started)" : "") + ": `harrow runs --sweep \(sweep)` lists them all"
+        }
         let header = ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step", "verdict"]
         let rows = snapshots.map { snapshot -> [String] in
             let run = snapshot.run, params = run.params, s = snapshot.summaries
@@ -211,7 +234,7 @@ enum SweepReport {
                 + [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min), s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-",
                    snapshot.diagnosis?.verdict ?? "-"]
         }
-        return TextTable.render(header: header, rows: rows).joined(separator: "\n")
+        return TextTable.render(header: header, rows: rows).joined(separator: "\n") + more
     }
 
     static func footer(_ o: SweepOutcome, sweep: String) -> String {
