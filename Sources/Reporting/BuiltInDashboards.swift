@@ -4,13 +4,14 @@ extension Dashboard {
     public static let builtIn: [String: String] = [
         "sweep": """
             # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
-            # Panels: table, effects, curves, scatter, heatmap, bars3h, forgetting, flips (see dashboards/README.md).
+            # Panels: table, effects, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, flips (see dashboards/README.md).
             title: overview
             # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
                                         # default: the sweep's own metric, else val/loss
             panels:
               - type: table             # every run (the best 25 shown, a filter and "show all" for the rest); seed repeats folded to mean ± sd
               - type: effects           # which parameter mattered: mean ± se per value, share of variance
+              - type: parallel          # parallel coordinates of the varying parameters and the metric
               - type: curves
                 title: Train (dashed) and val loss of the best configurations, best step marked
                 metrics: [train/loss, val/loss]
@@ -32,6 +33,7 @@ extension Dashboard {
               - type: forgetting
                 x: mix_ratio
                 by: base_model
+              - type: tradeoff          # in-domain 3H total against forgetting, the Pareto front labelled
             """,
         "run": """
             # One page per run: reports/NAME/runs/RUN.html.

@@ -19,6 +19,10 @@ public struct Panel: Sendable, Equatable {
         case table, curves, scatter, heatmap, bars3h, forgetting, flips
         /// Which parameter mattered: the metric's mean ± se per value of each varying parameter, with its share.
         case effects
+        /// Parallel coordinates of the varying parameters and the metric, one line per run coloured by the metric.
+        case parallel
+        /// In-domain 3H total against forgetting on the general set, the Pareto front marked and its runs labelled.
+        case tradeoff
         /// Single-run panels, for run pages.
         case overview, params, verdict, scores, artifacts
     }
@@ -51,6 +55,8 @@ public struct Panel: Sendable, Equatable {
         .forgetting: ["x", "by"],
         .flips: ["limit"],
         .effects: ["params", "top"],
+        .parallel: ["params"],
+        .tradeoff: ["x", "y"],
         .overview: [], .params: [], .verdict: [], .scores: [], .artifacts: [],
     ]
     static let required: [Kind: [String]] = [.scatter: ["x", "y"], .heatmap: ["x", "y", "value"]]

@@ -160,3 +160,19 @@ public enum Effects {
         return out
     }
 }
+
+/// The runs no other run beats on both of two scores (higher is better on each). Pure.
+public enum Pareto {
+    /// Indices of the non-dominated points, by ascending `x`.
+    public static func front(x: [Double], y: [Double]) -> [Int] {
+        let order = x.indices.filter { x[$0].isFinite && y[$0].isFinite }.sorted { x[$0] != x[$1] ? x[$0] > x[$1] : y[$0] > y[$1] }
+        var front: [Int] = []
+        var best = -Double.infinity
+        // From the highest x down: a point is on the front when its y beats every point with a higher x.
+        for i in order where y[i] > best {
+            front.append(i)
+            best = y[i]
+        }
+        return front.reversed()
+    }
+}

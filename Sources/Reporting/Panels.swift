@@ -21,6 +21,8 @@ struct PanelContext {
         case .forgetting: return try forgetting(p)
         case .flips: return try flips(p)
         case .effects: return try effects(p)
+        case .parallel: return try parallel(p)
+        case .tradeoff: return try tradeoff(p)
         case .overview: return try overview(p)
         case .params: return params(p)
         case .verdict: return verdict(p)
@@ -257,6 +259,7 @@ struct PanelContext {
         if numericX, c.logX, let lo = xs.min(), let hi = xs.max() { c.xRange = (lo / 1.5, hi * 1.5) }
         else if numericX, let lo = xs.min(), let hi = xs.max() { let pad = max((hi - lo) * 0.08, abs(hi) * 0.05, 1e-12); c.xRange = (lo - pad, hi + pad) }
         c.keyOutside = colorLevels.count > 1
+        c.dense = xs.count > 40
         var html = heading(p, "\(y) against \(x)")
         if xs.isEmpty { return html + note("no run has both \(HTML.escape(x)) and \(HTML.escape(y))") }
         if gs.contains(where: { $0.members.count > 1 }) { html += note("seed repeats: mean with ± sd bars") }
@@ -293,6 +296,68 @@ struct PanelContext {
             html += try renderer.figure(c, prefix: prefix)
         }
         return html + "</div>"
+    }
+
+    /// Parallel coordinates: an axis per varying parameter (a learning-rate-like span on a log axis, categories at
+    /// their positions) and one for the metric, a line per run, coloured by the metric (dark: better).
+    func parallel(_ p: Panel) throws -> String {
+        let runs = scope.runs.filter { $0.value(metric) != nil }
+        let names = Array((p.params ?? varyingParams(runs)).prefix(10))
+        var html = heading(p, "Parameters and \(metric), one line per run")
+        guard runs.count >= 2, !names.isEmpty else { return html + note("too few runs with \(HTML.escape(metric)) and a varying parameter") }
+        var axes: [Chart.ParallelAxis] = []
+        for name in names {
+            let values = runs.map { $0.params[name] }
+            let gs = runs.map { RunGroup(members: [$0]) }
+            if values.allSatisfy({ $0?.plotted != nil }) {
+                let xs = values.map { $0!.plotted! }
+                let distinct = Array(Set(xs)).sorted()
+                let log = (distinct.first ?? 0) > 0 && (distinct.last ?? 0) / (distinct.first ?? 1) >= 20
+                let at = { (x: Double) in log ? Foundation.log10(x) : x }
+                let tics = distinct.count <= 10 ? distinct.map { (label: Format.number($0), at: at($0)) } : nil
+                axes.append(.init(label: name, values: xs.map(at), tics: tics))
+            } else {
+                let levels = levels(name, gs)
+                let index = values.map { v in Double(levels.firstIndex(of: v?.level) ?? 0) }
+                axes.append(.init(label: name, values: index, tics: levels.enumerated().map { (label($0.element), Double($0.offset)) }))
+            }
+        }
+        let scores = runs.map { $0.value(metric)! }
+        axes.append(.init(label: metric, values: scores))
+        var c = chart(p, "parameters and \(metric)")
+        c.width = 980
+        c.height = 380
+        c.paletteLabel = metric
+        // Dark blue for the best runs, orange for the worst, whichever way the metric is better.
+        let stops = ["'#08306b'", "'#4292c6'", "'#fdae6b'", "'#d94801'"]
+        c.palette = "(" + (renderer.lowerIsBetter ? stops : stops.reversed()).enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ") + ")"
+        c.elements.append(.parallel(axes: axes, color: scores))
+        html += note("\(runs.count) runs; dark lines are the best by \(HTML.escape(metric))")
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    /// The trade-off fine-tuners face: the in-domain score (`y`, default `total`) against forgetting on the general
+    /// set (`x`, default `forgetting`: general score minus the starting checkpoint's), both better when higher. The
+    /// runs no other run beats on both form the Pareto front, drawn and labelled.
+    func tradeoff(_ p: Panel) throws -> String {
+        let x = p.x ?? "forgetting", y = p.y ?? "total"
+        let runs = scope.runs.filter { $0.value(x) != nil && $0.value(y) != nil }
+        var html = heading(p, "\(y) against \(x): the trade-off")
+        guard !runs.isEmpty else {
+            return html + note("needs runs evaluated on both: an in-domain evalset (\(HTML.escape(y))) and the general set (\(HTML.escape(x)))")
+        }
+        let xs = runs.map { $0.value(x)! }, ys = runs.map { $0.value(y)! }
+        let front = Pareto.front(x: xs, y: ys)
+        var c = chart(p, "\(y) against \(x)")
+        c.xLabel = x + (x == "forgetting" ? " (general score − starting checkpoint; right: less forgotten)" : "")
+        c.yLabel = y
+        c.elements.append(.points(title: "runs", x: xs, y: ys, color: 0, size: 0.8))
+        c.elements.append(.line(title: "Pareto front", x: front.map { xs[$0] }, y: front.map { ys[$0] }, color: 2))
+        c.elements.append(.points(title: "", x: front.map { xs[$0] }, y: front.map { ys[$0] }, color: 2, size: 1.2))
+        c.elements.append(.labels(x: front.map { xs[$0] }, y: front.map { ys[$0] }, text: front.map { "  " + runs[$0].id }))
+        html += note("\(front.count) of \(runs.count) runs on the front: none of the others beats them on both; "
+                     + front.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", "))
+        return html + (try renderer.figure(c, prefix: prefix))
     }
 
     func heatmap(_ p: Panel) throws -> String {

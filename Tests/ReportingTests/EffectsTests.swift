@@ -63,4 +63,12 @@ import Testing
         #expect(a.effects.first?.parameter == "lr" && a.effects.first?.rho == -1 && a.effects.first?.share == 1)
         #expect(a.interaction == nil)
     }
+
+    /// The front of (forgetting, total): (1, 0.5) beats (1, 0), (0.5, 0.5) and (0.2, 0.2); (0, 1) is beaten by none.
+    @Test func theParetoFrontKeepsTheUnbeaten() {
+        let x = [0, 1, 0.5, 0.2, 1, .nan], y = [1, 0, 0.5, 0.2, 0.5, 2]
+        #expect(Pareto.front(x: x, y: y) == [0, 4])
+        #expect(Pareto.front(x: [0.3], y: [0.3]) == [0])
+        #expect(Pareto.front(x: [], y: []).isEmpty)
+    }
 }
