@@ -249,4 +249,44 @@ struct ReportBrowserTests {
         // 8 runs, 3 of them seed repeats folded into one row: 6 rows; 2 overfitting, 3 good fit rows (one folded).
         #expect(p["all"] == 6 && p["typed"] == 2 && p["twoWords"] == 1 && p["clicked"] == 3 && p["cleared"] == 6, "\(p)")
     }
+
+    /// The night users open in the morning, at 1,000 runs with 50 more that never started: the report is written
+    /// (its time and size are printed), the first screen holds the best run and the verdict counts, the table shows
+    /// the best 25 until "show all", the filter and a verdict count narrow it, and every image on the index loads.
+    @Test("a 1,000-run night in headless Chromium")
+    func aThousandRunNight() async throws {
+        let dir = temporaryDirectory("overnight")
+        let (store, runs) = try makeOvernightStore(in: dir, queued: 50)
+        var request = ReportRequest(title: "sweep overnight", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        request.method = "grid"
+        let started = Date()
+        let summary = try Report.write(request, store: store)
+        let seconds = Date().timeIntervalSince(started)
+        let files = FileManager.default.enumerator(atPath: request.out.path)!.compactMap { $0 as? String }
+        let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: request.out.path + "/" + $1)[.size] as? Int) ?? 0) }
+        print("1,000-run report: \(String(format: "%.1f", seconds)) s, \(bytes / 1_000_000) MB, \(summary.pages) pages, \(summary.charts) charts")
+        #expect(summary.runs == 1000 && summary.pages == 1003)
+        let index = try String(contentsOf: request.out.appendingPathComponent("index.html"), encoding: .utf8)
+        #expect(index.contains("50 not started: run the sweep again to continue"))
+        #expect(index.contains("lr explains"), "the learning rate drives these curves")
+        let overfit = try store.runs(sweep: "overnight").filter { try store.diagnosis(run: $0.rowID)?.verdict == "overfitting" }.count
+        let probe = """
+            const visible = () => [...doc.querySelectorAll('#runs tbody tr')].filter(r => r.offsetParent !== null).length;
+            const bottom = sel => { const e = doc.querySelector(sel); return e ? e.getBoundingClientRect().bottom : -1; };
+            const out = {best: bottom('p.best'), verdicts: bottom('p.verdicts'), first: visible()};
+            const all = doc.querySelector('button.all');
+            if (all) { all.click(); out.all = visible(); all.click(); out.less = visible(); }
+            doc.querySelector('a[data-q="overfitting"]').click();
+            out.overfitting = visible();
+            return out;
+            """
+        let results = try await BrowserCheck.check(pages: [request.out.appendingPathComponent("index.html")], probe: probe, timeout: 120)
+        let r = try #require(results.first)
+        #expect(r.problems.isEmpty, "\(r)")
+        let p = r.probe
+        #expect((p["best"] ?? 999) <= 900 && (p["verdicts"] ?? 999) <= 900 && (p["best"] ?? -1) > 0, "the first screen answers: \(p)")
+        #expect(p["first"] == 25 && p["all"] == 1000 && p["less"] == 25, "\(p)")
+        #expect(p["overfitting"] == Double(overfit) && overfit > 0, "\(p) against \(overfit)")
+    }
 }

@@ -72,3 +72,49 @@ func makeSweepStore(in dir: URL, sweep: String = "night") throws -> (store: Stor
     }
     return (store, try store.runs(sweep: sweep))
 }
+
+/// A night at overnight scale, recorded through the store's API: a full grid of `lr` × `lora_r` × `epochs` ×
+/// `base_model` × `mix_ratio` (5 × 4 × 5 × 2 × 5 = 1,000 runs), 40 train and 8 val points each, shaped by the
+/// parameters (the learning rate matters most), diagnosed by that shape, and `queued` more that never started.
+func makeOvernightStore(in dir: URL, queued: Int = 0) throws -> (store: Store, runs: [Run]) {
+    let store = try Store(path: dir.appendingPathComponent("harrow.db").path)
+    var trials: [TrialRecord] = []
+    var params: [(lr: Double, r: Int, epochs: Int, base: String, mix: Double)] = []
+    for lr in [1e-5, 3e-5, 1e-4, 3e-4, 1e-3] {
+        for r in [4, 8, 16, 32] {
+            for epochs in [1, 2, 3, 4, 6] {
+                for base in ["base", "chat"] {
+                    for mix in [0.0, 0.1, 0.2, 0.3, 0.4] { params.append((lr, r, epochs, base, mix)) }
+                }
+            }
+        }
+    }
+    for (i, p) in params.enumerated() + (0..<queued).map({ (params.count + $0, (0.01, 64, 9, "chat", 0.5)) }) {
+        let json = "{\"lr\": \(p.lr), \"lora_r\": \(p.r), \"epochs\": \(p.epochs), \"base_model\": \"\(p.base)\", \"mix_ratio\": \(p.mix)}"
+        trials.append(TrialRecord(identity: TrialIdentity(paramsKey: String(format: "%064x", i + 1)), paramsJSON: json, command: ["harrow-train", "sft"]))
+    }
+    let runs = try store.register(sweep: "overnight", file: "overnight.yaml", method: "grid", spec: "", trials: trials,
+                                  runsRoot: dir.appendingPathComponent("runs").path).runs
+    var updates: [MetricsUpdate] = []
+    for (i, run) in runs.prefix(params.count).enumerated() {
+        _ = try store.claim(run: run.rowID, from: [.queued], owner: Owner())
+        let p = params[i]
+        let speed = p.lr / 1e-4 * (1 + 0.05 * log2(Double(p.r) / 4)) * Double(p.epochs) / 3
+        var lines = "{\"event\": \"start\", \"total_steps\": 40, \"steps_per_epoch\": \(40 / p.epochs), \"warmup_steps\": 0}\n"
+        for step in 1...40 {
+            let t = Double(step) / 40 * speed
+            lines += "{\"step\": \(step), \"train/loss\": \(0.8 + 0.1 * p.mix + 1.5 * exp(-t) + 0.01 * Double((step * 7 + i) % 3))}\n"
+            if step % 5 == 0 { lines += "{\"step\": \(step), \"val/loss\": \(0.9 + 0.1 * p.mix + 1.5 * exp(-t) + max(0, t - 4) * 0.05)}\n" }
+        }
+        updates.append(MetricsUpdate(run: run.rowID, offset: Int64(lines.utf8.count), batch: MetricsLines.parse(Data(lines.utf8))))
+    }
+    try store.ingest(updates)
+    for (i, run) in runs.prefix(params.count).enumerated() {
+        let p = params[i]
+        let speed = p.lr / 1e-4 * Double(p.epochs) / 3
+        try store.finish(run: run.rowID, attempt: 1, status: .succeeded, exitCode: 0, signal: nil, stderrTail: nil)
+        let verdict = speed > 4 ? "overfitting" : speed < 0.6 ? "under_trained" : "good_fit"
+        try store.save(StoredDiagnosis(verdict: verdict, confidence: 0.8, bestStep: 40, evidenceJSON: "{}", advice: ""), run: run.rowID)
+    }
+    return (store, try store.runs(sweep: "overnight"))
+}
