@@ -301,7 +301,9 @@ struct PanelContext {
     /// Parallel coordinates: an axis per varying parameter (a learning-rate-like span on a log axis, categories at
     /// their positions) and one for the metric, a line per run, coloured by the metric (dark: better).
     func parallel(_ p: Panel) throws -> String {
+        // The best drawn last, on top.
         let runs = scope.runs.filter { $0.value(metric) != nil }
+            .sorted { renderer.lowerIsBetter ? $0.value(metric)! > $1.value(metric)! : $0.value(metric)! < $1.value(metric)! }
         let names = Array((p.params ?? varyingParams(runs)).prefix(10))
         var html = heading(p, "Parameters and \(metric), one line per run")
         guard runs.count >= 2, !names.isEmpty else { return html + note("too few runs with \(HTML.escape(metric)) and a varying parameter") }

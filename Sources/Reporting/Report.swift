@@ -100,7 +100,13 @@ public enum Report {
         }
 
         let gatePath = request.index.panels.first { $0.kind == .bars3h && $0.gate != nil }?.gate
-        var head = try Answer.html(best: ranked.first, runs: runs, metric: metric, gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
+        // Which parameter mattered, in one sentence, beside the best run.
+        let varying = RunSnapshot.differingParams(runs).filter { $0 != SeedGroups.seedKey }
+        let scored = runs.compactMap { r in r.value(metric).map { (params: r.params, value: $0) } }
+        let mattered = scored.count >= 3
+            ? Effects.sentence(Effects.analyze(scored, parameters: varying, metric: metric, grid: renderer.grid), lowerIsBetter: lower) : nil
+        var head = try Answer.html(best: ranked.first, runs: runs, metric: metric, varying: varying, mattered: mattered,
+                                   gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
         let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
         head += "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
         if !notStarted.isEmpty { head += " · \(notStarted.count) not started: run the sweep again to continue" }
@@ -144,7 +150,8 @@ public enum Report {
 
 /// The top of the index: the best run and why, then the verdict counts, each a filter of the run table.
 enum Answer {
-    static func html(best: ReportRun?, runs: [ReportRun], metric: String, gate: GateRules?, gatePath: String?) -> String {
+    static func html(best: ReportRun?, runs: [ReportRun], metric: String, varying: [String], mattered: String?, gate: GateRules?,
+                     gatePath: String?) -> String {
         var html = "<section class=\"answer\">"
         if let best, let v = best.value(metric) {
             html += "<p class=\"best\">Best run <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a>: "
@@ -154,10 +161,13 @@ enum Answer {
                 if !d.advice.isEmpty { html += " <small>(\(HTML.escape(d.advice)))</small>" }
             }
             html += "</p>"
-            let params = best.params.sorted { $0.key < $1.key }.map { "\(HTML.escape($0.key)) = \(HTML.escape($0.value.display))" }
+            // The parameters the sweep varied (the rest are the same for every run, on the run's page).
+            let shown = varying.isEmpty ? best.params.keys.sorted() : varying
+            let params = shown.compactMap { k in best.params[k].map { "\(HTML.escape(k)) = \(HTML.escape($0.display))" } }
             if !params.isEmpty { html += "<p class=\"params\">\(params.joined(separator: " · "))</p>" }
             if let gate, let gatePath { html += "<p class=\"gate\">\(thresholds(gate, gatePath, best))</p>" }
         }
+        if let mattered { html += "<p class=\"mattered\">\(HTML.escape(mattered)).</p>" }
         let verdicts = Dictionary(grouping: runs.compactMap { $0.diagnosis?.verdict }, by: { $0 })
         if !verdicts.isEmpty {
             html += "<p class=\"verdicts\">" + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.map {
