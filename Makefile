@@ -29,8 +29,10 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
-	$(SWIFT) test --skip-build --skip DemoStoriesTests --skip FaultTests --skip SlurmTests
+	$(SWIFT) test --skip-build --skip DemoStoriesTests --skip FaultTests --skip SlurmTests --skip aThousandRunNight
 	$(SWIFT) test --skip-build --filter FaultTests
+	@# A 1,000-run report in headless Chromium, on its own: it is heavy enough to slow the timing-bound tests beside it.
+	$(SWIFT) test --skip-build --filter aThousandRunNight
 	@# A one-node Slurm for the cluster executor's tests, stopped whatever they do (bounded: 10 minutes).
 	@scripts/slurm-cluster.sh start .build/slurm-test >/dev/null || exit 1; \
 	  status=0; SLURM_CONF=$(CURDIR)/.build/slurm-test/slurm.conf timeout 600 $(SWIFT) test --skip-build --filter SlurmTests || status=$$?; \
