@@ -353,10 +353,14 @@ struct PanelContext {
         var c = chart(p, "\(y) against \(x)")
         c.xLabel = x + (x == "forgetting" ? " (general score − starting checkpoint; right: less forgotten)" : "")
         c.yLabel = y
+        // The front sits at the top right, where a legend inside the chart would hide it.
+        c.keyOutside = true
         c.elements.append(.points(title: "runs", x: xs, y: ys, color: 0, size: 0.8))
         c.elements.append(.line(title: "Pareto front", x: front.map { xs[$0] }, y: front.map { ys[$0] }, color: 2))
         c.elements.append(.points(title: "", x: front.map { xs[$0] }, y: front.map { ys[$0] }, color: 2, size: 1.2))
-        c.elements.append(.labels(x: front.map { xs[$0] }, y: front.map { ys[$0] }, text: front.map { "  " + runs[$0].id }))
+        // Each name just above its point.
+        let lift = ((ys.max() ?? 0) - (ys.min() ?? 0)) * 0.06
+        c.elements.append(.labels(x: front.map { xs[$0] }, y: front.map { ys[$0] + lift }, text: front.map { runs[$0].id }))
         html += note("\(front.count) of \(runs.count) runs on the front: none of the others beats them on both; "
                      + front.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", "))
         return html + (try renderer.figure(c, prefix: prefix))
