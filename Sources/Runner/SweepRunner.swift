@@ -172,8 +172,8 @@ public final class SweepRunner: Sendable {
                     workers.addTask { await context.finishReclaimed(run, job: job) }
                 }
                 // On a cluster every ready trial is submitted at once and its queue throttles them.
-                let workers_ = executor.inFlight(slots: slots.count, pending: pending.count)
-                for i in 0..<max(1, workers_) { workers.addTask { try await context.work(in: slots[i % slots.count]) } }
+                let inFlight = executor.inFlight(slots: slots.count, pending: pending.count)
+                for i in 0..<max(1, inFlight) { workers.addTask { try await context.work(in: slots[i % slots.count]) } }
                 try await workers.waitForAll()
             }
             group.cancelAll()
