@@ -79,7 +79,7 @@ let package = Package(
         // Pure: the fictional world and the shipped datasets and evalsets made from it.
         .target(name: "World", dependencies: ["HarrowCore"]),
         .executableTarget(name: "HarrowTrain", dependencies: [
-            "HarrowCore", "TrainingCore", "World",
+            "HarrowCore", "TrainingCore", "World", "Sweep",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

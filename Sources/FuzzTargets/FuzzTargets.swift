@@ -65,7 +65,10 @@ public struct FuzzTarget: Sendable {
     @Sendable static func experiment(_ data: Data) -> Bool {
         guard let experiment = try? Experiment.parse(yaml: text(data), file: "experiments/fuzz.yaml") else { return false }
         guard shouldPlan(experiment) else { return true }
-        return (try? Planner.plan(experiment)) != nil
+        guard (try? Planner.plan(experiment)) != nil else { return false }
+        // An adaptive search's first proposal walks the unit-cube mapping of every parameter.
+        if experiment.method.isAdaptive { _ = try? Search.propose(experiment, number: 1, observations: []) }
+        return true
     }
 
     /// Planning is bounded by what a real sweep would ask for: small grids and random sweeps run in full; a grid
@@ -73,6 +76,7 @@ public struct FuzzTarget: Sendable {
     /// the two, and for large caps, planning is legitimately long and is skipped.
     public static func shouldPlan(_ experiment: Experiment) -> Bool {
         switch experiment.method {
+        case .bayes, .tpe: return true
         case .random:
             let target = [experiment.count, experiment.runCap].compactMap { $0 }.min() ?? 0
             return target <= plannedRandomTrials

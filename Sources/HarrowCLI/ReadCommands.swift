@@ -1,6 +1,7 @@
 import HarrowCore
 import ArgumentParser
 import Foundation
+import Sweep
 import Tracking
 
 struct SweepsCommand: ParsableCommand {
@@ -123,6 +124,9 @@ struct ShowCommand: ParsableCommand {
                 ["role": $0.role, "path": $0.path, "sha256": $0.sha256 ?? NSNull(), "size": $0.size ?? NSNull()] as [String: Any]
             }
             summary["stderr_tail"] = r.stderrTail ?? NSNull()
+            if let proposal = try store.proposal(run: r.rowID), let object = try? JSONSerialization.jsonObject(with: Data(proposal.utf8)) {
+                summary["proposal"] = object
+            }
             print(jsonText(summary))
             return
         }
@@ -134,6 +138,8 @@ struct ShowCommand: ParsableCommand {
         }
         if let d = r.runDir { lines.append("folder     \(d)") }
         if let job = r.job { lines.append("job        \(r.executor == "slurm" ? "slurm job \(job)" : "pid \(job)")") }
+        if let why = try store.proposal(run: r.rowID).flatMap(Explanation.init(json:)) { lines.append("proposed   \(why.summary)") }
+        if r.status == .stopped_early, let reason = r.error { lines.append("stopped    \(reason)") }
         lines.append("time       \(r.startedAt.map { "\($0)" } ?? "-") → \(r.endedAt.map { "\($0)" } ?? "-") (\(formatDuration(r.duration)))")
         if let c = r.exitCode { lines.append("exit       \(c)") }
         if let s = r.signal { lines.append("signal     \(s)") }

@@ -103,6 +103,10 @@ struct SweepCommand: AsyncParsableCommand {
         options.parallel = parallel
         options.gpus = try gpus.map(parseGPUs)
         options.deadline = try deadline.map(parseDeadline)
+        if experiment.method.isAdaptive, Planner.limit(experiment) == nil, options.deadline == nil {
+            printError("harrow: a \(experiment.method.rawValue) search without `count` or `run_cap` runs until --deadline; give one of them")
+            throw ExitStatus.configuration
+        }
         options.retries = retries
         options.rerunFailed = rerunFailed
         options.reuse = reuse

@@ -152,9 +152,35 @@ extension ParamValue {
     }
 
     /// A flat JSON object of parameters (`trial.json`, a run's stored params), decoded once.
+    /// Floats are read again by JSONDecoder: JSONSerialization on Linux can miss a 17-digit float by one ulp
+    /// (0.00048544120805620847 comes back as 0.0004854412080562085), which would change a trial's key and value.
     public static func object(fromJSON text: String) -> [String: ParamValue] {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else { return [:] }
-        return object.mapValues(ParamValue.init(jsonObject:))
+        let data = Data(text.utf8)
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [:] }
+        let precise = (try? JSONDecoder().decode([String: PreciseNumbers].self, from: data)) ?? [:]
+        return object.reduce(into: [:]) { out, entry in
+            let value = ParamValue(jsonObject: entry.value)
+            out[entry.key] = precise[entry.key].map { value.refined(by: $0) } ?? value
+        }
+    }
+
+    /// The numbers of a JSON value as JSONDecoder reads them (exactly).
+    private enum PreciseNumbers: Decodable {
+        case number(Double), list([PreciseNumbers]), other
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let d = try? c.decode(Double.self) { self = .number(d) }
+            else if let l = try? c.decode([PreciseNumbers].self) { self = .list(l) }
+            else { self = .other }
+        }
+    }
+
+    private func refined(by precise: PreciseNumbers) -> ParamValue {
+        switch (self, precise) {
+        case (.double, .number(let d)): .double(d)
+        case (.list(let items), .list(let numbers)) where items.count == numbers.count: .list(zip(items, numbers).map { $0.refined(by: $1) })
+        default: self
+        }
     }
 
     /// Imported text as the value it spells: `3` an int, `2e-4` a float, `true` a bool, anything else text.

@@ -7,7 +7,7 @@ struct HarrowTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harrow-train",
         abstract: "Harrow's built-in LoRA trainer: a small Llama-style decoder on OpenBLAS.",
-        subcommands: [Pretrain.self, SFT.self, Score.self, Tokenize.self, Bench.self, Datagen.self])
+        subcommands: [Pretrain.self, SFT.self, Score.self, Tokenize.self, Bench.self, Datagen.self, Objective.self, SearchBench.self])
 }
 
 /// Prints a TrainingCore error to stderr and exits: 2 for configuration errors, 1 for everything else.

@@ -29,14 +29,36 @@ actor MetricsPump {
         var path: String?
     }
 
+    /// Hyperband over the sweep's metric: the rule, the metric, and whether it is maximised.
+    struct HyperbandWatch: Sendable {
+        var rule: Hyperband
+        var metric: String
+        var maximize: Bool
+    }
+
     let store: Store
     let earlyStop: EarlyStop?
+    let hyperband: HyperbandWatch?
     private var active: [Int64: Active] = [:]
     private var trackers: [Int64: EarlyStop] = [:]
+    /// Every trial's logged values of the sweep's metric (negated when maximised), for hyperband's thresholds.
+    private var histories: [Int64: [Double]] = [:]
 
-    init(store: Store, earlyStop: EarlyStop? = nil) {
+    init(store: Store, earlyStop: EarlyStop? = nil, hyperband: HyperbandWatch? = nil) {
         self.store = store
         self.earlyStop = earlyStop
+        self.hyperband = hyperband
+    }
+
+    /// The curves of the sweep's runs so far, which hyperband's thresholds count with the running ones.
+    func loadHistories(runs: [Int64]) {
+        guard let hyperband else { return }
+        for run in runs { histories[run] = history(run, hyperband) }
+    }
+
+    private func history(_ run: Int64, _ h: HyperbandWatch) -> [Double] {
+        let values = ((try? store.curve(run: run, key: h.metric))?.values ?? []).filter(\.isFinite)
+        return h.maximize ? values.map { -$0 } : values
     }
 
     func watch(run: Int64, metricsPath: String, offset: Int64) {
@@ -46,11 +68,13 @@ actor MetricsPump {
     func watch(run: Int64, source: MetricsSource, offset: Int64) {
         active[run] = Active(source: source, offset: offset, path: source.path.contains("*") ? nil : source.path)
         trackers[run] = earlyStop
+        // A new attempt starts its curves afresh; a job taken over continues the stored one.
+        if let hyperband { histories[run] = offset == 0 ? [] : history(run, hyperband) }
     }
 
     /// Reads what is new for every watched run and stores it in one batch, with a heartbeat. Returns the
-    /// runs whose val loss has stopped improving, under the experiment's early stop.
-    func tick() throws(StoreError) -> [Int64] {
+    /// runs to stop, and why: val loss stopped improving (the experiment's early stop), or hyperband.
+    func tick() throws(StoreError) -> [(run: Int64, reason: String)] {
         var updates: [MetricsUpdate] = []
         let now = Date()
         for run in active.keys {
@@ -62,16 +86,33 @@ actor MetricsPump {
             try store.ingest(updates)
             for u in updates { active[u.run]?.offset = u.offset }
         }
-        var stop: [Int64] = []
+        var stop: [(run: Int64, reason: String)] = []
         for u in updates {
             guard var tracker = trackers[u.run], let val = u.batch.series[TrainerContract.Metric.valLoss] else { continue }
             var done = false
             for (s, v) in zip(val.steps, val.values) where tracker.observe(step: Int(s), value: v) { done = true }
             trackers[u.run] = done ? nil : tracker
-            if done { stop.append(u.run) }
+            if done { stop.append((u.run, "val loss no longer improving")) }
+        }
+        if let hyperband {
+            for u in updates {
+                guard let series = u.batch.series[hyperband.metric] else { continue }
+                let values = series.values.filter(\.isFinite)
+                histories[u.run, default: []] += hyperband.maximize ? values.map { -$0 } : values
+            }
+            // As W&B does on every pass: each running trial against the thresholds of all trials so far.
+            let all = Array(histories.values)
+            for run in active.keys where !stop.contains(where: { $0.run == run }) {
+                guard let mine = histories[run], let d = hyperband.rule.decide(mine, all: all) else { continue }
+                let sign = hyperband.maximize ? -1.0 : 1.0
+                stop.append((run, "hyperband: \(hyperband.metric) \(format(sign * d.value)) at iteration \(d.band) is worse than "
+                             + "\(format(sign * d.threshold)), the cut for the best 1/\(format(hyperband.rule.eta)) of the \(d.reached) trials there"))
+            }
         }
         return stop
     }
+
+    private func format(_ x: Double) -> String { String(format: "%.4g", x) }
 
     /// A final read for a run whose trainer ended, then it is no longer watched. Returns the total malformed lines.
     func finish(run: Int64) throws(StoreError) {

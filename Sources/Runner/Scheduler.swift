@@ -19,7 +19,8 @@ actor Scheduler {
     private var failed: Int
     private(set) var skipped = 0
     private(set) var stopping = false
-    private(set) var stoppedEarly: Set<Int64> = []
+    /// Runs ended by the early-stop rule or hyperband, and why.
+    private(set) var stoppedEarly: [Int64: String] = [:]
 
     init(pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
          failedBefore: Int, epochs: [String: Double] = [:], report: (@Sendable (SweepProgress) -> Void)?) {
@@ -39,15 +40,27 @@ actor Scheduler {
     func next() -> Run? {
         while !stopping, !pending.isEmpty {
             let run = pending.removeFirst()
-            if let deadline, let estimate = estimate(epochs: epochs[run.trialKey]), Date().addingTimeInterval(estimate) > deadline {
-                skipped += 1
-                report("\(run.id) not started: it would end after the deadline")
-                continue
-            }
-            active += 1
-            return run
+            if admit(run, epochs: epochs[run.trialKey]) { return run }
         }
         return nil
+    }
+
+    /// Trials an adaptive search may still propose (counted as queued).
+    var upcoming = 0
+    var accepting: Bool { !stopping }
+    func expect(_ n: Int) { upcoming = n }
+
+    /// Starts a trial unless harrow is stopping or its estimate would overrun the deadline.
+    func admit(_ run: Run, epochs trialEpochs: Double?) -> Bool {
+        guard !stopping else { return false }
+        if let deadline, let estimate = estimate(epochs: trialEpochs), Date().addingTimeInterval(estimate) > deadline {
+            skipped += 1
+            report("\(run.id) not started: it would end after the deadline")
+            return false
+        }
+        upcoming = max(upcoming - 1, 0)
+        active += 1
+        return true
     }
 
     /// Seconds a trial should take: the mean seconds per epoch of finished trials times its epochs,
@@ -115,11 +128,11 @@ actor Scheduler {
 
     var runningJobs: [JobHandle] { Array(jobs.values) }
 
-    /// Marks a run as ended by the early-stop rule; returns its job.
-    func stopEarly(_ run: Int64) -> JobHandle? {
-        guard let job = jobs[run] else { return nil }
-        stoppedEarly.insert(run)
-        report("run stopped early: val loss no longer improving")
+    /// Marks a run as ended by the early-stop rule or hyperband; returns its job.
+    func stopEarly(_ run: Int64, because reason: String) -> JobHandle? {
+        guard let job = jobs[run], stoppedEarly[run] == nil else { return nil }
+        stoppedEarly[run] = reason
+        report("run stopped early: \(reason)")
         return job
     }
 
@@ -129,11 +142,11 @@ actor Scheduler {
         p.done = done
         p.failed = failed
         p.running = active
-        p.queued = pending.count
+        p.queued = pending.count + upcoming
         p.skipped = skipped
         p.elapsed = Date().timeIntervalSince(startedAt)
         if let mean = estimate(epochs: nil) {
-            p.eta = mean * Double(pending.count + active) / Double(max(1, slots))
+            p.eta = mean * Double(pending.count + upcoming + active) / Double(max(1, slots))
         }
         p.event = event
         reportSink(p)

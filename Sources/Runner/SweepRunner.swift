@@ -123,7 +123,13 @@ public final class SweepRunner: Sendable {
         let provenance = try store.record(code)
         let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
                                          toolDirectory: options.toolDirectory, code: code)
-        let records = plan.trials.map { TrialRecord(identity: identities.identity(of: $0), paramsJSON: $0.parametersJSON, command: e.trainer.command) }
+        // An adaptive search registers its earlier proposals again, in order, and proposes the rest as it goes.
+        let earlier = e.method.isAdaptive ? try Proposer.earlier(e, store: store) : []
+        let planned = e.method.isAdaptive ? earlier.map(\.trial) : plan.trials
+        let records = planned.enumerated().map { i, trial in
+            TrialRecord(identity: identities.identity(of: trial), paramsJSON: trial.parametersJSON, command: e.trainer.command,
+                        proposal: e.method.isAdaptive ? earlier[i].explanation : nil)
+        }
         let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
                                               objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal.rawValue) }, trials: records,
                                               runsRoot: absolute(runsRoot), reuse: options.reuse)
@@ -135,7 +141,11 @@ public final class SweepRunner: Sendable {
         if options.rerunFailed { claimable.formUnion([.failed, .timed_out]) }
         let pending = runs.filter { claimable.contains($0.status) }
         let alreadyFinished = runs.filter(\.status.isFinished).count
-        let trials = Dictionary(plan.trials.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })  // by params key
+        let trials = Dictionary(planned.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })  // by params key
+        let proposer = e.method.isAdaptive
+            ? Proposer(store: store, experiment: e, identities: identities, earlier: planned, runsRoot: absolute(runsRoot), reuse: options.reuse,
+                       notice: options.notice)
+            : nil
         let history = try store.sweeps().first { $0.name == e.name }?.meanDuration
 
         let epochs = trials.compactMapValues { $0["epochs"]?.number }
@@ -143,12 +153,19 @@ public final class SweepRunner: Sendable {
         let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
                                   startedAt: started, finishedBefore: alreadyFinished,
                                   failedBefore: runs.count - pending.count - alreadyFinished - reclaimed.count, epochs: epochs, report: options.progress)
-        let pump = MetricsPump(store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) })
+        if let proposer { await scheduler.expect(await proposer.remaining ?? 0) }
+        let hyperband = e.earlyTerminate.flatMap(Hyperband.init).flatMap { rule in
+            e.metric.map { MetricsPump.HyperbandWatch(rule: rule, metric: $0.name, maximize: $0.goal == .maximize) }
+        }
+        let pump = MetricsPump(store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) },
+                               hyperband: hyperband)
+        await pump.loadHistories(runs: runs.map(\.rowID))
         let signals = options.handleSignals ? SignalWatch(scheduler: scheduler, executor: executor, grace: options.killGrace) : nil
         defer { signals?.cancel() }
 
-        let context = TrialContext(store: store, experiment: e, trials: trials, scheduler: scheduler, pump: pump, executor: executor,
-                                   owner: owner, provenance: provenance, options: options, claimable: claimable, logger: logger)
+        let context = TrialContext(store: store, experiment: e, trials: trials, proposer: proposer, scheduler: scheduler, pump: pump,
+                                   executor: executor, owner: owner, provenance: provenance, options: options, claimable: claimable,
+                                   logger: logger)
         await scheduler.report(nil)
         await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -156,8 +173,8 @@ public final class SweepRunner: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(self.options.pollInterval))
                     do {
-                        for run in try await pump.tick() {
-                            guard let job = await scheduler.stopEarly(run) else { continue }
+                        for (run, reason) in try await pump.tick() {
+                            guard let job = await scheduler.stopEarly(run, because: reason) else { continue }
                             await self.executor.cancel(job, signal: SIGTERM, grace: self.options.killGrace)
                         }
                     } catch {
@@ -206,6 +223,8 @@ struct TrialContext: Sendable {
     let store: Store
     let experiment: Experiment
     let trials: [String: Trial]
+    /// Proposes the trials of a bayes or tpe sweep once the registered ones are taken.
+    let proposer: Proposer?
     let scheduler: Scheduler
     let pump: MetricsPump
     let executor: any Executor
@@ -218,8 +237,8 @@ struct TrialContext: Sendable {
     var retries: Int { options.retries ?? experiment.trainer.retries }
 
     func work(in slot: SweepRunner.Slot) async throws {
-        while let run = await scheduler.next() {
-            guard let key = run.paramsKey, let trial = trials[key] else { continue }
+        while let run = try await nextRun() {
+            guard let key = run.paramsKey, let trial = await trial(key) else { continue }
             var statuses = claimable
             var tries = 0, vanished = 0
             while true {
@@ -249,11 +268,31 @@ struct TrialContext: Sendable {
 
     static let maxVanished = 3
 
+    /// A registered trial still to run, else a new proposal of an adaptive search.
+    func nextRun() async throws -> Run? {
+        if let run = await scheduler.next() { return run }
+        do {
+            return try await proposer?.next(scheduler)
+        } catch let error as StoreError {
+            if error.cannotWrite { await abandon(error) }
+            logger.error("cannot record the next proposal: \(error)")
+            return nil
+        } catch {
+            logger.error("cannot propose the next trial: \(error)")
+            return nil
+        }
+    }
+
+    func trial(_ key: String) async -> Trial? {
+        if let trial = trials[key] { return trial }
+        return await proposer?.trial(key)
+    }
+
     /// A run whose job outlived its harrow: its curves continue from the stored offset, and it ends as any other.
     func finishReclaimed(_ run: Run, job: JobHandle) async {
         await scheduler.adopted(run)
         let (status, gone) = await watch(run, job: job, attempt: run.attempt, folder: RunFolder(path: run.runDir ?? ""), offset: run.metricsOffset)
-        await scheduler.finished(run, status: status, epochs: trials[run.paramsKey ?? ""]?["epochs"]?.number)
+        await scheduler.finished(run, status: status, epochs: await trial(run.paramsKey ?? "")?["epochs"]?.number)
         if gone { logger.warning("run \(run.id) was interrupted outside harrow; run the sweep again to run it again") }
     }
 
@@ -334,8 +373,9 @@ struct TrialContext: Sendable {
         case .vanished(let why): note = why
         case .queued, .running: break
         }
-        if await scheduler.stoppedEarly.contains(run.rowID) {
+        if let reason = await scheduler.stoppedEarly[run.rowID] {
             status = .stopped_early
+            note = reason
         } else if await scheduler.stopping {
             status = .interrupted
         } else if case .timedOut = state {

@@ -1,9 +1,15 @@
 import HarrowCore
 
 /// A sweep definition: what to vary, how to search it, and how to start a trainer for each trial.
-/// W&B sweep files (`method: grid | random`) load unchanged; Harrow's additions are listed in `Experiment.Key`.
+/// W&B sweep files (`method: grid | random | bayes`) load unchanged; Harrow's additions are listed in `Experiment.Key`.
 public struct Experiment: Sendable {
-    public enum Method: String, Sendable { case grid, random }
+    public enum Method: String, Sendable {
+        case grid, random, bayes
+        /// Optuna's tree-structured Parzen estimator: Harrow's own, beside W&B's methods.
+        case tpe
+        /// Trials are proposed one at a time as slots free, from the results so far.
+        public var isAdaptive: Bool { self == .bayes || self == .tpe }
+    }
 
     public struct Metric: Sendable, Hashable {
         public var name: String
@@ -85,7 +91,7 @@ public struct Experiment: Sendable {
         case gpus([Int])
     }
 
-    /// W&B's hyperband settings, kept so Harrow's early stop can honour them.
+    /// W&B's hyperband early termination (see `Hyperband`).
     public struct EarlyTerminate: Sendable, Hashable {
         public var type: String
         public var minIter: Int?
@@ -93,6 +99,15 @@ public struct Experiment: Sendable {
         public var s: Double?
         public var eta: Double
         public var strict: Bool
+
+        public init(type: String = "hyperband", minIter: Int? = nil, maxIter: Int? = nil, s: Double? = nil, eta: Double = 3, strict: Bool = true) {
+            self.type = type
+            self.minIter = minIter
+            self.maxIter = maxIter
+            self.s = s
+            self.eta = eta
+            self.strict = strict
+        }
     }
 
     /// One `exclude:` entry: a partial assignment; a trial matching every key is dropped.

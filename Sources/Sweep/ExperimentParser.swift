@@ -123,6 +123,7 @@ struct ExperimentParser {
         var trainerCommand: (node: Node, argv: [String])?
         var excludeNode: Node?, whereNode: Node?, parametersNode: Node?
         var countNode: Node?
+        var earlyTerminateNode: Node?
 
         for (keyNode, value) in top {
             guard let key = keyNode.scalar?.string else {
@@ -137,16 +138,14 @@ struct ExperimentParser {
                 switch m {
                 case "grid": experiment.method = .grid
                 case "random": experiment.method = .random
-                case "bayes":
-                    methodFailed = true
-                    error(value, "method 'bayes' is not supported yet",
-                          hint: "use 'random' with a `count` (and a `seed`), or 'grid'")
+                case "bayes": experiment.method = .bayes
+                case "tpe": experiment.method = .tpe
                 case "custom":
                     methodFailed = true
                     error(value, "method 'custom' needs W&B's scheduler, which Harrow does not run", hint: "use 'grid' or 'random'")
                 default:
                     methodFailed = true
-                    error(value, "unknown method '\(m)'", hint: didYouMean(m, ["grid", "random"]) ?? "one of: grid, random")
+                    error(value, "unknown method '\(m)'", hint: didYouMean(m, ["grid", "random", "bayes", "tpe"]) ?? "one of: grid, random, bayes, tpe")
                 }
             case "metric": experiment.metric = parseMetric(value)
             case "parameters": parametersNode = value
@@ -162,7 +161,9 @@ struct ExperimentParser {
             case "executor": experiment.executor = parseExecutor(value)
             case "exclude": excludeNode = value
             case "where": whereNode = value
-            case "early_terminate": experiment.earlyTerminate = parseEarlyTerminate(value)
+            case "early_terminate":
+                earlyTerminateNode = value
+                experiment.earlyTerminate = parseEarlyTerminate(value)
             case "early_stop": experiment.earlyStop = parseEarlyStop(value)
             case "diagnosis": experiment.diagnosis = parseDiagnosis(value)
             case "eval": experiment.evaluation = parseEvaluation(value)
@@ -203,6 +204,14 @@ struct ExperimentParser {
         if experiment.method == .random, experiment.count == nil, experiment.runCap == nil {
             error(root, "a random sweep needs `count` (or `run_cap`) to know how many trials to draw",
                   hint: "add e.g. `count: 20` and `seed: 1`")
+        }
+        if experiment.method.isAdaptive, experiment.metric == nil {
+            error(root, "a \(experiment.method.rawValue) search needs `metric` to know what to optimise",
+                  hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
+        }
+        if let node = earlyTerminateNode, experiment.earlyTerminate != nil, experiment.metric == nil {
+            warning(node, "hyperband compares trials by the sweep's `metric`; without one it is not applied",
+                    hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
         }
         if experiment.method == .grid, let countNode {
             warning(countNode, "`count` applies to random sweeps; a grid runs every point (use `run_cap` to limit it)")
@@ -561,7 +570,6 @@ struct ExperimentParser {
         if result.minIter == nil, result.maxIter == nil || result.s == nil {
             error(node, "hyperband needs `min_iter`, or both `max_iter` and `s`")
         }
-        warning(node, "early_terminate is recorded but not acted on yet: Harrow runs every trial to the end")
         return result
     }
 }

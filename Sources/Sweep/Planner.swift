@@ -29,8 +29,24 @@ public enum Planner {
         switch experiment.method {
         case .grid: try state.expandGrid()
         case .random: try state.drawRandom()
+        case .bayes, .tpe:
+            let bound = state.limit.map { "up to \($0) trials" } ?? "trials until the deadline"
+            state.notes.append("\(experiment.method.rawValue): \(bound), each proposed from the results so far as a slot frees")
         }
         return state.finish()
+    }
+
+    /// One point of the space as a trial: derived parameters computed, `exclude` and `where` applied. Nil when the
+    /// point is dropped.
+    public static func trial(_ experiment: Experiment, choices: [Distribution.Choice]) throws(ExperimentError) -> Trial? {
+        var state = PlanState(experiment)
+        try state.consider(choices)
+        return state.trials.first
+    }
+
+    /// The most trials a sweep runs: `run_cap` for a grid; the smaller of `count` and `run_cap` otherwise.
+    public static func limit(_ experiment: Experiment) -> Int? {
+        experiment.method == .grid ? experiment.runCap : [experiment.count, experiment.runCap].compactMap { $0 }.min()
     }
 }
 
@@ -53,10 +69,7 @@ private struct PlanState {
         let slots = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         exclusions = experiment.exclude.map { $0.assignment.map { (slots[$0.name]!, $0.value) } }
         evaluationOrder = Self.dependencyOrder(experiment.parameters, slots: slots)
-        switch experiment.method {
-        case .grid: limit = experiment.runCap
-        case .random: limit = [experiment.count, experiment.runCap].compactMap { $0 }.min()
-        }
+        limit = Planner.limit(experiment)
     }
 
     static func dependencyOrder(_ parameters: [Experiment.Parameter], slots: [String: Int]) -> [Int] {
@@ -199,7 +212,7 @@ private struct PlanState {
             }
         }
         var notes = notes
-        if experiment.method == .random, let cap = experiment.runCap, let count = experiment.count, cap < count {
+        if experiment.method != .grid, let cap = experiment.runCap, let count = experiment.count, cap < count {
             notes.append("run_cap \(cap) limits count \(count)")
         }
         return Plan(experiment: experiment, trials: trials, varying: varying, candidates: candidates, excluded: excluded,

@@ -30,6 +30,12 @@ public struct Trial: Sendable {
         return out + "}"
     }
 
+    /// A trial recorded earlier (a run's stored parameters), in the experiment's parameter order.
+    public init(_ experiment: Experiment, parameters: [String: ParamValue]) {
+        let names = experiment.parameters.map(\.name)
+        self.init(names: names, values: names.map { parameters[$0] ?? .null }, command: experiment.trainer.command)
+    }
+
     init(names: [String], values: [ParamValue], command: [String]) {
         self.names = names
         self.values = values

@@ -177,3 +177,20 @@ extension Store {
         try db.execute(sql: "UPDATE runs SET metrics_offset = 0, malformed_lines = 0, nonfinite_values = 0 WHERE rowid = ?", arguments: [run])
     }
 }
+
+extension Store {
+    /// The lowest and highest value of one metric for every run of a sweep that logged it, by run row.
+    public func metricRanges(sweep: String, key: String) throws(StoreError) -> [Int64: (min: Double, max: Double)] {
+        try read { db in
+            var out: [Int64: (min: Double, max: Double)] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT s.run, s.min, s.max FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
+                JOIN sweep_trials t ON t.run = s.run JOIN sweeps w ON w.id = t.sweep_id
+                WHERE w.name = ? AND k.name = ?
+                """, arguments: [sweep, key]) {
+                out[row["run"]] = (row["min"], row["max"])
+            }
+            return out
+        }
+    }
+}

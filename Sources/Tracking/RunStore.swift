@@ -6,11 +6,14 @@ public struct TrialRecord: Sendable {
     public var identity: TrialIdentity
     public var paramsJSON: String
     public var command: [String]
+    /// Why an adaptive search proposed the trial (JSON); nil for grid and random trials.
+    public var proposal: String?
 
-    public init(identity: TrialIdentity, paramsJSON: String, command: [String]) {
+    public init(identity: TrialIdentity, paramsJSON: String, command: [String], proposal: String? = nil) {
         self.identity = identity
         self.paramsJSON = paramsJSON
         self.command = command
+        self.proposal = proposal
     }
 }
 
@@ -99,41 +102,90 @@ extension Store {
                 """, arguments: [name, file, method, spec, objective?.metric, objective?.goal, now.seconds, now.seconds])
             let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name])!
             try db.execute(sql: "DELETE FROM sweep_trials WHERE sweep_id = ?", arguments: [sweepID])
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO runs(id, trial_key, params_key, identity, earlier_run, sweep_id, params, command, status, queued_at, run_dir)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
-                """)
-            let link = try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position) VALUES (?, ?, ?)")
             var reruns: [Rerun] = []
             for (position, trial) in trials.enumerated() {
-                let key = trial.identity.key
-                let exact = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])
-                let latest = try Row.fetchOne(db, sql: """
-                    SELECT rowid, id, status, identity FROM runs WHERE params_key = ? ORDER BY rowid DESC LIMIT 1
-                    """, arguments: [trial.identity.paramsKey])
-                let finished = reuse == .params ? try Int64.fetchOne(db, sql: """
-                    SELECT rowid FROM runs WHERE params_key = ? AND status IN ('succeeded', 'stopped_early') ORDER BY rowid DESC LIMIT 1
-                    """, arguments: [trial.identity.paramsKey]) : nil
-                var row: Int64
-                if let match = finished ?? exact {
-                    row = match
-                } else {
-                    let id = try Self.freshID(for: key, db: db)
-                    let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
-                    try insert.execute(arguments: [id, key, trial.identity.paramsKey, trial.identity.json, latest?["rowid"] as Int64?,
-                                                   sweepID, trial.paramsJSON, command, now.seconds,
-                                                   (runsRoot as NSString).appendingPathComponent(id)])
-                    row = db.lastInsertedRowID
-                    if let latest {
-                        reruns.append(Rerun(run: id, earlier: latest["id"], earlierStatus: RunStatus(rawValue: latest["status"]) ?? .failed,
-                                            earlierIdentity: TrialIdentity(json: latest["identity"]), identity: trial.identity))
-                    }
+                if let rerun = try Self.link(trial, sweep: sweepID, position: position, runsRoot: runsRoot, reuse: reuse, now: now, db: db) {
+                    reruns.append(rerun)
                 }
-                try link.execute(arguments: [sweepID, row, position])
             }
             let runs = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position",
                                         arguments: [sweepID]).map(Run.init(row:))
             return Registration(runs: runs, reruns: reruns)
+        }
+    }
+
+    /// Links one trial to the sweep at `position`: to the run that matches it under `reuse`, or to a new run.
+    /// Returns the rerun when a new run stands where an earlier one with the same parameters was.
+    static func link(_ trial: TrialRecord, sweep sweepID: Int64, position: Int, runsRoot: String, reuse: ReuseRule, now: Date,
+                     db: Database) throws -> Rerun? {
+        let key = trial.identity.key
+        let exact = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])
+        let latest = try Row.fetchOne(db, sql: """
+            SELECT rowid, id, status, identity FROM runs WHERE params_key = ? ORDER BY rowid DESC LIMIT 1
+            """, arguments: [trial.identity.paramsKey])
+        let finished = reuse == .params ? try Int64.fetchOne(db, sql: """
+            SELECT rowid FROM runs WHERE params_key = ? AND status IN ('succeeded', 'stopped_early') ORDER BY rowid DESC LIMIT 1
+            """, arguments: [trial.identity.paramsKey]) : nil
+        var row: Int64
+        var rerun: Rerun?
+        if let match = finished ?? exact {
+            row = match
+        } else {
+            let id = try freshID(for: key, db: db)
+            let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
+            try db.cachedStatement(sql: """
+                INSERT INTO runs(id, trial_key, params_key, identity, earlier_run, sweep_id, params, command, status, queued_at, run_dir)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                """).execute(arguments: [id, key, trial.identity.paramsKey, trial.identity.json, latest?["rowid"] as Int64?,
+                                         sweepID, trial.paramsJSON, command, now.seconds, (runsRoot as NSString).appendingPathComponent(id)])
+            row = db.lastInsertedRowID
+            if let latest {
+                rerun = Rerun(run: id, earlier: latest["id"], earlierStatus: RunStatus(rawValue: latest["status"]) ?? .failed,
+                              earlierIdentity: TrialIdentity(json: latest["identity"]), identity: trial.identity)
+            }
+        }
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position, proposal) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [sweepID, row, position, trial.proposal])
+        return rerun
+    }
+
+    /// Adds one proposed trial at the end of a registered sweep; returns its run and, when a new run stands
+    /// where an earlier one with its parameters was, the rerun.
+    public func append(sweep name: String, trial: TrialRecord, runsRoot: String, reuse: ReuseRule = .identity,
+                       now: Date = Date()) throws(StoreError) -> (run: Run, rerun: Rerun?) {
+        try write { db in
+            guard let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name]) else {
+                throw StoreError("no sweep named \(name) in the store")
+            }
+            let position = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM sweep_trials WHERE sweep_id = ?",
+                                            arguments: [sweepID])!
+            let rerun = try Self.link(trial, sweep: sweepID, position: position, runsRoot: runsRoot, reuse: reuse, now: now, db: db)
+            let run = try Row.fetchOne(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND t.position = ?",
+                                       arguments: [sweepID, position]).map(Run.init(row:))
+            guard let run else { throw StoreError("the trial appended to sweep \(name) has no run") }
+            return (run, rerun)
+        }
+    }
+
+    /// Why an adaptive search proposed a run (JSON), from the latest sweep that did.
+    public func proposal(run: Int64) throws(StoreError) -> String? {
+        try read { db in
+            try String.fetchOne(db, sql: "SELECT proposal FROM sweep_trials WHERE run = ? AND proposal IS NOT NULL ORDER BY sweep_id DESC LIMIT 1",
+                                arguments: [run])
+        }
+    }
+
+    /// Why each trial of an adaptive sweep was proposed, by run id (JSON as the search wrote it).
+    public func proposals(sweep name: String) throws(StoreError) -> [String: String] {
+        try read { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT r.id, t.proposal FROM sweep_trials t JOIN sweeps s ON s.id = t.sweep_id JOIN runs r ON r.rowid = t.run
+                WHERE s.name = ? AND t.proposal IS NOT NULL
+                """, arguments: [name]) {
+                out[row["id"]] = row["proposal"]
+            }
+            return out
         }
     }
 

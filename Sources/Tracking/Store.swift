@@ -94,7 +94,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v6"
+    static let latest = "v8"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -318,6 +318,12 @@ enum Schema {
                 -- The job of the last attempt and what ran it: a process group (local) or a cluster job id (slurm).
                 ALTER TABLE runs ADD COLUMN job TEXT;
                 ALTER TABLE runs ADD COLUMN executor TEXT;
+                """)
+        }
+        m.registerMigration("v8") { db in
+            try db.execute(sql: """
+                -- Why a bayes or tpe search proposed the trial (JSON), so a resumed sweep continues the same search.
+                ALTER TABLE sweep_trials ADD COLUMN proposal TEXT;
                 """)
         }
         return m

@@ -23,7 +23,9 @@ import Testing
                                           configPath: "/r/trial.json", runDir: "/r").argv
         #expect(argv == ["/usr/bin/env", "python", "train.py", "--epochs=2", "--learning_rate=0.0001",
                          "--lora.alpha=16", "--lora.r=8", "--warmup_ratio=0.03"])
-        #expect(p.experiment.warnings.contains { $0.message.contains("early_terminate") })
+        // W&B's hyperband is acted on now: read, with its defaults, and no warning.
+        #expect(!p.experiment.warnings.contains { $0.message.contains("early_terminate") })
+        #expect(p.experiment.earlyTerminate.flatMap(Hyperband.init) != nil)
     }
 
     @Test func randomSweepDrawsEveryDistributionWithinItsSupport() throws {
@@ -92,10 +94,13 @@ import Testing
         #expect(!y.argv.contains { $0.contains("use_amp") })
     }
 
-    @Test func bayesIsRefusedClearly() {
-        let d = diagnostics("method: bayes\nmetric: {name: loss}\nparameters:\n  lr: {min: 0.0001, max: 0.1}\n")
+    @Test func bayesLoadsAndNeedsAMetric() throws {
+        #expect(diagnostics("method: bayes\nmetric: {name: loss}\ncount: 5\nparameters:\n  lr: {min: 0.0001, max: 0.1}\n").isEmpty)
+        let d = diagnostics("method: bayes\nparameters:\n  lr: {min: 0.0001, max: 0.1}\n")
         #expect(d.count == 1)
-        #expect(d[0].location.line == 1 && d[0].location.column == 9)
-        #expect(d[0].message.contains("not supported yet"))
+        #expect(d[0].message.contains("needs `metric`"))
+        let p = try plan("method: bayes\nmetric: {name: loss}\ncount: 5\nparameters:\n  lr: {min: 0.0001, max: 0.1}\n")
+        #expect(p.trials.isEmpty)
+        #expect(p.notes.contains { $0.contains("up to 5 trials") })
     }
 }
