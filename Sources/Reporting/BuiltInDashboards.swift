@@ -4,7 +4,7 @@ extension Dashboard {
     public static let builtIn: [String: String] = [
         "sweep": """
             # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
-            # Panels: table, effects, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, flips (see dashboards/README.md).
+            # Panels: table, effects, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, progress, flips (see dashboards/README.md).
             title: overview
             # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
                                         # default: the sweep's own metric, else val/loss
@@ -34,6 +34,7 @@ extension Dashboard {
                 x: mix_ratio
                 by: base_model
               - type: tradeoff          # in-domain 3H total against forgetting, the Pareto front labelled
+              - type: progress          # the metric by trial and the best so far: was the search still improving?
             """,
         "run": """
             # One page per run: reports/NAME/runs/RUN.html.

@@ -23,6 +23,8 @@ public struct Panel: Sendable, Equatable {
         case parallel
         /// In-domain 3H total against forgetting on the general set, the Pareto front marked and its runs labelled.
         case tradeoff
+        /// The search's progress: each run's metric in the order the runs started, and the best so far.
+        case progress
         /// Single-run panels, for run pages.
         case overview, params, verdict, scores, artifacts
     }
@@ -57,6 +59,7 @@ public struct Panel: Sendable, Equatable {
         .effects: ["params", "top"],
         .parallel: ["params"],
         .tradeoff: ["x", "y"],
+        .progress: ["y"],
         .overview: [], .params: [], .verdict: [], .scores: [], .artifacts: [],
     ]
     static let required: [Kind: [String]] = [.scatter: ["x", "y"], .heatmap: ["x", "y", "value"]]

@@ -23,6 +23,7 @@ struct PanelContext {
         case .effects: return try effects(p)
         case .parallel: return try parallel(p)
         case .tradeoff: return try tradeoff(p)
+        case .progress: return try progress(p)
         case .overview: return try overview(p)
         case .params: return params(p)
         case .verdict: return verdict(p)
@@ -363,6 +364,37 @@ struct PanelContext {
         c.elements.append(.labels(x: front.map { xs[$0] }, y: front.map { ys[$0] + lift }, text: front.map { runs[$0].id }))
         html += note("\(front.count) of \(runs.count) runs on the front: none of the others beats them on both; "
                      + front.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", "))
+        return html + (try renderer.figure(c, prefix: prefix))
+    }
+
+    /// How the search went: the metric of each run against its trial number (runs in the order they started) and
+    /// the best so far as a step line, so a bayes or tpe search shows whether it was still finding better trials.
+    func progress(_ p: Panel) throws -> String {
+        let y = p.y ?? metric
+        let runs = scope.runs.filter { $0.value(y) != nil }
+            .sorted { ($0.run.startedAt ?? .distantFuture, $0.run.id) < ($1.run.startedAt ?? .distantFuture, $1.run.id) }
+        var html = heading(p, "\(y) by trial: the search's progress")
+        guard runs.count >= 2 else { return html + note("needs at least two runs with \(HTML.escape(y))") }
+        let xs = runs.indices.map { Double($0 + 1) }, ys = runs.map { $0.value(y)! }
+        var best: [Double] = [], improved: [Int] = []
+        for (i, v) in ys.enumerated() {
+            let better = best.last.map { renderer.lowerIsBetter ? v < $0 : v > $0 } ?? true
+            best.append(better ? v : best.last!)
+            if better { improved.append(i) }
+        }
+        var c = chart(p, "\(y) by trial")
+        c.xLabel = "trial (in the order runs started)"
+        c.yLabel = y
+        c.keyOutside = runs.count > 40
+        c.elements.append(.points(title: "runs", x: xs, y: ys, color: 0, size: 0.7))
+        // A step line: the best holds until the trial that beats it.
+        let stepX = xs.indices.flatMap { i in i == 0 ? [xs[0]] : [xs[i], xs[i]] }
+        let stepY = best.indices.flatMap { i in i == 0 ? [best[0]] : [best[i - 1], best[i]] }
+        c.elements.append(.line(title: "best so far", x: stepX, y: stepY, color: 2))
+        let last = improved.last!
+        html += note("\(improved.count) of \(runs.count) trials improved on the best; the last at trial \(last + 1) ("
+                     + renderer.link(runs[last], prefix: prefix) + ", \(Format.number(ys[last])))"
+                     + (runs.count - last - 1 >= max(10, runs.count / 3) ? "; the \(runs.count - last - 1) since found nothing better" : ""))
         return html + (try renderer.figure(c, prefix: prefix))
     }
 

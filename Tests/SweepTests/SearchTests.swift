@@ -47,6 +47,22 @@ struct GaussianProcessTests {
         #expect(fit.lengthScale > 1e-5 && fit.lengthScale < 1e5)
     }
 
+    /// The same fit by scikit-learn 1.9.1: `GaussianProcessRegressor(kernel=Matern(nu=1.5), n_restarts_optimizer=2,
+    /// alpha=1e-7, random_state=2)` on targets standardised as W&B does; its length scale, log marginal likelihood and
+    /// predictions, printed to 17 digits.
+    @Test func matchesScikitLearn() throws {
+        let x: [[Double]] = [[0.1, 0.2], [0.4, 0.9], [0.5, 0.5], [0.8, 0.3], [0.95, 0.7], [0.3, 0.6]]
+        let y = [1.2, 0.9, 0.7, 1.1, 1.4, 0.8]
+        let fit = try #require(NormalizedGP(x, y))
+        #expect(abs(fit.gp.lengthScale - 0.18975224373390767) < 1e-5)
+        #expect(abs(fit.gp.logMarginalLikelihood - -8.229313471320475) < 1e-8)
+        for (point, mean, std) in [([0.45, 0.55], -1.2699510444782915, 0.43315721957512904), ([0.0, 1.0], -0.06724196171720169, 0.9931462374962555)] {
+            let p = fit.gp.predict(point)
+            #expect(abs(p.mean - mean) < 1e-5, "mean at \(point)")
+            #expect(abs(p.std - std) < 1e-5, "std at \(point)")
+        }
+    }
+
     @Test func choleskyRefusesWhatIsNotPositiveDefinite() {
         #expect(GaussianProcess.cholesky([1, 2, 2, 1], 2) == nil)
         let l = GaussianProcess.cholesky([4, 2, 2, 3], 2)!
