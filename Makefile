@@ -44,6 +44,7 @@ bench: deps
 	@cat .benchmarks/*.json 2>/dev/null || true
 	$(SWIFT) build -c release --product harrow-train
 	.build/release/harrow-train bench --json
+	.build/release/harrow-train search-bench --json
 
 # Release binaries for training and sweeps (the trainer is found next to harrow). SwiftPM builds only the last of
 # several --product flags, so each product is built on its own.
