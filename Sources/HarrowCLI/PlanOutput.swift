@@ -6,6 +6,17 @@ enum PlanTable {
     static func render(_ plan: Plan, limit: Int?) -> String {
         let e = plan.experiment
         var lines: [String] = []
+        if e.method.isAdaptive {
+            // Nothing to list: the trials are proposed while the sweep runs.
+            lines.append("\(e.name): \(e.method.rawValue) search over \(e.parameters.count) parameter\(e.parameters.count == 1 ? "" : "s")")
+            lines.append("")
+            lines += TextTable.render(header: ["parameter", "searched as"], rows: e.parameters.map { [$0.name, $0.distribution.name] })
+            lines.append("")
+            lines += plan.notes.map { "note: \($0)" }
+            if let et = e.earlyTerminate { lines.append("early_terminate: hyperband, eta \(PlanTable.display(.double(et.eta))), strict \(et.strict)") }
+            lines.append("trainer: " + e.trainer.command.joined(separator: " "))
+            return lines.joined(separator: "\n")
+        }
         lines.append("\(e.name): \(e.method.rawValue) sweep, \(plan.trials.count) trial\(plan.trials.count == 1 ? "" : "s")")
         if let first = plan.trials.first {
             let fixed = first.parameters.filter { !plan.varying.contains($0.name) }
