@@ -95,9 +95,9 @@ struct ReportTests {
         #expect(images == svgs.count, "every plot drawn is shown once")
         #expect(summary.charts == svgs.count)
         // Index: table, effects (one chart per varying parameter: lr, lora_r, note, base_model, mix_ratio), parallel,
-        // curves, scatter, heatmap, bars3h, forgetting, tradeoff; a run page has losses, lr and 3H bars, and val loss by task type when
+        // curves, scatter, heatmap, bars3h, forgetting, tradeoff, progress; a run page has losses, lr and 3H bars, and val loss by task type when
         // the run logged it (the first run did, with one curve per task type).
-        #expect(try imageSources(report.appendingPathComponent("index.html")).count == 12)
+        #expect(try imageSources(report.appendingPathComponent("index.html")).count == 13)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 4)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[1].id).html")).count == 3)
         let channelPlot = try #require(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).first { src in
