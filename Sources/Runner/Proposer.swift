@@ -58,6 +58,7 @@ actor Proposer {
             let (run, rerun) = try store.append(sweep: experiment.name, trial: record, runsRoot: runsRoot, reuse: reuse)
             trials[proposal.trial.key] = proposal.trial
             proposed += 1
+            await scheduler.expect(remaining ?? 0)
             if let rerun { notice?("run \(rerun.run) runs again; since run \(rerun.earlier) (\(rerun.earlierStatus.rawValue)) its identity changed") }
             // A trial that already ran (reused under `reuse`) is a result now; the next proposal uses it.
             guard run.status == .queued || run.status == .interrupted else { continue }
@@ -65,6 +66,7 @@ actor Proposer {
             if await scheduler.admit(run, epochs: proposal.trial["epochs"]?.number) { return run }
             done = true
         }
+        if done { await scheduler.expect(0) }
         return nil
     }
 

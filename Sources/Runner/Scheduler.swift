@@ -45,7 +45,7 @@ actor Scheduler {
         return nil
     }
 
-    /// Trials an adaptive search may still propose (counted as queued).
+    /// Trials an adaptive search may still propose (counted as queued); the proposer keeps it current.
     var upcoming = 0
     var accepting: Bool { !stopping }
     func expect(_ n: Int) { upcoming = n }
@@ -58,7 +58,6 @@ actor Scheduler {
             report("\(run.id) not started: it would end after the deadline")
             return false
         }
-        upcoming = max(upcoming - 1, 0)
         active += 1
         return true
     }
