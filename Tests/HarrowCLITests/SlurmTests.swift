@@ -221,7 +221,7 @@ struct SlurmTests {
             echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
             cp -r '\(Harrow.packageRoot)/models/chat' "$HARROW_RUN_DIR/checkpoint"
             """
-        var totals: [String: Double] = [:]
+        var totals: [String: [String: Double]] = [:]
         for executor in ["slurm", "local"] {
             let dir = try folder(experiment, trainer: trainer)
             let sweep = try Harrow.run("sweep", "exp.yaml", "--executor", executor, in: dir)
@@ -230,7 +230,8 @@ struct SlurmTests {
             let show = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8)) as? [String: Any])
             let scores = show["scores"] as? [String: Any]
             #expect(scores?.isEmpty == false, "\(show["evals"] ?? show)")
-            totals[executor] = scores?.values.compactMap { $0 as? Double }.first
+            // Every dimension and the total, compared whole (a dictionary's first value differs between processes).
+            totals[executor] = scores?.compactMapValues { ($0 as? NSNumber)?.doubleValue }
             let jobFolder = (run["run_dir"] as! String) + "/eval/toy"
             #expect(FileManager.default.fileExists(atPath: jobFolder + "/responses.jsonl") == (executor == "slurm"))
             if executor == "slurm" {
