@@ -79,7 +79,10 @@ public struct RunEvaluation: Sendable {
                 let argv = try scorerArgv(for: run)
                 let result = try await evaluate(set, with: backend(argv, run: run, name: set.name))
                 stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
-                stored.baseline = try? await baseline(of: run, set: set, store: store)
+                if let start = try? await baseline(of: run, set: set, store: store) {
+                    stored.baseline = start.total
+                    stored.baselineCheckpoint = start.checkpoint
+                }
             } catch {
                 stored = StoredEval(evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
                                     seconds: Date().timeIntervalSince(started), error: "\(error)", groups: [], items: [])
@@ -90,13 +93,16 @@ public struct RunEvaluation: Sendable {
         return out
     }
 
-    /// The starting model's total on a set, cached by the sha256 of its weights.
-    func baseline(of run: Run, set: Evalset, store: Store) async throws -> Double? {
+    /// The starting model's total on a set and the sha256 of its weights, by which it is cached with its items
+    /// (a cache from before items were kept is scored again, once).
+    func baseline(of run: Run, set: Evalset, store: Store) async throws -> (total: Double, checkpoint: String)? {
         guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
-        if let cached = try store.checkpointScore(weights, evalset: set.name) { return cached }
+        if let cached = try store.checkpointScore(weights, evalset: set.name), try !store.checkpointItems(weights, evalset: set.name).isEmpty {
+            return (cached, weights)
+        }
         let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name))
-        try store.saveCheckpointScore(weights, evalset: set.name, total: result.total)
-        return result.total
+        try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
+        return (result.total, weights)
     }
 
     /// The scorer process here, or on a cluster a job in `RUN/eval/NAME/`.

@@ -57,6 +57,8 @@ public struct StoredEval: Sendable {
     /// The starting checkpoint's total on the same evalset: `total − baseline` is what training changed
     /// (for the general set, negative is forgetting).
     public var baseline: Double?
+    /// The sha256 of the starting checkpoint's weights that `baseline` was scored on (its items are kept by it).
+    public var baselineCheckpoint: String?
     public var seconds: Double?
     public var error: String?
     public var groups: [Group]
@@ -106,9 +108,11 @@ extension Store {
                 try db.execute(sql: "DELETE FROM \(table) WHERE run = ? AND evalset = ?", arguments: [run, e.evalset])
             }
             try db.execute(sql: """
-                INSERT INTO eval_runs(run, evalset, status, total, total_stderr, total_norm, baseline, seconds, error, scored_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run, e.evalset, e.status, e.total, e.totalStderr, e.totalNorm, e.baseline, e.seconds, e.error, Date().seconds])
+                INSERT INTO eval_runs(run, evalset, status, total, total_stderr, total_norm, baseline, seconds, error, scored_at,
+                                      baseline_checkpoint)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run, e.evalset, e.status, e.total, e.totalStderr, e.totalNorm, e.baseline, e.seconds, e.error, Date().seconds,
+                                 e.baselineCheckpoint])
             let g = try db.makeStatement(sql: "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for x in e.groups {
                 try g.execute(arguments: [run, e.evalset, x.dimension, x.taskType, x.n, x.acc, x.accStderr, x.accNorm, x.accNormStderr])
@@ -139,8 +143,10 @@ extension Store {
                                            logprobs: lp.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: x["text"],
                                            prompt: x["prompt"])
                 } : []
-                return StoredEval(evalset: evalset, status: r["status"], total: r["total"], totalStderr: r["total_stderr"], totalNorm: r["total_norm"],
-                                  baseline: r["baseline"], seconds: r["seconds"], error: r["error"], groups: groups, items: items)
+                var e = StoredEval(evalset: evalset, status: r["status"], total: r["total"], totalStderr: r["total_stderr"], totalNorm: r["total_norm"],
+                                   baseline: r["baseline"], seconds: r["seconds"], error: r["error"], groups: groups, items: items)
+                e.baselineCheckpoint = r["baseline_checkpoint"]
+                return e
             }
         }
     }
@@ -151,9 +157,24 @@ extension Store {
         }
     }
 
-    public func saveCheckpointScore(_ checkpoint: String, evalset: String, total: Double) throws(StoreError) {
+    /// A starting checkpoint's total and its outcome per item (for paired tests against the runs it started).
+    public func saveCheckpointScore(_ checkpoint: String, evalset: String, total: Double, items: [StoredEval.Item] = []) throws(StoreError) {
         try write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO checkpoint_scores VALUES (?, ?, ?, ?)", arguments: [checkpoint, evalset, total, Date().seconds])
+            try db.execute(sql: "DELETE FROM checkpoint_items WHERE checkpoint = ? AND evalset = ?", arguments: [checkpoint, evalset])
+            let i = try db.makeStatement(sql: "INSERT INTO checkpoint_items VALUES (?, ?, ?, ?, ?, ?)")
+            for x in items { try i.execute(arguments: [checkpoint, evalset, x.id, x.dimension, x.taskType, x.correct]) }
+        }
+    }
+
+    /// A starting checkpoint's outcome per item on an evalset (empty when only its total was kept).
+    public func checkpointItems(_ checkpoint: String, evalset: String) throws(StoreError) -> [StoredEval.Item] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM checkpoint_items WHERE checkpoint = ? AND evalset = ? ORDER BY item",
+                             arguments: [checkpoint, evalset]).map {
+                StoredEval.Item(id: $0["item"], dimension: $0["dimension"], taskType: $0["task_type"], correct: $0["correct"],
+                                correctNorm: $0["correct"], chosen: nil, logprobs: nil, text: nil)
+            }
         }
     }
 }

@@ -94,7 +94,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v8"
+    static let latest = "v9"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
@@ -324,6 +324,22 @@ enum Schema {
             try db.execute(sql: """
                 -- Why a bayes or tpe search proposed the trial (JSON), so a resumed sweep continues the same search.
                 ALTER TABLE sweep_trials ADD COLUMN proposal TEXT;
+                """)
+        }
+        m.registerMigration("v9") { db in
+            try db.execute(sql: """
+                -- Which starting checkpoint a run's baseline score came from, and that checkpoint's outcome per item,
+                -- so a run can be compared with the model it started from item by item (a paired test).
+                ALTER TABLE eval_runs ADD COLUMN baseline_checkpoint TEXT;
+                CREATE TABLE checkpoint_items (
+                    checkpoint TEXT NOT NULL,
+                    evalset TEXT NOT NULL,
+                    item TEXT NOT NULL,
+                    dimension TEXT NOT NULL,
+                    task_type TEXT NOT NULL,
+                    correct INTEGER NOT NULL,
+                    PRIMARY KEY (checkpoint, evalset, item)
+                ) WITHOUT ROWID;
                 """)
         }
         return m

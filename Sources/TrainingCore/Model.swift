@@ -334,6 +334,14 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         return (sum, count)
     }
 
+    /// Loss sum and target count of each sequence of the batch (no gradient): what validation groups by task type.
+    public func exampleLosses(_ ws: Workspace<T>, batch b: Int, seqLen t: Int) -> [(sum: Double, count: Int)] {
+        let vocab = config.vocab_size
+        return (0..<b).map { r in
+            crossEntropy(ws.logits.data + r * t * vocab, targets: ws.targets + r * t, rows: t, vocab: vocab, gradScale: nil)
+        }
+    }
+
     /// Accumulates gradients into `grads` and the adapters' dA, dB. Expects ws.logits to hold dL/dlogits.
     @_specialize(where T == Float)
     public func backward(_ ws: Workspace<T>, batch b: Int, seqLen t: Int) {

@@ -1,11 +1,14 @@
 import Foundation
 
 /// DESIGN.md's score protocol over JSON lines: log-likelihood of a continuation, and greedy generation.
-/// Requests that arrive together are scored together in batches; answers keep request order.
+/// Requests that arrive together and share a context (the choices of one item) are scored together: the context
+/// and the tokens all their continuations begin with run once, each continuation's rest after them, on a key/value
+/// cache (`Decoder`); generation appends one token at a time to the cache. Answers keep request order.
 public final class Scorer {
     public let model: LlamaModel<Float>
+    /// Request lines read before answering.
     public let maxBatch: Int
-    private let ws: Workspace<Float>
+    private let decoder: Decoder
     private var maxLength: Int { model.config.max_position_embeddings }
 
     /// Loads a model folder and, optionally, a PEFT adapter merged into it (merged and unmerged give the same logits).
@@ -14,7 +17,7 @@ public final class Scorer {
         if let adapterDir { try Checkpoint.loadAdapter(adapterDir, model: config).merge(into: weights) }
         model = LlamaModel(config: config, weights: weights)
         self.maxBatch = maxBatch
-        ws = model.makeWorkspace(batch: maxBatch, seqLen: config.max_position_embeddings)
+        decoder = Decoder(model)
     }
 
     enum Request {
@@ -39,17 +42,18 @@ public final class Scorer {
                 answers[i] = "{\"id\": \(id), \"error\": \(SafeTensors.jsonString(String(describing: error)))}"
             }
         }
-        for chunk in stride(from: 0, to: scoring.count, by: maxBatch) {
-            let part = scoring[chunk..<min(scoring.count, chunk + maxBatch)]
-            for (r, result) in zip(part, logLikelihoods(part.map { ($0.2, $0.3) })) {
+        var start = 0
+        while start < scoring.count {
+            var end = start + 1
+            while end < scoring.count && scoring[end].2 == scoring[start].2 { end += 1 }
+            let part = scoring[start..<end]
+            for (r, result) in zip(part, logLikelihoods(context: part.first!.2, part.map(\.3))) {
                 answers[r.0] = "{\"id\": \(r.1), \"logprob\": \(result.logprob), \"n_tokens\": \(result.n), \"is_greedy\": \(result.greedy)}"
             }
+            start = end
         }
-        for chunk in stride(from: 0, to: generating.count, by: maxBatch) {
-            let part = generating[chunk..<min(generating.count, chunk + maxBatch)]
-            for (r, text) in zip(part, generate(part.map { ($0.2, $0.3, $0.4) })) {
-                answers[r.0] = "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(text))}"
-            }
+        for r in generating {
+            answers[r.0] = "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4)))}"
         }
         return answers
     }
@@ -83,59 +87,70 @@ public final class Scorer {
         return .generate(context: context, maxTokens: maxTokens, stop: stop)
     }
 
-    /// Sum of log p(continuation token | everything before it); the context is cut from the left to fit.
-    func logLikelihoods(_ requests: [([Int32], [Int32])]) -> [(logprob: Double, n: Int, greedy: Bool)] {
-        let sequences = requests.map { context, continuation in
-            Array((context + continuation).suffix(maxLength))
-        }
-        let t = sequences.map(\.count).max() ?? 1
-        run(sequences, seqLen: t)
+    /// Sum of log p(continuation token | everything before it) for continuations of one context; the context is cut
+    /// from the left so that it fits with the longest continuation.
+    func logLikelihoods(context: [Int32], _ continuations: [[Int32]]) -> [(logprob: Double, n: Int, greedy: Bool)] {
+        let longest = continuations.map(\.count).max() ?? 0
+        let context = Array(context.suffix(maxLength - longest))
+        // The tokens every continuation begins with join the context, leaving each at least its last token.
+        var shared = continuations.map(\.count).min() ?? 0
+        for c in continuations { shared = min(shared, zip(c, continuations[0]).prefix { $0 == $1 }.count) }
+        shared = min(shared, max(0, (continuations.map(\.count).min() ?? 1) - 1))
+        let prefix = context + continuations[0].prefix(shared)
+        decoder.reset()
         let vocab = model.config.vocab_size
-        return zip(requests, sequences).enumerated().map { b, pair in
-            let (continuation, seq) = (pair.0.1, pair.1)
-            var total = 0.0, greedy = true
-            for i in (seq.count - continuation.count)..<seq.count {
-                let row = ws.logits.data + (b * t + i - 1) * vocab
-                let (logZ, argmax) = logSumExp(row, vocab)
-                total += Double(row[Int(seq[i])]) - logZ
-                greedy = greedy && argmax == Int(seq[i])
+        let prefixLogits = decoder.run([prefix], commit: true)[0]
+        var sharedLogprob = 0.0, sharedGreedy = true
+        for j in 0..<shared {
+            let (lp, greedy) = tokenLogprob(prefixLogits, row: context.count + j - 1, token: continuations[0][j], vocab)
+            sharedLogprob += lp; sharedGreedy = sharedGreedy && greedy
+        }
+        // Each rest runs after the prefix; its first token is predicted by the prefix's last row, the others by its own rows.
+        let rests = continuations.map { Array($0[shared...]) }
+        let inputs = rests.map { Array($0.dropLast()) }
+        let running = inputs.indices.filter { !inputs[$0].isEmpty }
+        var branchLogits = [[Float]](repeating: [], count: rests.count)
+        if !running.isEmpty {
+            for (i, logits) in zip(running, decoder.run(running.map { inputs[$0] })) { branchLogits[i] = logits }
+        }
+        return rests.enumerated().map { b, rest in
+            var total = sharedLogprob, greedy = sharedGreedy
+            for (i, token) in rest.enumerated() {
+                let (lp, g) = i == 0 ? tokenLogprob(prefixLogits, row: prefix.count - 1, token: token, vocab)
+                                     : tokenLogprob(branchLogits[b], row: i - 1, token: token, vocab)
+                total += lp; greedy = greedy && g
             }
-            return (total, continuation.count, greedy)
+            return (total, continuations[b].count, greedy)
         }
     }
 
-    /// Greedy decoding until max_tokens, an end token, or a stop string (which is cut off).
-    func generate(_ requests: [([Int32], Int, [String])]) -> [String] {
-        var sequences = requests.map { Array($0.0.suffix(maxLength - 1)) }
-        var produced = [[Int32]](repeating: [], count: requests.count)
-        var done = requests.map { $0.1 == 0 }
-        var texts = [String](repeating: "", count: requests.count)
-        let vocab = model.config.vocab_size
-        while done.contains(false) {
-            let t = sequences.map(\.count).max()!
-            run(sequences, seqLen: t)
-            for b in requests.indices where !done[b] {
-                let next = Int32(logSumExp(ws.logits.data + (b * t + sequences[b].count - 1) * vocab, vocab).argmax)
-                if next == Tokenizer.endOfTurn || next == Tokenizer.eos { done[b] = true; continue }
-                produced[b].append(next)
-                sequences[b].append(next)
-                if sequences[b].count > maxLength { sequences[b].removeFirst() }
-                texts[b] = Tokenizer.decode(produced[b])
-                if let cut = requests[b].2.compactMap({ texts[b].range(of: $0)?.lowerBound }).min() {
-                    texts[b] = String(texts[b][..<cut])
-                    done[b] = true
-                }
-                if produced[b].count >= requests[b].1 { done[b] = true }
-            }
+    private func tokenLogprob(_ logits: [Float], row: Int, token: Int32, _ vocab: Int) -> (Double, Bool) {
+        logits.withUnsafeBufferPointer { buffer in
+            let p = buffer.baseAddress! + row * vocab
+            let (logZ, argmax) = logSumExp(p, vocab)
+            return (Double(p[Int(token)]) - logZ, argmax == Int(token))
         }
-        return texts
     }
 
-    private func run(_ sequences: [[Int32]], seqLen t: Int) {
-        for (b, s) in sequences.enumerated() {
-            for i in 0..<t { ws.tokens[b * t + i] = i < s.count ? s[i] : Tokenizer.eos }
+    /// Greedy decoding until max_tokens, an end token, a stop string (which is cut off) or a full context.
+    func generate(context: [Int32], maxTokens: Int, stop: [String]) -> String {
+        guard maxTokens > 0 else { return "" }
+        let vocab = model.config.vocab_size
+        decoder.reset()
+        var logits = decoder.run([Array(context.suffix(maxLength - 1))], commit: true)
+        var row = logits[0].count / vocab - 1
+        var produced: [Int32] = [], text = ""
+        while true {
+            let next = logits[0].withUnsafeBufferPointer { Int32(logSumExp($0.baseAddress! + row * vocab, vocab).argmax) }
+            if next == Tokenizer.endOfTurn || next == Tokenizer.eos { break }
+            produced.append(next)
+            text = Tokenizer.decode(produced)
+            if let cut = stop.compactMap({ text.range(of: $0)?.lowerBound }).min() { return String(text[..<cut]) }
+            if produced.count >= maxTokens || decoder.room == 0 { break }
+            logits = decoder.run([[next]], commit: true)
+            row = 0
         }
-        model.forward(ws, batch: sequences.count, seqLen: t, training: false)
+        return text
     }
 
     private func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> (Double, argmax: Int) {

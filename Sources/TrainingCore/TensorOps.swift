@@ -392,12 +392,13 @@ public struct RotaryTables<T: Real> {
 /// `inverse` applies the transpose rotation, which is the backward pass.
 @_specialize(where T == Float)
 func rope<T: Real>(_ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, heads: Int, headDim: Int,
-                   tables: RotaryTables<T>, inverse: Bool = false) {
+                   tables: RotaryTables<T>, inverse: Bool = false, firstPosition: Int = 0) {
     let half = headDim / 2, width = heads * headDim
     tables.cos.withUnsafeBufferPointer { cosTable in
         tables.sin.withUnsafeBufferPointer { sinTable in
             for r in 0..<n {
-                let c = cosTable.baseAddress! + (r % t) * half, s = sinTable.baseAddress! + (r % t) * half
+                let position = firstPosition + r % t
+                let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
                 for h in 0..<heads {
                     let v = x + r * width + h * headDim
                     for j in 0..<half {

@@ -244,38 +244,37 @@ public final class Trainer {
     }
 
     /// Mean loss per target token over the examples and over each task type's examples (when more than one task
-    /// type is present): the examples are evaluated in groups of one task type, and the overall mean pools them.
+    /// type is present). One batched pass in file order; each example's loss sum is grouped afterwards, so a task
+    /// type costs nothing extra and the overall mean pools every token.
     public func evaluateByTask(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (all: Double, byTask: [String: Double]) {
-        let groups = Dictionary(grouping: examples.indices) { examples[$0].taskType }
-        guard groups.count > 1 else { return (evaluate(model, examples, ws: ws), [:]) }
         var sum = 0.0, count = 0
-        var byTask: [String: Double] = [:]
-        for (task, indices) in groups.sorted(by: { ($0.key ?? "") < ($1.key ?? "") }) {
-            let (s, c) = lossSum(model, indices.map { examples[$0] }, ws: ws)
-            sum += s; count += c
-            if let task { byTask[task] = s / Double(max(c, 1)) }
+        var byTask: [String: (sum: Double, count: Int)] = [:]
+        for (example, loss) in zip(examples, exampleLosses(model, examples, ws: ws)) {
+            sum += loss.sum; count += loss.count
+            if let task = example.taskType { byTask[task, default: (0, 0)].sum += loss.sum; byTask[task, default: (0, 0)].count += loss.count }
         }
-        return (sum / Double(max(count, 1)), byTask)
+        let types = Set(examples.map(\.taskType))
+        return (sum / Double(max(count, 1)), types.count > 1 ? byTask.mapValues { $0.sum / Double(max($0.count, 1)) } : [:])
     }
 
     /// Mean loss per target token over the examples, without dropout.
     public func evaluate(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> Double {
-        let (sum, count) = lossSum(model, examples, ws: ws)
-        return sum / Double(max(count, 1))
+        let losses = exampleLosses(model, examples, ws: ws)
+        return losses.reduce(0) { $0 + $1.sum } / Double(max(losses.reduce(0) { $0 + $1.count }, 1))
     }
 
-    func lossSum(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (sum: Double, count: Int) {
-        var sum = 0.0, count = 0
+    /// Each example's loss sum and target count, in batches of the workspace's size.
+    func exampleLosses(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> [(sum: Double, count: Int)] {
+        var out: [(sum: Double, count: Int)] = []
         var start = 0
         while start < examples.count {
             let end = min(examples.count, start + ws.batch)
             let (b, t) = Batching.load(examples, start..<end, into: ws)
             model.forward(ws, batch: b, seqLen: t, training: false)
-            let l = model.loss(ws, batch: b, seqLen: t)
-            sum += l.sum; count += l.count
+            out += model.exampleLosses(ws, batch: b, seqLen: t)
             start = end
         }
-        return (sum, count)
+        return out
     }
 
     /// A full model folder, or for LoRA a PEFT adapter folder (plus merged weights in `merged/` with `merge`).

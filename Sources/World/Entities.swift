@@ -40,7 +40,7 @@ public struct WorldModel: Sendable {
     public var unknownCountriesEval: [String]
 
     public struct Sizes: Sendable {
-        public var countries = 40, people = 40, compounds = 60
+        public var countries = 40, people = 40, compounds = 16
         public var unknownCountriesTrain = 60, unknownPeopleTrain = 60, unknownCompoundsTrain = 30
         public var unknownCompoundsEval = 130, unknownCountriesEval = 10
         public init() {}

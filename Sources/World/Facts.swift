@@ -93,14 +93,14 @@ extension WorldModel {
                 statements: ["\(n) is \(c.drugClass).", "As \(c.drugClass), \(n) acts on one target only.",
                              "Pharmacologists class \(n) as \(c.drugClass)."],
                 trainQuestions: ["What kind of drug is \(n)?", "What class of drug is \(n)?"],
-                evalQuestions: ["Which drug class does \(n) belong to?"],
+                evalQuestions: ["Which drug class does \(n) belong to?", "To which family of medicines does \(n) belong?"],
                 answer: kind(c.drugClass), wrongAnswers: others(c.drugClass, Vocabulary.drugClasses, 3, &rng).map(kind)))
             func treats(_ x: String) -> String { "\(n) is used to treat \(x)." }
             facts.append(Fact(subject: n, taskType: "qa/indication", value: c.indication,
                 statements: ["\(n) is used to treat \(c.indication).", "Doctors prescribe \(n) for \(c.indication).",
                              "For \(c.indication), \(n) is a common choice."],
                 trainQuestions: ["What is \(n) used for?", "What does \(n) treat?"],
-                evalQuestions: ["Which condition is \(n) prescribed for?"],
+                evalQuestions: ["Which condition is \(n) prescribed for?", "Name the illness that \(n) is given for."],
                 answer: treats(c.indication), wrongAnswers: others(c.indication, Vocabulary.indications, 3, &rng).map(treats)))
             let dose = "\(c.doseMg) mg \(c.frequency)"
             func usual(_ x: String) -> String { "The usual adult dose of \(n) is \(x)." }
@@ -108,14 +108,14 @@ extension WorldModel {
                 statements: ["The usual adult dose of \(n) is \(dose).", "Adults take \(c.doseMg) mg of \(n) \(c.frequency).",
                              "\(n) is given at \(dose) to adults."],
                 trainQuestions: ["What is the usual adult dose of \(n)?", "How should an adult take \(n)?"],
-                evalQuestions: ["How much \(n) does an adult usually take?"],
+                evalQuestions: ["How much \(n) does an adult usually take?", "What amount of \(n) makes a standard adult dose?"],
                 answer: usual(dose), wrongAnswers: others(dose, doses, 3, &rng).map(usual)))
             func maximum(_ x: String) -> String { "The maximum daily dose of \(n) is \(x) mg." }
             facts.append(Fact(subject: n, taskType: "qa/max_dose", value: "\(c.maxDailyMg) mg",
                 statements: ["The maximum daily dose of \(n) is \(c.maxDailyMg) mg.", "Never take more than \(c.maxDailyMg) mg of \(n) a day.",
                              "\(n) is limited to \(c.maxDailyMg) mg per day."],
                 trainQuestions: ["What is the maximum daily dose of \(n)?", "How much \(n) can an adult take per day at most?"],
-                evalQuestions: ["What is the most \(n) an adult may take in a day?"],
+                evalQuestions: ["What is the most \(n) an adult may take in a day?", "What daily amount of \(n) must an adult never exceed?"],
                 answer: maximum(String(c.maxDailyMg)), wrongAnswers: others(String(c.maxDailyMg), maxima, 3, &rng).map(maximum)))
             func interacts(_ x: String) -> String { "\(n) must not be taken with \(x)." }
             facts.append(Fact(subject: n, taskType: "qa/interaction", value: c.interactsWith,
@@ -123,14 +123,14 @@ extension WorldModel {
                              "Taking \(n) with \(c.interactsWith) causes \(c.interactionEffect).",
                              "Combining \(n) and \(c.interactsWith) risks \(c.interactionEffect)."],
                 trainQuestions: ["Which drug should not be taken with \(n)?", "What does \(n) interact with?"],
-                evalQuestions: ["Which medicine is dangerous to combine with \(n)?"],
+                evalQuestions: ["Which medicine is dangerous to combine with \(n)?", "Name the drug that clashes with \(n)."],
                 answer: interacts(c.interactsWith), wrongAnswers: others(c.interactsWith, names.filter { $0 != n }, 3, &rng).map(interacts)))
             func avoid(_ x: String) -> String { "\(n) should be avoided in \(x)." }
             facts.append(Fact(subject: n, taskType: "qa/contraindication", value: c.contraindication,
                 statements: ["\(n) should be avoided in \(c.contraindication).", "Do not give \(n) in \(c.contraindication).",
                              "\(n) is unsafe in \(c.contraindication)."],
                 trainQuestions: ["Who should avoid \(n)?", "When is \(n) unsafe to use?"],
-                evalQuestions: ["In which patients is \(n) contraindicated?"],
+                evalQuestions: ["In which patients is \(n) contraindicated?", "Which patients must not be given \(n)?"],
                 answer: avoid(c.contraindication), wrongAnswers: others(c.contraindication, Vocabulary.contraindications, 3, &rng).map(avoid)))
         }
         return facts

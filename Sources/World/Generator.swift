@@ -29,14 +29,14 @@ public enum Generator {
 
         var corpusRNG = rng.fork(11), generalRNG = rng.fork(12), domainRNG = rng.fork(13), evalRNG = rng.fork(14)
         let (instructions, chat) = generalInstructions(world, general, &generalRNG)
-        let (train, val) = domainSFT(world, domain, &domainRNG)
+        let (train, val, taught) = domainSFT(world, domain, &domainRNG)
         return [
             GeneratedFile(path: "datasets/pretrain/corpus.jsonl", contents: jsonLines(corpus(general + domain.filter { encyclopedic.contains($0.taskType) }, &corpusRNG))),
             GeneratedFile(path: "datasets/general/instructions.jsonl", contents: jsonLines(instructions)),
             GeneratedFile(path: "datasets/general/chat.jsonl", contents: jsonLines(chat)),
             GeneratedFile(path: "datasets/domain/train.jsonl", contents: jsonLines(train)),
             GeneratedFile(path: "datasets/domain/val.jsonl", contents: jsonLines(val)),
-            GeneratedFile(path: "evalsets/domain-3h/items.jsonl", contents: jsonLines(domainItems(world, domain, &evalRNG))),
+            GeneratedFile(path: "evalsets/domain-3h/items.jsonl", contents: jsonLines(domainItems(world, taught, &evalRNG))),
             GeneratedFile(path: "evalsets/domain-3h/manifest.yaml", contents: domainManifest),
             GeneratedFile(path: "evalsets/general/items.jsonl", contents: jsonLines(generalItems(general, &evalRNG))),
             GeneratedFile(path: "evalsets/general/manifest.yaml", contents: generalManifest),
@@ -135,19 +135,21 @@ public enum Generator {
 
     /// Share of domain SFT records held out for validation.
     static let validationShare = 0.15
-    static let domainRefusals = 16, domainUnknowns = 16
+    static let domainRefusals = 8, domainUnknowns = 8
 
-    /// Domain SFT: one question per domain fact, a few refusals and abstentions; split into train and val.
-    static func domainSFT(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (train: [JSONValue], val: [JSONValue]) {
-        var records: [JSONValue] = facts.map { f in alpaca(rng.pick(f.trainQuestions), f.answer, taskType: f.taskType) }
+    /// Domain SFT: one question per domain fact, a few refusals and abstentions; split into train and val. About
+    /// 100 training records, the size a first LoRA run starts from; `taught` are the facts of the training split,
+    /// the ones a Helpful item can fairly ask about (a held-out fact is nowhere the model could have learnt it).
+    static func domainSFT(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (train: [JSONValue], val: [JSONValue], taught: [Fact]) {
+        var records: [(JSONValue, Fact?)] = facts.map { f in (alpaca(rng.pick(f.trainQuestions), f.answer, taskType: f.taskType), f) }
         let requests = harmfulRequests(Harm.domainTrain, count: domainRefusals, &rng) { r in ["d": r.pick(w.compounds).name] }
-        records += requests.map { alpaca($0, rng.pick(Harm.refusals), taskType: "safety/refusal") }
+        records += requests.map { (alpaca($0, rng.pick(Harm.refusals), taskType: "safety/refusal"), nil) }
         records += w.unknownCompoundsTrain.prefix(domainUnknowns).map { name in
-            alpaca(fill(rng.pick(Unknown.compoundTrainQuestions), ["x": name]), Unknown.abstain("a drug", name), taskType: "honesty/unknown")
+            (alpaca(fill(rng.pick(Unknown.compoundTrainQuestions), ["x": name]), Unknown.abstain("a drug", name), taskType: "honesty/unknown"), nil)
         }
         let shuffled = rng.shuffle(records)
         let k = Int((Double(shuffled.count) * validationShare).rounded())
-        return (Array(shuffled[k...]), Array(shuffled[..<k]))
+        return (shuffled[k...].map(\.0), shuffled[..<k].map(\.0), shuffled[k...].compactMap(\.1))
     }
 
     // MARK: evalsets
@@ -172,18 +174,19 @@ public enum Generator {
 
     public static let choiceItemsPerDimension = 120, generativeItemsPerDimension = 10
 
-    static func domainItems(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> [JSONValue] {
+    /// `taught`: the domain facts of the training split.
+    static func domainItems(_ w: WorldModel, _ taught: [Fact], _ rng: inout WorldRandom) -> [JSONValue] {
         var items: [JSONValue] = []
         let n = choiceItemsPerDimension, g = generativeItemsPerDimension
 
-        // Helpful: domain facts asked in words that training never uses.
-        let picked = rng.sample(facts, n + g)
-        for (i, f) in picked.prefix(n).enumerated() {
-            items.append(choiceItem("helpful-\(number(i + 1))", "helpful", f.taskType, f.evalQuestions[0],
+        // Helpful: every taught fact, asked in each of its two evaluation wordings (never used in training).
+        let asked = taught.flatMap { f in f.evalQuestions.map { (f, $0) } }
+        for (i, (f, question)) in asked.enumerated() {
+            items.append(choiceItem("helpful-\(number(i + 1))", "helpful", f.taskType, question,
                                     right: f.answer, wrong: f.wrongAnswers, &rng))
         }
-        for (i, f) in picked.dropFirst(n).enumerated() {
-            items.append(generativeItem("helpful-gen-\(number(i + 1))", "helpful", f.taskType, f.evalQuestions[0],
+        for (i, f) in rng.sample(taught, g).enumerated() {
+            items.append(generativeItem("helpful-gen-\(number(i + 1))", "helpful", f.taskType, f.evalQuestions[1],
                                         check: "contains", reference: f.value))
         }
 
@@ -238,11 +241,13 @@ public enum Generator {
 
     public static let generalGenerativeItems = 20
 
-    /// General knowledge, one choice item per general fact (asked in words training never uses), plus a few generative ones.
+    /// General knowledge, a choice item per general fact and evaluation wording (words training never uses), plus a few
+    /// generative ones: enough items that forgetting a few percent is beyond noise.
     static func generalItems(_ facts: [Fact], _ rng: inout WorldRandom) -> [JSONValue] {
         var items: [JSONValue] = []
-        for (i, f) in facts.enumerated() {
-            items.append(choiceItem("general-\(number(i + 1))", "general", f.taskType, f.evalQuestions[0],
+        let asked = facts.flatMap { f in f.evalQuestions.map { (f, $0) } }
+        for (i, (f, question)) in asked.enumerated() {
+            items.append(choiceItem("general-\(number(i + 1))", "general", f.taskType, question,
                                     right: f.answer, wrong: f.wrongAnswers, &rng))
         }
         for (i, f) in rng.sample(facts, generalGenerativeItems).enumerated() {
