@@ -22,22 +22,35 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# The demo's stories are checked on the real starting models, which the debug harrow-train builds as well as the
-# release one (the training core is optimised in every configuration; the weights come out byte-identical). That
-# check runs the whole demo sweep on both cores, so it runs on its own, after the rest; so do the fault-injection
-# tests (a gigabyte of trainer output, harrow killed twenty times), which would slow the timing tests beside them.
+# Unit and end-to-end tests, then the fault-injection tests (a gigabyte of trainer output, harrow killed twenty
+# times) and the 1,000-run report, each on its own so they cannot slow the timing-bound tests beside them, then the
+# Slurm executor on a one-node cluster. The starting models are built with the debug harrow-train (the training core
+# is optimised in every configuration; the weights come out byte-identical) for the tests that score them. The
+# demo's stories are checked on the store `make demo` writes (`make check-demo`), so the demo sweep runs once.
+.PHONY: check-demo demo-seeds
 test: deps
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
-	$(SWIFT) test --skip-build --skip DemoStoriesTests --skip FaultTests --skip SlurmTests --skip aThousandRunNight
+	$(SWIFT) test --skip-build --skip FaultTests --skip SlurmTests --skip aThousandRunNight
 	$(SWIFT) test --skip-build --filter FaultTests
-	@# A 1,000-run report in headless Chromium, on its own: it is heavy enough to slow the timing-bound tests beside it.
 	$(SWIFT) test --skip-build --filter aThousandRunNight
 	@# A one-node Slurm for the cluster executor's tests, stopped whatever they do (bounded: 10 minutes).
 	@scripts/slurm-cluster.sh start .build/slurm-test >/dev/null || exit 1; \
 	  status=0; SLURM_CONF=$(CURDIR)/.build/slurm-test/slurm.conf timeout 600 $(SWIFT) test --skip-build --filter SlurmTests || status=$$?; \
 	  scripts/slurm-cluster.sh stop .build/slurm-test; exit $$status
-	$(SWIFT) test --skip-build --filter DemoStoriesTests
+
+# The demo's stories, each with its statistics (verdicts; paired tests of the 3H and forgetting differences), on
+# the store and report `make demo` wrote. CI runs it right after `make demo`.
+DEMO_DB ?= $(CURDIR)/.harrow/harrow.db
+check-demo: deps
+	@test -f $(DEMO_DB) || { echo "no demo store at $(DEMO_DB): run make demo first"; exit 1; }
+	$(SWIFT) build --build-tests
+	HARROW_DEMO_DB=$(DEMO_DB) $(SWIFT) test --skip-build --filter DemoStoriesTests
+
+# The demo's evidence for several trainer seeds and slot counts, each sweep in its own store under
+# .build/demo-seeds (a few minutes a sweep): SEEDS="1 2 3" PARALLEL="2 1" make demo-seeds.
+demo-seeds: release models
+	SEEDS="$(or $(SEEDS),1 2 3)" PARALLEL="$(or $(PARALLEL),2 1)" scripts/demo-seeds.sh
 
 bench: deps
 	$(SWIFT) package --allow-writing-to-package-directory benchmark --no-progress --format jsonSmallerIsBetter --path .benchmarks

@@ -134,3 +134,48 @@ extension Paired {
         return bootstrap(ids.map { change(runA, startA, $0) }, ids.map { change(runB, startB, $0) }, seed: seed)
     }
 }
+
+/// What a run's evaluation says against another's (or against the model it started from), item by item: McNemar per
+/// 3H dimension and on the general set, and the paired bootstrap of the two forgetting values.
+public struct PairedEvidence: Sendable, Equatable {
+    /// B against A, per dimension of the main evalset plus `general`.
+    public var dimensions: [String: Paired.McNemar]
+    /// B's forgetting minus A's (each a run's general score minus its starting model's), when both are known.
+    public var forgetting: Paired.Bootstrap?
+
+    /// A run against the model it started from.
+    public static func start(main: ItemOutcomes?, mainStart: ItemOutcomes?, general: ItemOutcomes?, generalStart: ItemOutcomes?) -> PairedEvidence {
+        var dimensions: [String: Paired.McNemar] = [:]
+        if let main, let mainStart { dimensions = Paired.byDimension(from: mainStart, to: main) }
+        if let general, let generalStart, let g = ItemOutcomes.pooled(Paired.byDimension(from: generalStart, to: general)) {
+            dimensions["general"] = g
+        }
+        return PairedEvidence(dimensions: dimensions, forgetting: nil)
+    }
+
+    /// Run B against run A; the forgetting comparison needs both runs' starting models' items.
+    public static func compare(mainA: ItemOutcomes?, mainB: ItemOutcomes?, generalA: ItemOutcomes?, generalB: ItemOutcomes?,
+                               generalStartA: ItemOutcomes?, generalStartB: ItemOutcomes?) -> PairedEvidence {
+        var dimensions: [String: Paired.McNemar] = [:]
+        if let mainA, let mainB { dimensions = Paired.byDimension(from: mainA, to: mainB) }
+        if let generalA, let generalB, let g = ItemOutcomes.pooled(Paired.byDimension(from: generalA, to: generalB)) {
+            dimensions["general"] = g
+        }
+        var forgetting: Paired.Bootstrap?
+        if let generalA, let generalB, let generalStartA, let generalStartB {
+            forgetting = Paired.changeDifference(runA: generalA, startA: generalStartA, runB: generalB, startB: generalStartB)
+        }
+        return PairedEvidence(dimensions: dimensions, forgetting: forgetting)
+    }
+}
+
+extension ItemOutcomes {
+    /// One McNemar over every dimension's items together (the general set has one dimension; this guards against more).
+    static func pooled(_ tests: [String: Paired.McNemar]) -> Paired.McNemar? {
+        guard !tests.isEmpty else { return nil }
+        let n = tests.values.reduce(0) { $0 + $1.n }, onlyA = tests.values.reduce(0) { $0 + $1.onlyA }, onlyB = tests.values.reduce(0) { $0 + $1.onlyB }
+        let rightA = tests.values.reduce(0.0) { $0 + $1.accA * Double($1.n) }, rightB = tests.values.reduce(0.0) { $0 + $1.accB * Double($1.n) }
+        return Paired.McNemar(n: n, accA: rightA / Double(max(n, 1)), accB: rightB / Double(max(n, 1)), onlyA: onlyA, onlyB: onlyB,
+                              p: Paired.binomialTwoSided(min(onlyA, onlyB), onlyA + onlyB))
+    }
+}

@@ -1,73 +1,110 @@
 import Foundation
 import Testing
 
-/// `experiments/demo.yaml` on the real starting models, as `make demo` runs it: the demo is the first thing that
-/// shows a newcomer what Harrow is for, so each story it is shipped to tell is checked on every landing.
-@Suite struct DemoStoriesTests {
-    @Test func theDemoTellsEachStory() throws {
-        let root = Harrow.packageRoot
-        for model in ["base", "chat"] where !FileManager.default.fileExists(atPath: "\(root)/models/\(model)/model.safetensors") {
-            Issue.record("models/\(model) is missing: `make test` builds the starting models first (or run `make models`)")
-            return
-        }
-        let db = try Harrow.temporaryDirectory() + "/harrow.db"
-        let sweep = try Harrow.run("sweep", "experiments/demo.yaml", "--db", db)
-        try #require(sweep.status == 0, "harrow sweep exited \(sweep.status): \(sweep.stderr.suffix(2000))")
-        let out = try Harrow.run("ablation", "--sweep", "demo", "--db", db, "--json")
-        try #require(out.status == 0, "\(out.stderr)")
+/// The stories `make demo` tells, checked on the store it wrote (`make check-demo` sets HARROW_DEMO_DB; CI runs it
+/// right after `make demo`, so the sweep runs once). Each story is stated with its statistics: a verdict, or a
+/// difference with a paired test on the same items, never a strict ordering of numbers that another CPU could flip.
+/// `scripts/demo-seeds.sh` runs the same checks' evidence for other seeds and slot counts.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["HARROW_DEMO_DB"] != nil, "set HARROW_DEMO_DB to a store `make demo` wrote"))
+struct DemoStoriesTests {
+    static var store: String { ProcessInfo.processInfo.environment["HARROW_DEMO_DB"] ?? "" }
+
+    func rows() throws -> [Story] {
+        let out = try Harrow.run("ablation", "--sweep", "demo", "--db", Self.store, "--json")
+        try #require(out.status == 0, "harrow ablation exited \(out.status): \(out.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 11, "the demo plans 11 trials; the store holds \(rows.count)")
+        return rows.map(Story.init)
+    }
 
-        /// The run that changes only `name` to `value` from the baseline (or the baseline itself).
-        func story(_ name: String?, _ value: String? = nil) throws -> Story {
-            let row = rows.first { row in
-                let changes = row["changes"] as? [[String: String]] ?? []
-                guard let name else { return row["baseline"] as? Bool == true }
-                return changes.count == 1 && changes[0]["name"] == name && changes[0]["to"] == value
-            }
-            return Story(try #require(row, "no run changes only \(name ?? "nothing") to \(value ?? "-")"))
+    /// The run that changes only `name` to `value` from the baseline (or the baseline itself).
+    func story(_ rows: [Story], _ name: String?, _ value: String? = nil) throws -> Story {
+        let row = rows.first { row in
+            guard let name else { return row.isBaseline }
+            return row.changes.count == 1 && row.changes[0]["name"] == name && row.changes[0]["to"] == value
         }
+        return try #require(row, "no run changes only \(name ?? "nothing") to \(value ?? "-")")
+    }
 
-        let baseline = try story(nil)
+    @Test func theCurvesTellTheirStories() throws {
+        let rows = try rows()
+        #expect(rows.allSatisfy { $0.status == "succeeded" }, "\(rows.filter { $0.status != "succeeded" })")
+        let baseline = try story(rows, nil)
         #expect(baseline.verdict == "good_fit", "\(baseline)")
 
-        // Over-fits: val ends clearly above its minimum while train keeps falling past it.
-        let overfit = try story("epochs", "60")
+        // Over-fits: val ends above its minimum while train keeps falling past it.
+        let overfit = try story(rows, "epochs", "60")
         #expect(overfit.verdict == "overfitting", "\(overfit)")
-        #expect(overfit.metric("val/loss", "last") >= 1.05 * overfit.metric("val/loss", "min"), "\(overfit)")
         #expect(overfit.metric("train/loss", "min_step") > overfit.metric("val/loss", "min_step"), "\(overfit)")
 
-        let short = try story("epochs", "3")
+        let short = try story(rows, "epochs", "3")
         #expect(short.verdict == "under_trained", "\(short)")
 
         // Learning rates: too high says lower it, too low says raise it.
-        let high = try story("lr", "0.1")
+        let high = try story(rows, "lr", "0.1")
         #expect(["unstable", "diverged"].contains(high.verdict), "\(high)")
         #expect(high.advice.contains("lower the learning rate"), "\(high)")
-        let low = try story("lr", "3e-05")
+        let low = try story(rows, "lr", "3e-05")
         #expect(low.verdict == "under_trained", "\(low)")
         #expect(low.advice.contains("raise the learning rate") && !low.advice.contains("lower"), "\(low)")
+    }
 
-        // SFT on the chat model forgets more than on the base model.
-        let base = try story("base_model", "base")
-        #expect(base.forgetting > baseline.forgetting + 0.05, "base \(base.forgetting) vs chat \(baseline.forgetting)")
+    @Test func fineTuningTeachesWhatTheEvaluationAsks() throws {
+        let baseline = try story(try rows(), nil)
+        #expect(baseline.against == "start")
+        let helpful = try #require(baseline.test("helpful"), "no paired Helpful result against the starting model: \(baseline)")
+        // At least 0.15 more Helpful items right than the chat model it started from, McNemar p < 0.01.
+        #expect(helpful.delta >= 0.15 && helpful.p < 0.01, "helpful \(helpful)")
+    }
 
-        // Blending in general data limits forgetting: less of it as mix_ratio grows.
-        let none = try story("mix_ratio", "0.0"), more = try story("mix_ratio", "0.6")
-        #expect(none.forgetting < baseline.forgetting && baseline.forgetting < more.forgetting,
-                "forgetting at mix_ratio 0, 0.3, 0.6: \(none.forgetting), \(baseline.forgetting), \(more.forgetting)")
+    @Test func mixingAndTheStartingModelLimitForgetting() throws {
+        let rows = try rows()
+        // Each forgetting value is compared with the baseline's through the items both starting models answered.
+        let base = try #require(try story(rows, "base_model", "base").forgetting)
+        #expect(base.delta > 0 && base.p < 0.05, "SFT on the base model forgets less than on the chat model: \(base)")
+        let none = try #require(try story(rows, "mix_ratio", "0.0").forgetting)
+        #expect(none.delta < 0 && none.p < 0.05, "no general data mixed in forgets more than 30%: \(none)")
+        let more = try #require(try story(rows, "mix_ratio", "0.6").forgetting)
+        #expect(more.delta > 0 && more.p < 0.05, "60% general data forgets less than 30%: \(more)")
+    }
+
+    @Test func theReportWasWritten() throws {
+        let report = Harrow.packageRoot + "/reports/demo/index.html"
+        let html = try #require(FileManager.default.contents(atPath: report), "make demo writes \(report)")
+        #expect(String(decoding: html, as: UTF8.self).contains("demo"))
     }
 }
 
 /// One row of `harrow ablation --json`.
 struct Story: CustomStringConvertible {
+    struct Comparison: CustomStringConvertible {
+        var delta: Double, p: Double
+        var description: String { String(format: "Δ %+.3f, p = %.4f", delta, p) }
+    }
     let row: [String: Any]
     init(_ row: [String: Any]) { self.row = row }
 
+    var isBaseline: Bool { row["baseline"] as? Bool == true }
+    var changes: [[String: String]] { row["changes"] as? [[String: String]] ?? [] }
+    var status: String { row["status"] as? String ?? "-" }
     var verdict: String { (row["verdict"] as? [String: Any])?["verdict"] as? String ?? "-" }
     var advice: String { (row["verdict"] as? [String: Any])?["advice"] as? String ?? "" }
-    var forgetting: Double { ((row["scores"] as? [String: Any])?["forgetting"] as? NSNumber)?.doubleValue ?? .nan }
     func metric(_ key: String, _ field: String) -> Double {
         (((row["metrics"] as? [String: Any])?[key] as? [String: Any])?[field] as? NSNumber)?.doubleValue ?? .nan
     }
-    var description: String { "\(row["id"] ?? "?") \(row["changes"] ?? []): \(verdict) — \(advice)" }
+    var evidence: [String: Any] { row["evidence"] as? [String: Any] ?? [:] }
+    var against: String? { evidence["against"] as? String }
+    /// McNemar on one dimension (or `general`): the change from the compared model to this run.
+    func test(_ dimension: String) -> Comparison? {
+        guard let t = (evidence["dimensions"] as? [String: Any])?[dimension] as? [String: Any],
+              let delta = (t["delta"] as? NSNumber)?.doubleValue, let p = (t["p"] as? NSNumber)?.doubleValue else { return nil }
+        return Comparison(delta: delta, p: p)
+    }
+    /// The paired bootstrap of this run's forgetting minus the baseline's.
+    var forgetting: Comparison? {
+        guard let f = evidence["forgetting"] as? [String: Any], let delta = (f["delta"] as? NSNumber)?.doubleValue,
+              let p = (f["p"] as? NSNumber)?.doubleValue else { return nil }
+        return Comparison(delta: delta, p: p)
+    }
+    var description: String { "\(row["id"] ?? "?") \(changes): \(verdict) — \(advice) \(evidence)" }
 }
