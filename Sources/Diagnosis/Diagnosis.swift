@@ -393,9 +393,10 @@ public enum Diagnoser {
             }
         }
         // Val flat for a long stretch while train kept falling and pulled away: memorising; the steps after
-        // the plateau bought nothing.
+        // the plateau bought nothing. Only once val had learnt something: a curve that barely moved and crept
+        // to its minimum was held back (a learning rate too low), not memorising.
         if let share = e.plateauShare, share >= t.plateauFraction, let fall = e.trainFallOnPlateau, fall > 5 * t.minimumFall,
-           (e.gapWidening ?? 0) > 0 {
+           (e.gapWidening ?? 0) > 0, (e.valProgress ?? 1) >= t.minimumProgress {
             return (.overfitting, confidence(share / t.plateauFraction - 0.5))
         }
         // Still falling at the end, by more than val's noise: more epochs would still help. Without val, train
