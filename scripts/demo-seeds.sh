@@ -23,6 +23,12 @@ for seed in $SEEDS; do
     echo "seed $seed, --parallel $p: $(( $(date +%s) - start )) s ($dir)"
     "$HARROW" ablation --sweep demo --db "$dir/harrow.db" > "$dir/ablation.txt"
     "$HARROW" ablation --sweep demo --db "$dir/harrow.db" --json > "$dir/ablation.json"
+    "$HARROW" report --sweep demo --db "$dir/harrow.db" --out "$dir/report" > /dev/null
+    # The story checks of `make check-demo`, on this store, when the tests are built.
+    if [ -x .build/debug/HarrowPackageTests.xctest ]; then
+      HARROW_DEMO_DB="$PWD/$dir/harrow.db" HARROW_DEMO_REPORT="$PWD/$dir/report/index.html" \
+        swift test --skip-build --filter DemoStoriesTests > "$dir/stories.log" 2>&1 && echo "  stories hold" || echo "  stories: see $dir/stories.log"
+    fi
   done
 done
 echo

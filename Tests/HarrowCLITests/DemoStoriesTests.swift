@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The stories `make demo` tells, checked on the store it wrote (`make check-demo` sets HARROW_DEMO_DB; CI runs it
-/// right after `make demo`, so the sweep runs once). Each story is stated with its statistics: a verdict, or a
+/// right after `make demo`, so the sweep runs once) and on its report (HARROW_DEMO_REPORT, else reports/demo). Each story is stated with its statistics: a verdict, or a
 /// difference with a paired test on the same items, never a strict ordering of numbers that another CPU could flip.
 /// `scripts/demo-seeds.sh` runs the same checks' evidence for other seeds and slot counts.
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["HARROW_DEMO_DB"] != nil, "set HARROW_DEMO_DB to a store `make demo` wrote"))
@@ -62,14 +62,25 @@ struct DemoStoriesTests {
         // Each forgetting value is compared with the baseline's through the items both starting models answered.
         let base = try #require(try story(rows, "base_model", "base").forgetting)
         #expect(base.delta > 0 && base.p < 0.05, "SFT on the base model forgets less than on the chat model: \(base)")
-        let none = try #require(try story(rows, "mix_ratio", "0.0").forgetting)
-        #expect(none.delta < 0 && none.p < 0.05, "no general data mixed in forgets more than 30%: \(none)")
-        let more = try #require(try story(rows, "mix_ratio", "0.6").forgetting)
+
+        // Forgetting shrinks as mix_ratio grows. 0.3 → 0.6 and the whole span 0 → 0.6 are beyond noise on every seed
+        // tried; 0 → 0.3 was on 2 of 3 (Δ −0.066, −0.032, −0.068 on 500 general items, p 0.008, 0.19, 0.007), so of
+        // that step only this is asserted: no mixing never forgets significantly less than 30%.
+        let noneRow = try story(rows, "mix_ratio", "0.0"), moreRow = try story(rows, "mix_ratio", "0.6")
+        let more = try #require(moreRow.forgetting)
         #expect(more.delta > 0 && more.p < 0.05, "60% general data forgets less than 30%: \(more)")
+        let none = try #require(noneRow.forgetting)
+        #expect(!(none.delta > 0 && none.p < 0.05), "no general data forgot significantly less than 30%: \(none)")
+        let out = try Harrow.run("compare", noneRow.id, moreRow.id, "--db", Self.store, "--json")
+        try #require(out.status == 0, "\(out.stderr)")
+        let compare = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        let against = Story(["evidence": (compare["evidence"] as? [String: Any])?[moreRow.id] ?? [:]])
+        let span = try #require(against.forgetting, "\(compare)")
+        #expect(span.delta > 0 && span.p < 0.05, "mix_ratio 0.6 forgets less than 0: \(span)")
     }
 
     @Test func theReportWasWritten() throws {
-        let report = Harrow.packageRoot + "/reports/demo/index.html"
+        let report = ProcessInfo.processInfo.environment["HARROW_DEMO_REPORT"] ?? Harrow.packageRoot + "/reports/demo/index.html"
         let html = try #require(FileManager.default.contents(atPath: report), "make demo writes \(report)")
         #expect(String(decoding: html, as: UTF8.self).contains("demo"))
     }
@@ -84,6 +95,7 @@ struct Story: CustomStringConvertible {
     let row: [String: Any]
     init(_ row: [String: Any]) { self.row = row }
 
+    var id: String { row["id"] as? String ?? "" }
     var isBaseline: Bool { row["baseline"] as? Bool == true }
     var changes: [[String: String]] { row["changes"] as? [[String: String]] ?? [] }
     var status: String { row["status"] as? String ?? "-" }
