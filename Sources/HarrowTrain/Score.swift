@@ -10,7 +10,7 @@ struct Score: ParsableCommand {
     @Option(help: "Model folder (config.json + model.safetensors); base or chat mean models/base or models/chat.")
     var model: String
     @Option(help: "PEFT adapter folder to apply on top of the model.") var adapter: String?
-    @Option(help: "Request lines read before answering (the choices of an item share one pass over their prompt).") var batchSize = 32
+    @Option(help: "Request lines read before answering (the choices of an item share one pass over their prompt).") var batchSize = 64
 
     func run() throws {
         BLAS.applyEnvironmentThreads()

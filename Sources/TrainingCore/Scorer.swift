@@ -3,21 +3,25 @@ import Foundation
 /// DESIGN.md's score protocol over JSON lines: log-likelihood of a continuation, and greedy generation.
 /// Requests that arrive together and share a context (the choices of one item) are scored together: the context
 /// and the tokens all their continuations begin with run once, each continuation's rest after them, on a key/value
-/// cache (`Decoder`); generation appends one token at a time to the cache. Answers keep request order.
+/// cache (`Decoder`); generation appends one token at a time to the cache. Items go to one decoder per configured
+/// thread (OPENBLAS_NUM_THREADS), each item whole on one of them, so answers never depend on the thread count.
+/// Answers keep request order.
 public final class Scorer {
     public let model: LlamaModel<Float>
     /// Request lines read before answering.
     public let maxBatch: Int
-    private let decoder: Decoder
+    private let decoders: [Decoder]
     private var maxLength: Int { model.config.max_position_embeddings }
 
     /// Loads a model folder and, optionally, a PEFT adapter merged into it (merged and unmerged give the same logits).
-    public init(modelDir: URL, adapterDir: URL? = nil, maxBatch: Int = 8) throws {
+    /// `threads`: decoders working at once (default: the configured BLAS threads).
+    public init(modelDir: URL, adapterDir: URL? = nil, maxBatch: Int = 8, threads: Int? = nil) throws {
         let (config, weights) = try Checkpoint.loadModel(modelDir)
         if let adapterDir { try Checkpoint.loadAdapter(adapterDir, model: config).merge(into: weights) }
-        model = LlamaModel(config: config, weights: weights)
+        let model = LlamaModel(config: config, weights: weights)
+        self.model = model
         self.maxBatch = maxBatch
-        decoder = Decoder(model)
+        decoders = (0..<max(1, threads ?? BLAS.threads)).map { _ in Decoder(model) }
     }
 
     enum Request {
@@ -42,18 +46,33 @@ public final class Scorer {
                 answers[i] = "{\"id\": \(id), \"error\": \(SafeTensors.jsonString(String(describing: error)))}"
             }
         }
+        // Jobs: each run of scoring requests with one context (an item's choices), and each generation.
+        var jobs: [(score: Range<Int>?, generate: Int?)] = []
         var start = 0
         while start < scoring.count {
             var end = start + 1
             while end < scoring.count && scoring[end].2 == scoring[start].2 { end += 1 }
-            let part = scoring[start..<end]
-            for (r, result) in zip(part, logLikelihoods(context: part.first!.2, part.map(\.3))) {
-                answers[r.0] = "{\"id\": \(r.1), \"logprob\": \(result.logprob), \"n_tokens\": \(result.n), \"is_greedy\": \(result.greedy)}"
-            }
+            jobs.append((start..<end, nil))
             start = end
         }
-        for r in generating {
-            answers[r.0] = "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4)))}"
+        jobs += generating.indices.map { (nil, $0) }
+        let parts = Parallel.parts(jobs.count, limit: decoders.count)
+        // OpenBLAS on one thread inside each decoder, whatever the part count, so the sums never depend on it.
+        answers.withUnsafeMutableBufferPointer { out in
+            BLAS.withOneThreadPerCaller { Parallel.run(parts) { p in
+                let decoder = decoders[p]
+                for j in stride(from: p, to: jobs.count, by: parts) {
+                    if let range = jobs[j].score {
+                        let part = scoring[range]
+                        for (r, result) in zip(part, logLikelihoods(context: part.first!.2, part.map(\.3), on: decoder)) {
+                            out[r.0] = "{\"id\": \(r.1), \"logprob\": \(result.logprob), \"n_tokens\": \(result.n), \"is_greedy\": \(result.greedy)}"
+                        }
+                    } else if let g = jobs[j].generate {
+                        let r = generating[g]
+                        out[r.0] = "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4, on: decoder)))}"
+                    }
+                }
+            } }
         }
         return answers
     }
@@ -89,7 +108,7 @@ public final class Scorer {
 
     /// Sum of log p(continuation token | everything before it) for continuations of one context; the context is cut
     /// from the left so that it fits with the longest continuation.
-    func logLikelihoods(context: [Int32], _ continuations: [[Int32]]) -> [(logprob: Double, n: Int, greedy: Bool)] {
+    func logLikelihoods(context: [Int32], _ continuations: [[Int32]], on decoder: Decoder) -> [(logprob: Double, n: Int, greedy: Bool)] {
         let longest = continuations.map(\.count).max() ?? 0
         let context = Array(context.suffix(maxLength - longest))
         // The tokens every continuation begins with join the context, leaving each at least its last token.
@@ -133,7 +152,7 @@ public final class Scorer {
     }
 
     /// Greedy decoding until max_tokens, an end token, a stop string (which is cut off) or a full context.
-    func generate(context: [Int32], maxTokens: Int, stop: [String]) -> String {
+    func generate(context: [Int32], maxTokens: Int, stop: [String], on decoder: Decoder) -> String {
         guard maxTokens > 0 else { return "" }
         let vocab = model.config.vocab_size
         decoder.reset()

@@ -77,4 +77,24 @@ struct DecoderTests {
             #expect(answer["n_tokens"] as? Int == continuation.count)
         }
     }
+
+    /// Items are shared among decoders on several threads, each item whole on one: the answers are the same bits
+    /// whatever the thread count.
+    @Test func answersDoNotDependOnTheThreadCount() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Checkpoint.saveModel(model(seed: 10).weights, config: config, to: dir)
+        var lines: [String] = []
+        for item in 0..<7 {
+            for choice in ["yes, item \(item)", "no, item \(item)", "yes"] {
+                lines.append(#"{"id": "\#(item)-\#(choice)", "prompt": "question \#(item)?", "continuation": "\#(choice)", "template": "chat"}"#)
+            }
+            lines.append(#"{"id": "gen-\#(item)", "prompt": "say \#(item)", "max_tokens": 12, "template": "chat"}"#)
+        }
+        let one = try Scorer(modelDir: dir, maxBatch: 64, threads: 1).answer(lines)
+        let two = try Scorer(modelDir: dir, maxBatch: 64, threads: 2).answer(lines)
+        let three = try Scorer(modelDir: dir, maxBatch: 64, threads: 3).answer(lines)
+        #expect(one.count == lines.count && one.allSatisfy { $0.contains("\"logprob\"") || $0.contains("\"text\"") }, "\(one)")
+        #expect(one == two && two == three)
+    }
 }
