@@ -16,6 +16,8 @@ public struct RunEvaluation: Sendable {
     /// A cluster executor: each scoring then runs as a batch job there (requests and answers as files in the run
     /// folder) instead of a scorer process on this machine.
     public var executor: (any Executor)?
+    /// Added to the scorer's environment (a sweep gives it the slot's thread count).
+    public var environment: [String: String] = [:]
 
     public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil,
                 timeout: Double? = nil) {
@@ -77,7 +79,7 @@ public struct RunEvaluation: Sendable {
             do {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
-                let result = try await evaluate(set, with: backend(argv, run: run, name: set.name))
+                let result = try await evaluate(set, with: backend(argv, run: run, name: set.name), environment: environment)
                 stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 if let start = try? await baseline(of: run, set: set, store: store) {
                     stored.baseline = start.total
@@ -100,7 +102,8 @@ public struct RunEvaluation: Sendable {
         if let cached = try store.checkpointScore(weights, evalset: set.name), try !store.checkpointItems(weights, evalset: set.name).isEmpty {
             return (cached, weights)
         }
-        let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name))
+        let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
+                                        environment: environment)
         try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
         return (result.total, weights)
     }

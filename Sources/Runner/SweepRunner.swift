@@ -347,11 +347,11 @@ struct TrialContext: Sendable {
         } catch {
             return (await record(run, attempt, .failed, nil, "cannot start \(argv[0]): \(error)", folder), false)
         }
-        return await watch(run, job: handle, attempt: attempt, folder: folder, offset: 0)
+        return await watch(run, job: handle, attempt: attempt, folder: folder, offset: 0, threads: slot.threads)
     }
 
     /// Follows a launched (or reclaimed) job to its end, streaming its metrics, and records how it ended.
-    func watch(_ run: Run, job: JobHandle, attempt: Int, folder: RunFolder, offset: Int64) async -> (RunStatus, Bool) {
+    func watch(_ run: Run, job: JobHandle, attempt: Int, folder: RunFolder, offset: Int64, threads: Int? = nil) async -> (RunStatus, Bool) {
         try? store.started(run: run.rowID, job: job.id, executor: executor.kind, provenance: provenance)
         await scheduler.launched(run, job: job, executor: executor.kind)
         // The trainer's own log when it names one (relative to the run folder, its output directory).
@@ -388,13 +388,14 @@ struct TrialContext: Sendable {
         }
         let recorded = await record(run, attempt, status, termination, note, folder)
         if status != .interrupted, await !scheduler.abandoned, let updated = try? store.run(run.id) {
-            await conclude(updated, diagnose: true, evaluate: recorded.isFinished)
+            await conclude(updated, diagnose: true, evaluate: recorded.isFinished, threads: threads)
         }
         return (recorded, vanished)
     }
 
-    /// What follows a run's end: its diagnosis and, when it finished, its evaluation.
-    func conclude(_ run: Run, diagnose wantsDiagnosis: Bool, evaluate: Bool) async {
+    /// What follows a run's end: its diagnosis and, when it finished, its evaluation (in the run's slot: a local
+    /// scorer gets the slot's thread count, as the trainer did).
+    func conclude(_ run: Run, diagnose wantsDiagnosis: Bool, evaluate: Bool, threads: Int? = nil) async {
         if wantsDiagnosis {
             do { _ = try diagnose(run: run, store: store, thresholds: experiment.diagnosis) } catch {
                 logger.error("cannot diagnose \(run.id): \(error)")
@@ -406,6 +407,7 @@ struct TrialContext: Sendable {
                                        timeout: e.timeout)
         // On a cluster the evaluation runs as a job there too.
         if executor.kind != "local" { evaluation.executor = executor }
+        else if let threads { evaluation.environment = ["OMP_NUM_THREADS": String(threads), "OPENBLAS_NUM_THREADS": String(threads)] }
         for result in await evaluation.run(run, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
             logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
         }
