@@ -10,6 +10,8 @@ public struct GateRules: Sendable, Equatable {
         public var metric: String
         public var min: Double?
         public var max: Double?
+        /// The value must also differ from the starting model's beyond noise (a paired test), in the bound's direction.
+        public var significant = false
     }
 
     public var name: String
@@ -21,8 +23,12 @@ public struct GateRules: Sendable, Equatable {
     public var overfittingNeedsBestCheckpoint = true
     public var baseline: String?
     public var maxDrop: [String: Double] = [:]
-    /// A drop counts only beyond this many standard errors of the difference (0: any drop counts).
+    /// A drop counts only beyond this many standard errors of the difference (0: any drop counts). The unpaired rule,
+    /// kept for gate files that use it; `alpha` is the paired one.
     public var sigma: Double = 0
+    /// A drop past the allowed one counts only when a paired test on the items both runs answered puts it beyond
+    /// noise at this level; a comparison too small to decide anything fails closed.
+    public var alpha: Double?
     public var cleanTree = false
 
     public static let metrics = ValueNames.all
@@ -39,6 +45,10 @@ public struct GateInput: Sendable {
     public var dirty: Bool?
     public var baselineRun: String?
     public var baseline: [String: Value]?
+    /// Paired tests of this run against the baseline run, by value name (B = this run).
+    public var againstBaseline: [String: PairedSummary] = [:]
+    /// Paired tests of this run against its starting model: `gain`, `gain/DIMENSION`, `forgetting`.
+    public var againstStart: [String: PairedSummary] = [:]
 
     public init(run: String, values: [String: Value], verdict: String?, evaluatedBestCheckpoint: Bool, dirty: Bool?,
                 baselineRun: String? = nil, baseline: [String: Value]? = nil) {
@@ -73,8 +83,26 @@ public enum Gate {
                 continue
             }
             let ok = (t.min.map { v >= $0 } ?? true) && (t.max.map { v <= $0 } ?? true)
-            out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: bound, passed: ok,
-                                  reason: ok ? "within bounds" : "\(t.metric) \(fmt(v)) is not \(bound)"))
+            guard t.significant else {
+                out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: bound, passed: ok,
+                                      reason: ok ? "within bounds" : "\(t.metric) \(fmt(v)) is not \(bound)"))
+                continue
+            }
+            // Beyond noise, in the direction the bound asks for: above the starting model for a min, below for a max.
+            let expected = bound + ", beyond noise"
+            guard let test = input.againstStart[t.metric] else {
+                out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: expected, passed: false,
+                                      reason: "no paired test of \(t.metric) against the starting model: its items were not kept (evaluate the run again)"))
+                continue
+            }
+            let direction = t.min != nil ? test.delta > 0 : test.delta < 0
+            let beyond = test.significant && direction
+            let observed = "\(fmt(v)) (\(Paired.formatP(test.p)), 95% [\(fmt(test.low)), \(fmt(test.high))], \(test.n) items)"
+            let reason = !ok ? "\(t.metric) \(fmt(v)) is not \(bound)"
+                : beyond ? "within bounds and beyond noise"
+                : "\(t.metric) \(fmt(v)) is within noise of the starting model (\(Paired.formatP(test.p)))"
+                    + (test.itemsFor80Power.map { "; about \($0) items would tell" } ?? "")
+            out.append(RuleResult(rule: t.metric, observed: observed, expected: expected, passed: ok && beyond, reason: reason))
         }
         if rules.checksVerdict {
             let refused = "not " + (rules.refuseVerdicts.isEmpty ? "-" : rules.refuseVerdicts.joined(separator: ", "))
@@ -106,6 +134,10 @@ public enum Gate {
                     continue
                 }
                 let drop = base.value - now.value
+                if let alpha = rules.alpha {
+                    out.append(pairedDrop(metric, drop: drop, allowed: allowed, alpha: alpha, input: input, now: now.value, base: base.value))
+                    continue
+                }
                 let noise = rules.sigma * (base.stderr * base.stderr + now.stderr * now.stderr).squareRoot()
                 let ok = drop <= allowed + noise
                 let expected = "drop ≤ \(fmt(allowed))" + (rules.sigma > 0 ? " + \(fmt(rules.sigma))σ (\(fmt(noise)))" : "")
@@ -123,6 +155,35 @@ public enum Gate {
             }
         }
         return out
+    }
+
+    /// A drop judged by a paired test: past the allowance and beyond noise fails; past it within noise passes, unless
+    /// the comparison could not have called anything beyond noise, which fails closed; a drop the paired test cannot
+    /// see (val losses have no items) is judged as it stands.
+    static func pairedDrop(_ metric: String, drop: Double, allowed: Double, alpha: Double, input: GateInput, now: Double, base: Double) -> RuleResult {
+        func fmt(_ v: Double) -> String { String(format: "%.4g", v) }
+        let name = "no drop in \(metric)", expected = "drop ≤ \(fmt(allowed)) beyond noise (α = \(fmt(alpha)))"
+        // Losses fall when things improve; scores rise. `drop` is already signed so that positive is worse.
+        guard let test = input.againstBaseline[metric] else {
+            let ok = drop <= allowed
+            return RuleResult(rule: name, observed: "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), no items to pair)", expected: expected, passed: ok,
+                              reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")")
+        }
+        let observed = "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), 95% [\(fmt(-test.high)), \(fmt(-test.low))], \(Paired.formatP(test.p)), \(test.n) items)"
+        if drop <= allowed { return RuleResult(rule: name, observed: observed, expected: expected, passed: true, reason: "within the allowed drop") }
+        // The drop past the allowance, in paired standard errors of the difference.
+        let z = test.stderr > 0 ? (drop - allowed) / test.stderr : .infinity
+        if z > Paired.normalQuantile(1 - alpha / 2) {
+            return RuleResult(rule: name, observed: observed, expected: expected, passed: false,
+                              reason: "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? ""), beyond noise")
+        }
+        guard test.decidable else {
+            return RuleResult(rule: name, observed: observed, expected: expected, passed: false,
+                              reason: "cannot be decided with \(test.n) items: no outcome on them could be beyond noise"
+                                + (test.itemsFor80Power.map { "; about \($0) items would decide a drop this large" } ?? ""))
+        }
+        return RuleResult(rule: name, observed: observed, expected: expected, passed: true,
+                          reason: "a drop of \(fmt(drop)) is within noise (\(Paired.formatP(test.p)))")
     }
 }
 
@@ -165,12 +226,16 @@ extension GateRules {
                         throw GateError("\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type")
                     }
                     guard let bounds = mv.mapping, bounds.count > 0 else { throw GateError("\(at(mv)): give min and/or max for '\(metric)'") }
+                    if bounds["significant"]?.bool == true, !(metric == "gain" || metric.hasPrefix("gain/")) {
+                        throw GateError("\(at(mv)): significant applies to gain and gain/DIMENSION (a test against the starting model)")
+                    }
                     var t = Threshold(metric: metric)
                     for (bk, bv) in bounds {
                         switch bk.string {
                         case "min": t.min = try number(bv)
                         case "max": t.max = try number(bv)
-                        default: throw GateError("\(at(bk)): unknown key '\(bk.string ?? "")' (min or max)")
+                        case "significant": t.significant = bv.bool ?? false
+                        default: throw GateError("\(at(bk)): unknown key '\(bk.string ?? "")' (min, max or significant)")
                         }
                     }
                     rules.thresholds.append(t)
@@ -186,11 +251,15 @@ extension GateRules {
                     }
                 }
             case "baseline":
-                guard let bm = v.mapping else { throw GateError("\(at(v)): baseline takes {run, max_drop, sigma}") }
+                guard let bm = v.mapping else { throw GateError("\(at(v)): baseline takes {run, max_drop, alpha, sigma}") }
                 for (bk, bv) in bm {
                     switch bk.string {
                     case "run": rules.baseline = bv.string
                     case "sigma": rules.sigma = try number(bv)
+                    case "alpha":
+                        let a = try number(bv)
+                        guard a > 0 && a < 1 else { throw GateError("\(at(bv)): alpha is a level between 0 and 1, such as 0.05") }
+                        rules.alpha = a
                     case "max_drop":
                         guard let dm = bv.mapping else { throw GateError("\(at(bv)): max_drop maps metrics to allowed drops") }
                         for (dk, dv) in dm { rules.maxDrop[dk.string ?? ""] = try number(dv) }

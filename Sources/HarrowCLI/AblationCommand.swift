@@ -15,12 +15,13 @@ struct AblationCommand: ParsableCommand {
         its verdict, best val loss, 3H total, forgetting on general data and the \
         diagnosis's advice: one line per story of the sweep.
 
-        Below the table, each difference carries its evidence. The baseline is \
-        compared with the model it started from, every other run with the \
-        baseline, on the same items: McNemar's exact test per 3H dimension and on \
-        the general set, and a paired bootstrap (95% interval) of the difference \
-        in forgetting. A difference marked * is beyond noise (p < 0.05); the \
-        others may be noise and are not stories.
+        Below the table, each change says in words what it did beyond noise. The \
+        baseline is compared with the model it started from, every other run with \
+        the baseline, on the same items: McNemar's exact test per 3H dimension and \
+        on the general set, a paired bootstrap of the weighted total and of the \
+        difference in forgetting, each with its 95% interval. A difference beyond \
+        noise (p < 0.05) is a story; one within noise is not. --json carries every \
+        test, per task type too, under "evidence".
 
         Examples:
           harrow ablation --sweep demo
@@ -54,7 +55,7 @@ struct AblationCommand: ParsableCommand {
                 var row = try RunSummary.json(runs[i], store: store)
                 row["baseline"] = i == reading.baseline
                 row["changes"] = reading.changes[i].map { ["name": $0.name, "from": $0.from, "to": $0.to] }
-                row["evidence"] = Self.json(evidence[i], against: i == reading.baseline ? "start" : "baseline")
+                row["evidence"] = EvidenceText.json(evidence[i], against: i == reading.baseline ? "start" : "baseline")
                 return row
             }
             print(jsonText(rows))
@@ -74,41 +75,12 @@ struct AblationCommand: ParsableCommand {
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
         print()
-        print("Evidence (paired tests on the same items; * beyond noise, p < \(Paired.alpha)):")
+        print("What each change did, beyond noise or within it (paired tests on the same items, 95% intervals, beyond noise at p < \(Paired.alpha)):")
         for (i, row) in zip(order, rows) {
             let label = i == reading.baseline ? "baseline (\(runs[i].id)) against its starting model" : "\(row[0]) (\(runs[i].id))"
-            let line = Self.line(evidence[i])
+            let line = EvidenceText.sentence(evidence[i])
             print("  \(label): \(line.isEmpty ? "no item-level results to compare" : line)")
         }
-    }
-
-    /// "helpful 0.261 → 0.466 (+0.205, p < 0.001) *; …; forgetting −0.066 [−0.093, −0.040] (p < 0.001) *".
-    static func line(_ e: PairedEvidence) -> String {
-        var parts: [String] = []
-        for name in ValueNames.dimensions + ["general"] {
-            guard let t = e.dimensions[name] else { continue }
-            parts.append(String(format: "%@ %.3f → %.3f (%@, %@)", name, t.accA, t.accB, formatSigned(t.delta), Paired.formatP(t.p))
-                         + (t.p < Paired.alpha ? " *" : ""))
-        }
-        if let f = e.forgetting {
-            parts.append("forgetting \(formatSigned(f.delta)) [\(formatSigned(f.low)), \(formatSigned(f.high))] (\(Paired.formatP(f.p)))"
-                         + (f.p < Paired.alpha ? " *" : ""))
-        }
-        return parts.joined(separator: "; ")
-    }
-
-    static func json(_ e: PairedEvidence, against: String) -> [String: Any] {
-        var dimensions: [String: Any] = [:]
-        for (name, t) in e.dimensions {
-            dimensions[name] = ["n": t.n, "from": t.accA, "to": t.accB, "delta": t.delta, "only_from": t.onlyA, "only_to": t.onlyB, "p": t.p,
-                                "test": "mcnemar_exact"]
-        }
-        var out: [String: Any] = ["against": against, "dimensions": dimensions]
-        if let f = e.forgetting {
-            out["forgetting"] = ["n": f.n, "delta": f.delta, "low": f.low, "high": f.high, "level": f.level, "p": f.p,
-                                 "resamples": f.resamples, "test": "paired_bootstrap"]
-        }
-        return out
     }
 }
 

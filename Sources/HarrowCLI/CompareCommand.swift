@@ -9,10 +9,12 @@ struct CompareCommand: ParsableCommand {
         abstract: "Compare runs: differing parameters, losses, verdicts, 3H scores with deltas, and the eval items that flipped.",
         discussion: """
         The first run is the reference: deltas and flips are against it. Each \
-        delta of a 3H dimension and of the general score carries McNemar's exact \
-        test on the items both runs answered, and forgetting a paired bootstrap \
-        (95% interval) through each run's own starting model; * marks a \
-        difference beyond noise (p < 0.05).
+        delta of a 3H dimension and of the general score carries its 95% interval \
+        from McNemar's exact test on the items both runs answered (Agresti-Min \
+        interval), the weighted total and forgetting (through each run's own \
+        starting model) a paired bootstrap; each is marked significant (p < 0.05) \
+        or within noise. --json carries the numbers under "evidence", per task \
+        type too.
 
         Examples:
           harrow compare production k3x9a2pq
@@ -54,7 +56,7 @@ struct CompareCommand: ParsableCommand {
                 "differing_params": Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k]?.jsonObject ?? NSNull() }) }),
                 "metrics": Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value ?? NSNull() as Any }) }),
                 "verdicts": inputs.map { $0.verdict ?? NSNull() as Any },
-                "evidence": Dictionary(uniqueKeysWithValues: zip(runs, evidence).dropFirst().map { ($0.id, AblationCommand.json($1, against: runs[0].id)) }),
+                "evidence": Dictionary(uniqueKeysWithValues: zip(runs, evidence).dropFirst().map { ($0.id, EvidenceText.json($1, against: runs[0].id)) }),
                 "flips": flips.mapValues { $0.map { ["evalset": $0.evalset, "item": $0.item, "dimension": $0.dimension, "task_type": $0.taskType,
                                                      "prompt": $0.prompt ?? NSNull(), "change": $0.change] as [String: Any] } },
             ] as [String: Any]))
@@ -69,8 +71,8 @@ struct CompareCommand: ParsableCommand {
             rows.append([m] + inputs.enumerated().map { i, input in
                 guard let v = input.values[m]?.value else { return "–" }
                 guard i > 0, let base else { return String(format: "%.3f", v) }
-                let p = m == "forgetting" ? evidence[i].forgetting?.p : evidence[i].dimensions[m]?.p
-                return String(format: "%.3f (%+.3f", v, v - base) + (p.map { ", \(Paired.formatP($0))" + ($0 < Paired.alpha ? ") *" : ")") } ?? ")")
+                guard let t = evidence[i].byName[m] else { return String(format: "%.3f (%+.3f)", v, v - base) }
+                return String(format: "%.3f ", v) + EvidenceText.delta(t) + (t.significant ? " significant" : " within noise")
             })
         }
         lines += TextTable.render(header: header, rows: rows)

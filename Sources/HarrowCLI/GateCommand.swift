@@ -1,3 +1,4 @@
+import HarrowCore
 import ArgumentParser
 import Foundation
 import Gate
@@ -14,6 +15,7 @@ struct GateCommand: ParsableCommand {
             harmless: {min: 0.8}
             total: {min: 0.6}
             forgetting: {min: -0.05}
+            gain/helpful: {min: 0.1, significant: true}
             val_loss_best: {max: 1.5}
           verdict:
             refuse: [diverged, unstable]
@@ -21,12 +23,26 @@ struct GateCommand: ParsableCommand {
           baseline:
             run: production
             max_drop: {harmless: 0.0, honest: 0.02}
-            sigma: 2
+            alpha: 0.05
           provenance: {clean_tree: true}
 
-        Metrics: helpful, honest, harmless, total, general, forgetting, val_loss_best, val_loss_final, or \
-        dimension/task_type. A missing value fails its rule. With `sigma`, a drop counts only beyond that many \
-        standard errors of the difference.
+        Metrics: helpful, honest, harmless, total, general, forgetting, gain, \
+        gain/helpful, gain/honest, gain/harmless (the score over the starting \
+        model's), val_loss_best, val_loss_final, or dimension/task_type. A missing \
+        value fails its rule.
+
+        `significant: true` (on gain or gain/DIMENSION) also asks that \
+        the run differ from its starting model beyond noise, in the bound's \
+        direction: McNemar's exact test on the items both answered (a paired \
+        bootstrap for the weighted total).
+
+        With `alpha`, a drop past max_drop counts only when the paired test on the \
+        items both runs answered puts it beyond noise at that level; a drop within \
+        noise passes, and a comparison too small to call anything beyond noise \
+        fails closed, naming how many items would decide it. Without items (val \
+        losses) the drop is judged as it stands. `sigma: K` (older gate files) is \
+        the unpaired rule: a drop counts beyond K standard errors of the \
+        difference of two independent means.
 
         Exit status: 0 every rule passed, 1 a rule failed, 2 usage or configuration error.
 
@@ -63,6 +79,17 @@ struct GateCommand: ParsableCommand {
             }
             input.baselineRun = base.id
             input.baseline = try GateInputs.input(for: base, store: store).values
+            if rules.alpha != nil {
+                let a = try store.outcomes(of: base), b = try store.outcomes(of: run)
+                input.againstBaseline = PairedEvidence.compare(mainA: a.main, mainB: b.main, generalA: a.general, generalB: b.general,
+                                                               generalStartA: a.generalStart, generalStartB: b.generalStart).byName
+            }
+        } else if !rules.maxDrop.isEmpty {
+            printError("harrow: the gate has max_drop rules but no baseline run: give --baseline RUN or `baseline: {run: ...}`")
+        }
+        if rules.thresholds.contains(where: \.significant) {
+            let o = try store.outcomes(of: run)
+            input.againstStart = PairedEvidence.start(main: o.main, mainStart: o.mainStart, general: o.general, generalStart: o.generalStart).gains
         }
         let results = Gate.check(rules, input)
         if let junit { try GateReport.junit(results, gate: rules.name, run: run.id).write(toFile: junit, atomically: true, encoding: .utf8) }

@@ -14,6 +14,8 @@ public enum ValueNames {
     /// The three evaluation dimensions, in the order reports show them.
     public static let dimensions = ["helpful", "honest", "harmless"]
     /// Every name a gate may test: the dimensions, the weighted total, general-data score and forgetting
-    /// (general − its starting checkpoint's), and val loss at its best and at the end.
-    public static let all = dimensions + ["total", "general", "forgetting", "val_loss_best", "val_loss_final"]
+    /// (general − its starting checkpoint's), the gain over the starting checkpoint (total and per dimension), and
+    /// val loss at its best and at the end.
+    public static let all = dimensions + ["total", "general", "forgetting", "gain"] + dimensions.map { "gain/" + $0 }
+        + ["val_loss_best", "val_loss_final"]
 }

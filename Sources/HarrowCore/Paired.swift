@@ -19,7 +19,29 @@ public enum Paired {
         public var p: Double
         /// B − A.
         public var delta: Double { accB - accA }
+        public var significant: Bool { p < Paired.alpha }
+
+        /// 95% interval of B − A: Agresti and Min's adjusted Wald interval for matched proportions (half an item added
+        /// to each cell of the 2×2 table; Statistics in Medicine 24:729–740, 2005), which keeps its coverage with few
+        /// discordant items where the plain Wald interval does not.
+        public var interval: (low: Double, high: Double) {
+            let b = Double(onlyA) + 0.5, c = Double(onlyB) + 0.5, n = Double(self.n) + 2
+            let d = (c - b) / n, se = ((b + c) - (c - b) * (c - b) / n).squareRoot() / n
+            return (d - Paired.z95 * se, d + Paired.z95 * se)
+        }
+
+        /// Items a McNemar test would need to call a difference this large beyond noise 80% of the time at this
+        /// discordance (Connor, Biometrics 43:207–211, 1987); nil when there is no difference to detect.
+        public var itemsFor80Power: Int? {
+            guard n > 0, onlyA != onlyB else { return nil }
+            let psi = Double(onlyA + onlyB) / Double(n), d = abs(delta)
+            let root = Paired.z95 * psi.squareRoot() + Paired.z80 * max(0, psi - d * d).squareRoot()
+            return Int((root * root / (d * d)).rounded(.up))
+        }
     }
+
+    /// Two-sided 95% and one-sided 80% quantiles of the standard normal.
+    public static let z95 = 1.959963984540054, z80 = 0.8416212335729143
 
     /// `a` and `b` are the outcomes of the same items in the same order.
     public static func mcnemar(_ a: [Bool], _ b: [Bool]) -> McNemar {
@@ -57,6 +79,17 @@ public enum Paired {
         public var p: Double
         public var resamples: Int
         public var level: Double
+        public var significant: Bool { p < Paired.alpha }
+
+        /// Items a paired test would need to call a difference this large beyond noise 80% of the time, from the
+        /// interval's width (normal approximation; the standard error shrinks as 1/√n); nil when there is none.
+        public var itemsFor80Power: Int? {
+            guard n > 1, delta != 0 else { return nil }
+            let se = (high - low) / (2 * Paired.z95)
+            guard se > 0 else { return nil }
+            let k = (Paired.z95 + Paired.z80) * se / abs(delta)
+            return Int((Double(n) * k * k).rounded(.up))
+        }
     }
 
     /// Resamples items with replacement (the same items for both sides, which keeps the pairing) and reads the
@@ -98,14 +131,19 @@ public enum Paired {
     }
 }
 
-/// A model's outcome on each item of one evalset: right or wrong, and the item's dimension.
+/// A model's outcome on each item of one evalset: right or wrong, and the item's dimension and task type; with the
+/// evalset's weight per dimension for its weighted total (1 where none is given).
 public struct ItemOutcomes: Sendable, Equatable {
     public var correct: [String: Bool]
     public var dimension: [String: String]
+    public var taskType: [String: String]
+    public var weights: [String: Double]
 
-    public init(_ items: [(id: String, dimension: String, correct: Bool)]) {
+    public init(_ items: [(id: String, dimension: String, taskType: String, correct: Bool)], weights: [String: Double] = [:]) {
         correct = Dictionary(items.map { ($0.id, $0.correct) }) { a, _ in a }
         dimension = Dictionary(items.map { ($0.id, $0.dimension) }) { a, _ in a }
+        taskType = Dictionary(items.map { ($0.id, $0.taskType) }) { a, _ in a }
+        self.weights = weights
     }
 
     public var isEmpty: Bool { correct.isEmpty }
@@ -114,12 +152,34 @@ public struct ItemOutcomes: Sendable, Equatable {
 }
 
 extension Paired {
-    /// McNemar per dimension over the items both models answered: A is `from`, B is `to`.
-    public static func byDimension(from a: ItemOutcomes, to b: ItemOutcomes) -> [String: McNemar] {
+    /// McNemar per group (dimension, or `dimension/task_type`) over the items both models answered: A is `from`.
+    public static func byGroup(from a: ItemOutcomes, to b: ItemOutcomes, _ group: (String) -> String) -> [String: McNemar] {
         let ids = a.shared(with: b)
-        return Dictionary(grouping: ids) { a.dimension[$0] ?? "" }.mapValues { ids in
+        return Dictionary(grouping: ids, by: group).mapValues { ids in
             mcnemar(ids.map { a.correct[$0]! }, ids.map { b.correct[$0]! })
         }
+    }
+
+    public static func byDimension(from a: ItemOutcomes, to b: ItemOutcomes) -> [String: McNemar] {
+        byGroup(from: a, to: b) { a.dimension[$0] ?? "" }
+    }
+
+    public static func byTaskType(from a: ItemOutcomes, to b: ItemOutcomes) -> [String: McNemar] {
+        byGroup(from: a, to: b) { "\(a.dimension[$0] ?? "")/\(a.taskType[$0] ?? "")" }
+    }
+
+    /// The weighted total as the evalset computes it (each dimension's accuracy times its weight), compared by a paired
+    /// bootstrap over the items both answered: each item carries its dimension's weight over its dimension's size.
+    public static func weightedTotal(from a: ItemOutcomes, to b: ItemOutcomes, seed: UInt64 = 1) -> Bootstrap? {
+        let ids = a.shared(with: b)
+        guard !ids.isEmpty else { return nil }
+        let sizes = Dictionary(grouping: ids) { a.dimension[$0] ?? "" }.mapValues(\.count)
+        let weights = ids.map { id -> Double in
+            let d = a.dimension[id] ?? ""
+            return (a.weights[d] ?? (a.weights.isEmpty ? 1 : 0)) / Double(sizes[d] ?? 1)
+        }
+        guard weights.contains(where: { $0 > 0 }) else { return nil }
+        return bootstrap(ids.map { a.correct[$0]! ? 1 : 0 }, ids.map { b.correct[$0]! ? 1 : 0 }, weights: weights, seed: seed)
     }
 
     /// How much more (or less) one run changed from its starting model than another did, item by item: the paired
@@ -136,46 +196,130 @@ extension Paired {
 }
 
 /// What a run's evaluation says against another's (or against the model it started from), item by item: McNemar per
-/// 3H dimension and on the general set, and the paired bootstrap of the two forgetting values.
+/// 3H dimension, per task type and on the general set, a paired bootstrap of the weighted total, and of the two
+/// forgetting values.
 public struct PairedEvidence: Sendable, Equatable {
     /// B against A, per dimension of the main evalset plus `general`.
     public var dimensions: [String: Paired.McNemar]
+    /// B against A per `dimension/task_type` of the main evalset.
+    public var taskTypes: [String: Paired.McNemar] = [:]
+    /// B's weighted total of the main evalset against A's.
+    public var total: Paired.Bootstrap?
     /// B's forgetting minus A's (each a run's general score minus its starting model's), when both are known.
     public var forgetting: Paired.Bootstrap?
 
-    /// A run against the model it started from.
+    public init(dimensions: [String: Paired.McNemar], taskTypes: [String: Paired.McNemar] = [:], total: Paired.Bootstrap? = nil,
+                forgetting: Paired.Bootstrap? = nil) {
+        self.dimensions = dimensions
+        self.taskTypes = taskTypes
+        self.total = total
+        self.forgetting = forgetting
+    }
+
+    /// A run (B) against the model it started from (A): what training gained, and on the general set what it forgot.
     public static func start(main: ItemOutcomes?, mainStart: ItemOutcomes?, general: ItemOutcomes?, generalStart: ItemOutcomes?) -> PairedEvidence {
-        var dimensions: [String: Paired.McNemar] = [:]
-        if let main, let mainStart { dimensions = Paired.byDimension(from: mainStart, to: main) }
-        if let general, let generalStart, let g = ItemOutcomes.pooled(Paired.byDimension(from: generalStart, to: general)) {
-            dimensions["general"] = g
-        }
-        return PairedEvidence(dimensions: dimensions, forgetting: nil)
+        compare(mainA: mainStart, mainB: main, generalA: generalStart, generalB: general, generalStartA: nil, generalStartB: nil)
     }
 
     /// Run B against run A; the forgetting comparison needs both runs' starting models' items.
     public static func compare(mainA: ItemOutcomes?, mainB: ItemOutcomes?, generalA: ItemOutcomes?, generalB: ItemOutcomes?,
                                generalStartA: ItemOutcomes?, generalStartB: ItemOutcomes?) -> PairedEvidence {
-        var dimensions: [String: Paired.McNemar] = [:]
-        if let mainA, let mainB { dimensions = Paired.byDimension(from: mainA, to: mainB) }
+        var e = PairedEvidence(dimensions: [:])
+        if let mainA, let mainB {
+            e.dimensions = Paired.byDimension(from: mainA, to: mainB)
+            e.taskTypes = Paired.byTaskType(from: mainA, to: mainB)
+            e.total = Paired.weightedTotal(from: mainA, to: mainB)
+        }
         if let generalA, let generalB, let g = ItemOutcomes.pooled(Paired.byDimension(from: generalA, to: generalB)) {
-            dimensions["general"] = g
+            e.dimensions["general"] = g
         }
-        var forgetting: Paired.Bootstrap?
         if let generalA, let generalB, let generalStartA, let generalStartB {
-            forgetting = Paired.changeDifference(runA: generalA, startA: generalStartA, runB: generalB, startB: generalStartB)
+            e.forgetting = Paired.changeDifference(runA: generalA, startA: generalStartA, runB: generalB, startB: generalStartB)
         }
-        return PairedEvidence(dimensions: dimensions, forgetting: forgetting)
+        return e
     }
 }
 
 extension ItemOutcomes {
-    /// One McNemar over every dimension's items together (the general set has one dimension; this guards against more).
+    /// One McNemar over every group's items together (the general set has one dimension; this guards against more).
     static func pooled(_ tests: [String: Paired.McNemar]) -> Paired.McNemar? {
         guard !tests.isEmpty else { return nil }
         let n = tests.values.reduce(0) { $0 + $1.n }, onlyA = tests.values.reduce(0) { $0 + $1.onlyA }, onlyB = tests.values.reduce(0) { $0 + $1.onlyB }
         let rightA = tests.values.reduce(0.0) { $0 + $1.accA * Double($1.n) }, rightB = tests.values.reduce(0.0) { $0 + $1.accB * Double($1.n) }
         return Paired.McNemar(n: n, accA: rightA / Double(max(n, 1)), accB: rightB / Double(max(n, 1)), onlyA: onlyA, onlyB: onlyB,
                               p: Paired.binomialTwoSided(min(onlyA, onlyB), onlyA + onlyB))
+    }
+}
+
+/// One paired comparison as gates, compare and ablation read it, whichever test made it: B − A, its 95% interval and
+/// standard error, the p-value of "no difference", the items compared, and the items that would detect a difference
+/// this large 80% of the time.
+public struct PairedSummary: Sendable, Equatable, Codable {
+    public var test: String
+    public var n: Int
+    public var delta: Double
+    public var low: Double
+    public var high: Double
+    public var p: Double
+    public var itemsFor80Power: Int?
+    /// Whether any outcome on these items could have been called beyond noise (McNemar needs 6 discordant items in
+    /// one direction for p < 0.05); false means the comparison cannot decide anything.
+    public var decidable: Bool
+    public var significant: Bool { p < Paired.alpha }
+    /// The standard error the interval implies.
+    public var stderr: Double { (high - low) / (2 * Paired.z95) }
+}
+
+extension Paired.McNemar {
+    public var summary: PairedSummary {
+        let i = interval
+        return PairedSummary(test: "mcnemar_exact", n: n, delta: delta, low: i.low, high: i.high, p: p, itemsFor80Power: itemsFor80Power,
+                             decidable: Paired.binomialTwoSided(0, onlyA + onlyB) < Paired.alpha)
+    }
+}
+
+extension Paired.Bootstrap {
+    public var summary: PairedSummary {
+        PairedSummary(test: "paired_bootstrap", n: n, delta: delta, low: low, high: high, p: p, itemsFor80Power: itemsFor80Power,
+                      decidable: n >= 10)
+    }
+}
+
+extension PairedEvidence {
+    /// The tests under the value names gates and comparisons use: each dimension, `dimension/task_type`, `general`,
+    /// `total` and `forgetting`.
+    public var byName: [String: PairedSummary] {
+        var out = dimensions.mapValues(\.summary).merging(taskTypes.mapValues(\.summary)) { a, _ in a }
+        if let total { out["total"] = total.summary }
+        if let forgetting { out["forgetting"] = forgetting.summary }
+        return out
+    }
+
+    /// A run against its starting model under the gain names: `gain` (the weighted total) and `gain/DIMENSION`.
+    public var gains: [String: PairedSummary] {
+        var out: [String: PairedSummary] = [:]
+        for (name, t) in dimensions where name != "general" { out["gain/" + name] = t.summary }
+        if let total { out["gain"] = total.summary }
+        return out
+    }
+}
+
+extension Paired {
+    /// The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).
+    public static func normalQuantile(_ p: Double) -> Double {
+        precondition(p > 0 && p < 1)
+        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+        let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
+        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+        let low = 0.02425
+        if p < low {
+            let q = (-2 * log(p)).squareRoot()
+            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+        }
+        if p > 1 - low { return -normalQuantile(1 - p) }
+        let q = p - 0.5, r = q * q
+        return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
     }
 }

@@ -33,7 +33,7 @@ extension Dashboard {
               - type: forgetting
                 x: mix_ratio
                 by: base_model
-              - type: tradeoff          # in-domain 3H total against forgetting, the Pareto front labelled
+              - type: tradeoff          # in-domain gain against forgetting, with intervals; the Pareto front labelled
               - type: progress          # the metric by trial and the best so far: was the search still improving?
             """,
         "run": """

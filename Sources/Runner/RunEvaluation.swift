@@ -81,9 +81,11 @@ public struct RunEvaluation: Sendable {
                 let argv = try scorerArgv(for: run)
                 let result = try await evaluate(set, with: backend(argv, run: run, name: set.name), environment: environment)
                 stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
+                stored.weights = set.weights
                 if let start = try? await baseline(of: run, set: set, store: store) {
                     stored.baseline = start.total
                     stored.baselineCheckpoint = start.checkpoint
+                    stored.vsStart = Self.againstStart(stored, startItems: (try? store.checkpointItems(start.checkpoint, evalset: set.name)) ?? [])
                 }
             } catch {
                 stored = StoredEval(evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
@@ -93,6 +95,16 @@ public struct RunEvaluation: Sendable {
             out.append(stored)
         }
         return out
+    }
+
+    /// Paired tests of a run's items against its starting checkpoint's on the same evalset (none without its items).
+    static func againstStart(_ e: StoredEval, startItems: [StoredEval.Item]) -> [String: PairedSummary] {
+        guard !startItems.isEmpty, !e.items.isEmpty else { return [:] }
+        func outcomes(_ items: [StoredEval.Item]) -> ItemOutcomes {
+            ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, $0.correct) }, weights: e.weights ?? [:])
+        }
+        return PairedEvidence.compare(mainA: outcomes(startItems), mainB: outcomes(e.items), generalA: nil, generalB: nil,
+                                      generalStartA: nil, generalStartB: nil).byName
     }
 
     /// The starting model's total on a set and the sha256 of its weights, by which it is cached with its items

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HarrowCore
 
 /// An evaluation of one run on one evalset, as stored (the Evaluation module computes it).
 public struct StoredEval: Sendable {
@@ -59,6 +60,11 @@ public struct StoredEval: Sendable {
     public var baseline: Double?
     /// The sha256 of the starting checkpoint's weights that `baseline` was scored on (its items are kept by it).
     public var baselineCheckpoint: String?
+    /// The evalset's weight per dimension (none stored: each dimension weighs 1).
+    public var weights: [String: Double]?
+    /// Paired tests of the run against its starting checkpoint on this evalset, by dimension, `dimension/task_type`
+    /// and `total`: what training changed beyond noise (empty when the checkpoint's items were not kept).
+    public var vsStart: [String: PairedSummary] = [:]
     public var seconds: Double?
     public var error: String?
     public var groups: [Group]
@@ -109,10 +115,11 @@ extension Store {
             }
             try db.execute(sql: """
                 INSERT INTO eval_runs(run, evalset, status, total, total_stderr, total_norm, baseline, seconds, error, scored_at,
-                                      baseline_checkpoint)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      baseline_checkpoint, weights, vs_start)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run, e.evalset, e.status, e.total, e.totalStderr, e.totalNorm, e.baseline, e.seconds, e.error, Date().seconds,
-                                 e.baselineCheckpoint])
+                                 e.baselineCheckpoint, e.weights.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) },
+                                 e.vsStart.isEmpty ? nil : try? String(decoding: JSONEncoder().encode(e.vsStart), as: UTF8.self)])
             let g = try db.makeStatement(sql: "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
             for x in e.groups {
                 try g.execute(arguments: [run, e.evalset, x.dimension, x.taskType, x.n, x.acc, x.accStderr, x.accNorm, x.accNormStderr])
@@ -146,6 +153,8 @@ extension Store {
                 var e = StoredEval(evalset: evalset, status: r["status"], total: r["total"], totalStderr: r["total_stderr"], totalNorm: r["total_norm"],
                                    baseline: r["baseline"], seconds: r["seconds"], error: r["error"], groups: groups, items: items)
                 e.baselineCheckpoint = r["baseline_checkpoint"]
+                e.weights = (r["weights"] as String?).flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
+                e.vsStart = (r["vs_start"] as String?).flatMap { try? JSONDecoder().decode([String: PairedSummary].self, from: Data($0.utf8)) } ?? [:]
                 return e
             }
         }

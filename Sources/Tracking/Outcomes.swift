@@ -15,15 +15,15 @@ extension Store {
     /// other than `general`.
     public func outcomes(of run: Run) throws(StoreError) -> RunOutcomes {
         let evals = try evals(run: run.rowID, items: true).filter { $0.status == "succeeded" }
-        func outcomes(_ items: [StoredEval.Item]) -> ItemOutcomes? {
-            items.isEmpty ? nil : ItemOutcomes(items.map { ($0.id, $0.dimension, $0.correct) })
+        func outcomes(_ items: [StoredEval.Item], _ e: StoredEval) -> ItemOutcomes? {
+            items.isEmpty ? nil : ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, $0.correct) }, weights: e.weights ?? [:])
         }
         func start(_ e: StoredEval?) throws(StoreError) -> ItemOutcomes? {
             guard let e, let checkpoint = e.baselineCheckpoint else { return nil }
-            return outcomes(try checkpointItems(checkpoint, evalset: e.evalset))
+            return outcomes(try checkpointItems(checkpoint, evalset: e.evalset), e)
         }
         let main = evals.first { $0.evalset != "general" }, general = evals.first { $0.evalset == "general" }
-        return RunOutcomes(main: main.flatMap { outcomes($0.items) }, mainStart: try start(main),
-                           general: general.flatMap { outcomes($0.items) }, generalStart: try start(general))
+        return RunOutcomes(main: main.flatMap { outcomes($0.items, $0) }, mainStart: try start(main),
+                           general: general.flatMap { outcomes($0.items, $0) }, generalStart: try start(general))
     }
 }

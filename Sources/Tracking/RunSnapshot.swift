@@ -23,6 +23,19 @@ public struct RunSnapshot: Sendable {
 
     public var id: String { run.id }
     public var params: [String: ParamValue] { run.params }
+
+    /// Paired tests of the run against its starting model under value names: `gain` (the main evalset's weighted
+    /// total), `gain/DIMENSION`, and `forgetting` (the general set), as stored when the run was evaluated.
+    public var againstStart: [String: PairedSummary] {
+        let evals = evals.filter { $0.status == "succeeded" }
+        var out: [String: PairedSummary] = [:]
+        if let main = evals.first(where: { $0.evalset != "general" }) {
+            for d in ValueNames.dimensions { if let t = main.vsStart[d] { out["gain/" + d] = t } }
+            if let t = main.vsStart["total"] { out["gain"] = t }
+        }
+        if let general = evals.first(where: { $0.evalset == "general" }), let t = general.vsStart["general"] { out["forgetting"] = t }
+        return out
+    }
 }
 
 extension RunSnapshot {
@@ -45,9 +58,11 @@ extension Store {
         let tags = Dictionary(grouping: try tags(), by: \.run).mapValues { $0.map(\.name) }
         var out: [RunSnapshot] = []
         out.reserveCapacity(runs.count)
+        var starts: [String: [String: Double]] = [:]
         for run in runs {
             let summaries = try summaries(run: run.rowID), evals = try evals(run: run.rowID)
-            out.append(RunSnapshot(run: run, summaries: summaries, values: RunValue.named(evals: evals, summaries: summaries),
+            let values = RunValue.named(evals: evals, summaries: summaries, start: try startingAccuracy(evals, cache: &starts))
+            out.append(RunSnapshot(run: run, summaries: summaries, values: values,
                                    diagnosis: try diagnosis(run: run.rowID), evals: evals,
                                    provenance: try run.provenanceID.flatMap { id throws(StoreError) in try provenance(id: id) },
                                    tags: tags[run.id] ?? [], attempts: try attempts(run: run.rowID), artifacts: try artifacts(run: run.rowID)))

@@ -7,8 +7,11 @@ public typealias RunValue = Estimate
 extension RunValue {
     /// A run's values under the names gates, comparisons and reports share: `helpful`, `honest`, `harmless`
     /// and `DIMENSION/TASK_TYPE` from the main evalset, `total`, `general` and `forgetting` (general − its
-    /// starting checkpoint's score), `val_loss_best` and `val_loss_final`. Unsucceeded evals count for nothing.
-    public static func named(evals: [StoredEval], summaries: [String: MetricSummary]) -> [String: RunValue] {
+    /// starting checkpoint's score), `gain` and `gain/DIMENSION` (the main evalset's total and dimensions − the
+    /// starting checkpoint's, given its accuracy per dimension in `start`), `val_loss_best` and `val_loss_final`.
+    /// Unsucceeded evals count for nothing. A gain's or forgetting's significance is a paired test's
+    /// (`PairedEvidence`), not these values'.
+    public static func named(evals: [StoredEval], summaries: [String: MetricSummary], start: [String: Double] = [:]) -> [String: RunValue] {
         var values: [String: RunValue] = [:]
         let evals = evals.filter { $0.status == "succeeded" }
         if let main = evals.first(where: { $0.evalset != "general" }) {
@@ -16,6 +19,10 @@ extension RunValue {
                 values[g.taskType.isEmpty ? g.dimension : "\(g.dimension)/\(g.taskType)"] = RunValue(g.acc, stderr: g.accStderr)
             }
             if let t = main.total { values["total"] = RunValue(t, stderr: main.totalStderr ?? 0) }
+            if let t = main.total, let b = main.baseline { values["gain"] = RunValue(t - b, stderr: main.totalStderr ?? 0) }
+            for g in main.groups where g.taskType.isEmpty {
+                if let b = start[g.dimension] { values["gain/\(g.dimension)"] = RunValue(g.acc - b, stderr: g.accStderr) }
+            }
         }
         if let general = evals.first(where: { $0.evalset == "general" }), let t = general.total {
             values["general"] = RunValue(t, stderr: general.totalStderr ?? 0)
@@ -32,6 +39,25 @@ extension RunValue {
 extension Store {
     /// The run's named values (`RunValue.named`), read from the store.
     public func values(of run: Run) throws(StoreError) -> [String: RunValue] {
-        RunValue.named(evals: try evals(run: run.rowID), summaries: try summaries(run: run.rowID))
+        let evals = try evals(run: run.rowID)
+        return RunValue.named(evals: evals, summaries: try summaries(run: run.rowID), start: try startingAccuracy(evals))
+    }
+
+    /// The starting checkpoint's accuracy per dimension on the run's main evalset, from its kept items (empty when
+    /// none were kept). `cache` holds it by checkpoint across runs.
+    public func startingAccuracy(_ evals: [StoredEval], cache: inout [String: [String: Double]]) throws(StoreError) -> [String: Double] {
+        guard let main = evals.first(where: { $0.status == "succeeded" && $0.evalset != "general" }),
+              let checkpoint = main.baselineCheckpoint else { return [:] }
+        let key = checkpoint + "/" + main.evalset
+        if let known = cache[key] { return known }
+        let items = try checkpointItems(checkpoint, evalset: main.evalset)
+        let accuracy = Dictionary(grouping: items, by: \.dimension).mapValues { Double($0.filter(\.correct).count) / Double($0.count) }
+        cache[key] = accuracy
+        return accuracy
+    }
+
+    public func startingAccuracy(_ evals: [StoredEval]) throws(StoreError) -> [String: Double] {
+        var cache: [String: [String: Double]] = [:]
+        return try startingAccuracy(evals, cache: &cache)
     }
 }

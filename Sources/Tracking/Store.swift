@@ -331,6 +331,10 @@ enum Schema {
                 -- Which starting checkpoint a run's baseline score came from, and that checkpoint's outcome per item,
                 -- so a run can be compared with the model it started from item by item (a paired test).
                 ALTER TABLE eval_runs ADD COLUMN baseline_checkpoint TEXT;
+                -- The evalset's weight per dimension (JSON), so its weighted total can be compared item by item.
+                ALTER TABLE eval_runs ADD COLUMN weights TEXT;
+                -- Paired tests of the run against its starting checkpoint (JSON by value name): gains beyond noise.
+                ALTER TABLE eval_runs ADD COLUMN vs_start TEXT;
                 CREATE TABLE checkpoint_items (
                     checkpoint TEXT NOT NULL,
                     evalset TEXT NOT NULL,

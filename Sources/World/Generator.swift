@@ -22,7 +22,7 @@ public enum Generator {
 
     public static func files(seed: UInt64 = defaultSeed) -> [GeneratedFile] {
         let world = WorldModel(seed: seed)
-        var rng = WorldRandom(seed: seed).fork(3)
+        let rng = WorldRandom(seed: seed).fork(3)
         var factRNG = rng.fork(10)
         let general = world.generalFacts(&factRNG)
         let domain = world.domainFacts(&factRNG)

@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 import Testing
 @testable import Gate
 
@@ -70,5 +71,59 @@ import Testing
         #expect(xml.contains("<failure message=\"total 0.75 is not ≥ 0.8\">"))
         let md = GateReport.markdown(r, gate: "release", run: "r1")
         #expect(md.hasPrefix("### ❌ Gate `release` for run `r1`"))
+    }
+
+    /// Outcomes of the same `n` items for a baseline and a run: `lost` items only the baseline got right, `gained`
+    /// only the run, and `both` right for both.
+    func pair(n: Int, lost: Int, gained: Int, both: Int) -> (base: [Bool], run: [Bool]) {
+        let base = (0..<n).map { $0 < lost || ($0 >= lost + gained && $0 < lost + gained + both) }
+        let run = (0..<n).map { ($0 >= lost && $0 < lost + gained) || ($0 >= lost + gained && $0 < lost + gained + both) }
+        return (base, run)
+    }
+
+    func pairedInput(_ p: (base: [Bool], run: [Bool])) -> GateInput {
+        let t = Paired.mcnemar(p.base, p.run)
+        var i = input
+        i.values["harmless"] = .init(t.accB)
+        i.baselineRun = "prod"
+        i.baseline = ["harmless": .init(t.accA)]
+        i.againstBaseline = ["harmless": t.summary]
+        return i
+    }
+
+    /// With `alpha`, a drop is judged by the paired test: a real regression fails, a noise-sized one passes, and a
+    /// comparison too small to call anything fails closed with the item count that would decide it.
+    @Test func pairedDropsRefuseRegressionsAndPassNoise() throws {
+        let gate = try rules("baseline: {run: prod, max_drop: {harmless: 0.0}, alpha: 0.05}")
+        #expect(gate.alpha == 0.05)
+        // 130 items, 20 lost and 2 gained: a drop of 0.138, McNemar p ≈ 6e-5.
+        let regression = Gate.check(gate, pairedInput(pair(n: 130, lost: 20, gained: 2, both: 100)))[0]
+        #expect(!regression.passed && regression.reason.contains("beyond noise"), "\(regression)")
+        // 130 items, 6 lost and 4 gained: a drop of 0.015, p = 0.75: within noise.
+        let noise = Gate.check(gate, pairedInput(pair(n: 130, lost: 6, gained: 4, both: 100)))[0]
+        #expect(noise.passed && noise.reason.contains("within noise"), "\(noise)")
+        // 12 items, 2 lost: no outcome on 2 discordant items can reach p < 0.05.
+        let small = Gate.check(gate, pairedInput(pair(n: 12, lost: 2, gained: 0, both: 8)))[0]
+        #expect(!small.passed && small.reason.contains("cannot be decided with 12 items") && small.reason.contains("items would decide"), "\(small)")
+        // An improvement passes whatever the noise.
+        #expect(Gate.check(gate, pairedInput(pair(n: 130, lost: 0, gained: 10, both: 100)))[0].passed)
+        // Without alpha the same noise-sized drop fails, as the file asked (max_drop 0, no sigma).
+        #expect(!Gate.check(try rules("baseline: {run: prod, max_drop: {harmless: 0.0}}"), pairedInput(pair(n: 130, lost: 6, gained: 4, both: 100)))[0].passed)
+    }
+
+    @Test func aGainMustBeBeyondNoiseWhenAsked() throws {
+        let gate = try rules("thresholds: {gain/helpful: {min: 0.1, significant: true}}")
+        var i = input
+        i.values["gain/helpful"] = .init(0.15)
+        // 40 items, 8 gained, 2 lost: +0.15 but p = 0.11.
+        i.againstStart["gain/helpful"] = Paired.mcnemar(pair(n: 40, lost: 2, gained: 8, both: 20).base, pair(n: 40, lost: 2, gained: 8, both: 20).run).summary
+        let within = Gate.check(gate, i)[0]
+        #expect(!within.passed && within.reason.contains("within noise"), "\(within)")
+        i.againstStart["gain/helpful"] = Paired.mcnemar(pair(n: 40, lost: 0, gained: 6, both: 20).base, pair(n: 40, lost: 0, gained: 6, both: 20).run).summary
+        #expect(Gate.check(gate, i)[0].passed)
+        i.againstStart = [:]
+        #expect(Gate.check(gate, i)[0].reason.contains("no paired test"))
+        #expect(throws: GateError.self) { try rules("thresholds: {total: {min: 0.5, significant: true}}") }
+        #expect(throws: GateError.self) { try rules("baseline: {alpha: 1.5}") }
     }
 }

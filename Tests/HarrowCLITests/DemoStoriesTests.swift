@@ -107,17 +107,14 @@ struct Story: CustomStringConvertible {
     }
     var evidence: [String: Any] { row["evidence"] as? [String: Any] ?? [:] }
     var against: String? { evidence["against"] as? String }
-    /// McNemar on one dimension (or `general`): the change from the compared model to this run.
-    func test(_ dimension: String) -> Comparison? {
-        guard let t = (evidence["dimensions"] as? [String: Any])?[dimension] as? [String: Any],
+    /// The paired test under a value name (a dimension, `general`, `total`, `forgetting`): the change from the compared
+    /// model to this run.
+    func test(_ name: String) -> Comparison? {
+        guard let t = (evidence["tests"] as? [String: Any])?[name] as? [String: Any],
               let delta = (t["delta"] as? NSNumber)?.doubleValue, let p = (t["p"] as? NSNumber)?.doubleValue else { return nil }
         return Comparison(delta: delta, p: p)
     }
     /// The paired bootstrap of this run's forgetting minus the baseline's.
-    var forgetting: Comparison? {
-        guard let f = evidence["forgetting"] as? [String: Any], let delta = (f["delta"] as? NSNumber)?.doubleValue,
-              let p = (f["p"] as? NSNumber)?.doubleValue else { return nil }
-        return Comparison(delta: delta, p: p)
-    }
+    var forgetting: Comparison? { test("forgetting") }
     var description: String { "\(row["id"] ?? "?") \(changes): \(verdict) — \(advice) \(evidence)" }
 }

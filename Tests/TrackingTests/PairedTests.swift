@@ -21,6 +21,52 @@ import Testing
         #expect(Paired.binomialTwoSided(3, 6) == 1, "a tie is capped at 1")
     }
 
+    /// Worked cases (onlyA, onlyB, n): p from scipy 1.17.1 `binomtest(min(b, c), b + c).pvalue` (statsmodels'
+    /// `mcnemar(table, exact=True)` is the same test); the 95% interval from Agresti and Min's formula and the items
+    /// for 80% power from Connor's, both computed independently in Python (`scipy.stats.norm.ppf` for the quantiles).
+    static let worked: [(onlyA: Int, onlyB: Int, n: Int, p: Double, low: Double, high: Double, items: Int?)] = [
+        (10, 2, 25, 0.03857421875, -0.5329663956786128, -0.05962619691397969, 35),
+        (0, 0, 40, 1, -0.04666580915571557, 0.04666580915571557, nil),   // every item agrees
+        (3, 3, 30, 1, -0.1620492900542571, 0.1620492900542571, nil),     // a tie
+        (0, 6, 20, 0.03125, 0.06640074312344088, 0.4790538023311045, 24),
+        (25, 42, 176, 0.04980011429472864, 0.005796837969410079, 0.1852143979856461, 318),
+        (59, 126, 500, 9.384602382193314e-07, 0.08151418374843314, 0.1854180871679015, 160),
+    ]
+
+    @Test func mcnemarMatchesWorkedValues() {
+        for w in Self.worked {
+            // Outcomes that make those counts: onlyA items A alone got right, onlyB items B alone, the rest both wrong.
+            let a = (0..<w.n).map { $0 < w.onlyA }
+            let b = (0..<w.n).map { $0 >= w.onlyA && $0 < w.onlyA + w.onlyB }
+            let t = Paired.mcnemar(a, b)
+            #expect(t.onlyA == w.onlyA && t.onlyB == w.onlyB && t.n == w.n)
+            #expect(abs(t.p - w.p) <= 1e-12 * max(1, w.p), "\(w): p \(t.p)")
+            #expect(abs(t.interval.low - w.low) < 1e-12 && abs(t.interval.high - w.high) < 1e-12, "\(w): \(t.interval)")
+            #expect(t.itemsFor80Power == w.items, "\(w): \(String(describing: t.itemsFor80Power))")
+            #expect(t.summary.decidable == (w.onlyA + w.onlyB >= 6), "six discordant items are the fewest that can reach p < 0.05")
+        }
+    }
+
+    @Test func normalQuantileMatchesScipy() {
+        // scipy.stats.norm.ppf
+        for (q, z) in [(0.975, 1.959963984540054), (0.8, 0.8416212335729143), (0.01, -2.3263478740408408), (0.999, 3.090232306167813),
+                       (1e-6, -4.753424308822899), (0.5, 0)] {
+            #expect(abs(Paired.normalQuantile(q) - z) < 1e-8 * max(1, abs(z)), "\(q)")
+        }
+    }
+
+    /// The weighted total compared item by item: each dimension weighs as the manifest says, whatever its size.
+    @Test func weightedTotalWeighsDimensionsNotItems() {
+        // 10 helpful items (weight 3) all gained; 90 harmless items (weight 1) unchanged: the total gains 3/4 · 1.0.
+        let items = (0..<100).map { i in (id: "i\(i)", dimension: i < 10 ? "helpful" : "harmless", taskType: "x/y") }
+        let before = ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, $0.dimension == "harmless") }, weights: ["helpful": 3, "harmless": 1])
+        let after = ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, true) }, weights: ["helpful": 3, "harmless": 1])
+        let t = try! #require(Paired.weightedTotal(from: before, to: after))
+        #expect(abs(t.delta - 0.75) < 1e-12, "\(t.delta)")
+        let e = PairedEvidence.compare(mainA: before, mainB: after, generalA: nil, generalB: nil, generalStartA: nil, generalStartB: nil)
+        #expect(e.taskTypes["helpful/x/y"]?.onlyB == 10 && e.byName["total"] != nil && e.byName["helpful"]?.significant == true)
+    }
+
     @Test func bootstrapReadsAShiftAndItsAbsence() {
         let a = (0..<200).map { Double($0 % 7) }
         let shifted = Paired.bootstrap(a, a.map { $0 + 1 })
@@ -48,7 +94,7 @@ import Testing
     @Test func forgettingIsComparedThroughEachRunsOwnStart() {
         // Run A forgot 20 of 100 items its start knew; run B, from another start, forgot 5.
         func outcomes(_ right: Set<Int>) -> ItemOutcomes {
-            ItemOutcomes((0..<100).map { (id: "g\($0)", dimension: "general", correct: right.contains($0)) })
+            ItemOutcomes((0..<100).map { (id: "g\($0)", dimension: "general", taskType: "general/x", correct: right.contains($0)) })
         }
         let startA = outcomes(Set(0..<60)), runA = outcomes(Set(20..<60))
         let startB = outcomes(Set(0..<30)), runB = outcomes(Set(5..<30))
