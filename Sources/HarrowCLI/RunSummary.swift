@@ -21,7 +21,7 @@ enum RunSummary {
             verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
         }
         // Scores: the run's named values but for losses and per-task_type groups.
-        let named = snapshot.values.filter { !$0.key.contains("/") && !$0.key.hasPrefix("val_loss") }
+        let named = snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
         let scores: Any = named.isEmpty ? NSNull() : named.mapValues(\.value)
         return [
             "scores": scores,

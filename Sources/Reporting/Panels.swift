@@ -1,5 +1,6 @@
 import HarrowCore
 import Foundation
+import Sweep
 import Tracking
 
 /// One panel on one page.
@@ -270,6 +271,7 @@ struct PanelContext {
     /// Main effects: a sentence naming the parameter that mattered, then one small chart per parameter (strongest
     /// first, `top` of them, default 6) of the metric's mean ± standard error at each of its values.
     func effects(_ p: Panel) throws -> String {
+        if let reading = Ablation.oneAtATime(scope.runs.map { $0.params.mapValues(\.plain) }) { return try oneAtATime(p, reading) }
         let runs = scope.runs.filter { $0.value(metric) != nil }
         let names = p.params ?? varyingParams(runs)
         var html = heading(p, "Which parameter mattered")
@@ -297,6 +299,66 @@ struct PanelContext {
             html += try renderer.figure(c, prefix: prefix)
         }
         return html + "</div>"
+    }
+
+    /// Which change mattered in a one-change-at-a-time design: each run against the baseline, the change it made,
+    /// its effect on the metric, and its effect on the 3H total with the 95% interval of a paired bootstrap over the
+    /// items both answered (when their items were read), said beyond or within noise. Shares of variance would mix
+    /// the baseline with the extremes of other axes.
+    func oneAtATime(_ p: Panel, _ reading: Ablation.Reading) throws -> String {
+        let runs = scope.runs, base = runs[reading.baseline]
+        var html = heading(p, "Which change mattered")
+        func outcomes(_ r: ReportRun) -> ItemOutcomes? {
+            guard let e = (r.evalItems ?? []).first(where: { $0.status == "succeeded" && $0.evalset != "general" }), !e.items.isEmpty else { return nil }
+            return ItemOutcomes(e.items.map { ($0.id, $0.dimension, $0.taskType, $0.correct) }, weights: e.weights ?? [:])
+        }
+        let baseItems = outcomes(base)
+        struct Row { var index: Int; var label: String; var delta: Double?; var total: PairedSummary? }
+        let rows = reading.order.filter { $0 != reading.baseline && !reading.changes[$0].isEmpty }.map { i -> Row in
+            let label = reading.changes[i].map { "\($0.name) \($0.from) → \($0.to)" }.joined(separator: ", ")
+            let delta = runs[i].value(metric).flatMap { v in base.value(metric).map { v - $0 } }
+            let total = baseItems.flatMap { b in outcomes(runs[i]).flatMap { Paired.weightedTotal(from: b, to: $0)?.summary } }
+            return Row(index: i, label: label, delta: delta, total: total)
+        }
+        guard !rows.isEmpty else { return html + note("no run changes anything from the baseline") }
+        // The sentence: the largest effect on the metric, then the changes whose effect on the total is beyond noise.
+        let better = { (d: Double) in renderer.lowerIsBetter ? d < 0 : d > 0 }
+        var sentence = "One change at a time from the baseline \(base.id)"
+        if let top = rows.filter({ $0.delta != nil }).max(by: { abs($0.delta!) < abs($1.delta!) }) {
+            sentence += ": \(top.label) moved \(metric) most (\(Format.signed(top.delta!)), \(better(top.delta!) ? "better" : "worse"))"
+        }
+        let beyond = rows.filter { $0.total?.significant == true }
+        if rows.contains(where: { $0.total != nil }) {
+            sentence += beyond.isEmpty ? "; no change moved the 3H total beyond noise"
+                : "; beyond noise on the 3H total: " + beyond.map { "\($0.label) (\(Format.signed($0.total!.delta)))" }.joined(separator: ", ")
+        }
+        html += "<p class=\"answer\">\(HTML.escape(sentence)).</p>\n"
+        html += note("each run against the baseline; the total's 95% interval is a paired bootstrap over the items both answered. "
+                     + "\(HTML.escape(metric)) has one run per change, so no interval: repeat seeds to measure its noise")
+        html += "<table><thead><tr><th>change</th><th>run</th><th>Δ \(HTML.escape(metric))</th><th>Δ 3H total (95%)</th><th></th></tr></thead><tbody>\n"
+        for r in rows {
+            let t = r.total
+            let interval = t.map { "\(Format.signed($0.delta)) [\(Format.signed($0.low)), \(Format.signed($0.high))]" } ?? "–"
+            let word = t.map { $0.significant ? "beyond noise (\(Paired.formatP($0.p)))" : "within noise" } ?? ""
+            html += "<tr><td>\(HTML.escape(r.label))</td><td>\(renderer.link(runs[r.index], prefix: prefix))</td>"
+                + "<td>\(r.delta.map(Format.signed) ?? "–")</td><td>\(interval)</td><td>\(HTML.escape(word))</td></tr>\n"
+        }
+        html += "</tbody></table>\n"
+        // The total's effects as points with their intervals, one column per change.
+        let charted = rows.filter { $0.total != nil }
+        if !charted.isEmpty {
+            var c = chart(p, "effect on the 3H total against the baseline")
+            c.width = 980
+            c.height = 400
+            c.yLabel = "Δ 3H total (95% interval)"
+            c.xTics = charted.enumerated().map { ($0.element.label, Double($0.offset)) }
+            c.xRange = (-0.5, Double(charted.count) - 0.5)
+            c.elements.append(.line(title: "", x: [-0.5, Double(charted.count) - 0.5], y: [0, 0], color: 9, dashed: true))
+            c.elements.append(.points(title: "", x: charted.indices.map(Double.init), y: charted.map { $0.total!.delta },
+                                      color: 0, yError: charted.map { ($0.total!.high - $0.total!.low) / 2 }, size: 1.0))
+            html += try renderer.figure(c, prefix: prefix)
+        }
+        return html
     }
 
     /// Parallel coordinates: an axis per varying parameter (a learning-rate-like span on a log axis, categories at

@@ -1,5 +1,6 @@
 import HarrowCore
 import Foundation
+import Sweep
 import Gate
 import Tracking
 
@@ -80,8 +81,10 @@ public enum Report {
         // items of the runs whose flips are shown (the compared ones, or the best few).
         let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).filter { $0.kind == .curves }
             .flatMap { $0.metrics ?? Panel.defaultCurves })
-        let flipsOf = Set((request.compared.isEmpty
+        var flipsOf = Set((request.compared.isEmpty
             ? Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }.prefix(defaultCompared).map(\.run) : request.compared).map(\.rowID))
+        // A one-change-at-a-time design's effects pair each run with the baseline item by item.
+        if runs.count <= 100, Ablation.oneAtATime(runs.map { $0.params.mapValues(\.plain) }) != nil { flipsOf.formUnion(runs.map(\.run.rowID)) }
         try store.fill(&runs, curves: curveKeys, evalItems: flipsOf)
         let ranked = Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }
         let compared = request.compared.isEmpty
@@ -103,8 +106,10 @@ public enum Report {
         // Which parameter mattered, in one sentence, beside the best run.
         let varying = RunSnapshot.differingParams(runs).filter { $0 != SeedGroups.seedKey }
         let scored = runs.compactMap { r in r.value(metric).map { (params: r.params, value: $0) } }
-        let mattered = scored.count >= 3
-            ? Effects.sentence(Effects.analyze(scored, parameters: varying, metric: metric, grid: renderer.grid), lowerIsBetter: lower) : nil
+        let oneAtATime = runs.count <= 100 ? Ablation.oneAtATime(runs.map { $0.params.mapValues(\.plain) }) : nil
+        let mattered = oneAtATime.flatMap { Effects.largestChange($0, values: runs.map { $0.value(metric) }, metric: metric, lowerIsBetter: lower) }
+            ?? (scored.count >= 3
+                ? Effects.sentence(Effects.analyze(scored, parameters: varying, metric: metric, grid: renderer.grid), lowerIsBetter: lower) : nil)
         var head = try Answer.html(best: ranked.first, runs: runs, metric: metric, varying: varying, mattered: mattered,
                                    gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
         let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")

@@ -60,4 +60,17 @@ public enum Ablation {
         }
         return Reading(baseline: baseline, changes: changes)
     }
+
+    /// The reading when the trials are a one-change-at-a-time design (`experiments/demo.yaml`): every trial changes
+    /// at most two parameters from the baseline (a tied pair such as lora_r and lora_alpha = 2·r counts as one
+    /// change), and there are no more trials than the baseline plus one per other value of each parameter, which a
+    /// grid over two or more parameters always exceeds. Nil for any other design.
+    public static func oneAtATime(_ trials: [[String: String]]) -> Reading? {
+        guard trials.count >= 3, let r = read(trials) else { return nil }
+        let names = Set(trials.flatMap(\.keys))
+        let otherValues = names.reduce(0) { n, name in n + Set(trials.map { $0[name] }).count - 1 }
+        guard trials.count <= 1 + otherValues, r.changes.allSatisfy({ $0.count <= 2 }),
+              r.changes.filter({ $0.count == 1 }).count * 2 >= trials.count - 1 else { return nil }
+        return r
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HarrowCore
+import Sweep
 import Testing
 @testable import Reporting
 
@@ -70,5 +71,14 @@ import Testing
         #expect(Pareto.front(x: x, y: y) == [0, 4])
         #expect(Pareto.front(x: [0.3], y: [0.3]) == [0])
         #expect(Pareto.front(x: [], y: []).isEmpty)
+    }
+
+    /// In a one-change-at-a-time design the sentence names the change that moved the metric most, with its sign.
+    @Test func theLargestChangeIsNamed() throws {
+        let trials = [["lr": "0.003", "epochs": "15"], ["lr": "0.1", "epochs": "15"], ["lr": "0.003", "epochs": "60"], ["lr": "3e-05", "epochs": "15"]]
+        let reading = try #require(Ablation.oneAtATime(trials))
+        let text = try #require(Effects.largestChange(reading, values: [0.41, 3.05, 0.38, 2.5], metric: "val/loss", lowerIsBetter: true))
+        #expect(text == "one change at a time from the baseline: lr 0.003 → 0.1 moved val/loss most (+2.64, worse)", "\(text)")
+        #expect(Effects.largestChange(reading, values: [nil, 1, 2, 3], metric: "val/loss", lowerIsBetter: true) == nil, "no baseline value, no sentence")
     }
 }

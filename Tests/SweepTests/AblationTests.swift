@@ -31,4 +31,21 @@ import Testing
         #expect(r.order == [0, 1, 3, 2])
         #expect(Ablation.read([]) == nil)
     }
+
+    /// The demo's design is read as one change at a time (a tied lora_r/lora_alpha pair counting as one change);
+    /// grids, even small ones, are not.
+    @Test func oneChangeAtATimeIsRecognisedAndGridsAreNot() throws {
+        let base = ["epochs": "15", "lr": "0.003", "lora_r": "8", "lora_alpha": "16", "mix_ratio": "0.3"]
+        func with(_ changes: [String: String]) -> [String: String] { base.merging(changes) { $1 } }
+        let demo = [base, with(["epochs": "3"]), with(["epochs": "60"]), with(["lr": "3e-05"]), with(["lr": "0.1"]),
+                    with(["lora_alpha": "32"]), with(["lora_r": "32", "lora_alpha": "64"]), with(["mix_ratio": "0.0"]), with(["mix_ratio": "0.6"])]
+        let r = try #require(Ablation.oneAtATime(demo))
+        #expect(r.baseline == 0 && r.changes[6].count == 2)
+        // A 2 × 2 grid has 4 trials where one change at a time would have 3.
+        let grid = [["a": "1", "b": "x"], ["a": "1", "b": "y"], ["a": "2", "b": "x"], ["a": "2", "b": "y"]]
+        #expect(Ablation.oneAtATime(grid) == nil)
+        let grid3 = ["1", "2", "3"].flatMap { a in ["x", "y", "z"].map { ["a": a, "b": $0] } }
+        #expect(Ablation.oneAtATime(grid3) == nil)
+        #expect(Ablation.oneAtATime([base, with(["lr": "0.1"])]) == nil, "two runs are a comparison, not a design")
+    }
 }
