@@ -10,6 +10,8 @@ public struct ChannelReading: Sendable, Equatable, Codable {
     public var risePercent: Double?
     /// How much it fell over the last part of training (positive = still falling).
     public var tailFall: Double?
+    /// Validation records of this task type, when the trainer logged them (`val/records@TASK`).
+    public var records: Int?
 }
 
 extension Diagnoser {

@@ -154,6 +154,9 @@ public struct Thresholds: Sendable, Equatable {
     public var plateauFraction = 0.4
     /// Fewer train points than this is sparse: read from val, with lower confidence (insufficient without val).
     public var minimumPoints = 8
+    /// A task type with fewer validation records than this is not named in the advice: two records' loss moves by
+    /// a percent on noise alone.
+    public var channelRecords = 5
 
     public init() {}
 
@@ -179,6 +182,7 @@ public struct Thresholds: Sendable, Equatable {
         case "start_fraction": startFraction = value
         case "plateau_fraction": plateauFraction = value
         case "minimum_points": minimumPoints = Int(value)
+        case "channel_records": channelRecords = Int(value)
         default: return false
         }
         return true
@@ -188,9 +192,11 @@ public struct Thresholds: Sendable, Equatable {
 public enum Diagnoser {
     /// Reads the train and val curves of one run. Pure: no I/O, same input → same verdict.
     /// `valByTask` holds val curves per task type (`val/loss@TASK`); they are read too, and the advice says
-    /// which task type turned first when they differ.
+    /// which task type turned first when they differ, naming only task types with enough validation records
+    /// (`valRecords`, as the trainer logged them; a task type whose count is unknown is named).
     public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
-                                thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:]) -> Diagnosis {
+                                thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:],
+                                valRecords: [String: Int] = [:]) -> Diagnosis {
         var schedule = schedule
         if schedule.warmupSteps == nil, let rawLR { schedule.warmupSteps = Schedule.warmupSteps(lr: rawLR.cleaned().0) }
         let (train, trainBad) = rawTrain.cleaned()
@@ -333,9 +339,12 @@ public enum Diagnoser {
         if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
         var said = advice(verdict, bestStep: bestStep, e: e, t: t)
         if !valByTask.isEmpty {
-            let readings = channels(train: rawTrain, channels: valByTask, lr: rawLR, schedule: schedule, thresholds: t)
+            var readings = channels(train: rawTrain, channels: valByTask, lr: rawLR, schedule: schedule, thresholds: t)
+            for i in readings.indices { readings[i].records = valRecords[readings[i].task] }
             e.channels = readings
-            if let summary = channelSummary(readings) { said += ". By task type: " + summary }
+            if let summary = channelSummary(readings.filter { ($0.records ?? t.channelRecords) >= t.channelRecords }) {
+                said += ". By task type: " + summary
+            }
         }
         return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e, advice: said)
     }

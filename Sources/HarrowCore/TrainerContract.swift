@@ -39,6 +39,14 @@ public enum TrainerContract {
             let prefix = valLoss + taskSeparator
             return key.hasPrefix(prefix) && key.count > prefix.count ? String(key.dropFirst(prefix.count)) : nil
         }
+        /// Validation records of one task type (`val/records@qa/dose`), logged once at step 0: how much a channel's
+        /// curve can be trusted.
+        public static func valRecords(task: String) -> String { "val/records" + taskSeparator + task }
+        /// The task type of a `val/records@TASK` key; nil for any other key.
+        public static func task(ofValRecords key: String) -> String? {
+            let prefix = "val/records" + taskSeparator
+            return key.hasPrefix(prefix) && key.count > prefix.count ? String(key.dropFirst(prefix.count)) : nil
+        }
         public static let lr = "lr"
         public static let epoch = "epoch"
         public static let gradNorm = "grad_norm"

@@ -174,6 +174,12 @@ public final class Trainer {
         let ws = model.makeWorkspace(batch: o.batch_size, seqLen: o.max_seq_len)
 
         metrics.write(["event": "start", "total_steps": totalSteps, "steps_per_epoch": stepsPerEpoch, "warmup_steps": warmupSteps])
+        // How many validation records each task type has: a channel read from two records says little.
+        let valTypes = Dictionary(grouping: p.validation.compactMap(\.taskType), by: { $0 }).mapValues(\.count)
+        if valTypes.count > 1 {
+            let counts: [(key: String, value: Any?)] = valTypes.sorted { $0.key < $1.key }.map { (TrainerContract.Metric.valRecords(task: $0.key), $0.value) }
+            metrics.write([(key: "step", value: 0)] + counts)
+        }
         log("\(mode.rawValue): \(p.train.count) training and \(p.validation.count) validation sequences, \(totalSteps) steps, "
             + "\(params.reduce(0) { $0 + $1.value.count }) trainable parameters")
 

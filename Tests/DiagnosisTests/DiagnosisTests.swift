@@ -95,6 +95,12 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         // Task types that agree add nothing to the advice.
         let same = Diagnoser.diagnose(train: train, val: all, valByTask: ["a": dose, "b": dose])
         #expect(!same.advice.contains("By task type"))
+
+        // A task type read from two validation records is kept in the evidence with its count, not named.
+        let few = Diagnoser.diagnose(train: train, val: all, valByTask: ["qa/dose": dose, "safety/refusal": refusal, "qa/class": class_],
+                                     valRecords: ["qa/dose": 2, "safety/refusal": 12, "qa/class": 9])
+        #expect(!few.advice.contains("qa/dose") && few.advice.contains("safety/refusal still falling"), "\(few.advice)")
+        #expect(few.evidence.channels?.first { $0.task == "qa/dose" }?.records == 2)
     }
 
     /// A learning rate too low must never be told to go lower, nor one too high to go higher.
