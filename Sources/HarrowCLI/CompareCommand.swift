@@ -13,7 +13,8 @@ struct CompareCommand: ParsableCommand {
         from McNemar's exact test on the items both runs answered (Agresti-Min \
         interval), the weighted total and forgetting (through each run's own \
         starting model) a paired bootstrap; each is marked significant (p < 0.05) \
-        or within noise. --json carries the numbers under "evidence", per task \
+        or within noise (with roughly how many items would tell a difference that \
+        large 80% of the time). --json carries the numbers under "evidence", per task \
         type too.
 
         Examples:
@@ -72,7 +73,9 @@ struct CompareCommand: ParsableCommand {
                 guard let v = input.values[m]?.value else { return "–" }
                 guard i > 0, let base else { return String(format: "%.3f", v) }
                 guard let t = evidence[i].byName[m] else { return String(format: "%.3f (%+.3f)", v, v - base) }
-                return String(format: "%.3f ", v) + EvidenceText.delta(t) + (t.significant ? " significant" : " within noise")
+                // Within noise, say roughly how many items would tell a difference this large (80% power).
+                let tell = t.itemsFor80Power.map { $0 > t.n ? " (~\($0) items would tell)" : "" } ?? ""
+                return String(format: "%.3f ", v) + EvidenceText.delta(t) + (t.significant ? " significant" : " within noise" + tell)
             })
         }
         lines += TextTable.render(header: header, rows: rows)

@@ -84,6 +84,18 @@ import FoundationXML
         let c = try #require(try JSONSerialization.jsonObject(with: Data(cj.stdout.utf8)) as? [String: Any])
         #expect((c["differing_params"] as? [String: Any])?.keys.contains("flip") == true)
         #expect(((c["flips"] as? [String: Any])?[ids[1]] as? [Any])?.count == 2)
+        // Each delta carries its paired test: helpful lost h1 (1 of 2 items), which two items cannot call beyond noise.
+        let tests = ((c["evidence"] as? [String: Any])?[ids[1]] as? [String: Any])?["tests"] as? [String: Any]
+        let helpful = try #require(tests?["helpful"] as? [String: Any], "\(c)")
+        #expect(helpful["only_from"] as? Int == 1 && helpful["only_to"] as? Int == 0 && helpful["significant"] as? Bool == false)
+        #expect(helpful["n"] as? Int == 2 && helpful["test"] as? String == "mcnemar_exact")
+        #expect(cmp.stdout.contains("within noise"), "\(cmp.stdout)")
+
+        // The paired rule: a drop on two items can never be beyond noise, so the gate cannot decide and fails closed.
+        try "baseline: {run: production, max_drop: {helpful: 0.0}, alpha: 0.05}\n".write(toFile: dir + "/paired.yaml", atomically: true, encoding: .utf8)
+        let paired = try Harrow.run("gate", ids[1], "--gate", "paired.yaml", in: dir)
+        #expect(paired.status == 1 && paired.stdout.contains("cannot be decided with 2 items"), "\(paired.stdout)")
+        #expect(try Harrow.run("gate", "production", "--gate", "paired.yaml", in: dir).status == 0, "no drop against itself")
         #expect(try Harrow.run("untag", "production", in: dir).status == 0)
         #expect(try Harrow.run("untag", "production", in: dir).status == 2)
     }
