@@ -48,14 +48,15 @@ import Testing
     }
 
     /// Harrow is SIGKILLed 20 times at random moments of a sweep that trains, ingests, evaluates and
-    /// diagnoses, and resumed each time. 48 trials of about a second each (training and evaluation) are
-    /// more work than 20 rounds of at most 2.5 s can finish, so all 20 kills land mid-sweep.
+    /// diagnoses, and resumed each time. 48 trials of at least 1.5 s each on 2 slots are 36 s of work or more;
+    /// 20 rounds of at most 1 s can do at most 20 s of it (less, as each kill throws away the trials in flight),
+    /// so all 20 kills land mid-sweep however fast or busy the machine is.
     @Test func killedTwentyTimesAcrossTrainingAndEvaluation() throws {
         let dir = try folder(trainer: """
             i=1
             while [ $i -le 15 ]; do
               echo "{\\"step\\": $i, \\"train/loss\\": $(( 100 - i )).$1, \\"val/loss\\": $(( 90 - i )).5}" >> "$HARROW_METRICS"
-              i=$((i+1)); sleep 0.05
+              i=$((i+1)); sleep 0.1
             done
             mkdir -p "$HARROW_RUN_DIR/checkpoint"
             """)
@@ -75,7 +76,7 @@ import Testing
             let p = try start(["sweep", "exp.yaml"], in: dir)
             if kills < 20 {
                 // A blocking sleep: under a busy test run, Task.sleep may resume seconds late.
-                usleep(UInt32(Int.random(in: 100...2_500, using: &generator)) * 1_000)
+                usleep(UInt32(Int.random(in: 100...1_000, using: &generator)) * 1_000)
                 if p.isRunning {
                     kill(p.processIdentifier, SIGKILL)
                     kills += 1
