@@ -3,7 +3,7 @@ import BoundedYAML
 import Foundation
 import Yams
 
-/// One evaluation item (DESIGN.md): multiple choice, or generative with a named check.
+/// One evaluation item (docs/DESIGN.md): multiple choice, or generative with a named check.
 public struct EvalItem: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case choice(choices: [String], answer: Int)

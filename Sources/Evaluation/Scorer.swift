@@ -2,7 +2,7 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// One request of the score protocol (DESIGN.md).
+/// One request of the score protocol (docs/DESIGN.md).
 public enum ScoreRequest: Sendable {
     case loglikelihood(prompt: String, continuation: String, template: String)
     case generate(prompt: String, maxTokens: Int, stop: [String], template: String)

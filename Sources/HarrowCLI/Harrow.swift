@@ -27,7 +27,7 @@ struct Harrow: AsyncParsableCommand {
     )
 }
 
-/// Exit statuses shared by every command (DESIGN.md: 2 is a usage or configuration error).
+/// Exit statuses shared by every command (docs/DESIGN.md: 2 is a usage or configuration error).
 enum ExitStatus {
     static let configuration = ExitCode(2)
 }

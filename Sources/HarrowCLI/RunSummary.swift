@@ -1,7 +1,7 @@
 import Foundation
 import Tracking
 
-/// DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
+/// docs/DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
 enum RunSummary {
     static func json(_ run: Run, store: Store) throws -> [String: Any] { json(try store.snapshot(run)) }
 

@@ -1,9 +1,9 @@
 import Foundation
 
-/// DESIGN.md's trainer contract in one place: the parameters harrow-train reads, the run folder and the
+/// docs/DESIGN.md's trainer contract in one place: the parameters harrow-train reads, the run folder and the
 /// metric keys trainers write, the shipped starting models, and where harrow-train is found.
 public enum TrainerContract {
-    /// What `harrow-train sft` reads from trial.json. The first group is DESIGN.md's contract; the rest keep
+    /// What `harrow-train sft` reads from trial.json. The first group is docs/DESIGN.md's contract; the rest keep
     /// transformers' names and defaults.
     public static let parameters: Set<String> = [
         "base_model", "dataset", "general_dataset", "val_dataset", "max_samples", "mix_ratio", "epochs", "lr", "warmup_ratio",

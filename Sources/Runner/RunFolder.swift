@@ -3,7 +3,7 @@ import Foundation
 import Sweep
 import Tracking
 
-/// DESIGN.md's run folder: `trial.json`, `metrics.jsonl`, `stdout.log`, `stderr.log`, checkpoints.
+/// docs/DESIGN.md's run folder: `trial.json`, `metrics.jsonl`, `stdout.log`, `stderr.log`, checkpoints.
 struct RunFolder {
     let path: String
 

@@ -56,7 +56,7 @@ public struct SweepOutcome: Sendable {
     /// Why the sweep stopped when its store could not be written (a full disk).
     public var storeFailure: String?
 
-    /// DESIGN.md: 0 every trial finished, 1 any failed or timed out (or the store could not be written),
+    /// docs/DESIGN.md: 0 every trial finished, 1 any failed or timed out (or the store could not be written),
     /// 130 interrupted.
     public var exitCode: Int32 {
         if interrupted { return 130 }

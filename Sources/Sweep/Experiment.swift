@@ -165,7 +165,7 @@ public struct Experiment: Sendable {
     /// W&B's default command for a file with `program`.
     public static let wandbDefaultCommand = ["${env}", "${interpreter}", "${program}", "${args}"]
 
-    /// Parameters the built-in trainer reads (DESIGN.md's trainer contract).
+    /// Parameters the built-in trainer reads (docs/DESIGN.md's trainer contract).
     public static let builtInTrainerParameters = TrainerContract.parameters
 
     public var usesBuiltInTrainer: Bool { trainer.command.first.map(TrainerContract.isHarrowTrain) ?? false }

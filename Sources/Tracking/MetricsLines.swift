@@ -1,7 +1,7 @@
 import Foundation
 import HarrowCore
 
-/// What a stretch of `metrics.jsonl` said (DESIGN.md's metrics lines). Pure: bytes in, points out.
+/// What a stretch of `metrics.jsonl` said (docs/DESIGN.md's metrics lines). Pure: bytes in, points out.
 public struct MetricsBatch: Sendable {
     public struct Series: Sendable {
         public var steps: [Int32] = []

@@ -2,7 +2,7 @@ import HarrowCore
 import Foundation
 import GRDB
 
-/// DESIGN.md's statuses. `succeeded` and `stopped_early` count as finished: a re-run skips them.
+/// docs/DESIGN.md's statuses. `succeeded` and `stopped_early` count as finished: a re-run skips them.
 public enum RunStatus: String, Sendable, CaseIterable, Codable {
     case queued, running, succeeded, stopped_early, failed, timed_out, interrupted
 

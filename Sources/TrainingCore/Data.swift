@@ -111,7 +111,7 @@ public enum DataLoader {
 }
 
 public enum DataMixing {
-    /// DESIGN.md's mix_ratio m: round(m·N/(1−m)) general records for N domain records, drawn by seed without
+    /// docs/DESIGN.md's mix_ratio m: round(m·N/(1−m)) general records for N domain records, drawn by seed without
     /// replacement while enough remain, so m is the general share of the training set.
     public static func generalCount(domain n: Int, mixRatio m: Double) -> Int {
         m <= 0 ? 0 : Int((m * Double(n) / (1 - m)).rounded())

@@ -3,7 +3,7 @@ import Foundation
 /// What the trainer learns from: chat/instruction records with a response-only loss, or raw text.
 public enum TrainingMode: String, Sendable { case pretrain, sft }
 
-/// The parameters of DESIGN.md's trainer contract, read from a flat trial.json and checked before training.
+/// The parameters of docs/DESIGN.md's trainer contract, read from a flat trial.json and checked before training.
 public struct TrainOptions: Sendable {
     public var base_model: String? = nil
     public var dataset: String? = nil

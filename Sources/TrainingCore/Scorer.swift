@@ -1,6 +1,6 @@
 import Foundation
 
-/// DESIGN.md's score protocol over JSON lines: log-likelihood of a continuation, and greedy generation.
+/// docs/DESIGN.md's score protocol over JSON lines: log-likelihood of a continuation, and greedy generation.
 /// Requests that arrive together and share a context (the choices of one item) are scored together: the context
 /// and the tokens all their continuations begin with run once, each continuation's rest after them, on a key/value
 /// cache (`Decoder`); generation appends one token at a time to the cache. Items go to one decoder per configured

@@ -1,7 +1,7 @@
 import HarrowCore
 import Foundation
 
-/// Appends one JSON object per line to the metrics file of DESIGN.md's trainer contract.
+/// Appends one JSON object per line to the metrics file of docs/DESIGN.md's trainer contract.
 public final class MetricsWriter {
     private let handle: FileHandle
 

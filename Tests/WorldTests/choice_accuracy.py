@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Multiple-choice accuracy of a model on evalsets, through `harrow-train score` (DESIGN.md's score protocol).
+"""Multiple-choice accuracy of a model on evalsets, through `harrow-train score` (docs/DESIGN.md's score protocol).
 
 Each choice is scored as the summed log-likelihood of the choice given the prompt (in the chat template when the
 manifest says `template: chat`); the highest wins, and ties are broken by a draw seeded with the item id, so no
