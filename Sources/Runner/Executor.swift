@@ -194,12 +194,12 @@ public final class LocalExecutor: Executor {
     /// stored pid (it may have been reused since) nor by run id (ids come from trial content, so another store
     /// may run the same id) — and waits until they are gone (zombies count as gone).
     public func cleanUp(runDir: String) async {
-        let groups = processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir)
-        guard !groups.isEmpty else { return }
-        for group in groups { kill(-group, SIGKILL) }
-        for _ in 0..<100 {
-            let alive = groups.contains { g in processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir).contains(g) }
-            if !alive { return }
+        // Scanned again each round: a child calling setsid() between a scan and the kill has left the group that
+        // was killed and is found in its own.
+        for _ in 0..<250 {
+            let groups = processGroups(withEnvironment: "HARROW_RUN_DIR", value: runDir)
+            if groups.isEmpty { return }
+            for group in groups { kill(-group, SIGKILL) }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
