@@ -42,14 +42,7 @@ struct AblationCommand: ParsableCommand {
         let order = reading.order
         let outcomes = try runs.map { try store.outcomes(of: $0) }
         let base = outcomes[reading.baseline]
-        let evidence = outcomes.indices.map { i -> PairedEvidence in
-            let o = outcomes[i]
-            if i == reading.baseline {
-                return .start(main: o.main, mainStart: o.mainStart, general: o.general, generalStart: o.generalStart)
-            }
-            return .compare(mainA: base.main, mainB: o.main, generalA: base.general, generalB: o.general,
-                            generalStartA: base.generalStart, generalStartB: o.generalStart)
-        }
+        let evidence = outcomes.indices.map { i in i == reading.baseline ? PairedEvidence.start(base) : .between(base, outcomes[i]) }
         if json {
             let rows = try order.map { i -> [String: Any] in
                 var row = try RunSummary.json(runs[i], store: store)

@@ -47,10 +47,7 @@ struct CompareCommand: ParsableCommand {
         var flips: [String: [EvalFlip]] = [:]
         for s in snapshots.dropFirst() { flips[s.id] = EvalFlip.between(reference, s.evalItems ?? []) }
         let outcomes = try runs.map { try store.outcomes(of: $0) }
-        let evidence = outcomes.map { o in
-            PairedEvidence.compare(mainA: outcomes[0].main, mainB: o.main, generalA: outcomes[0].general, generalB: o.general,
-                                   generalStartA: outcomes[0].generalStart, generalStartB: o.generalStart)
-        }
+        let evidence = outcomes.map { PairedEvidence.between(outcomes[0], $0) }
         if json {
             print(jsonText([
                 "runs": runs.map(\.id),

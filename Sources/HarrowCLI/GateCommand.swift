@@ -80,16 +80,13 @@ struct GateCommand: ParsableCommand {
             input.baselineRun = base.id
             input.baseline = try GateInputs.input(for: base, store: store).values
             if rules.alpha != nil {
-                let a = try store.outcomes(of: base), b = try store.outcomes(of: run)
-                input.againstBaseline = PairedEvidence.compare(mainA: a.main, mainB: b.main, generalA: a.general, generalB: b.general,
-                                                               generalStartA: a.generalStart, generalStartB: b.generalStart).byName
+                input.againstBaseline = PairedEvidence.between(try store.outcomes(of: base), try store.outcomes(of: run)).byName
             }
         } else if !rules.maxDrop.isEmpty {
             printError("harrow: the gate has max_drop rules but no baseline run: give --baseline RUN or `baseline: {run: ...}`")
         }
         if rules.thresholds.contains(where: \.significant) {
-            let o = try store.outcomes(of: run)
-            input.againstStart = PairedEvidence.start(main: o.main, mainStart: o.mainStart, general: o.general, generalStart: o.generalStart).gains
+            input.againstStart = PairedEvidence.start(try store.outcomes(of: run)).gains
         }
         let results = Gate.check(rules, input)
         if let junit { try GateReport.junit(results, gate: rules.name, run: run.id).write(toFile: junit, atomically: true, encoding: .utf8) }

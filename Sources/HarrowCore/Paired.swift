@@ -230,7 +230,8 @@ public struct PairedEvidence: Sendable, Equatable {
             e.taskTypes = Paired.byTaskType(from: mainA, to: mainB)
             e.total = Paired.weightedTotal(from: mainA, to: mainB)
         }
-        if let generalA, let generalB, let g = ItemOutcomes.pooled(Paired.byDimension(from: generalA, to: generalB)) {
+        // Every general item together, whatever dimensions the set names.
+        if let generalA, let generalB, let g = Paired.byGroup(from: generalA, to: generalB, { _ in "general" })["general"] {
             e.dimensions["general"] = g
         }
         if let generalA, let generalB, let generalStartA, let generalStartB {
@@ -240,16 +241,6 @@ public struct PairedEvidence: Sendable, Equatable {
     }
 }
 
-extension ItemOutcomes {
-    /// One McNemar over every group's items together (the general set has one dimension; this guards against more).
-    static func pooled(_ tests: [String: Paired.McNemar]) -> Paired.McNemar? {
-        guard !tests.isEmpty else { return nil }
-        let n = tests.values.reduce(0) { $0 + $1.n }, onlyA = tests.values.reduce(0) { $0 + $1.onlyA }, onlyB = tests.values.reduce(0) { $0 + $1.onlyB }
-        let rightA = tests.values.reduce(0.0) { $0 + $1.accA * Double($1.n) }, rightB = tests.values.reduce(0.0) { $0 + $1.accB * Double($1.n) }
-        return Paired.McNemar(n: n, accA: rightA / Double(max(n, 1)), accB: rightB / Double(max(n, 1)), onlyA: onlyA, onlyB: onlyB,
-                              p: Paired.binomialTwoSided(min(onlyA, onlyB), onlyA + onlyB))
-    }
-}
 
 /// One paired comparison as gates, compare and ablation read it, whichever test made it: B − A, its 95% interval and
 /// standard error, the p-value of "no difference", the items compared, and the items that would detect a difference

@@ -309,8 +309,8 @@ struct PanelContext {
         let runs = scope.runs, base = runs[reading.baseline]
         var html = heading(p, "Which change mattered")
         func outcomes(_ r: ReportRun) -> ItemOutcomes? {
-            guard let e = (r.evalItems ?? []).first(where: { $0.status == "succeeded" && $0.evalset != "general" }), !e.items.isEmpty else { return nil }
-            return ItemOutcomes(e.items.map { ($0.id, $0.dimension, $0.taskType, $0.correct) }, weights: e.weights ?? [:])
+            guard let e = (r.evalItems ?? []).first(where: { $0.status == "succeeded" && $0.evalset != "general" }) else { return nil }
+            return ItemOutcomes(e.items, of: e)
         }
         let baseItems = outcomes(base)
         struct Row { var index: Int; var label: String; var delta: Double?; var total: PairedSummary? }

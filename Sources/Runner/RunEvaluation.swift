@@ -99,12 +99,8 @@ public struct RunEvaluation: Sendable {
 
     /// Paired tests of a run's items against its starting checkpoint's on the same evalset (none without its items).
     static func againstStart(_ e: StoredEval, startItems: [StoredEval.Item]) -> [String: PairedSummary] {
-        guard !startItems.isEmpty, !e.items.isEmpty else { return [:] }
-        func outcomes(_ items: [StoredEval.Item]) -> ItemOutcomes {
-            ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, $0.correct) }, weights: e.weights ?? [:])
-        }
-        return PairedEvidence.compare(mainA: outcomes(startItems), mainB: outcomes(e.items), generalA: nil, generalB: nil,
-                                      generalStartA: nil, generalStartB: nil).byName
+        guard let start = ItemOutcomes(startItems, of: e), let run = ItemOutcomes(e.items, of: e) else { return [:] }
+        return PairedEvidence.compare(mainA: start, mainB: run, generalA: nil, generalB: nil, generalStartA: nil, generalStartB: nil).byName
     }
 
     /// The starting model's total on a set and the sha256 of its weights, by which it is cached with its items
