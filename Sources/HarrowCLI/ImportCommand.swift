@@ -13,8 +13,11 @@ struct ImportCommand: ParsableCommand {
                         or the newest checkpoint-N/)
           llamafactory  a LLaMA-Factory output folder (trainer_log.jsonl)
           ms-swift      an ms-swift output folder (logging.jsonl)
+          wandb         a W&B offline run folder (wandb/offline-run-*, its
+                        run-*.wandb file, or a wandb/ folder: its newest run)
 
-        Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr. \
+        Names are mapped onto Harrow's: loss → train/loss, eval_loss → val/loss, learning_rate → lr \
+        (a W&B run keeps the keys it logged, and its config's nested values are named a.b). \
         LoRA settings are read from an adapter_config.json beside the logs. Importing a folder again \
         replaces the run.
 
@@ -22,14 +25,16 @@ struct ImportCommand: ParsableCommand {
           harrow import hf outputs/qwen-lora
           harrow import llamafactory saves/llama3-8b/lora/sft --json
           harrow import ms-swift output/v0-20250101-120000
+          harrow import wandb wandb/offline-run-20250101_120000-abc123
         """)
 
     enum Source: String, ExpressibleByArgument, CaseIterable {
         case hf, llamafactory
         case msSwift = "ms-swift"
+        case wandb
     }
 
-    @Argument(help: "hf, llamafactory or ms-swift.") var source: Source
+    @Argument(help: "hf, llamafactory, ms-swift or wandb.") var source: Source
     @Argument(help: "The output folder (or the log file itself).", completion: .directory) var path: String
     @Flag(help: "Print the imported run's summary JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -41,6 +46,7 @@ struct ImportCommand: ParsableCommand {
             case .hf: imported = try HuggingFaceImporter.read(path)
             case .llamafactory: imported = try LlamaFactoryImporter.read(path)
             case .msSwift: imported = try MsSwiftImporter.read(path)
+            case .wandb: imported = try WandbImporter.read(path)
             }
         } catch {
             printError("harrow: \(error)")
@@ -56,6 +62,7 @@ struct ImportCommand: ParsableCommand {
         let b = imported.batch
         print("imported \(run.id) from \(imported.directory): \(b.series.count) metrics, \(b.pointCount) points"
               + (b.malformed > 0 ? ", \(b.malformed) unreadable entries skipped" : ""))
+        for note in imported.notes { print("  " + note) }
         print("  verdict: \(verdict.verdict.rawValue) — \(verdict.advice)")
         for (key, series) in b.series.sorted(by: { $0.key < $1.key }) {
             print("  \(key): \(series.steps.count) points, last \(formatNumber(series.values.last)) at step \(series.steps.last.map(String.init) ?? "-")")

@@ -25,6 +25,8 @@ public enum TrainerContract {
         public static let metrics = "metrics.jsonl"
         public static let stdout = "stdout.log"
         public static let stderr = "stderr.log"
+        /// Where a W&B script's offline run file lands with `WANDB_DIR` set to the run folder.
+        public static let wandb = "wandb/offline-run-*/run-*.wandb"
     }
 
     /// Canonical metric keys.

@@ -13,6 +13,9 @@ struct MetricsSource: Sendable {
     /// The file (for `hf`, the run folder). A component with `*` is resolved to the newest match once one exists.
     var path: String
     var keys: [String: String] = [:]
+    /// Harrow's metrics lines in the run folder: read instead when the trainer writes them too (Harrow's callback in a
+    /// Hugging Face script, its logging helper beside `wandb.log`).
+    var metricsLines: String? = nil
 
     static func harrow(_ path: String) -> MetricsSource { MetricsSource(format: .harrow, path: path) }
 }
@@ -43,6 +46,7 @@ actor MetricsPump {
     private var trackers: [Int64: EarlyStop] = [:]
     /// Every trial's logged values of the sweep's metric (negated when maximised), for hyperband's thresholds.
     private var histories: [Int64: [Double]] = [:]
+    private var missingMetricSaid = false
 
     init(store: Store, earlyStop: EarlyStop? = nil, hyperband: HyperbandWatch? = nil) {
         self.store = store
@@ -59,6 +63,12 @@ actor MetricsPump {
     private func history(_ run: Int64, _ h: HyperbandWatch) -> [Double] {
         let values = ((try? store.curve(run: run, key: h.metric))?.values ?? []).filter(\.isFinite)
         return h.maximize ? values.map { -$0 } : values
+    }
+
+    /// True the first time it is asked: a sweep says once that its metric never arrived.
+    func firstMissingMetric() -> Bool {
+        defer { missingMetricSaid = true }
+        return !missingMetricSaid
     }
 
     func watch(run: Int64, metricsPath: String, offset: Int64) {
@@ -140,9 +150,10 @@ actor MetricsPump {
         defer { active[run]?.state = a.state; active[run]?.path = a.path }
         // A Hugging Face script with harrow's callback writes metrics lines as it logs: they are read live instead of
         // waiting for checkpoints.
-        if a.source.format == .hf, a.state.lastStep == 0, fileSize(a.source.path + "/" + TrainerContract.RunFile.metrics) > 0 {
-            a.source = .harrow(a.source.path + "/" + TrainerContract.RunFile.metrics)
-            a.path = a.source.path
+        // So is a W&B script that writes them beside its `.wandb` file.
+        if let lines = a.source.metricsLines, a.source.format == .hf ? a.state.lastStep == 0 : a.offset == 0, fileSize(lines) > 0 {
+            a.source = .harrow(lines)
+            a.path = lines
             a.offset = 0
             active[run]?.source = a.source
             active[run]?.offset = 0
@@ -151,11 +162,12 @@ actor MetricsPump {
             guard let batch = HuggingFaceImporter.newPoints(in: a.source.path, state: &a.state, final: final), batch.pointCount > 0 else { return nil }
             return MetricsUpdate(run: run, offset: Int64(a.state.lastStep), batch: batch, heartbeat: now)
         }
-        if a.path == nil { a.path = Self.newestMatch(a.source.path) }
+        if a.path == nil { a.path = FilePattern.newest(a.source.path) }
         guard let path = a.path, let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard (try? handle.seek(toOffset: UInt64(a.offset))) != nil, var data = try? handle.read(upToCount: Self.sliceBytes),
               !data.isEmpty else { return nil }
+        if a.source.format == .wandb { return wandbUpdate(run: run, data: data, a: a, now: now, final: final) }
         let length = data.count
         // A trainer that died mid-line leaves a last line without a newline: at the end it still counts.
         if final, length < Self.sliceBytes, data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
@@ -173,6 +185,29 @@ actor MetricsPump {
         return MetricsUpdate(run: run, offset: end, batch: batch, heartbeat: now)
     }
 
+    /// The history in the complete records of a slice of a `.wandb` file. At the end, a record left unfinished is
+    /// counted as malformed and skipped.
+    private func wandbUpdate(run: Int64, data: Data, a: Active, now: Date, final: Bool) -> MetricsUpdate? {
+        let scan = WandbLog.scan([UInt8](data), from: a.offset)
+        var batch = MetricsBatch()
+        if scan.notWandb {
+            batch.malformed = 1
+            batch.malformedExamples = ["\(a.path ?? a.source.path) is not a W&B run file"]
+            return MetricsUpdate(run: run, offset: a.offset + Int64(data.count), batch: batch, heartbeat: now)
+        }
+        WandbImporter.add(scan.records, keys: a.source.keys, into: &batch)
+        batch.malformed += scan.corrupt
+        if scan.corrupt > 0 { batch.malformedExamples.append("\(scan.corrupt) damaged block(s) of the .wandb file skipped") }
+        var offset = scan.offset
+        if final, scan.torn, data.count < Self.sliceBytes {
+            batch.malformed += 1
+            batch.malformedExamples.append("the .wandb file ends inside a record (torn by the run's end)")
+            offset = a.offset + Int64(data.count)
+        }
+        guard offset > a.offset else { return nil }
+        return MetricsUpdate(run: run, offset: offset, batch: batch, heartbeat: now)
+    }
+
     /// The points in the complete lines of `data`, in the source's format; `consumed` is the bytes through the
     /// last newline.
     static func parse(_ data: Data, _ a: inout Active) -> MetricsBatch {
@@ -184,28 +219,11 @@ actor MetricsPump {
         case .llamafactory: LlamaFactoryImporter.lines(Data(complete), into: &batch, state: &a.state)
         case .msSwift: MsSwiftImporter.lines(Data(complete), into: &batch)
         case .jsonl: JSONLinesImporter.lines(Data(complete), keys: a.source.keys, into: &batch)
-        case .harrow, .hf: break
+        case .harrow, .hf, .wandb: break
         }
         batch.consumed = complete.count
         batch.lines = complete.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
         return batch
-    }
-
-    /// The newest file matching a path whose components may hold `*` (ms-swift writes under `output/v0-DATE/`).
-    static func newestMatch(_ pattern: String) -> String? {
-        var candidates = [pattern.hasPrefix("/") ? "/" : ""]
-        for component in pattern.split(separator: "/").map(String.init) {
-            candidates = candidates.flatMap { base -> [String] in
-                let dir = base.isEmpty ? "." : base
-                let join = { (name: String) in base.isEmpty ? name : (base.hasSuffix("/") ? base + name : base + "/" + name) }
-                guard component.contains("*") else { return [join(component)] }
-                let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-                return names.filter { fnmatch(component, $0, 0) == 0 }.map(join)
-            }
-        }
-        let existing = candidates.filter { FileManager.default.fileExists(atPath: $0) }
-        func modified(_ path: String) -> Date { ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast }
-        return existing.max { modified($0) < modified($1) }
     }
 
     private func fileSize(_ handle: FileHandle) -> Int64? { (try? handle.seekToEnd()).map { Int64($0) } }

@@ -26,7 +26,10 @@ struct RunFolder {
         }
         try (trial.parametersJSON + "\n").write(toFile: trialJSON, atomically: true, encoding: .utf8)
         fm.createFile(atPath: metrics, contents: nil)
-        for (file, text) in files { try text.write(toFile: file, atomically: true, encoding: .utf8) }
+        for (file, text) in files {
+            try fm.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+        }
     }
 
     /// The last lines of stderr, for the store and the summary.

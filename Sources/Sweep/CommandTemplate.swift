@@ -13,9 +13,11 @@ public enum CommandTemplate {
         public var files: [String: String]
     }
 
+    /// `paths` gives nested parameters their `parameters:` keys, so W&B's macros pass them as W&B does: one argument
+    /// per top-level name, a nested group as a dict (`--optimizer={'lr': 0.001}`).
     public static func expand(_ template: [String], trial: Trial, program: String?, configPath: String, runDir: String,
-                              environment: [String: String] = [:]) -> Expansion {
-        let args = trial.parameters
+                              environment: [String: String] = [:], paths: [String: [String]] = [:]) -> Expansion {
+        let args = WandbAgent.config(trial, paths: paths)
         var argv: [String] = []
         var files: [String: String] = [:]
         for token in template {
@@ -23,24 +25,24 @@ public enum CommandTemplate {
             case "${env}": argv.append("/usr/bin/env")
             case "${interpreter}": argv.append("python")
             case "${program}": if let program { argv.append(program) }
-            case "${args}": argv += args.map { "--\($0.name)=\($0.value.python)" }
-            case "${args_no_equals}": argv += args.flatMap { ["--\($0.name)", $0.value.python] }
-            case "${args_no_hyphens}": argv += args.map { "\($0.name)=\($0.value.python)" }
+            case "${args}": argv += args.map { "--\($0.name)=\($0.node.python)" }
+            case "${args_no_equals}": argv += args.flatMap { ["--\($0.name)", $0.node.python] }
+            case "${args_no_hyphens}": argv += args.map { "\($0.name)=\($0.node.python)" }
             case "${args_no_boolean_flags}":
-                for (name, value) in args {
-                    switch value {
-                    case .bool(true): argv.append("--\(name)")
-                    case .bool(false): break
-                    default: argv.append("--\(name)=\(value.python)")
+                for arg in args {
+                    switch arg.node {
+                    case .value(.bool(true)): argv.append("--\(arg.name)")
+                    case .value(.bool(false)): break
+                    default: argv.append("--\(arg.name)=\(arg.node.python)")
                     }
                 }
-            case "${args_json}": argv.append(argsJSON(args))
+            case "${args_json}": argv.append(WandbAgent.Node.group(args).json)
             case "${args_json_file}":
                 let path = runDir.hasSuffix("/") ? runDir + "args.json" : runDir + "/args.json"
-                files[path] = argsJSON(args)
+                files[path] = WandbAgent.Node.group(args).json
                 argv.append(path)
-            case "${args_append_hydra}": argv += args.map { "+\($0.name)=\($0.value.python)" }
-            case "${args_override_hydra}": argv += args.map { "++\($0.name)=\($0.value.python)" }
+            case "${args_append_hydra}": argv += args.map { "+\($0.name)=\($0.node.python)" }
+            case "${args_override_hydra}": argv += args.map { "++\($0.name)=\($0.node.python)" }
             case _ where token.hasPrefix("${") && token.hasSuffix("}") && !token.hasPrefix("${envvar:"):
                 break
             default:
@@ -48,11 +50,6 @@ public enum CommandTemplate {
             }
         }
         return Expansion(argv: argv, files: files)
-    }
-
-    /// `json.dumps` of the flat arguments, with Python's separators.
-    static func argsJSON(_ args: [(name: String, value: ParamValue)]) -> String {
-        "{" + args.map { JSONText.quote($0.name) + ": " + $0.value.json }.joined(separator: ", ") + "}"
     }
 
     /// Names used as `{param.NAME}` in a token.

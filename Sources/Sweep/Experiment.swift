@@ -22,6 +22,8 @@ public struct Experiment: Sendable {
         public var name: String
         public var distribution: Distribution
         public var location: SourceLocation
+        /// The keys of the nested `parameters:` blocks down to it (`[lora, r]`); one key for a top-level parameter.
+        public var path: [String] = []
     }
 
     public struct Trainer: Sendable {
@@ -49,6 +51,9 @@ public struct Experiment: Sendable {
             case hf
             /// Any JSON lines, names mapped by `keys`.
             case jsonl
+            /// W&B's offline run file, `wandb/offline-run-*/run-*.wandb` under `WANDB_DIR` (the run folder): what the
+            /// script sent with `wandb.log`, under its own keys (mapped by `keys`).
+            case wandb
         }
         public var format: Format
         /// Relative to the run folder (the trainer's output directory).
@@ -63,6 +68,7 @@ public struct Experiment: Sendable {
             case .msSwift: "v*/logging.jsonl"
             case .hf: "."
             case .jsonl: nil
+            case .wandb: TrainerContract.RunFile.wandb
             }
         }
     }
@@ -126,6 +132,23 @@ public struct Experiment: Sendable {
     public var seed: UInt64
     public var runCap: Int?
     public var program: String?
+
+    /// A W&B sweep file: it names a `program`, or its command uses W&B's `${…}` macros. Its trials get what W&B's
+    /// agent gives a run (`WandbAgent`), and their curves come from the run's `.wandb` file.
+    public var isWandb: Bool {
+        trainer.profile == nil && (program != nil || trainer.command.contains { $0.hasPrefix("${") && !$0.hasPrefix("${envvar:") })
+    }
+
+    /// Each parameter's `parameters:` keys, for W&B's nested arguments.
+    public var parameterPaths: [String: [String]] {
+        Dictionary(parameters.map { ($0.name, $0.path) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Where a trial's curves come from: `trainer.metrics`, else a W&B script's `.wandb` file; nil means Harrow's
+    /// metrics lines.
+    public var trainerLog: MetricsLog? {
+        trainer.metrics ?? (isWandb ? MetricsLog(format: .wandb, path: TrainerContract.RunFile.wandb, keys: [:]) : nil)
+    }
     public var trainer: Trainer
     public var resources: Resources?
     public var executor: ExecutorSettings? = nil

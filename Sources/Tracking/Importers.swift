@@ -10,6 +10,10 @@ public struct ImportedRun: Sendable {
     public var params: [String: ParamValue]
     public var batch = MetricsBatch()
     public var notes: [String] = []
+    /// When the run started and ended (seconds since 1970) and how its script exited, where the logs say.
+    public var startedAt: Double?
+    public var endedAt: Double?
+    public var exitCode: Int?
 }
 
 /// A JSON number as a Double; booleans are not numbers here. Python's non-finite numbers arrive as the
@@ -356,10 +360,12 @@ extension Store {
         let rowID: Int64 = try write { db in
             let id = try Self.freshID(for: key, db: db)
             try db.execute(sql: """
-                INSERT INTO runs(id, trial_key, source, params, status, attempt, run_dir, ended_at)
-                VALUES (?, ?, ?, ?, 'succeeded', 1, ?, ?)
-                ON CONFLICT(trial_key) DO UPDATE SET params = excluded.params, run_dir = excluded.run_dir, ended_at = excluded.ended_at
-                """, arguments: [id, key, imported.source, params, directory, Date().seconds])
+                INSERT INTO runs(id, trial_key, source, params, status, attempt, run_dir, started_at, ended_at, exit_code)
+                VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                ON CONFLICT(trial_key) DO UPDATE SET params = excluded.params, status = excluded.status, run_dir = excluded.run_dir,
+                    started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code
+                """, arguments: [id, key, imported.source, params, (imported.exitCode ?? 0) == 0 ? "succeeded" : "failed", directory,
+                                 imported.startedAt, imported.endedAt ?? Date().seconds, imported.exitCode])
             let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])!
             try clearMetrics(run: row, db: db)
             return row
