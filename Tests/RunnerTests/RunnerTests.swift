@@ -172,6 +172,48 @@ import Sweep
         #expect(run.provenanceID != nil)
     }
 
+    /// A W&B script's run: the agent's config file and environment, and its `.wandb` file read as it is written
+    /// (a file the W&B SDK recorded, copied in two pieces cut inside a record).
+    @Test func wandbScriptGetsTheAgentsContractAndItsLogIsRead() async throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TrackingTests/Fixtures/wandb-run/run.wandb").path
+        let w = try world(trainer: """
+            cp "$WANDB_SWEEP_PARAM_PATH" "$HARROW_RUN_DIR/seen.yaml"
+            env | grep -E '^WANDB_' | sort > "$HARROW_RUN_DIR/wandb-env.txt"
+            echo "$@" > "$HARROW_RUN_DIR/argv.txt"
+            d="$WANDB_DIR/wandb/offline-run-20250101_000000-$WANDB_RUN_ID"
+            mkdir -p "$d"
+            head -c 70001 '\(fixture)' > "$d/run-$WANDB_RUN_ID.wandb"
+            sleep 0.4
+            tail -c +70002 '\(fixture)' >> "$d/run-$WANDB_RUN_ID.wandb"
+            """)
+        let notices = Notices()
+        let o = try await sweep(w, """
+            name: wb
+            method: grid
+            metric: {name: accuracy, goal: maximize}
+            parameters:
+              lr: {values: [0.0001]}
+              lora: {parameters: {r: {value: 8}, alpha: {value: 16}}}
+            command: [./trainer.sh, "${args}"]
+            """) { $0.notice = { notices.add($0) } }
+        let run = try #require(o.runs.first)
+        #expect(run.status == .succeeded)
+        let dir = run.runDir!
+        #expect(try String(contentsOfFile: dir + "/seen.yaml", encoding: .utf8)
+            == "wandb_version: 1\n\nlr:\n  value: 0.0001\nlora:\n  value:\n    alpha: 16\n    r: 8\n")
+        let env = try String(contentsOfFile: dir + "/wandb-env.txt", encoding: .utf8)
+        #expect(env.contains("WANDB_RUN_ID=\(run.id)\n") && env.contains("WANDB_SWEEP_ID=wb\n") && env.contains("WANDB_DIR=\(dir)\n"))
+        #expect(env.contains("WANDB_MODE=offline") || ProcessInfo.processInfo.environment["WANDB_MODE"] != nil)
+        #expect(try String(contentsOfFile: dir + "/argv.txt", encoding: .utf8) == "--lr=0.0001 --lora={'alpha': 16, 'r': 8}\n")
+        // Every point of the file, as W&B's own reader counted them (Fixtures/wandb-run/expected.json).
+        #expect(try w.store.curve(run: run.rowID, key: "train/loss").steps.count == 300)
+        #expect(try w.store.curve(run: run.rowID, key: "val_loss").steps.count == 30)
+        // The sweep's metric never arrived: said once, with what did.
+        #expect(notices.all.filter { $0.contains("accuracy was never logged") }.count == 1)
+        #expect(notices.all.contains { $0.contains("it logged lr, train/loss, val_loss") })
+    }
+
     @Test func earlyStopEndsATrialWhoseValLossStoppedImproving() async throws {
         // Val falls for 5 evaluations, then rises; the trainer would go on for 40.
         let w = try world(trainer: """
@@ -284,4 +326,12 @@ import Sweep
         try FileManager.default.createDirectory(atPath: run.runDir! + "/checkpoint", withIntermediateDirectories: true)
         #expect(evaluation.checkpoint(of: run) == URL(fileURLWithPath: run.runDir! + "/checkpoint").standardized.path)
     }
+}
+
+/// Notices a sweep printed, collected across its tasks.
+final class Notices: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }
