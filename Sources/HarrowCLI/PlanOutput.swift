@@ -6,9 +6,11 @@ enum PlanTable {
     static func render(_ plan: Plan, limit: Int?) -> String {
         let e = plan.experiment
         var lines: [String] = []
-        if e.method.isAdaptive {
+        if Planner.proposesAsItRuns(e) {
             // Nothing to list: the trials are proposed while the sweep runs.
-            lines.append("\(e.name): \(e.method.rawValue) search over \(e.parameters.count) parameter\(e.parameters.count == 1 ? "" : "s")")
+            let over = "\(e.parameters.count) parameter\(e.parameters.count == 1 ? "" : "s")"
+            lines.append(e.method.isAdaptive ? "\(e.name): \(e.method.rawValue) search over \(over)"
+                                             : "\(e.name): \(e.method.rawValue) sweep over \(over), unbounded: random trials until the deadline")
             lines.append("")
             lines += TextTable.render(header: ["parameter", "searched as"], rows: e.parameters.map { [$0.name, $0.distribution.name] })
             lines.append("")

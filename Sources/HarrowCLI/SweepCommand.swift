@@ -103,6 +103,14 @@ struct SweepCommand: AsyncParsableCommand {
         options.parallel = parallel
         options.gpus = try gpus.map(parseGPUs)
         options.deadline = try deadline.map(parseDeadline)
+        if experiment.method == .random, Planner.proposesAsItRuns(experiment), options.deadline == nil {
+            // W&B runs such a sweep until it is stopped; here the bound is asked for before anything starts.
+            let at = Experiment.location(ofKey: "method", yaml: text, file: file)
+            report([Diagnostic(.error, at, "a random sweep without `count` or `run_cap` draws trials until it is stopped",
+                               hint: "W&B runs a random sweep until it is stopped; give `harrow sweep --deadline 07:30` (or `--deadline 8h`), "
+                                   + "or add `run_cap: 50` to the file")], json: false)
+            throw ExitStatus.configuration
+        }
         if experiment.method.isAdaptive, Planner.limit(experiment) == nil, options.deadline == nil {
             printError("harrow: a \(experiment.method.rawValue) search without `count` or `run_cap` runs until --deadline; give one of them")
             throw ExitStatus.configuration
@@ -229,14 +237,19 @@ enum SweepReport {
             more = "\nthe best \(shownRows) of \(all.count) by \(metric); \(all.count - shownRows) more"
                 + (notStarted > 0 ? " (\(notStarted) not started)" : "") + ": `harrow runs --sweep \(sweep)` lists them all"
         }
-        let header = ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step", "verdict"]
+        // The sweep's own metric beside val loss when it is another (a W&B script's `val_loss`, `accuracy`).
+        let metric = plan.experiment.metric.flatMap { $0.name == TrainerContract.Metric.valLoss ? nil : $0 }
+        let header = ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step"]
+            + (metric.map { [$0.name + ($0.goal == .minimize ? " min" : " max")] } ?? []) + ["verdict"]
         let rows = snapshots.map { snapshot -> [String] in
             let run = snapshot.run, params = run.params, s = snapshot.summaries
             let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
-            return [run.id, status, String(run.attempt), formatDuration(run.duration)]
-                + varying.map { name in params[name]?.plain ?? "-" }
-                + [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min), s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-",
-                   snapshot.diagnosis?.verdict ?? "-"]
+            let val = s[TrainerContract.Metric.valLoss]
+            var row: [String] = [run.id, status, String(run.attempt), formatDuration(run.duration)]
+            row += varying.map { name in params[name]?.plain ?? "-" }
+            row += [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(val?.min), val.map { String($0.minStep) } ?? "-"]
+            if let m = metric { row.append(formatNumber(m.goal == .minimize ? s[m.name]?.min : s[m.name]?.max)) }
+            return row + [snapshot.diagnosis?.verdict ?? "-"]
         }
         return TextTable.render(header: header, rows: rows).joined(separator: "\n") + more
     }

@@ -97,11 +97,31 @@ extension ParamValue {
         }
     }
 
-    private var pythonRepr: String {
+    /// Python's `repr()`, as values inside a list or dict print.
+    public var pythonRepr: String {
         if case .string(let s) = self {
             return "'" + s.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
         }
         return python
+    }
+
+    /// YAML that YAML 1.1 loaders (PyYAML: what `wandb.init` and LLaMA-Factory read) and YAML 1.2 ones read back
+    /// with the same type. A 1.1 float needs a `.` in its mantissa and a signed exponent, so `5e-05` would be the string
+    /// "5e-05" (hiyouga/LLaMA-Factory#4014): it is written `5.0e-05`. Strings are quoted, so `yes` stays a string.
+    public var yaml: String {
+        switch self {
+        case .double(let d):
+            if d.isNaN { return ".nan" }
+            if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
+            let text = d.description
+            guard let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) else { return text.contains(".") ? text : text + ".0" }
+            var mantissa = String(text[..<e]), exponent = String(text[text.index(after: e)...])
+            if !mantissa.contains(".") { mantissa += ".0" }
+            if !exponent.hasPrefix("-"), !exponent.hasPrefix("+") { exponent = "+" + exponent }
+            return mantissa + "e" + exponent
+        case .list(let items): return "[" + items.map(\.yaml).joined(separator: ", ") + "]"
+        default: return json
+        }
     }
 
     /// Plain text for `{param.NAME}` placeholders: strings bare, everything else as JSON.

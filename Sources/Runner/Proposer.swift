@@ -4,7 +4,8 @@ import Sweep
 import Tracking
 
 /// The trials of a bayes or tpe sweep, proposed one at a time as slots free from the sweep's results so far
-/// (finished, failed, and still running), each recorded in the store with why it was chosen. A proposal is a pure
+/// (finished, failed, and still running), each recorded in the store with why it was chosen; and those of a random
+/// sweep with no bound, drawn the same way until the deadline. A proposal is a pure
 /// function of the experiment, its number and the store, so a resumed sweep continues the same search.
 actor Proposer {
     let store: Store
@@ -70,11 +71,11 @@ actor Proposer {
         return nil
     }
 
-    /// What the search knows: each trial of the sweep, its state, and its best and worst value of the metric.
+    /// What the search knows: each trial of the sweep, its state, and its best and worst value of the metric
+    /// (none without one: a random sweep still needs to know which trials it has).
     func observe() throws -> [Observation] {
-        guard let metric = experiment.metric else { return [] }
-        let ranges = try store.metricRanges(sweep: experiment.name, key: metric.name)
-        let maximize = metric.goal == .maximize
+        let ranges = try experiment.metric.map { try store.metricRanges(sweep: experiment.name, key: $0.name) } ?? [:]
+        let maximize = experiment.metric?.goal == .maximize
         return try store.runs(sweep: experiment.name).map { run in
             let state: Observation.State = switch run.status {
             case .succeeded, .stopped_early: .finished

@@ -123,12 +123,14 @@ public final class SweepRunner: Sendable {
         let provenance = try store.record(code)
         let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
                                          toolDirectory: options.toolDirectory, code: code)
-        // An adaptive search registers its earlier proposals again, in order, and proposes the rest as it goes.
-        let earlier = e.method.isAdaptive ? try Proposer.earlier(e, store: store) : []
-        let planned = e.method.isAdaptive ? earlier.map(\.trial) : plan.trials
+        // An adaptive search (or a random sweep with no bound) registers its earlier proposals again, in order, and
+        // proposes the rest as it goes.
+        let proposing = Planner.proposesAsItRuns(e)
+        let earlier = proposing ? try Proposer.earlier(e, store: store) : []
+        let planned = proposing ? earlier.map(\.trial) : plan.trials
         let records = planned.enumerated().map { i, trial in
             TrialRecord(identity: identities.identity(of: trial), paramsJSON: trial.parametersJSON, command: e.trainer.command,
-                        proposal: e.method.isAdaptive ? earlier[i].explanation : nil)
+                        proposal: proposing ? earlier[i].explanation : nil)
         }
         let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
                                               objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal.rawValue) }, trials: records,
@@ -142,7 +144,7 @@ public final class SweepRunner: Sendable {
         let pending = runs.filter { claimable.contains($0.status) }
         let alreadyFinished = runs.filter(\.status.isFinished).count
         let trials = Dictionary(planned.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })  // by params key
-        let proposer = e.method.isAdaptive
+        let proposer = proposing
             ? Proposer(store: store, experiment: e, identities: identities, earlier: planned, runsRoot: absolute(runsRoot), reuse: options.reuse,
                        notice: options.notice)
             : nil
@@ -299,7 +301,7 @@ struct TrialContext: Sendable {
     /// Runs one attempt; returns its status and whether its job vanished (interrupted outside harrow).
     func execute(_ run: Run, trial: Trial, attempt: Int, slot: SweepRunner.Slot) async -> (RunStatus, Bool) {
         let folder = RunFolder(path: run.runDir ?? "")
-        let expansion: CommandTemplate.Expansion
+        var expansion: CommandTemplate.Expansion
         if let profile = experiment.trainer.profile {
             // A tool run unchanged: its config (LLaMA-Factory's YAML, read now so an edit reaches the next trial) or
             // flags carry the trial's parameters under its own names.
@@ -314,7 +316,14 @@ struct TrialContext: Sendable {
         } else {
             expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
                                                configPath: folder.trialJSON, runDir: folder.path,
-                                               environment: ProcessInfo.processInfo.environment)
+                                               environment: ProcessInfo.processInfo.environment, paths: experiment.parameterPaths)
+        }
+        // A W&B script reads its parameters through `wandb.config`, from the config file W&B's agent would write.
+        let wandb = experiment.isWandb
+            ? WandbAgent.environment(sweep: experiment.name, run: run.id, runDir: folder.path, inherited: ProcessInfo.processInfo.environment)
+            : [:]
+        if let path = wandb["WANDB_SWEEP_PARAM_PATH"] {
+            expansion.files[path] = WandbAgent.configYAML(WandbAgent.config(trial, paths: experiment.parameterPaths))
         }
         // A harrow killed between marking a run interrupted and stopping its trainer leaves that trainer
         // writing into this folder: no new attempt starts beside it.
@@ -335,6 +344,7 @@ struct TrialContext: Sendable {
             "OMP_NUM_THREADS": String(slot.threads), "OPENBLAS_NUM_THREADS": String(slot.threads), "PYTHONUNBUFFERED": "1",
         ]
         if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
+        env.merge(wandb) { _, w in w }
         var argv = expansion.argv
         if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
             argv[0] = tools + "/" + argv[0]
@@ -355,8 +365,9 @@ struct TrialContext: Sendable {
         try? store.started(run: run.rowID, job: job.id, executor: executor.kind, provenance: provenance)
         await scheduler.launched(run, job: job, executor: executor.kind)
         // The trainer's own log when it names one (relative to the run folder, its output directory).
-        let source = experiment.trainer.metrics.map { log in
-            MetricsSource(format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys)
+        let source = experiment.trainerLog.map { log in
+            MetricsSource(format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys,
+                          metricsLines: log.format == .hf || log.format == .wandb ? folder.metrics : nil)
         } ?? .harrow(folder.metrics)
         await pump.watch(run: run.rowID, source: source, offset: offset)
         let state = await executor.wait(job)
@@ -387,10 +398,23 @@ struct TrialContext: Sendable {
             status = termination == .exited(0) ? .succeeded : .failed
         }
         let recorded = await record(run, attempt, status, termination, note, folder)
+        if recorded == .succeeded { await checkMetricArrived(run) }
         if status != .interrupted, await !scheduler.abandoned, let updated = try? store.run(run.id) {
             await conclude(updated, diagnose: true, evaluate: recorded.isFinished, threads: threads)
         }
         return (recorded, vanished)
+    }
+
+    /// A sweep whose metric a finished run never logged is searching on nothing: said once, with the keys that did
+    /// arrive (a script that logs `val/loss` for a sweep on `val_loss`, or forgot `wandb.log`).
+    func checkMetricArrived(_ run: Run) async {
+        guard let metric = experiment.metric?.name, let keys = try? store.metricKeys(run: run.rowID), !keys.contains(metric),
+              await pump.firstMissingMetric() else { return }
+        let logged = keys.isEmpty ? "it logged nothing" : "it logged " + keys.sorted().joined(separator: ", ")
+        let where_ = experiment.isWandb ? " (read from its .wandb file; is `wandb.log` called with that key?)" : ""
+        let message = "the sweep's metric \(metric) was never logged by \(run.id); \(logged)\(where_). "
+            + "Searches and hyperband see no result for such runs"
+        if let notice = options.notice { notice(message) } else { logger.warning("\(message)") }
     }
 
     /// What follows a run's end: its diagnosis and, when it finished, its evaluation (in the run's slot: a local

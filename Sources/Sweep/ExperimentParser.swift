@@ -17,6 +17,10 @@ extension Experiment {
         "log_uniform_values", "inv_log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal",
         "q_log_normal", "beta", "q_beta",
     ]
+    /// W&B's deprecated distributions whose bounds are natural logs, with the `_values` form each is sampled as.
+    static let logBoundDistributions = [
+        "log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values", "inv_log_uniform": "inv_log_uniform_values",
+    ]
     static let commandMacros = ["${env}", "${interpreter}", "${program}", "${args}", "${args_no_equals}", "${args_no_hyphens}",
                                 "${args_no_boolean_flags}", "${args_json}", "${args_json_file}", "${args_append_hydra}",
                                 "${args_override_hydra}"]
@@ -32,6 +36,14 @@ extension Experiment {
             return result
         }
         throw ExperimentError(diagnostics: parser.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
+    }
+
+    /// Where a top-level key's value is written, for problems found after parsing (a command's options against
+    /// the file); the file's start when the key is absent.
+    public static func location(ofKey key: String, yaml: String, file: String) -> SourceLocation {
+        let parser = ExperimentParser(file: file, text: yaml)
+        let node = (try? BoundedYAML.compose(yaml: yaml))?.mapping?[key]
+        return parser.location(node)
     }
 }
 
@@ -181,7 +193,7 @@ struct ExperimentParser {
             // only by a YAML tag (`!!str lr` and `lr`). Every later step keys parameters by name, so one is refused.
             var seen = Set<String>()
             experiment.parameters = parseParameters(parametersNode, prefix: []).sorted { $0.path.lexicographicallyPrecedes($1.path) }
-                .map(\.parameter)
+                .map { var p = $0.parameter; p.path = $0.path; return p }
                 .filter { p in
                     if seen.insert(p.name).inserted { return true }
                     diagnostics.append(Diagnostic(.error, p.location, "parameter '\(p.name)' is given twice",
@@ -201,10 +213,16 @@ struct ExperimentParser {
             experiment.trainer.command = experiment.program == nil ? Experiment.builtInTrainerCommand : Experiment.wandbDefaultCommand
         }
 
-        if experiment.method == .random, experiment.count == nil, experiment.runCap == nil {
-            error(root, "a random sweep needs `count` (or `run_cap`) to know how many trials to draw",
-                  hint: "add e.g. `count: 20` and `seed: 1`")
+        // W&B's schema requires `method` (wandb/sweeps@b1dfc5f src/sweeps/config/schema.json, `required`), so a W&B
+        // file (one with `program:` or W&B's top-level `command:`) without it is refused rather than read as a grid.
+        // Harrow's own files (`trainer:` or the built-in trainer) keep grid as their default.
+        if top["method"] == nil, top["program"] != nil || top["command"] != nil {
+            methodFailed = true
+            error(nil, "'method' is a required property",
+                  hint: "a W&B sweep file names its search: add `method: grid`, `random` or `bayes` (or Harrow's `tpe`)")
         }
+        // A random sweep without `count` or `run_cap` runs until it is stopped, as W&B's does: `Planner.limit` is nil
+        // and the runner draws its trials one at a time (`harrow sweep` then needs `--deadline`).
         if experiment.method.isAdaptive, experiment.metric == nil {
             error(root, "a \(experiment.method.rawValue) search needs `metric` to know what to optimise",
                   hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")

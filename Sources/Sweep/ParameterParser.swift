@@ -28,9 +28,44 @@ extension ExperimentParser {
                 out += parseParameters(nested, prefix: path)
                 continue
             }
+            // W&B's constant whose value is a mapping (`optimizer: {value: {lr: 0.1, beta: 0.9}}`). A trial's values
+            // are scalars and lists, so each entry becomes a constant of its own under the joined name
+            // (`optimizer.lr`, `optimizer.beta`): what a nested `parameters:` block of constants gives.
+            if let specMap = spec.mapping, let v = specMap["value"], let entries = v.mapping {
+                checkKeys(specMap, allowed: ["value", "distribution"], in: "the spec of '\(path.joined(separator: "."))'")
+                if let d = specMap["distribution"], d.scalar?.string != "constant" {
+                    error(d, "`value` gives '\(path.joined(separator: "."))' one value; its distribution can only be 'constant'")
+                }
+                out += constants(entries, node: v, prefix: path)
+                continue
+            }
             let name = path.joined(separator: ".")
             if let d = distribution(spec, name: name) {
                 out.append((path, .init(name: name, distribution: d, location: location(keyNode))))
+            }
+        }
+        return out
+    }
+
+    /// The entries of a mapping under `value:`, each a constant named by its path; nested mappings join further.
+    private mutating func constants(_ entries: Node.Mapping, node: Node, prefix: [String]) -> [Parsed] {
+        if entries.count == 0 {
+            error(node, "the `value` of '\(prefix.joined(separator: "."))' is an empty mapping", hint: "give it at least one entry, or remove the parameter")
+        }
+        var out: [Parsed] = []
+        for (keyNode, item) in entries {
+            guard let key = keyNode.scalar?.string, isValidName(key) else {
+                error(keyNode, "'\(keyNode.scalar?.string ?? "")' is not a valid name for an entry of '\(prefix.joined(separator: "."))'",
+                      hint: "start with a letter or _, then letters, digits, _, . or -")
+                continue
+            }
+            let path = prefix + [key]
+            if let nested = item.mapping {
+                out += constants(nested, node: item, prefix: path)
+            } else if let v = value(item) {
+                out.append((path, .init(name: path.joined(separator: "."), distribution: .constant(v), location: location(keyNode))))
+            } else {
+                error(item, "unsupported value in '\(path.joined(separator: "."))'")
             }
         }
         return out
@@ -59,16 +94,9 @@ extension ExperimentParser {
             let kind: String
             if let d = m["distribution"] {
                 guard let text = string(d, "distribution") else { return nil }
-                guard Experiment.distributionNames.contains(text) else {
-                    let deprecated = ["log_uniform": "log_uniform_values", "inv_log_uniform": "inv_log_uniform_values",
-                                      "q_log_uniform": "q_log_uniform_values"]
-                    if let replacement = deprecated[text] {
-                        error(d, "distribution '\(text)' is deprecated in W&B (its bounds are logarithms)",
-                              hint: "use '\(replacement)' with the real bounds, e.g. min: 1.0e-5, max: 1.0e-3")
-                    } else {
-                        error(d, "unknown distribution '\(text)'",
-                              hint: didYouMean(text, Experiment.distributionNames) ?? "one of: \(Experiment.distributionNames.joined(separator: ", "))")
-                    }
+                guard Experiment.distributionNames.contains(text) || Experiment.logBoundDistributions[text] != nil else {
+                    error(d, "unknown distribution '\(text)'",
+                          hint: didYouMean(text, Experiment.distributionNames) ?? "one of: \(Experiment.distributionNames.joined(separator: ", "))")
                     return nil
                 }
                 kind = text
@@ -161,6 +189,8 @@ extension ExperimentParser {
         case "q_uniform":
             guard let (lo, hi, ints) = bounds(), let (q, qi) = step() else { return nil }
             return .qUniform(min: lo, max: hi, q: q, integral: ints && qi)
+        case "log_uniform", "q_log_uniform", "inv_log_uniform":
+            return logBounded(kind, m, node: node, name: name, bounds: bounds(), step: kind == "q_log_uniform" ? step() : nil)
         case "log_uniform_values":
             return bounds(positive: true).map { .logUniformValues(min: $0.0, max: $0.1) }
         case "inv_log_uniform_values":
@@ -182,6 +212,33 @@ extension ExperimentParser {
             return .qBeta(a: a, b: b, q: q, integral: qi)
         default:
             return nil
+        }
+    }
+
+    /// W&B's deprecated distributions whose `min` and `max` are natural logs, sampled as W&B samples them
+    /// (wandb/sweeps@b1dfc5f src/sweeps/params.py: `loguniform_v1_ppf` is exp(uniform(min, max)), `q_log_uniform_v1_ppf`
+    /// rounds that to q, `inv_log_uniform_v1_ppf` is exp(−uniform(min, max))). Each is its `_values` form with bounds
+    /// e^min and e^max (e^−max and e^−min for the inverse), which W&B's own `_v2` ppf reduces to; a warning names it.
+    private mutating func logBounded(_ kind: String, _ m: Node.Mapping, node: Node, name: String,
+                                     bounds: (Double, Double, Bool)?, step: (Double, Bool)?) -> Distribution? {
+        guard let (a, b, _) = bounds, let replacement = Experiment.logBoundDistributions[kind] else { return nil }
+        if kind == "q_log_uniform", step == nil { return nil }
+        let (lo, hi) = kind == "inv_log_uniform" ? (exp(-b), exp(-a)) : (exp(a), exp(b))
+        guard lo > 0, hi.isFinite, lo < hi else {
+            error(m["min"] ?? node, "'\(kind)' of '\(name)' samples e^min to e^max, which is not a range of positive numbers a Double holds",
+                  hint: "its bounds are natural logs: e.g. min: -11.5, max: -6.9 for 1.0e-5 to 1.0e-3")
+            return nil
+        }
+        var exact = "distribution: \(replacement), min: \(lo), max: \(hi)"
+        if kind == "q_log_uniform", let q = m["q"]?.scalar?.string { exact += ", q: \(q)" }
+        warning(m["distribution"] ?? node,
+                "distribution '\(kind)' is deprecated in W&B (its bounds are natural logs); sampled as \(replacement) from "
+                    + String(format: "%.3g to %.3g", lo, hi),
+                hint: "write `\(exact)` (the same draws)")
+        switch kind {
+        case "inv_log_uniform": return .invLogUniformValues(min: lo, max: hi)
+        case "q_log_uniform": return step.map { .qLogUniformValues(min: lo, max: hi, q: $0.0, integral: $0.1) }
+        default: return .logUniformValues(min: lo, max: hi)
         }
     }
 

@@ -28,6 +28,8 @@ public enum Planner {
         var state = PlanState(experiment)
         switch experiment.method {
         case .grid: try state.expandGrid()
+        case .random where state.limit == nil:
+            state.notes.append("random: trials until the deadline, each a fresh draw as a slot frees (no `count` or `run_cap`)")
         case .random: try state.drawRandom()
         case .bayes, .tpe:
             let bound = state.limit.map { "up to \($0) trials" } ?? "trials until the deadline"
@@ -42,6 +44,12 @@ public enum Planner {
         var state = PlanState(experiment)
         try state.consider(choices)
         return state.trials.first
+    }
+
+    /// Whether the runner proposes the trials one at a time as slots free instead of running a plan: a bayes or
+    /// tpe search, and a random sweep without `count` or `run_cap`, which W&B runs until it is stopped.
+    public static func proposesAsItRuns(_ experiment: Experiment) -> Bool {
+        experiment.method.isAdaptive || (experiment.method == .random && limit(experiment) == nil)
     }
 
     /// The most trials a sweep runs: `run_cap` for a grid; the smaller of `count` and `run_cap` otherwise.
@@ -206,7 +214,10 @@ private struct PlanState {
 
     func finish() -> Plan {
         var varying: [String] = []
-        if let first = trials.first {
+        if trials.isEmpty {
+            // A search proposed as it runs varies what is not held constant.
+            varying = experiment.parameters.filter { if case .constant = $0.distribution { false } else { true } }.map(\.name)
+        } else if let first = trials.first {
             for (i, name) in names.enumerated() where trials.contains(where: { !$0.values[i].sameValue(as: first.values[i]) }) {
                 varying.append(name)
             }

@@ -28,6 +28,8 @@ public struct Explanation: Sendable, Codable, Equatable {
     public var basis: String
     /// Results the model saw: finished, failed (imputed as the worst value), still running (entered as predicted).
     public var finished = 0, failed = 0, running = 0
+    /// Finished runs that never logged the sweep's metric: not results.
+    public var unmeasured: Int?
     public var candidates = 0
     /// The best metric value so far, in the metric's own units.
     public var incumbent: Double?
@@ -80,7 +82,8 @@ public struct Explanation: Sendable, Codable, Equatable {
         }
         var context: [String] = []
         if let incumbent { context.append("best so far \(g(incumbent))") }
-        context.append("\(finished) finished" + (failed > 0 ? ", \(failed) failed" : "") + (running > 0 ? ", \(running) running" : ""))
+        context.append("\(finished) finished" + (failed > 0 ? ", \(failed) failed" : "") + (running > 0 ? ", \(running) running" : "")
+                       + (unmeasured.map { ", \($0) without the metric" } ?? ""))
         if candidates > 0, basis != "random" { context.append("\(candidates) candidates") }
         return "\(method) #\(number): \(what) (\(context.joined(separator: "; ")))"
     }
@@ -99,6 +102,24 @@ public enum Search {
         let space = SearchSpace(experiment)
         var rng = SplitMix64(seed: experiment.seed).fork(UInt64(number))
         let taken = Set(observations.map(\.trial.key))
+        if experiment.method == .random {
+            // A random sweep with no bound: W&B's draw, each parameter's ppf at a uniform point (wandb/sweeps@b1dfc5f
+            // src/sweeps/params.py, `HyperParameter.sample`), skipping trials the sweep already has, as a planned one does.
+            var why = Explanation(method: "random", number: number, basis: "random draw")
+            for o in observations {
+                switch o.state {
+                case .finished: why.finished += 1
+                case .failed: why.failed += 1
+                case .pending: why.running += 1
+                }
+            }
+            for _ in 0..<10_000 {
+                let x = space.dimensions.map { _ in rng.unit() }
+                guard let trial = try space.trial(at: x), !taken.contains(trial.key) else { continue }
+                return Proposal(trial: trial, explanation: why)
+            }
+            return nil
+        }
         let maximize = experiment.metric?.goal == .maximize
         var ranked: Ranked
         switch experiment.method {
@@ -142,19 +163,22 @@ enum BayesSearch {
 
     static func rank(_ space: SearchSpace, _ observations: [Observation], maximize: Bool, rng: inout SplitMix64) -> Search.Ranked {
         var why = Explanation(method: "bayes", number: 0, basis: "random")
-        // `impute: worst`: a failed run, or a finished one without a value, counts as the worst extremum of any ended run.
+        // `impute: worst`: a failed run counts as the worst extremum of any ended run. Where W&B then falls back to 0
+        // (no run has a value) or imputes for a finished run that never logged the metric, nothing is entered here:
+        // a missing value is not a result.
         let ended = observations.filter { $0.state != .pending }
         let worsts = ended.compactMap(\.worst).filter(\.isFinite)
-        let worst = worsts.isEmpty ? 0 : (maximize ? worsts.min()! : worsts.max()!)
+        let worst = maximize ? worsts.min() : worsts.max()
         var x: [[Double]] = [], y: [Double] = [], pending: [[Double]] = []
         for o in observations {
             guard let point = space.point(of: o.trial) else { continue }
             switch o.state {
             case .pending: pending.append(point)
             case .failed:
-                x.append(point); y.append(worst); why.failed += 1
+                why.failed += 1
+                if let worst { x.append(point); y.append(worst) }
             case .finished:
-                let v = o.best.flatMap { $0.isFinite ? $0 : nil } ?? worst
+                guard let v = o.best, v.isFinite else { why.unmeasured = (why.unmeasured ?? 0) + 1; continue }
                 x.append(point); y.append(v); why.finished += 1
             }
         }

@@ -1,4 +1,5 @@
 import HarrowCore
+import Foundation
 import Yams
 
 /// A trainer users already have, run unchanged: the trial's parameters under the tool's own argument names.
@@ -114,7 +115,7 @@ public struct TrainerProfile: Sendable, Hashable {
     /// The user's LLaMA-Factory config with the trial's parameters under LLaMA-Factory's names, `output_dir` the run
     /// folder, and, with `mix_ratio` > 0 and a `general_dataset` (a name in LLaMA-Factory's dataset_info.json), the
     /// general data interleaved into the user's datasets at that share (`mix_strategy: interleave_under`,
-    /// `interleave_probs`). Written as YAML whose values are JSON, which both YAML parsers read.
+    /// `interleave_probs`). Written as YAML whose values are JSON with floats YAML 1.1 reads as floats.
     public func llamaFactoryConfig(base: String, trial: Trial, runDir: String) throws -> String {
         var config: [String: ParamValue] = [:]
         if !base.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -136,22 +137,31 @@ public struct TrainerProfile: Sendable, Hashable {
             guard let general = trial["general_dataset"]?.plain, let domain = config["dataset"]?.plain else {
                 throw ConfigError(description: "mix_ratio \(mix) needs `dataset` in the config and a `general_dataset` parameter (a dataset name LLaMA-Factory knows)")
             }
-            let names = domain.split(separator: ",").map(String.init)
+            // LLaMA-Factory strips the names it splits (`split_arg`, src/llamafactory/hparams/data_args.py).
+            var names = domain.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            // A general dataset the config already lists gets the ratio where it stands rather than a second entry,
+            // which would give it its share twice.
+            if !names.contains(general) { names.append(general) }
+            let generalEntries = names.filter { $0 == general }.count
+            guard generalEntries < names.count else {
+                throw ConfigError(description: "mix_ratio \(mix) mixes `general_dataset` \(general) into the domain data, but the config's "
+                    + "`dataset` lists only \(general); name the domain datasets there")
+            }
             // LLaMA-Factory mixes eval datasets with the same probabilities and refuses lists of another length
             // (DataArguments.__post_init__, src/llamafactory/hparams/data_args.py, hiyouga/LLaMA-Factory@ff6d4d12).
-            if let eval = config["eval_dataset"]?.plain, eval.split(separator: ",").count != names.count + 1 {
-                throw ConfigError(description: "mix_ratio \(mix) interleaves \(names.count + 1) datasets, and LLaMA-Factory then needs "
-                    + "as many in `eval_dataset` (it has \(eval)); list a general eval set after the domain ones, or use `val_size` instead")
+            if let eval = config["eval_dataset"]?.plain, eval.split(separator: ",").count != names.count {
+                throw ConfigError(description: "mix_ratio \(mix) interleaves \(names.count) datasets, and LLaMA-Factory then needs "
+                    + "as many in `eval_dataset` (it has \(eval)); list a general eval set where the general data stands, or use `val_size` instead")
             }
-            config["dataset"] = .string((names + [general]).joined(separator: ","))
+            config["dataset"] = .string(names.joined(separator: ","))
             config["mix_strategy"] = .string("interleave_under")
-            // Each domain dataset shares the domain's part equally.
-            let share = (1 - mix) / Double(names.count)
-            config["interleave_probs"] = .string((names.map { _ in Self.format(share) } + [Self.format(mix)]).joined(separator: ","))
+            // The general data gets exactly mix_ratio; the other datasets share the rest equally, in the config's order.
+            let generalShare = mix / Double(generalEntries), share = (1 - mix) / Double(names.count - generalEntries)
+            config["interleave_probs"] = .string(names.map { Self.format($0 == general ? generalShare : share) }.joined(separator: ","))
         }
         config["output_dir"] = .string(runDir)
         return "# Written by harrow for one trial: the user's config with the trial's parameters.\n"
-            + config.keys.sorted().map { "\($0): \(config[$0]!.json)" }.joined(separator: "\n") + "\n"
+            + config.keys.sorted().map { "\($0): \(config[$0]!.yaml)" }.joined(separator: "\n") + "\n"
     }
 
     static func format(_ x: Double) -> String {

@@ -71,8 +71,8 @@ public enum WandbAgent {
     }
 
     /// The agent's config file: `wandb_version: 1`, then each parameter as `name: {value: v}` in block style, as
-    /// PyYAML's `safe_dump(default_flow_style=False, sort_keys=False)` writes it. Floats always carry a `.` so
-    /// that PyYAML, a YAML 1.1 reader, reads `1.0e-05` as a number (it reads `1e-05` as a string).
+    /// PyYAML's `safe_dump(default_flow_style=False, sort_keys=False)` writes it, values as `ParamValue.yaml` (PyYAML
+    /// reads `1e-05` as a string, `1.0e-05` as a float).
     public static func configYAML(_ config: [Entry]) -> String {
         var out = "wandb_version: 1\n"
         if config.isEmpty { return out }
@@ -86,7 +86,7 @@ public enum WandbAgent {
 
     private static func write(_ node: Node, indent: Int, into out: inout String) {
         switch node {
-        case .value(let v): out += " " + yamlScalar(v) + "\n"
+        case .value(let v): out += " " + v.yaml + "\n"
         case .group(let entries):
             out += entries.isEmpty ? " {}\n" : "\n"
             for e in entries {
@@ -98,22 +98,6 @@ public enum WandbAgent {
 
     private static func yamlKey(_ name: String) -> String {
         name.allSatisfy { $0.isLetter || $0.isNumber || "_-./".contains($0) } && !(name.first?.isNumber ?? true) ? name : JSONText.quote(name)
-    }
-
-    /// A value as YAML that YAML 1.1 and 1.2 readers both read back as the same value and type.
-    public static func yamlScalar(_ value: ParamValue) -> String {
-        switch value {
-        case .double(let d):
-            if d.isNaN { return ".nan" }
-            if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
-            let text = d.description
-            if text.contains(".") { return text }
-            if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) { return text[..<e] + ".0" + text[e...] }
-            return text + ".0"
-        case .string(let s): return JSONText.quote(s)
-        case .list(let items): return "[" + items.map(yamlScalar).joined(separator: ", ") + "]"
-        default: return value.json
-        }
     }
 
     /// The relative place of a run's config file under `WANDB_DIR`, as the agent names it.
@@ -128,12 +112,19 @@ public enum WandbAgent {
 
     /// The variables the agent sets for a run, with `WANDB_MODE=offline` unless the user chose a mode: an overnight
     /// sweep needs no network and no account, and `WANDB_DIR` keeps the run's files in its run folder.
+    ///
+    /// The SDK writes the `.wandb` file from a buffer, by default every 15 s (wandb 0.31.0 `wandb_settings.py`,
+    /// `x_transaction_log_flush_interval`, set from `WANDB__TRANSACTION_LOG_FLUSH_INTERVAL`); every second lets
+    /// hyperband and early stopping see a running trial's curve. SDKs without the setting ignore it.
     public static func environment(sweep: String, run: String, runDir: String, inherited: [String: String]) -> [String: String] {
         var env = [
             "WANDB_SWEEP_ID": sweepID(sweep), "WANDB_RUN_ID": run, "WANDB_DIR": runDir,
             "WANDB_SWEEP_PARAM_PATH": runDir + "/" + configPath(sweep: sweepID(sweep), run: run),
         ]
         if inherited["WANDB_MODE"] == nil { env["WANDB_MODE"] = "offline" }
+        if inherited[flushInterval] == nil { env[flushInterval] = "1" }
         return env
     }
+
+    static let flushInterval = "WANDB__TRANSACTION_LOG_FLUSH_INTERVAL"
 }

@@ -21,6 +21,7 @@ import Testing
 
     @Test func wandbRenderingFollowsPythonStr() throws {
         let p = try plan("""
+        method: grid
         program: t.py
         parameters:
           lr: 0.00001

@@ -88,6 +88,53 @@ import Yams
         #expect(matching.files["/r/llamafactory.yaml"]?.contains("interleave_probs") == true)
     }
 
+    /// A general dataset the config already lists keeps its one entry and gets exactly the ratio; the others share
+    /// the rest in the config's order (a second entry would give it its share twice: 0.4 + 0.2).
+    @Test func aGeneralDatasetTheConfigListsGetsTheRatioOnce() throws {
+        let e = try Experiment.parse(yaml: Self.experiment, file: "exp.yaml")
+        let trial = try Planner.plan(e).trials[0]
+        func mixed(_ datasets: String, eval: String? = nil) throws -> [String: Any] {
+            let base = Self.userConfig.replacingOccurrences(of: "dataset: identity,medical_qa", with: "dataset: \(datasets)")
+                + (eval.map { "\neval_dataset: \($0)\n" } ?? "")
+            let text = try #require(try e.trainer.profile!.expand(trial: trial, runDir: "/r", baseConfig: base).files["/r/llamafactory.yaml"])
+            return try #require(try Yams.load(yaml: text) as? [String: Any])
+        }
+        let two = try mixed("identity,alpaca_en_demo")
+        #expect(two["dataset"] as? String == "identity,alpaca_en_demo" && two["interleave_probs"] as? String == "0.8,0.2")
+        let three = try mixed("alpaca_en_demo, identity, medical_qa")
+        #expect(three["dataset"] as? String == "alpaca_en_demo,identity,medical_qa" && three["interleave_probs"] as? String == "0.2,0.4,0.4")
+        // The eval list then matches the datasets as listed, with no extra general entry.
+        #expect(try mixed("identity,alpaca_en_demo", eval: "identity_val,general_val")["interleave_probs"] as? String == "0.8,0.2")
+        #expect(throws: TrainerProfile.ConfigError.self) { try mixed("identity,alpaca_en_demo", eval: "a,b,c") }
+        // Only general data: there is nothing to mix it into.
+        #expect(throws: TrainerProfile.ConfigError.self) { try mixed("alpaca_en_demo") }
+    }
+
+    /// PyYAML, which LLaMA-Factory reads its config with, follows YAML 1.1: `5e-05` is a string there
+    /// (hiyouga/LLaMA-Factory#4014). Every float written has a `.` in its mantissa and a signed exponent.
+    @Test func floatsAreWrittenSoYaml11ReadsThemAsFloats() throws {
+        let yaml = Self.experiment.replacingOccurrences(of: "lr: {values: [1.0e-4, 3.0e-4]}", with: "lr: {value: 5.0e-5}")
+            .replacingOccurrences(of: "epochs: {value: 3}", with: "epochs: {value: 3}\n  betas: {value: [1.0e-8, 0.9, 2.0]}\n  big: {value: 1.0e+20}")
+        let e = try Experiment.parse(yaml: yaml, file: "exp.yaml")
+        let trial = try Planner.plan(e).trials[0]
+        let text = try #require(try e.trainer.profile!.expand(trial: trial, runDir: "/r", baseConfig: Self.userConfig + "\nweight_decay: 1e-5\n")
+            .files["/r/llamafactory.yaml"])
+        let lines = Set(text.split(separator: "\n").map(String.init))
+        #expect(lines.contains("learning_rate: 5.0e-05"), "\(text)")
+        #expect(lines.contains("betas: [1.0e-08, 0.9, 2.0]") && lines.contains("big: 1.0e+20"), "\(text)")
+        #expect(lines.contains("weight_decay: 1.0e-05"), "\(text)")  // the user's own floats too
+        #expect(lines.contains("num_train_epochs: 3") && lines.contains("lora_rank: 16"), "\(text)")  // integers stay integers
+        // YAML 1.1's float pattern (yaml.org/type/float.html) matches every number written with a dot or exponent.
+        let float11 = try Regex(#"^[-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?$"#)
+        for line in lines where !line.hasPrefix("#") {
+            let value = String(line.split(separator: ": ", maxSplits: 1).last ?? "")
+            for item in value.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).components(separatedBy: ", ")
+            where Double(item) != nil && Int(item) == nil {
+                #expect(item.wholeMatch(of: float11) != nil, "\(line) is not a YAML 1.1 float")
+            }
+        }
+    }
+
     @Test func mappingsCanBeOverridden() throws {
         var yaml = Self.experiment.replacingOccurrences(of: "trainer: {profile: llamafactory, config: configs/train_lora.yaml}",
                                                         with: "trainer: {profile: llamafactory, config: c.yaml, map: {warmup_ratio: warmup_steps}}")

@@ -56,22 +56,22 @@ import Testing
 
     @Test func configFileValuesReadBackWithTheirTypesUnderYaml11() {
         // PyYAML (what wandb.init reads the file with) takes `1e-05` for a string; `1.0e-05` is a float in both.
-        #expect(WandbAgent.yamlScalar(.double(1e-5)) == "1.0e-05")
-        #expect(WandbAgent.yamlScalar(.double(3e20)) == "3.0e+20")
-        #expect(WandbAgent.yamlScalar(.double(0.0002)) == "0.0002")
-        #expect(WandbAgent.yamlScalar(.double(2)) == "2.0")
-        #expect(WandbAgent.yamlScalar(.double(-.infinity)) == "-.inf" && WandbAgent.yamlScalar(.double(.nan)) == ".nan")
-        #expect(WandbAgent.yamlScalar(.int(8)) == "8" && WandbAgent.yamlScalar(.bool(true)) == "true")
+        #expect(ParamValue.double(1e-5).yaml == "1.0e-05")
+        #expect(ParamValue.double(3e20).yaml == "3.0e+20")
+        #expect(ParamValue.double(0.0002).yaml == "0.0002")
+        #expect(ParamValue.double(2).yaml == "2.0")
+        #expect(ParamValue.double(-.infinity).yaml == "-.inf" && ParamValue.double(.nan).yaml == ".nan")
+        #expect(ParamValue.int(8).yaml == "8" && ParamValue.bool(true).yaml == "true")
         // A string that looks like a number or a boolean stays a string.
-        #expect(WandbAgent.yamlScalar(.string("yes")) == #""yes""# && WandbAgent.yamlScalar(.string("1e-5")) == #""1e-5""#)
-        #expect(WandbAgent.yamlScalar(.list([.string("q_proj"), .double(1e-5)])) == #"["q_proj", 1.0e-05]"#)
+        #expect(ParamValue.string("yes").yaml == #""yes""# && ParamValue.string("1e-5").yaml == #""1e-5""#)
+        #expect(ParamValue.list([.string("q_proj"), .double(1e-5)]).yaml == #"["q_proj", 1.0e-05]"#)
     }
 
     @Test func environmentIsTheAgentsAndOfflineUnlessTheUserChose() {
         let env = WandbAgent.environment(sweep: "lora sweep", run: "ab12cd34", runDir: "/runs/ab12cd34", inherited: [:])
         #expect(env["WANDB_SWEEP_ID"] == "lora_sweep" && env["WANDB_RUN_ID"] == "ab12cd34" && env["WANDB_DIR"] == "/runs/ab12cd34")
         #expect(env["WANDB_SWEEP_PARAM_PATH"] == "/runs/ab12cd34/wandb/sweep-lora_sweep/config-ab12cd34.yaml")
-        #expect(env["WANDB_MODE"] == "offline")
+        #expect(env["WANDB_MODE"] == "offline" && env["WANDB__TRANSACTION_LOG_FLUSH_INTERVAL"] == "1")
         #expect(WandbAgent.environment(sweep: "s", run: "r", runDir: "/d", inherited: ["WANDB_MODE": "online"])["WANDB_MODE"] == nil)
     }
 

@@ -19,10 +19,11 @@ import Testing
         #expect(p.trials[8].int("epochs") == 3)
         #expect(p.varying == ["epochs", "learning_rate", "lora.alpha", "lora.r"])
 
+        // W&B passes a nested block as one dict argument, after the top-level names (wandb/sweeps `to_config`).
         let argv = CommandTemplate.expand(p.experiment.trainer.command, trial: p.trials[0], program: p.experiment.program,
-                                          configPath: "/r/trial.json", runDir: "/r").argv
+                                          configPath: "/r/trial.json", runDir: "/r", paths: p.experiment.parameterPaths).argv
         #expect(argv == ["/usr/bin/env", "python", "train.py", "--epochs=2", "--learning_rate=0.0001",
-                         "--lora.alpha=16", "--lora.r=8", "--warmup_ratio=0.03"])
+                         "--warmup_ratio=0.03", "--lora={'alpha': 16, 'r': 8}"])
         // W&B's hyperband is acted on now: read, with its defaults, and no warning.
         #expect(!p.experiment.warnings.contains { $0.message.contains("early_terminate") })
         #expect(p.experiment.earlyTerminate.flatMap(Hyperband.init) != nil)
