@@ -5,7 +5,7 @@ SWIFT ?= swift
 SYSTEM_PACKAGES := libsqlite3-dev libopenblas-dev libgit2-dev gnuplot-nox pkgconf chromium slurm-wlm munge
 BIN := .build/debug
 
-.PHONY: all deps build test bench demo plan clean release models fuzz check-hf check-trainers
+.PHONY: all deps build test bench demo plan clean release models fuzz check-hf check-trainers check-wandb
 
 all: build
 
@@ -172,6 +172,25 @@ check-trainers: deps
 	@if [ -z "$(HARROW_BIN)" ]; then $(SWIFT) build --product harrow-train && $(SWIFT) build --product harrow; fi
 	@$(MAKE) --no-print-directory models TRAIN=$(or $(HARROW_BIN),$(BIN))/harrow-train
 	HARROW_BIN=$(or $(HARROW_BIN),$(BIN)) scripts/check-trainers.sh
+
+# W&B scripts unchanged under harrow, with the real W&B SDK (pinned; in .build/wandb-venv), outside `make test`:
+# examples/wandb under a grid, nested parameters, and bayes with hyperband. Checks each trial's wandb.config against
+# its plan and every logged point against W&B's own reader of the run's .wandb file (wandb 0.19.11's
+# datastore.py, the last SDK with a Python reader), and that curves arrived while runs ran. About 2 minutes.
+WANDB_VENV := .build/wandb-venv
+WANDB_VERSION := 0.31.0
+check-wandb: deps
+	@if [ ! -x $(WANDB_VENV)/bin/python ] || [ "$$($(WANDB_VENV)/bin/python -c 'import wandb; print(wandb.__version__)' 2>/dev/null)" != "$(WANDB_VERSION)" ]; then \
+	  rm -rf $(WANDB_VENV) && python3 -m venv $(WANDB_VENV) && $(WANDB_VENV)/bin/pip install -q --disable-pip-version-check wandb==$(WANDB_VERSION); \
+	fi
+	@if [ ! -f $(WANDB_VENV)/datastore.py ]; then \
+	  $(WANDB_VENV)/bin/pip download -q --disable-pip-version-check --no-deps wandb==0.19.11 -d $(WANDB_VENV)/old && \
+	  $(WANDB_VENV)/bin/python -c "import glob, zipfile; w = zipfile.ZipFile(glob.glob('$(WANDB_VENV)/old/wandb-0.19.11-*.whl')[0]); \
+	    open('$(WANDB_VENV)/datastore.py', 'wb').write(w.read('wandb/sdk/internal/datastore.py'))" && rm -rf $(WANDB_VENV)/old; \
+	fi
+	@if [ -z "$(HARROW_BIN)" ]; then $(SWIFT) build --product harrow; fi
+	$(WANDB_VENV)/bin/python scripts/check_wandb.py --harrow $(or $(HARROW_BIN),$(BIN))/harrow --python $(WANDB_VENV)/bin/python \
+	  --datastore $(WANDB_VENV)/datastore.py
 
 clean:
 	rm -rf .build .harrow reports
