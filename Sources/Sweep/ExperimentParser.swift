@@ -223,6 +223,12 @@ struct ExperimentParser {
         }
         // A random sweep without `count` or `run_cap` runs until it is stopped, as W&B's does: `Planner.limit` is nil
         // and the runner draws its trials one at a time (`harrow sweep` then needs `--deadline`).
+        if experiment.isWandb, let parametersNode, let first = yaml11Strings(parametersNode).first {
+            let count = yaml11Strings(parametersNode).count
+            warning(first, "`\(first.scalar!.string)` is a number here but a string to `wandb sweep`, which reads YAML 1.1 (PyYAML)"
+                    + (count > 1 ? " (\(count) such values in `parameters`)" : ""),
+                    hint: "write it `\(ParamValue.double(first.float ?? 0).yaml)` (a `.` and a signed exponent), so the file means the same under W&B")
+        }
         if experiment.method.isAdaptive, experiment.metric == nil {
             error(root, "a \(experiment.method.rawValue) search needs `metric` to know what to optimise",
                   hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
@@ -277,6 +283,20 @@ struct ExperimentParser {
     }
 
     /// A YAML scalar or list as a value. Plain scalars are typed by YAML's rules; quoted ones stay strings.
+    /// Plain scalars YAML 1.2 reads as floats and YAML 1.1 as strings: an exponent without a `.` in the mantissa
+    /// (`1e-5`), which PyYAML's float pattern needs.
+    func yaml11Strings(_ node: Node) -> [Node] {
+        switch node {
+        case .scalar(let s):
+            guard s.style == .plain || s.style == .any, node.float != nil, node.int == nil,
+                  s.string.contains(where: { $0 == "e" || $0 == "E" }), !s.string.contains(".") else { return [] }
+            return [node]
+        case .sequence(let seq): return seq.flatMap(yaml11Strings)
+        case .mapping(let m): return m.flatMap { yaml11Strings($0.value) }
+        default: return []
+        }
+    }
+
     func value(_ node: Node) -> ParamValue? {
         switch node {
         case .scalar(let scalar):
