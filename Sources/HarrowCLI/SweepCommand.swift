@@ -26,8 +26,10 @@ struct SweepCommand: AsyncParsableCommand {
 
         Other trainers run unchanged: `trainer: {profile: llamafactory, config: FILE}` writes each \
         trial's LLaMA-Factory config, `trainer: {profile: hf, program: train.py}` passes \
-        TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl}` \
-        reads a trainer's own log as it grows (README: Using your own trainer).
+        TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl | wandb}` \
+        reads a trainer's own log as it grows (README: Using your own trainer). A W&B sweep file \
+        (`program:`) runs its script as W&B's agent would: the trial's values reach `wandb.config`, W&B \
+        runs offline in the run folder, and what `wandb.log` sends is read from the run's .wandb file.
 
         On a cluster, `executor: {type: slurm, partition: gpu, gres: "gpu:1", time: "4:00:00", \
         array_parallelism: 8}` (or --executor slurm) submits the ready trials as one job array and \
