@@ -248,7 +248,11 @@ enum SweepReport {
             let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
             let val = s[TrainerContract.Metric.valLoss]
             var row: [String] = [run.id, status, String(run.attempt), formatDuration(run.duration)]
-            row += varying.map { name in params[name]?.plain ?? "-" }
+            // A drawn value (0.0037640564903177343) is shown to 4 digits; a value written in the file as it is.
+            row += varying.map { name in
+                if case .double(let d)? = params[name], d.description.count > 8 { return formatNumber(d) }
+                return params[name]?.plain ?? "-"
+            }
             row += [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(val?.min), val.map { String($0.minStep) } ?? "-"]
             if let m = metric { row.append(formatNumber(m.goal == .minimize ? s[m.name]?.min : s[m.name]?.max)) }
             return row + [snapshot.diagnosis?.verdict ?? "-"]

@@ -8,6 +8,7 @@ actor Scheduler {
     private let deadline: Date?
     private let historyMean: Double?
     private let startedAt: Date
+    /// Epochs of each trial, by params key.
     private let epochs: [String: Double]
     private let reportSink: (@Sendable (SweepProgress) -> Void)?
 
@@ -40,7 +41,7 @@ actor Scheduler {
     func next() -> Run? {
         while !stopping, !pending.isEmpty {
             let run = pending.removeFirst()
-            if admit(run, epochs: epochs[run.trialKey]) { return run }
+            if admit(run, epochs: run.paramsKey.flatMap { epochs[$0] }) { return run }
         }
         return nil
     }
