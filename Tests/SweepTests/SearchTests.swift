@@ -187,6 +187,27 @@ struct SearchSpaceTests {
         #expect(!observations.map(\.trial.key).contains(p.trial.key))
     }
 
+    /// A finished run that never logged the metric is not a result: W&B would enter 0 (or the worst value) for it,
+    /// and the search would then stand on a number nobody measured.
+    @Test func aMissingValueIsNotAResult() throws {
+        let e = try experiment()
+        let s = SearchSpace(e)
+        func t(_ x: Double) throws -> Trial { try #require(try s.trial(at: [x, x, x, x])) }
+        let none = [Observation(trial: try t(0.1), state: .finished), Observation(trial: try t(0.3), state: .finished),
+                    Observation(trial: try t(0.6), state: .failed)]
+        let p = try #require(try Search.propose(e, number: 4, observations: none))
+        #expect(p.explanation.incumbent == nil && p.explanation.basis == "random")
+        #expect(p.explanation.finished == 0 && p.explanation.unmeasured == 2 && p.explanation.failed == 1)
+        #expect(!p.explanation.summary.contains("best so far") && p.explanation.summary.contains("2 without the metric"))
+        // Beside measured runs, the unmeasured ones still stay out of the model.
+        let mixed = none + [Observation(trial: try t(0.8), state: .finished, best: 0.7, worst: 1.0),
+                            Observation(trial: try t(0.9), state: .finished, best: 0.5, worst: 0.9)]
+        let q = try #require(try Search.propose(e, number: 6, observations: mixed))
+        #expect(q.explanation.finished == 2 && q.explanation.unmeasured == 2 && q.explanation.incumbent == 0.5)
+        // An explanation stored before the count existed still reads.
+        #expect(Explanation(json: #"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#) != nil)
+    }
+
     @Test func tpeSamplesAtRandomUntilTenResultsThenUsesItsDensities() throws {
         let e = try experiment("tpe")
         var observations: [Observation] = []
