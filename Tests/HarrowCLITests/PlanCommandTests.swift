@@ -27,6 +27,20 @@ import Testing
         #expect(params["lora_targets"] as? [String] == ["q_proj", "v_proj"])
     }
 
+    /// W&B runs a random sweep with no `count` or `run_cap` until it is stopped: `plan` says so, and `sweep` asks
+    /// for the deadline that stops it (exit 2, pointing at the `method:` line), starting nothing.
+    @Test func anUnboundedRandomSweepNeedsADeadline() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try "method: random\nprogram: train.py\nparameters:\n  lr: {min: 0.0001, max: 0.01}\n"
+            .write(toFile: dir + "/random.yaml", atomically: true, encoding: .utf8)
+        let plan = try Harrow.run(["plan", "random.yaml"], in: dir)
+        #expect(plan.status == 0 && plan.stdout.contains("unbounded: random trials until the deadline"))
+        let sweep = try Harrow.run(["sweep", "random.yaml", "--db", dir + "/h.db"], in: dir)
+        #expect(sweep.status == 2)
+        #expect(sweep.stderr.contains("random.yaml:1:9: error:") && sweep.stderr.contains("--deadline") && sweep.stderr.contains("run_cap"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.harrow/runs"))
+    }
+
     @Test func badFileExitsTwoWithPositions() throws {
         let path = try Harrow.temporaryFile("parameters:\n  lr: {values: []}\n  epochs: {valeus: [1]}\n")
         let r = try Harrow.run("plan", path)
