@@ -223,6 +223,8 @@ struct ExperimentParser {
         }
         // A random sweep without `count` or `run_cap` runs until it is stopped, as W&B's does: `Planner.limit` is nil
         // and the runner draws its trials one at a time (`harrow sweep` then needs `--deadline`).
+        // The store holds the log's series under the names `trainer.metrics.keys` maps them to: so does the metric.
+        if let name = experiment.metric?.name, let renamed = experiment.trainer.metrics?.keys[name] { experiment.metric?.name = renamed }
         if experiment.isWandb, let parametersNode, let first = yaml11Strings(parametersNode).first {
             let count = yaml11Strings(parametersNode).count
             warning(first, "`\(first.scalar!.string)` is a number here but a string to `wandb sweep`, which reads YAML 1.1 (PyYAML)"

@@ -84,4 +84,18 @@ import Testing
         """)
         #expect(!p.experiment.isWandb && p.experiment.trainerLog == nil)
     }
+
+    @Test func keysThatRenameTheMetricRenameItForTheSearch() throws {
+        let p = try plan("""
+        program: train.py
+        method: bayes
+        metric: {name: val_loss, goal: minimize}
+        parameters:
+          lr: {min: 0.0001, max: 0.01}
+        trainer:
+          metrics: {format: wandb, keys: {loss: train/loss, val_loss: val/loss}}
+        """)
+        #expect(p.experiment.metric?.name == "val/loss")
+        #expect(p.experiment.trainerLog?.keys == ["loss": "train/loss", "val_loss": "val/loss"])
+    }
 }
