@@ -45,7 +45,7 @@ struct EvalCommand: AsyncParsableCommand {
     func run() async throws {
         let scorerArgv = scorer.map { $0.split(separator: " ").map(String.init) }
         if let runID {
-            let store = try storeOptions.open()
+            let store = try storeOptions.openForWriting()
             let run = try store.requireRun(runID)
             let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv, timeout: timeout)
             let results = await evaluation.run(run, evalsets: evalsets, store: store)

@@ -52,7 +52,7 @@ struct ImportCommand: ParsableCommand {
             printError("harrow: \(error)")
             throw ExitStatus.configuration
         }
-        let store = try storeOptions.open()
+        let store = try storeOptions.openForWriting(create: true)
         let run = try store.save(imported)
         let verdict = try diagnose(run: run, store: store)
         if json {

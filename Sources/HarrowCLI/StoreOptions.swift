@@ -6,9 +6,26 @@ struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The store (SQLite). Default: $HARROW_DB or .harrow/harrow.db.", valueName: "path"))
     var db: String?
 
+    /// The store, for reading: it must exist, and nothing is written to it (a read-only file opens too).
     func open() throws -> Store {
         do {
-            return try Store(path: db ?? Store.defaultPath)
+            return try Store.reading(db ?? Store.defaultPath)
+        } catch {
+            printError("harrow: \(error)")
+            throw ExitStatus.configuration
+        }
+    }
+
+    /// The store, for a command that records something. Only a sweep or an import creates it (`create`); the
+    /// others need the runs it holds, so a store that is not there is a mistyped path.
+    func openForWriting(create: Bool = false) throws -> Store {
+        let path = db ?? Store.defaultPath
+        guard create || FileManager.default.fileExists(atPath: path) else {
+            printError("harrow: no store at \(path)")
+            throw ExitStatus.configuration
+        }
+        do {
+            return try Store(path: path)
         } catch {
             printError("harrow: \(error)")
             throw ExitStatus.configuration

@@ -99,7 +99,7 @@ struct SweepCommand: AsyncParsableCommand {
         }
         text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         printWarnings(experiment.warnings)
-        let store = try storeOptions.open()
+        let store = try storeOptions.openForWriting(create: true)
 
         var options = RunnerOptions()
         options.parallel = parallel

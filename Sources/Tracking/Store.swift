@@ -12,8 +12,52 @@ public final class Store: Sendable {
         ProcessInfo.processInfo.environment["HARROW_DB"] ?? ".harrow/harrow.db"
     }
 
-    public init(path: String) throws(StoreError) {
+    /// Whether the store was opened for reading only: nothing can be written through it.
+    public let readOnly: Bool
+
+    /// Opens a store for reading, never writing: it must exist (a mistyped `--db` is an error, not a new empty
+    /// store), and a store whose file cannot be written (a CI artifact, a shared file system) still opens. A store
+    /// an older harrow wrote is brought up to date first when its file can be written.
+    public static func reading(_ path: String) throws(StoreError) -> Store {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError("no store at \(path)" + (path == defaultPath ? " (run `harrow sweep` first, or give --db)" : ""))
+        }
+        let store = try Store(path: path, readOnly: true)
+        if try store.needsMigration {
+            guard FileManager.default.isWritableFile(atPath: path) else {
+                throw StoreError("the store at \(path) was written by an older harrow and cannot be upgraded here (the file is read-only); "
+                    + "open it once with a writable copy")
+            }
+            _ = try Store(path: path)
+        }
+        return store
+    }
+
+    public convenience init(path: String) throws(StoreError) {
+        try self.init(path: path, readOnly: false)
+    }
+
+    private init(path: String, readOnly: Bool) throws(StoreError) {
         self.path = path
+        self.readOnly = readOnly
+        if readOnly {
+            var config = Configuration()
+            config.readonly = true
+            config.busyMode = .timeout(30)
+            do {
+                pool = try DatabasePool(path: path, configuration: config)
+            } catch {
+                // A WAL store whose folder cannot be written has no shared-memory file to read through: then it is
+                // read as an immutable file, which a store nobody can write is.
+                do {
+                    config.readonly = true
+                    pool = try DatabasePool(path: "file:\(path)?immutable=1", configuration: config)
+                } catch {
+                    throw StoreError("cannot open the store at \(path): \(error)")
+                }
+            }
+            return
+        }
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var config = Configuration()
@@ -38,6 +82,13 @@ public final class Store: Sendable {
         try migrate()
     }
 
+    /// Migrations the store has not had yet.
+    var needsMigration: Bool {
+        get throws(StoreError) {
+            try read { db in try !Schema.migrator.hasCompletedMigrations(db) }
+        }
+    }
+
     private func migrate() throws(StoreError) {
         let migrator = Schema.migrator
         do {
@@ -55,6 +106,7 @@ public final class Store: Sendable {
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
+        if readOnly { throw StoreError("the store at \(path) is open for reading; this command does not write it") }
         do { return try pool.write(body) } catch let e as StoreError { throw e } catch let e as DatabaseError {
             // A full disk or a failing device: nothing more can be recorded until it is fixed.
             var error = StoreError("\(e)")
