@@ -1,9 +1,11 @@
 import Foundation
 
 extension Diagnoser {
-    /// What to do next, in numbers: the step and epoch to keep, the share of the run spent after it, how many
-    /// epochs instead, and which way to move the learning rate and about how far.
-    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds) -> String {
+    /// What to do next, in numbers: the step and epoch to keep (and the checkpoint that holds it, or that none
+    /// does), the share of the run spent after it, how many epochs instead, and which way to move the learning
+    /// rate and about how far.
+    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds, lastStep: Int? = nil,
+                       checkpoints: Checkpoints? = nil) -> String {
         let epochsRun = e.epochs.map { max(1, Int($0.rounded())) }
         func percent(_ x: Double) -> String { String(format: "%.1f%%", abs(x) * 100) }
         func at(_ step: Int?) -> String {
@@ -25,12 +27,12 @@ extension Diagnoser {
             let train = e.trainAfterBest.map { " while train fell \(percent($0)) more" } ?? ""
             if let rise = e.valRisePercent, rise > max(t.overfitRisePercent, e.valNoisePercent ?? 0) {
                 return "val loss was lowest\(at(bestStep)) and ended \(String(format: "%.1f", rise))% above it\(train)\(after): "
-                    + "keep the checkpoint at step \(bestStep.map(String.init) ?? "-"), \(fewerEpochs(than: bestStep)), or add more diverse data"
+                    + "\(keep(bestStep, lastStep: lastStep, checkpoints: checkpoints)), \(fewerEpochs(than: bestStep)), or add more diverse data"
             }
             let share = e.plateauShare.map { " for the last \(percent($0)) of the run" } ?? ""
             let fell = e.trainFallOnPlateau.map { " while train fell \(percent($0))" } ?? ""
             return "val loss stopped improving\(at(e.plateauStep))\(share)\(fell): the model memorises and those steps bought nothing; "
-                + "\(fewerEpochs(than: e.plateauStep)), or stop at the best checkpoint (step \(bestStep.map(String.init) ?? "-"))"
+                + "\(fewerEpochs(than: e.plateauStep)), or \(keep(bestStep, lastStep: lastStep, checkpoints: checkpoints))"
         case .under_trained:
             if let progress = e.valProgress, progress < t.minimumProgress {
                 return "val loss barely moved (it fell \(percent(progress)) over the run, steadily to the end): "

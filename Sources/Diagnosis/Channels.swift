@@ -4,7 +4,7 @@ public struct ChannelReading: Sendable, Equatable, Codable {
     public var task: String
     public var verdict: Verdict
     public var confidence: Double
-    /// Where this task type's val loss was lowest.
+    /// Where this task type's val loss was lowest (as logged, the earliest of equals).
     public var bestStep: Int?
     /// How far it ended above that minimum, in percent.
     public var risePercent: Double?
@@ -20,7 +20,7 @@ extension Diagnoser {
                                 thresholds t: Thresholds = Thresholds()) -> [ChannelReading] {
         channels.map { task, val in
             let d = diagnose(train: train, val: val, lr: lr, schedule: schedule, thresholds: t)
-            return ChannelReading(task: task, verdict: d.verdict, confidence: d.confidence, bestStep: d.evidence.valMinStep, risePercent: d.evidence.valRisePercent,
+            return ChannelReading(task: task, verdict: d.verdict, confidence: d.confidence, bestStep: d.bestStep, risePercent: d.evidence.valRisePercent,
                                   tailFall: d.evidence.valTailFall)
         }.sorted { a, b in
             let order: [Verdict] = [.overfitting, .diverged, .unstable, .stalled_start, .good_fit, .under_trained, .insufficient_data]

@@ -54,8 +54,13 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var noise: Double?
     /// Train points after the first tenth that jump 1.5× above the median of the five before them.
     public var spikes: Int?
+    /// The lowest val loss as logged and its step: the run's best step (`Diagnoser.bestStep`).
     public var valMin: Double?
     public var valMinStep: Int?
+    /// The minimum of the smoothed val curve and its step, where the turn is read (rise, gap, train after it);
+    /// evidence only, never the step to keep: it can fall between evaluations' minima.
+    public var smoothedMin: Double?
+    public var smoothedMinStep: Int?
     public var valFinal: Double?
     /// Rise of smoothed val loss from its minimum to the end, in percent of the minimum.
     public var valRisePercent: Double?
@@ -79,11 +84,11 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var lrTailShare: Double?
     /// Fall of val loss from its first evaluation to its minimum, as a fraction of the first.
     public var valProgress: Double?
-    /// Relative change of smoothed train loss after val's minimum (negative = train kept falling).
+    /// Relative change of smoothed train loss after smoothed val's minimum (negative = train kept falling).
     public var trainAfterBest: Double?
     /// Final val loss minus final train loss.
     public var gap: Double?
-    /// How much the train–val gap widened after val's minimum, relative to val's level.
+    /// How much the train–val gap widened after smoothed val's minimum, relative to val's level.
     public var gapWidening: Double?
     /// Share of the steps after val first came within its noise of its minimum (a plateau when val stayed there).
     public var plateauShare: Double?
@@ -105,7 +110,7 @@ public struct Diagnosis: Sendable, Equatable {
     public var verdict: Verdict
     /// 0.5 (borderline) to 0.99 (far past every threshold); at most 0.7 for a sparse run.
     public var confidence: Double
-    /// The step to keep: the val-loss minimum, or the last step.
+    /// The run's best step (`Diagnoser.bestStep`): the evaluated step with the lowest val loss.
     public var bestStep: Int?
     public var evidence: Evidence
     public var advice: String
@@ -193,10 +198,11 @@ public enum Diagnoser {
     /// Reads the train and val curves of one run. Pure: no I/O, same input → same verdict.
     /// `valByTask` holds val curves per task type (`val/loss@TASK`); they are read too, and the advice says
     /// which task type turned first when they differ, naming only task types with enough validation records
-    /// (`valRecords`, as the trainer logged them; a task type whose count is unknown is named).
+    /// (`valRecords`, as the trainer logged them; a task type whose count is unknown is named). The advice names
+    /// a checkpoint only from `checkpoints` (nil: the run's folder is unknown).
     public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
                                 thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:],
-                                valRecords: [String: Int] = [:]) -> Diagnosis {
+                                valRecords: [String: Int] = [:], checkpoints: Checkpoints? = nil) -> Diagnosis {
         var schedule = schedule
         if schedule.warmupSteps == nil, let rawLR { schedule.warmupSteps = Schedule.warmupSteps(lr: rawLR.cleaned().0) }
         let (train, trainBad) = rawTrain.cleaned()
@@ -205,16 +211,20 @@ public enum Diagnoser {
         e.trainPoints = train.count
         e.valPoints = val.count
         e.nonfinite = trainBad + valBad
-        let valMinStep = val.isEmpty ? nil : val.steps[val.values.indices.min { val.values[$0] < val.values[$1] }!]
+        let bestStep = Self.bestStep(val: val, reported: checkpoints?.bestStep)
+        if let step = bestStep, let i = val.steps.firstIndex(of: step) {
+            e.valMin = val.values[i]
+            e.valMinStep = step
+        }
 
         if e.nonfinite > 0 && (train.isEmpty || trainBad > 0 && rawTrain.values.last.map { !$0.isFinite } == true) {
-            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: valMinStep, evidence: e,
+            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: bestStep, evidence: e,
                              advice: advice(.diverged, bestStep: nil, e: e, t: t))
         }
         // A run that logs every few hundred steps still has a reading when val was evaluated a few times.
         e.sparse = train.count < t.minimumPoints
         guard train.count >= 2, !e.sparse || val.count >= 3 else {
-            return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: nil, evidence: e,
+            return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: bestStep, evidence: e,
                              advice: "only \(train.count) train-loss and \(val.count) val-loss points: log or evaluate more often (or train longer) to judge the curve")
         }
 
@@ -281,15 +291,14 @@ public enum Diagnoser {
             return interpolate(steps, smooth, at: Double(step), from: i)
         }
 
-        var bestStep: Int? = train.steps.last
         if val.count >= 3 {
             let w = Curve.window(for: val.count)
             let vs = val.smoothed(window: w)
             let vx = val.steps.map(Double.init)
             let iMin = vs.indices.min { vs[$0] < vs[$1] || (vs[$0] == vs[$1] && $0 < $1) }!
             let vmin = max(abs(vs[iMin]), 1e-12)
-            e.valMin = val.values[iMin]
-            e.valMinStep = val.steps[iMin]
+            e.smoothedMin = vs[iMin]
+            e.smoothedMinStep = val.steps[iMin]
             e.valFinal = val.values.last
             e.valRisePercent = (vs.last! - vs[iMin]) / vmin * 100
             e.valJitter = jitter(val.values)
@@ -322,7 +331,6 @@ public enum Diagnoser {
                 let trainThen = trainAt(val.steps[iFlat])
                 e.trainFallOnPlateau = (trainThen - e.trainFinal!) / max(abs(trainThen), 1e-12)
             }
-            bestStep = val.steps[iMin]
         } else if let v = val.values.last {
             e.valFinal = v
             e.gap = v - train.values.last!
@@ -330,14 +338,13 @@ public enum Diagnoser {
         if let spe = schedule.stepsPerEpoch, spe > 0 {
             e.stepsPerEpoch = spe
             e.epochs = end / Double(spe)
-            if let b = e.valMinStep { e.bestEpoch = Double(b) / Double(spe) }
+            if let b = bestStep { e.bestEpoch = Double(b) / Double(spe) }
         }
-        if let b = e.valMinStep { e.afterBestShare = (end - Double(b)) / span }
+        if let b = bestStep { e.afterBestShare = (end - Double(b)) / span }
 
         var (verdict, confidence) = decide(e, t)
         if e.sparse || (1..<5).contains(e.valPoints) { confidence = min(confidence, 0.7) }
-        if verdict != .overfitting && verdict != .good_fit { bestStep = e.valMinStep ?? bestStep }
-        var said = advice(verdict, bestStep: bestStep, e: e, t: t)
+        var said = advice(verdict, bestStep: bestStep, e: e, t: t, lastStep: Int(end), checkpoints: checkpoints)
         if !valByTask.isEmpty {
             var readings = channels(train: rawTrain, channels: valByTask, lr: rawLR, schedule: schedule, thresholds: t)
             for i in readings.indices { readings[i].records = valRecords[readings[i].task] }

@@ -42,6 +42,8 @@ public struct GateInput: Sendable {
     public var values: [String: Value]
     public var verdict: String?
     public var evaluatedBestCheckpoint: Bool
+    /// The run's best step (the evaluated step with the lowest val loss), named when a rule is about it.
+    public var bestStep: Int?
     public var dirty: Bool?
     public var baselineRun: String?
     public var baseline: [String: Value]?
@@ -112,11 +114,12 @@ public enum Gate {
                 if ok, v == "overfitting", rules.overfittingNeedsBestCheckpoint, !input.evaluatedBestCheckpoint {
                     ok = false
                     reason = "over-fitted, and the evaluated checkpoint is not the one at the val minimum"
+                        + (input.bestStep.map { " (step \($0))" } ?? "")
                 }
                 out.append(RuleResult(rule: "verdict", observed: v, expected: refused, passed: ok, reason: reason))
             } else {
                 out.append(RuleResult(rule: "verdict", observed: "missing", expected: refused, passed: false,
-                                      reason: "run \(input.run) has no diagnosis: run harrow diagnose"))
+                                      reason: "run \(input.run) has no diagnosis: run harrow diagnose \(input.run) --save"))
             }
         }
         if !rules.maxDrop.isEmpty {

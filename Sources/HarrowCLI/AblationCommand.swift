@@ -12,7 +12,8 @@ struct AblationCommand: ParsableCommand {
         The baseline is the run that holds the most common value of every \
         parameter, as in a one-factor-at-a-time design (experiments/demo.yaml is \
         one). Every other run is shown as what it changes from the baseline, with \
-        its verdict, best val loss, 3H total, forgetting on general data and the \
+        its verdict, best val loss and the step it was logged at (the run's best \
+        step, as `diagnose` and `runs` name it), 3H total, forgetting on general data and the \
         diagnosis's advice: one line per story of the sweep.
 
         Below the table, each change says in words what it did beyond noise. The \
@@ -54,7 +55,7 @@ struct AblationCommand: ParsableCommand {
             print(jsonText(rows))
             return
         }
-        let header = ["change", "run", "verdict", TrainerContract.Metric.valLoss, "total", "forgetting", "advice"]
+        let header = ["change", "run", "verdict", TrainerContract.Metric.valLoss, "best step", "total", "forgetting", "advice"]
         let snapshots = try store.snapshots(runs)
         let rows = order.map { i -> [String] in
             let run = runs[i], values = snapshots[i].values
@@ -63,7 +64,8 @@ struct AblationCommand: ParsableCommand {
                 : reading.changes[i].map { "\($0.name) \($0.from) → \($0.to)" }.joined(separator: ", ")
             let diagnosis = snapshots[i].diagnosis
             let verdict = run.status.isFinished ? diagnosis?.verdict ?? "-" : run.status.rawValue
-            return [change, run.id, verdict, formatNumber(values["val_loss_best"]?.value), formatNumber(values["total"]?.value),
+            return [change, run.id, verdict, formatNumber(values["val_loss_best"]?.value), snapshots[i].bestStep.map(String.init) ?? "-",
+                    formatNumber(values["total"]?.value),
                     formatSigned(values["forgetting"]?.value), diagnosis?.advice ?? ""]
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))

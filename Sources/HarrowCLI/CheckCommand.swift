@@ -10,7 +10,7 @@ struct CheckCommand: ParsableCommand {
         curves point for point with the metrics.jsonl it was read from. Use it after a crash, a full disk \
         or a power cut, or before copying a store.
 
-        Exit status: 0 the store is sound, 1 a problem was found.
+        Exit status: 0 the store is sound, 1 a problem was found, 2 no store at the path or bad usage.
 
         Examples:
           harrow check

@@ -19,6 +19,19 @@ struct DiagnoseCommand: ParsableCommand {
         most 0.7 confidence. Per task type (val/loss@TASK), the advice says which \
         task type turned first.
 
+        The best step is the evaluated step with the lowest val loss as logged \
+        (the earliest of equals): the step `runs`, `gate`, `ablation` and reports \
+        show. The advice names the checkpoint that holds it (checkpoint-best), or \
+        says to save that step next time when none does. Where the smoothed val \
+        curve bottoms out is evidence (smoothedMinStep), not a step to keep.
+
+        Diagnosing a run is a read: it is diagnosed with the thresholds its \
+        experiment set under `diagnosis:`, plus any --threshold, and printed; the \
+        store is not changed. A sweep stores each run's diagnosis when the run \
+        ends; --save stores this reading in its place (what `runs`, `gate`, \
+        `ablation` and reports show). When the stored diagnosis differs from the \
+        reading, a note says so.
+
         Thresholds (defaults; an experiment overrides them under `diagnosis:`):
           overfit_rise_percent 1     val ends this % above its minimum (and beyond
                                      its noise): over-fitting
@@ -56,6 +69,8 @@ struct DiagnoseCommand: ParsableCommand {
         Examples:
           harrow diagnose --sweep overnight
           harrow diagnose k3x9a2pq --json
+          harrow diagnose k3x9a2pq --threshold overfit_rise_percent=5
+          harrow diagnose --sweep overnight --save
           harrow diagnose outputs/qwen-lora/checkpoint-500
         """)
 
@@ -63,6 +78,7 @@ struct DiagnoseCommand: ParsableCommand {
     @Option(help: "Diagnose every run of this sweep.") var sweep: String?
     @Option(help: ArgumentHelp("Override a threshold, e.g. overfit_rise_percent=5 (repeatable).", valueName: "name=value"))
     var threshold: [String] = []
+    @Flag(help: "Store the reading in place of the run's stored diagnosis (without it, nothing is written).") var save = false
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
 
@@ -81,9 +97,11 @@ struct DiagnoseCommand: ParsableCommand {
             overrides[parts[0]] = v
         }
         if let runID, runID.contains("/") || FileManager.default.fileExists(atPath: runID) {
+            if save { throw ValidationError("--save stores a run's diagnosis in the store; curves read from files have no run to store it with") }
             return try diagnoseFiles(at: runID, overrides: overrides)
         }
-        let store = try storeOptions.open()
+        // A read opens the store read-only: only --save writes.
+        let store = try save ? storeOptions.openForWriting() : storeOptions.open()
         let runs: [Run]
         if let runID {
             let r = try store.requireRun(runID)
@@ -97,7 +115,39 @@ struct DiagnoseCommand: ParsableCommand {
                 printError("harrow: \(all.count - runs.count) runs of \(sweep!) never started and are not diagnosed: run the sweep again to continue")
             }
         }
-        show(try runs.map { ($0.id, try diagnose(run: $0, store: store, thresholds: overrides)) })
+        var experiments: [String: [String: Double]] = [:]
+        var differing: [(run: String, stored: StoredDiagnosis?)] = []
+        let results = try runs.map { run -> (String, Diagnosis) in
+            // The experiment's own thresholds first, so a plain reading agrees with what the sweep stored.
+            let sweepKey = run.sweepName ?? ""
+            if experiments[sweepKey] == nil { experiments[sweepKey] = experimentThresholds(of: run, store: store) }
+            let d = try reading(of: run, store: store, thresholds: experiments[sweepKey]!.merging(overrides) { $1 })
+            if save {
+                try store.save(stored(d), run: run.rowID)
+            } else {
+                let old = try store.diagnosis(run: run.rowID)
+                if old.map({ $0.verdict != d.verdict.rawValue || $0.bestStep != d.bestStep || $0.advice != d.advice }) ?? true {
+                    differing.append((run.id, old))
+                }
+            }
+            return (run.id, d)
+        }
+        show(results)
+        guard !json else { return }
+        if save {
+            printError("harrow: stored the diagnosis of \(results.count == 1 ? results[0].0 : "\(results.count) runs")")
+        } else if !differing.isEmpty {
+            let what = overrides.isEmpty ? "" : " with these thresholds"
+            let which: String
+            if differing.count > 1 {
+                which = "\(differing.count) runs' stored diagnoses differ or are missing"
+            } else if let old = differing[0].stored {
+                which = "\(differing[0].run)'s stored diagnosis says \(old.verdict)" + (old.bestStep.map { ", best step \($0)" } ?? "")
+            } else {
+                which = "\(differing[0].run) has no stored diagnosis"
+            }
+            printError("harrow: \(which); the reading above\(what) is not stored: add --save to store it")
+        }
     }
 
     func diagnoseFiles(at path: String, overrides: [String: Double]) throws {

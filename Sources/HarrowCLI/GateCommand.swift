@@ -2,6 +2,7 @@ import HarrowCore
 import ArgumentParser
 import Foundation
 import Gate
+import Runner
 import Tracking
 
 struct GateCommand: ParsableCommand {
@@ -111,27 +112,15 @@ enum GateInputs {
 
     static func input(_ s: RunSnapshot) -> GateInput {
         let dirty = s.provenance.flatMap { $0.repository == nil ? nil : $0.dirty }
-        let best = s.run.runDir.map { FileManager.default.fileExists(atPath: $0 + "/" + (s.run.bestCheckpoint ?? "checkpoint-best")) } ?? false
-        return GateInput(run: s.id, values: s.values, verdict: s.diagnosis?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)
-    }
-}
-
-struct TagCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Name a run (production, release-candidate) for gates and comparisons.",
-                                                    discussion: "Without arguments, lists the tags. Giving a name again moves it.")
-    @Argument(help: "Run id or unique prefix.") var runID: String?
-    @Argument(help: "The name.") var name: String?
-    @OptionGroup var storeOptions: StoreOptions
-
-    func run() throws {
-        let store = try storeOptions.open()
-        guard let runID, let name else {
-            for t in try store.tags() { print("\(t.name)\t\(t.run)") }
-            return
-        }
-        let run = try store.requireRun(runID)
-        try store.tag(run: run.rowID, as: name)
-        print("\(name) → \(run.id)")
+        // The best checkpoint counts when it is in the run folder and holds the run's best step (a trainer that
+        // chose it by another metric kept another step).
+        let best = s.run.runDir.map { dir in
+            let kept = checkpoints(in: dir, best: s.run.bestCheckpoint, bestStep: s.run.bestStep, final: s.run.checkpoint)
+            return kept.best != nil && (kept.bestStep == nil || s.bestStep == nil || kept.bestStep == s.bestStep)
+        } ?? false
+        var input = GateInput(run: s.id, values: s.values, verdict: s.diagnosis?.verdict, evaluatedBestCheckpoint: best, dirty: dirty)
+        input.bestStep = s.bestStep
+        return input
     }
 }
 
@@ -141,7 +130,7 @@ struct UntagCommand: ParsableCommand {
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
-        guard try storeOptions.open().untag(name) else {
+        guard try storeOptions.openForWriting().untag(name) else {
             printError("harrow: no tag '\(name)'")
             throw ExitStatus.configuration
         }

@@ -9,8 +9,9 @@ struct PlanCommand: ParsableCommand {
         discussion: """
         Prints one row per trial with the parameters that vary, then what was dropped: points removed by \
         `exclude:` or `where:`, duplicates (two points that resolve to the same parameters, e.g. a tied \
-        lora_alpha equal to a free one), and trials over `run_cap`. Each trial has a content key (SHA-256 of \
-        its parameters and trainer command): a sweep re-run skips keys that already finished.
+        lora_alpha equal to a free one), and trials over `run_cap`. Each trial has a params key (SHA-256 of \
+        its parameters and trainer command; `harrow show KEY` takes its prefix): a sweep re-run skips trials \
+        that already finished with that key and the same code and inputs.
 
         Errors are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2.
 

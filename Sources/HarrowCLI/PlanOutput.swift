@@ -25,7 +25,8 @@ enum PlanTable {
             if !fixed.isEmpty { lines.append("fixed: " + fixed.map { "\($0.name)=\($0.value.plain)" }.joined(separator: "  ")) }
             lines.append("")
             let slots = plan.varying.map { name in first.names.firstIndex(of: name)! }
-            let header = ["#", "key"] + plan.varying
+            // The params key: `harrow show` takes its prefix and labels it the same.
+            let header = ["#", "params key"] + plan.varying
             let shown = plan.trials.prefix(limit ?? plan.trials.count)
             let rows = shown.enumerated().map { i, t in [String(i + 1), t.shortKey] + slots.map { display(t.values[$0]) } }
             lines += TextTable.render(header: header, rows: rows)

@@ -22,7 +22,7 @@ struct SweepsCommand: ParsableCommand {
             }))
             return
         }
-        if sweeps.isEmpty { print("no sweeps yet: start one with `harrow sweep FILE`"); return }
+        if sweeps.isEmpty { print("no sweeps yet in \(store.path): start one with `harrow sweep FILE`"); return }
         // Slurm job arrays, when any sweep ran on a cluster.
         let slurm = sweeps.contains { !$0.slurmArrays.isEmpty }
         let header = ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"] + (slurm ? ["slurm jobs"] : [])
@@ -32,7 +32,7 @@ struct SweepsCommand: ParsableCommand {
                 : s.slurmArrays.joined(separator: ",")
             return [s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(s.reused), String(c(.failed) + c(.timed_out)),
                     String(c(.running)), String(c(.queued) + c(.interrupted)),
-                    s.startedAt.map { DateFormatter.localizedString(from: $0, dateStyle: .short, timeStyle: .short) } ?? "-",
+                    isoText(s.startedAt),
                     eta(s).map(formatDuration) ?? "-"] + (slurm ? [arrays.isEmpty ? "-" : arrays] : [])
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
@@ -48,10 +48,18 @@ struct SweepsCommand: ParsableCommand {
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "runs", abstract: "List runs, optionally of one sweep, with their key metrics.",
+        commandName: "runs", abstract: "List runs, optionally of one sweep, with their key metrics and the parameters that vary.",
         discussion: """
+        Each row shows the parameters that differ between the runs listed; the ones they share are printed \
+        once, above the table.
+
+        --sort NAME sorts by a metric's minimum, a named value (helpful, honest, harmless, total, general, \
+        forgetting, gain, val_loss_best: the names gates and `runs --json` use) or a parameter, smallest \
+        first, and shows that value as a column; -NAME sorts largest first. Runs without it come last.
+
         Examples:
-          harrow runs --sweep overnight --sort val/loss   # best first by min val loss
+          harrow runs --sweep overnight --sort val/loss   # lowest val loss first
+          harrow runs --sort -helpful --limit 5           # the five most helpful
           harrow runs --status failed
           harrow runs --json | jq '.[] | select(.status == "succeeded") | .id'
         """)
@@ -59,28 +67,34 @@ struct RunsCommand: ParsableCommand {
     @Option(help: "Only runs of this sweep.") var sweep: String?
     @Option(help: ArgumentHelp("Only runs with this status: \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "status"))
     var status: String?
-    @Option(help: ArgumentHelp("Sort by a metric's minimum (prefix with - for the maximum first), e.g. val/loss.", valueName: "metric"))
+    // Unconditional, so that `--sort -val/loss` reads `-val/loss` as the value, not as an option.
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Sort by a metric, named value or parameter, smallest first; -NAME for largest first.", valueName: "name"))
     var sort: String?
     @Option(help: "Show at most this many runs.") var limit: Int?
     @Flag(help: "Print the run summary JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
 
-    func run() throws {
-        var wanted: RunStatus?
-        if let status {
-            guard let s = RunStatus(rawValue: status) else {
-                throw ValidationError("unknown status '\(status)'; one of: \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            wanted = s
+    func validate() throws {
+        if let status, RunStatus(rawValue: status) == nil {
+            let known = RunStatus.allCases.map(\.rawValue)
+            throw ValidationError("unknown status '\(status)'" + (suggestion(for: status, among: known).map { "; did you mean '\($0)'?" } ?? "")
+                                  + " (one of: \(known.joined(separator: ", ")))")
         }
+        if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more, not \(limit)") }
+        if sort == "" || sort == "-" { throw ValidationError("--sort needs a metric, named value or parameter, e.g. val/loss") }
+    }
+
+    func run() throws {
         let store = try storeOptions.open()
-        var runs: [Run]
-        if let sort {
-            let maximize = sort.hasPrefix("-")
-            let metric = maximize ? String(sort.dropFirst()) : sort
-            runs = try store.best(metric: metric, limit: limit ?? Int(Int32.max), maximize: maximize, sweep: sweep, status: wanted).map(\.run)
-        } else {
-            runs = try store.runs(sweep: sweep, status: wanted)
+        if let sweep { try requireSweep(sweep, in: store) }
+        var runs = try store.runs(sweep: sweep, status: status.flatMap(RunStatus.init(rawValue:)))
+        var order: RunOrder?
+        if let sort, !runs.isEmpty {
+            let o = try RunOrder(sort, runs: runs, store: store)
+            if o.values.isEmpty { printError("note: none of the runs listed has a value for '\(o.name)'; they are in store order") }
+            runs = o.sorted(runs)
+            order = o
         }
         if let limit { runs = Array(runs.prefix(limit)) }
         let snapshots = try store.snapshots(runs)
@@ -88,31 +102,158 @@ struct RunsCommand: ParsableCommand {
             print(jsonText(snapshots.map(RunSummary.json)))
             return
         }
-        if runs.isEmpty { print("no runs match"); return }
-        let header = ["run", "sweep", "status", "try", "time", TrainerContract.Metric.trainLoss, "val/loss min", "@step", "params"]
-        let rows = snapshots.map { snapshot -> [String] in
-            let run = snapshot.run, s = snapshot.summaries
-            let params = run.params.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.plain)" }.joined(separator: " ")
-            // A run another sweep ran, reused here because its identity matched.
-            let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
-            return [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration),
-                    formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min), s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-",
-                    String(params.prefix(60))]
+        if runs.isEmpty {
+            // Name the store and the filters: an empty answer must not read as an empty store.
+            let filters = [sweep.map { "--sweep \($0)" }, status.map { "--status \($0)" }].compactMap { $0 }
+            print(filters.isEmpty ? "no runs in \(store.path) yet: start one with `harrow sweep FILE`"
+                                  : "no runs in \(store.path) match \(filters.joined(separator: " "))")
+            return
         }
-        print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+        print(RunsTable.render(snapshots, sweep: sweep, order: order))
     }
 }
 
-struct ShowCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Everything about one run: parameters, provenance, attempts, metrics, files.")
+/// `harrow runs` as a table: the parameters that vary among the runs listed as columns, the rest once above.
+enum RunsTable {
+    static func render(_ snapshots: [RunSnapshot], sweep: String?, order: RunOrder?) -> String {
+        let varying = RunSnapshot.differingParams(snapshots)
+        var lines: [String] = []
+        // Not varying: every run listed has the parameter with one value (or none has it).
+        let fixed = (snapshots.first?.params ?? [:]).filter { !varying.contains($0.key) }.sorted { $0.key < $1.key }
+        if !fixed.isEmpty {
+            lines.append("fixed: " + fixed.map { "\($0.key)=\($0.value.plain)" }.joined(separator: "  "))
+            lines.append("")
+        }
+        var header = ["run", "sweep", "status", "try", "time"] + varying
+            + [TrainerContract.Metric.trainLoss, TrainerContract.Metric.valLoss + " min", "@step"]
+        let sortColumn = order.map(\.header).flatMap { header.contains($0) ? nil : $0 }
+        if let sortColumn { header.append(sortColumn) }
+        let rows = snapshots.map { snapshot -> [String] in
+            let run = snapshot.run, s = snapshot.summaries
+            // A run another sweep ran, reused here because its identity matched.
+            let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
+            var row = [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration)]
+            row += varying.map { run.params[$0].map(PlanTable.display) ?? "-" }
+            row += [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min),
+                    s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-"]
+            if sortColumn != nil, let order { row.append(order.cells[run.id] ?? "-") }
+            return row
+        }
+        lines += TextTable.render(header: header, rows: rows)
+        return lines.joined(separator: "\n")
+    }
+}
 
-    @Argument(help: "Run id (or a unique prefix of it or of its trial key).") var runID: String
+/// `runs --sort NAME`: by a metric's minimum, a named value (`RunValue.named`: helpful, total, forgetting, …) or a
+/// parameter, smallest first; `-NAME` largest first. Sorting and the column it adds use the same value.
+struct RunOrder {
+    enum Kind { case metric, value, parameter }
+    enum Key: Comparable {
+        case number(Double)
+        case text(String)
+    }
+
+    var name: String
+    var kind: Kind
+    var descending: Bool
+    /// The value sorted by and the cell showing it, by run id; runs without one have neither.
+    var values: [String: Key] = [:]
+    var cells: [String: String] = [:]
+
+    var header: String { kind == .metric ? name + " min" : name }
+
+    /// Resolves NAME among the runs' metrics, then named values, then parameters; anything else is a usage
+    /// error naming the store, with a did-you-mean.
+    init(_ spec: String, runs: [Run], store: Store) throws {
+        descending = spec.hasPrefix("-")
+        name = descending ? String(spec.dropFirst()) : spec
+        var summaries: [String: [String: MetricSummary]] = [:]
+        for run in runs { summaries[run.id] = try store.summaries(run: run.rowID) }
+        let metrics = Set(summaries.values.flatMap(\.keys)), params = Set(runs.flatMap(\.params.keys))
+        if metrics.contains(name) {
+            kind = .metric
+            for run in runs { if let m = summaries[run.id]?[name] { set(run.id, .number(m.min), formatNumber(m.min)) } }
+            return
+        }
+        if params.contains(name) && !ValueNames.all.contains(name) {
+            kind = .parameter
+            for run in runs {
+                guard let p = run.params[name] else { continue }
+                set(run.id, p.number.map(Key.number) ?? .text(p.plain), PlanTable.display(p))
+            }
+            return
+        }
+        // Named values need each run's evals: read only when NAME is no metric or parameter.
+        var named: [String: [String: RunValue]] = [:]
+        for run in runs { named[run.id] = try store.values(of: run) }
+        let valueNames = Set(ValueNames.all).union(named.values.flatMap(\.keys))
+        guard valueNames.contains(name) else {
+            var text = "harrow: cannot sort by '\(name)': the \(runs.count) run\(runs.count == 1 ? "" : "s") listed from \(store.path) "
+                + "have no metric, named value or parameter of that name"
+            if let near = suggestion(for: name, among: metrics.union(valueNames).union(params).sorted()) {
+                text += "; did you mean '\(descending ? "-" : "")\(near)'?"
+            }
+            printError(text)
+            throw ExitStatus.configuration
+        }
+        kind = .value
+        for run in runs { if let v = named[run.id]?[name] { set(run.id, .number(v.value), formatNumber(v.value)) } }
+    }
+
+    private mutating func set(_ run: String, _ key: Key, _ cell: String) {
+        values[run] = key
+        cells[run] = cell
+    }
+
+    /// Stable: ties and runs without the value keep the store's order, the latter last either way.
+    func sorted(_ runs: [Run]) -> [Run] {
+        runs.enumerated().sorted { a, b in
+            switch (values[a.element.id], values[b.element.id]) {
+            case let (x?, y?) where x != y: return descending ? y < x : x < y
+            case (_?, nil): return true
+            case (nil, _?): return false
+            default: return a.offset < b.offset
+            }
+        }.map(\.element)
+    }
+}
+
+/// A sweep the user named, or exit 2 saying which the store has.
+func requireSweep(_ name: String, in store: Store) throws {
+    let names = try store.sweeps().map(\.name)
+    guard !names.contains(name) else { return }
+    var text = "harrow: no sweep '\(name)' in \(store.path)"
+    if let near = suggestion(for: name, among: names) {
+        text += "; did you mean '\(near)'?"
+    } else {
+        text += names.isEmpty ? " (it has no sweeps)" : " (its sweeps: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : ""))"
+    }
+    printError(text)
+    throw ExitStatus.configuration
+}
+
+/// Dates in tables as in JSON: ISO 8601, UTC.
+func isoText(_ date: Date?) -> String {
+    date.map { ISO8601DateFormatter().string(from: $0) } ?? "-"
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Everything about one run: parameters, provenance, attempts, metrics, verdict, scores, files.",
+        discussion: """
+        A run has two keys: its params key (parameters and command; the key `harrow plan` lists) and its \
+        identity key (the params key with the code, programs and inputs it ran with; a sweep runs the \
+        trial again when it changes). Either's prefix names the run, as does its id or a tag; a params key \
+        several runs share names the latest of them.
+        """)
+
+    @Argument(help: "Run id, tag, or a unique prefix of its id, params key or identity key.") var runID: String
     @Flag(help: "Print the run summary JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
 
     func run() throws {
         let store = try storeOptions.open()
-        let r = try store.requireRun(runID)
+        let (r, sharing) = try resolve(store)
         let snapshot = try store.snapshot(r)
         if json {
             var summary = RunSummary.json(snapshot)
@@ -131,16 +272,21 @@ struct ShowCommand: ParsableCommand {
             return
         }
         var lines = ["run \(r.id)  \(r.status.rawValue)  attempt \(r.attempt)" + (r.sweepName.map { "  sweep \($0)" } ?? "")]
-        lines.append("trial key  \(r.trialKey)")
+        if !snapshot.tags.isEmpty { lines.append("tags       \(snapshot.tags.sorted().joined(separator: ", "))") }
+        // Short keys, as `harrow plan` prints them; either prefix names the run. Full keys are in --json.
+        lines.append("params key   \(r.paramsKey.map { String($0.prefix(12)) } ?? "-")  (parameters and command, as `harrow plan` lists it)")
+        lines.append("identity key \(r.trialKey.prefix(12))  (params key, code, programs and inputs)")
+        if !sharing.isEmpty { lines.append("also       runs \(sharing.joined(separator: ", ")) have this params key") }
         if let earlier = r.earlierRunID {
             let why = try store.run(earlier).map { e in r.identity.map { $0.changes(since: e.identity) } ?? "" } ?? ""
             lines.append("earlier    run \(earlier) had the same parameters" + (why.isEmpty ? "" : "; since then \(why)"))
         }
         if let d = r.runDir { lines.append("folder     \(d)") }
+        if !r.command.isEmpty { lines.append("command    \(r.command.map(shellWord).joined(separator: " "))") }
         if let job = r.job { lines.append("job        \(r.executor == "slurm" ? "slurm job \(job)" : "pid \(job)")") }
         if let why = try store.proposal(run: r.rowID).flatMap(Explanation.init(json:)) { lines.append("proposed   \(why.summary)") }
         if r.status == .stopped_early, let reason = r.error { lines.append("stopped    \(reason)") }
-        lines.append("time       \(r.startedAt.map { "\($0)" } ?? "-") → \(r.endedAt.map { "\($0)" } ?? "-") (\(formatDuration(r.duration)))")
+        lines.append("time       \(isoText(r.startedAt)) → \(isoText(r.endedAt)) (\(formatDuration(r.duration)))")
         if let c = r.exitCode { lines.append("exit       \(c)") }
         if let s = r.signal { lines.append("signal     \(s)") }
         if let p = snapshot.provenance {
@@ -148,6 +294,29 @@ struct ShowCommand: ParsableCommand {
             if p.dirty { git += " (dirty, diff \(p.diffSHA256?.prefix(12) ?? "-"))" }
             if !p.untracked.isEmpty { git += ", \(p.untracked.count) untracked" }
             lines.append("git        \(git)")
+        }
+        if let d = snapshot.diagnosis {
+            lines.append("verdict    \(d.verdict) (confidence \(String(format: "%.2f", d.confidence)))"
+                         + (d.bestStep.map { ", best step \($0)" } ?? ""))
+            lines += d.advice.split(separator: "\n").map { "           \($0)" }
+        }
+        let scores = RunSummary.scores(snapshot)
+        if !scores.isEmpty {
+            let order = ValueNames.all
+            let names = scores.keys.sorted { (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1) }
+            lines.append("scores     " + names.map { name in
+                let v = scores[name]!
+                return "\(name) \(formatNumber(v.value))" + (v.stderr > 0 ? " ±\(formatNumber(v.stderr))" : "")
+            }.joined(separator: "  "))
+        }
+        if let dir = r.runDir {
+            // The trainer's output weights: those it named, else the contract's default folders when present.
+            let kept = [("best", r.bestCheckpoint, "checkpoint-best"), ("final", r.checkpoint, "checkpoint")].compactMap { label, named, fallback in
+                let path = named.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 } ?? dir + "/" + fallback
+                let exists = FileManager.default.fileExists(atPath: path)
+                return named == nil && !exists ? nil : "\(label) \(path)" + (exists ? "" : " (missing)")
+            }
+            if !kept.isEmpty { lines.append("checkpoint " + kept.joined(separator: ", ")) }
         }
         lines.append("")
         lines.append("parameters")
@@ -181,6 +350,30 @@ struct ShowCommand: ParsableCommand {
         }
         print(lines.joined(separator: "\n"))
     }
+
+    /// The run named by id, tag, or a prefix of its id or identity key, else of its params key (what `plan`
+    /// prints); with the other runs sharing that params key, newest first.
+    func resolve(_ store: Store) throws -> (Run, sharing: [String]) {
+        do {
+            if let run = try store.run(runID) { return (run, []) }
+            let matching = runID.isEmpty ? [] : try store.runs().filter { $0.paramsKey?.hasPrefix(runID) == true }
+            if Set(matching.compactMap(\.paramsKey)).count > 1 {
+                throw StoreError("'\(runID)' starts several params keys; give more characters")
+            }
+            // Runs the same trial made (a change of code, another sweep): the latest is the current result.
+            if let latest = matching.last { return (latest, matching.dropLast().reversed().map(\.id)) }
+        } catch let error as StoreError {
+            printError("harrow: \(error) (in \(store.path))")
+            throw ExitStatus.configuration
+        }
+        return (try store.requireRun(runID), [])
+    }
+}
+
+/// An argv word as a shell would need it typed.
+func shellWord(_ word: String) -> String {
+    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%{}".unicodeScalars.contains($0) }
+    return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
 struct LogsCommand: AsyncParsableCommand {
@@ -194,12 +387,21 @@ struct LogsCommand: AsyncParsableCommand {
     func run() async throws {
         let store = try storeOptions.open()
         let r = try store.requireRun(runID)
+        // Said on stderr, so that stdout stays the trainer's own output.
+        if r.startedAt == nil && !r.status.isTerminal {
+            printError("run \(r.id) has not started; no logs yet" + (follow ? " (waiting for it)" : ""))
+            if !follow { return }
+        }
         guard let dir = r.runDir else {
             printError("harrow: run \(r.id) has no folder (an imported run keeps no trainer output)")
             throw ExitStatus.configuration
         }
         let out = dir + "/" + TrainerContract.RunFile.stdout, err = dir + "/" + TrainerContract.RunFile.stderr
         let files = stderr ? [err] : [out, err]
+        if !follow, !files.contains(where: { FileManager.default.fileExists(atPath: $0) }) {
+            printError("run \(r.id) (\(r.status.rawValue)) left no trainer output in \(dir)")
+            return
+        }
         var offsets = [UInt64](repeating: 0, count: files.count)
         while true {
             for (i, f) in files.enumerated() {
@@ -229,6 +431,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let store = try storeOptions.open()
+        if let sweep { try requireSweep(sweep, in: store) }
         let runs = try store.runs(sweep: sweep)
         var out = ""
         if format == .csv { out += "run,sweep,status,key,step,value\n" }
@@ -257,5 +460,52 @@ struct ExportCommand: ParsableCommand {
 
     func csvField(_ s: String) -> String {
         s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
+
+/// `harrow tag`: names runs, refusing a name that would hide another run from the commands that take a run.
+struct TagCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tag", abstract: "Name a run (production, release-candidate) for gates and comparisons.",
+        discussion: """
+        Without arguments, lists the tags; with only a run, that run's tags. Giving a name again moves it. \
+        A name that is a run's id, or the start of another run's id, params key or identity key, is refused \
+        (exit 2): commands look tags up first, so it would hide that run.
+        """)
+    @Argument(help: "Run id or unique prefix.") var runID: String?
+    @Argument(help: "The name.") var name: String?
+    @OptionGroup var storeOptions: StoreOptions
+
+    func run() throws {
+        // Only naming a run writes the store.
+        let store = try runID != nil && name != nil ? storeOptions.openForWriting() : storeOptions.open()
+        guard let runID else {
+            let tags = try store.tags()
+            if tags.isEmpty { print("no tags in \(store.path)") }
+            for t in tags { print("\(t.name)\t\(t.run)") }
+            return
+        }
+        let run = try store.requireRun(runID)
+        guard let name else {
+            let tags = try store.tags().filter { $0.run == run.id }
+            if tags.isEmpty { print("run \(run.id) has no tags; name it with `harrow tag \(run.id) NAME`") }
+            for t in tags { print("\(t.name)\t\(t.run)") }
+            return
+        }
+        if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("a tag needs a name") }
+        for other in try store.runs() {
+            let hidden: String? =
+                other.id == name ? "it is the id of run \(other.id)"
+                : other.id == run.id ? nil
+                : other.id.hasPrefix(name) ? "run \(other.id)'s id starts with it"
+                : other.paramsKey?.hasPrefix(name) == true ? "run \(other.id)'s params key starts with it"
+                : other.trialKey.hasPrefix(name) ? "run \(other.id)'s identity key starts with it" : nil
+            if let hidden {
+                printError("harrow: cannot tag \(run.id) as '\(name)': \(hidden), and a tag would hide that run; choose another name")
+                throw ExitStatus.configuration
+            }
+        }
+        try store.tag(run: run.rowID, as: name)
+        print("\(name) → \(run.id)")
     }
 }

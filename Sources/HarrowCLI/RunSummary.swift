@@ -18,10 +18,11 @@ enum RunSummary {
         }
         var verdict: Any = NSNull()
         if let d = snapshot.diagnosis {
-            verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(), "advice": d.advice] as [String: Any]
+            // The run's best step by the one rule (a diagnosis stored before it may name a smoothed step).
+            verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": snapshot.bestStep ?? d.bestStep ?? NSNull(),
+                       "advice": d.advice] as [String: Any]
         }
-        // Scores: the run's named values but for losses and per-task_type groups.
-        let named = snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
+        let named = scores(snapshot)
         let scores: Any = named.isEmpty ? NSNull() : named.mapValues(\.value)
         return [
             "scores": scores,
@@ -36,5 +37,10 @@ enum RunSummary {
             "identity": run.identity.map { ["commit": $0.commit ?? NSNull(), "uncommitted": $0.uncommitted, "programs": $0.programs,
                                             "inputs": $0.inputs] as [String: Any] } ?? NSNull(),
         ]
+    }
+
+    /// Scores: the run's named values but for losses and per-task_type groups (`show` prints the same).
+    static func scores(_ snapshot: RunSnapshot) -> [String: RunValue] {
+        snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
     }
 }

@@ -36,7 +36,13 @@ struct StoreOptions: ParsableArguments {
 extension Store {
     /// The run a user named (id, unique prefix or tag), or the error every command gives: exit 2.
     func requireRun(_ id: String) throws -> Run {
-        guard let run = try run(id) else {
+        let found: Run?
+        do { found = try run(id) } catch {
+            // A prefix of several runs is a usage error like any other name that names no one run.
+            printError("harrow: \(error) (in \(path))")
+            throw ExitStatus.configuration
+        }
+        guard let run = found else {
             printError("harrow: no run '\(id)' in \(path)")
             throw ExitStatus.configuration
         }

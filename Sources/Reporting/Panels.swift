@@ -185,10 +185,10 @@ struct PanelContext {
                 let settled = mean.dropFirst(mean.count / 10).filter(\.isFinite)
                 yLow = min(yLow, settled.min() ?? yLow)
                 yHigh = max(yHigh, settled.max() ?? yHigh)
-                // The best step: where val loss was lowest (the trainer's own record when it kept one).
-                if key.hasPrefix("val/"), Metric.lowerIsBetter(key), let minIndex = mean.indices.min(by: { mean[$0] < mean[$1] }) {
-                    var at = minIndex
-                    if raw.count == 1, let best = g.lead.run.bestStep, let i = raw[0].steps.firstIndex(of: best) { at = i }
+                // The best step: where val loss was lowest, the earliest of equals; one run's val/loss marks the
+                // run's best step (`RunSnapshot.bestStep`), the step its diagnosis and `runs` name.
+                if key.hasPrefix("val/"), Metric.lowerIsBetter(key), var at = mean.indices.min(by: { mean[$0] < mean[$1] }) {
+                    if raw.count == 1, key == TrainerContract.Metric.valLoss, let best = g.lead.bestStep, let i = raw[0].steps.firstIndex(of: best) { at = i }
                     c.elements.append(.points(title: bestMarked ? "" : "best step", x: [steps[at]], y: [mean[at]], color: color, size: 1.4))
                     bestMarked = true
                 }
@@ -684,10 +684,15 @@ struct PanelContext {
 
     func verdict(_ p: Panel) -> String {
         var html = heading(p, "Diagnosis")
-        guard let d = one.diagnosis else { return html + note("not diagnosed yet: <code>harrow diagnose \(HTML.escape(one.id))</code>") }
+        guard let d = one.diagnosis else { return html + note("not diagnosed yet: <code>harrow diagnose \(HTML.escape(one.id)) --save</code>") }
         html += "<p><strong class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</strong>"
-            + " (confidence \(Format.number(d.confidence, digits: 2)))" + (d.bestStep.map { " · best step \($0)" } ?? "") + "</p>\n"
+            + " (confidence \(Format.number(d.confidence, digits: 2)))" + ((one.bestStep ?? d.bestStep).map { " · best step \($0)" } ?? "") + "</p>\n"
         if !d.advice.isEmpty { html += "<p>\(HTML.escape(d.advice))</p>\n" }
+        // A diagnosis stored by an older reading may name another step than the run's best: say so, not both.
+        if let stored = d.bestStep, let best = one.bestStep, stored != best {
+            html += note("this diagnosis was stored with step \(stored) as the best; the run's best step is \(best): "
+                         + "<code>harrow diagnose \(HTML.escape(one.id)) --save</code> reads it again")
+        }
         if let evidence = (try? JSONSerialization.jsonObject(with: Data(d.evidenceJSON.utf8))) as? [String: Any], !evidence.isEmpty {
             html += "<dl class=\"evidence\">" + evidence.keys.sorted().map { k in "<dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(Self.evidenceText(evidence[k]!)))</dd>" }.joined() + "</dl>\n"
         }

@@ -24,6 +24,11 @@ public struct RunSnapshot: Sendable {
     public var id: String { run.id }
     public var params: [String: ParamValue] { run.params }
 
+    /// The run's best step, as the diagnosis defines it (`Diagnoser.bestStep`): the evaluated step with the lowest
+    /// val loss as logged, the earliest of equals, which the val/loss summary keeps as `min_step`; without val, the
+    /// step of the best checkpoint the trainer reported.
+    public var bestStep: Int? { RunValue.bestStep(summaries: summaries, reported: run.bestStep) }
+
     /// Paired tests of the run against its starting model under value names: `gain` (the main evalset's weighted
     /// total), `gain/DIMENSION`, and `forgetting` (the general set), as stored when the run was evaluated.
     public var againstStart: [String: PairedSummary] {

@@ -8,7 +8,8 @@ extension RunValue {
     /// A run's values under the names gates, comparisons and reports share: `helpful`, `honest`, `harmless`
     /// and `DIMENSION/TASK_TYPE` from the main evalset, `total`, `general` and `forgetting` (general − its
     /// starting checkpoint's score), `gain` and `gain/DIMENSION` (the main evalset's total and dimensions − the
-    /// starting checkpoint's, given its accuracy per dimension in `start`), `val_loss_best` and `val_loss_final`.
+    /// starting checkpoint's, given its accuracy per dimension in `start`), `val_loss_best` (val loss at the run's best
+    /// step, `bestStep(summaries:reported:)`) and `val_loss_final`.
     /// Unsucceeded evals count for nothing. A gain's or forgetting's significance is a paired test's
     /// (`PairedEvidence`), not these values'.
     public static func named(evals: [StoredEval], summaries: [String: MetricSummary], start: [String: Double] = [:]) -> [String: RunValue] {
@@ -33,6 +34,15 @@ extension RunValue {
             values["val_loss_final"] = RunValue(v.last)
         }
         return values
+    }
+}
+
+extension RunValue {
+    /// The best step of a run from its metric summaries: val/loss's `min_step` (the summary replaces its minimum
+    /// only by a lower value, so equal ones keep the earliest), the same step `Diagnoser.bestStep` reads off the
+    /// curve; without val, the trainer's reported `best_step`. `val_loss_best` is the val loss there.
+    public static func bestStep(summaries: [String: MetricSummary], reported: Int?) -> Int? {
+        summaries[TrainerContract.Metric.valLoss]?.minStep ?? reported
     }
 }
 

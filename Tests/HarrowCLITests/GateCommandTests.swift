@@ -9,26 +9,7 @@ import FoundationXML
     static let fixtures = Harrow.packageRoot + "/Tests/EvaluationTests/Fixtures"
 
     /// Two runs: flip 0 and flip 1 (which answers two items the other way).
-    func world() throws -> String {
-        let dir = try Harrow.temporaryDirectory()
-        try """
-            #!/bin/sh
-            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
-            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
-        chmod(dir + "/trainer.sh", 0o755)
-        try """
-            name: gated
-            parameters: {flip: [0, 1]}
-            trainer: {command: [./trainer.sh, "{param.flip}"]}
-            eval:
-              evalsets: [\(Self.fixtures)/toy]
-              scorer: [python3, \(Self.fixtures)/scorer.py, --model, "{checkpoint}"]
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
-        let r = try Harrow.run("sweep", "exp.yaml", in: dir)
-        #expect(r.status == 0, "\(r.stderr)")
-        return dir
-    }
+    func world() throws -> String { try Harrow.evaluatedPair(sweep: "gated") }
 
     func runIDs(_ dir: String) throws -> [String] {
         let runs = try Harrow.run("runs", "--json", in: dir)

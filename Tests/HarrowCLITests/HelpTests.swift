@@ -14,7 +14,8 @@ typealias Root = HarrowCLI.Harrow
     @Test(arguments: commands.map { ObjectIdentifier($0) })
     func helpReadsWellIn80Columns(_ id: ObjectIdentifier) {
         let command = Self.commands.first { ObjectIdentifier($0) == id }!
-        let text = command == Root.self ? Root.helpMessage(columns: 80) : Root.helpMessage(for: command, columns: 80)
+        let text = Root.helpText(for: command, columns: 80)
+        #expect(text.contains("EXIT STATUS:") || text.contains("Exit status"), "\(command._commandName) does not name its exit statuses")
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let name = command._commandName
         for line in lines where !line.hasPrefix("USAGE:") {

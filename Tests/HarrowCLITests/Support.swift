@@ -45,6 +45,30 @@ enum Harrow {
         return path
     }
 
+    /// A folder whose store holds two runs of a sweep, trained and evaluated by `harrow sweep`: flip 0 and flip 1
+    /// (the toy scorer answers two items the other way for it).
+    static func evaluatedPair(sweep: String) throws -> String {
+        let fixtures = packageRoot + "/Tests/EvaluationTests/Fixtures"
+        let dir = try temporaryDirectory()
+        try """
+            #!/bin/sh
+            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
+            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
+            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/trainer.sh", 0o755)
+        try """
+            name: \(sweep)
+            parameters: {flip: [0, 1]}
+            trainer: {command: [./trainer.sh, "{param.flip}"]}
+            eval:
+              evalsets: [\(fixtures)/toy]
+              scorer: [python3, \(fixtures)/scorer.py, --model, "{checkpoint}"]
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let r = try run("sweep", "exp.yaml", in: dir)
+        guard r.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "harrow sweep: \(r.stderr)"]) }
+        return dir
+    }
+
     static func temporaryDirectory() throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-e2e-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
