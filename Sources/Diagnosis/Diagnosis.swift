@@ -224,8 +224,13 @@ public enum Diagnoser {
         // A run that logs every few hundred steps still has a reading when val was evaluated a few times.
         e.sparse = train.count < t.minimumPoints
         guard train.count >= 2, !e.sparse || val.count >= 3 else {
-            return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: bestStep, evidence: e,
-                             advice: "only \(train.count) train-loss and \(val.count) val-loss points: log or evaluate more often (or train longer) to judge the curve")
+            // Nothing logged is not a curve too short to judge: the trainer never reported (it did not start, crashed
+            // first, or logs under other names).
+            let advice = train.isEmpty && val.isEmpty
+                ? "no train-loss or val-loss point was logged: the run did not get to training, or its trainer logs under other names "
+                    + "(`harrow logs RUN --stderr`; `trainer.metrics.keys` maps names)"
+                : "only \(train.count) train-loss and \(val.count) val-loss points: log or evaluate more often (or train longer) to judge the curve"
+            return Diagnosis(verdict: .insufficient_data, confidence: 0.99, bestStep: bestStep, evidence: e, advice: advice)
         }
 
         let n = train.count

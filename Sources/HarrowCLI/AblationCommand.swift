@@ -55,7 +55,7 @@ struct AblationCommand: ParsableCommand {
             print(jsonText(rows))
             return
         }
-        let header = ["change", "run", "verdict", TrainerContract.Metric.valLoss, "best step", "total", "forgetting", "advice"]
+        let header = ["change", "run", "verdict", TrainerContract.Metric.valLoss, "best step", "total", "forgetting"]
         let snapshots = try store.snapshots(runs)
         let rows = order.map { i -> [String] in
             let run = runs[i], values = snapshots[i].values
@@ -66,9 +66,10 @@ struct AblationCommand: ParsableCommand {
             let verdict = run.status.isFinished ? diagnosis?.verdict ?? "-" : run.status.rawValue
             return [change, run.id, verdict, formatNumber(values["val_loss_best"]?.value), snapshots[i].bestStep.map(String.init) ?? "-",
                     formatNumber(values["total"]?.value),
-                    formatSigned(values["forgetting"]?.value), diagnosis?.advice ?? ""]
+                    formatSigned(values["forgetting"]?.value)]
         }
-        print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+        let advice = order.map { snapshots[$0].diagnosis?.advice ?? "" }
+        print(TextTable.render(header: header, rows: rows, notes: advice).joined(separator: "\n"))
         print()
         print("What each change did, beyond noise or within it (paired tests on the same items, 95% intervals, beyond noise at p < \(Paired.alpha)):")
         for (i, row) in zip(order, rows) {

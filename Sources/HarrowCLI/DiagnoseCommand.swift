@@ -170,20 +170,20 @@ struct DiagnoseCommand: ParsableCommand {
             }))
             return
         }
-        let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "tail share", "noise", "advice"]
+        let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "tail share", "noise"]
         let rows = results.map { run, d -> [String] in
             let e = d.evidence
             return [run, d.verdict.rawValue, String(format: "%.2f", d.confidence), d.bestStep.map(String.init) ?? "-",
                     formatNumber(e.valMin), e.valRisePercent.map { String(format: "%+.1f%%", $0) } ?? "-",
-                    e.tailShare.map { String(format: "%.0f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-",
-                    d.advice]
+                    e.tailShare.map { String(format: "%.0f%%", $0 * 100) } ?? "-", e.noise.map { String(format: "%.3f", $0) } ?? "-"]
         }
-        print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+        print(TextTable.render(header: header, rows: rows, notes: results.map(\.1.advice)).joined(separator: "\n"))
     }
 }
 
 func evidenceObject(_ e: Evidence) -> [String: Any] {
     let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase  // as every other JSON harrow prints
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     guard let data = try? encoder.encode(e), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
     return object

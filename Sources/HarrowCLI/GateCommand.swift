@@ -70,6 +70,12 @@ struct GateCommand: ParsableCommand {
             printError("\(error)")
             throw ExitStatus.configuration
         }
+        // A baseline no rule compares with would be ignored: the user meant the gate to check against it.
+        if let baseline, rules.maxDrop.isEmpty, rules.alpha == nil {
+            printError("harrow: --baseline \(baseline): \(gate) has no rule that compares with a baseline; "
+                       + "add `baseline: {max_drop: {total: 0.02}}` (or `alpha: 0.05`) to the gate, or leave out --baseline")
+            throw ExitStatus.configuration
+        }
         let store = try storeOptions.open()
         let run = try store.requireRun(runID)
         var input = try GateInputs.input(for: run, store: store)

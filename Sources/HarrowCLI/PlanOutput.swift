@@ -69,6 +69,40 @@ enum TextTable {
         }
         return [line(header), line(widths.map { String(repeating: "─", count: $0) })] + rows.map(line)
     }
+
+    /// The table with a long text under each row (advice), wrapped to the terminal and indented, instead of a
+    /// column that runs hundreds of characters past the screen.
+    static func render(header: [String], rows: [[String]], notes: [String]) -> [String] {
+        let lines = render(header: header, rows: rows)
+        var out = Array(lines.prefix(2))
+        for (row, note) in zip(lines.dropFirst(2), notes) {
+            out.append(row)
+            out += wrap(note, width: terminalWidth - 4).map { "    " + $0 }
+        }
+        return out
+    }
+
+    /// The terminal's width (`COLUMNS`, else the tty's), or 100 when output goes to a file or pipe.
+    static var terminalWidth: Int {
+        if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), c >= 40 { return c }
+        var size = winsize()
+        if isatty(STDOUT_FILENO) != 0, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 { return Int(size.ws_col) }
+        return 100
+    }
+
+    /// Words filled into lines of at most `width` characters (a longer word stands alone).
+    static func wrap(_ text: String, width: Int) -> [String] {
+        var lines: [String] = [], current = ""
+        for word in text.split(separator: " ") {
+            if !current.isEmpty, current.count + 1 + word.count > width {
+                lines.append(current)
+                current = ""
+            }
+            current += (current.isEmpty ? "" : " ") + word
+        }
+        if !current.isEmpty { lines.append(current) }
+        return lines
+    }
 }
 
 extension String {

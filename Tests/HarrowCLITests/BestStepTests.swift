@@ -49,7 +49,7 @@ import Testing
         let (d, _) = try diagnose(run, in: dir)
         #expect(d["best_step"] as? Int == 140)
         let evidence = try #require(d["evidence"] as? [String: Any])
-        #expect(evidence["valMinStep"] as? Int == 140 && evidence["smoothedMinStep"] as? Int == 130, "\(evidence)")
+        #expect(evidence["val_min_step"] as? Int == 140 && evidence["smoothed_min_step"] as? Int == 130, "\(evidence)")
 
         // Without checkpoint-best, the advice says which step to save next time instead of naming a missing folder.
         let runDir = try #require(summary["run_dir"] as? String)

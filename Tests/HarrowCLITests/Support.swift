@@ -21,10 +21,11 @@ enum Harrow {
         try run(args, in: directory)
     }
 
-    static func run(_ args: [String], in directory: String = packageRoot) throws -> Result {
+    static func run(_ args: [String], in directory: String = packageRoot, environment: [String: String] = [:]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
         // Files, not pipes: a harrow that writes a lot to stderr cannot block on a pipe nobody reads yet.
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-out-\(UUID().uuidString)").path

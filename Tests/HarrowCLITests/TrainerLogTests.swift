@@ -200,7 +200,7 @@ import Testing
         // The start line's schedule reached the store: diagnosis counts epochs by it.
         let diagnosis = try Harrow.run("diagnose", runs[0], "--json", in: dir)
         let evidence = try #require((try JSONSerialization.jsonObject(with: Data(diagnosis.stdout.utf8)) as? [[String: Any]])?.first?["evidence"] as? [String: Any])
-        #expect(evidence["stepsPerEpoch"] as? Int == 10 && evidence["epochs"] as? Double == 2, "\(evidence)")
+        #expect(evidence["steps_per_epoch"] as? Int == 10 && evidence["epochs"] as? Double == 2, "\(evidence)")
     }
 
     /// `profile: hf`: the user's script gets TrainingArguments flags and the run folder as `--output_dir`, and its
