@@ -22,7 +22,7 @@ enum PlanTable {
         lines.append("\(e.name): \(e.method.rawValue) sweep, \(plan.trials.count) trial\(plan.trials.count == 1 ? "" : "s")")
         if let first = plan.trials.first {
             let fixed = first.parameters.filter { !plan.varying.contains($0.name) }
-            if !fixed.isEmpty { lines.append("fixed: " + fixed.map { "\($0.name)=\($0.value.plain)" }.joined(separator: "  ")) }
+            if !fixed.isEmpty { lines += TextTable.labelled("fixed: ", fixed.map { "\($0.name)=\($0.value.plain)" }) }
             lines.append("")
             let slots = plan.varying.map { name in first.names.firstIndex(of: name)! }
             // The params key: `harrow show` takes its prefix and labels it the same.
@@ -88,6 +88,21 @@ enum TextTable {
         var size = winsize()
         if isatty(STDOUT_FILENO) != 0, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col >= 40 { return Int(size.ws_col) }
         return 100
+    }
+
+    /// `label` then the items, two spaces apart, filled into lines of the terminal's width; an item is never split.
+    static func labelled(_ label: String, _ items: [String]) -> [String] {
+        var lines: [String] = [], current = label
+        let indent = String(repeating: " ", count: label.count)
+        for item in items {
+            if current.count > label.count, current.count + 2 + item.count > terminalWidth {
+                lines.append(current)
+                current = indent
+            }
+            current += (current.count > label.count ? "  " : "") + item
+        }
+        lines.append(current)
+        return lines
     }
 
     /// Words filled into lines of at most `width` characters (a longer word stands alone).

@@ -121,7 +121,7 @@ enum RunsTable {
         // Not varying: every run listed has the parameter with one value (or none has it).
         let fixed = (snapshots.first?.params ?? [:]).filter { !varying.contains($0.key) }.sorted { $0.key < $1.key }
         if !fixed.isEmpty {
-            lines.append("fixed: " + fixed.map { "\($0.key)=\($0.value.plain)" }.joined(separator: "  "))
+            lines += TextTable.labelled("fixed: ", fixed.map { "\($0.key)=\($0.value.plain)" })
             lines.append("")
         }
         var header = ["run", "sweep", "status", "try", "time"] + varying
