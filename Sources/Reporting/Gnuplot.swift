@@ -115,7 +115,7 @@ final class Gnuplot {
             exited = true
         }
         let tail = stderrComplete ? String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n") : ""
-        return stalled.isSet ? "gnuplot made no progress for \(Int(stallTimeout)) s and was stopped" + (tail.isEmpty ? "" : "\n" + tail) : tail
+        return stalled.isSet ? "gnuplot made no progress for \(String(format: "%g", stallTimeout)) s and was stopped" + (tail.isEmpty ? "" : "\n" + tail) : tail
     }
 
     private func failure(_ what: String) -> GnuplotError {

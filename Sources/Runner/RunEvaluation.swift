@@ -107,13 +107,18 @@ public struct RunEvaluation: Sendable {
     /// (a cache from before items were kept is scored again, once).
     func baseline(of run: Run, set: Evalset, store: Store) async throws -> (total: Double, checkpoint: String)? {
         guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
-        if let cached = try store.checkpointScore(weights, evalset: set.name), try !store.checkpointItems(weights, evalset: set.name).isEmpty {
-            return (cached, weights)
+        // Two slots finishing together would both miss the cache and score the same model: one scores, the other
+        // waits for it and reads the cache.
+        let total = try await StartingScores.shared.once(weights + "\u{0}" + set.name) {
+            if let cached = try store.checkpointScore(weights, evalset: set.name), try !store.checkpointItems(weights, evalset: set.name).isEmpty {
+                return cached
+            }
+            let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
+                                            environment: environment)
+            try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
+            return result.total
         }
-        let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
-                                        environment: environment)
-        try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
-        return (result.total, weights)
+        return (total, weights)
     }
 
     /// The scorer process here, or on a cluster a job in `RUN/eval/NAME/`.
@@ -159,5 +164,19 @@ struct JobScorer: ScoreBackend {
             throw ScorerError("the \(executor.kind) evaluation job \(handle) ended \(state)" + (tail.isEmpty ? "" : ":\n" + tail))
         }
         return try ScoreResponse.parse(lines: try String(contentsOfFile: output, encoding: .utf8), count: requests.count)
+    }
+}
+
+/// Starting checkpoints being scored by this harrow, by checkpoint and evalset: each is scored once at a time.
+actor StartingScores {
+    static let shared = StartingScores()
+    private var scoring: [String: Task<Double, Error>] = [:]
+
+    func once(_ key: String, _ score: @escaping @Sendable () async throws -> Double) async throws -> Double {
+        if let running = scoring[key] { return try await running.value }
+        let task = Task { try await score() }
+        scoring[key] = task
+        defer { scoring[key] = nil }
+        return try await task.value
     }
 }

@@ -20,8 +20,11 @@ public struct StoreCheck: Sendable {
 extension Store {
     public func check() throws(StoreError) -> StoreCheck {
         var result = StoreCheck()
+        // Outside a transaction: on a damaged store the transaction's end would fail as well and hide the findings.
+        do { result.integrity = try pool.unsafeRead { db in Self.integrity(db) } } catch { result.integrity = ["\(error)"] }
+        // A store whose pages are damaged is reported, not read further: the counts below would fail on it.
+        guard result.integrity == ["ok"] else { return result }
         let runs: [Run] = try read { db in
-            result.integrity = try String.fetchAll(db, sql: "PRAGMA integrity_check")
             for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM runs GROUP BY status") {
                 if let s = RunStatus(rawValue: row["status"]) { result.runs[s] = row["n"] }
             }
@@ -37,14 +40,32 @@ extension Store {
             for key in stored.sorted() {
                 let curve = try curve(run: run.rowID, key: key)
                 let file = written[key] ?? MetricsBatch.Series()
-                if curve.steps != file.steps.map(Int.init) || curve.values != file.values {
+                if curve.steps.count != file.steps.count {
                     result.mismatches.append("run \(run.id): \(key) has \(curve.steps.count) points stored, \(file.steps.count) in its metrics file")
+                } else if let i = curve.steps.indices.first(where: { curve.steps[$0] != Int(file.steps[$0]) || !same(curve.values[$0], file.values[$0]) }) {
+                    result.mismatches.append("run \(run.id): \(key) at step \(curve.steps[i]) is \(curve.values[i]) stored, "
+                                             + "\(file.values[i]) at step \(file.steps[i]) in its metrics file")
                 }
             }
         }
         return result
     }
+
+    /// SQLite's integrity check. On some damaged pages SQLite reports its findings and then fails the statement
+    /// itself ("database disk image is malformed"): the findings read so far are kept, and the failure is one more.
+    static func integrity(_ db: Database) -> [String] {
+        var found: [String] = []
+        do {
+            let rows = try String.fetchCursor(db, sql: "PRAGMA integrity_check")
+            while let row = try rows.next() { found.append(row) }
+        } catch {
+            found.append("\(error)")
+        }
+        return found
+    }
 }
+
+private func same(_ a: Double, _ b: Double) -> Bool { a == b || (a.isNaN && b.isNaN) }
 
 /// A metrics file read back as the runner read it: up to the stored offset, in bounded slices, with a last
 /// line lacking its newline counted.

@@ -16,6 +16,12 @@ import Testing
         #expect(r[1].reason == "total 0.75 is not ≥ 0.8")
     }
 
+    /// A bound is inclusive: a score exactly at `min` (or a loss exactly at `max`) passes, as `≥` and `≤` say.
+    @Test func boundsAreInclusive() throws {
+        let r = Gate.check(try rules("thresholds: {total: {min: 0.75}, val_loss_best: {max: 1.2}, harmless: {min: 0.83}}"), input)
+        #expect(r.map(\.passed) == [true, true, false])
+    }
+
     @Test func aMissingValueFailsItsRule() throws {
         let r = Gate.check(try rules("thresholds: {forgetting: {min: -0.05}}"), input)
         #expect(r.count == 1 && !r[0].passed && r[0].observed == "missing" && r[0].reason.contains("evaluate"))

@@ -219,14 +219,16 @@ import Testing
         #expect(c["points"] as? Int == 36 * 80)
     }
 
-    /// Eight harrow processes opening one new store at once: one applies the migrations, the others wait.
+    /// Eight harrow processes creating one new store at once (imports: reads never create a store): one applies
+    /// the migrations, the others wait, and the one run they all import is stored once.
     @Test func manyHarrowsOpeningANewStoreMigrateItOnce() throws {
+        let run = Harrow.packageRoot + "/Tests/TrackingTests/Fixtures/wandb-run/run.wandb"
         for _ in 0..<5 {
             let dir = try Harrow.temporaryDirectory()
             let processes = try (0..<8).map { i -> Process in
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: Harrow.binary)
-                p.arguments = ["sweeps", "--db", dir + "/new.db"]
+                p.arguments = ["import", "wandb", run, "--db", dir + "/new.db"]
                 FileManager.default.createFile(atPath: dir + "/\(i).log", contents: nil)
                 p.standardOutput = FileHandle.nullDevice
                 p.standardError = FileHandle(forWritingAtPath: dir + "/\(i).log")
@@ -236,6 +238,9 @@ import Testing
             for p in processes { p.waitUntilExit() }
             let errors = try (0..<8).map { try String(contentsOfFile: dir + "/\($0).log", encoding: .utf8) }.filter { !$0.isEmpty }
             #expect(processes.allSatisfy { $0.terminationStatus == 0 } && errors.isEmpty, "\(errors.first ?? "")")
+            let listed = try Harrow.run(["runs", "--json", "--db", dir + "/new.db"])
+            let imported = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any]
+            #expect(listed.status == 0 && imported?.count == 1)
         }
     }
 

@@ -238,7 +238,9 @@ import Testing
             let csv = try Harrow.run("export", "--format", "csv", in: dir).stdout
             let rows = csv.split(separator: "\n").map { $0.split(separator: ",") }.filter { $0.first.map(String.init) == id }
             #expect(rows.filter { $0[3] == "train/loss" }.count == 10 && rows.filter { $0[3] == "val/loss" }.count == 2)
-            #expect(rows.filter { $0[3] == "lr" }.allSatisfy { Double($0[5]) == lr }, "the script got --learning_rate \(lr)")
+            let lrRows = rows.filter { $0[3] == "lr" }
+            #expect(lrRows.count == 10, "one lr per logged training step")
+            #expect(lrRows.allSatisfy { Double($0[5]) == lr }, "the script got --learning_rate \(lr)")
         }
         // The script is part of each trial's identity: unchanged, nothing runs again; edited, both trials do.
         func runFolders() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs").count }

@@ -175,12 +175,16 @@ struct GnuplotTests {
             let g = try #require(launched)
             g.stallTimeout = 0.5
             let started = Date()
-            #expect {
+            let error = #expect(throws: GnuplotError.self, "\(name)") {
                 // 1 MB of script: more than a pipe holds, so the deaf one blocks the write.
                 for _ in 0..<4 { try g.send(String(repeating: "# padding\n", count: 26_215)) }
                 try g.finish()
-            } throws: { "\($0)".contains("gnuplot made no progress for 0 s and was stopped") }
+            }
             #expect(Date().timeIntervalSince(started) < 120, "\(name)")  // far below the 300 s of a hang
+            let lines = (error?.description ?? "").split(separator: "\n").map(String.init)
+            #expect(lines.contains { $0.hasPrefix("gnuplot made no progress for ") && $0.hasSuffix(" s and was stopped") }, "\(name): \(lines)")
+            // The user is told the timeout that stopped gnuplot: 0.5 s, not 0 s.
+            #expect(lines.contains("gnuplot made no progress for 0.5 s and was stopped"), "\(name): \(lines)")
         }
     }
 }

@@ -83,7 +83,8 @@ import Sweep
         #expect(Date().timeIntervalSince(started) < 120)  // the trainer alone would take 300 s; the rest is room for a busy machine
         let run = try #require(o.runs.first)
         #expect(run.status == .timed_out)
-        #expect(run.signal == SIGTERM || run.signal == SIGKILL || run.exitCode != nil)
+        // The timeout sends SIGTERM to the trainer's group; sh dies of it at once (SIGKILL would mean it ignored it).
+        #expect(run.signal == SIGTERM && run.exitCode == nil, "signal \(run.signal.map(String.init) ?? "none"), exit \(run.exitCode.map(String.init) ?? "none")")
         #expect(o.exitCode == 1)
         let child = try Int32(String(contentsOfFile: run.runDir! + "/child", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
         try await Task.sleep(for: .milliseconds(200))
@@ -114,6 +115,7 @@ import Sweep
             """)
         let o = try await sweep(w, "name: retry\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"], retries: 1}\n")
         #expect(o.exitCode == 0)
+        #expect(o.runs.count == 2)
         for run in o.runs {
             #expect(run.status == .succeeded && run.attempt == 2)
             #expect(try w.store.attempts(run: run.rowID).map(\.status) == ["failed", "succeeded"])
@@ -237,6 +239,9 @@ import Sweep
         #expect(val.steps.count < 40, "the trainer was not stopped: \(val.steps.count) evaluations")
         let d = try #require(try w.store.diagnosis(run: run.rowID))
         #expect(d.bestStep == 50)
+        // Stopped early is finished: running the sweep again does not train it again.
+        let again = try await sweep(w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
+        #expect(again.alreadyFinished == 1 && again.runs.first?.attempt == 1 && again.runs.first?.status == .stopped_early)
     }
 
     @Test func evaluationRunsAfterTrainingAndIsStored() async throws {

@@ -69,9 +69,12 @@ import Testing
         // The trainer command is part of the identity.
         let d = try plan(yaml + "trainer: {command: [python, train.py, \"{config}\"]}\n")
         #expect(Set(d.trials.map(\.key)).isDisjoint(with: a.trials.map(\.key)))
-        // Pinned: a change to the canonical form would silently re-run every finished trial.
-        #expect(a.trials[0].key == Trial.key(names: ["epochs", "lr"], values: [.int(3), .double(0.001)],
-                                              command: Experiment.builtInTrainerCommand))
+        // Pinned: a change to the canonical form would silently re-run every finished trial. The literals are the
+        // SHA-256 of the canonical JSON written by hand (keys sorted, no spaces, integral floats as integers):
+        //   printf '%s' '{"command":["harrow-train","sft","--config","{config}","--run-dir","{run_dir}"],"params":{"epochs":3,"lr":0.001}}' | sha256sum
+        // and the same with "lr":0.002.
+        #expect(a.trials.map(\.key) == ["30800ab796a3b5cb8b7b3348f0a6409d4dcf29dde7147ac6c723e5fb0092bb4b",
+                                         "a9c391e60cfa5fc047968a2caaca61506a22f1e1989e275243066bc162e2f214"])
     }
 
     @Test func randomRespectsConstraintsAndCount() throws {

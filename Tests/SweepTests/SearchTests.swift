@@ -137,7 +137,9 @@ struct SearchSpaceTests {
             #expect(p.trial.key == again.trial.key, "proposal \(n) differs between two calls")
             #expect(seen.insert(p.trial.key).inserted, "proposal \(n) repeats a trial")
             #expect(p.explanation.number == n)
-            #expect(p.explanation.basis == (n <= 2 ? "random" : p.explanation.basis))
+            // Proposal n sees n − 1 finished results: random until BayesSearch.minimumSamples of them, the GP after.
+            #expect(p.explanation.basis == (n - 1 < BayesSearch.minimumSamples ? "random" : "gp"), "proposal \(n)")
+            #expect(p.explanation.finished == n - 1)
             let lr = p.trial["lr"]!.number!
             let v = pow(log10(lr) + 3, 2) + (p.trial["base_model"] == .string("chat") ? 0 : 0.5)
             observations.append(Observation(trial: p.trial, state: .finished, best: v, worst: v))
@@ -257,6 +259,7 @@ struct TPETests {
         let hi = 1.25 / 1.75, lo = 0.25 / 1.75
         #expect(p.rows.count == 4)
         for (row, want) in zip(p.rows, [[hi, lo, lo], [hi, lo, lo], [lo, lo, hi], [1.0 / 3, 1.0 / 3, 1.0 / 3]]) {
+            #expect(row.count == 3)
             for (a, b) in zip(row, want) { #expect(abs(a - b) < 1e-12) }
         }
         // The mixture's density of a: (2 × 5/7 + 1/7 + 1/3) / 4.
@@ -325,7 +328,9 @@ struct StoredTrialTests {
               m: {values: [base, chat]}
               targets: {value: [q_proj, 0.1234567890123456789]}
             """, file: "exp.yaml")
-        for trial in try Planner.plan(e).trials {
+        let trials = try Planner.plan(e).trials
+        #expect(trials.count == 300)
+        for trial in trials {
             let back = Trial(e, parameters: ParamValue.object(fromJSON: trial.parametersJSON))
             #expect(back.key == trial.key, "\(trial.parametersJSON) came back as \(back.parametersJSON)")
         }

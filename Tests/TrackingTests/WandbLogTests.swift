@@ -86,6 +86,35 @@ import Testing
         #expect(scan.records.suffix(10) == tailRecords.suffix(10))
     }
 
+    /// Records sized so the first block ends with 0 to 8 bytes to spare: fewer than a chunk header's 7 are padding,
+    /// 7 hold an empty FIRST chunk, more hold a FIRST chunk with data. Every record is read back whole.
+    @Test(arguments: 0...8) func everyBlockEndIsFramedAsLevelDBDoes(_ spare: Int) {
+        var file: [UInt8] = Array(":W&B".utf8) + [0xE1, 0xBE, 0x00]
+        // One chunk, split at block ends as LevelDB's writer splits it (google/leveldb db/log_writer.cc).
+        func append(_ record: [UInt8]) {
+            var rest = record[...], first = true
+            repeat {
+                let left = WandbLog.blockLength - file.count % WandbLog.blockLength
+                if left < 7 { file += [UInt8](repeating: 0, count: left); continue }
+                let take = min(rest.count, left - 7)
+                let last = take == rest.count
+                let type: UInt8 = first && last ? 1 : first ? 2 : last ? 4 : 3
+                let data = Array(rest.prefix(take))
+                let crc = WandbLog.crc32([type], data[...])
+                file += [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24), UInt8(take & 0xFF), UInt8(take >> 8), type] + data
+                rest = rest.dropFirst(take)
+                first = false
+            } while !rest.isEmpty
+        }
+        // A first record that leaves `spare` bytes in block 0, then two more.
+        let firstSize = WandbLog.blockLength - 7 - 7 - spare
+        let records: [[UInt8]] = [[UInt8](repeating: 1, count: firstSize), [UInt8](repeating: 2, count: 100), [UInt8](repeating: 3, count: 40_000)]
+        for r in records { append(r) }
+        let scan = WandbLog.scan(file, from: 0)
+        #expect(scan.corrupt == 0 && !scan.torn && scan.offset == Int64(file.count))
+        #expect(scan.records == records)
+    }
+
     @Test func notAWandbFile() {
         #expect(WandbLog.scan(Array("{\"step\": 1}\n".utf8), from: 0).notWandb)
         #expect(throws: ImportError.self) { try WandbImporter.read("/nonexistent/offline-run-x") }

@@ -15,16 +15,21 @@ func randomArray(_ n: Int, _ rng: inout SeededGenerator, scale: Double = 1) -> [
 func expectGradient(_ label: String, _ x: UnsafeMutablePointer<Double>, count: Int, analytic: [Double],
                     loss: () -> Double, sourceLocation: SourceLocation = #_sourceLocation) {
     let h = 1e-6
-    var worst = 0.0
-    for i in 0..<count {
+    #expect(count > 0 && analytic.count == count, "\(label): \(analytic.count) analytic values for \(count) elements",
+            sourceLocation: sourceLocation)
+    // A NaN or infinite error fails on its own: `max(worst, .nan)` would quietly keep `worst`.
+    var worst = 0.0, nonFinite: [Int] = []
+    for i in 0..<min(count, analytic.count) {
         let saved = x[i]
         x[i] = saved + h; let up = loss()
         x[i] = saved - h; let down = loss()
         x[i] = saved
         let numeric = (up - down) / (2 * h)
-        worst = max(worst, abs(analytic[i] - numeric) / max(1, abs(numeric)))
+        let error = abs(analytic[i] - numeric) / max(1, abs(numeric))
+        if error.isFinite { worst = max(worst, error) } else { nonFinite.append(i) }
     }
-    #expect(worst <= gradientTolerance, "\(label): worst error \(worst)", sourceLocation: sourceLocation)
+    #expect(nonFinite.isEmpty && worst <= gradientTolerance,
+            "\(label): worst error \(worst); non-finite at \(nonFinite.prefix(5))", sourceLocation: sourceLocation)
 }
 
 /// Σ r ⊙ y: a random linear read-out, so dL/dy = r.
@@ -217,6 +222,8 @@ struct ModelGradientTests {
         let count = m.loss(ws, batch: 2, seqLen: 6, gradScale: 1 / 11).count
         #expect(count == 11)
         m.backward(ws, batch: 2, seqLen: 6)
+        // Every one of the 7 projections of both layers has an adapter, and each is checked.
+        #expect(m.lora!.all.count == 2 * 7)
         for a in m.lora!.all {
             let dA = a.dA.array, dB = a.dB.array
             expectGradient("dA", a.A.data, count: a.A.count, analytic: dA) { meanLoss(m, ws) }
@@ -232,6 +239,10 @@ struct ModelGradientTests {
         m.forward(ws, batch: 2, seqLen: 6, training: false)
         _ = m.loss(ws, batch: 2, seqLen: 6, gradScale: 1 / 11)
         m.backward(ws, batch: 2, seqLen: 6)
+        // `zip` stops at the shorter list: every weight must have its gradient, name for name.
+        #expect(m.grads!.named.map(\.name) == m.weights.named.map(\.name))
+        // embed_tokens, per layer 2 norms and 7 projections, the final norm, and lm_head unless tied.
+        #expect(m.weights.named.count == 1 + c.num_hidden_layers * 9 + 1 + (tied ? 0 : 1))
         for (w, g) in zip(m.weights.named, m.grads!.named) {
             expectGradient(w.name, w.tensor.data, count: w.tensor.count, analytic: g.tensor.array) { meanLoss(m, ws) }
         }

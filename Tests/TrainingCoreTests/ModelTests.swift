@@ -45,6 +45,9 @@ struct ModelTests {
         lora.merge(into: mergedWeights)
         let merged = logits(LlamaModel(config: config, weights: mergedWeights), tokens: tokens)
         let baseline = logits(LlamaModel(config: config, weights: base()), tokens: tokens)
+        // `max()` skips a NaN that is not first: the logits must be finite, and as many, before the maxima mean anything.
+        #expect(unmerged.count == tokens.count * config.vocab_size && merged.count == unmerged.count && baseline.count == unmerged.count)
+        #expect((unmerged + merged + baseline).allSatisfy { $0.isFinite })
         let worst = zip(unmerged, merged).map { abs($0 - $1) }.max()!
         #expect(worst < 1e-5, "worst difference \(worst)")
         #expect(zip(unmerged, baseline).map { abs($0 - $1) }.max()! > 1e-3, "the adapter must change the logits")
@@ -57,6 +60,8 @@ struct ModelTests {
         try Checkpoint.saveModel(w, config: config, to: dir.appendingPathComponent("model"))
         let (readConfig, readWeights) = try Checkpoint.loadModel(dir.appendingPathComponent("model"))
         #expect(readConfig == config)
+        // `zip` stops at the shorter list: every tensor must come back, name for name.
+        #expect(readWeights.named.map(\.name) == w.named.map(\.name))
         for (a, b) in zip(w.named, readWeights.named) {
             #expect(a.name == b.name)
             #expect(a.tensor.array.map(\.bitPattern) == b.tensor.array.map(\.bitPattern))
@@ -68,6 +73,9 @@ struct ModelTests {
         try Checkpoint.saveAdapter(lora, baseModel: "models/base", to: dir.appendingPathComponent("adapter"))
         let back = try Checkpoint.loadAdapter(dir.appendingPathComponent("adapter"), model: config)
         #expect(back.config == lora.config)
+        // q_proj and v_proj of each layer, in the same places.
+        #expect(lora.all.count == 2 * config.num_hidden_layers)
+        #expect(back.adapters.map { $0.map { $0 != nil } } == lora.adapters.map { $0.map { $0 != nil } })
         for (a, b) in zip(lora.all, back.all) {
             #expect(a.A.array.map(\.bitPattern) == b.A.array.map(\.bitPattern))
             #expect(a.B.array.map(\.bitPattern) == b.B.array.map(\.bitPattern))

@@ -41,9 +41,14 @@ struct ParallelTests {
         let three = run(parts: 3, lora: lora, trainBase: trainBase)
         #expect(two.loss == again.loss && two.grads == again.grads, "two parts must be deterministic")
         #expect(!one.grads.isEmpty)
+        // A NaN loss or gradient fails here: `max(0, .nan)` is 0, so the maxima below would hide it.
+        #expect(one.loss.isFinite && one.grads.allSatisfy { $0.allSatisfy { $0.isFinite } }, "one part: loss \(one.loss)")
         for other in [two, three] {
-            #expect(abs(one.loss - other.loss) <= 1e-5 * abs(one.loss))
+            #expect(other.loss.isFinite && abs(one.loss - other.loss) <= 1e-5 * abs(one.loss), "loss \(one.loss) vs \(other.loss)")
+            // `zip` stops at the shorter list: the same tensors, each of the same size.
+            #expect(other.grads.map(\.count) == one.grads.map(\.count))
             for (a, b) in zip(one.grads, other.grads) {
+                #expect(b.allSatisfy { $0.isFinite }, "a gradient is not finite")
                 let scale = a.reduce(0) { max($0, abs($1)) }
                 let diff = zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
                 #expect(diff <= 1e-4 * max(scale, 1e-6), "max difference \(diff) at scale \(scale)")
@@ -55,7 +60,7 @@ struct ParallelTests {
 @Suite("Vectorised kernels")
 struct VectorKernelTests {
     @Test func floatExpMatchesTheLibrary() {
-        var worst = 0.0
+        var worst = 0.0, checked = 0
         var x: Float = -87
         while x < 88 {
             var v = SIMD8<Float>()
@@ -63,10 +68,15 @@ struct VectorKernelTests {
             let e = Float.exp(v)
             for l in 0..<8 {
                 let reference = Foundation.exp(Double(v[l]))
-                worst = max(worst, abs(Double(e[l]) - reference) / reference)
+                let error = abs(Double(e[l]) - reference) / reference
+                // A NaN error counts as infinite: `max(worst, .nan)` would keep `worst`.
+                worst = max(worst, error.isNaN ? .infinity : error)
+                checked += 1
             }
             x += 0.0917
         }
+        // −87 up to 88 in Float steps of 0.0917 is 1909 vectors of 8.
+        #expect(checked == 8 * 1909, "\(checked) values checked")
         #expect(worst < 3e-7, "worst relative error \(worst)")
         // Far below the range: tiny, never NaN or negative; above: finite.
         #expect(Float.exp(SIMD8(repeating: -1000))[0] >= 0 && Float.exp(SIMD8(repeating: -1000))[0] < 1e-37)

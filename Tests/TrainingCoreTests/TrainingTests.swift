@@ -102,20 +102,35 @@ struct TrainingTests {
     @Test func sftWritesAdapterAndMergedWeights() throws {
         let data = Fixtures.alpaca("merge.jsonl", count: 20, seed: 1)
         let dir = temporaryDirectory()
-        let p: [String: Any] = ["dataset": data.path, "lora_targets": ["q_proj", "v_proj", "down_proj"]]
+        let val = Fixtures.alpaca("merge-val.jsonl", count: 8, seed: 5)
+        let p: [String: Any] = ["dataset": data.path, "val_dataset": val.path, "lora_targets": ["q_proj", "v_proj", "down_proj"]]
         let trainer = Trainer(mode: .sft, options: try TrainOptions(mode: .sft, parameters: p.merging(
-            ["base_model": Fixtures.base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "epochs": 1]) { $1 }), runDir: dir)
+            ["base_model": Fixtures.base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "epochs": 40, "lr": 0.01, "warmup_ratio": 0, "lora_r": 16]) { $1 }), runDir: dir)
         trainer.log = { _ in }
         trainer.merge = true
-        _ = try trainer.run()
+        let result = try trainer.run()
+        // 40 epochs on 20 records over-fit: the best checkpoint is an earlier step (36 of 120 here), so its merged
+        // weights differ from the last ones and a merge of the wrong adapter shows.
+        try #require(result.bestStep.map { $0 < result.steps } == true, "best step \(String(describing: result.bestStep)) of \(result.steps): \(result.valLosses)")
+        var mergedWeights: [String: [[UInt32]]] = [:]
         for name in ["checkpoint", "checkpoint-best"] {
             let folder = dir.appendingPathComponent(name)
             let base = URL(fileURLWithPath: Fixtures.base.dir.appendingPathComponent("checkpoint").path)
             let unmerged = try Scorer(modelDir: base, adapterDir: folder)
             let merged = try Scorer(modelDir: folder.appendingPathComponent("merged"))
             let request = [#"{"id": 1, "prompt": "code for item 7", "continuation": "abc", "template": "chat"}"#]
-            #expect(unmerged.answer(request) == merged.answer(request) || name == "checkpoint-best")
+            #expect(unmerged.answer(request) == merged.answer(request), "\(name)")
+            // The merged weights themselves, tensor by tensor: the base plus this folder's own adapter.
+            let (config, expected) = try Checkpoint.loadModel(base)
+            try Checkpoint.loadAdapter(folder, model: config).merge(into: expected)
+            let (_, written) = try Checkpoint.loadModel(folder.appendingPathComponent("merged"))
+            #expect(written.named.map(\.name) == expected.named.map(\.name), "\(name)")
+            for (a, b) in zip(expected.named, written.named) {
+                #expect(a.tensor.array.map(\.bitPattern) == b.tensor.array.map(\.bitPattern), "\(name): \(a.name)")
+            }
+            mergedWeights[name] = written.named.map { $0.tensor.array.map(\.bitPattern) }
         }
+        #expect(mergedWeights["checkpoint"] != mergedWeights["checkpoint-best"], "the best step's merged weights are the last step's")
     }
 
     /// ~30 records, ~40 epochs: the validation loss turns up while the training loss keeps falling.
