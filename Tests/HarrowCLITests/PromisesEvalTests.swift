@@ -94,12 +94,7 @@ import Testing
         let base = dir + "/base-model"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try Data("weights".utf8).write(to: URL(fileURLWithPath: base + "/model.safetensors"))
-        try """
-            #!/bin/sh
-            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
-            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
-        chmod(dir + "/trainer.sh", 0o755)
+        try Harrow.writeFlipTrainer(in: dir)
         try """
             name: cached
             parameters: {flip: [0, 1], base_model: \(base)}

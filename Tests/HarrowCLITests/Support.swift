@@ -51,12 +51,7 @@ enum Harrow {
     static func evaluatedPair(sweep: String) throws -> String {
         let fixtures = packageRoot + "/Tests/EvaluationTests/Fixtures"
         let dir = try temporaryDirectory()
-        try """
-            #!/bin/sh
-            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
-            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
-        chmod(dir + "/trainer.sh", 0o755)
+        try writeFlipTrainer(in: dir)
         try """
             name: \(sweep)
             parameters: {flip: [0, 1]}
@@ -68,6 +63,17 @@ enum Harrow {
         let r = try run("sweep", "exp.yaml", in: dir)
         guard r.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "harrow sweep: \(r.stderr)"]) }
         return dir
+    }
+
+    /// `trainer.sh`: one train and one val point, and a checkpoint whose `flip` file holds its first argument (the toy
+    /// scorer answers two items the other way for flip 1).
+    static func writeFlipTrainer(in dir: String) throws {
+        try """
+            #!/bin/sh
+            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
+            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
+            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        chmod(dir + "/trainer.sh", 0o755)
     }
 
     static func temporaryDirectory() throws -> String {
