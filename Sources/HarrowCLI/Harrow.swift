@@ -10,6 +10,7 @@ struct Harrow: AsyncParsableCommand {
         discussion: """
         A sweep starts as an experiment file (YAML; W&B sweep files load as they are).
 
+          harrow data check datasets/domain/train.jsonl --against evalsets/domain-3h
           harrow plan experiments/demo.yaml          the trials it expands to
           harrow sweep experiments/demo.yaml         run them; run again to resume
           harrow runs --sweep demo --sort val/loss   best first
@@ -24,7 +25,8 @@ struct Harrow: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
                       LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
-                      EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self, CheckCommand.self]
+                      EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self, CheckCommand.self,
+                      DataCommand.self]
     )
 }
 
@@ -55,6 +57,16 @@ extension Harrow {
         }
     }
 
+    /// The command a line names, nested ones included (`harrow data check --help`, `harrow help data check`).
+    static func nestedCommand(in arguments: [String]) -> ParsableCommand.Type {
+        var command: ParsableCommand.Type = Harrow.self
+        for word in arguments where !word.hasPrefix("-") {
+            guard let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) else { continue }
+            command = sub
+        }
+        return command
+    }
+
     static func subcommand(named name: String) -> ParsableCommand.Type? {
         configuration.subcommands.first { $0._commandName == name }
     }
@@ -66,7 +78,7 @@ extension Harrow {
             let text = fullMessage(for: error)
             guard text.contains("USAGE:") else { exit(withError: error) }  // --version and the like
             // `harrow help runs`, `harrow runs --help`, `harrow`: the command named on the line.
-            print(helpText(for: arguments.lazy.compactMap(subcommand(named:)).first ?? Harrow.self))
+            print(helpText(for: nestedCommand(in: arguments)))
             Foundation.exit(0)
         }
         guard code == .validationFailure else { exit(withError: error) }

@@ -13,6 +13,10 @@ struct PlanCommand: ParsableCommand {
         its parameters and trainer command; `harrow show KEY` takes its prefix): a sweep re-run skips trials \
         that already finished with that key and the same code and inputs.
 
+        Then advice, never a refusal: where trials disagree with LoRA rules of thumb (epochs for the number of \
+        training records in `dataset`, warmup per epoch, mix_ratio, lora_alpha / lora_r, lr), one `advice:` line per \
+        group of trials, with its rule. `advice: {ignore: [epochs, warmup]}` in the experiment silences rules.
+
         Errors are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2.
 
         Examples:
@@ -40,11 +44,63 @@ struct PlanCommand: ParsableCommand {
             throw ExitStatus.configuration
         }
         printWarnings(plan.experiment.warnings)
+        // Advice, never a refusal: the exit status stays 0 whatever it says.
+        var records = DatasetRecords(workingDirectory: FileManager.default.currentDirectoryPath)
+        let advice = PlanAdvice.advise(plan, records: records.counts(for: plan.trials))
         if json {
-            print(PlanJSON.render(plan))
+            print(PlanJSON.render(plan, advice: advice))
         } else {
-            print(PlanTable.render(plan, limit: limit))
+            print(PlanTable.render(plan, limit: limit, advice: advice))
         }
+    }
+}
+
+/// The training records of the datasets trials name, for `PlanAdvice`: non-empty lines of a `.jsonl`, each file read
+/// once. Paths resolve against the working directory, as the runner resolves them (`Inputs`). A dataset that is not a
+/// readable regular `.jsonl` file (missing, or a name a trainer profile looks up) is left out, and its rule stays silent.
+struct DatasetRecords {
+    let workingDirectory: String
+    private var cache: [String: Int?] = [:]
+
+    init(workingDirectory: String) { self.workingDirectory = workingDirectory }
+
+    /// Counts by the path as each trial writes it.
+    mutating func counts(for trials: [Trial]) -> [String: Int] {
+        var out: [String: Int] = [:]
+        for trial in trials {
+            guard case .string(let path)? = trial["dataset"], out[path] == nil, let n = count(path) else { continue }
+            out[path] = n
+        }
+        return out
+    }
+
+    mutating func count(_ path: String) -> Int? {
+        if let cached = cache[path] { return cached }
+        let n = Self.nonEmptyLines(path.hasPrefix("/") ? path : workingDirectory + "/" + path)
+        cache[path] = n
+        return n
+    }
+
+    /// Lines holding anything but white space, read in slices; nil unless a regular `.jsonl` file (so a FIFO or
+    /// `/dev/zero` named as a dataset cannot hang the plan).
+    static func nonEmptyLines(_ path: String) -> Int? {
+        guard path.hasSuffix(".jsonl") else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var lines = 0, content = false
+        while let slice = try? handle.read(upToCount: 1 << 20), !slice.isEmpty {
+            for byte in slice {
+                switch byte {
+                case UInt8(ascii: "\n"):
+                    if content { lines += 1 }
+                    content = false
+                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): break
+                default: content = true
+                }
+            }
+        }
+        return lines + (content ? 1 : 0)
     }
 }
 

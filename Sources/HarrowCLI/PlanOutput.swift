@@ -3,7 +3,7 @@ import Foundation
 import Sweep
 
 enum PlanTable {
-    static func render(_ plan: Plan, limit: Int?) -> String {
+    static func render(_ plan: Plan, limit: Int?, advice: [PlanAdvice.Warning] = []) -> String {
         let e = plan.experiment
         var lines: [String] = []
         if Planner.proposesAsItRuns(e) {
@@ -36,7 +36,29 @@ enum PlanTable {
         lines.append(summary(plan))
         lines += plan.notes.map { "note: \($0)" }
         lines.append("trainer: " + e.trainer.command.joined(separator: " "))
+        lines += render(advice: advice, of: plan.trials.count)
         return lines.joined(separator: "\n")
+    }
+
+    /// One `advice:` line per group of trials with the same advice, naming them by their `#`, with its rule under it;
+    /// then how to silence the rules that spoke. Long lines wrap to the terminal with a hanging indent.
+    static func render(advice: [PlanAdvice.Warning], of trials: Int) -> [String] {
+        guard !advice.isEmpty else { return [] }
+        let width = TextTable.terminalWidth
+        func hanging(_ label: String, _ text: String, indent: String) -> [String] {
+            TextTable.wrap(text, width: max(20, width - label.count)).enumerated().map { ($0 == 0 ? label : indent) + $1 }
+        }
+        var lines = [""]
+        for w in advice {
+            let numbers = w.indices.prefix(8).map { "#\($0)" }.joined(separator: ", ") + (w.indices.count > 8 ? ", …" : "")
+            let which = w.indices.count == 1 ? "trial \(numbers)" : "\(w.indices.count) of \(trials) trials: \(numbers)"
+            lines += hanging("advice: ", "\(w.message) (\(which))", indent: "        ")
+            lines += hanging("        rule \(w.rule.rawValue): ", w.rule.statement, indent: "          ")
+        }
+        let rules = PlanAdvice.Rule.allCases.filter { r in advice.contains { $0.rule == r } }.map(\.rawValue)
+        lines.append("advice, not a refusal; to silence these rules, add to the experiment:")
+        lines.append("  advice: {ignore: [\(rules.joined(separator: ", "))]}")
+        return lines
     }
 
     /// Table cells round sampled floats to 4 significant digits; `--json` keeps them exact.
@@ -129,7 +151,7 @@ extension String {
 }
 
 enum PlanJSON {
-    static func render(_ plan: Plan) -> String {
+    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = []) -> String {
         let e = plan.experiment
         var fields: [(String, String)] = [
             ("experiment", quote(e.name)), ("file", quote(e.file)), ("method", quote(e.method.rawValue)),
@@ -140,6 +162,7 @@ enum PlanJSON {
             ("command", "[" + e.trainer.command.map(quote).joined(separator: ", ") + "]"),
             ("notes", "[" + plan.notes.map(quote).joined(separator: ", ") + "]"),
             ("warnings", "[" + e.warnings.map(diagnostic).joined(separator: ", ") + "]"),
+            ("advice", "[" + advice.map(self.advice).joined(separator: ", ") + "]"),
         ]
         let trials = plan.trials.enumerated().map { i, t in
             "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)}"
@@ -151,6 +174,14 @@ enum PlanJSON {
     static func render(diagnostics: [Diagnostic]) -> String {
         "{\"errors\": [" + diagnostics.filter { $0.severity == .error }.map(diagnostic).joined(separator: ", ") + "], "
             + "\"warnings\": [" + diagnostics.filter { $0.severity == .warning }.map(diagnostic).joined(separator: ", ") + "]}"
+    }
+
+    /// `{"rule", "statement", "message", "values": {NAME: value}, "trials": [key…], "indices": [#…]}`.
+    static func advice(_ w: PlanAdvice.Warning) -> String {
+        "{\"rule\": \(quote(w.rule.rawValue)), \"statement\": \(quote(w.rule.statement)), \"message\": \(quote(w.message)), "
+            + "\"values\": {" + w.values.map { "\(quote($0.name)): \($0.value.json)" }.joined(separator: ", ") + "}, "
+            + "\"trials\": [" + w.trials.map(quote).joined(separator: ", ") + "], "
+            + "\"indices\": [" + w.indices.map(String.init).joined(separator: ", ") + "]}"
     }
 
     static func diagnostic(_ d: Diagnostic) -> String {

@@ -172,6 +172,9 @@ public struct Experiment: Sendable {
     /// `eval: {evalsets: [...], scorer: [argv…]}`: evaluate every trial after training.
     public var evaluation: Evaluation?
 
+    /// `advice: {ignore: [epochs, warmup]}`: `harrow plan`'s rules of thumb this experiment silences (`PlanAdvice`).
+    public var adviceIgnore: Set<PlanAdvice.Rule> = []
+
     public struct Evaluation: Sendable, Hashable {
         public var evalsets: [String]
         /// A scorer command speaking the score protocol; nil means `harrow-train score` on the run's checkpoint.
