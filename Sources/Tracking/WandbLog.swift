@@ -49,6 +49,16 @@ public enum WandbLog {
         }
         var fragments: [UInt8] = []
         var inRecord = false
+        /// A damaged chunk: the rest of its block is skipped, as LevelDB's reader does. Only a complete block can be
+        /// judged (a chunk past the bytes read so far may still be being written): false means wait for more.
+        func skipBlock(left: Int) -> Bool {
+            guard position + left <= bytes.count else { return false }
+            scan.corrupt += 1
+            position += left
+            fragments = []; inRecord = false
+            scan.offset = fileOffset(position)
+            return true
+        }
         while true {
             let inBlock = Int(fileOffset(position) % Int64(blockLength))
             let left = blockLength - inBlock
@@ -71,16 +81,12 @@ public enum WandbLog {
                 continue
             }
             if length > left - chunkHeaderLength || !(1...4).contains(type) {
-                skipBlock(&scan, &position, left: left, bytes.count, &fragments, &inRecord, fileOffset)
-                if position > bytes.count { break }
-                continue
+                if skipBlock(left: left) { continue } else { break }
             }
             guard end <= bytes.count else { break }
             let data = bytes[(position + chunkHeaderLength)..<end]
             guard crc32([type], data) == checksum else {
-                skipBlock(&scan, &position, left: left, bytes.count, &fragments, &inRecord, fileOffset)
-                if position > bytes.count { break }
-                continue
+                if skipBlock(left: left) { continue } else { break }
             }
             position = end
             switch type {
@@ -108,16 +114,6 @@ public enum WandbLog {
         return scan
     }
 
-    private static func skipBlock(_ scan: inout Scan, _ position: inout Int, left: Int, _ count: Int, _ fragments: inout [UInt8],
-                                  _ inRecord: inout Bool, _ fileOffset: (Int) -> Int64) {
-        // Only a complete block can be judged: a chunk past the bytes read so far may still be being written.
-        guard position + left <= count else { position = count + 1; return }
-        scan.corrupt += 1
-        position += left
-        fragments = []; inRecord = false
-        scan.offset = fileOffset(position)
-    }
-
     static let crcTable: [UInt32] = (0..<256).map { n in
         var c = UInt32(n)
         for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
@@ -137,7 +133,7 @@ public enum WandbLog {
 
 extension WandbLog {
     /// The fields of `wandb_internal.proto` Harrow reads (field numbers from wandb 0.31.0's `wandb_internal_pb2`).
-    public enum Record: Sendable, Equatable {
+    public enum Record: Sendable {
         /// `HistoryRecord` (Record field 2): one `wandb.log` call, `_step` and the logged keys' JSON values.
         case history(step: Int?, items: [(key: String, json: String)])
         /// `ConfigRecord` (field 5), or the config inside `RunRecord` (field 17, its field 4).
@@ -147,8 +143,6 @@ extension WandbLog {
         /// `RunExitRecord` (field 18): the script's exit code and runtime in seconds.
         case exit(code: Int, runtime: Int)
         case other
-
-        public static func == (a: Record, b: Record) -> Bool { String(describing: a) == String(describing: b) }
     }
 
     public static func decode(_ payload: [UInt8]) -> Record {
