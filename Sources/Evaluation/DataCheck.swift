@@ -29,10 +29,30 @@ public enum DataCheck {
         public var rareShare = 0.02
         /// Example pairs kept for the duplicate findings (warnings); errors keep every line.
         public var examples = 3
+        /// Records longer than this many tokens lose the end of their response to truncation; nil: not checked.
+        public var maxSeqLen: Int?
+        public var tokens = TokenCount.estimate
         public init() {}
     }
 
-    public struct Location: Hashable, Sendable, CustomStringConvertible {
+    /// How a record's length in tokens is counted.
+    public enum TokenCount: String, Sendable, Equatable, Codable {
+        /// UTF-8 bytes / 4, an estimate for subword tokenizers (about 4 bytes a token on English text).
+        case estimate = "utf8_bytes/4"
+        /// harrow-train's tokenizer, exactly: one token a byte, plus `<|begin_of_text|>` and, per turn, its role
+        /// token and `<|end|>` (`TrainingCore/Tokenizer.swift`, `ChatTemplate`).
+        case harrowTrain = "harrow-train"
+
+        /// Tokens of a record whose turns hold `bytes` UTF-8 bytes in all, response `response` bytes of them.
+        func count(bytes: Int, turns: Int) -> Double {
+            switch self {
+            case .estimate: Double(bytes) / 4
+            case .harrowTrain: Double(1 + bytes + 2 * turns)
+            }
+        }
+    }
+
+    public struct Location: Hashable, Sendable, Codable, CustomStringConvertible {
         public var file: String
         public var line: Int
         public init(file: String, line: Int) { self.file = file; self.line = line }
@@ -48,52 +68,61 @@ public enum DataCheck {
         public var prompts: [String]
         public var response: String?
         public var taskType: String?
+        /// UTF-8 bytes of every turn's text (an Alpaca prompt as the trainer joins it) and the number of turns.
+        public var bytes = 0
+        public var turns = 0
     }
 
-    public struct Malformed: Sendable, Equatable, CustomStringConvertible {
+    public struct Malformed: Sendable, Equatable, Codable, CustomStringConvertible {
         public var location: Location
         public var message: String
         public var description: String { "\(location): \(message)" }
     }
 
     /// Two records whose texts match; `jaccard` is 1 for an exact match.
-    public struct Pair: Sendable, Equatable {
+    public struct Pair: Sendable, Equatable, Codable {
         public var a: Location
         public var b: Location
         public var jaccard: Double
     }
 
-    public struct Duplicates: Sendable, Equatable {
+    public struct Duplicates: Sendable, Equatable, Codable {
         /// Exact: records repeating an earlier record's text. Near: pairs of distinct texts.
         public var count = 0
         public var examples: [Pair] = []
     }
 
-    /// Response lengths in estimated tokens (UTF-8 bytes / 4), nearest-rank percentiles.
-    public struct Spread: Sendable, Equatable {
+    /// Lengths in tokens (counted as `FileReport.tokens` says), nearest-rank percentiles.
+    public struct Spread: Sendable, Equatable, Codable {
         public var min: Double, median: Double, p95: Double, max: Double
     }
 
-    public struct Share: Sendable, Equatable {
+    public struct Share: Sendable, Equatable, Codable {
         public var name: String
         public var count: Int
         /// Of all the file's records.
         public var share: Double
     }
 
-    public struct Overlap: Sendable, Equatable {
+    public struct Overlap: Sendable, Equatable, Codable {
         /// One pair per contaminated record (the record, then the reference it matches); exact first.
         public var exact: [Pair] = []
         public var near: [Pair] = []
     }
 
-    public struct FileReport: Sendable, Equatable {
+    public struct FileReport: Sendable, Equatable, Codable {
         public var file: String
         public var records = 0
         public var formats: [String: Int] = [:]
         public var malformed: [Malformed] = []
         public var emptyResponses: [Location] = []
         public var responseTokens: Spread?
+        /// Whole records (every turn, with the template's tokens) and how they were counted.
+        public var recordTokens: Spread?
+        public var tokens = TokenCount.estimate
+        /// Records over `maxSeqLen` tokens (nil when no length was given): their responses are cut short.
+        public var maxSeqLen: Int?
+        public var truncated: [Location] = []
         public var taskTypes: [Share] = []
         public var taskGroups: [Share] = []
         public var untyped = 0
@@ -106,7 +135,7 @@ public enum DataCheck {
         /// Malformed lines and prompts found in the reference: each makes the check fail.
         public var errors: Int { malformed.count + (overlap.map { $0.exact.count + $0.near.count } ?? 0) }
         public var warnings: Int {
-            emptyResponses.count + rareTaskTypes.count + duplicateResponses.count + nearDuplicateResponses.count
+            emptyResponses.count + truncated.count + rareTaskTypes.count + duplicateResponses.count + nearDuplicateResponses.count
         }
     }
 
@@ -210,9 +239,11 @@ public enum DataCheck {
             guard let s = t as? String else { throw Problem(message: "\"task_type\" must be a string") }
             taskType = s
         }
+        var turns: [String] = []
         func make(_ format: String, _ prompts: [String], _ response: String?) throws(Problem) -> Record {
             if requireResponse, response == nil { throw Problem(message: "no response to learn from") }
-            return Record(location: location, format: format, prompts: prompts, response: response, taskType: taskType)
+            return Record(location: location, format: format, prompts: prompts, response: response, taskType: taskType,
+                          bytes: turns.reduce(0) { $0 + $1.utf8.count }, turns: turns.count)
         }
         if let m = o["messages"] {
             guard let list = m as? [[String: Any]], !list.isEmpty else {
@@ -228,6 +259,7 @@ public enum DataCheck {
                 }
                 if role == "user" { prompts.append(content) }
                 if role == "assistant" { response = content }
+                turns.append(content)
             }
             if requireResponse, response == nil { throw Problem(message: "no assistant message to learn from") }
             return try make("messages", prompts, response)
@@ -245,6 +277,7 @@ public enum DataCheck {
                 guard let value = turn["value"] as? String else { throw Problem(message: "turn \(i + 1): \"value\" must be a string") }
                 if from == "human" || from == "user" { prompts.append(value) }
                 if from == "gpt" || from == "assistant" { response = value }
+                turns.append(value)
             }
             if requireResponse, response == nil { throw Problem(message: "no \"gpt\" turn to learn from") }
             return try make("sharegpt", prompts, response)
@@ -264,6 +297,7 @@ public enum DataCheck {
                 throw Problem(message: "Alpaca record without \"output\"")
             }
             let prompts = input.isEmpty ? [instruction] : [instruction + "\n\n" + input, instruction, input]
+            turns = [prompts[0]] + (response.map { [$0] } ?? [])
             return try make("alpaca", prompts, response)
         }
         if let p = o["prompt"] {
@@ -277,10 +311,12 @@ public enum DataCheck {
                 }
             }
             if requireResponse, response == nil { throw Problem(message: "\"prompt\" without \"response\" or \"completion\"") }
+            turns = [prompt] + (response.map { [$0] } ?? [])
             return try make("prompt", [prompt], response)
         }
         if let t = o["text"] {
             guard let text = t as? String else { throw Problem(message: "\"text\" must be a string") }
+            turns = [text]
             return try make("text", [], text)
         }
         throw Problem(message: "no known format: expected Alpaca {\"instruction\", \"input\", \"output\"}, ShareGPT "
@@ -332,9 +368,15 @@ public enum DataCheck {
         // Lengths and empty responses.
         let responses = records.compactMap { record in record.response.map { (record.location, $0) } }
         r.emptyResponses = responses.filter { $0.1.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }.map(\.0)
-        let tokens = responses.map { Double($0.1.utf8.count) / 4 }.sorted()
-        if !tokens.isEmpty {
-            r.responseTokens = Spread(min: tokens[0], median: nearestRank(tokens, 0.5), p95: nearestRank(tokens, 0.95), max: tokens[tokens.count - 1])
+        // A response's tokens: its bytes and, for harrow-train, the `<|end|>` trained with it.
+        let tokens = responses.map { settings.tokens.count(bytes: $0.1.utf8.count, turns: 0) }.sorted()
+        r.responseTokens = spread(tokens)
+        r.tokens = settings.tokens
+        let lengths = records.map { (record: $0, tokens: settings.tokens.count(bytes: $0.bytes, turns: $0.turns)) }
+        r.recordTokens = spread(lengths.map(\.tokens).sorted())
+        if let limit = settings.maxSeqLen {
+            r.maxSeqLen = limit
+            r.truncated = lengths.filter { $0.tokens > Double(limit) }.map(\.record.location)
         }
 
         // Task types.
@@ -402,6 +444,22 @@ public enum DataCheck {
             r.overlap = overlap
         }
         return r
+    }
+
+    static func spread(_ sorted: [Double]) -> Spread? {
+        guard let first = sorted.first, let last = sorted.last else { return nil }
+        return Spread(min: first, median: nearestRank(sorted, 0.5), p95: nearestRank(sorted, 0.95), max: last)
+    }
+
+    /// Task types of the training file with fewer than `minimum` records in the validation file: their val loss
+    /// (and `val/loss@TYPE`) rests on too few records to read. `count` is the validation records, `share` their
+    /// share of the validation file.
+    public static func validationGaps(train: FileReport, validation: FileReport, minimum: Int = 3) -> [Share] {
+        let held = Dictionary(uniqueKeysWithValues: validation.taskTypes.map { ($0.name, $0.count) })
+        return train.taskTypes.compactMap { t in
+            let n = held[t.name] ?? 0
+            return n < minimum ? Share(name: t.name, count: n, share: validation.records > 0 ? Double(n) / Double(validation.records) : 0) : nil
+        }
     }
 
     /// The value at rank ⌈q·n⌉ of sorted values (nearest-rank).
@@ -484,5 +542,105 @@ struct MinHashIndex: Sendable {
     /// One seed per hash function, the same on every run.
     static func seeds(_ n: Int) -> [UInt64] {
         (0..<n).map { mix(UInt64($0) &* 0xD1B5_4A32_D192_ED03 &+ 0x4841_5252_4F57) }
+    }
+}
+
+extension DataCheck {
+    /// The check of every dataset a sweep's trials name, against the evalsets it scores with: what `harrow plan`
+    /// prints, `harrow sweep` stores with the sweep, and the report shows.
+    public struct Night: Sendable, Equatable, Codable {
+        public struct File: Sendable, Equatable, Codable {
+            /// The trial parameter naming it: `dataset`, `general_dataset` or `val_dataset`.
+            public var role: String
+            public var sha256: String
+            /// True when the findings were read from the store, not computed again.
+            public var cached: Bool
+            public var report: FileReport
+            public init(role: String, sha256: String, cached: Bool, report: FileReport) {
+                self.role = role; self.sha256 = sha256; self.cached = cached; self.report = report
+            }
+        }
+
+        /// A validation file short of records of a training file's task types.
+        public struct Gap: Sendable, Equatable, Codable {
+            public var train: String
+            public var validation: String
+            public var types: [Share]
+        }
+
+        /// The evalsets' item files every prompt was looked up in.
+        public var against: [String] = []
+        public var files: [File] = []
+        public var validationGaps: [Gap] = []
+        /// Datasets named by something other than a readable file (a name a trainer profile resolves), not checked.
+        public var notChecked: [String] = []
+        /// Evaluation prompts in the data are warnings (`data: {allow_overlap: true}`), not errors.
+        public var allowOverlap = false
+        /// Fewest validation records of a task type before it is flagged.
+        public var minimumValidation = 3
+
+        public init() {}
+
+        public var malformed: Int { files.reduce(0) { $0 + $1.report.malformed.count } }
+        public var overlaps: Int { files.reduce(0) { $0 + ($1.report.overlap.map { $0.exact.count + $0.near.count } ?? 0) } }
+        /// What makes a sweep refuse to start.
+        public var errors: Int { malformed + (allowOverlap ? 0 : overlaps) }
+        public var warnings: Int {
+            files.reduce(0) { $0 + $1.report.warnings } + validationGaps.reduce(0) { $0 + $1.types.count } + (allowOverlap ? overlaps : 0)
+        }
+
+        /// Validation gaps between each training file and each validation file.
+        public mutating func findValidationGaps() {
+            validationGaps = []
+            for v in files where v.role == "val_dataset" {
+                for t in files where t.role == "dataset" {
+                    let types = DataCheck.validationGaps(train: t.report, validation: v.report, minimum: minimumValidation)
+                    if !types.isEmpty { validationGaps.append(Gap(train: t.report.file, validation: v.report.file, types: types)) }
+                }
+            }
+        }
+
+        /// One line per file and per finding, for `harrow plan` and `harrow sweep` (errors first, then warnings).
+        public func lines(examples: Int = 3) -> [String] {
+            var out: [String] = []
+            for f in files {
+                let r = f.report
+                var parts = ["\(r.records) records"]
+                if let s = r.recordTokens {
+                    parts.append(String(format: "%.0f–%.0f tokens (%@)", s.min, s.max, r.tokens == .estimate ? "UTF-8 bytes / 4, an estimate" : "harrow-train's tokenizer"))
+                }
+                if !r.malformed.isEmpty { parts.append("\(r.malformed.count) malformed") }
+                if let o = r.overlap, o.exact.count + o.near.count > 0 { parts.append("\(o.exact.count + o.near.count) evaluation prompts") }
+                if r.warnings > 0 { parts.append("\(r.warnings) warning\(r.warnings == 1 ? "" : "s")") }
+                out.append("data: \(r.file) (\(f.role)): " + parts.joined(separator: ", ") + (f.cached ? " (checked before)" : ""))
+                for m in r.malformed.prefix(examples) { out.append("  error: \(m)") }
+                if let o = r.overlap {
+                    let kind = allowOverlap ? "warning" : "error"
+                    for p in o.exact.prefix(examples) { out.append("  \(kind): \(p.a): the same prompt as \(p.b)") }
+                    for p in o.near.prefix(examples) { out.append(String(format: "  %@: %@: a prompt %.2f similar to %@", kind, p.a.description, p.jaccard, p.b.description)) }
+                }
+                if !r.truncated.isEmpty, let limit = r.maxSeqLen {
+                    out.append("  warning: \(r.truncated.count) record\(r.truncated.count == 1 ? "" : "s") over max_seq_len \(limit) tokens "
+                               + "(their responses are cut short), first \(r.truncated[0])")
+                }
+                if !r.emptyResponses.isEmpty { out.append("  warning: \(r.emptyResponses.count) empty responses, first \(r.emptyResponses[0])") }
+                for t in r.taskTypes where r.rareTaskTypes.contains(t.name) {
+                    out.append(String(format: "  warning: task type %@ is %d of %d records (%.1f%%, under 2%%)", t.name, t.count, r.records, t.share * 100))
+                }
+                if r.duplicateResponses.count > 0, let p = r.duplicateResponses.examples.first {
+                    out.append("  warning: \(r.duplicateResponses.count) records repeat an earlier response, as \(p.b) repeats \(p.a)")
+                }
+                if r.nearDuplicateResponses.count > 0, let p = r.nearDuplicateResponses.examples.first {
+                    out.append(String(format: "  warning: %d pairs of nearly equal responses (MinHash, Jaccard ≥ 0.8), as %@ and %@ (%.2f)",
+                                      r.nearDuplicateResponses.count, p.a.description, p.b.description, p.jaccard))
+                }
+            }
+            for g in validationGaps {
+                let types = g.types.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
+                out.append("data: \(g.validation) has fewer than \(minimumValidation) records of \(g.train)'s task types \(types): their val/loss@TYPE is noise")
+            }
+            for path in notChecked { out.append("data: \(path) is not a file here (a name the trainer resolves?): not checked") }
+            return out
+        }
     }
 }

@@ -26,7 +26,7 @@ struct Harrow: AsyncParsableCommand {
         subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
                       LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
                       EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self, CheckCommand.self,
-                      DataCommand.self]
+                      DataCommand.self, NextCommand.self]
     )
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Runner
 import Sweep
+import Tracking
 
 struct PlanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,11 +49,21 @@ struct PlanCommand: ParsableCommand {
         // Advice, never a refusal: the exit status stays 0 whatever it says.
         var records = DatasetRecords(workingDirectory: FileManager.default.currentDirectoryPath)
         let advice = PlanAdvice.advise(plan, records: records.counts(for: plan.trials))
+        // The datasets, as the sweep will check them; findings a sweep stored before are reused, nothing is written.
+        let cwd = FileManager.default.currentDirectoryPath
+        let store = FileManager.default.fileExists(atPath: Store.defaultPath) ? try? Store.reading(Store.defaultPath) : nil
+        let data = DataChecks.check(plan, workingDirectory: cwd, store: store)
         if json {
-            print(PlanJSON.render(plan, advice: advice))
+            print(PlanJSON.render(plan, advice: advice, data: data))
         } else {
             print(PlanTable.render(plan, limit: limit, advice: advice))
+            if let data {
+                let lines = data.lines()
+                let all: [String] = (lines.isEmpty ? [] : [""]) + lines + DataChecks.refusal(data)
+                print(all.joined(separator: "\n"))
+            }
         }
+        if let data, data.errors > 0 { throw ExitCode(1) }
     }
 }
 

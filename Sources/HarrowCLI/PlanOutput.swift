@@ -1,3 +1,4 @@
+import Evaluation
 import HarrowCore
 import Foundation
 import Sweep
@@ -151,7 +152,7 @@ extension String {
 }
 
 enum PlanJSON {
-    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = []) -> String {
+    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil) -> String {
         let e = plan.experiment
         var fields: [(String, String)] = [
             ("experiment", quote(e.name)), ("file", quote(e.file)), ("method", quote(e.method.rawValue)),
@@ -163,6 +164,7 @@ enum PlanJSON {
             ("notes", "[" + plan.notes.map(quote).joined(separator: ", ") + "]"),
             ("warnings", "[" + e.warnings.map(diagnostic).joined(separator: ", ") + "]"),
             ("advice", "[" + advice.map(self.advice).joined(separator: ", ") + "]"),
+            ("data", data.map(dataJSON) ?? "null"),
         ]
         let trials = plan.trials.enumerated().map { i, t in
             "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)}"
@@ -190,4 +192,13 @@ enum PlanJSON {
     }
 
     static func quote(_ s: String) -> String { ParamValue.string(s).json }
+
+    /// The data check as stored, keys in snake_case, with its error and warning counts.
+    static func dataJSON(_ night: DataCheck.Night) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let body = try? encoder.encode(night) else { return "null" }
+        return "{\"errors\": \(night.errors), \"warnings\": \(night.warnings), \"check\": " + String(decoding: body, as: UTF8.self) + "}"
+    }
 }

@@ -100,6 +100,14 @@ struct SweepCommand: AsyncParsableCommand {
         text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
         printWarnings(experiment.warnings)
         let store = try storeOptions.openForWriting(create: true)
+        // The data before the night: findings are kept with the sweep for its report; malformed lines or evaluation
+        // prompts in the data stop it here rather than at 2 a.m. or in a contaminated score.
+        if let data = DataChecks.check(plan, workingDirectory: FileManager.default.currentDirectoryPath, store: store) {
+            try? DataChecks.save(data, sweep: experiment.name, in: store)
+            let lines = data.lines() + DataChecks.refusal(data)
+            if !lines.isEmpty { FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8)) }
+            if data.errors > 0 { throw ExitCode(1) }
+        }
 
         var options = RunnerOptions()
         options.parallel = parallel

@@ -175,6 +175,9 @@ public struct Experiment: Sendable {
     /// `advice: {ignore: [epochs, warmup]}`: `harrow plan`'s rules of thumb this experiment silences (`PlanAdvice`).
     public var adviceIgnore: Set<PlanAdvice.Rule> = []
 
+    /// `data: {check: false, allow_overlap: true}`: whether plan and sweep check the datasets trials name.
+    public var dataCheck = DataCheckRule()
+
     public struct Evaluation: Sendable, Hashable {
         public var evalsets: [String]
         /// A scorer command speaking the score protocol; nil means `harrow-train score` on the run's checkpoint.

@@ -398,6 +398,23 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v10") { db in
+            try db.execute(sql: """
+                -- `harrow data check`'s findings on one file (JSON), by a key of its content, the settings and what it
+                -- was checked against: a file unchanged since the last sweep is not read again.
+                CREATE TABLE data_checks (
+                    key TEXT PRIMARY KEY,
+                    report TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                -- The data check of a sweep's last start (JSON): every dataset its trials name.
+                CREATE TABLE sweep_data (
+                    sweep TEXT PRIMARY KEY,
+                    report TEXT NOT NULL,
+                    checked_at REAL NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
         return m
     }
 }
