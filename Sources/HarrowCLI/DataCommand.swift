@@ -19,7 +19,8 @@ struct DataCheckCommand: ParsableCommand {
         discussion: """
         Reads JSON lines or a JSON array of Alpaca (instruction, input, output), ShareGPT (conversations), \
         OpenAI (messages) or prompt/response records, with Harrow's task_type when there is one. Per file: \
-        records, malformed lines (file:line), response lengths in tokens estimated as UTF-8 bytes / 4, empty \
+        records, malformed lines (file:line), response and record lengths in tokens (estimated as UTF-8 bytes / 4, \
+        or exactly with --tokens harrow-train), records over --max-seq-len (their responses are cut short), empty \
         responses, the share of each task type and of its first level, types under 2% of the records, and \
         responses repeated exactly or nearly (MinHash over word 5-gram shingles, 64 hashes, Jaccard 0.8 or \
         more). With --against, every prompt is looked up among the evalset's prompts (a folder with \
@@ -40,10 +41,21 @@ struct DataCheckCommand: ParsableCommand {
             help: ArgumentHelp("Evalset folders or data files whose prompts must not be in the data.", valueName: "path"))
     var against: [String] = []
     @Flag(help: "Report overlap with --against as a warning, not an error.") var allowOverlap = false
+    @Option(help: "Flag records longer than this many tokens (their responses are cut short in training).") var maxSeqLen: Int?
+    @Option(help: ArgumentHelp("How tokens are counted: 'estimate' (UTF-8 bytes / 4) or 'harrow-train' (its tokenizer, exactly).",
+                               valueName: "count"))
+    var tokens = "estimate"
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let settings = DataCheck.Settings()
+        var settings = DataCheck.Settings()
+        switch tokens {
+        case "estimate": settings.tokens = .estimate
+        case "harrow-train": settings.tokens = .harrowTrain
+        default: throw usage("--tokens takes 'estimate' or 'harrow-train', not '\(tokens)'")
+        }
+        if let maxSeqLen, maxSeqLen < 1 { throw usage("--max-seq-len must be 1 or more") }
+        settings.maxSeqLen = maxSeqLen
         // Every path first: a missing one is a usage error before anything is printed.
         let fm = FileManager.default
         var referenceFiles: [String] = []
@@ -88,7 +100,8 @@ struct DataCheckCommand: ParsableCommand {
                 "ok": errors == 0, "errors": errors, "warnings": warnings,
                 "settings": ["minhash_hashes": settings.hashes, "lsh_bands": settings.bands, "jaccard_threshold": settings.threshold,
                              "shingle_words": settings.shingleWords, "rare_share": settings.rareShare,
-                             "token_estimate": "utf8_bytes/4", "percentiles": "nearest_rank"] as [String: Any],
+                             "tokens": settings.tokens.rawValue, "max_seq_len": settings.maxSeqLen ?? NSNull(),
+                             "percentiles": "nearest_rank"] as [String: Any],
                 "against": referenceCounts.map { ["path": $0.0, "prompts": $0.1] as [String: Any] },
                 "against_malformed": referenceMalformed.map { ["file": $0.location.file, "line": $0.location.line, "message": $0.message] as [String: Any] },
                 "files": reports.map(Self.json),
@@ -115,10 +128,15 @@ struct DataCheckCommand: ParsableCommand {
         let formats = r.formats.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         lines.append("  records        \(r.records)" + (formats.isEmpty ? "" : " (\(formats))"))
         lines.append("  malformed      \(r.malformed.count)")
+        let counted = r.tokens == .estimate ? "UTF-8 bytes / 4" : "harrow-train's tokenizer"
         if let s = r.responseTokens {
-            lines.append(String(format: "  response       min %.0f  median %.0f  p95 %.0f  max %.0f tokens (UTF-8 bytes / 4)", s.min, s.median, s.p95, s.max))
+            lines.append(String(format: "  response       min %.0f  median %.0f  p95 %.0f  max %.0f tokens (%@)", s.min, s.median, s.p95, s.max, counted))
+        }
+        if let s = r.recordTokens {
+            lines.append(String(format: "  record         min %.0f  median %.0f  p95 %.0f  max %.0f tokens (every turn)", s.min, s.median, s.p95, s.max))
         }
         lines.append("  empty          \(r.emptyResponses.count)")
+        if let limit = r.maxSeqLen { lines.append("  truncated      \(r.truncated.count) (over max_seq_len \(limit))") }
         if !r.taskTypes.isEmpty {
             let width = max(10, (r.taskTypes + r.taskGroups).map(\.name.count).max() ?? 0)
             lines.append("  task types     " + r.taskGroups.map { "\($0.name) \(percent($0.share))" }.joined(separator: ", ")
@@ -140,6 +158,8 @@ struct DataCheckCommand: ParsableCommand {
             for (p, what) in all.prefix(20) { lines.append("  \(kind)  \(p.a): \(what) \(p.b)") }
             if all.count > 20 { lines.append("  \(kind)  … and \(all.count - 20) more prompts found in --against") }
         }
+        for l in r.truncated.prefix(3) { lines.append("  warning  \(l): longer than max_seq_len \(r.maxSeqLen ?? 0) tokens: the response is cut short") }
+        if r.truncated.count > 3 { lines.append("  warning  … and \(r.truncated.count - 3) more records over max_seq_len") }
         for l in r.emptyResponses.prefix(3) { lines.append("  warning  \(l): empty response") }
         if r.emptyResponses.count > 3 { lines.append("  warning  … and \(r.emptyResponses.count - 3) more empty responses") }
         for t in r.taskTypes where r.rareTaskTypes.contains(t.name) {
@@ -165,6 +185,7 @@ struct DataCheckCommand: ParsableCommand {
         func pairs(_ list: [DataCheck.Pair]) -> [[String: Any]] {
             list.map { ["a": location($0.a), "b": location($0.b), "jaccard": ($0.jaccard * 1000).rounded() / 1000] }
         }
+        func spread(_ s: DataCheck.Spread) -> [String: Any] { ["min": s.min, "median": s.median, "p95": s.p95, "max": s.max] }
         func shares(_ list: [DataCheck.Share]) -> [String: Any] {
             Dictionary(uniqueKeysWithValues: list.map { ($0.name, ["count": $0.count, "share": $0.share] as [String: Any]) })
         }
@@ -172,7 +193,9 @@ struct DataCheckCommand: ParsableCommand {
             "path": r.file, "records": r.records, "formats": r.formats,
             "malformed": r.malformed.map { ["line": $0.location.line, "message": $0.message] as [String: Any] },
             "empty_responses": r.emptyResponses.map(\.line),
-            "response_tokens": r.responseTokens.map { ["min": $0.min, "median": $0.median, "p95": $0.p95, "max": $0.max] as [String: Any] } ?? NSNull(),
+            "response_tokens": r.responseTokens.map(spread) ?? NSNull(),
+            "record_tokens": r.recordTokens.map(spread) ?? NSNull(),
+            "truncated": r.truncated.map(\.line),
             "task_types": shares(r.taskTypes), "task_type_groups": shares(r.taskGroups), "untyped": r.untyped,
             "rare_task_types": r.rareTaskTypes,
             "duplicate_responses": ["count": r.duplicateResponses.count, "examples": pairs(r.duplicateResponses.examples)] as [String: Any],

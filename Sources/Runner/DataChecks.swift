@@ -38,7 +38,7 @@ public enum DataChecks {
             return reference
         }
 
-        let tokens: DataCheck.TokenCount = plan.experiment.usesBuiltInTrainer ? .harrowTrain : .estimate
+        let tokens: DataCheck.TokenCount = plan.experiment.trainsWithHarrowTrain ? .harrowTrain : .estimate
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var seen = Set<String>()

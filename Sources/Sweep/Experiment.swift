@@ -198,6 +198,9 @@ public struct Experiment: Sendable {
     public static let builtInTrainerParameters = TrainerContract.parameters
 
     public var usesBuiltInTrainer: Bool { trainer.command.first.map(TrainerContract.isHarrowTrain) ?? false }
+    /// `harrow-train sft` trains the trials (not another of its subcommands, such as the search benchmark's objective):
+    /// its tokenizer and its `max_seq_len` default apply.
+    public var trainsWithHarrowTrain: Bool { usesBuiltInTrainer && trainer.command.dropFirst().first == "sft" }
 
     public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
 }

@@ -48,7 +48,7 @@ extension Plan {
                 out.append(NamedDataset(path: path, role: role, maxSeqLen: maxSeqLen, trials: 1))
             }
         }
-        let fallback = experiment.usesBuiltInTrainer ? Self.builtInMaxSeqLen : nil
+        let fallback = experiment.trainsWithHarrowTrain ? Self.builtInMaxSeqLen : nil
         if trials.isEmpty {
             let maxSeqLen = experiment.parameter(named: "max_seq_len").flatMap { p -> Int? in
                 if case .constant(.int(let n)) = p.distribution { return n } else { return nil }

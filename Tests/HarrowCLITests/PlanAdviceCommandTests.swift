@@ -34,8 +34,10 @@ import Testing
         // Each warning is followed by its rule, and the rules that spoke can be silenced.
         let i = try #require(lines.firstIndex { $0.hasPrefix("advice: epochs 60 ") })
         #expect(lines[i + 1] == "        rule epochs: fewer epochs for more data: ~15 for 100 records, 10 for 1k, 2–3 for 10k+")
-        #expect(lines.suffix(2) == ["advice, not a refusal; to silence these rules, add to the experiment:",
-                                    "  advice: {ignore: [epochs, warmup, mix_ratio, lr]}"])
+        // The advice ends the plan; the data check follows it.
+        let data = try #require(lines.firstIndex { $0.hasPrefix("data: ") })
+        #expect(Array(lines[(data - 2)..<data]) == ["advice, not a refusal; to silence these rules, add to the experiment:",
+                                                    "  advice: {ignore: [epochs, warmup, mix_ratio, lr]}"])
         #expect(!r.stdout.contains("lora_alpha 32 / lora_r 8") && !r.stdout.contains("lr 3e-05") && !r.stdout.contains("epochs 15 for"))
     }
 
