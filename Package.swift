@@ -63,7 +63,7 @@ let package = Package(
         // I/O: dashboards → static HTML pages and gnuplot SVGs (dashboard parsing, downsampling, seed groups and
         // chart scripts are pure).
         .target(name: "Reporting", dependencies: [
-            "HarrowCore", "Tracking", "Gate", "BoundedYAML", "Sweep",
+            "HarrowCore", "Tracking", "Gate", "BoundedYAML", "Sweep", "Evaluation",
             .product(name: "Yams", package: "Yams"),
         ]),
 

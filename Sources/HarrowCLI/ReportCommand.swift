@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runner
 import Gate
 import Reporting
 import Tracking
@@ -86,6 +87,7 @@ struct ReportCommand: ParsableCommand {
         request.sweep = reported
         request.objective = objective
         request.method = method
+        request.data = reported.flatMap { DataChecks.stored(sweep: $0, in: store) }
         let showProgress = !json && isatty(2) == 1 && chosen.count >= 50
         let started = Date()
         let summary: ReportSummary

@@ -1,3 +1,4 @@
+import Evaluation
 import HarrowCore
 import Foundation
 import Sweep
@@ -25,6 +26,8 @@ public struct ReportRequest: Sendable {
     public var objective: Objective?
     /// The sweep's method (`grid`, `random`, `bayes`): how the effects panel measures a parameter's share.
     public var method: String?
+    /// The data check of the sweep's last start (`harrow sweep` keeps it), shown under the answer.
+    public var data: DataCheck.Night?
 
     public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
                 metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
@@ -126,6 +129,7 @@ public enum Report {
         }
         head += " · <a href=\"compare.html\">compare the \(compared.count) \(request.compared.isEmpty ? "best" : "chosen") runs</a>"
         head += " · <a href=\"runs.html\">all runs</a></p>"
+        if let data = request.data { head += DataSection.html(data) }
         let nav = [("index", "index.html"), ("compare", "compare.html"), ("all runs", "runs.html")]
         let indexBody = try renderer.render(request.index, scope: .index(ranked), prefix: "")
         try write(HTML.page(title: "\(request.title) — \(request.index.title)", nav: nav, body: head + indexBody), to: "index.html")

@@ -66,6 +66,13 @@ import Testing
         #expect(allowed.stderr.contains("data: train.jsonl (dataset): 3 records, "), "\(allowed.stderr)")
         #expect(allowed.stderr.contains("(checked before)"), "\(allowed.stderr)")
         #expect(allowed.stderr.contains("  warning: train.jsonl:3: the same prompt as "), "\(allowed.stderr)")
+
+        // The report shows the check under its answer, findings folded.
+        let report = try Harrow.run("report", "--sweep", "night", "--out", "report", in: dir)
+        #expect(report.status == 0, "\(report.stderr)")
+        let index = try String(contentsOfFile: dir + "/report/index.html", encoding: .utf8)
+        #expect(index.contains("<details class=\"data\"><summary>Data: train.jsonl 3 records · checked against 1 evalset — 1 warning</summary>"), "\(index)")
+        #expect(index.contains("  warning: train.jsonl:3: the same prompt as "))
     }
 
     @Test func harrowTrainCountsTokensExactlyAndFlagsTruncation() throws {
