@@ -132,6 +132,7 @@ demo: release models
 	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first, with 3H scores in --json"
 	@echo "  $(REL)/harrow show RUN                             # parameters, git state, metrics and files of one run"
 	@echo "  $(REL)/harrow compare RUN_A RUN_B                  # what changed, and which eval items flipped"
+	@echo "  $(REL)/harrow next --sweep demo -o next.yaml       # the next night's experiment, each change explained"
 	@echo "  .harrow/runs/RUN/                                  # trial.json, metrics.jsonl, logs, checkpoint/, checkpoint-best/"
 
 # Our checkpoints in transformers and PEFT: strict loading, AutoTokenizer ids against harrow-train's, a

@@ -53,12 +53,18 @@ struct NextCommand: ParsableCommand {
         let outcomes = snapshots.map(Self.outcome(metric: metric))
         let searched = NextNight.searched(experiment).map(\.name)
         let rows = zip(snapshots, outcomes).compactMap { s, o in o.value.map { (params: s.params, value: $0) } }
-        let effects = rows.count >= 3
+        // Shares of variance need a design that crosses the parameters; one change at a time from a baseline (the
+        // demo's design) gives none, and each axis is then only narrowed around the best run.
+        let oneAtATime = Ablation.oneAtATime(snapshots.map { $0.params.mapValues(\.plain) }) != nil
+        let effects = rows.count >= 3 && !oneAtATime
             ? Effects.analyze(rows, parameters: searched, metric: metric, grid: experiment.method == .grid).effects
                 .map { NextNight.Effect(parameter: $0.parameter, share: $0.share) }
             : []
         let newName = name ?? experiment.name + "-next"
-        let proposal = NextNight.propose(experiment, outcomes: outcomes, effects: effects, sweep: sweep)
+        var proposal = NextNight.propose(experiment, outcomes: outcomes, effects: effects, sweep: sweep)
+        if oneAtATime {
+            proposal.summary.append("One change at a time from a baseline: no parameter's share of the variance can be read, so none is fixed for it.")
+        }
         let text = NextNight.render(original: spec, experiment: experiment, proposal: proposal, name: newName)
 
         // The file must plan as written: a proposal that does not is a fault here, not the user's to find tonight.
