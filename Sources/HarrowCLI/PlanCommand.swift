@@ -48,7 +48,7 @@ struct PlanCommand: ParsableCommand {
         printWarnings(plan.experiment.warnings)
         // Advice, never a refusal: the exit status stays 0 whatever it says.
         var records = DatasetRecords(workingDirectory: FileManager.default.currentDirectoryPath)
-        let advice = PlanAdvice.advise(plan, records: records.counts(for: plan.trials))
+        let advice = records.advice(for: plan)
         // The datasets, as the sweep will check them; findings a sweep stored before are reused, nothing is written.
         let cwd = FileManager.default.currentDirectoryPath
         let store = FileManager.default.fileExists(atPath: Store.defaultPath) ? try? Store.reading(Store.defaultPath) : nil
@@ -67,52 +67,109 @@ struct PlanCommand: ParsableCommand {
     }
 }
 
-/// The training records of the datasets trials name, for `PlanAdvice`: non-empty lines of a `.jsonl`, each file read
-/// once. Paths resolve against the working directory, as the runner resolves them (`Inputs`). A dataset that is not a
-/// readable regular `.jsonl` file (missing, or a name a trainer profile looks up) is left out, and its rule stays silent.
+/// What `PlanAdvice` needs read from disk: the trainer profile's base config (`trainer.config`) and the records of
+/// the data each trial trains on, each file read once. Paths resolve against the working directory, as the runner
+/// resolves them (`Inputs`) and where LLaMA-Factory, started there, looks for its `dataset_dir`. What cannot be read
+/// (a missing file, a hub dataset, a format not counted here) is left out, and the rule needing it stays silent.
 struct DatasetRecords {
     let workingDirectory: String
     private var cache: [String: Int?] = [:]
 
     init(workingDirectory: String) { self.workingDirectory = workingDirectory }
 
-    /// Counts by the path as each trial writes it.
-    mutating func counts(for trials: [Trial]) -> [String: Int] {
-        var out: [String: Int] = [:]
-        for trial in trials {
-            guard case .string(let path)? = trial["dataset"], out[path] == nil, let n = count(path) else { continue }
-            out[path] = n
-        }
-        return out
+    /// The plan's advice, with its profile's config and its data counted.
+    mutating func advice(for plan: Plan) -> [PlanAdvice.Warning] {
+        let config = plan.experiment.trainer.profile?.config.flatMap { path in
+            Self.regularFileText(resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
+        } ?? [:]
+        var records: [PlanAdvice.DataSource: Int] = [:]
+        for source in PlanAdvice.dataSources(plan, config: config) { records[source] = count(source) }
+        return PlanAdvice.advise(plan, config: config, records: records)
     }
 
-    mutating func count(_ path: String) -> Int? {
+    mutating func count(_ source: PlanAdvice.DataSource) -> Int? {
+        switch source {
+        case .file(let path):
+            // Harrow's trainer reads JSON lines.
+            return path.hasSuffix(".jsonl") ? records(resolve(path), arrays: false) : nil
+        case .llamaFactory(let name, let datasetDir):
+            // LLaMA-Factory's `dataset_dir: ONLINE` and `REMOTE:repo` name hubs, not folders.
+            guard datasetDir != "ONLINE", !datasetDir.hasPrefix("REMOTE:") else { return nil }
+            let dir = resolve(datasetDir)
+            guard let text = Self.regularFileText(dir + "/dataset_info.json"),
+                  let info = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+                  let entry = info[name] as? [String: Any] else { return nil }
+            // Its loader prefers a hub, script or cloud source to `file_name` (get_dataset_list,
+            // src/llamafactory/data/parser.py, hiyouga/LLaMA-Factory@ff6d4d12): those are not on this disk.
+            guard ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"].allSatisfy({ entry[$0] == nil }),
+                  let file = entry["file_name"] as? String, file.hasSuffix(".json") || file.hasSuffix(".jsonl") else { return nil }
+            // `num_samples` resamples the file to exactly that many records (_load_single_dataset, data/loader.py).
+            guard let n = records(dir + "/" + file, arrays: file.hasSuffix(".json")) else { return nil }
+            if let samples = entry["num_samples"] as? Int, samples > 0 { return samples }
+            return n
+        }
+    }
+
+    func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+
+    /// Records of a regular file, cached by its path: with `arrays`, the elements of a file holding a JSON array; else
+    /// non-empty lines (JSON lines, which datasets' `json` loader also reads from a `.json` file).
+    mutating func records(_ path: String, arrays: Bool) -> Int? {
         if let cached = cache[path] { return cached }
-        let n = Self.nonEmptyLines(path.hasPrefix("/") ? path : workingDirectory + "/" + path)
+        let n = Self.records(path, arrays: arrays)
         cache[path] = n
         return n
     }
 
-    /// Lines holding anything but white space, read in slices; nil unless a regular `.jsonl` file (so a FIFO or
-    /// `/dev/zero` named as a dataset cannot hang the plan).
-    static func nonEmptyLines(_ path: String) -> Int? {
-        guard path.hasSuffix(".jsonl") else { return nil }
+    /// Read in slices; nil unless a regular file (so a FIFO or `/dev/zero` named as a dataset cannot hang the plan), or
+    /// for a JSON array that never closes.
+    static func records(_ path: String, arrays: Bool) -> Int? {
         var info = stat()
         guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         var lines = 0, content = false
+        // A JSON array: its top-level elements, counted where each starts, outside strings.
+        var array: Bool? = arrays ? nil : false, depth = 0, elements = 0, inElement = false, inString = false, escaped = false
         while let slice = try? handle.read(upToCount: 1 << 20), !slice.isEmpty {
             for byte in slice {
-                switch byte {
-                case UInt8(ascii: "\n"):
+                let blank = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+                // The first byte that is not white space or a UTF-8 byte-order mark says which.
+                if array == nil, !blank, byte < 0x80 { array = byte == UInt8(ascii: "[") }
+                if array == true {
+                    if inString {
+                        if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                        continue
+                    }
+                    if depth == 1, !inElement, !blank, byte != UInt8(ascii: ","), byte != UInt8(ascii: "]") {
+                        inElement = true
+                        elements += 1
+                    }
+                    switch byte {
+                    case UInt8(ascii: "\""): inString = true
+                    case UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
+                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                        depth -= 1
+                        if depth == 0 { return elements }
+                    case UInt8(ascii: ","): if depth == 1 { inElement = false }
+                    default: break
+                    }
+                } else if byte == UInt8(ascii: "\n") {
                     if content { lines += 1 }
                     content = false
-                case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): break
-                default: content = true
+                } else if !blank {
+                    content = true
                 }
             }
         }
-        return lines + (content ? 1 : 0)
+        return array == true ? nil : lines + (content ? 1 : 0)
+    }
+
+    /// The text of a regular UTF-8 file under 16 MiB (a config or `dataset_info.json`), else nil.
+    static func regularFileText(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 1 << 24,
+              let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 }
 
