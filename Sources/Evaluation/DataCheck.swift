@@ -197,7 +197,7 @@ public enum DataCheck {
         // A JSON array: find where each top-level element starts and ends, outside strings.
         var out: [(Int, Data)] = []
         var line = 1 + bytes[start..<first].filter { $0 == 10 }.count
-        var depth = 1, inString = false, escaped = false
+        var depth = 1, inString = false, escaped = false, afterComma = false
         var elementStart: Int?, elementLine = 0
         for i in (first + 1)..<bytes.count {
             let b = bytes[i]
@@ -209,6 +209,7 @@ public enum DataCheck {
             if depth == 1, elementStart == nil, !whitespace.contains(b), b != UInt8(ascii: ","), b != UInt8(ascii: "]") {
                 elementStart = i
                 elementLine = line
+                afterComma = false
             }
             switch b {
             case UInt8(ascii: "\""): inString = true
@@ -217,6 +218,8 @@ public enum DataCheck {
                 depth -= 1
                 guard depth == 0 else { continue }
                 guard b == UInt8(ascii: "]") else { return .failure(Problem(line: line, message: "unbalanced brackets")) }
+                // JSON has no trailing comma; Python's json and datasets' loader refuse `[{…},]`.
+                if afterComma { return .failure(Problem(line: line, message: "a comma before the end of the JSON array")) }
                 if let s = elementStart { out.append((elementLine, Data(bytes[s..<i]))) }
                 if bytes[(i + 1)...].contains(where: { !whitespace.contains($0) }) {
                     return .failure(Problem(line: line, message: "text after the end of the JSON array"))
@@ -227,6 +230,7 @@ public enum DataCheck {
                 guard let s = elementStart else { return .failure(Problem(line: line, message: "an empty element in the JSON array")) }
                 out.append((elementLine, Data(bytes[s..<i])))
                 elementStart = nil
+                afterComma = true
             default: break
             }
         }
@@ -242,8 +246,10 @@ public enum DataCheck {
         var turns: [String] = []
         func make(_ format: String, _ prompts: [String], _ response: String?) throws(Problem) -> Record {
             if requireResponse, response == nil { throw Problem(message: "no response to learn from") }
+            // LLaMA-Factory's `system` and `tools` columns go into the prompt, so into the record's length.
+            let columns = ["system", "tools"].compactMap { o[$0] as? String }.filter { !$0.isEmpty }
             return Record(location: location, format: format, prompts: prompts, response: response, taskType: taskType,
-                          bytes: turns.reduce(0) { $0 + $1.utf8.count }, turns: turns.count)
+                          bytes: (turns + columns).reduce(0) { $0 + $1.utf8.count }, turns: turns.count + columns.count)
         }
         if let m = o["messages"] {
             guard let list = m as? [[String: Any]], !list.isEmpty else {
@@ -252,9 +258,12 @@ public enum DataCheck {
             var prompts: [String] = [], response: String?
             for (i, message) in list.enumerated() {
                 guard let role = message["role"] as? String, ["system", "user", "assistant", "tool", "function", "developer"].contains(role) else {
-                    throw Problem(message: "message \(i + 1): \"role\" must be \"system\", \"user\", \"assistant\" or \"tool\"")
+                    throw Problem(message: "message \(i + 1): \"role\" must be \"system\", \"developer\", \"user\", \"assistant\", \"tool\" or \"function\"")
                 }
-                guard let content = text(of: message["content"]) else {
+                // An assistant turn may be calls instead of text (OpenAI's function-calling fine-tuning format:
+                // `tool_calls` or the older `function_call`, with `content` absent or null): the calls are its text.
+                let calls = role == "assistant" && (message["content"] == nil || message["content"] is NSNull) ? self.calls(message) : nil
+                guard let content = calls ?? text(of: message["content"]) else {
                     throw Problem(message: "message \(i + 1): \"content\" must be a string or a list of text parts")
                 }
                 if role == "user" { prompts.append(content) }
@@ -276,7 +285,14 @@ public enum DataCheck {
                 }
                 guard let value = turn["value"] as? String else { throw Problem(message: "turn \(i + 1): \"value\" must be a string") }
                 if from == "human" || from == "user" { prompts.append(value) }
-                if from == "gpt" || from == "assistant" { response = value }
+                // LLaMA-Factory trains on a `function_call` turn as the assistant's (its tool-use format).
+                if from == "gpt" || from == "assistant" || from == "function_call" { response = value }
+                turns.append(value)
+            }
+            // Preference data (LLaMA-Factory's ranking format): the conversation ends at the prompt and `chosen` is
+            // the reply a model is tuned towards.
+            if let chosen = o["chosen"] as? [String: Any], let value = chosen["value"] as? String {
+                response = value
                 turns.append(value)
             }
             if requireResponse, response == nil { throw Problem(message: "no \"gpt\" turn to learn from") }
@@ -290,7 +306,7 @@ public enum DataCheck {
                 input = s
             }
             var response: String?
-            if let v = o["output"] {
+            if let v = o["output"] ?? o["chosen"] {
                 guard let s = v as? String else { throw Problem(message: "\"output\" must be a string") }
                 response = s
             } else if requireResponse {
@@ -323,13 +339,25 @@ public enum DataCheck {
                       + "{\"conversations\"}, OpenAI {\"messages\"}, {\"prompt\", \"response\"} or {\"text\"}")
     }
 
+    /// An OpenAI assistant message's calls as text: each function's name and arguments, one per line.
+    static func calls(_ message: [String: Any]) -> String? {
+        var functions = (message["tool_calls"] as? [[String: Any]])?.compactMap { $0["function"] as? [String: Any] } ?? []
+        if let f = message["function_call"] as? [String: Any] { functions.append(f) }
+        guard !functions.isEmpty else { return nil }
+        return functions.map { f in
+            let arguments = f["arguments"].map { a in (a as? String) ?? String(describing: a) } ?? ""
+            return ((f["name"] as? String) ?? "") + " " + arguments
+        }.joined(separator: "\n")
+    }
+
     static func text(of content: Any?) -> String? {
         if let s = content as? String { return s }
         if content is NSNull { return "" }
         guard let parts = content as? [[String: Any]] else { return nil }
         var out: [String] = []
         for part in parts {
-            guard let t = part["text"] as? String else { return nil }
+            // OpenAI's parts carry `text`; LLaMA-Factory's v1 format (`data/v1_sft_demo.jsonl`) carries `value`.
+            guard let t = (part["text"] ?? part["value"]) as? String else { return nil }
             out.append(t)
         }
         return out.joined(separator: "\n")

@@ -99,4 +99,24 @@ import Testing
     @Test func wordsIgnoreCaseAndPunctuation() {
         #expect(DataCheck.words("Which medicine is DANGEROUS, to combine?") == ["which", "medicine", "is", "dangerous", "to", "combine"])
     }
+
+    /// `[{…},]` is not JSON (Python's json and datasets' loader refuse it); neither is a trailing comma here.
+    @Test func aTrailingCommaInAJSONArrayIsMalformed() {
+        let (records, bad) = DataCheck.parse(Data("[\n{\"text\": \"a b c\"},\n]\n".utf8), file: "t.json")
+        #expect(records.isEmpty)
+        #expect(bad == [DataCheck.Malformed(location: Self.location(3, "t.json"), message: "a comma before the end of the JSON array")])
+    }
+
+    /// LLaMA-Factory trains on a ShareGPT `function_call` turn as the assistant's; its v1 format keeps text parts
+    /// under `value`.
+    @Test func aFunctionCallTurnIsTheResponseAndV1PartsAreText() {
+        let lines = [
+            #"{"conversations": [{"from": "human", "value": "Weather in Paris?"}, {"from": "function_call", "value": "weather(city=Paris)"}]}"#,
+            #"{"messages": [{"role": "user", "content": [{"type": "text", "value": "Hi there"}]}, {"role": "assistant", "content": [{"type": "text", "value": "Hello!"}]}]}"#,
+        ]
+        let (records, bad) = DataCheck.parse(Data(lines.joined(separator: "\n").utf8), file: "f.jsonl")
+        #expect(bad.isEmpty)
+        #expect(records.map(\.response) == ["weather(city=Paris)", "Hello!"])
+        #expect(records.map(\.prompts) == [["Weather in Paris?"], ["Hi there"]])
+    }
 }

@@ -123,10 +123,28 @@ import Testing
     /// OpenAI's chat format allows. Both records are well formed, with a user prompt each.
     @Test func openAIToolCallRecordsAreWellFormed() throws {
         let r = try Self.check("drone_training.jsonl")
-        withKnownIssue("DataCheck requires `content` on every message; an assistant message with only `tool_calls` is read as malformed") {
-            #expect(r.malformed.isEmpty)
-            #expect(r.formats == ["messages": 2])
-        }
+        #expect(r.malformed.isEmpty)
+        #expect(r.formats == ["messages": 2])
+        // The call is the response: the function's name and its arguments.
+        let records = DataCheck.parse(try Self.data("drone_training.jsonl"), file: "drone").records
+        #expect(records.map(\.response) == [#"takeoff_drone {"altitude": 100}"#, #"takeoff_drone {"altitude": 100}"#])
+        #expect(records.map(\.prompts) == [["Let's get the drone in the air, can you make it take off"], ["Can you lift the drone to 100 feet off the ground"]])
+        // Both calls are the same: one repeated response.
+        #expect(r.emptyResponses.isEmpty && r.duplicateResponses.count == 1)
+    }
+
+    /// LLaMA-Factory's preference data (`ranking: true`): the conversation ends at the prompt (11 of these 20 are a
+    /// single human turn, 4 a system turn then a human one, 5 multi-turn), and `chosen` is the reply tuned towards,
+    /// read as the response. Expected values from Python over the same 20 records (README.md): no repeated
+    /// response, response tokens (UTF-8 bytes / 4) 0.75 / 422 / 926 / 1236.75.
+    @Test func preferenceDataReadsTheChosenReply() throws {
+        let r = try Self.check("dpo_en_demo.json")
+        #expect(r.records == 20 && r.formats == ["sharegpt": 20] && r.malformed.isEmpty)
+        #expect(r.duplicateResponses.count == 0)
+        #expect(r.responseTokens == DataCheck.Spread(min: 0.75, median: 422, p95: 926, max: 1236.75))
+        let first = try #require(DataCheck.parse(try Self.data("dpo_en_demo.json"), file: "dpo").records.first)
+        #expect(first.prompts == ["Hi! I'd like to create a new language game simulating the first person perspective of a character named Angela."])
+        #expect(first.response?.hasPrefix("That sounds like a fun and engaging idea!") == true)
     }
 
     /// None of the public files holds a prompt of the shipped domain evalset (a fictional world's pharmacology).
