@@ -80,7 +80,7 @@ struct DatasetRecords {
     /// The plan's advice, with its profile's config and its data counted.
     mutating func advice(for plan: Plan) -> [PlanAdvice.Warning] {
         let config = plan.experiment.trainer.profile?.config.flatMap { path in
-            Self.regularFileText(resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
+            LlamaFactoryData.regularFileText(resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
         } ?? [:]
         var records: [PlanAdvice.DataSource: Int] = [:]
         for source in PlanAdvice.dataSources(plan, config: config) { records[source] = count(source) }
@@ -93,20 +93,9 @@ struct DatasetRecords {
             // Harrow's trainer reads JSON lines.
             return path.hasSuffix(".jsonl") ? records(resolve(path), arrays: false) : nil
         case .llamaFactory(let name, let datasetDir):
-            // LLaMA-Factory's `dataset_dir: ONLINE` and `REMOTE:repo` name hubs, not folders.
-            guard datasetDir != "ONLINE", !datasetDir.hasPrefix("REMOTE:") else { return nil }
-            let dir = resolve(datasetDir)
-            guard let text = Self.regularFileText(dir + "/dataset_info.json"),
-                  let info = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-                  let entry = info[name] as? [String: Any] else { return nil }
-            // Its loader prefers a hub, script or cloud source to `file_name` (get_dataset_list,
-            // src/llamafactory/data/parser.py, hiyouga/LLaMA-Factory@ff6d4d12): those are not on this disk.
-            guard ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"].allSatisfy({ entry[$0] == nil }),
-                  let file = entry["file_name"] as? String, file.hasSuffix(".json") || file.hasSuffix(".jsonl") else { return nil }
-            // `num_samples` resamples the file to exactly that many records (_load_single_dataset, data/loader.py).
-            guard let n = records(dir + "/" + file, arrays: file.hasSuffix(".json")) else { return nil }
-            if let samples = entry["num_samples"] as? Int, samples > 0 { return samples }
-            return n
+            guard let entry = LlamaFactoryData.entry(name: name, datasetDir: datasetDir, workingDirectory: workingDirectory),
+                  let n = records(resolve(entry.path), arrays: entry.path.hasSuffix(".json")) else { return nil }
+            return entry.samples ?? n
         }
     }
 
@@ -164,13 +153,6 @@ struct DatasetRecords {
         return array == true ? nil : lines + (content ? 1 : 0)
     }
 
-    /// The text of a regular UTF-8 file under 16 MiB (a config or `dataset_info.json`), else nil.
-    static func regularFileText(_ path: String) -> String? {
-        var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 1 << 24,
-              let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(data: data, encoding: .utf8)
-    }
 }
 
 /// Reads and parses an experiment file; unreadable files become a diagnostic like any other.

@@ -42,7 +42,7 @@ public enum DataChecks {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var seen = Set<String>()
-        for dataset in plan.datasets {
+        for dataset in datasets(plan, workingDirectory: workingDirectory, notChecked: &night.notChecked) {
             let full = resolve(dataset.path)
             guard isRegularFile(full), let digest = sha256(ofFile: full) else {
                 if seen.insert("?" + dataset.path).inserted { night.notChecked.append(dataset.path) }
@@ -71,6 +71,38 @@ public enum DataChecks {
         }
         night.findValidationGaps()
         return night
+    }
+
+    /// The files to check: the plan's datasets by path; under the LLaMA-Factory profile, dataset names (the trials'
+    /// or its config's, comma-separated as it splits them) resolved through `dataset_dir/dataset_info.json`, at its
+    /// `cutoff_len` (LLaMA-Factory's default 2048, data_args.py). Names that resolve to no local file are listed.
+    static func datasets(_ plan: Plan, workingDirectory: String, notChecked: inout [String]) -> [NamedDataset] {
+        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
+        guard let profile = plan.experiment.trainer.profile, profile.kind == .llamafactory else { return plan.datasets }
+        let config = profile.config.flatMap { LlamaFactoryData.regularFileText(resolve($0)).flatMap(PlanAdvice.configArguments(yaml:)) } ?? [:]
+        let cutoff = plan.trials.compactMap { $0[profile.name(of: "max_seq_len")]?.number ?? $0["max_seq_len"]?.number }.min()
+            ?? config["cutoff_len"]?.number ?? 2048
+        let datasetDir = plan.trials.first.flatMap { $0["dataset_dir"]?.plain } ?? config["dataset_dir"]?.plain ?? "data"
+        var out: [NamedDataset] = [], missing: [String] = []
+        func add(_ name: String, dir: String, role: NamedDataset.Role) {
+            guard let entry = LlamaFactoryData.entry(name: name, datasetDir: dir, workingDirectory: workingDirectory) else {
+                if !missing.contains(name) { missing.append(name) }
+                return
+            }
+            out.append(NamedDataset(path: entry.path, role: role, maxSeqLen: Int(cutoff), trials: plan.trials.count))
+        }
+        for source in PlanAdvice.dataSources(plan, config: config) {
+            if case .llamaFactory(let name, let dir) = source { add(name, dir: dir, role: .train) }
+        }
+        for d in plan.datasets {
+            if isRegularFile(resolve(d.path)) { out.append(d); continue }
+            guard d.role != .train else { continue }  // the training names came from the sources above
+            for name in d.path.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !name.isEmpty {
+                add(name, dir: datasetDir, role: d.role)
+            }
+        }
+        notChecked += missing
+        return out
     }
 
     /// Keeps the check with the sweep, for its report.

@@ -27,6 +27,10 @@ public struct NamedDataset: Sendable, Hashable {
     /// without one); nil when no trial says and another trainer runs.
     public var maxSeqLen: Int?
     public var trials: Int
+
+    public init(path: String, role: Role, maxSeqLen: Int?, trials: Int) {
+        self.path = path; self.role = role; self.maxSeqLen = maxSeqLen; self.trials = trials
+    }
 }
 
 extension Plan {

@@ -34,6 +34,13 @@ import Testing
                 + "is 0.22× the ~14 the rule gives: expect it to end under-trained (2 of 2 trials: #1, #2)",
             "advice: lr 0.01 is far above LoRA's usual 1e-5 … 1e-3: expect unstable or diverging loss (lower it about 10×) (trial #2)",
         ])
+        // The same names, checked as the sweep will check them: identity.json's answers are one template with a
+        // `{{name}}` to fill, so they repeat (4 exactly, 3 pairs nearly).
+        let data = r.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("data: ") }
+        #expect(data == [
+            "data: data/identity.json (dataset): 91 records, 14–90 tokens (UTF-8 bytes / 4, an estimate), 7 warnings",
+            "data: data/alpaca_en_demo.json (dataset): 100 records, 13–631 tokens (UTF-8 bytes / 4, an estimate)",
+        ])
         let json = try Harrow.run(["plan", "qwen3-lora-sft.yaml", "--json"], in: dir)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let first = try #require((object["advice"] as? [[String: Any]])?.first)
