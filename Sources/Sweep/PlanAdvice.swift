@@ -147,6 +147,9 @@ public enum PlanAdvice {
         var values: [Value]
     }
 
+    // Not optimised: Swift 6.3.1's -O pipeline crashes on it (CopyPropagation, "Found outside of lifetime use" on the
+    // `.number` of a borrowed `Setting?`). It runs once per trial at plan time, so nothing is lost.
+    @_optimize(none)
     static func findings(_ s: Settings) -> [Finding] {
         var out: [Finding] = []
         // Under a profile the trainer is transformers', whose `max_steps` replaces the epochs: the rules written in
@@ -303,6 +306,9 @@ public enum PlanAdvice {
         /// any of its data was not counted. Harrow's trainer: its `dataset`, cut to `max_samples`. LLaMA-Factory: each
         /// dataset cut to `max_samples` (it truncates each one: `_load_single_dataset`, src/llamafactory/data/loader.py),
         /// less what `val_size` holds out (datasets' `train_test_split`: ⌈val_size × n⌉ for a share, else that many).
+        // Not optimised: Swift 6.3.1's -O pipeline crashes on it (CopyPropagation, "Found outside of lifetime use" on the
+        // `.number` of a borrowed `Setting?`). It runs once per trial at plan time, so nothing is lost.
+        @_optimize(none)
         func trainingRecords() -> (count: Int, detail: String)? {
             let cap: Int? = self["max_samples"]?.number.flatMap { $0 >= 1 && $0 < 1e15 && $0 == $0.rounded() ? Int($0) : nil }
             guard let names = llamaFactoryDatasets else {
