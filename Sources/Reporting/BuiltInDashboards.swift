@@ -4,13 +4,18 @@ extension Dashboard {
     public static let builtIn: [String: String] = [
         "sweep": """
             # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
-            # Panels: table, effects, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, progress, flips (see dashboards/README.md).
+            # Panels: table, effects, scaling, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, progress, flips (see dashboards/README.md).
             title: overview
             # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
                                         # default: the sweep's own metric, else val/loss
             panels:
               - type: table             # every run (the best 25 shown, a filter and "show all" for the rest); seed repeats folded to mean ± sd
               - type: effects           # which parameter mattered: mean ± se per value, share of variance
+              # Only when the sweep varies max_samples: val loss and each 3H dimension's error against records on log-log axes, a
+              # power law with its interval, and the records it predicts for each target (these, else the gate's thresholds).
+              - type: scaling
+                gate: gates/release.yaml
+                target: {val/loss: 0.3, helpful: 0.6}
               - type: parallel          # parallel coordinates of the varying parameters and the metric
               - type: curves
                 title: Train (dashed) and val loss of the best configurations, best step marked

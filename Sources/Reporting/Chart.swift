@@ -41,13 +41,18 @@ public struct Chart: Sendable {
     public var xLabel = ""
     public var yLabel = ""
     public var logX = false
+    public var logY = false
     public var xTics: [(label: String, at: Double)]?
+    /// Long tic labels (parameter values) are turned so they do not run into each other; short numbers stay level.
+    public var rotateXTics = true
     public var yTics: [(label: String, at: Double)]?
     public var xRange: (Double, Double)?
     public var yRange: (Double, Double)?
     public var width = 640
     public var height = 360
     public var keyOutside = false
+    /// The legend under the plot, in a row: for charts whose points may fill any corner.
+    public var keyBelow = false
     public var elements: [Element] = []
     public var segments: [Segment] = []
     public var paletteLabel: String?
@@ -99,11 +104,13 @@ public struct Chart: Sendable {
         if entries > 8 {
             s += "set key outside right top vertical maxrows 14 spacing 0.8 samplen 1 font 'sans,8'\n"
         } else {
-            s += keyOutside ? "set key outside right top vertical spacing 0.9 samplen 2\n" : "set key top right spacing 0.9 samplen 2 opaque\n"
+            s += keyBelow ? "set key below horizontal spacing 0.9 samplen 2\n"
+                : keyOutside ? "set key outside right top vertical spacing 0.9 samplen 2\n" : "set key top right spacing 0.9 samplen 2 opaque\n"
         }
         if dense { s += "set jitter overlap 0.5 spread 0.6\n" }
         if logX { s += "set logscale x\nset format x '%g'\n" }
-        if let t = xTics { s += "set xtics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ") rotate by -30\n" }
+        if logY { s += "set logscale y\nset format y '%g'\n" }
+        if let t = xTics { s += "set xtics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ")\(rotateXTics ? " rotate by -30" : "")\n" }
         if let t = yTics { s += "set ytics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ")\n" }
         if let r = xRange { s += "set xrange [\(Self.num(r.0)):\(Self.num(r.1))]\n" }
         if let r = yRange { s += "set yrange [\(Self.num(r.0)):\(Self.num(r.1))]\n" }

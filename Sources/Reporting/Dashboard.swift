@@ -25,6 +25,9 @@ public struct Panel: Sendable, Equatable {
         case tradeoff
         /// The search's progress: each run's metric in the order the runs started, and the best so far.
         case progress
+        /// Data scaling: val loss and each 3H dimension against training records on log-log axes, a power law fitted
+        /// with its interval, and the records the trend predicts for a target. Drawn only when the records vary.
+        case scaling
         /// Single-run panels, for run pages.
         case overview, params, verdict, scores, artifacts
     }
@@ -44,6 +47,8 @@ public struct Panel: Sendable, Equatable {
     public var limit: Int?
     /// Log x axis: nil decides from the data (positive values spanning more than a decade, or a learning rate).
     public var logX: Bool?
+    /// Target values by metric (`target: {val/loss: 0.9, helpful: 0.6}`): the scaling panel's predictions.
+    public var targets: [String: Double]?
 
     public init(kind: Kind) { self.kind = kind }
 
@@ -60,6 +65,7 @@ public struct Panel: Sendable, Equatable {
         .parallel: ["params"],
         .tradeoff: ["x", "y"],
         .progress: ["y"],
+        .scaling: ["x", "metrics", "target", "gate"],
         .overview: [], .params: [], .verdict: [], .scores: [], .artifacts: [],
     ]
     static let required: [Kind: [String]] = [.scatter: ["x", "y"], .heatmap: ["x", "y", "value"]]
@@ -175,6 +181,18 @@ extension Dashboard {
             case "limit": panel.limit = count()
             case "log_x":
                 if let b = v.bool { panel.logX = b } else { problems.append("\(at(v)): error: log_x is true or false") }
+            case "target":
+                guard let m = v.mapping else {
+                    problems.append("\(at(v)): error: target maps metrics to values, such as {val/loss: 0.9, helpful: 0.6}")
+                    continue
+                }
+                var targets: [String: Double] = [:]
+                for (metric, value) in m {
+                    guard let name = metric.string, !name.isEmpty else { problems.append("\(at(metric)): error: a target is named by its metric"); continue }
+                    guard let x = value.float, x.isFinite else { problems.append("\(at(value)): error: the target of \(name) is a number"); continue }
+                    targets[name] = x
+                }
+                panel.targets = targets
             default: break
             }
         }

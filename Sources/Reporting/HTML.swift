@@ -61,7 +61,7 @@ enum HTML {
     .good_fit{color:#1a7f37}.overfitting,.diverged,.unstable{color:#c62828}.under_trained,.stalled_start,.insufficient_data{color:#b26a00}
     .succeeded{color:#1a7f37}.failed,.timed_out{color:#c62828}.interrupted,.running,.queued{color:#b26a00}
     .pass{color:#1a7f37}.fail{color:#c62828;font-weight:600}.dirty{color:#c62828}
-    figure{margin:8px 0}.multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(310px,1fr));gap:4px 12px}.multiples figure{margin:0}figure img{max-width:100%;height:auto;border:1px solid #eef0f3}
+    figure{margin:8px 0}.multiples{display:grid;grid-template-columns:repeat(auto-fill,minmax(310px,1fr));gap:4px 12px}.multiples figure{margin:0}.multiples.two{grid-template-columns:repeat(auto-fill,minmax(520px,1fr))}figure img{max-width:100%;height:auto;border:1px solid #eef0f3}
     .grid{display:flex;flex-wrap:wrap;gap:10px}
     section.answer{background:#f6f8fa;border:1px solid #dde2e8;border-radius:6px;padding:8px 14px;margin:4px 0 10px}section.answer p{margin:4px 0}
     p.best{font-size:16px}p.answer{font-size:15px;margin:6px 0}p.verdicts a{margin-right:4px}p.verdicts a.clear{color:#5b6570}

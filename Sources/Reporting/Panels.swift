@@ -25,6 +25,7 @@ struct PanelContext {
         case .parallel: return try parallel(p)
         case .tradeoff: return try tradeoff(p)
         case .progress: return try progress(p)
+        case .scaling: return try scaling(p)
         case .overview: return try overview(p)
         case .params: return params(p)
         case .verdict: return verdict(p)

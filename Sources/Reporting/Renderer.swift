@@ -78,7 +78,9 @@ final class Renderer {
             case .run(let r): page = "run-" + Self.runFile(r.id).dropLast(5)
             }
             let context = PanelContext(renderer: self, scope: scope, prefix: prefix, chartBase: "plots/\(page)-\(i + 1)", groups: groups)
-            html += "<section>\n" + (try context.render(panel)) + "\n</section>\n"
+            // A panel with nothing to say on these runs (scaling where the records do not vary) leaves no section.
+            let body = try context.render(panel)
+            if !body.isEmpty { html += "<section>\n" + body + "\n</section>\n" }
         }
         return html
     }
