@@ -9,7 +9,7 @@ import HarrowCore
 /// 2. a parameter that explained under `minorShare` of the metric's variance is fixed at the best run's value;
 /// 3. a numeric axis is narrowed to the best run's value and its neighbours, and extended one step past an edge the
 ///    best run sits on; a range (random, bayes) is narrowed to the span of the best quarter of runs;
-/// A mixing ratio is kept as searched unless the metric is forgetting (val loss alone would always choose no
+/// A data-scaling axis (`max_samples`) and seed repeats are kept as written. A mixing ratio is kept as searched unless the metric is forgetting (val loss alone would always choose no
 /// general data).
 /// 4. epochs follow the best run's verdict: over-fitted → around the epoch of its best step; under-trained → twice
 ///    as many. A stalled start adds a larger warmup.
@@ -91,14 +91,15 @@ public enum NextNight {
         return Proposal(changes: changes, summary: summary, best: best)
     }
 
-    /// Parameters the night searched: more than one value, not derived.
+    /// Parameters the night searched: more than one value, not derived, and not repeats (`seed`).
     public static func searched(_ experiment: Experiment) -> [Experiment.Parameter] {
         experiment.parameters.filter { p in
+            guard p.name != "seed" else { return false }
             switch p.distribution {
-            case .constant: false
-            case .categorical(let choices): choices.count > 1 && choices.allSatisfy { if case .value = $0 { true } else { false } }
-            case .weightedCategorical(let v, _): v.count > 1
-            default: true
+            case .constant: return false
+            case .categorical(let choices): return choices.count > 1 && choices.allSatisfy { if case .value = $0 { true } else { false } }
+            case .weightedCategorical(let v, _): return v.count > 1
+            default: return true
             }
         }
     }
@@ -106,6 +107,12 @@ public enum NextNight {
     static func change(_ p: Experiment.Parameter, experiment: Experiment, outcomes: [Outcome], best: Outcome, share: Double?, metric: String,
                        lowerIsBetter: Bool) -> Change? {
         guard let bestValue = best.params[p.name] else { return nil }
+        // A data-scaling axis asks what more records buy; the report's scaling panel answers it, and the night's
+        // best run is, as a rule, the largest set.
+        if ["max_samples", "train_records"].contains(p.name) {
+            return Change(parameter: p.name, spec: nil, reasons: [
+                "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"])
+        }
         // The mixing ratio trades domain fit against forgetting, which a domain metric does not see: judged by
         // val loss alone, no general data would always win.
         if p.name == "mix_ratio", !metric.contains("forgetting") {

@@ -126,4 +126,22 @@ import Testing
         let text = NextNight.render(original: Self.yaml, experiment: e, proposal: p, name: "night-2")
         #expect(try Planner.plan(try Experiment.parse(yaml: text, file: "next.yaml")).trials.count == 30)
     }
+
+    /// The shipped scaling experiment: the data axis is kept (noted), seeds are repeats and stay untouched.
+    @Test func aScalingAxisAndSeedRepeatsAreKept() throws {
+        let text = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/experiments/scaling.yaml", encoding: .utf8)
+        let e = try experiment(text)
+        var outcomes: [NextNight.Outcome] = []
+        for n in [12, 24, 48, 95] {
+            for seed in [1, 2, 3] {
+                outcomes.append(.init(params: ["max_samples": .int(n), "seed": .int(seed)], value: 3 / pow(Double(n), 0.5) + Double(seed) / 100,
+                                      verdict: "good_fit"))
+            }
+        }
+        let p = NextNight.propose(e, outcomes: outcomes, effects: [.init(parameter: "seed", share: 0.001)], sweep: "scaling")
+        #expect(p.changes == [NextNight.Change(parameter: "max_samples", spec: nil, reasons: [
+            "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"])])
+        let written = NextNight.render(original: text, experiment: e, proposal: p, name: "scaling-next")
+        #expect(try Planner.plan(try Experiment.parse(yaml: written, file: "next.yaml")).trials.count == 12)
+    }
 }
