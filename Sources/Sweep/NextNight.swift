@@ -148,7 +148,8 @@ public enum NextNight {
                 kept.removeAll { $0 == level }
                 let verdicts = Dictionary(grouping: bad) { $0.value == nil ? "failed" : ($0.verdict ?? "").replacingAll("_", with: " ") }
                     .sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }.joined(separator: ", ")
-                reasons.append("\(level.yaml) dropped: all \(runs.count) of its runs went wrong (\(verdicts))")
+                reasons.append("\(level.yaml) dropped: " + (runs.count == 1 ? "its one run went wrong (\(verdicts))"
+                                                           : "all \(runs.count) of its runs went wrong (\(verdicts))"))
             }
         }
         let numbers = kept.compactMap(\.number)
@@ -182,8 +183,9 @@ public enum NextNight {
         let (a, b) = upward ? (sorted[sorted.count - 2], sorted[sorted.count - 1]) : (sorted[1], sorted[0])
         var next: Double
         if a > 0, b > 0, max(a, b) / min(a, b) >= 2 {
-            // Geometric, to one significant digit: a grid of 3e-4 and 1e-3 goes on to 3e-3, not 3.333e-3.
-            next = roundSignificant(b * (b / a), digits: 1)
+            // Geometric, a rate to one significant digit (3e-4, 1e-3 go on to 3e-3, not 3.333e-3), a count whole
+            // (ranks 8, 32 go on to 128).
+            next = integral ? (b * (b / a)).rounded() : roundSignificant(b * (b / a), digits: 1)
         } else {
             next = roundSignificant(b + (b - a))
         }
