@@ -19,7 +19,15 @@ struct PlanCommand: ParsableCommand {
         training records in `dataset`, warmup per epoch, mix_ratio, lora_alpha / lora_r, lr), one `advice:` line per \
         group of trials, with its rule. `advice: {ignore: [epochs, warmup]}` in the experiment silences rules.
 
-        Errors are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2.
+        Then the data, as `harrow sweep` will check it before starting: every file trials name as dataset, \
+        general_dataset or val_dataset (LLaMA-Factory names through its dataset_info.json) is read as `harrow data \
+        check` reads it, against the evalsets under `eval:`. One `data:` line per file (records, tokens, warnings), \
+        then its findings: records over max_seq_len, duplicated responses, rare task types, task types with fewer \
+        than 3 validation records, and, as errors, malformed lines and evaluation prompts found in the data. \
+        `data: {allow_overlap: true}` makes evaluation prompts warnings; `data: {check: false}` skips the check.
+
+        Errors in the file are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2. Data \
+        the sweep would refuse exits with status 1.
 
         Examples:
           harrow plan experiments/overnight.yaml
