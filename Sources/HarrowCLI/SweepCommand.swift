@@ -14,6 +14,11 @@ struct SweepCommand: AsyncParsableCommand {
         stopped_early) with the same identity, and runs the rest in slots. Run the same command again to \
         resume after a crash, Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
 
+        Before anything starts, the datasets the trials name are checked as `harrow plan` shows (kept with the \
+        sweep for its report, and by content so an unchanged file is read once): a malformed line or an \
+        evaluation prompt in the data stops the sweep with status 1 (`data: {allow_overlap: true}` allows the \
+        latter).
+
         A trial's identity is its parameters and command, the git commit of the repository holding the \
         experiment with its uncommitted changes to tracked files (but experiment files: YAML beside it), \
         harrow-train's binary or the trainer script named by path, and the sha256 of the data and weights \
