@@ -35,10 +35,14 @@ extension Diagnoser {
                 + "\(fewerEpochs(than: e.plateauStep)), or \(keep(bestStep, lastStep: lastStep, checkpoints: checkpoints))"
         case .under_trained:
             if let progress = e.valProgress, progress < t.minimumProgress {
-                return "val loss barely moved (it fell \(percent(progress)) over the run, steadily to the end): "
+                let train = e.trainQuarterRatio.map { " and train \(percent(1 - $0)) from its first quarter to its last" } ?? ""
+                return "val loss barely moved (it fell \(percent(progress)) over the run\(train)): "
                     + "raise the learning rate about 3–10×; more epochs at this rate would buy little"
             }
             let more = epochsRun.map { "about \(max($0 + 1, Int((Double($0) * 1.5).rounded()))) epochs instead of \($0)" } ?? "more epochs"
+            if let drop = e.valLastFall, drop > max(t.stillFalling, e.valTailFall ?? 0) {
+                return "val loss fell \(percent(drop)) more at the last evaluation, to its lowest: train \(more), or raise the learning rate a little"
+            }
             if let fall = e.valTailFall {
                 return "val loss was still falling at the end (\(percent(fall)) over the last \(percent(t.tailFraction)) of the steps): "
                     + "train \(more), or raise the learning rate a little"

@@ -47,6 +47,10 @@ public struct Evidence: Sendable, Equatable, Codable {
     /// Fall of train loss from its first points to its end, relative to the first points (the start-up artefact
     /// left out): a stalled start that then learned has fallen far.
     public var fallAfterStart: Double?
+    /// Standard error of `trainStartChange` (from the scatter of the points about the fitted line).
+    public var trainStartError: Double?
+    /// Share of the steps spent warming up (from the schedule, or read off the logged learning rate).
+    public var warmupShare: Double?
     /// Relative change of train loss over the last part of training, from the mean over 65–75% of the steps to the
     /// mean over the last tenth (train-only runs are read by it).
     public var trainTailChange: Double?
@@ -69,6 +73,9 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var valNoisePercent: Double?
     /// Relative fall of smoothed val loss over the last `tail_fraction` of the steps (positive = still falling).
     public var valTailFall: Double?
+    /// Relative fall of val loss at the last evaluation, when that evaluation is the lowest: the running median
+    /// that smooths val cannot show a drop at its very end.
+    public var valLastFall: Double?
     /// That fall over the fall in the same stretch before it: near 1 for a curve still falling at the same pace,
     /// small for one settling onto its floor (an exponential approach gives e^(−steps/τ)).
     public var valSlowdown: Double?
@@ -257,7 +264,10 @@ public enum Diagnoser {
         // not stalled): a least-squares line through the points of the next `start_fraction` of the steps, so one
         // noisy batch does not decide it; the fall after it is measured from the median of the first three points,
         // which a start-up artefact (a first logged loss far above the rest) does not move.
-        let warmup = Double(schedule.warmupSteps ?? 0)
+        // A warmup longer than twice the start window is itself what held the loss back: the start is read from
+        // the first step.
+        if let w = schedule.warmupSteps { e.warmupShare = Double(w) / end }
+        let warmup = (e.warmupShare ?? 0) > 2 * t.startFraction ? 0 : Double(schedule.warmupSteps ?? 0)
         let early = train.values.indices.filter { Double(train.steps[$0]) >= warmup && Double(train.steps[$0]) <= warmup + t.startFraction * end }
         if early.count >= 3 {
             let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
@@ -265,6 +275,13 @@ public enum Diagnoser {
             let from = median(Array(ys.prefix(3)))
             e.trainStartChange = fitted / max(abs(from), 1e-12)
             e.fallAfterStart = (from - e.trainFinal!) / max(abs(from), 1e-12)
+            // The fitted change's standard error: batch noise over a few points can fake or hide a fall of 2%.
+            if xs.count > 2 {
+                let s = slope(xs, ys), mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
+                let residual = zip(xs, ys).map { pow($1 - (my + s * ($0 - mx)), 2) }.reduce(0, +) / Double(xs.count - 2)
+                let sxx = xs.map { pow($0 - mx, 2) }.reduce(0, +)
+                if sxx > 0 { e.trainStartError = (residual / sxx).squareRoot() * (warmup + t.startFraction * end - xs[0]) / max(abs(from), 1e-12) }
+            }
         }
         if !e.sparse {
             e.spikes = train.values.indices.dropFirst(5).filter { i in
@@ -319,6 +336,8 @@ public enum Diagnoser {
             e.valNoisePercent = t.noiseMultiple * sigma * (2 / Double(w)).squareRoot() * 100
             let cut = vx.lastIndex { $0 <= (1 - t.tailFraction) * end } ?? 0
             e.valTailFall = (vs[cut] - vs.last!) / max(abs(vs[cut]), 1e-12)
+            let (prev, last) = (val.values[val.count - 2], val.values[val.count - 1])
+            if last <= val.values.min()! { e.valLastFall = (prev - last) / max(abs(prev), 1e-12) }
             let mid = vx.lastIndex { $0 <= (1 - 2 * t.tailFraction) * end } ?? 0
             let before = (vs[mid] - vs[cut]) / max(abs(vs[mid]), 1e-12)
             if mid < cut, before > 0 { e.valSlowdown = e.valTailFall! / before }
@@ -371,6 +390,10 @@ public enum Diagnoser {
         // (a learning rate too low leaves train loss as noisy as at the start while val creeps down).
         let valJumps = (e.valJitter ?? .infinity) > t.unstableNoise / 4
         let valFellSteadily = (e.valProgress ?? 0) > t.minimumFall && !valJumps
+        // A learning rate too low holds train back as much as val: train that fell far while val barely moved had
+        // learning rate enough, and val is limited by what the data generalise to. Last quarter against first when
+        // there are enough points (batch noise averages out), else start to end.
+        let trainBarelyMoved = (e.trainQuarterRatio.map { 1 - $0 } ?? -overall) < t.minimumProgress
 
         // Ended far above where it started, by more than its own noise could explain.
         if e.nonfinite > 0 || (final > start * t.divergedRise && overall > 3 * noise) {
@@ -400,24 +423,32 @@ public enum Diagnoser {
         if let spikes = e.spikes, Double(spikes) >= t.spikes, valJumps {
             return (.unstable, confidence(Double(spikes) / t.spikes - 1))
         }
-        // Flat over the start, then it did learn: warmup or the learning rate held it back.
-        if let early = e.trainStartChange, early > -t.stalledChange, let fell = e.fallAfterStart, fell > 10 * t.minimumFall {
+        // Flat over the start (a fall within its standard error is no fall, while that error is below the fall
+        // asked of the rest of the run; points scattered as widely as that cannot show a flat start), then it did
+        // learn, to below where it began (a loss that rose over the start and came back to its first value has not):
+        // warmup or the learning rate held it back.
+        let flatWithin = e.trainStartError.map { $0 < 10 * t.minimumFall ? max(t.stalledChange, $0) : t.stalledChange } ?? t.stalledChange
+        if let early = e.trainStartChange, early > -flatWithin, let fell = e.fallAfterStart,
+           fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }
-        // Val turned up, beyond its own noise, while train kept falling.
+        // Val turned up, beyond its own noise, while train did not turn up beyond half of its own (a noisy train
+        // curve flat after val's minimum has not gone the way val went).
         if let rise = e.valRisePercent, let after = e.trainAfterBest {
             let needed = max(t.overfitRisePercent, e.valNoisePercent ?? 0)
-            if rise > needed, after < 0 || rise > 5 * needed {
+            if rise > needed, after < noise / 2 || rise > 5 * needed {
                 // Under a decaying schedule little learning rate was left to push val up: the same rise says more.
                 let lrLeft = e.lrTailShare.map { min(2, max(1, t.tailFraction / 2 / max($0, 1e-9))) } ?? 1
                 return (.overfitting, confidence(rise / needed * lrLeft - 1))
             }
         }
         // Val flat for a long stretch while train kept falling and pulled away: memorising; the steps after
-        // the plateau bought nothing. Only once val had learnt something: a curve that barely moved and crept
-        // to its minimum was held back (a learning rate too low), not memorising.
+        // the plateau bought nothing. Only once val had learnt something (a curve that barely moved, with train
+        // barely moving too, was held back by a learning rate too low), and only once val had turned up by the rise
+        // threshold, if within its noise (a plateau within a fraction of a percent of its minimum lost nothing).
         if let share = e.plateauShare, share >= t.plateauFraction, let fall = e.trainFallOnPlateau, fall > 5 * t.minimumFall,
-           (e.gapWidening ?? 0) > 0, (e.valProgress ?? 1) >= t.minimumProgress {
+           (e.gapWidening ?? 0) > 0, (e.valProgress ?? 1) >= t.minimumProgress || !trainBarelyMoved,
+           (e.valRisePercent ?? 0) >= t.overfitRisePercent {
             return (.overfitting, confidence(share / t.plateauFraction - 0.5))
         }
         // Still falling at the end, by more than val's noise: more epochs would still help. Without val, train
@@ -431,12 +462,19 @@ public enum Diagnoser {
                (e.valSlowdown ?? 1) >= t.settling || perEpoch >= t.stillFallingPerEpoch {
                 return (.under_trained, confidence(fall / needed - 1))
             }
+            // A drop to a new minimum at the very last evaluation, beyond one evaluation's noise (the smoothed
+            // curve's noise times the square root of the smoothing window): still learning when training stopped.
+            let pointNoise = (e.valNoisePercent ?? 0) / 100 * Double(Curve.window(for: e.valPoints)).squareRoot()
+            if let drop = e.valLastFall, drop > max(t.stillFalling, pointNoise) {
+                return (.under_trained, confidence(drop / max(t.stillFalling, pointNoise) - 1))
+            }
         } else if let change = e.trainTailChange, -change > 3 * t.stillFalling {
             return (.under_trained, confidence(-change / (3 * t.stillFalling) - 1))
         }
-        // Moved, but barely, after several passes over the data or steadily to the end: a learning rate too low.
-        // (Within one pass over a large set, a few percent can be all a good run gets.)
-        if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall,
+        // Moved, but barely, after several passes over the data or steadily to the end, and train barely moved too:
+        // a learning rate too low. (Within one pass over a large set, a few percent can be all a good run gets; and
+        // val that flattened a few percent down while train fell far is a fit, not a learning rate held back.)
+        if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall, trainBarelyMoved,
            (e.epochs ?? 0) >= 2 || (e.tailShare ?? 0) > t.tailFraction / 2 {
             return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
         }
