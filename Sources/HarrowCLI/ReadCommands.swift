@@ -13,12 +13,20 @@ struct SweepsCommand: ParsableCommand {
     func run() throws {
         let store = try storeOptions.open()
         let sweeps = try store.sweeps()
+        // Why runs did not finish, per sweep: read only for sweeps that have such runs.
+        var failures: [String: [(cause: FailureCause, count: Int)]] = [:]
+        for s in sweeps where [RunStatus.failed, .timed_out, .interrupted].contains(where: { (s.counts[$0] ?? 0) > 0 }) {
+            var runs: [Run] = []
+            for status in [RunStatus.failed, .timed_out, .interrupted] { runs += try store.runs(sweep: s.name, status: status) }
+            failures[s.name] = FailureCounts.counts(runs)
+        }
         if json {
             print(jsonText(sweeps.map { s in
                 ["name": s.name, "file": s.file, "method": s.method, "total": s.total, "started_at": isoDate(s.startedAt),
                  "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }), "reused": s.reused,
                  "metric": s.objective?.metric ?? NSNull(), "goal": s.objective?.goal ?? NSNull(),
-                 "eta_s": eta(s) ?? NSNull(), "slurm_arrays": s.slurmArrays] as [String: Any]
+                 "eta_s": eta(s) ?? NSNull(), "slurm_arrays": s.slurmArrays,
+                 "failures": Dictionary(uniqueKeysWithValues: (failures[s.name] ?? []).map { ($0.cause.rawValue, $0.count) })] as [String: Any]
             }))
             return
         }
@@ -36,6 +44,7 @@ struct SweepsCommand: ParsableCommand {
                     eta(s).map(formatDuration) ?? "-"] + (slurm ? [arrays.isEmpty ? "-" : arrays] : [])
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
+        for s in sweeps { if let f = failures[s.name], !f.isEmpty { print("\(s.name): " + f.map { "\($0.count) \($0.cause.label)" }.joined(separator: ", ")) } }
     }
 
     /// Remaining trials × mean duration, as if one slot; a rough guide for a sweep not running now.
@@ -342,6 +351,11 @@ struct ShowCommand: ParsableCommand {
             lines.append("")
             lines.append("files")
             for a in artifacts { lines.append("  \(a.role)  \(a.path)  \(a.sha256.map { String($0.prefix(16)) } ?? "-")") }
+        }
+        if let failure = r.failure {
+            lines.append("")
+            lines.append("failure    \(failure.cause.label)")
+            lines += failure.lines.map { "  " + $0 }
         }
         if let tail = r.stderrTail {
             lines.append("")

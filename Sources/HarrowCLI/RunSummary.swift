@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 import Tracking
 
 /// docs/DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
@@ -33,6 +34,7 @@ enum RunSummary {
             "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
             "duration_s": run.duration ?? NSNull(), "params_key": run.paramsKey ?? NSNull(),
             "earlier_run": run.earlierRunID ?? NSNull(),
+            "failure": run.failure.map { ["cause": $0.cause.rawValue, "label": $0.cause.label, "lines": $0.lines] as [String: Any] } ?? NSNull(),
             "job": run.job ?? NSNull(), "executor": run.executor ?? NSNull(),
             "identity": run.identity.map { ["commit": $0.commit ?? NSNull(), "uncommitted": $0.uncommitted, "programs": $0.programs,
                                             "inputs": $0.inputs] as [String: Any] } ?? NSNull(),
@@ -42,5 +44,20 @@ enum RunSummary {
     /// Scores: the run's named values but for losses and per-task_type groups (`show` prints the same).
     static func scores(_ snapshot: RunSnapshot) -> [String: RunValue] {
         snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
+    }
+}
+
+/// Runs that did not finish, counted by cause: `2 out of memory (GPU), 1 crashed at start`; nil when every run
+/// finished.
+enum FailureCounts {
+    static func counts(_ runs: [Run]) -> [(cause: FailureCause, count: Int)] {
+        var counts: [FailureCause: Int] = [:]
+        for r in runs { if let f = r.failure { counts[f.cause, default: 0] += 1 } }
+        return FailureCause.allCases.compactMap { c in counts[c].map { (c, $0) } }
+    }
+
+    static func text(_ runs: [Run]) -> String? {
+        let c = counts(runs)
+        return c.isEmpty ? nil : c.map { "\($0.count) \($0.cause.label)" }.joined(separator: ", ")
     }
 }

@@ -277,6 +277,7 @@ enum SweepReport {
         var counts: [String: Int] = [:]
         for r in o.runs { counts[r.status.rawValue, default: 0] += 1 }
         var text = "\n" + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        if let causes = FailureCounts.text(o.runs) { text += "\nwhy: " + causes }
         if o.alreadyFinished > 0 { text += " (\(o.alreadyFinished) finished before and skipped)" }
         let reused = o.runs.filter { $0.sweepName.map { $0 != sweep } ?? false }
         if !reused.isEmpty {
@@ -290,7 +291,8 @@ enum SweepReport {
             text += "\nstopped: the store cannot be written (\(failure)).\nNothing finished is lost: free space (or fix the disk) and run the same command again to resume."
         }
         for r in o.runs where r.status == .failed || r.status == .timed_out {
-            text += "\n\n\(r.id) \(r.status.rawValue)" + (r.exitCode.map { " (exit \($0))" } ?? r.signal.map { " (signal \($0))" } ?? "")
+            text += "\n\n\(r.id) \(r.status.rawValue)" + (r.failure.map { ", \($0.cause.label)" } ?? "")
+                + (r.exitCode.map { " (exit \($0))" } ?? r.signal.map { " (signal \($0))" } ?? "")
             if let tail = r.stderrTail { text += ":\n" + tail.split(separator: "\n").suffix(5).map { "    " + $0 }.joined(separator: "\n") }
         }
         return text

@@ -673,6 +673,10 @@ struct PanelContext {
                  .text($0.duration.map(Format.duration) ?? "–")]
             }, caption: "attempts")
         }
+        if let failure = r.failure {
+            html += "<p class=\"failure\"><b>\(HTML.escape(failure.cause.label))</b>, told by:</p><pre>"
+                + failure.lines.map(HTML.escape).joined(separator: "\n") + "</pre>\n"
+        }
         if let tail = r.stderrTail, !tail.isEmpty, r.status != .succeeded {
             html += "<h3>stderr (last lines)</h3><pre>\(HTML.escape(tail))</pre>\n"
         }

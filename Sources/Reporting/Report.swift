@@ -117,6 +117,11 @@ public enum Report {
                                    gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
         let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
         head += "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
+        var causes: [FailureCause: Int] = [:]
+        for r in runs { if let f = r.run.failure { causes[f.cause, default: 0] += 1 } }
+        if !causes.isEmpty {
+            head += " · why: " + HTML.escape(FailureCause.allCases.compactMap { c in causes[c].map { "\($0) \(c.label)" } }.joined(separator: ", "))
+        }
         if !notStarted.isEmpty { head += " · \(notStarted.count) not started: run the sweep again to continue" }
         let reused = runs.filter { r in request.sweep.map { r.run.sweepName != nil && r.run.sweepName != $0 } ?? false }
         if !reused.isEmpty {

@@ -139,3 +139,12 @@ enum RunID {
 extension Date {
     var seconds: Double { timeIntervalSince1970 }
 }
+
+extension Run {
+    /// Why the run did not finish (`FailureReading`), from what the store keeps of it; nil for a run that finished,
+    /// or is queued or running.
+    public var failure: FailureReading.Failure? {
+        FailureReading.classify(.init(status: status.rawValue, exitCode: exitCode, signal: signal, duration: duration, stderrTail: stderrTail,
+                                      note: error, nonfinite: nonfiniteValues, reported: metricsOffset > 0))
+    }
+}
