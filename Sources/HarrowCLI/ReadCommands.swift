@@ -268,7 +268,7 @@ struct ShowCommand: ParsableCommand {
             var summary = RunSummary.json(snapshot)
             summary["attempts"] = snapshot.attempts.map {
                 ["attempt": $0.attempt, "status": $0.status, "exit_code": $0.exitCode.map { Int($0) } ?? NSNull(),
-                 "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull()] as [String: Any]
+                 "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull(), "note": $0.note ?? NSNull()] as [String: Any]
             }
             summary["artifacts"] = snapshot.artifacts.map {
                 ["role": $0.role, "path": $0.path, "sha256": $0.sha256 ?? NSNull(), "size": $0.size ?? NSNull()] as [String: Any]
@@ -344,7 +344,10 @@ struct ShowCommand: ParsableCommand {
         if attempts.count > 1 {
             lines.append("")
             lines.append("attempts")
-            for a in attempts { lines.append("  \(a.attempt): \(a.status) \(a.exitCode.map { "exit \($0)" } ?? a.signal.map { "signal \($0)" } ?? "") \(formatDuration(a.duration))") }
+            for a in attempts {
+                lines.append("  \(a.attempt): \(a.status) \(a.exitCode.map { "exit \($0)" } ?? a.signal.map { "signal \($0)" } ?? "") \(formatDuration(a.duration))"
+                             + (a.note.map { "\n     then: \($0)" } ?? ""))
+            }
         }
         let artifacts = snapshot.artifacts
         if !artifacts.isEmpty {

@@ -1,5 +1,6 @@
 import Diagnosis
 import Foundation
+import HarrowCore
 import Logging
 import Sweep
 import Tracking
@@ -240,9 +241,9 @@ struct TrialContext: Sendable {
 
     func work(in slot: SweepRunner.Slot) async throws {
         while let run = try await nextRun() {
-            guard let key = run.paramsKey, let trial = await trial(key) else { continue }
+            guard let key = run.paramsKey, var trial = await trial(key) else { continue }
             var statuses = claimable
-            var tries = 0, vanished = 0
+            var tries = 0, vanished = 0, shrunk = 0
             while true {
                 guard let attempt = try store.claim(run: run.rowID, from: statuses, owner: owner, sweep: experiment.name) else {
                     await scheduler.lost(run)  // another harrow took it
@@ -254,6 +255,18 @@ struct TrialContext: Sendable {
                     vanished += 1
                     logger.notice("run \(run.id) was interrupted outside harrow; it runs again")
                     statuses = [.interrupted]
+                    continue
+                }
+                // Out of memory: again at half the micro-batch and twice the accumulation (the same training), without
+                // using a retry, while the micro-batch halves exactly.
+                if status == .failed, shrunk < Self.maxShrinks, await !scheduler.stopping,
+                   let cause = (try? store.run(run.id))??.failure?.cause, cause == .outOfMemoryGPU || cause == .outOfMemoryHost,
+                   let shrink = MicroBatch.halved(trial, profile: experiment.trainer.profile, config: profileConfig()) {
+                    shrunk += 1
+                    trial = shrink.trial
+                    try? store.note(run: run.rowID, attempt: attempt, "\(cause.label): again at \(shrink.change)")
+                    logger.notice("run \(run.id) ran out of memory; again at \(shrink.change)")
+                    statuses = [.failed]
                     continue
                 }
                 tries += 1
@@ -269,6 +282,15 @@ struct TrialContext: Sendable {
     }
 
     static let maxVanished = 3
+    /// Halvings of the micro-batch after out-of-memory failures: 16 → 2 at most.
+    static let maxShrinks = 3
+
+    /// The profile's base config by the tool's names (`per_device_train_batch_size: 4`), for what a trial does not set.
+    func profileConfig() -> [String: ParamValue] {
+        guard let path = experiment.trainer.profile?.config,
+              let text = try? String(contentsOfFile: path.hasPrefix("/") ? path : options.workingDirectory + "/" + path, encoding: .utf8) else { return [:] }
+        return PlanAdvice.configArguments(yaml: text) ?? [:]
+    }
 
     /// A registered trial still to run, else a new proposal of an adaptive search.
     func nextRun() async throws -> Run? {

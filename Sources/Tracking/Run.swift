@@ -140,6 +140,17 @@ extension Date {
     var seconds: Double { timeIntervalSince1970 }
 }
 
+/// One attempt of a run, as stored.
+public struct Attempt: Sendable, Equatable {
+    public var attempt: Int
+    public var status: String
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var duration: Double?
+    /// What the next attempt changed after this one, and why (`out of memory (GPU): retried at batch_size 8 …`).
+    public var note: String?
+}
+
 extension Run {
     /// Why the run did not finish (`FailureReading`), from what the store keeps of it; nil for a run that finished,
     /// or is queued or running.

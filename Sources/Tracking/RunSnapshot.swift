@@ -14,7 +14,7 @@ public struct RunSnapshot: Sendable {
     /// Names given to the run (`harrow tag`).
     public var tags: [String]
     /// Its attempts, oldest first, and the files recorded with it (inputs, checkpoints).
-    public var attempts: [(attempt: Int, status: String, exitCode: Int32?, signal: Int32?, duration: Double?)]
+    public var attempts: [Attempt]
     public var artifacts: [(role: String, path: String, sha256: String?, size: Int?)]
     /// Curves asked for when the snapshot was taken (`snapshots(_:curves:evalItems:)`), by metric key.
     public var curves: [String: (steps: [Int], values: [Double])] = [:]

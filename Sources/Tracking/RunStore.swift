@@ -414,10 +414,19 @@ extension Store {
     }
 
     /// Attempts of a run, oldest first.
-    public func attempts(run: Int64) throws(StoreError) -> [(attempt: Int, status: String, exitCode: Int32?, signal: Int32?, duration: Double?)] {
+    public func attempts(run: Int64) throws(StoreError) -> [Attempt] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT attempt, status, exit_code, signal, ended_at - started_at AS d FROM attempts WHERE run = ? ORDER BY attempt",
-                             arguments: [run]).map { ($0["attempt"], $0["status"], $0["exit_code"], $0["signal"], $0["d"]) }
+            try Row.fetchAll(db, sql: "SELECT attempt, status, exit_code, signal, ended_at - started_at AS d, note FROM attempts WHERE run = ? ORDER BY attempt",
+                             arguments: [run]).map {
+                Attempt(attempt: $0["attempt"], status: $0["status"], exitCode: $0["exit_code"], signal: $0["signal"], duration: $0["d"], note: $0["note"])
+            }
+        }
+    }
+
+    /// Says what the next attempt changes after this one (an out-of-memory retry at a smaller micro-batch).
+    public func note(run: Int64, attempt: Int, _ text: String) throws(StoreError) {
+        try write { db in
+            try db.execute(sql: "UPDATE attempts SET note = ? WHERE run = ? AND attempt = ?", arguments: [text, run, attempt])
         }
     }
 

@@ -415,6 +415,12 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        m.registerMigration("v11") { db in
+            try db.execute(sql: """
+                -- What the next attempt changed after this one, and why (an out-of-memory retry at a smaller micro-batch).
+                ALTER TABLE attempts ADD COLUMN note TEXT;
+                """)
+        }
         return m
     }
 }

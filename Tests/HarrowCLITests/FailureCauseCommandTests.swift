@@ -60,4 +60,41 @@ import Testing
         let index = try String(contentsOfFile: dir + "/report/index.html", encoding: .utf8)
         #expect(index.contains("why: 1 out of memory (GPU), 1 diverged, 1 crashed at start"))
     }
+
+    /// A trainer that runs out of memory above a micro-batch of 4 (PyTorch's message, read from its trial.json): the
+    /// run goes again at 8, then 4, accumulating 2 then 4 steps, without using a retry, and succeeds; each attempt
+    /// says what the next one changed.
+    @Test func outOfMemoryRunsAgainAtHalfTheMicroBatch() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try """
+            #!/bin/sh
+            batch=$(sed 's/.*"batch_size": \\([0-9]*\\).*/\\1/' "$1")
+            accum=$(sed -n 's/.*"grad_accum": \\([0-9]*\\).*/\\1/p' "$1")
+            echo "batch $batch accum ${accum:-1}" >> "$HARROW_RUN_DIR/../seen.txt"
+            if [ "$batch" -gt 4 ]; then
+              echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate $((batch * 256)).00 MiB. GPU 0 has a total capacity of 7.79 GiB of which 310.00 MiB is free." >&2
+              exit 1
+            fi
+            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+            """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
+        try "name: small\nparameters: {batch_size: {value: 16}}\ntrainer: {command: [./t.sh, \"{config}\"]}\n"
+            .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(sweep.status == 0, "\(sweep.stdout)\(sweep.stderr)")
+        let seen = try String(contentsOfFile: dir + "/.harrow/runs/seen.txt", encoding: .utf8)
+        #expect(seen == "batch 16 accum 1\nbatch 8 accum 2\nbatch 4 accum 4\n")
+        let out = try Harrow.run("runs", "--json", in: dir)
+        let run = try #require((try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])?.first)
+        #expect(run["status"] as? String == "succeeded" && run["attempt"] as? Int == 3)
+        // The run keeps its planned parameters: the same trial, run at a smaller micro-batch.
+        #expect((run["params"] as? [String: Any])?["batch_size"] as? Int == 16)
+        let show = try Harrow.run("show", run["id"] as! String, "--json", in: dir)
+        let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+        #expect(attempts.map { $0["note"] as? String } == [
+            "out of memory (GPU): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)",
+            "out of memory (GPU): again at batch_size 8 → 4 and grad_accum 2 → 4 (the same 16 examples a step)",
+            nil,
+        ])
+    }
 }
