@@ -139,6 +139,19 @@ struct SweepCommand: AsyncParsableCommand {
         options.runsDirectory = runsDir.map { $0.hasPrefix("/") ? $0 : options.workingDirectory + "/" + $0 }
         let progress = ProgressLine()
         options.progress = { progress.show($0) }
+        let notifier = experiment.notify.map { rule in
+            Notifier(rule: rule, workingDirectory: options.workingDirectory) { line in FileHandle.standardError.write(Data("harrow: \(line)\n".utf8)) }
+        }
+        if let notifier {
+            let first = FirstFailure()
+            options.failed = { run in
+                guard first.claim() else { return }
+                notifier.send(.failedFirst, json: jsonText(["event": "failed_first", "sweep": experiment.name, "run": run.id,
+                                                            "status": run.status.rawValue, "params": run.params.mapValues(\.jsonObject),
+                                                            "failure": run.failure.map { ["cause": $0.cause.rawValue, "lines": $0.lines] as [String: Any] } ?? NSNull()]
+                                                           as [String: Any]))
+            }
+        }
 
         let outcome: SweepOutcome
         do {
@@ -156,6 +169,19 @@ struct SweepCommand: AsyncParsableCommand {
         }
         progress.finish()
         let snapshots = try store.snapshots(outcome.runs)
+        if let notifier {
+            var counts: [String: Int] = [:]
+            for r in outcome.runs { counts[r.status.rawValue, default: 0] += 1 }
+            let metric = experiment.metric?.name ?? "val/loss"
+            let lower = (experiment.metric?.goal ?? .minimize) == .minimize
+            let best = snapshots.compactMap { s in s.value(metric).map { (s, $0) } }.min { lower ? $0.1 < $1.1 : $0.1 > $1.1 }
+            notifier.send(.finished, json: jsonText([
+                "event": "finished", "sweep": experiment.name, "exit_code": Int(outcome.exitCode), "counts": counts,
+                "failures": Dictionary(uniqueKeysWithValues: FailureCounts.counts(outcome.runs).map { ($0.cause.rawValue, $0.count) }),
+                "best": best.map { ["run": $0.0.id, "metric": metric, "value": $0.1] as [String: Any] } ?? NSNull(),
+            ] as [String: Any]))
+            notifier.wait()
+        }
         if json {
             print(jsonText(snapshots.map(RunSummary.json)))
         } else {
@@ -296,5 +322,17 @@ enum SweepReport {
             if let tail = r.stderrTail { text += ":\n" + tail.split(separator: "\n").suffix(5).map { "    " + $0 }.joined(separator: "\n") }
         }
         return text
+    }
+}
+
+/// The first failure of a sweep, claimed once across runner slots.
+final class FirstFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var claimed = false
+    func claim() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if claimed { return false }
+        claimed = true
+        return true
     }
 }

@@ -34,6 +34,8 @@ public struct RunnerOptions: Sendable {
     public var reuse: ReuseRule = .identity
     /// Receives a line for each trial that runs again although its parameters ran before, saying why.
     public var notice: (@Sendable (String) -> Void)?
+    /// Receives each run that ended failed or timed out after its last attempt.
+    public var failed: (@Sendable (Run) -> Void)?
 
     public init() {}
 }
@@ -272,6 +274,7 @@ struct TrialContext: Sendable {
                 tries += 1
                 let retry = (status == .failed || status == .timed_out) && tries <= retries
                 guard retry, await !scheduler.stopping else {
+                    if status == .failed || status == .timed_out, let ended = try? store.run(run.id) { options.failed?(ended) }
                     await scheduler.finished(run, status: status, epochs: trial["epochs"]?.number)
                     break
                 }

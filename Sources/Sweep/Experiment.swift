@@ -178,6 +178,9 @@ public struct Experiment: Sendable {
     /// `data: {check: false, allow_overlap: true}`: whether plan and sweep check the datasets trials name.
     public var dataCheck = DataCheckRule()
 
+    /// `notify: {command: [...], on: [finished, failed_first]}`: the user's command, told of the sweep.
+    public var notify: NotifyRule?
+
     public struct Evaluation: Sendable, Hashable {
         public var evalsets: [String]
         /// A scorer command speaking the score protocol; nil means `harrow-train score` on the run's checkpoint.

@@ -8,7 +8,7 @@ extension Experiment {
     static let harrowKeys = [
         "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
         "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis", "eval", "executor",
-        "advice", "data",
+        "advice", "data", "notify",
     ]
     /// Keys W&B knows that Harrow accepts and ignores, with a warning.
     static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
@@ -182,6 +182,7 @@ struct ExperimentParser {
             case "eval": experiment.evaluation = parseEvaluation(value)
             case "advice": experiment.adviceIgnore = parseAdvice(value)
             case "data": experiment.dataCheck = parseDataCheck(value)
+            case "notify": experiment.notify = parseNotify(value)
             case _ where Experiment.wandbOnlyKeys.contains(key):
                 warning(keyNode, "'\(key)' is a W&B setting Harrow does not act on; it is ignored")
             default:

@@ -97,4 +97,39 @@ import Testing
             nil,
         ])
     }
+
+    /// `notify:` runs the user's command with JSON on its standard input: once for the first failure, once when the
+    /// sweep ends. A notifier that fails is logged and changes nothing else.
+    @Test func theNotifierIsToldOfTheFirstFailureAndTheEnd() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try Self.trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
+        try """
+            name: night
+            parameters: {kind: {values: [import, ok, oom]}}
+            resources: {parallel: 1}
+            trainer: {command: [./t.sh, "{param.kind}"]}
+            notify: {command: [sh, -c, "cat >> told.jsonl"], on: [failed_first, finished]}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(sweep.status == 1)
+        let told = try String(contentsOfFile: dir + "/told.jsonl", encoding: .utf8)
+        // jsonText pretty-prints: one object per notification, read as a stream of JSON values.
+        let objects = try told.components(separatedBy: "\n}\n").filter { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            .map { try #require(try JSONSerialization.jsonObject(with: Data(($0 + "}").utf8)) as? [String: Any]) }
+        #expect(objects.map { $0["event"] as? String } == ["failed_first", "finished"])
+        #expect((objects[0]["failure"] as? [String: Any])?["cause"] as? String == "crashed_at_start")
+        #expect(objects[1]["counts"] as? [String: Int] == ["failed": 2, "succeeded": 1])
+        #expect(objects[1]["failures"] as? [String: Int] == ["crashed_at_start": 1, "out_of_memory_gpu": 1])
+        #expect(objects[1]["exit_code"] as? Int == 1)
+
+        // A notifier that fails is logged; the sweep's outcome is its own.
+        try (try String(contentsOfFile: dir + "/exp.yaml", encoding: .utf8))
+            .replacingOccurrences(of: "cat >> told.jsonl", with: "echo no route to host >&2; exit 3")
+            .replacingOccurrences(of: "values: [import, ok, oom]", with: "values: [ok]")
+            .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let second = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("harrow: notify (finished): sh exited 3: no route to host"), "\(second.stderr)")
+    }
 }
