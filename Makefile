@@ -195,3 +195,6 @@ check-wandb: deps
 
 clean:
 	rm -rf .build .harrow reports
+
+# Measured training memory, for the memory estimate's tests (not part of `make test`).
+include scripts/measure-memory.mk

@@ -26,6 +26,13 @@ struct PlanCommand: ParsableCommand {
         than 3 validation records, and, as errors, malformed lines and evaluation prompts found in the data. \
         `data: {allow_overlap: true}` makes evaluation prompts warnings; `data: {check: false}` skips the check.
 
+        A `memory` column estimates each trial's peak memory from its model's config.json (base_model or \
+        model_name_or_path; a hub name without a local folder gets none) and its settings under Harrow's, \
+        LLaMA-Factory's or TrainingArguments' names: weights by dtype (fp32, bf16, 8-bit, NF4), LoRA adapters \
+        with their gradients and AdamW moments, or full fine-tuning's, activations and logits for the micro-batch \
+        and sequence length (with or without gradient checkpointing), a CUDA context and allocator slack. \
+        `--memory` shows each estimate term by term with its assumptions.
+
         Errors in the file are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2. Data \
         the sweep would refuse exits with status 1.
 
@@ -44,6 +51,9 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Show at most this many trial rows in the table (the JSON always has every trial).")
     var limit: Int?
 
+    @Flag(help: "Show each trial's memory estimate term by term: weights, adapters, gradients, optimiser states, activations, logits, CUDA context and allocator slack.")
+    var memory = false
+
     func run() throws {
         let plan: Plan
         do throws(ExperimentError) {
@@ -61,10 +71,25 @@ struct PlanCommand: ParsableCommand {
         let cwd = FileManager.default.currentDirectoryPath
         let store = FileManager.default.fileExists(atPath: Store.defaultPath) ? try? Store.reading(Store.defaultPath) : nil
         let data = DataChecks.check(plan, workingDirectory: cwd, store: store)
+        // The memory each trial needs, from its model's config.json, each file read once.
+        let trainer = plan.experiment.trainer
+        let trainerConfig = trainer.profile?.config.flatMap { path in
+            LlamaFactoryData.regularFileText(records.resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
+        } ?? [:]
+        var modelConfigs: [String: String?] = [:]
+        let estimates = plan.trials.map { trial in
+            MemoryEstimate.forTrial(trial, trainer: trainer, config: trainerConfig) { path in
+                if let cached = modelConfigs[path] { return cached }
+                let text = LlamaFactoryData.regularFileText(records.resolve(path))
+                modelConfigs[path] = text
+                return text
+            }
+        }
         if json {
-            print(PlanJSON.render(plan, advice: advice, data: data))
+            print(PlanJSON.render(plan, advice: advice, data: data, memory: estimates))
         } else {
-            print(PlanTable.render(plan, limit: limit, advice: advice))
+            print(PlanTable.render(plan, limit: limit, advice: advice, memory: estimates))
+            if memory { print(PlanMemory.render(estimates).joined(separator: "\n")) }
             if let data {
                 let lines = data.lines()
                 let all: [String] = (lines.isEmpty ? [] : [""]) + lines + DataChecks.refusal(data)

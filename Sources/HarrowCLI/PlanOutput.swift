@@ -4,7 +4,9 @@ import Foundation
 import Sweep
 
 enum PlanTable {
-    static func render(_ plan: Plan, limit: Int?, advice: [PlanAdvice.Warning] = []) -> String {
+    /// `memory`, one per trial in plan order: a `memory` column when any trial has an estimate.
+    static func render(_ plan: Plan, limit: Int?, advice: [PlanAdvice.Warning] = [],
+                       memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []) -> String {
         let e = plan.experiment
         var lines: [String] = []
         if Planner.proposesAsItRuns(e) {
@@ -27,9 +29,12 @@ enum PlanTable {
             lines.append("")
             let slots = plan.varying.map { name in first.names.firstIndex(of: name)! }
             // The params key: `harrow show` takes its prefix and labels it the same.
-            let header = ["#", "params key"] + plan.varying
+            let withMemory = memory.contains { if case .success = $0 { true } else { false } }
+            let header = ["#", "params key"] + plan.varying + (withMemory ? ["memory"] : [])
             let shown = plan.trials.prefix(limit ?? plan.trials.count)
-            let rows = shown.enumerated().map { i, t in [String(i + 1), t.shortKey] + slots.map { display(t.values[$0]) } }
+            let rows = shown.enumerated().map { i, t in
+                [String(i + 1), t.shortKey] + slots.map { display(t.values[$0]) } + (withMemory ? [PlanMemory.cell(memory[i])] : [])
+            }
             lines += TextTable.render(header: header, rows: rows)
             if shown.count < plan.trials.count { lines.append("… \(plan.trials.count - shown.count) more (use --json for all)") }
         }
@@ -152,7 +157,8 @@ extension String {
 }
 
 enum PlanJSON {
-    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil) -> String {
+    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil,
+                       memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []) -> String {
         let e = plan.experiment
         var fields: [(String, String)] = [
             ("experiment", quote(e.name)), ("file", quote(e.file)), ("method", quote(e.method.rawValue)),
@@ -167,7 +173,8 @@ enum PlanJSON {
             ("data", data.map(dataJSON) ?? "null"),
         ]
         let trials = plan.trials.enumerated().map { i, t in
-            "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)}"
+            "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)"
+                + (i < memory.count ? ", \"memory\": " + PlanMemory.json(memory[i]) : "") + "}"
         }
         fields.append(("trials", trials.isEmpty ? "[]" : "[\n" + trials.joined(separator: ",\n") + "\n  ]"))
         return "{\n" + fields.map { "  \(quote($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
@@ -200,5 +207,62 @@ enum PlanJSON {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         guard let body = try? encoder.encode(night) else { return "null" }
         return "{\"errors\": \(night.errors), \"warnings\": \(night.warnings), \"check\": " + String(decoding: body, as: UTF8.self) + "}"
+    }
+}
+
+/// Issue 33's memory estimate in `harrow plan`: the table's column, `--json`'s `memory` per trial, and `--memory`'s terms.
+enum PlanMemory {
+    typealias Outcome = Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>
+
+    /// Binary units, as GPU memory is sold and nvidia-smi counts it: `512 B`, `3.4 KiB`, `12.0 MiB`, `5.2 GiB`.
+    static func bytes(_ n: Int) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB"]
+        guard n >= 1024 else { return "\(n) B" }
+        var value = Double(n) / 1024, unit = 0
+        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        return String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func cell(_ outcome: Outcome) -> String {
+        if case .success(let e) = outcome { return bytes(e.total) }
+        return "–"
+    }
+
+    /// `{"total_bytes": N, "terms": {NAME: bytes}, "assumptions": [...]}`, or `{"total_bytes": null, "reason": "..."}`.
+    static func json(_ outcome: Outcome) -> String {
+        switch outcome {
+        case .success(let e):
+            return "{\"total_bytes\": \(e.total), \"terms\": {" + e.terms.map { "\(PlanJSON.quote($0.name)): \($0.bytes)" }.joined(separator: ", ")
+                + "}, \"assumptions\": [" + e.assumptions.map(PlanJSON.quote).joined(separator: ", ") + "]}"
+        case .failure(let why):
+            return "{\"total_bytes\": null, \"reason\": \(PlanJSON.quote(why.reason))}"
+        }
+    }
+
+    /// `--memory`: each distinct estimate once, with the trials that share it (by `#`), term by term with how it was
+    /// counted, the peak's formula and what it assumes; then the trials without one and why.
+    static func render(_ memory: [Outcome]) -> [String] {
+        var groups: [(outcome: Outcome, indices: [Int])] = []
+        for (i, outcome) in memory.enumerated() {
+            if let g = groups.firstIndex(where: { $0.outcome == outcome }) { groups[g].indices.append(i + 1) } else { groups.append((outcome, [i + 1])) }
+        }
+        var lines: [String] = []
+        let width = TextTable.terminalWidth
+        for group in groups {
+            let numbers = group.indices.prefix(12).map { "#\($0)" }.joined(separator: ", ") + (group.indices.count > 12 ? ", …" : "")
+            let which = group.indices.count == 1 ? "trial \(numbers)" : "\(group.indices.count) of \(memory.count) trials: \(numbers)"
+            lines.append("")
+            switch group.outcome {
+            case .success(let e):
+                lines.append("memory: \(bytes(e.total)) peak (\(which))")
+                let rows = e.terms.map { ["  " + $0.name, bytes($0.bytes), $0.formula] }
+                lines += TextTable.render(header: ["  term", "bytes", "counted as"], rows: rows).dropFirst(2)
+                lines.append("  peak = weights + lora_params + optimizer_states + max(activations + logits, gradients + optimizer_step) + cuda_context + allocator_slack")
+                lines += TextTable.wrap("assumes: " + e.assumptions.joined(separator: "; "), width: max(20, width - 2)).map { "  " + $0 }
+            case .failure(let why):
+                lines.append("memory: no estimate (\(which)): \(why.reason)")
+            }
+        }
+        return lines
     }
 }
