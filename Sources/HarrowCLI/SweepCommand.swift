@@ -139,6 +139,19 @@ struct SweepCommand: AsyncParsableCommand {
         options.runsDirectory = runsDir.map { $0.hasPrefix("/") ? $0 : options.workingDirectory + "/" + $0 }
         let progress = ProgressLine()
         options.progress = { progress.show($0) }
+        if experiment.gpuPacking.memory != nil {
+            // Trials share cards by their memory estimates (`harrow plan --memory`); one without an estimate takes a card.
+            let trainer = experiment.trainer, cwd = options.workingDirectory
+            func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
+            let config = trainer.profile?.config.flatMap { LlamaFactoryData.regularFileText(resolve($0)).flatMap(PlanAdvice.configArguments(yaml:)) } ?? [:]
+            options.memoryNeed = { trial in
+                let estimate = MemoryEstimate.forTrial(trial, trainer: trainer, config: config) { path in
+                    LlamaFactoryData.regularFileText(path.hasPrefix("/") ? path : cwd + "/" + path)
+                }
+                if case .success(let e) = estimate { return e.total }
+                return nil
+            }
+        }
         let notifier = experiment.notify.map { rule in
             Notifier(rule: rule, workingDirectory: options.workingDirectory) { line in FileHandle.standardError.write(Data("harrow: \(line)\n".utf8)) }
         }

@@ -76,6 +76,8 @@ public enum FailureReading {
     static let gpuPatterns = [
         "outofmemoryerror", "cuda out of memory", "hip out of memory", "mps backend out of memory", "cuda error: out of memory",
         "cublas_status_alloc_failed", "resource_exhausted: out of memory", "oom when allocating tensor",
+        // Harrow's own refusal of a trial whose estimate exceeds a card (`resources.gpu_memory`).
+        "by its memory estimate",
     ]
     /// The host ran out: PyTorch's CPU allocator (`DefaultCPUAllocator: can't allocate memory`, c10/core/impl/alloc_cpu.cpp),
     /// C++ `std::bad_alloc`, Python's `MemoryError`, and Slurm's cgroup OOM killer (`slurmstepd: error: Detected 1

@@ -36,6 +36,8 @@ public struct RunnerOptions: Sendable {
     public var notice: (@Sendable (String) -> Void)?
     /// Receives each run that ended failed or timed out after its last attempt.
     public var failed: (@Sendable (Run) -> Void)?
+    /// A trial's estimated peak memory in bytes, for packing trials onto GPUs by `gpu_memory`; nil: a whole card.
+    public var memoryNeed: (@Sendable (Trial) -> Int?)?
 
     public init() {}
 }
@@ -87,8 +89,26 @@ public final class SweepRunner: Sendable {
         self.executor = executor ?? LocalExecutor(grace: options.killGrace)
     }
 
+    var gpuIDs: [Int]? { options.gpus ?? { if case .gpus(let g)? = plan.experiment.resources { g } else { nil } }() }
+
+    /// Cards shared by memory, or several to a trial: trials take their cards from a pool as they start.
+    var pool: GPUPool? {
+        let packing = plan.experiment.gpuPacking
+        guard let ids = gpuIDs, packing.memory != nil || packing.perTrial > 1 else { return nil }
+        // Without a card size, a trial takes its cards whole: the "size" is one trial's worth.
+        return GPUPool(ids: ids, bytesPerCard: packing.memory ?? Int.max / 2)
+    }
+
+    /// At most this many trials share one card.
+    static let trialsPerCard = 4
+
     var slots: [Slot] {
-        if let gpus = options.gpus ?? { if case .gpus(let g)? = plan.experiment.resources { g } else { nil } }() {
+        let packing = plan.experiment.gpuPacking
+        if let ids = gpuIDs, packing.memory != nil || packing.perTrial > 1 {
+            let workers = packing.memory != nil ? ids.count * Self.trialsPerCard / packing.perTrial : max(1, ids.count / packing.perTrial)
+            return (0..<workers).map { _ in Slot(gpu: nil, threads: max(1, ProcessInfo.processInfo.activeProcessorCount / workers)) }
+        }
+        if let gpus = gpuIDs {
             return gpus.map { Slot(gpu: $0, threads: max(1, ProcessInfo.processInfo.activeProcessorCount / gpus.count)) }
         }
         let n = options.parallel ?? { if case .parallel(let p)? = plan.experiment.resources { p } else { 1 } }()
@@ -99,6 +119,8 @@ public final class SweepRunner: Sendable {
     struct Slot: Sendable {
         var gpu: Int?
         var threads: Int
+        /// Cards a pool lent the trial now running in this slot.
+        var gpus: [Int] = []
     }
 
     public func run() async throws -> SweepOutcome {
@@ -170,7 +192,7 @@ public final class SweepRunner: Sendable {
 
         let context = TrialContext(store: store, experiment: e, trials: trials, proposer: proposer, scheduler: scheduler, pump: pump,
                                    executor: executor, owner: owner, provenance: provenance, options: options, claimable: claimable,
-                                   logger: logger)
+                                   logger: logger, pool: pool)
         await scheduler.report(nil)
         await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -238,12 +260,25 @@ struct TrialContext: Sendable {
     let options: RunnerOptions
     let claimable: Set<RunStatus>
     let logger: Logger
+    let pool: GPUPool?
 
     var retries: Int { options.retries ?? experiment.trainer.retries }
 
-    func work(in slot: SweepRunner.Slot) async throws {
+    func work(in shared: SweepRunner.Slot) async throws {
         while let run = try await nextRun() {
             guard let key = run.paramsKey, var trial = await trial(key) else { continue }
+            var slot = shared
+            var lease: (ids: [Int], need: Int)?
+            if let pool {
+                let need = options.memoryNeed?(trial) ?? pool.usable
+                guard need <= pool.usable else {
+                    await refuse(run, trial: trial, need: need, usable: pool.usable)
+                    continue
+                }
+                let ids = await pool.acquire(need: need, count: experiment.gpuPacking.perTrial)
+                lease = (ids, need)
+                slot.gpus = ids
+            }
             var statuses = claimable
             var tries = 0, vanished = 0, shrunk = 0
             while true {
@@ -281,10 +316,25 @@ struct TrialContext: Sendable {
                 logger.info("run \(run.id) \(status.rawValue); attempt \(attempt + 1) of \(retries + 1)")
                 statuses = [.failed, .timed_out]
             }
+            if let pool, let lease { await pool.release(lease.ids, need: lease.need) }
         }
     }
 
     static let maxVanished = 3
+
+    /// A trial whose estimate exceeds a card never starts: it fails at once, saying by how much.
+    func refuse(_ run: Run, trial: Trial, need: Int, usable: Int) async {
+        guard let attempt = try? store.claim(run: run.rowID, from: claimable, owner: owner, sweep: experiment.name) else {
+            await scheduler.lost(run)
+            return
+        }
+        func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / 0x1p30) }
+        let why = "needs about \(gib(need)) by its memory estimate (`harrow plan --memory`); a card has \(gib(usable)) "
+            + "(gpu_memory less a tenth): not started"
+        let status = await record(run, attempt, .failed, nil, why, RunFolder(path: run.runDir ?? ""))
+        if let ended = try? store.run(run.id) { options.failed?(ended) }
+        await scheduler.finished(run, status: status, epochs: trial["epochs"]?.number)
+    }
     /// Halvings of the micro-batch after out-of-memory failures: 16 → 2 at most.
     static let maxShrinks = 3
 
@@ -368,7 +418,8 @@ struct TrialContext: Sendable {
             "HARROW_RUN_ID": run.id, "HARROW_RUN_DIR": folder.path, "HARROW_METRICS": folder.metrics,
             "OMP_NUM_THREADS": String(slot.threads), "OPENBLAS_NUM_THREADS": String(slot.threads), "PYTHONUNBUFFERED": "1",
         ]
-        if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
+        if !slot.gpus.isEmpty { env["CUDA_VISIBLE_DEVICES"] = slot.gpus.map(String.init).joined(separator: ",") }
+        else if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
         env.merge(wandb) { _, w in w }
         var argv = expansion.argv
         if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {

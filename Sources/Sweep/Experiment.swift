@@ -97,6 +97,16 @@ public struct Experiment: Sendable {
         case gpus([Int])
     }
 
+    /// `resources: {gpus: [...], gpu_memory: 80GB, gpus_per_trial: 2}`: trials share a card while their memory
+    /// estimates fit it, and a trial may take several cards.
+    public struct GPUPacking: Sendable, Hashable {
+        /// Bytes a card holds (GB read as GiB, as nvidia-smi and PyTorch report them); nil: one trial a card.
+        public var memory: Int?
+        public var perTrial = 1
+        public init() {}
+    }
+    public var gpuPacking = GPUPacking()
+
     /// W&B's hyperband early termination (see `Hyperband`).
     public struct EarlyTerminate: Sendable, Hashable {
         public var type: String

@@ -170,7 +170,7 @@ struct ExperimentParser {
             case "program": experiment.program = string(value, key)
             case "command": wandbCommand = argv(value, key).map { (value, $0) }
             case "trainer": trainerCommand = parseTrainer(value, into: &experiment.trainer)
-            case "resources": experiment.resources = parseResources(value)
+            case "resources": experiment.resources = parseResources(value, packing: &experiment.gpuPacking)
             case "executor": experiment.executor = parseExecutor(value)
             case "exclude": excludeNode = value
             case "where": whereNode = value
@@ -561,15 +561,30 @@ struct ExperimentParser {
         return settings
     }
 
-    mutating func parseResources(_ node: Node) -> Experiment.Resources? {
+    /// `80GB`, `24 GiB`, `16000MB`, `1.5T` in bytes; GB and GiB alike are 2³⁰ (cards are sold and reported in GiB).
+    static func bytes(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: " ", with: "")
+        let units: [(String, Double)] = [("TIB", 0x1p40), ("TB", 0x1p40), ("T", 0x1p40), ("GIB", 0x1p30), ("GB", 0x1p30), ("G", 0x1p30),
+                                         ("MIB", 0x1p20), ("MB", 0x1p20), ("M", 0x1p20)]
+        for (suffix, scale) in units where t.hasSuffix(suffix) {
+            guard let n = Double(t.dropLast(suffix.count)), n > 0, n.isFinite else { return nil }
+            return Int(n * scale)
+        }
+        return nil
+    }
+
+    mutating func parseResources(_ node: Node, packing: inout Experiment.GPUPacking) -> Experiment.Resources? {
         guard let m = node.mapping else {
             error(node, "`resources` must be `{parallel: N}` or `{gpus: [0, 1]}`")
             return nil
         }
-        checkKeys(m, allowed: ["parallel", "gpus"], in: "resources")
+        checkKeys(m, allowed: ["parallel", "gpus", "gpu_memory", "gpus_per_trial"], in: "resources")
         if m["parallel"] != nil, m["gpus"] != nil {
             error(node, "give either `parallel` (CPU slots) or `gpus` (one trial per GPU), not both")
             return nil
+        }
+        if m["gpus"] == nil, let extra = m["gpu_memory"] ?? m["gpus_per_trial"] {
+            error(extra, "`gpu_memory` and `gpus_per_trial` go with `gpus: [...]`")
         }
         if let p = m["parallel"] { return integer(p, "resources.parallel", atLeast: 1).map { .parallel($0) } }
         if let g = m["gpus"] {
@@ -584,6 +599,14 @@ struct ExperimentParser {
                     return nil
                 }
                 ids.append(i)
+            }
+            if let n = m["gpu_memory"] {
+                if let bytes = Self.bytes(n.scalar?.string ?? "") { packing.memory = bytes } else {
+                    error(n, "`resources.gpu_memory` must be a size like 80GB, 24 GiB or 16000MB")
+                }
+            }
+            if let n = m["gpus_per_trial"], let k = integer(n, "resources.gpus_per_trial", atLeast: 1) {
+                if k > ids.count { error(n, "`gpus_per_trial` is \(k), but only \(ids.count) GPUs are listed") } else { packing.perTrial = k }
             }
             return .gpus(ids)
         }

@@ -218,7 +218,8 @@ import Sweep
     }
 
     @Test func earlyStopEndsATrialWhoseValLossStoppedImproving() async throws {
-        // Val falls for 5 evaluations, then rises; the trainer would go on for 40.
+        // Val falls for 5 evaluations, then rises; the trainer would go on for 40 (12 s). Stopping is decided at the
+        // 8th (about 2.4 s in), which leaves a loaded machine (the whole suite in parallel) time to deliver SIGTERM.
         let w = try world(trainer: """
             echo '{"event": "start", "total_steps": 400, "steps_per_epoch": 100, "warmup_steps": 0}' >> "$HARROW_METRICS"
             i=1
@@ -228,7 +229,7 @@ import Sweep
               echo "{\\"step\\": $((i * 10)), \\"train/loss\\": $t}" >> "$HARROW_METRICS"
               echo "{\\"step\\": $((i * 10)), \\"val/loss\\": $v}" >> "$HARROW_METRICS"
               i=$((i + 1))
-              sleep 0.1
+              sleep 0.3
             done
             """)
         let o = try await sweep(w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
