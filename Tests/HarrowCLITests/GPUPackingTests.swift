@@ -4,7 +4,7 @@ import Testing
 /// Trials packed onto GPUs by their memory estimates, through `CUDA_VISIBLE_DEVICES` (the cards are only numbers to
 /// the runner, so no GPU is needed): how many share a card, several cards to a trial, and a trial too big for one.
 @Suite(.serialized) struct GPUPackingTests {
-    /// A Llama-shaped model small enough to estimate by hand: about 0.56 GiB for a CUDA trainer, nearly all of it the
+    /// A Llama-shaped model small enough to estimate by hand: about 0.50 GiB for a CUDA trainer, nearly all of it the
     /// stated CUDA context (512 MiB) and allocator slack.
     static let config = #"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}"#
 
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func trialsShareACardWhileTheirEstimatesFit() throws {
-        // 2 GiB cards less a tenth hold three trials of about 0.56 GiB each, never four.
+        // 2 GiB cards less a tenth hold three trials of about 0.50 GiB each, never four.
         let dir = try folder(resources: "{gpus: [0, 1], gpu_memory: 2GB}", trials: 8)
         let plan = try Harrow.run("plan", "exp.yaml", "--json", in: dir)
         let trials = try #require((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["trials"] as? [[String: Any]])
