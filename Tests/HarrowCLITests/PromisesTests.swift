@@ -227,7 +227,8 @@ import Testing
     }
 
     /// A trainer that ignores SIGTERM is killed --grace seconds after it: it lives on for about the grace, then
-    /// SIGKILL ends it (and the sweep), well before the default 10 s.
+    /// SIGKILL ends it (and the sweep), well before the default 10 s. `alive` is replaced by a rename, so a SIGKILL
+    /// that lands while `date` starts (slow on a loaded machine) cannot leave it empty.
     @Test(arguments: Stop.allCases) func graceIsTheTimeBetweenSigtermAndSigkill(_ stop: Stop) throws {
         let grace = 2.0
         let dir = try Promise.folder(trainer: """
@@ -235,7 +236,7 @@ import Testing
             trap 'date +%s.%N >> "$HARROW_RUN_DIR/term"' TERM
             echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
             n=0
-            while [ $n -lt 1200 ]; do date +%s.%N > "$HARROW_RUN_DIR/alive"; sleep 0.05; n=$((n+1)); done
+            while [ $n -lt 1200 ]; do date +%s.%N > "$HARROW_RUN_DIR/alive.new"; mv "$HARROW_RUN_DIR/alive.new" "$HARROW_RUN_DIR/alive"; sleep 0.05; n=$((n+1)); done
             """, experiment: "name: grace\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]"
                 + (stop == .timeout ? ", timeout: 1s" : "") + "}\n")
         let sweep = try Promise.start(["sweep", "exp.yaml", "--grace", String(grace)], in: dir, log: "sweep")
