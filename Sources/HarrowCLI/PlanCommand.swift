@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HarrowCore
 import Runner
 import Sweep
 import Tracking
@@ -66,16 +67,14 @@ struct PlanCommand: ParsableCommand {
         printWarnings(plan.experiment.warnings)
         // Advice, never a refusal: the exit status stays 0 whatever it says.
         var records = DatasetRecords(workingDirectory: FileManager.default.currentDirectoryPath)
-        let advice = records.advice(for: plan)
+        let trainer = plan.experiment.trainer
+        let trainerConfig = trainer.baseConfig(workingDirectory: records.workingDirectory)
+        let advice = records.advice(for: plan, config: trainerConfig)
         // The datasets, as the sweep will check them; findings a sweep stored before are reused, nothing is written.
         let cwd = FileManager.default.currentDirectoryPath
         let store = FileManager.default.fileExists(atPath: Store.defaultPath) ? try? Store.reading(Store.defaultPath) : nil
         let data = DataChecks.check(plan, workingDirectory: cwd, store: store)
         // The memory each trial needs, from its model's config.json, each file read once.
-        let trainer = plan.experiment.trainer
-        let trainerConfig = trainer.profile?.config.flatMap { path in
-            LlamaFactoryData.regularFileText(records.resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
-        } ?? [:]
         var modelConfigs: [String: String?] = [:]
         let estimates = plan.trials.map { trial in
             MemoryEstimate.forTrial(trial, trainer: trainer, config: trainerConfig) { path in
@@ -110,11 +109,8 @@ struct DatasetRecords {
 
     init(workingDirectory: String) { self.workingDirectory = workingDirectory }
 
-    /// The plan's advice, with its profile's config and its data counted.
-    mutating func advice(for plan: Plan) -> [PlanAdvice.Warning] {
-        let config = plan.experiment.trainer.profile?.config.flatMap { path in
-            LlamaFactoryData.regularFileText(resolve(path)).flatMap(PlanAdvice.configArguments(yaml:))
-        } ?? [:]
+    /// The plan's advice, with its profile's config (`Experiment.Trainer.baseConfig`) and its data counted.
+    mutating func advice(for plan: Plan, config: [String: ParamValue]) -> [PlanAdvice.Warning] {
         var records: [PlanAdvice.DataSource: Int] = [:]
         for source in PlanAdvice.dataSources(plan, config: config) { records[source] = count(source) }
         return PlanAdvice.advise(plan, config: config, records: records)

@@ -142,8 +142,7 @@ struct SweepCommand: AsyncParsableCommand {
         if experiment.gpuPacking.memory != nil {
             // Trials share cards by their memory estimates (`harrow plan --memory`); one without an estimate takes a card.
             let trainer = experiment.trainer, cwd = options.workingDirectory
-            func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : cwd + "/" + path }
-            let config = trainer.profile?.config.flatMap { LlamaFactoryData.regularFileText(resolve($0)).flatMap(PlanAdvice.configArguments(yaml:)) } ?? [:]
+            let config = trainer.baseConfig(workingDirectory: cwd)
             options.memoryNeed = { trial in
                 let estimate = MemoryEstimate.forTrial(trial, trainer: trainer, config: config) { path in
                     LlamaFactoryData.regularFileText(path.hasPrefix("/") ? path : cwd + "/" + path)

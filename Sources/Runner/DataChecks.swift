@@ -79,7 +79,7 @@ public enum DataChecks {
     static func datasets(_ plan: Plan, workingDirectory: String, notChecked: inout [String]) -> [NamedDataset] {
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         guard let profile = plan.experiment.trainer.profile, profile.kind == .llamafactory else { return plan.datasets }
-        let config = profile.config.flatMap { LlamaFactoryData.regularFileText(resolve($0)).flatMap(PlanAdvice.configArguments(yaml:)) } ?? [:]
+        let config = plan.experiment.trainer.baseConfig(workingDirectory: workingDirectory)
         let cutoff = plan.trials.compactMap { $0[profile.name(of: "max_seq_len")]?.number ?? $0["max_seq_len"]?.number }.min()
             ?? config["cutoff_len"]?.number ?? 2048
         let datasetDir = plan.trials.first.flatMap { $0["dataset_dir"]?.plain } ?? config["dataset_dir"]?.plain ?? "data"

@@ -1,4 +1,6 @@
 import Foundation
+import HarrowCore
+import Sweep
 
 /// Where LLaMA-Factory finds a dataset it is given by name: the entry of `DATASET_DIR/dataset_info.json`
 /// (hiyouga/LLaMA-Factory@ff6d4d12, `get_dataset_list` in src/llamafactory/data/parser.py; `_load_single_dataset` in
@@ -32,5 +34,15 @@ public enum LlamaFactoryData {
         guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 1 << 24,
               let data = FileManager.default.contents(atPath: path) else { return nil }
         return String(data: data, encoding: .utf8)
+    }
+}
+
+extension Experiment.Trainer {
+    /// The profile's base config by the tool's own names (`per_device_train_batch_size: 4`), read from the working
+    /// directory as the runner reads it; empty without a profile config, or when it cannot be read.
+    public func baseConfig(workingDirectory: String) -> [String: ParamValue] {
+        guard let path = profile?.config else { return [:] }
+        let full = path.hasPrefix("/") ? path : workingDirectory + "/" + path
+        return LlamaFactoryData.regularFileText(full).flatMap(PlanAdvice.configArguments(yaml:)) ?? [:]
     }
 }

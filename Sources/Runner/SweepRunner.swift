@@ -298,7 +298,7 @@ struct TrialContext: Sendable {
                 // using a retry, while the micro-batch halves exactly.
                 if status == .failed, shrunk < Self.maxShrinks, await !scheduler.stopping,
                    let cause = (try? store.run(run.id))??.failure?.cause, cause == .outOfMemoryGPU || cause == .outOfMemoryHost,
-                   let shrink = MicroBatch.halved(trial, profile: experiment.trainer.profile, config: profileConfig()) {
+                   let shrink = MicroBatch.halved(trial, profile: experiment.trainer.profile, config: experiment.trainer.baseConfig(workingDirectory: options.workingDirectory)) {
                     shrunk += 1
                     trial = shrink.trial
                     try? store.note(run: run.rowID, attempt: attempt, "\(cause.label): again at \(shrink.change)")
@@ -338,12 +338,6 @@ struct TrialContext: Sendable {
     /// Halvings of the micro-batch after out-of-memory failures: 16 → 2 at most.
     static let maxShrinks = 3
 
-    /// The profile's base config by the tool's names (`per_device_train_batch_size: 4`), for what a trial does not set.
-    func profileConfig() -> [String: ParamValue] {
-        guard let path = experiment.trainer.profile?.config,
-              let text = try? String(contentsOfFile: path.hasPrefix("/") ? path : options.workingDirectory + "/" + path, encoding: .utf8) else { return [:] }
-        return PlanAdvice.configArguments(yaml: text) ?? [:]
-    }
 
     /// A registered trial still to run, else a new proposal of an adaptive search.
     func nextRun() async throws -> Run? {
