@@ -123,3 +123,38 @@ public enum FailureReading {
         return Failure(cause: early ? .crashedAtStart : .crashed, lines: told)
     }
 }
+
+/// The kernel's out-of-memory killer ends a process with SIGKILL and writes nothing to its stderr, so a trainer
+/// it chose looks like any killed process. What tells it: the kernel's count of OOM kills (`oom_kill` in
+/// /proc/vmstat, counting global and cgroup kills alike) rose while the trainer ran, and, where the kernel log is
+/// readable, its line `Out of memory: Killed process PID (NAME) …` (or `Memory cgroup out of memory: …`,
+/// mm/oom_kill.c `__oom_kill_process`). Pure: the runner reads the counter and the log.
+public enum OOMKiller {
+    /// The note for a run that ended by SIGKILL (or a shell's 128 + 9 = 137) that harrow did not send, when the
+    /// kill count rose; nil otherwise. `kernelLines` are the log's kill lines; the trainer's own pid is preferred.
+    public static func note(signal: Int32?, exitCode: Int32?, killsBefore: Int?, killsAfter: Int?, kernelLines: [String], pid: Int32?) -> String? {
+        guard signal == 9 || exitCode == 137, let before = killsBefore, let after = killsAfter, after > before else { return nil }
+        let kills = kernelLines.filter { $0.lowercased().contains("killed process") }
+        let own = pid.flatMap { pid in kills.last { $0.contains("Killed process \(pid) ") } }
+        let rose = "the kernel's out-of-memory killer ended it: /proc/vmstat oom_kill rose from \(before) to \(after) while it ran"
+        if let own { return rose + "\n" + own }
+        if let last = kills.last { return rose + "; the kernel's last kill:\n" + last }
+        return rose
+    }
+
+    /// The message of a kernel log record (`/dev/kmsg`: `PRIORITY,SEQUENCE,MICROSECONDS,FLAGS;MESSAGE`), or the
+    /// line itself when it is not one.
+    public static func message(ofKernelRecord record: String) -> String {
+        guard let semicolon = record.firstIndex(of: ";"), record[..<semicolon].split(separator: ",").count >= 3 else { return record }
+        return String(record[record.index(after: semicolon)...].prefix { $0 != "\n" })
+    }
+
+    /// `oom_kill N` from /proc/vmstat's text.
+    public static func kills(vmstat text: String) -> Int? {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == "oom_kill" { return Int(parts[1]) }
+        }
+        return nil
+    }
+}

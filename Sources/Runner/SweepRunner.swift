@@ -440,6 +440,8 @@ struct TrialContext: Sendable {
                           metricsLines: log.format == .hf || log.format == .wandb ? folder.metrics : nil)
         } ?? .harrow(folder.metrics)
         await pump.watch(run: run.rowID, source: source, offset: offset)
+        // The kernel's OOM kills so far: a local trainer ended by SIGKILL while the count rose was its OOM killer's.
+        let killsBefore = executor.kind == "local" ? KernelLog.oomKills() : nil
         let state = await executor.wait(job)
         // What the trainer left running (a data loader, a logger it forked) ends with it.
         await executor.cleanUp(runDir: folder.path)
@@ -466,6 +468,13 @@ struct TrialContext: Sendable {
             vanished = true
         } else {
             status = termination == .exited(0) ? .succeeded : .failed
+        }
+        if status == .failed, killsBefore != nil, termination == .signaled(SIGKILL) || termination == .exited(137) {
+            var signal: Int32?, code: Int32?
+            if case .signaled(let s)? = termination { signal = s }
+            if case .exited(let c)? = termination { code = c }
+            note = OOMKiller.note(signal: signal, exitCode: code, killsBefore: killsBefore, killsAfter: KernelLog.oomKills(),
+                                  kernelLines: KernelLog.killLines(), pid: Int32(job.id)) ?? note
         }
         let recorded = await record(run, attempt, status, termination, note, folder)
         if recorded == .succeeded { await checkMetricArrived(run) }

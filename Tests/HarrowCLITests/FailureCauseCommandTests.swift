@@ -98,6 +98,76 @@ import Testing
         ])
     }
 
+    /// A memory cgroup of `limit` bytes under this process's own (cgroup v1 or v2), where the kernel's OOM killer can
+    /// end a child without touching anything else; nil where it cannot be made (not root, a read-only cgroup fs).
+    static func memoryCgroup(limit: Int) -> String? {
+        guard getuid() == 0, let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8) else { return nil }
+        var candidates: [(dir: String, limitFile: String)] = []
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else { continue }
+            if parts[1].split(separator: ",").contains("memory") { candidates.append(("/sys/fs/cgroup/memory" + parts[2], "memory.limit_in_bytes")) }
+            if parts[0] == "0", parts[1].isEmpty {
+                for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] { candidates.append((root + parts[2], "memory.max")) }
+            }
+        }
+        for c in candidates {
+            let dir = (c.dir.hasSuffix("/") ? c.dir : c.dir + "/") + "harrow-oom-\(UUID().uuidString.prefix(8))"
+            guard mkdir(dir, 0o755) == 0 else { continue }
+            if (try? String(limit).write(toFile: dir + "/" + c.limitFile, atomically: false, encoding: .utf8)) != nil { return dir }
+            rmdir(dir)
+        }
+        return nil
+    }
+
+    /// Trainers the kernel's OOM killer ends (real kills: in a 100 MiB memory cgroup each asks for 8 MiB per
+    /// example). Their stderr is empty, only SIGKILL, yet each run is told out of memory (host) by the kernel's own
+    /// count and log line; a trial with a micro-batch runs again at half of it, where it fits, and one without fails.
+    @Test(.enabled(if: FailureCauseCommandTests.canMakeCgroup, "needs root and a writable memory cgroup"))
+    func theKernelsOutOfMemoryKillerIsToldAndTheTrialShrinks() throws {
+        let cgroup = try #require(Self.memoryCgroup(limit: 100 << 20))
+        defer { rmdir(cgroup) }
+        let dir = try Harrow.temporaryDirectory()
+        try """
+            #!/bin/sh
+            examples=$(sed 's/.*"\\(batch_size\\|examples\\)": \\([0-9]*\\).*/\\2/' "$1")
+            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+            echo $$ > \(cgroup)/cgroup.procs
+            exec python3 -c 'import sys; held = b"x" * (int(sys.argv[1]) << 23)' "$examples"
+            """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
+        for (name, parameter) in [("shrinks", "batch_size"), ("fails", "examples")] {
+            try "name: \(name)\nparameters: {\(parameter): {value: 16}}\ntrainer: {command: [./t.sh, \"{config}\"]}\n"
+                .write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
+        }
+        let shrinks = try Harrow.run("sweep", "shrinks.yaml", in: dir)
+        #expect(shrinks.status == 0, "\(shrinks.stdout)\(shrinks.stderr)")
+        let fails = try Harrow.run("sweep", "fails.yaml", in: dir)
+        #expect(fails.status == 1 && fails.stdout.contains("why: 1 out of memory (host)"), "\(fails.stdout)\(fails.stderr)")
+        let out = try Harrow.run("runs", "--json", in: dir)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])
+        let shrunk = try #require(runs.first { ($0["params"] as? [String: Any])?["batch_size"] as? Int == 16 })
+        #expect(shrunk["status"] as? String == "succeeded" && shrunk["attempt"] as? Int == 2)
+        let show = try Harrow.run("show", shrunk["id"] as! String, "--json", in: dir)
+        let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+        #expect(attempts.first?["note"] as? String == "out of memory (host): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)")
+        #expect(attempts.first?["signal"] as? Int == 9)
+
+        let failed = try #require(runs.first { $0["status"] as? String == "failed" })
+        #expect(failed["signal"] as? Int == 9)
+        let failure = try #require(failed["failure"] as? [String: Any])
+        #expect(failure["cause"] as? String == "out_of_memory_host")
+        let lines = (failure["lines"] as? [String] ?? []).joined(separator: "\n")
+        #expect(lines.contains("the kernel's out-of-memory killer ended it: /proc/vmstat oom_kill rose"), "\(lines)")
+        #expect(lines.contains("Memory cgroup out of memory: Killed process"), "\(lines)")
+    }
+
+    static let canMakeCgroup: Bool = {
+        guard let dir = memoryCgroup(limit: 1 << 30) else { return false }
+        rmdir(dir)
+        return true
+    }()
+
     /// `notify:` runs the user's command with JSON on its standard input: once for the first failure, once when the
     /// sweep ends. A notifier that fails is logged and changes nothing else.
     @Test func theNotifierIsToldOfTheFirstFailureAndTheEnd() throws {

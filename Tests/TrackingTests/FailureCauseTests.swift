@@ -30,6 +30,30 @@ import Testing
         #expect(cause(.init(status: "failed", signal: 9, stderrTail: "slurmstepd: error: Detected 1 oom_kill event in StepId=4127.batch. Some of the step tasks have been OOM Killed.")) == .outOfMemoryHost)
     }
 
+    /// The kernel's OOM killer leaves no stderr: its count in /proc/vmstat and its log line tell it (a record as
+    /// /dev/kmsg gives it, from a kill on this machine's kernel 6.18).
+    @Test func theKernelsOutOfMemoryKillerIsToldByItsCountAndLine() throws {
+        let record = "3,1047,28392071026,-;Memory cgroup out of memory: Killed process 1806 (python3) total-vm:323768kB, anon-rss:65152kB\n"
+        let line = OOMKiller.message(ofKernelRecord: record)
+        #expect(line == "Memory cgroup out of memory: Killed process 1806 (python3) total-vm:323768kB, anon-rss:65152kB")
+        #expect(OOMKiller.kills(vmstat: "pgfault 12\noom_kill 3\nnuma_hit 0\n") == 3)
+        let other = "Out of memory: Killed process 77 (java) total-vm:1kB"
+        // Its own pid's line is preferred; another kill is quoted as the last one.
+        let own = try #require(OOMKiller.note(signal: 9, exitCode: nil, killsBefore: 2, killsAfter: 4, kernelLines: [line, other], pid: 1806))
+        #expect(own == "the kernel's out-of-memory killer ended it: /proc/vmstat oom_kill rose from 2 to 4 while it ran\n" + line)
+        let shell = try #require(OOMKiller.note(signal: nil, exitCode: 137, killsBefore: 2, killsAfter: 3, kernelLines: [line, other], pid: 5))
+        #expect(shell.hasSuffix("; the kernel's last kill:\n" + other))
+        // No kill counted while it ran, or another end: not the OOM killer.
+        #expect(OOMKiller.note(signal: 9, exitCode: nil, killsBefore: 3, killsAfter: 3, kernelLines: [line], pid: 1806) == nil)
+        #expect(OOMKiller.note(signal: 15, exitCode: nil, killsBefore: 3, killsAfter: 4, kernelLines: [line], pid: 1806) == nil)
+        #expect(OOMKiller.note(signal: 9, exitCode: nil, killsBefore: nil, killsAfter: 4, kernelLines: [], pid: 1806) == nil)
+        // Without a readable log the count alone decides, and the run is told out of memory (host).
+        let countOnly = try #require(OOMKiller.note(signal: 9, exitCode: nil, killsBefore: 0, killsAfter: 1, kernelLines: [], pid: 9))
+        let f = try #require(FailureReading.classify(.init(status: "failed", signal: 9, duration: 400, stderrTail: countOnly + "\n", note: countOnly, reported: true)))
+        #expect(f.cause == .outOfMemoryHost)
+        #expect(f.lines == [countOnly])
+    }
+
     @Test func divergedFromItsMetricsOrItsWord() {
         #expect(cause(.init(status: "failed", exitCode: 1, duration: 500, stderrTail: "ValueError: something", nonfinite: 3, reported: true)) == .diverged)
         let f = FailureReading.classify(.init(status: "failed", exitCode: 1, duration: 500, nonfinite: 1, reported: true))
