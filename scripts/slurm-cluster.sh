@@ -30,6 +30,8 @@ start) ;;
 esac
 
 stop
+# A fresh cluster each start: a node state saved by an earlier configuration (drained, say) would outlive it.
+rm -rf "$dir/state"
 mkdir -p /run/munge /var/log/munge /var/lib/munge "$dir/spool" "$dir/state" "$dir/log"
 if [ ! -f /etc/munge/munge.key ]; then
   dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
@@ -46,7 +48,11 @@ fi
 # limits an array, as on a real cluster.
 name=$(slurmd -C | head -1 | sed 's/^NodeName=\([^ ]*\).*/\1/')
 memory=$(slurmd -C | head -1 | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
-node="NodeName=$name CPUs=8 RealMemory=${memory:-1024}"
+# Two "GPUs" so `--gres=gpu:N` is scheduled as on a GPU partition: Slurm's gpu plugin drops a GPU without a
+# device file and wants a character device, so /dev/null and /dev/zero stand for the cards (with task/none
+# nothing is bound to them; Slurm sets CUDA_VISIBLE_DEVICES to the cards' indices, as it does on a real node).
+node="NodeName=$name CPUs=8 RealMemory=${memory:-1024} Gres=gpu:2"
+printf 'Name=gpu File=/dev/null\nName=gpu File=/dev/zero\n' > "$dir/gres.conf"
 cat > "$conf" <<CONF
 ClusterName=harrowtest
 SlurmctldHost=localhost
@@ -69,6 +75,7 @@ SelectTypeParameters=CR_CPU
 ReturnToService=2
 SlurmdParameters=config_overrides
 MpiDefault=none
+GresTypes=gpu
 # Tests want quick turns: time limits and signals checked often, finished jobs kept long enough to read.
 MessageTimeout=10
 KillWait=5

@@ -88,7 +88,10 @@ struct PlanCommand: ParsableCommand {
             print(PlanJSON.render(plan, advice: advice, data: data, memory: estimates))
         } else {
             print(PlanTable.render(plan, limit: limit, advice: advice, memory: estimates))
-            if memory { print(PlanMemory.render(estimates).joined(separator: "\n")) }
+            if memory {
+                let slurm = plan.experiment.executor.flatMap { $0.type == .slurm ? $0 : nil }
+                print(PlanMemory.render(estimates, slurm: slurm).joined(separator: "\n"))
+            }
             if let data {
                 let lines = data.lines()
                 let all: [String] = (lines.isEmpty ? [] : [""]) + lines + DataChecks.refusal(data)

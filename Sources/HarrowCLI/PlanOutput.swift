@@ -160,6 +160,7 @@ enum PlanJSON {
     static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil,
                        memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []) -> String {
         let e = plan.experiment
+        let slurm = e.executor.flatMap { $0.type == .slurm ? $0 : nil }
         var fields: [(String, String)] = [
             ("experiment", quote(e.name)), ("file", quote(e.file)), ("method", quote(e.method.rawValue)),
             ("count", String(plan.trials.count)), ("candidates", String(plan.candidates)),
@@ -174,7 +175,7 @@ enum PlanJSON {
         ]
         let trials = plan.trials.enumerated().map { i, t in
             "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)"
-                + (i < memory.count ? ", \"memory\": " + PlanMemory.json(memory[i]) : "") + "}"
+                + (i < memory.count ? ", \"memory\": " + PlanMemory.json(memory[i], slurm: slurm) : "") + "}"
         }
         fields.append(("trials", trials.isEmpty ? "[]" : "[\n" + trials.joined(separator: ",\n") + "\n  ]"))
         return "{\n" + fields.map { "  \(quote($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
@@ -229,11 +230,12 @@ enum PlanMemory {
     }
 
     /// `{"total_bytes": N, "terms": {NAME: bytes}, "assumptions": [...]}`, or `{"total_bytes": null, "reason": "..."}`.
-    static func json(_ outcome: Outcome) -> String {
+    static func json(_ outcome: Outcome, slurm: Experiment.ExecutorSettings? = nil) -> String {
         switch outcome {
         case .success(let e):
+            let request = slurm.map { ", \"slurm\": [" + SlurmRequest.request(e, settings: $0).arguments.map(PlanJSON.quote).joined(separator: ", ") + "]" } ?? ""
             return "{\"total_bytes\": \(e.total), \"terms\": {" + e.terms.map { "\(PlanJSON.quote($0.name)): \($0.bytes)" }.joined(separator: ", ")
-                + "}, \"assumptions\": [" + e.assumptions.map(PlanJSON.quote).joined(separator: ", ") + "]}"
+                + "}, \"assumptions\": [" + e.assumptions.map(PlanJSON.quote).joined(separator: ", ") + "]" + request + "}"
         case .failure(let why):
             return "{\"total_bytes\": null, \"reason\": \(PlanJSON.quote(why.reason))}"
         }
@@ -241,7 +243,8 @@ enum PlanMemory {
 
     /// `--memory`: each distinct estimate once, with the trials that share it (by `#`), term by term with how it was
     /// counted, the peak's formula and what it assumes; then the trials without one and why.
-    static func render(_ memory: [Outcome]) -> [String] {
+    /// `slurm`: the executor's settings when the sweep runs on Slurm; each estimate then says what its jobs ask for.
+    static func render(_ memory: [Outcome], slurm: Experiment.ExecutorSettings? = nil) -> [String] {
         var groups: [(outcome: Outcome, indices: [Int])] = []
         for (i, outcome) in memory.enumerated() {
             if let g = groups.firstIndex(where: { $0.outcome == outcome }) { groups[g].indices.append(i + 1) } else { groups.append((outcome, [i + 1])) }
@@ -259,6 +262,12 @@ enum PlanMemory {
                 lines += TextTable.render(header: ["  term", "bytes", "counted as"], rows: rows).dropFirst(2)
                 lines.append("  peak = weights + lora_params + optimizer_states + max(activations + logits, gradients + optimizer_step) + cuda_context + allocator_slack")
                 lines += TextTable.wrap("assumes: " + e.assumptions.joined(separator: "; "), width: max(20, width - 2)).map { "  " + $0 }
+                if let slurm {
+                    let request = SlurmRequest.request(e, settings: slurm)
+                    let asks = request.arguments.isEmpty ? "nothing beyond the executor's settings" : request.arguments.joined(separator: " ")
+                    lines += TextTable.wrap("on Slurm: " + asks + (request.reasons.isEmpty ? "" : " (" + request.reasons.joined(separator: "; ") + ")"),
+                                            width: max(20, width - 2)).map { "  " + $0 }
+                }
             case .failure(let why):
                 lines.append("memory: no estimate (\(which)): \(why.reason)")
             }

@@ -139,15 +139,16 @@ struct SweepCommand: AsyncParsableCommand {
         options.runsDirectory = runsDir.map { $0.hasPrefix("/") ? $0 : options.workingDirectory + "/" + $0 }
         let progress = ProgressLine()
         options.progress = { progress.show($0) }
-        if experiment.gpuPacking.memory != nil {
-            // Trials share cards by their memory estimates (`harrow plan --memory`); one without an estimate takes a card.
+        // Trials share cards by their memory estimates (`harrow plan --memory`), and a Slurm job asks for what its
+        // estimate needs; a trial without an estimate takes a whole card and the cluster's defaults.
+        if experiment.gpuPacking.memory != nil || (executor ?? experiment.executor?.type) == .slurm {
             let trainer = experiment.trainer, cwd = options.workingDirectory
             let config = trainer.baseConfig(workingDirectory: cwd)
-            options.memoryNeed = { trial in
+            options.memoryEstimate = { trial in
                 let estimate = MemoryEstimate.forTrial(trial, trainer: trainer, config: config) { path in
                     LlamaFactoryData.regularFileText(path.hasPrefix("/") ? path : cwd + "/" + path)
                 }
-                if case .success(let e) = estimate { return e.total }
+                if case .success(let e) = estimate { return e }
                 return nil
             }
         }

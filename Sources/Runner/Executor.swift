@@ -1,4 +1,5 @@
 import Foundation
+import Sweep
 import Subprocess
 import SystemPackage
 
@@ -16,6 +17,8 @@ public struct Job: Sendable {
     public var timeout: Double?
     /// A file for its stdin (a batch scorer's requests); nil means none.
     public var stdinPath: String?
+    /// The trial's memory estimate, from which a cluster job asks for cards and host memory (`SlurmRequest`).
+    public var memoryEstimate: MemoryEstimate.Estimate?
 
     public init(argv: [String], environment: [String: String], workingDirectory: String, stdoutPath: String, stderrPath: String,
                 runDir: String, runID: String, timeout: Double? = nil, stdinPath: String? = nil) {

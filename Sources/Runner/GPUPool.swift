@@ -1,10 +1,11 @@
 import Foundation
+import Sweep
 
 /// Cards handed out by memory: a trial takes the cards it asks for, each with its estimated bytes free, and gives
 /// them back when its run ends. Trials wait for room rather than share a card past its memory.
 actor GPUPool {
     /// Bytes a trial may use of a card: the card less a tenth, for fragmentation and what the estimate misses.
-    static let usableShare = 0.9
+    static let usableShare = MemoryEstimate.cardUsableShare
 
     let usable: Int
     private var free: [Int: Int]

@@ -54,7 +54,7 @@ public final class SlurmExecutor: Executor {
         let path = job.runDir + "/" + Slurm.taskScriptName
         try script.write(toFile: path, atomically: true, encoding: .utf8)
         for stale in [Slurm.exitStatusName, Slurm.timedOutName, Slurm.jobFileName] { try? FileManager.default.removeItem(atPath: job.runDir + "/" + stale) }
-        let handle = try await submitter.submit(runDir: job.runDir)
+        let handle = try await submitter.submit(runDir: job.runDir, request: SlurmRequest.request(job.memoryEstimate, settings: settings).arguments)
         try? (handle.id + "\n").write(toFile: job.runDir + "/" + Slurm.jobFileName, atomically: true, encoding: .utf8)
         await queue.follow(handle, runDir: job.runDir)
         return handle
@@ -111,12 +111,13 @@ public final class SlurmExecutor: Executor {
     public func cleanUp(runDir: String) async {}
 }
 
-/// Collects the trials launched within a moment of each other into one job array.
+/// Collects the trials launched within a moment of each other into one job array for each request (trials whose
+/// estimates ask for different cards or memory go in separate arrays).
 actor SlurmSubmitter {
     let stateDirectory: String
     let arguments: [String]
     let throttle: Int?
-    private var waiting: [(runDir: String, continuation: CheckedContinuation<JobHandle, any Error>)] = []
+    private var waiting: [(runDir: String, request: [String], continuation: CheckedContinuation<JobHandle, any Error>)] = []
     private var scheduled = false
     private var arrays = 0
     /// Arrays submitted and tasks in them, for figures and tests.
@@ -128,9 +129,10 @@ actor SlurmSubmitter {
         self.throttle = throttle
     }
 
-    func submit(runDir: String) async throws -> JobHandle {
+    /// `request`: this trial's own sbatch options (`SlurmRequest`), after the executor's.
+    func submit(runDir: String, request: [String] = []) async throws -> JobHandle {
         try await withCheckedThrowingContinuation { continuation in
-            waiting.append((runDir, continuation))
+            waiting.append((runDir, request, continuation))
             guard !scheduled else { return }
             scheduled = true
             Task {
@@ -141,10 +143,16 @@ actor SlurmSubmitter {
     }
 
     private func flush() async {
-        let batch = waiting
+        let all = waiting
         waiting = []
         scheduled = false
-        guard !batch.isEmpty else { return }
+        var requests: [[String]] = []
+        for entry in all where !requests.contains(entry.request) { requests.append(entry.request) }
+        for request in requests { await submitArray(all.filter { $0.request == request }, request: request) }
+    }
+
+    private func submitArray(_ batch: [(runDir: String, request: [String], continuation: CheckedContinuation<JobHandle, any Error>)],
+                             request: [String]) async {
         do {
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
             let script = stateDirectory + "/" + Slurm.arrayScriptName
@@ -155,7 +163,7 @@ actor SlurmSubmitter {
             let manifest = stateDirectory + "/array-\(Int(Date().timeIntervalSince1970 * 1000))-\(arrays).runs"
             try (batch.map(\.runDir).joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
             let range = "0-\(batch.count - 1)" + (throttle.map { "%\($0)" } ?? "")
-            let argv = ["sbatch", "--parsable", "--array=\(range)", "--comment=\(manifest)"] + arguments + [script, manifest]
+            let argv = ["sbatch", "--parsable", "--array=\(range)", "--comment=\(manifest)"] + arguments + request + [script, manifest]
             let result = try await Slurm.command(argv)
             guard result.status == 0, let id = result.stdout.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
                   !id.isEmpty, id.allSatisfy(\.isNumber) else {

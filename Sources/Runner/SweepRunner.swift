@@ -36,8 +36,9 @@ public struct RunnerOptions: Sendable {
     public var notice: (@Sendable (String) -> Void)?
     /// Receives each run that ended failed or timed out after its last attempt.
     public var failed: (@Sendable (Run) -> Void)?
-    /// A trial's estimated peak memory in bytes, for packing trials onto GPUs by `gpu_memory`; nil: a whole card.
-    public var memoryNeed: (@Sendable (Trial) -> Int?)?
+    /// A trial's memory estimate (`harrow plan --memory`), for packing trials onto GPUs by `gpu_memory` (none: a
+    /// whole card) and for what a Slurm job asks for.
+    public var memoryEstimate: (@Sendable (Trial) -> MemoryEstimate.Estimate?)?
 
     public init() {}
 }
@@ -270,7 +271,7 @@ struct TrialContext: Sendable {
             var slot = shared
             var lease: (ids: [Int], need: Int)?
             if let pool {
-                let need = options.memoryNeed?(trial) ?? pool.usable
+                let need = options.memoryEstimate?(trial)?.total ?? pool.usable
                 guard need <= pool.usable else {
                     await refuse(run, trial: trial, need: need, usable: pool.usable)
                     continue
@@ -419,8 +420,9 @@ struct TrialContext: Sendable {
         if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
             argv[0] = tools + "/" + argv[0]
         }
-        let job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory, stdoutPath: folder.stdout,
+        var job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory, stdoutPath: folder.stdout,
                       stderrPath: folder.stderr, runDir: folder.path, runID: run.id, timeout: experiment.trainer.timeout)
+        job.memoryEstimate = options.memoryEstimate?(trial)
         let handle: JobHandle
         do {
             handle = try await executor.launch(job)

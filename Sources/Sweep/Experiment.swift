@@ -84,6 +84,9 @@ public struct Experiment: Sendable {
         public var mem: String?
         /// `gpu:1`: Slurm sets CUDA_VISIBLE_DEVICES for the task.
         public var gres: String?
+        /// Bytes a card of the partition holds: without `gres`, each trial asks for the cards its memory estimate
+        /// needs (`SlurmRequest`).
+        public var gpuMemory: Int?
         /// Tasks of one array running at once (`--array=…%N`).
         public var arrayParallelism: Int?
         public var extraArgs: [String] = []

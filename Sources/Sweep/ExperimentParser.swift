@@ -530,7 +530,8 @@ struct ExperimentParser {
             error(node, "`executor` must be a mapping like `{type: slurm, partition: gpu, gres: \"gpu:1\"}`")
             return nil
         }
-        checkKeys(m, allowed: ["type", "partition", "time", "cpus_per_task", "mem", "gres", "array_parallelism", "extra_args", "poll"],
+        checkKeys(m, allowed: ["type", "partition", "time", "cpus_per_task", "mem", "gres", "gpu_memory", "array_parallelism",
+                           "extra_args", "poll"],
                   in: "executor")
         var settings = Experiment.ExecutorSettings()
         if let t = m["type"], let name = string(t, "executor.type") {
@@ -553,6 +554,11 @@ struct ExperimentParser {
         if let n = m["cpus_per_task"] { settings.cpusPerTask = integer(n, "executor.cpus_per_task", atLeast: 1) }
         if let n = m["mem"] { settings.mem = n.scalar?.string }
         if let n = m["gres"] { settings.gres = string(n, "executor.gres") }
+        if let n = m["gpu_memory"] {
+            if let bytes = Self.bytes(n.scalar?.string ?? "") { settings.gpuMemory = bytes } else {
+                error(n, "`executor.gpu_memory` must be a size like 80GB, 24 GiB or 16000MB")
+            }
+        }
         if let n = m["array_parallelism"] { settings.arrayParallelism = integer(n, "executor.array_parallelism", atLeast: 1) }
         if let n = m["extra_args"] { settings.extraArgs = argv(n, "executor.extra_args") ?? [] }
         if let n = m["poll"], let p = number(n, "executor.poll") {

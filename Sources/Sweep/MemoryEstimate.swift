@@ -55,6 +55,10 @@ public enum MemoryEstimate {
     /// margin, typically 5–15% in PyTorch's own memory snapshots of transformer training).
     public static let allocatorSlackFraction = 0.10
 
+    /// Share of a card trials may fill by their estimates, locally (`resources.gpu_memory`) and on Slurm
+    /// (`executor.gpu_memory`); the rest is for fragmentation and what the estimate misses.
+    public static let cardUsableShare = 0.9
+
     // MARK: - The model's shape
 
     public struct ModelShape: Sendable, Hashable {

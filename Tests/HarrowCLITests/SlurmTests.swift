@@ -133,6 +133,50 @@ struct SlurmTests {
         #expect(curve.count == 48)
     }
 
+    /// Without `gres` or `mem`, each trial asks Slurm for what its memory estimate needs, given the partition's
+    /// card size: a LoRA trial (about 2.3 GiB) one card of 3.2 GB, full fine-tuning (about 3.9 GiB) two cards to
+    /// shard over; both 4 GiB of host memory (the fp32 weights and the runtime). The two requests go out as two
+    /// arrays, and Slurm (two cards on this node) hands each task its cards.
+    @Test func eachTrialAsksForTheCardsAndMemoryItsEstimateNeeds() throws {
+        let dir = try folder("""
+            name: slurm-gres
+            parameters:
+              full_finetune: [true, false]
+              base_model: {value: ./model}
+              per_device_train_batch_size: {value: 4}
+              max_seq_len: {value: 256}
+            trainer: {command: [./trainer.sh], timeout: 5m}
+            executor: {type: slurm, poll: 1, gpu_memory: 3.2GB}
+            """, trainer: """
+            #!/bin/sh
+            echo "cards=$CUDA_VISIBLE_DEVICES mem=$SLURM_MEM_PER_NODE" > "$HARROW_RUN_DIR/asked"
+            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+            """)
+        try FileManager.default.createDirectory(atPath: dir + "/model", withIntermediateDirectories: true)
+        // A Llama of 168M parameters stored in fp32.
+        try """
+            {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 8, "num_attention_heads": 16,
+             "num_key_value_heads": 16, "vocab_size": 32000, "tie_word_embeddings": false, "torch_dtype": "float32"}
+            """.write(toFile: dir + "/model/config.json", atomically: true, encoding: .utf8)
+        let plan = try Harrow.run("plan", "exp.yaml", "--memory", in: dir).stdout
+        #expect(plan.contains("on Slurm: --gres=gpu:2 --mem=4G"), "\(plan)")
+        #expect(plan.contains("on Slurm: --gres=gpu:1 --mem=4G"), "\(plan)")
+
+        let p = try start(dir, log: "harrow.log")
+        p.waitUntilExit()
+        let log = (try? String(contentsOfFile: dir + "/harrow.log", encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0, "\(log.suffix(1500))")
+        var asked: [Bool: String] = [:]
+        for run in try runs(dir) {
+            let full = try #require((run["params"] as? [String: Any])?["full_finetune"] as? Bool)
+            asked[full] = try String(contentsOfFile: (run["run_dir"] as! String) + "/asked", encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(asked[true] == "cards=0,1 mem=4096", "\(asked)")
+        #expect(asked[false] == "cards=0 mem=4096" || asked[false] == "cards=1 mem=4096", "\(asked)")
+        #expect(try counts(dir).arrays == 2)
+    }
+
     /// harrow killed with SIGKILL while the array runs: the next harrow watches the tasks still queued or running,
     /// records the ones that ended meanwhile, and submits nothing again.
     @Test func aKilledHarrowResumesWithoutSubmittingTwice() throws {
