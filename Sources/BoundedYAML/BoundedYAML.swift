@@ -77,3 +77,54 @@ public struct YAMLErrorLocation: Sendable, Equatable {
         return (line, column)
     }
 }
+
+/// A YAML file read for its values and their places: every reader of a hand-written file (evalset manifests,
+/// gates) composes it here and says where a bad value is as `file:line:column`.
+public struct YAMLFile: Sendable {
+    public let file: String
+    public let text: String
+
+    public init(file: String, text: String) {
+        self.file = file
+        self.text = text
+    }
+
+    /// `file:line:column` of a node (1:1 without one).
+    public func place(_ node: Node?) -> String { "\(file):\(node?.mark?.line ?? 1):\(node?.mark?.column ?? 1)" }
+
+    /// The document's root, nil when it is empty; a syntax error, an alias bomb or a list or mapping used as a key
+    /// (Yams' conversions would trap on it) comes back as `file:line:column: problem`, the problem prefixed by
+    /// `prefix`.
+    public func root(prefix: String = "") -> Result<Node?, Problem> {
+        do {
+            guard let root = try BoundedYAML.compose(yaml: text) else { return .success(nil) }
+            if let key = Self.firstNonScalarKey(root) {
+                return .failure(Problem("\(place(key)): a key must be text, not a list or mapping"))
+            }
+            return .success(root)
+        } catch let error as YamlError {
+            let at = YAMLErrorLocation(error, in: text)
+            return .failure(Problem("\(file):\(at.line):\(at.column): \(prefix)\(at.problem)"))
+        } catch {
+            return .failure(Problem("\(file): \(error)"))
+        }
+    }
+
+    public struct Problem: Error, CustomStringConvertible, Sendable {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    static func firstNonScalarKey(_ node: Node) -> Node? {
+        switch node {
+        case .scalar, .alias: return nil
+        case .sequence(let s): return s.lazy.compactMap(firstNonScalarKey).first
+        case .mapping(let m):
+            for (k, v) in m {
+                if k.scalar == nil { return k }
+                if let bad = firstNonScalarKey(v) { return bad }
+            }
+            return nil
+        }
+    }
+}

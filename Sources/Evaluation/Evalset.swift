@@ -78,7 +78,7 @@ extension Evalset {
         var bigbench = false
         if fm.fileExists(atPath: directory + "/items.jsonl") {
             items = try readItems(directory + "/items.jsonl")
-        } else if let found = try BigBench.load(directory, dimensions: manifest["dimensions"] as? [String: String] ?? [:]) {
+        } else if let found = try BigBench.load(directory, dimensions: manifest.dimensions) {
             items = found
             bigbench = true
         } else {
@@ -101,53 +101,17 @@ extension Evalset {
         try BigBench.task(data, path: path, dimension: subtask, dimensions: dimensions)
     }
 
-    static func parseManifest(_ text: String?, path manifestPath: String) throws(EvalsetError) -> [String: Any] {
-        guard let text else { return [:] }
-        do {
-            guard let root = try BoundedYAML.compose(yaml: text) else { return [:] }
-            // Yams' `any` force-unwraps every mapping key as text, so a list or mapping used as a key would trap.
-            if let key = firstNonScalarKey(root) {
-                throw EvalsetError("\(manifestPath):\(key.mark?.line ?? 1):\(key.mark?.column ?? 1): a key must be text, not a list or mapping")
-            }
-            return (root.any as? [String: Any]) ?? [:]
-        } catch let error as EvalsetError {
-            throw error
-        } catch let error as YamlError {
-            let at = YAMLErrorLocation(error, in: text)
-            throw EvalsetError("\(manifestPath):\(at.line):\(at.column): \(at.problem)")
-        } catch {
-            throw EvalsetError("\(manifestPath): \(error)")
-        }
+    static func parseManifest(_ text: String?, path manifestPath: String) throws(EvalsetError) -> Manifest {
+        try Manifest.parse(text, path: manifestPath)
     }
 
-    static func firstNonScalarKey(_ node: Node) -> Node? {
-        switch node {
-        case .scalar, .alias: return nil
-        case .sequence(let s): return s.lazy.compactMap(firstNonScalarKey).first
-        case .mapping(let m):
-            for (k, v) in m {
-                if k.scalar == nil { return k }
-                if let bad = firstNonScalarKey(v) { return bad }
-            }
-            return nil
-        }
-    }
-
-    static func assemble(_ manifest: [String: Any], manifestPath: String, directory: String, items: [EvalItem],
+    static func assemble(_ manifest: Manifest, manifestPath: String, directory: String, items: [EvalItem],
                          bigbench: Bool) throws(EvalsetError) -> Evalset {
-        let name = manifest["name"] as? String ?? (directory as NSString).lastPathComponent
-        var template = manifest["template"] as? String ?? "chat"
-        if bigbench, manifest["template"] == nil { template = "raw" }  // BIG-bench prompts are raw text
-        guard ["chat", "raw"].contains(template) else { throw EvalsetError("\(manifestPath): template must be chat or raw, found '\(template)'") }
-        var weights: [String: Double] = [:]
-        for (k, v) in manifest["weights"] as? [String: Any] ?? [:] {
-            guard let w = (v as? Double) ?? (v as? Int).map(Double.init), w >= 0 else { throw EvalsetError("\(manifestPath): weight of '\(k)' must be a number ≥ 0") }
-            weights[k] = w
-        }
-        return Evalset(name: name, description: manifest["description"] as? String ?? "", template: template, weights: weights,
-                       refusalPatterns: manifest["refusal_patterns"] as? [String] ?? defaultRefusal,
-                       abstainPatterns: manifest["abstain_patterns"] as? [String] ?? defaultAbstain,
-                       maxTokens: manifest["max_tokens"] as? Int ?? 64, stop: manifest["stop"] as? [String] ?? ["\n"], items: items)
+        // BIG-bench prompts are raw text.
+        let template = manifest.template ?? (bigbench ? "raw" : "chat")
+        return Evalset(name: manifest.name ?? (directory as NSString).lastPathComponent, description: manifest.description,
+                       template: template, weights: manifest.weights, refusalPatterns: manifest.refusalPatterns,
+                       abstainPatterns: manifest.abstainPatterns, maxTokens: manifest.maxTokens, stop: manifest.stop, items: items)
     }
 
     /// `items.jsonl`; a bad line is reported as `file:line: message`.

@@ -198,18 +198,13 @@ public struct GateError: Error, CustomStringConvertible, Sendable {
 extension GateRules {
     /// Parses a gate file; errors name file, line and column.
     public static func parse(yaml: String, file: String) throws(GateError) -> GateRules {
-        func at(_ n: Node?) -> String { "\(file):\(n?.mark?.line ?? 1):\(n?.mark?.column ?? 1)" }
+        let source = YAMLFile(file: file, text: yaml)
+        func at(_ n: Node?) -> String { source.place(n) }
         let root: Node
-        do {
-            guard let r = try BoundedYAML.compose(yaml: yaml) else { throw GateError("\(file):1:1: the gate file is empty") }
-            root = r
-        } catch let e as GateError {
-            throw e
-        } catch let e as YamlError {
-            let at = YAMLErrorLocation(e, in: yaml)
-            throw GateError("\(file):\(at.line):\(at.column): invalid YAML: \(at.problem)")
-        } catch {
-            throw GateError("\(file): \(error)")
+        switch source.root(prefix: "invalid YAML: ") {
+        case .failure(let problem): throw GateError(problem.description)
+        case .success(nil): throw GateError("\(file):1:1: the gate file is empty")
+        case .success(let r?): root = r
         }
         guard let m = root.mapping else { throw GateError("\(at(root)): a gate is a mapping of rules") }
         var rules = GateRules(name: ((file as NSString).lastPathComponent as NSString).deletingPathExtension)
