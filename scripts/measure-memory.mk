@@ -10,8 +10,8 @@ MEMORY_TRANSFORMERS := 4.57.6
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 MEMORY_ARGS ?=
 
-.PHONY: measure-memory
-measure-memory:
+.PHONY: measure-memory memory-venv
+memory-venv:
 	@if [ "$$($(MEMORY_VENV)/bin/python -c 'import torch, transformers; print(torch.__version__, transformers.__version__)' 2>/dev/null)" \
 	      != "$(MEMORY_TORCH) $(MEMORY_TRANSFORMERS)" ]; then \
 	  echo "creating $(MEMORY_VENV) (torch $(MEMORY_TORCH), transformers $(MEMORY_TRANSFORMERS)) ..."; \
@@ -22,4 +22,6 @@ measure-memory:
 	  else $$pip --no-deps --index-url $(TORCH_INDEX) torch==$(MEMORY_TORCH); fi || exit 1; \
 	  $$pip torch==$(MEMORY_TORCH) transformers==$(MEMORY_TRANSFORMERS) || exit 1; \
 	fi
+
+measure-memory: memory-venv
 	OMP_NUM_THREADS=$$(nproc) $(MEMORY_VENV)/bin/python scripts/measure_memory.py $(MEMORY_ARGS)

@@ -6,19 +6,7 @@
 # at half its micro-batch, two trials trained on one card at once, and the report names the causes. About a minute
 # on 2 cores once .build/memory-venv exists (made as `make measure-memory` makes it; needs scripts/measure-memory.mk).
 # HARROW_BIN=DIR uses built binaries from DIR instead of building the release ones.
-.PHONY: show-oom memory-venv
-
-memory-venv:
-	@if [ "$$($(MEMORY_VENV)/bin/python -c 'import torch, transformers; print(torch.__version__, transformers.__version__)' 2>/dev/null)" \
-	      != "$(MEMORY_TORCH) $(MEMORY_TRANSFORMERS)" ]; then \
-	  echo "creating $(MEMORY_VENV) (torch $(MEMORY_TORCH), transformers $(MEMORY_TRANSFORMERS)) ..."; \
-	  rm -rf $(MEMORY_VENV) && python3 -m venv $(MEMORY_VENV) || exit 1; \
-	  pip="$(MEMORY_VENV)/bin/pip install -q --disable-pip-version-check"; \
-	  wheel=$$(ls /opt/wheels/torch-$(MEMORY_TORCH)-*.whl 2>/dev/null | head -1); \
-	  if [ -n "$$wheel" ]; then $$pip --no-deps "$$wheel"; \
-	  else $$pip --no-deps --index-url $(TORCH_INDEX) torch==$(MEMORY_TORCH); fi || exit 1; \
-	  $$pip torch==$(MEMORY_TORCH) transformers==$(MEMORY_TRANSFORMERS) || exit 1; \
-	fi
+.PHONY: show-oom
 
 # The folder mirrors the repository's layout, so the experiment's relative paths (model, trainer, venv) hold in both.
 show-oom: memory-venv

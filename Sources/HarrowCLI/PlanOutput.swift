@@ -260,7 +260,8 @@ enum PlanMemory {
                 lines.append("memory: \(bytes(e.total)) peak (\(which))")
                 let rows = e.terms.map { ["  " + $0.name, bytes($0.bytes), $0.formula] }
                 lines += TextTable.render(header: ["  term", "bytes", "counted as"], rows: rows).dropFirst(2)
-                lines.append("  peak = weights + lora_params + optimizer_states + max(activations + logits, gradients + optimizer_step) + cuda_context + allocator_slack")
+                let backward = e.accumulates ? "activations + logits + gradients" : "activations + logits"
+                lines.append("  peak = weights + lora_params + optimizer_states + max(\(backward), gradients + optimizer_step) + cuda_context + allocator_slack")
                 lines += TextTable.wrap("assumes: " + e.assumptions.joined(separator: "; "), width: max(20, width - 2)).map { "  " + $0 }
                 if let slurm {
                     let request = SlurmRequest.request(e, settings: slurm)

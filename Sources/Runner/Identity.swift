@@ -58,12 +58,21 @@ struct IdentityBuilder {
                   let digest = store.digest(ofFile: path) else { continue }
             out[isHarrowTrain ? "harrow-train" : display(path)] = digest.hex
         }
+        // The script an interpreter runs (`[python, train.py, …]`, `[sh, run.sh]`): an edit to it is a different
+        // training, as an edit to a trainer named by path is.
+        for argument in experiment.trainer.command.dropFirst() where !argument.contains("{") && !argument.contains("${") {
+            guard Self.scriptExtensions.contains((argument as NSString).pathExtension.lowercased()),
+                  let digest = store.digest(ofFile: absolute(argument)) else { continue }
+            out[display(absolute(argument))] = digest.hex
+        }
         // A profile's script or LLaMA-Factory config: an edit to either is a different training.
         for file in [experiment.trainer.profile?.program, experiment.trainer.profile?.config].compactMap({ $0 }) {
             if let digest = store.digest(ofFile: absolute(file)) { out[display(absolute(file))] = digest.hex }
         }
         return out
     }
+
+    static let scriptExtensions: Set<String> = ["py", "sh", "bash", "js", "mjs", "rb", "pl", "r", "jl", "lua"]
 
     func absolute(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
 

@@ -63,6 +63,13 @@ actor Scheduler {
         return true
     }
 
+    /// A trial admitted before it waited (for a card): still to start unless harrow began stopping meanwhile or
+    /// the wait brought it past the deadline; one that may not start leaves the active count.
+    func stillAdmitted(_ run: Run, epochs trialEpochs: Double?) -> Bool {
+        active -= 1
+        return admit(run, epochs: trialEpochs)
+    }
+
     /// Seconds a trial should take: the mean seconds per epoch of finished trials times its epochs,
     /// or the mean duration when epochs are unknown.
     func estimate(epochs trialEpochs: Double?) -> TimeInterval? {

@@ -277,6 +277,11 @@ struct TrialContext: Sendable {
                     continue
                 }
                 let ids = await pool.acquire(need: need, count: experiment.gpuPacking.perTrial)
+                // Ctrl-C or the deadline may have come while it waited for room on a card.
+                guard await scheduler.stillAdmitted(run, epochs: trial["epochs"]?.number) else {
+                    await pool.release(ids, need: need)
+                    continue
+                }
                 lease = (ids, need)
                 slot.gpus = ids
             }

@@ -222,10 +222,12 @@ public enum MemoryEstimate {
         /// LoRA adapters in fp32 (PEFT's and LLaMA-Factory's default), or in the 16-bit dtype with everything else
         /// (LLaMA-Factory's `pure_bf16`).
         public var adaptersInFP32: Bool
+        /// Micro-batches whose gradients add up before each optimiser step.
+        public var gradientAccumulation: Int
 
         public init(training: Training, weights: WeightFormat, halfActivations: Bool? = nil, microBatch: Int, sequenceLength: Int,
                     gradientCheckpointing: Bool = false, memoryEfficientAttention: Bool = true, doubleQuantisation: Bool = true,
-                    cuda: Bool = true, adaptersInFP32: Bool = true) {
+                    cuda: Bool = true, adaptersInFP32: Bool = true, gradientAccumulation: Int = 1) {
             self.training = training
             self.weights = weights
             self.halfActivations = halfActivations ?? (weights != .fp32)
@@ -236,6 +238,7 @@ public enum MemoryEstimate {
             self.doubleQuantisation = doubleQuantisation
             self.cuda = cuda
             self.adaptersInFP32 = adaptersInFP32
+            self.gradientAccumulation = gradientAccumulation
         }
 
         var activationBytes: Int { halfActivations ? halfBytes : fp32Bytes }
@@ -257,9 +260,13 @@ public enum MemoryEstimate {
         /// weights + lora_params + optimizer_states + max(activations + logits, gradients + optimizer_step) +
         /// cuda_context + allocator_slack: the backward pass frees each layer's activations as its gradients fill in, so the two do not
         /// peak together (the sum along the way is linear in the layer, largest at one end).
+        /// With gradient accumulation the gradients of the earlier micro-batches stay allocated through each later
+        /// backward pass, so they add to the activations instead of following them.
         public var total: Int
         /// What the numbers assume, one short clause each.
         public var assumptions: [String]
+        /// Whether the backward pass holds the gradients too (gradient accumulation over several micro-batches).
+        public var accumulates = false
 
         public func bytes(_ name: String) -> Int { terms.first { $0.name == name }?.bytes ?? 0 }
     }
@@ -393,12 +400,13 @@ public enum MemoryEstimate {
             formula = "\(shape.layers) layers × \(tokens) tokens × \(grouped(perToken)) B/token\(loraNote)\(scoreNote)"
         }
         terms.append(Term(name: "activations", bytes: activations, formula: formula))
+        let accumulates = s.gradientAccumulation > 1
         let logitsPer = logitsBytesPerElement(elementBytes: e)
         let logits = tokens * shape.vocabSize * logitsPer
         terms.append(Term(name: "logits", bytes: logits, formula: "\(tokens) tokens × vocab \(grouped(shape.vocabSize)) × \(logitsPer) B"))
 
         let allocated = terms.filter { ["weights", "lora_params", "optimizer_states"].contains($0.name) }.reduce(0) { $0 + $1.bytes }
-            + max(activations + logits, trainable * trainableBytes + stepBytes)
+            + max(activations + logits + (accumulates ? trainable * trainableBytes : 0), trainable * trainableBytes + stepBytes)
         let context = s.cuda ? cudaContextBytes : 0
         let slack = s.cuda ? Int((Double(allocated) * allocatorSlackFraction).rounded()) : 0
         terms.append(Term(name: "cuda_context", bytes: context, formula: s.cuda ? "stated constant, 512 MiB" : "none: trains on the CPU"))
@@ -407,7 +415,8 @@ public enum MemoryEstimate {
         assumptions.append(s.memoryEfficientAttention ? "SDPA memory-efficient attention (no seq² scores)" : "eager attention (seq² scores kept)")
         assumptions.append(s.gradientCheckpointing ? "gradient checkpointing on" : "no gradient checkpointing")
         assumptions.append("micro-batch \(s.microBatch) × \(s.sequenceLength) tokens, every sequence at full length")
-        return Estimate(terms: terms, total: allocated + context + slack, assumptions: assumptions)
+        if accumulates { assumptions.append("\(s.gradientAccumulation) micro-batches a step: gradients held through each backward pass") }
+        return Estimate(terms: terms, total: allocated + context + slack, assumptions: assumptions, accumulates: accumulates)
     }
 
     /// 6738415616 → "6,738,415,616".
@@ -510,6 +519,7 @@ extension MemoryEstimate {
     public static let batchNames = ["batch_size", "per_device_train_batch_size"]
     public static let lengthNames = ["max_seq_len", "cutoff_len", "max_length", "max_seq_length"]
     public static let rankNames = ["lora_r", "lora_rank"]
+    public static let accumulationNames = ["grad_accum", "gradient_accumulation_steps"]
     public static let targetNames = ["lora_targets", "lora_target", "target_modules"]
 
     /// The `config.json` a trial's model has: `models/NAME/config.json` for Harrow's shipped `base` and `chat`, else
@@ -597,7 +607,7 @@ extension MemoryEstimate {
         return .success(Settings(training: training, weights: weights, halfActivations: halfActivations, microBatch: batch,
                                  sequenceLength: length, gradientCheckpointing: checkpointing, memoryEfficientAttention: !eager,
                                  doubleQuantisation: doubleQuant, cuda: kind != .harrowTrain,
-                                 adaptersInFP32: s.bool(["pure_bf16"]) != true))
+                                 adaptersInFP32: s.bool(["pure_bf16"]) != true, gradientAccumulation: s.int(accumulationNames) ?? 1))
     }
 
     /// A trial's estimate, or why there is none. `readModelConfig` returns the text of a `config.json` path (nil when

@@ -63,7 +63,8 @@ public enum SlurmRequest {
         let states = e.bytes("weights") + e.bytes("lora_params") + e.bytes("optimizer_states")
         let backward = e.bytes("activations") + e.bytes("logits")
         let step = e.bytes("gradients") + e.bytes("optimizer_step")
-        let allocated = states / cards + max(backward, step / cards)
+        let held = e.accumulates ? e.bytes("gradients") / cards : 0
+        let allocated = states / cards + max(backward + held, step / cards)
         let slack = e.bytes("allocator_slack") > 0 ? Int((Double(allocated) * MemoryEstimate.allocatorSlackFraction).rounded()) : 0
         return allocated + e.bytes("cuda_context") + slack
     }

@@ -87,6 +87,32 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir + "/.harrow/runs/cards.log"), "the trainer never ran")
     }
 
+    /// Ctrl-C while trials wait for a card: the one running is interrupted, and those waiting never start (they stay
+    /// queued for the next sweep) rather than starting once the card frees only to be stopped.
+    @Test func trialsWaitingForACardDoNotStartAfterCtrlC() throws {
+        // 1 GB less a tenth holds one trial of about 0.50 GiB: the other two wait for it.
+        let dir = try folder(resources: "{gpus: [0], gpu_memory: 1GB}", trials: 3)
+        try "#!/bin/sh\necho \"start $CUDA_VISIBLE_DEVICES\" >> \"$HARROW_RUN_DIR/../cards.log\"\nexec sleep 30\n"
+            .write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
+        let sweep = Process()
+        sweep.executableURL = URL(fileURLWithPath: Harrow.binary)
+        sweep.arguments = ["sweep", "exp.yaml"]
+        sweep.currentDirectoryURL = URL(fileURLWithPath: dir)
+        sweep.standardOutput = FileHandle.nullDevice
+        sweep.standardError = FileHandle.nullDevice
+        try sweep.run()
+        let log = dir + "/.harrow/runs/cards.log"
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: log), Date() < deadline { usleep(50_000) }
+        kill(sweep.processIdentifier, SIGINT)
+        sweep.waitUntilExit()
+        #expect(sweep.terminationStatus == 130)
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "start 0\n", "only the first trial ever started")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("runs", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
+        #expect(runs.compactMap { $0["status"] as? String }.sorted() == ["interrupted", "queued", "queued"])
+    }
+
     @Test func aCardSizeGoesWithCards() throws {
         let dir = try Harrow.temporaryDirectory()
         try "name: e\nparameters: {x: {value: 1}}\nresources: {parallel: 2, gpu_memory: 80GB}\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)

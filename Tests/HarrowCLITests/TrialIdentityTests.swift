@@ -89,6 +89,21 @@ import Testing
         #expect(!reused.stderr.contains("runs again"))
     }
 
+    /// Outside git, a script run by an interpreter (`[sh, trainer.sh]`) is part of the identity as a trainer named by
+    /// path is: editing it runs the trial again, naming the script.
+    @Test func anEditedScriptRunByAnInterpreterRunsAgain() throws {
+        let dir = try Harrow.temporaryDirectory()
+        try Self.trainer.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        try "name: interp\nparameters: {lr: {value: 0.1}}\ntrainer: {command: [sh, trainer.sh]}\n"
+            .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
+        #expect(try Harrow.run("sweep", "exp.yaml", in: dir).stdout.contains("1 succeeded (1 finished before and skipped)"))
+        try Self.trainer.replacingOccurrences(of: "version 1", with: "version 2").write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        let edited = try Harrow.run("sweep", "exp.yaml", in: dir)
+        #expect(edited.stdout.contains("1 succeeded\n"), "\(edited.stdout)")
+        #expect(edited.stderr.contains("program trainer.sh"), "\(edited.stderr)")
+    }
+
     @Test func aDataChangeRunsTheTrialAgain() throws {
         let dir = try project(lrs: "[0.1]")
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)

@@ -30,6 +30,15 @@ import Testing
         #expect(s.change == "per_device_train_batch_size 8 → 4 and gradient_accumulation_steps 4 → 8 (the same 32 examples a step)")
     }
 
+    /// A plain command trainer on TrainingArguments (no profile) names them as transformers does; an accumulation it
+    /// does not set is added under the same family of names.
+    @Test func trainingArgumentsNamesWithoutAProfile() throws {
+        let (t, _) = try trial("name: e\nparameters: {per_device_train_batch_size: {value: 16}}\n")
+        let s = try #require(MicroBatch.halved(t, profile: nil))
+        #expect(s.change == "per_device_train_batch_size 16 → 8 and gradient_accumulation_steps 1 → 2 (the same 16 examples a step)")
+        #expect(s.trial["batch_size"] == nil && s.trial["grad_accum"] == nil)
+    }
+
     @Test func aBatchThatCannotHalveExactlyIsLeftAlone() throws {
         for batch in [1, 3] {
             let (t, _) = try trial("name: e\nparameters: {batch_size: {value: \(batch)}}\n")
