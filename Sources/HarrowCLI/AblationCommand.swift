@@ -46,7 +46,7 @@ struct AblationCommand: ParsableCommand {
         let evidence = outcomes.indices.map { i in i == reading.baseline ? PairedEvidence.start(base) : .between(base, outcomes[i]) }
         if json {
             let rows = try order.map { i -> [String: Any] in
-                var row = try RunSummary.json(runs[i], store: store)
+                var row = try RunSummary(runs[i], store: store).object
                 row["baseline"] = i == reading.baseline
                 row["changes"] = reading.changes[i].map { ["name": $0.name, "from": $0.from, "to": $0.to] }
                 row["evidence"] = EvidenceText.json(evidence[i], against: i == reading.baseline ? "start" : "baseline")

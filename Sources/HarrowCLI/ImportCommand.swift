@@ -56,7 +56,7 @@ struct ImportCommand: ParsableCommand {
         let run = try store.save(imported)
         let verdict = try diagnose(run: run, store: store)
         if json {
-            print(jsonText(try RunSummary.json(run, store: store)))
+            print(jsonText(try RunSummary(run, store: store)))
             return
         }
         let b = imported.batch

@@ -108,7 +108,7 @@ struct RunsCommand: ParsableCommand {
         if let limit { runs = Array(runs.prefix(limit)) }
         let snapshots = try store.snapshots(runs)
         if json {
-            print(jsonText(snapshots.map(RunSummary.json)))
+            print(jsonText(snapshots.map(RunSummary.init)))
             return
         }
         if runs.isEmpty {
@@ -265,7 +265,7 @@ struct ShowCommand: ParsableCommand {
         let (r, sharing) = try resolve(store)
         let snapshot = try store.snapshot(r)
         if json {
-            var summary = RunSummary.json(snapshot)
+            var summary = RunSummary(snapshot).object
             summary["attempts"] = snapshot.attempts.map {
                 ["attempt": $0.attempt, "status": $0.status, "exit_code": $0.exitCode.map { Int($0) } ?? NSNull(),
                  "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull(), "note": $0.note ?? NSNull()] as [String: Any]
@@ -463,7 +463,7 @@ struct ExportCommand: ParsableCommand {
                 }
             }
             if format == .jsonl {
-                var summary = try RunSummary.json(run, store: store)
+                var summary = try RunSummary(run, store: store).object
                 summary["curves"] = curves
                 out += jsonLine(summary) + "\n"
             }

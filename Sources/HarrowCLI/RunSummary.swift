@@ -2,48 +2,117 @@ import Foundation
 import HarrowCore
 import Tracking
 
-/// docs/DESIGN.md's run summary JSON, shared by `harrow runs --json` and `harrow show --json`.
-enum RunSummary {
-    static func json(_ run: Run, store: Store) throws -> [String: Any] { json(try store.snapshot(run)) }
+/// docs/DESIGN.md's run summary JSON, shared by `harrow runs --json`, `harrow show --json` and `harrow sweep --json`.
+struct RunSummary: Encodable, Sendable {
+    struct Metric: Encodable, Sendable {
+        var last: Double, min: Double, max: Double, count: Int
+        var minStep: Int, lastStep: Int
+        enum CodingKeys: String, CodingKey { case last, min, max, count, minStep = "min_step", lastStep = "last_step" }
+    }
+    struct Git: Encodable, Sendable {
+        @OrNull var commit: String?
+        @OrNull var branch: String?
+        var dirty: Bool
+        @OrNull var diffSHA256: String?
+        var untracked: [String]
+        @OrNull var note: String?
+        enum CodingKeys: String, CodingKey { case commit, branch, dirty, diffSHA256 = "diff_sha256", untracked, note }
+    }
+    struct Verdict: Encodable, Sendable {
+        var verdict: String
+        var confidence: Double
+        /// The run's best step by the one rule (a diagnosis stored before it may name a smoothed step).
+        @OrNull var bestStep: Int?
+        var advice: String
+        enum CodingKeys: String, CodingKey { case verdict, confidence, bestStep = "best_step", advice }
+    }
+    struct Failure: Encodable, Sendable {
+        var cause: FailureCause
+        var label: String
+        var lines: [String]
+    }
+    struct Identity: Encodable, Sendable {
+        @OrNull var commit: String?
+        var uncommitted: [String: String]
+        var programs: [String: String]
+        var inputs: [String: String]
+    }
 
-    static func json(_ snapshot: RunSnapshot) -> [String: Any] {
+    var id: String
+    @OrNull var sweep: String?
+    var trialKey: String
+    var status: String
+    var attempt: Int
+    var params: [String: ParamValue]
+    @OrNull var startedAt: String?
+    @OrNull var endedAt: String?
+    @OrNull var exitCode: Int?
+    @OrNull var signal: Int?
+    @OrNull var git: Git?
+    var metrics: [String: Metric]
+    /// Named values but losses and per-task_type groups (`scores(_:)`); null when there are none.
+    @OrNull var scores: [String: Double]?
+    @OrNull var verdict: Verdict?
+    var source: String
+    @OrNull var runDir: String?
+    @OrNull var durationS: Double?
+    @OrNull var paramsKey: String?
+    @OrNull var earlierRun: String?
+    @OrNull var failure: Failure?
+    @OrNull var job: String?
+    @OrNull var executor: String?
+    @OrNull var identity: Identity?
+
+    enum CodingKeys: String, CodingKey {
+        case id, sweep, trialKey = "trial_key", status, attempt, params, startedAt = "started_at", endedAt = "ended_at"
+        case exitCode = "exit_code", signal, git, metrics, scores, verdict, source, runDir = "run_dir", durationS = "duration_s"
+        case paramsKey = "params_key", earlierRun = "earlier_run", failure, job, executor, identity
+    }
+
+    init(_ run: Run, store: Store) throws { self.init(try store.snapshot(run)) }
+
+    init(_ snapshot: RunSnapshot) {
         let run = snapshot.run
-        var metrics: [String: Any] = [:]
-        for (key, s) in snapshot.summaries {
-            metrics[key] = ["last": s.last, "min": s.min, "min_step": s.minStep, "max": s.max, "count": s.count, "last_step": s.lastStep]
+        id = run.id
+        sweep = run.sweepName
+        trialKey = run.trialKey
+        status = run.status.rawValue
+        attempt = run.attempt
+        params = run.params
+        startedAt = run.startedAt.map(isoText)
+        endedAt = run.endedAt.map(isoText)
+        exitCode = run.exitCode.map { Int($0) }
+        signal = run.signal.map { Int($0) }
+        git = snapshot.provenance.map { p in
+            Git(commit: p.commit, branch: p.branch, dirty: p.dirty, diffSHA256: p.diffSHA256, untracked: p.untracked, note: p.note)
         }
-        var git: Any = NSNull()
-        if let p = snapshot.provenance {
-            git = ["commit": p.commit ?? NSNull(), "branch": p.branch ?? NSNull(), "dirty": p.dirty,
-                   "diff_sha256": p.diffSHA256 ?? NSNull(), "untracked": p.untracked, "note": p.note ?? NSNull()] as [String: Any]
+        metrics = snapshot.summaries.mapValues { s in
+            Metric(last: s.last, min: s.min, max: s.max, count: s.count, minStep: s.minStep, lastStep: s.lastStep)
         }
-        var verdict: Any = NSNull()
-        if let d = snapshot.diagnosis {
-            // The run's best step by the one rule (a diagnosis stored before it may name a smoothed step).
-            verdict = ["verdict": d.verdict, "confidence": d.confidence, "best_step": snapshot.bestStep ?? d.bestStep ?? NSNull(),
-                       "advice": d.advice] as [String: Any]
+        let named = Self.scores(snapshot)
+        scores = named.isEmpty ? nil : named.mapValues(\.value)
+        verdict = snapshot.diagnosis.map { d in
+            Verdict(verdict: d.verdict, confidence: d.confidence, bestStep: snapshot.bestStep ?? d.bestStep, advice: d.advice)
         }
-        let named = scores(snapshot)
-        let scores: Any = named.isEmpty ? NSNull() : named.mapValues(\.value)
-        return [
-            "scores": scores,
-            "verdict": verdict,
-            "id": run.id, "sweep": run.sweepName ?? NSNull(), "trial_key": run.trialKey, "status": run.status.rawValue,
-            "attempt": run.attempt, "params": run.params.mapValues(\.jsonObject), "started_at": isoDate(run.startedAt), "ended_at": isoDate(run.endedAt),
-            "exit_code": run.exitCode.map { Int($0) } ?? NSNull(), "signal": run.signal.map { Int($0) } ?? NSNull(),
-            "git": git, "metrics": metrics, "source": run.source, "run_dir": run.runDir ?? NSNull(),
-            "duration_s": run.duration ?? NSNull(), "params_key": run.paramsKey ?? NSNull(),
-            "earlier_run": run.earlierRunID ?? NSNull(),
-            "failure": run.failure.map { ["cause": $0.cause.rawValue, "label": $0.cause.label, "lines": $0.lines] as [String: Any] } ?? NSNull(),
-            "job": run.job ?? NSNull(), "executor": run.executor ?? NSNull(),
-            "identity": run.identity.map { ["commit": $0.commit ?? NSNull(), "uncommitted": $0.uncommitted, "programs": $0.programs,
-                                            "inputs": $0.inputs] as [String: Any] } ?? NSNull(),
-        ]
+        source = run.source
+        runDir = run.runDir
+        durationS = run.duration
+        paramsKey = run.paramsKey
+        earlierRun = run.earlierRunID
+        failure = run.failure.map { Failure(cause: $0.cause, label: $0.cause.label, lines: $0.lines) }
+        job = run.job
+        executor = run.executor
+        identity = run.identity.map { Identity(commit: $0.commit, uncommitted: $0.uncommitted, programs: $0.programs, inputs: $0.inputs) }
     }
 
     /// Scores: the run's named values but for losses and per-task_type groups (`show` prints the same).
     static func scores(_ snapshot: RunSnapshot) -> [String: RunValue] {
         snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
+    }
+
+    /// The summary as a dictionary, for outputs not yet typed that add keys to it.
+    var object: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(jsonText(self).utf8))) as? [String: Any] ?? [:]
     }
 }
 

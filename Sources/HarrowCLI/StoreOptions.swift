@@ -70,8 +70,10 @@ func formatNumber(_ v: Double?) -> String {
 
 func isoDate(_ d: Date?) -> Any {
     guard let d else { return NSNull() }
-    return ISO8601DateFormatter().string(from: d)
+    return isoText(d)
 }
+
+func isoText(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }
 
 func jsonText(_ object: Any) -> String {
     let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
