@@ -96,16 +96,10 @@ struct DataCheckCommand: ParsableCommand {
         let warnings = reports.reduce(0) { $0 + $1.warnings } + (allowOverlap ? overlaps : 0)
 
         if json {
-            print(jsonText([
-                "ok": errors == 0, "errors": errors, "warnings": warnings,
-                "settings": ["minhash_hashes": settings.hashes, "lsh_bands": settings.bands, "jaccard_threshold": settings.threshold,
-                             "shingle_words": settings.shingleWords, "rare_share": settings.rareShare,
-                             "tokens": settings.tokens.rawValue, "max_seq_len": settings.maxSeqLen ?? NSNull(),
-                             "percentiles": "nearest_rank"] as [String: Any],
-                "against": referenceCounts.map { ["path": $0.0, "prompts": $0.1] as [String: Any] },
-                "against_malformed": referenceMalformed.map { ["file": $0.location.file, "line": $0.location.line, "message": $0.message] as [String: Any] },
-                "files": reports.map(Self.json),
-            ] as [String: Any]))
+            print(jsonText(DataCheckJSON(ok: errors == 0, errors: errors, warnings: warnings, settings: .init(settings),
+                                         against: referenceCounts.map { .init(path: $0.0, prompts: $0.1) },
+                                         againstMalformed: referenceMalformed.map { .init(file: $0.location.file, line: $0.location.line, message: $0.message) },
+                                         files: reports.map(DataCheckJSON.File.init))))
         } else {
             for (path, count) in referenceCounts { print("against    \(path): \(count) prompts") }
             for m in referenceMalformed.prefix(20) { print("error      \(m)") }
@@ -179,29 +173,79 @@ struct DataCheckCommand: ParsableCommand {
     }
 
     func percent(_ share: Double) -> String { String(format: "%.1f%%", share * 100) }
+}
 
-    static func json(_ r: DataCheck.FileReport) -> [String: Any] {
-        func location(_ l: DataCheck.Location) -> String { l.description }
-        func pairs(_ list: [DataCheck.Pair]) -> [[String: Any]] {
-            list.map { ["a": location($0.a), "b": location($0.b), "jaccard": ($0.jaccard * 1000).rounded() / 1000] }
+/// `harrow data check --json`.
+struct DataCheckJSON: Encodable, Sendable {
+    struct Settings: Encodable, Sendable {
+        var minhashHashes: Int, lshBands: Int, jaccardThreshold: Double, shingleWords: Int, rareShare: Double, tokens: String
+        @OrNull var maxSeqLen: Int?
+        var percentiles = "nearest_rank"
+        enum CodingKeys: String, CodingKey {
+            case minhashHashes = "minhash_hashes", lshBands = "lsh_bands", jaccardThreshold = "jaccard_threshold"
+            case shingleWords = "shingle_words", rareShare = "rare_share", tokens, maxSeqLen = "max_seq_len", percentiles
         }
-        func spread(_ s: DataCheck.Spread) -> [String: Any] { ["min": s.min, "median": s.median, "p95": s.p95, "max": s.max] }
-        func shares(_ list: [DataCheck.Share]) -> [String: Any] {
-            Dictionary(uniqueKeysWithValues: list.map { ($0.name, ["count": $0.count, "share": $0.share] as [String: Any]) })
+        init(_ s: DataCheck.Settings) {
+            minhashHashes = s.hashes; lshBands = s.bands; jaccardThreshold = s.threshold; shingleWords = s.shingleWords
+            rareShare = s.rareShare; tokens = s.tokens.rawValue; maxSeqLen = s.maxSeqLen
         }
-        var o: [String: Any] = [
-            "path": r.file, "records": r.records, "formats": r.formats,
-            "malformed": r.malformed.map { ["line": $0.location.line, "message": $0.message] as [String: Any] },
-            "empty_responses": r.emptyResponses.map(\.line),
-            "response_tokens": r.responseTokens.map(spread) ?? NSNull(),
-            "record_tokens": r.recordTokens.map(spread) ?? NSNull(),
-            "truncated": r.truncated.map(\.line),
-            "task_types": shares(r.taskTypes), "task_type_groups": shares(r.taskGroups), "untyped": r.untyped,
-            "rare_task_types": r.rareTaskTypes,
-            "duplicate_responses": ["count": r.duplicateResponses.count, "examples": pairs(r.duplicateResponses.examples)] as [String: Any],
-            "near_duplicate_responses": ["count": r.nearDuplicateResponses.count, "examples": pairs(r.nearDuplicateResponses.examples)] as [String: Any],
-        ]
-        o["overlap"] = r.overlap.map { ["exact": pairs($0.exact), "near": pairs($0.near)] as [String: Any] } ?? NSNull()
-        return o
     }
+    struct Reference: Encodable, Sendable { var path: String; var prompts: Int }
+    struct Malformed: Encodable, Sendable { var file: String; var line: Int; var message: String }
+
+    /// One checked file.
+    struct File: Encodable, Sendable {
+        struct Line: Encodable, Sendable { var line: Int; var message: String }
+        /// Two records by `file:line` and their Jaccard similarity to three places.
+        struct Pair: Encodable, Sendable {
+            var a: String, b: String, jaccard: Double
+            init(_ p: DataCheck.Pair) { a = p.a.description; b = p.b.description; jaccard = (p.jaccard * 1000).rounded() / 1000 }
+        }
+        struct Duplicates: Encodable, Sendable {
+            var count: Int, examples: [Pair]
+            init(_ d: DataCheck.Duplicates) { count = d.count; examples = d.examples.map(Pair.init) }
+        }
+        struct Count: Encodable, Sendable { var count: Int; var share: Double }
+        struct Overlap: Encodable, Sendable { var exact: [Pair]; var near: [Pair] }
+
+        var path: String, records: Int, formats: [String: Int]
+        var malformed: [Line]
+        var emptyResponses: [Int]
+        @OrNull var responseTokens: DataCheck.Spread?
+        @OrNull var recordTokens: DataCheck.Spread?
+        var truncated: [Int]
+        var taskTypes: [String: Count], taskTypeGroups: [String: Count]
+        var untyped: Int, rareTaskTypes: [String]
+        var duplicateResponses: Duplicates, nearDuplicateResponses: Duplicates
+        @OrNull var overlap: Overlap?
+
+        enum CodingKeys: String, CodingKey {
+            case path, records, formats, malformed, emptyResponses = "empty_responses", responseTokens = "response_tokens"
+            case recordTokens = "record_tokens", truncated, taskTypes = "task_types", taskTypeGroups = "task_type_groups", untyped
+            case rareTaskTypes = "rare_task_types", duplicateResponses = "duplicate_responses"
+            case nearDuplicateResponses = "near_duplicate_responses", overlap
+        }
+
+        init(_ r: DataCheck.FileReport) {
+            func counts(_ list: [DataCheck.Share]) -> [String: Count] {
+                Dictionary(uniqueKeysWithValues: list.map { ($0.name, Count(count: $0.count, share: $0.share)) })
+            }
+            path = r.file; records = r.records; formats = r.formats
+            malformed = r.malformed.map { Line(line: $0.location.line, message: $0.message) }
+            emptyResponses = r.emptyResponses.map(\.line)
+            responseTokens = r.responseTokens; recordTokens = r.recordTokens
+            truncated = r.truncated.map(\.line)
+            taskTypes = counts(r.taskTypes); taskTypeGroups = counts(r.taskGroups)
+            untyped = r.untyped; rareTaskTypes = r.rareTaskTypes
+            duplicateResponses = Duplicates(r.duplicateResponses); nearDuplicateResponses = Duplicates(r.nearDuplicateResponses)
+            overlap = r.overlap.map { Overlap(exact: $0.exact.map(Pair.init), near: $0.near.map(Pair.init)) }
+        }
+    }
+
+    var ok: Bool, errors: Int, warnings: Int
+    var settings: Settings
+    var against: [Reference]
+    var againstMalformed: [Malformed]
+    var files: [File]
+    enum CodingKeys: String, CodingKey { case ok, errors, warnings, settings, against, againstMalformed = "against_malformed", files }
 }
