@@ -45,12 +45,10 @@ struct AblationCommand: ParsableCommand {
         let base = outcomes[reading.baseline]
         let evidence = outcomes.indices.map { i in i == reading.baseline ? PairedEvidence.start(base) : .between(base, outcomes[i]) }
         if json {
-            let rows = try order.map { i -> [String: Any] in
-                var row = try RunSummary(runs[i], store: store).object
-                row["baseline"] = i == reading.baseline
-                row["changes"] = reading.changes[i].map { ["name": $0.name, "from": $0.from, "to": $0.to] }
-                row["evidence"] = EvidenceText.json(evidence[i], against: i == reading.baseline ? "start" : "baseline")
-                return row
+            let rows = try order.map { i in
+                Merged(base: try RunSummary(runs[i], store: store),
+                       extra: AblationRowJSON(baseline: i == reading.baseline, changes: reading.changes[i].map { .init(name: $0.name, from: $0.from, to: $0.to) },
+                                              evidence: EvidenceJSON(evidence[i], against: i == reading.baseline ? "start" : "baseline")))
             }
             print(jsonText(rows))
             return

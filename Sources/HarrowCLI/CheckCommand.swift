@@ -25,9 +25,8 @@ struct CheckCommand: ParsableCommand {
         let store = try storeOptions.open()
         let c = try store.check()
         if json {
-            print(jsonText(["ok": c.ok, "integrity": c.integrity, "points": c.points, "curves_checked": c.curvesChecked,
-                            "runs": Dictionary(uniqueKeysWithValues: c.runs.map { ($0.key.rawValue, $0.value) }),
-                            "mismatches": c.mismatches] as [String: Any]))
+            print(jsonText(CheckJSON(ok: c.ok, integrity: c.integrity, points: c.points, curvesChecked: c.curvesChecked,
+                                     runs: Dictionary(uniqueKeysWithValues: c.runs.map { ($0.key.rawValue, $0.value) }), mismatches: c.mismatches)))
         } else {
             let runs = c.runs.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
             print("integrity  \(c.integrity.joined(separator: "\n           "))")

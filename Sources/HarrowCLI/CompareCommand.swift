@@ -49,15 +49,14 @@ struct CompareCommand: ParsableCommand {
         let outcomes = try runs.map { try store.outcomes(of: $0) }
         let evidence = outcomes.map { PairedEvidence.between(outcomes[0], $0) }
         if json {
-            print(jsonText([
-                "runs": runs.map(\.id),
-                "differing_params": Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k]?.jsonObject ?? NSNull() }) }),
-                "metrics": Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value ?? NSNull() as Any }) }),
-                "verdicts": inputs.map { $0.verdict ?? NSNull() as Any },
-                "evidence": Dictionary(uniqueKeysWithValues: zip(runs, evidence).dropFirst().map { ($0.id, EvidenceText.json($1, against: runs[0].id)) }),
-                "flips": flips.mapValues { $0.map { ["evalset": $0.evalset, "item": $0.item, "dimension": $0.dimension, "task_type": $0.taskType,
-                                                     "prompt": $0.prompt ?? NSNull(), "change": $0.change] as [String: Any] } },
-            ] as [String: Any]))
+            print(jsonText(CompareJSON(
+                runs: runs.map(\.id),
+                differingParams: Dictionary(uniqueKeysWithValues: differing.map { k in (k, params.map { $0[k] ?? .null }) }),
+                metrics: Dictionary(uniqueKeysWithValues: metrics.map { m in (m, inputs.map { $0.values[m]?.value }) }),
+                verdicts: inputs.map(\.verdict),
+                evidence: Dictionary(uniqueKeysWithValues: zip(runs, evidence).dropFirst().map { ($0.id, EvidenceJSON($1, against: runs[0].id)) }),
+                flips: flips.mapValues { $0.map { CompareJSON.Flip(evalset: $0.evalset, item: $0.item, dimension: $0.dimension, taskType: $0.taskType,
+                                                                   prompt: $0.prompt, change: $0.change) } })))
             return
         }
         var lines: [String] = []

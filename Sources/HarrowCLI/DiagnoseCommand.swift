@@ -165,9 +165,8 @@ struct DiagnoseCommand: ParsableCommand {
     func show(_ results: [(String, Diagnosis)]) {
         if json {
             print(jsonText(results.map { run, d in
-                ["run": run, "verdict": d.verdict.rawValue, "confidence": d.confidence, "best_step": d.bestStep ?? NSNull(),
-                 "advice": d.advice, "evidence": evidenceObject(d.evidence)] as [String: Any]
-            }))
+                DiagnosisJSON(run: run, verdict: d.verdict.rawValue, confidence: d.confidence, bestStep: d.bestStep, advice: d.advice, evidence: d.evidence)
+            }, snakeCase: true))
             return
         }
         let header = ["run", "verdict", "conf", "best step", "val min", "val rise", "tail share", "noise"]
@@ -179,12 +178,4 @@ struct DiagnoseCommand: ParsableCommand {
         }
         print(TextTable.render(header: header, rows: rows, notes: results.map(\.1.advice)).joined(separator: "\n"))
     }
-}
-
-func evidenceObject(_ e: Evidence) -> [String: Any] {
-    let encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase  // as every other JSON harrow prints
-    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    guard let data = try? encoder.encode(e), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-    return object
 }

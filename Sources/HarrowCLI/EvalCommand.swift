@@ -49,7 +49,7 @@ struct EvalCommand: AsyncParsableCommand {
             let run = try store.requireRun(runID)
             let evaluation = RunEvaluation(toolDirectory: executableDirectory(), scorer: scorerArgv, timeout: timeout)
             let results = await evaluation.run(run, evalsets: evalsets, store: store)
-            print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))
+            print(json ? jsonText(results.map(EvalJSON.init)) : results.map(Self.table).joined(separator: "\n\n"))
             if results.contains(where: { $0.status != "succeeded" }) { throw ExitCode(1) }
             return
         }
@@ -70,21 +70,7 @@ struct EvalCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        print(json ? jsonText(results.map(Self.object)) : results.map(Self.table).joined(separator: "\n\n"))
-    }
-
-    static func object(_ e: StoredEval) -> [String: Any] {
-        var o: [String: Any] = ["evalset": e.evalset, "status": e.status, "total": e.total ?? NSNull(), "total_stderr": e.totalStderr ?? NSNull(),
-                                "total_norm": e.totalNorm ?? NSNull(), "baseline": e.baseline ?? NSNull(), "seconds": e.seconds ?? NSNull(),
-                                "error": e.error ?? NSNull()]
-        o["dimensions"] = e.groups.filter { $0.taskType.isEmpty }.map(group)
-        o["task_types"] = e.groups.filter { !$0.taskType.isEmpty }.map(group)
-        return o
-    }
-
-    static func group(_ g: StoredEval.Group) -> [String: Any] {
-        ["dimension": g.dimension, "task_type": g.taskType.isEmpty ? NSNull() : g.taskType, "n": g.n, "acc": g.acc, "acc_stderr": g.accStderr,
-         "acc_norm": g.accNorm, "acc_norm_stderr": g.accNormStderr] as [String: Any]
+        print(json ? jsonText(results.map(EvalJSON.init)) : results.map(Self.table).joined(separator: "\n\n"))
     }
 
     static func table(_ e: StoredEval) -> String {

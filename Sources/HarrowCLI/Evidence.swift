@@ -27,25 +27,4 @@ enum EvidenceText {
         if !within.isEmpty { parts.append(within.map(\.0).joined(separator: ", ") + " within noise") }
         return parts.joined(separator: "; ")
     }
-
-    static func json(_ t: PairedSummary) -> [String: Any] {
-        ["test": t.test, "n": t.n, "delta": t.delta, "low": t.low, "high": t.high, "level": 0.95, "p": t.p, "significant": t.significant,
-         "items_for_80_power": t.itemsFor80Power ?? NSNull(), "decidable": t.decidable]
-    }
-
-    /// Every test by value name (dimensions, `dimension/task_type`, total, general, forgetting), with what it compared.
-    static func json(_ e: PairedEvidence, against: String) -> [String: Any] {
-        var tests: [String: Any] = [:]
-        for (name, t) in e.byName {
-            var row = json(t)
-            if let m = e.dimensions[name] ?? e.taskTypes[name] {
-                row["from"] = m.accA
-                row["to"] = m.accB
-                row["only_from"] = m.onlyA
-                row["only_to"] = m.onlyB
-            }
-            tests[name] = row
-        }
-        return ["against": against, "tests": tests]
-    }
 }

@@ -100,8 +100,8 @@ struct GateCommand: ParsableCommand {
         if let markdown { try GateReport.markdown(results, gate: rules.name, run: run.id).write(toFile: markdown, atomically: true, encoding: .utf8) }
         let passed = results.allSatisfy(\.passed)
         if json {
-            print(jsonText(["gate": rules.name, "run": run.id, "passed": passed, "baseline": input.baselineRun ?? NSNull(),
-                            "rules": results.map { ["rule": $0.rule, "observed": $0.observed, "expected": $0.expected, "passed": $0.passed, "reason": $0.reason] }] as [String: Any]))
+            print(jsonText(GateJSON(gate: rules.name, run: run.id, passed: passed, baseline: input.baselineRun,
+                                    rules: results.map { .init(rule: $0.rule, observed: $0.observed, expected: $0.expected, passed: $0.passed, reason: $0.reason) })))
         } else {
             print("gate \(rules.name) for run \(run.id)" + (input.baselineRun.map { " against \($0)" } ?? ""))
             print(TextTable.render(header: ["rule", "observed", "expected", "result"],

@@ -93,17 +93,9 @@ struct NextCommand: ParsableCommand {
             }
         }
         if json {
-            var best: Any = NSNull()
-            if let b = proposal.best {
-                let params = (try? JSONSerialization.jsonObject(with: Data(ParamValue.objectJSON(b.params).utf8))) ?? [String: Any]()
-                best = ["value": b.value as Any? ?? NSNull(), "verdict": b.verdict as Any? ?? NSNull(), "params": params] as [String: Any]
-            }
-            let changes: [[String: Any]] = proposal.changes.map { ["parameter": $0.parameter, "spec": $0.spec as Any? ?? NSNull(), "reasons": $0.reasons] }
-            let object: [String: Any] = [
-                "sweep": sweep, "metric": metric, "name": newName, "file": output as Any? ?? NSNull(),
-                "trials": count, "trials_before": was, "best": best, "changes": changes, "text": text,
-            ]
-            print(jsonText(object))
+            let best = proposal.best.map { NextJSON.Best(value: $0.value, verdict: $0.verdict, params: $0.params) }
+            print(jsonText(NextJSON(sweep: sweep, metric: metric, name: newName, file: output, trials: count, trialsBefore: was, best: best,
+                                    changes: proposal.changes.map { .init(parameter: $0.parameter, spec: $0.spec, reasons: $0.reasons) }, text: text)))
         } else if output == nil {
             print(text, terminator: "")
         }

@@ -21,13 +21,7 @@ struct SweepsCommand: ParsableCommand {
             failures[s.name] = FailureCounts.counts(runs)
         }
         if json {
-            print(jsonText(sweeps.map { s in
-                ["name": s.name, "file": s.file, "method": s.method, "total": s.total, "started_at": isoDate(s.startedAt),
-                 "counts": Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) }), "reused": s.reused,
-                 "metric": s.objective?.metric ?? NSNull(), "goal": s.objective?.goal ?? NSNull(),
-                 "eta_s": eta(s) ?? NSNull(), "slurm_arrays": s.slurmArrays,
-                 "failures": Dictionary(uniqueKeysWithValues: (failures[s.name] ?? []).map { ($0.cause.rawValue, $0.count) })] as [String: Any]
-            }))
+            print(jsonText(sweeps.map { SweepJSON($0, eta: eta($0), failures: failures[$0.name] ?? []) }))
             return
         }
         if sweeps.isEmpty { print("no sweeps yet in \(store.path): start one with `harrow sweep FILE`"); return }
@@ -265,19 +259,8 @@ struct ShowCommand: ParsableCommand {
         let (r, sharing) = try resolve(store)
         let snapshot = try store.snapshot(r)
         if json {
-            var summary = RunSummary(snapshot).object
-            summary["attempts"] = snapshot.attempts.map {
-                ["attempt": $0.attempt, "status": $0.status, "exit_code": $0.exitCode.map { Int($0) } ?? NSNull(),
-                 "signal": $0.signal.map { Int($0) } ?? NSNull(), "duration_s": $0.duration ?? NSNull(), "note": $0.note ?? NSNull()] as [String: Any]
-            }
-            summary["artifacts"] = snapshot.artifacts.map {
-                ["role": $0.role, "path": $0.path, "sha256": $0.sha256 ?? NSNull(), "size": $0.size ?? NSNull()] as [String: Any]
-            }
-            summary["stderr_tail"] = r.stderrTail ?? NSNull()
-            if let proposal = try store.proposal(run: r.rowID), let object = try? JSONSerialization.jsonObject(with: Data(proposal.utf8)) {
-                summary["proposal"] = object
-            }
-            print(jsonText(summary))
+            let proposal = try store.proposal(run: r.rowID).flatMap { StoredJSON(text: $0) }
+            print(jsonText(Merged(base: RunSummary(snapshot), extra: RunDetail(snapshot, stderrTail: r.stderrTail, proposal: proposal))))
             return
         }
         var lines = ["run \(r.id)  \(r.status.rawValue)  attempt \(r.attempt)" + (r.sweepName.map { "  sweep \($0)" } ?? "")]
@@ -453,19 +436,17 @@ struct ExportCommand: ParsableCommand {
         var out = ""
         if format == .csv { out += "run,sweep,status,key,step,value\n" }
         for run in runs {
-            var curves: [String: Any] = [:]
+            var curves: [String: [CurvePoint]] = [:]
             for key in try store.metricKeys(run: run.rowID) {
                 let c = try store.curve(run: run.rowID, key: key)
                 if format == .csv {
                     for (s, v) in zip(c.steps, c.values) { out += "\(run.id),\(csvField(run.sweepName ?? "")),\(run.status.rawValue),\(csvField(key)),\(s),\(v)\n" }
                 } else {
-                    curves[key] = zip(c.steps, c.values).map { [$0, $1] as [Any] }
+                    curves[key] = zip(c.steps, c.values).map { CurvePoint(step: $0, value: $1) }
                 }
             }
             if format == .jsonl {
-                var summary = try RunSummary(run, store: store).object
-                summary["curves"] = curves
-                out += jsonLine(summary) + "\n"
+                out += jsonLine(Merged(base: try RunSummary(run, store: store), extra: ["curves": curves])) + "\n"
             }
             if out.utf8.count > 1 << 20 {
                 FileHandle.standardOutput.write(Data(out.utf8))
@@ -524,5 +505,80 @@ struct TagCommand: ParsableCommand {
         }
         try store.tag(run: run.rowID, as: name)
         print("\(name) → \(run.id)")
+    }
+}
+
+/// What `show --json` adds to the run summary: every attempt, the run's files, its stderr tail and the search's
+/// proposal as it was stored.
+struct RunDetail: Encodable, Sendable {
+    struct Attempt: Encodable, Sendable {
+        var attempt: Int
+        var status: String
+        @OrNull var exitCode: Int?
+        @OrNull var signal: Int?
+        @OrNull var durationS: Double?
+        @OrNull var note: String?
+        enum CodingKeys: String, CodingKey { case attempt, status, exitCode = "exit_code", signal, durationS = "duration_s", note }
+    }
+    struct Artifact: Encodable, Sendable {
+        var role: String
+        var path: String
+        @OrNull var sha256: String?
+        @OrNull var size: Int?
+    }
+    var attempts: [Attempt]
+    var artifacts: [Artifact]
+    @OrNull var stderrTail: String?
+    /// Absent (not null) for a run no search proposed.
+    var proposal: StoredJSON?
+    enum CodingKeys: String, CodingKey { case attempts, artifacts, stderrTail = "stderr_tail", proposal }
+
+    init(_ snapshot: RunSnapshot, stderrTail: String?, proposal: StoredJSON?) {
+        attempts = snapshot.attempts.map {
+            Attempt(attempt: $0.attempt, status: $0.status, exitCode: $0.exitCode.map { Int($0) }, signal: $0.signal.map { Int($0) },
+                    durationS: $0.duration, note: $0.note)
+        }
+        artifacts = snapshot.artifacts.map { Artifact(role: $0.role, path: $0.path, sha256: $0.sha256, size: $0.size) }
+        self.stderrTail = stderrTail
+        self.proposal = proposal
+    }
+}
+
+/// One point of a curve in `export --format jsonl`: `[step, value]`.
+struct CurvePoint: Encodable, Sendable {
+    var step: Int
+    var value: Double
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(step)
+        try c.encode(value)
+    }
+}
+
+/// One sweep in `sweeps --json`.
+struct SweepJSON: Encodable, Sendable {
+    var name: String, file: String, method: String, total: Int
+    @OrNull var startedAt: String?
+    var counts: [String: Int]
+    var reused: Int
+    @OrNull var metric: String?
+    @OrNull var goal: String?
+    @OrNull var etaS: Double?
+    var slurmArrays: [String]
+    var failures: [String: Int]
+    enum CodingKeys: String, CodingKey {
+        case name, file, method, total, startedAt = "started_at", counts, reused, metric, goal, etaS = "eta_s"
+        case slurmArrays = "slurm_arrays", failures
+    }
+
+    init(_ s: SweepSummary, eta: Double?, failures: [(cause: FailureCause, count: Int)]) {
+        name = s.name; file = s.file; method = s.method; total = s.total
+        startedAt = s.startedAt.map(isoText)
+        counts = Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) })
+        reused = s.reused
+        metric = s.objective?.metric; goal = s.objective?.goal
+        etaS = eta
+        slurmArrays = s.slurmArrays
+        self.failures = Dictionary(uniqueKeysWithValues: failures.map { ($0.cause.rawValue, $0.count) })
     }
 }

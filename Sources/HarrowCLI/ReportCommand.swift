@@ -108,8 +108,8 @@ struct ReportCommand: ParsableCommand {
         }
         for w in summary.warnings { printError("warning: \(w)") }
         if json {
-            print(jsonText(["index": summary.index.path, "pages": summary.pages, "charts": summary.charts, "runs": summary.runs,
-                            "seconds": summary.seconds, "warnings": summary.warnings] as [String: Any]))
+            print(jsonText(ReportJSON(index: summary.index.path, pages: summary.pages, charts: summary.charts, runs: summary.runs,
+                                      seconds: summary.seconds, warnings: summary.warnings)))
         } else {
             print("wrote \(summary.index.path): \(summary.pages) pages, \(summary.charts) plots for \(summary.runs) runs in \(String(format: "%.1f", summary.seconds)) s")
         }

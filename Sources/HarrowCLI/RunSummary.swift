@@ -109,11 +109,6 @@ struct RunSummary: Encodable, Sendable {
     static func scores(_ snapshot: RunSnapshot) -> [String: RunValue] {
         snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
     }
-
-    /// The summary as a dictionary, for outputs not yet typed that add keys to it.
-    var object: [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(jsonText(self).utf8))) as? [String: Any] ?? [:]
-    }
 }
 
 /// Runs that did not finish, counted by cause: `2 out of memory (GPU), 1 crashed at start`; nil when every run

@@ -68,19 +68,4 @@ func formatNumber(_ v: Double?) -> String {
     return String(format: "%.4g", v)
 }
 
-func isoDate(_ d: Date?) -> Any {
-    guard let d else { return NSNull() }
-    return isoText(d)
-}
-
 func isoText(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }
-
-func jsonText(_ object: Any) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
-}
-
-func jsonLine(_ object: Any) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-    return String(decoding: data, as: UTF8.self)
-}
