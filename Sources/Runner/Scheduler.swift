@@ -148,8 +148,9 @@ actor Scheduler {
         var p = SweepProgress()
         p.done = done
         p.failed = failed
-        p.running = active
-        p.queued = pending.count + upcoming
+        // Running: trainers started. A trial admitted but still waiting (for room on a card) counts as queued.
+        p.running = jobs.count
+        p.queued = pending.count + upcoming + max(0, active - jobs.count)
         p.skipped = skipped
         p.elapsed = Date().timeIntervalSince(startedAt)
         if let mean = estimate(epochs: nil) {
