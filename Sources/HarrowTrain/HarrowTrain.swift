@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HarrowCore
 import TrainingCore
 
 @main
@@ -27,11 +28,17 @@ struct TrainArguments: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override one parameter, NAME=VALUE (VALUE read as JSON when it parses).", valueName: "name=value"))
     var overrides: [String] = []
 
-    @Option(help: "Training data (overrides `dataset`).") var dataset: String?
-    @Option(help: "Peak learning rate (overrides `lr`).") var lr: Double?
-    @Option(help: "Epochs (overrides `epochs`).") var epochs: Double?
-    @Option(help: "Seed (overrides `seed`).") var seed: Int?
-    @Option(help: "Stop after this many optimiser steps (overrides `max_steps`).") var maxSteps: Int?
+    @Option(help: help(overriding: \.dataset)) var dataset: String?
+    @Option(help: help(overriding: \.lr)) var lr: Double?
+    @Option(help: help(overriding: \.epochs)) var epochs: Double?
+    @Option(help: help(overriding: \.seed)) var seed: Int?
+    @Option(help: help(overriding: \.max_steps)) var maxSteps: Int?
+
+    /// The help of a flag that sets one parameter: the parameter's summary and name.
+    private static func help<Value>(overriding parameter: KeyPath<TrainerParameters, TrainerParameter<Value>>) -> ArgumentHelp {
+        let p = TrainerParameters.declared[keyPath: parameter]
+        return ArgumentHelp("\(p.summary) (overrides `\(p.name)`).")
+    }
 
     func parameters() throws -> [String: Any] {
         var p: [String: Any] = [:]
