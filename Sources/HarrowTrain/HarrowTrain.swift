@@ -40,25 +40,27 @@ struct TrainArguments: ParsableArguments {
         return ArgumentHelp("\(p.summary) (overrides `\(p.name)`).")
     }
 
-    func parameters() throws -> [String: Any] {
-        var p: [String: Any] = [:]
+    /// The trial's parameters: --config, then each --set, then the flags.
+    func parameters() throws -> [String: ParamValue] {
+        var p: [String: ParamValue] = [:]
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw TrainingError.file("cannot read \(config)") }
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw TrainingError.file("\(config): not a JSON object of parameters")
+            do { p = try TrialFile.read(config) } catch {
+                switch error {
+                case .unreadable: throw TrainingError.file("cannot read \(config)")
+                case .notAnObject: throw TrainingError.file("\(config): not a JSON object of parameters")
+                }
             }
-            p = object
         }
         for o in overrides {
             guard let eq = o.firstIndex(of: "=") else { throw TrainingError.config(["--set \(o): expected NAME=VALUE"]) }
-            let text = String(o[o.index(after: eq)...])
-            p[String(o[..<eq])] = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)) ?? text
+            p[String(o[..<eq])] = TrialFile.value(String(o[o.index(after: eq)...]))
         }
-        if let dataset { p["dataset"] = dataset }
-        if let lr { p["lr"] = lr }
-        if let epochs { p["epochs"] = epochs }
-        if let seed { p["seed"] = seed }
-        if let maxSteps { p["max_steps"] = maxSteps }
+        let declared = TrainerParameters.declared
+        if let dataset { p[declared.dataset.name] = .string(dataset) }
+        if let lr { p[declared.lr.name] = .double(lr) }
+        if let epochs { p[declared.epochs.name] = .double(epochs) }
+        if let seed { p[declared.seed.name] = .int(seed) }
+        if let maxSteps { p[declared.max_steps.name] = .int(maxSteps) }
         return p
     }
 

@@ -63,4 +63,18 @@ import Testing
         #expect(o.lora_targets == [.q_proj, .v_proj] && o.seed == 42 && o.eval_steps == nil)
         #expect(TrainArguments.helpMessage().contains("Peak learning rate (overrides `lr`)."))
     }
+
+    /// harrow-train reads trial.json through ParamValue: a 17-digit float as the sweep wrote it; then `--set` values
+    /// (JSON when they parse), then the flags.
+    @Test func trialJSONIsReadThroughParamValue() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("trial.json").path
+        try #"{"lr": 0.00048544120805620847, "epochs": 2, "lora_targets": ["q_proj"]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let arguments = try TrainArguments.parse(["--config", file, "--set", "schedule=linear", "--set", "epochs=3", "--seed", "7"])
+        #expect(try arguments.parameters() == [
+            "lr": .double(0.00048544120805620847), "epochs": .int(3), "lora_targets": .list([.string("q_proj")]),
+            "schedule": .string("linear"), "seed": .int(7),
+        ])
+    }
 }
