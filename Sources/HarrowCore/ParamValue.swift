@@ -174,14 +174,25 @@ extension ParamValue {
     /// A flat JSON object of parameters (`trial.json`, a run's stored params), decoded once.
     /// Floats are read again by JSONDecoder: JSONSerialization on Linux can miss a 17-digit float by one ulp
     /// (0.00048544120805620847 comes back as 0.0004854412080562085), which would change a trial's key and value.
-    public static func object(fromJSON text: String) -> [String: ParamValue] {
-        let data = Data(text.utf8)
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [:] }
+    public static func object(fromJSON text: String) -> [String: ParamValue] { object(fromJSONData: Data(text.utf8)) ?? [:] }
+
+    /// As `object(fromJSON:)`; nil when `data` is not a JSON object.
+    public static func object(fromJSONData data: Data) -> [String: ParamValue]? {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
         let precise = (try? JSONDecoder().decode([String: PreciseNumbers].self, from: data)) ?? [:]
         return object.reduce(into: [:]) { out, entry in
             let value = ParamValue(jsonObject: entry.value)
             out[entry.key] = precise[entry.key].map { value.refined(by: $0) } ?? value
         }
+    }
+
+    /// One JSON value (a fragment such as `2e-4` or `"cosine"`), read as `object(fromJSON:)` reads each of its
+    /// values; nil when `text` is not JSON.
+    public init?(json text: String) {
+        let data = Data(text.utf8)
+        guard let value = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else { return nil }
+        let read = ParamValue(jsonObject: value)
+        self = (try? JSONDecoder().decode(PreciseNumbers.self, from: data)).map { read.refined(by: $0) } ?? read
     }
 
     /// The numbers of a JSON value as JSONDecoder reads them (exactly).

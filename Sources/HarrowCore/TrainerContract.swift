@@ -3,19 +3,10 @@ import Foundation
 /// docs/DESIGN.md's trainer contract in one place: the parameters harrow-train reads, the run folder and the
 /// metric keys trainers write, the shipped starting models, and where harrow-train is found.
 public enum TrainerContract {
-    /// What `harrow-train sft` reads from trial.json. The first group is docs/DESIGN.md's contract; the rest keep
-    /// transformers' names and defaults.
-    public static let parameters: Set<String> = [
-        "base_model", "dataset", "general_dataset", "val_dataset", "max_samples", "mix_ratio", "epochs", "lr", "warmup_ratio",
-        "schedule", "min_lr_ratio", "weight_decay", "batch_size", "grad_accum", "max_seq_len", "lora_r",
-        "lora_alpha", "lora_dropout", "lora_targets", "full_finetune", "eval_steps", "seed",
-        "max_grad_norm", "adam_beta1", "adam_beta2", "adam_epsilon", "max_steps", "validation_fraction",
-    ]
+    /// What `harrow-train sft` reads from trial.json (declared in TrainerParameters).
+    public static let parameters = Set(TrainerParameters.read(by: .sft).map(\.name))
     /// What `harrow-train pretrain` reads besides: the shape of the model it builds.
-    public static let modelShape: Set<String> = [
-        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-        "max_position_embeddings", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
-    ]
+    public static let modelShape = Set(TrainerParameters.all.filter(\.pretrainOnly).map(\.name))
     /// Parameters naming files a trial reads: their sha256 is part of its identity.
     public static let inputParameters = ["base_model", "dataset", "val_dataset", "general_dataset"]
 

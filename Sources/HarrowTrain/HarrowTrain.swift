@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HarrowCore
 import TrainingCore
 
 @main
@@ -27,31 +28,39 @@ struct TrainArguments: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override one parameter, NAME=VALUE (VALUE read as JSON when it parses).", valueName: "name=value"))
     var overrides: [String] = []
 
-    @Option(help: "Training data (overrides `dataset`).") var dataset: String?
-    @Option(help: "Peak learning rate (overrides `lr`).") var lr: Double?
-    @Option(help: "Epochs (overrides `epochs`).") var epochs: Double?
-    @Option(help: "Seed (overrides `seed`).") var seed: Int?
-    @Option(help: "Stop after this many optimiser steps (overrides `max_steps`).") var maxSteps: Int?
+    @Option(help: help(overriding: \.dataset)) var dataset: String?
+    @Option(help: help(overriding: \.lr)) var lr: Double?
+    @Option(help: help(overriding: \.epochs)) var epochs: Double?
+    @Option(help: help(overriding: \.seed)) var seed: Int?
+    @Option(help: help(overriding: \.max_steps)) var maxSteps: Int?
 
-    func parameters() throws -> [String: Any] {
-        var p: [String: Any] = [:]
+    /// The help of a flag that sets one parameter: the parameter's summary and name.
+    private static func help<Value>(overriding parameter: KeyPath<TrainerParameters, TrainerParameter<Value>>) -> ArgumentHelp {
+        let p = TrainerParameters.declared[keyPath: parameter]
+        return ArgumentHelp("\(p.summary) (overrides `\(p.name)`).")
+    }
+
+    /// The trial's parameters: --config, then each --set, then the flags.
+    func parameters() throws -> [String: ParamValue] {
+        var p: [String: ParamValue] = [:]
         if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw TrainingError.file("cannot read \(config)") }
-            guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                throw TrainingError.file("\(config): not a JSON object of parameters")
+            do { p = try TrialFile.read(config) } catch {
+                switch error {
+                case .unreadable: throw TrainingError.file("cannot read \(config)")
+                case .notAnObject: throw TrainingError.file("\(config): not a JSON object of parameters")
+                }
             }
-            p = object
         }
         for o in overrides {
             guard let eq = o.firstIndex(of: "=") else { throw TrainingError.config(["--set \(o): expected NAME=VALUE"]) }
-            let text = String(o[o.index(after: eq)...])
-            p[String(o[..<eq])] = (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)) ?? text
+            p[String(o[..<eq])] = TrialFile.value(String(o[o.index(after: eq)...]))
         }
-        if let dataset { p["dataset"] = dataset }
-        if let lr { p["lr"] = lr }
-        if let epochs { p["epochs"] = epochs }
-        if let seed { p["seed"] = seed }
-        if let maxSteps { p["max_steps"] = maxSteps }
+        let declared = TrainerParameters.declared
+        if let dataset { p[declared.dataset.name] = .string(dataset) }
+        if let lr { p[declared.lr.name] = .double(lr) }
+        if let epochs { p[declared.epochs.name] = .double(epochs) }
+        if let seed { p[declared.seed.name] = .int(seed) }
+        if let maxSteps { p[declared.max_steps.name] = .int(maxSteps) }
         return p
     }
 

@@ -19,14 +19,16 @@ struct Objective: ParsableCommand {
     @Flag(help: "Print the objective's value (the curve's minimum) and exit.") var print = false
 
     func run() throws {
-        let text: String
-        if let params { text = params } else if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read \(config)") }
-            text = String(decoding: data, as: UTF8.self)
+        // Text that is not a JSON object leaves every parameter at the objective's default.
+        let p: [String: ParamValue]
+        if let params { p = (try? TrialFile.decode(Data(params.utf8))) ?? [:] } else if let config {
+            do { p = try TrialFile.read(config) } catch {
+                if case .unreadable = error { throw ValidationError("cannot read \(config)") }
+                p = [:]
+            }
         } else {
             throw ValidationError("give --config or --params")
         }
-        let p = ParamValue.object(fromJSON: text)
         if print {
             Swift.print(BenchmarkObjective.value(p))
             return

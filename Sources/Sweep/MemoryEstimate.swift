@@ -454,12 +454,12 @@ extension MemoryEstimate {
         }
     }
 
-    /// harrow-train's defaults (Sources/TrainingCore/Options.swift: `batch_size` 8, `max_seq_len` 128, `lora_r` 8,
-    /// `lora_dropout` 0.05, `lora_targets` q_proj and v_proj).
-    static let harrowTrainDefaults: [String: ParamValue] = [
-        "batch_size": .int(8), "max_seq_len": .int(128), "lora_r": .int(8), "lora_dropout": .double(0.05),
-        "lora_targets": .list([.string("q_proj"), .string("v_proj")]),
-    ]
+    /// harrow-train's defaults for what an estimate reads (`batch_size`, `max_seq_len`, `lora_r`, `lora_dropout`,
+    /// `lora_targets`).
+    static let harrowTrainDefaults: [String: ParamValue] = {
+        let p = TrainerParameters.declared
+        return TrainerParameters.defaults(of: [p.batch_size, p.max_seq_len, p.lora_r, p.lora_dropout, p.lora_targets])
+    }()
 
     /// LLaMA-Factory's defaults (hiyouga/LLaMA-Factory@ff6d4d12, src/llamafactory/hparams): `finetuning_type` lora,
     /// `lora_rank` 8, `lora_target` all, `lora_dropout` 0 (finetuning_args.py); `cutoff_len` 2048 (data_args.py);

@@ -34,8 +34,8 @@ public struct NamedDataset: Sendable, Hashable {
 }
 
 extension Plan {
-    /// harrow-train's `max_seq_len` when a trial sets none (`TrainingCore/Options.swift`).
-    public static let builtInMaxSeqLen = 128
+    /// harrow-train's `max_seq_len` when a trial sets none.
+    public static let builtInMaxSeqLen = TrainerParameters.declared.max_seq_len.defaultValue
 
     /// Every dataset file the trials name by path, once per (path, role), in the order first named. An adaptive
     /// search has no trials before it runs; its datasets are the values its experiment lists for them.

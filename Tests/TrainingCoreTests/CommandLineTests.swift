@@ -1,3 +1,4 @@
+import Foundation
 import HarrowCore
 import Testing
 @testable import HarrowTrain
@@ -37,5 +38,43 @@ import Testing
         #expect(o.unknownParameters.isEmpty, "\(o.unknownParameters)")
         let extra = try TrainOptions(mode: .sft, parameters: values.merging(["hidden_size": 8, "lerning_rate": 1]) { a, _ in a })
         #expect(extra.unknownParameters == ["hidden_size", "lerning_rate"])
+    }
+
+    /// A trial's refusals keep their words and order: values of the wrong type (quoted as JSONSerialization's values
+    /// print), then what TrainingCore's types refuse, then missing values, then values out of bounds.
+    @Test func refusalsKeepTheirWordsAndOrder() {
+        let trial = ParamValue.object(fromJSON: #"""
+            {"lr": true, "batch_size": 2.5, "lora_targets": ["qkv", 1], "seed": -1, "schedule": "step", "epochs": 0,
+             "max_grad_norm": "inf", "mix_ratio": 0.5}
+            """#)
+        #expect(throws: TrainingError.config([
+            "lr must be a number (got 1)", "batch_size must be an integer (got 2.5)",
+            #"lora_targets must be a list of names (got ["qkv", 1])"#, "schedule must be cosine or linear (got step)",
+            "seed must be ≥ 0 (got -1)", "dataset is required", "base_model is required for sft (base, chat, or a model folder)",
+            "mix_ratio > 0 needs general_dataset", "epochs must be > 0 (got 0.0)",
+            "max_grad_norm must be ≥ 0 (0 turns clipping off; got inf)",
+        ])) { try TrainOptions(mode: .sft, parameters: trial) }
+    }
+
+    /// Defaults and flag help come from the parameters' declarations.
+    @Test func defaultsAndHelpComeFromTheDeclarations() throws {
+        let o = try TrainOptions(mode: .pretrain, parameters: ["dataset": "d.txt"])
+        #expect(o.lr == 3e-3 && o.full_finetune && o.batch_size == 8 && o.max_seq_len == 128 && o.schedule == .cosine)
+        #expect(o.lora_targets == [.q_proj, .v_proj] && o.seed == 42 && o.eval_steps == nil)
+        #expect(TrainArguments.helpMessage().contains("Peak learning rate (overrides `lr`)."))
+    }
+
+    /// harrow-train reads trial.json through ParamValue: a 17-digit float as the sweep wrote it; then `--set` values
+    /// (JSON when they parse), then the flags.
+    @Test func trialJSONIsReadThroughParamValue() throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("trial.json").path
+        try #"{"lr": 0.00048544120805620847, "epochs": 2, "lora_targets": ["q_proj"]}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let arguments = try TrainArguments.parse(["--config", file, "--set", "schedule=linear", "--set", "epochs=3", "--seed", "7"])
+        #expect(try arguments.parameters() == [
+            "lr": .double(0.00048544120805620847), "epochs": .int(3), "lora_targets": .list([.string("q_proj")]),
+            "schedule": .string("linear"), "seed": .int(7),
+        ])
     }
 }

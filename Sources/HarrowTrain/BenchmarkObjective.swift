@@ -6,11 +6,11 @@ import Foundation
 /// evaluations per epoch; the loss falls at a rate set by lr, flattens at a floor set by the start model, the rank and
 /// how far lr is from its best, and turns up past the epoch where the data is learnt (sooner at high lr), so good
 /// fit, under-training and overfitting all occur. Its value is the curve's minimum, what a sweep scores a run by.
-public enum BenchmarkObjective {
-    public static let evaluationsPerEpoch = 4
+enum BenchmarkObjective {
+    static let evaluationsPerEpoch = 4
 
     /// val/loss at each evaluation.
-    public static func curve(_ p: [String: ParamValue]) -> [Double] {
+    static func curve(_ p: [String: ParamValue]) -> [Double] {
         let lr = p["lr"]?.number ?? 1e-3
         let rank = p["lora_r"]?.number ?? 16
         let chat = p["base_model"]?.plain == "chat"
@@ -37,5 +37,5 @@ public enum BenchmarkObjective {
     }
 
     /// The curve's minimum.
-    public static func value(_ p: [String: ParamValue]) -> Double { curve(p).min() ?? .infinity }
+    static func value(_ p: [String: ParamValue]) -> Double { curve(p).min() ?? .infinity }
 }
