@@ -10,6 +10,7 @@ import Tracking
 actor Proposer {
     let store: Store
     let experiment: Experiment
+    let sampler: any Sampler
     let identities: IdentityBuilder
     let runsRoot: String
     let reuse: ReuseRule
@@ -23,6 +24,7 @@ actor Proposer {
          notice: (@Sendable (String) -> Void)?) {
         self.store = store
         self.experiment = experiment
+        sampler = Search.sampler(experiment)
         self.identities = identities
         self.runsRoot = runsRoot
         self.reuse = reuse
@@ -49,7 +51,7 @@ actor Proposer {
     func next(_ scheduler: Scheduler) async throws -> Run? {
         while !done, remaining.map({ $0 > 0 }) ?? true, await scheduler.accepting {
             let observations = try observe()
-            guard let proposal = try Search.propose(experiment, number: proposed + 1, observations: observations) else {
+            guard let proposal = try sampler.propose(number: proposed + 1, observations: observations) else {
                 done = true
                 notice?("\(experiment.method.rawValue): no trial left that has not run; the search ends after \(proposed)")
                 break

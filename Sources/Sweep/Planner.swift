@@ -58,7 +58,8 @@ public enum Planner {
     }
 }
 
-private struct PlanState {
+/// A plan being built: the candidates considered, the trials kept, and what was dropped on the way.
+struct PlanState {
     let experiment: Experiment
     let names: [String]
     /// Slots of parameters computed by expressions, in dependency order.
@@ -93,67 +94,6 @@ private struct PlanState {
     }
 
     var full: Bool { limit.map { trials.count >= $0 } ?? false }
-
-    // MARK: Grid
-
-    mutating func expandGrid() throws(ExperimentError) {
-        // Counted before any axis is built: a wide int_uniform axis would otherwise be materialised first.
-        var total = 1
-        for p in experiment.parameters {
-            let count: Int
-            if case .derived = p.distribution { count = 1 } else { count = p.distribution.gridCount ?? 0 }
-            let (product, overflow) = total.multipliedReportingOverflow(by: count)
-            total = overflow ? .max : product
-        }
-        if total > Planner.maximumGridPoints, limit == nil {
-            throw ExperimentError(diagnostics: [Diagnostic(.error, SourceLocation(file: experiment.file, line: 1, column: 1),
-                "the grid has \(total == .max ? "more than \(Int.max)" : String(total)) points",
-                hint: "add `run_cap`, use `method: random` with a `count`, or give fewer values")])
-        }
-        let axes: [[Distribution.Choice]] = experiment.parameters.map {
-            if case .derived(let e) = $0.distribution { return [.expr(e)] }
-            return $0.distribution.gridChoices ?? []
-        }
-        var digits = [Int](repeating: 0, count: axes.count)
-        var choices = axes.map { $0[0] }
-        for point in 0..<total {
-            if full {
-                capped += total - point
-                notes.append("run_cap \(limit!) reached: \(total - point) grid points were not planned")
-                return
-            }
-            try consider(choices)
-            // Advance the mixed-radix counter; the last parameter varies fastest, as in W&B.
-            var axis = axes.count - 1
-            while axis >= 0 {
-                digits[axis] += 1
-                if digits[axis] < axes[axis].count {
-                    choices[axis] = axes[axis][digits[axis]]
-                    break
-                }
-                digits[axis] = 0
-                choices[axis] = axes[axis][0]
-                axis -= 1
-            }
-        }
-    }
-
-    // MARK: Random
-
-    mutating func drawRandom() throws(ExperimentError) {
-        var rng = SplitMix64(seed: experiment.seed)
-        let target = limit ?? 0
-        let maximumDraws = target * 100 + 1_000
-        while trials.count < target, candidates < maximumDraws {
-            var choices: [Distribution.Choice] = []
-            choices.reserveCapacity(experiment.parameters.count)
-            for p in experiment.parameters { choices.append(p.distribution.sample(&rng)) }
-            try consider(choices)
-        }
-        if trials.count < target {
-            notes.append("only \(trials.count) distinct trials of \(target) requested after \(candidates) draws: the space is smaller than `count`")
-        }
-    }
 
     // MARK: One candidate
 

@@ -137,8 +137,8 @@ struct SearchSpaceTests {
             #expect(p.trial.key == again.trial.key, "proposal \(n) differs between two calls")
             #expect(seen.insert(p.trial.key).inserted, "proposal \(n) repeats a trial")
             #expect(p.explanation.number == n)
-            // Proposal n sees n − 1 finished results: random until BayesSearch.minimumSamples of them, the GP after.
-            #expect(p.explanation.basis == (n - 1 < BayesSearch.minimumSamples ? "random" : "gp"), "proposal \(n)")
+            // Proposal n sees n − 1 finished results: random until BayesSampler.minimumSamples of them, the GP after.
+            #expect(p.explanation.basis == (n - 1 < BayesSampler.minimumSamples ? "random" : "gp"), "proposal \(n)")
             #expect(p.explanation.finished == n - 1)
             let lr = p.trial["lr"]!.number!
             let v = pow(log10(lr) + 3, 2) + (p.trial["base_model"] == .string("chat") ? 0 : 0.5)
@@ -168,7 +168,7 @@ struct SearchSpaceTests {
         #expect(p.explanation.basis == "gp")
         #expect(abs(p.trial["x"]!.number! - 0.3) < 0.15, "proposed x = \(p.trial["x"]!)")
         // Predicted values are in the metric's own units, not negated.
-        #expect(p.explanation.predicted! <= 0.0 + 0.05)
+        #expect(p.explanation.bayes!.prediction!.predicted <= 0.0 + 0.05)
         #expect(p.explanation.incumbent == observations.compactMap(\.best).max())
     }
 
@@ -215,10 +215,10 @@ struct SearchSpaceTests {
         var observations: [Observation] = []
         for n in 1...14 {
             let p = try #require(try Search.propose(e, number: n, observations: observations))
-            #expect(p.explanation.basis == (n <= TPE.startupTrials ? "random" : "tpe"))
-            if n > TPE.startupTrials {
-                #expect(p.explanation.good == TPE.gamma(n - 1))
-                #expect(p.explanation.logDensityRatio != nil)
+            #expect(p.explanation.basis == (n <= TPESampler.startupTrials ? "random" : "tpe"))
+            if n > TPESampler.startupTrials {
+                #expect(p.explanation.tpe?.split?.good == TPESampler.gamma(n - 1))
+                #expect(p.explanation.tpe?.logDensityRatio != nil)
             }
             let v = p.trial["warmup_ratio"]!.number!
             observations.append(Observation(trial: p.trial, state: .finished, best: v, worst: v))
@@ -226,14 +226,65 @@ struct SearchSpaceTests {
     }
 }
 
+/// The stored form of an explanation: what the store keeps as JSON text and `harrow show` prints must read back and
+/// write again byte for byte, with the summaries each shape has always had.
+struct ExplanationTests {
+    @Test func storedExplanationsReadAndWriteBackUnchanged() {
+        let stored: [(json: String, summary: String)] = [
+            (#"{"basis":"gp","candidates":1000,"expected_improvement":0.08331565468092297,"failed":0,"finished":2,"#
+                + #""improvement_probability":0.15865577666925912,"incumbent":1.205764317234612,"length_scale":0.042852126867040166,"#
+                + #""method":"bayes","number":3,"predicted":2.5224670959993376,"predicted_std":1.3167043065824633,"running":0}"#,
+             "bayes #3: expected improvement 0.08332 at predicted 2.522 ± 1.317 (best so far 1.206; 2 finished; 1000 candidates)"),
+            (#"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#,
+             "bayes #4: expected improvement ? (3 finished; 1000 candidates)"),
+            (#"{"basis":"random (bad fit)","candidates":1000,"expected_improvement":0.5,"failed":0,"finished":3,"#
+                + #""improvement_probability":0.25,"incumbent":"inf","length_scale":100000,"method":"bayes","number":4,"predicted":"nan","#
+                + #""predicted_std":0.1,"running":2,"unmeasured":1}"#,
+             "bayes #4: random (bad fit) (best so far inf; 3 finished, 2 running, 1 without the metric; 1000 candidates)"),
+            (#"{"basis":"random","candidates":0,"failed":0,"finished":1,"method":"bayes","number":2,"running":0}"#,
+             "bayes #2: random draw (fewer than 2 results) (1 finished)"),
+            (#"{"bad":9,"basis":"tpe","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"log_density_ratio":-0.25,"#
+                + #""method":"tpe","number":12,"running":0}"#,
+             "tpe #12: log l/g -0.25 (good 1, bad 9) (best so far 0.5; 10 finished, 1 failed; 24 candidates)"),
+            (#"{"bad":9,"basis":"random","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"method":"tpe","number":12,"#
+                + #""running":0}"#,
+             "tpe #12: random draw (fewer than 10 results) (best so far 0.5; 10 finished, 1 failed)"),
+            (#"{"basis":"random draw","candidates":0,"failed":0,"finished":3,"method":"random","number":4,"running":1}"#,
+             "random #4: random draw (3 finished, 1 running)"),
+        ]
+        for (json, summary) in stored {
+            let e = Explanation(json: json)
+            #expect(e?.json == json)
+            #expect(e?.summary == summary)
+        }
+        #expect(Explanation(json: #"{"basis":"x","candidates":0,"failed":0,"finished":0,"method":"hill","number":1,"running":0}"#) == nil)
+    }
+
+    /// A grid proposes its planned points in order, skipping those the sweep has, and ends with its plan.
+    @Test func aGridProposesItsPlannedPointsInOrder() throws {
+        let e = try Experiment.parse(yaml: "method: grid\nparameters:\n  a: {values: [1, 2]}\n  b: {values: [x, y]}\n", file: "exp.yaml")
+        let planned = try Planner.plan(e).trials
+        var observations = [Observation(trial: planned[1], state: .finished)]
+        var proposed: [String] = []
+        while let p = try Search.propose(e, number: proposed.count + 1, observations: observations) {
+            #expect(p.explanation.method == "grid")
+            proposed.append(p.trial.key)
+            observations.append(Observation(trial: p.trial, state: .pending))
+        }
+        #expect(proposed == [planned[0], planned[2], planned[3]].map(\.key))
+        let last = try #require(try Search.propose(e, number: 3, observations: Array(observations.prefix(3))))
+        #expect(last.explanation.summary == "grid #3: point 4 of 4 (1 finished, 2 running)")
+    }
+}
+
 /// Optuna's Parzen estimator (optuna@1d8ce7b `parzen_estimator.py`): the worked examples of its own behaviour.
 struct TPETests {
-    func domain(_ d: Distribution) -> TPE.Domain { TPE.Domain(SearchSpace.Dimension(slot: 0, name: "x", distribution: d)) }
+    func domain(_ d: Distribution) -> TPESampler.Domain { TPESampler.Domain(SearchSpace.Dimension(slot: 0, name: "x", distribution: d)) }
 
     @Test func gammaAndWeightsAreOptunasDefaults() {
-        #expect([0, 1, 10, 11, 100, 250, 1000].map(TPE.gamma) == [0, 1, 1, 2, 10, 25, 25])
-        #expect(TPE.weights(3) == [1, 1, 1])
-        let w = TPE.weights(30)
+        #expect([0, 1, 10, 11, 100, 250, 1000].map(TPESampler.gamma) == [0, 1, 1, 2, 10, 25, 25])
+        #expect(TPESampler.weights(3) == [1, 1, 1])
+        let w = TPESampler.weights(30)
         #expect(w.count == 30)
         // numpy.linspace(1/30, 1, 5) then 25 ones.
         for (a, b) in zip(w.prefix(5), [1.0 / 30, 0.275, 0.516_666_666_666_666_7, 0.758_333_333_333_333_3, 1]) { #expect(abs(a - b) < 1e-12) }
@@ -243,19 +294,19 @@ struct TPETests {
     /// Float on [0, 10], observations 2, 5, 9: sigmas 3, 4, 4 (neighbour gaps, inner gap at the ends, clipped to
     /// ≥ 10/5), prior at 5 with sigma 10, equal weights.
     @Test func numericalKernelsUseNeighbourGapsAndTheMagicClip() {
-        let p = TPE.Parzen(domain(.uniform(min: 0, max: 10)), [2, 5, 9])
+        let p = TPESampler.Parzen(domain(.uniform(min: 0, max: 10)), [2, 5, 9])
         #expect(p.mus == [2, 5, 9, 5])
         #expect(p.sigmas == [3, 4, 4, 10])
         #expect(p.weights == [0.25, 0.25, 0.25, 0.25])
         // An integer on [1, 10] with one observation at 3: the range widens to [0.5, 10.5]; sigma max(2.5, 7.5).
-        let q = TPE.Parzen(domain(.intUniform(min: 1, max: 10)), [3])
+        let q = TPESampler.Parzen(domain(.intUniform(min: 1, max: 10)), [3])
         #expect(q.mus == [3, 5.5])
         #expect(q.sigmas == [7.5, 10])
     }
 
     /// Categorical a, b, c with observations a, a, c: each kernel (ε + [c = observed]) / (1 + 3ε), ε = 1/4.
     @Test func categoricalKernelsFollowOptuna() {
-        let p = TPE.Parzen(domain(.categorical([.value(.string("a")), .value(.string("b")), .value(.string("c"))])), [0, 0, 2])
+        let p = TPESampler.Parzen(domain(.categorical([.value(.string("a")), .value(.string("b")), .value(.string("c"))])), [0, 0, 2])
         let hi = 1.25 / 1.75, lo = 0.25 / 1.75
         #expect(p.rows.count == 4)
         for (row, want) in zip(p.rows, [[hi, lo, lo], [hi, lo, lo], [lo, lo, hi], [1.0 / 3, 1.0 / 3, 1.0 / 3]]) {
@@ -268,13 +319,13 @@ struct TPETests {
     }
 
     @Test func aTruncatedKernelIntegratesToOne() {
-        let p = TPE.Parzen(domain(.uniform(min: 0, max: 1)), [0.2, 0.25, 0.9])
+        let p = TPESampler.Parzen(domain(.uniform(min: 0, max: 1)), [0.2, 0.25, 0.9])
         var total = 0.0
         let n = 20_000
         for i in 0..<n { total += exp(p.logPDF((Double(i) + 0.5) / Double(n))) / Double(n) }
         #expect(abs(total - 1) < 1e-6)
         // Stepped values: the cell masses sum to one.
-        let q = TPE.Parzen(domain(.intUniform(min: 1, max: 6)), [2, 2, 5])
+        let q = TPESampler.Parzen(domain(.intUniform(min: 1, max: 6)), [2, 2, 5])
         let masses: [Double] = (1...6).map { i in exp(q.logPDF(Double(i))) }
         #expect(abs(masses.reduce(0, +) - 1) < 1e-12)
     }

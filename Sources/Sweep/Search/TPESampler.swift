@@ -10,10 +10,13 @@ import Foundation
 /// draw with the largest log l(x) − log g(x) wins, g being the density of the rest. Harrow's mapping: integer and
 /// `q_` parameters are stepped, `log_uniform_values` are searched in log space, categoricals by choice, and the
 /// priors Optuna has no counterpart for (normal, log-normal, beta) on the unit interval of their distribution function.
-enum TPE {
+public struct TPESampler: Sampler {
     static let startupTrials = 10
     static let candidateCount = 24
     static let priorWeight = 1.0
+
+    public let space: SearchSpace
+    public let maximize: Bool
 
     /// min(⌈0.1 n⌉, 25) results make the good group.
     static func gamma(_ n: Int) -> Int { min(Int((0.1 * Double(n)).rounded(.up)), 25) }
@@ -22,12 +25,28 @@ enum TPE {
     static func weights(_ n: Int) -> [Double] {
         guard n >= 25 else { return [Double](repeating: 1, count: n) }
         let ramp = n - 25
-        let rampValues = (0..<ramp).map { i in ramp == 1 ? 1.0 / Double(n) : 1.0 / Double(n) + (1 - 1.0 / Double(n)) * Double(i) / Double(ramp - 1) }
+        let rampValues = (0..<ramp).map { i in
+            ramp == 1 ? 1.0 / Double(n) : 1.0 / Double(n) + (1 - 1.0 / Double(n)) * Double(i) / Double(ramp - 1)
+        }
         return rampValues + [Double](repeating: 1, count: 25)
     }
 
-    static func rank(_ space: SearchSpace, _ observations: [Observation], maximize: Bool, rng: inout SplitMix64) -> Search.Ranked {
-        var why = Explanation(method: "tpe", number: 0, basis: "random")
+    public func propose(number: Int, observations: [Observation]) throws(ExperimentError) -> Proposal? {
+        var rng = space.generator(for: number)
+        var why = Explanation(number: number, detail: .tpe(Explanation.TPE()))
+        let (model, candidates) = rank(observations, into: &why, rng: &rng)
+        var fallback = model
+        fallback.basis = .random
+        guard let (trial, chosen) = try space.firstNew(candidates, otherwise: fallback, after: observations, rng: &rng) else { return nil }
+        why.detail = .tpe(chosen)
+        return Proposal(trial: trial, explanation: why)
+    }
+
+    /// The split into good and bad results (or a random point's state, before there are enough) and the candidates
+    /// best first, each with its log density ratio; the trials counted into `why`.
+    func rank(_ observations: [Observation], into why: inout Explanation,
+              rng: inout SplitMix64) -> (model: Explanation.TPE, candidates: [(point: [Double], detail: Explanation.TPE)]) {
+        var model = Explanation.TPE()
         // Only finished results count (Optuna's COMPLETE); failed and running trials are left out.
         let results = observations.enumerated().compactMap { i, o -> (order: Int, value: Double, trial: Trial)? in
             guard o.state == .finished, let v = o.best, v.isFinite else { return nil }
@@ -38,18 +57,17 @@ enum TPE {
         why.running = observations.count { $0.state == .pending }
         why.incumbent = maximize ? results.map(\.value).max() : results.map(\.value).min()
         let dims = space.dimensions.map(Domain.init)
-        guard results.count >= startupTrials, !dims.isEmpty else {
-            return Search.Ranked(explanation: why, candidates: [(space.dimensions.map { _ in rng.unit() }, { _ in })])
+        guard results.count >= Self.startupTrials, !dims.isEmpty else {
+            return (model, [(space.dimensions.map { _ in rng.unit() }, model)])
         }
         // A stable sort by value: ties keep trial order, so the older trial goes to the good group.
         let sorted = results.sorted { maximize ? $0.value > $1.value : $0.value < $1.value }
-        let nGood = gamma(results.count)
+        let nGood = Self.gamma(results.count)
         let good = sorted.prefix(nGood).sorted { $0.order < $1.order }
         let bad = sorted.dropFirst(nGood).sorted { $0.order < $1.order }
-        why.basis = "tpe"
-        why.good = good.count
-        why.bad = bad.count
-        why.candidates = candidateCount
+        model.basis = .tpe
+        model.split = .init(good: good.count, bad: bad.count)
+        model.candidates = Self.candidateCount
 
         // Per parameter: the 24 draws from l, best first by log l − log g.
         var columns: [[(u: Double, score: Double)]] = []
@@ -58,19 +76,19 @@ enum TPE {
             let below = Parzen(domain, good.compactMap { domain.representation($0.trial.values[slot]) })
             let above = Parzen(domain, bad.compactMap { domain.representation($0.trial.values[slot]) })
             var draws: [(u: Double, score: Double, index: Int)] = []
-            for k in 0..<candidateCount {
+            for k in 0..<Self.candidateCount {
                 let t = below.sample(&rng)
                 draws.append((domain.unit(t), below.logPDF(t) - above.logPDF(t), k))
             }
             draws.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
             columns.append(draws.map { ($0.u, $0.score) })
         }
-        let candidates = (0..<candidateCount).map { k -> (point: [Double], detail: (inout Explanation) -> Void) in
-            let point = columns.map { $0[k].u }
-            let score = columns.map { $0[k].score }.reduce(0, +)
-            return (point, { e in e.logDensityRatio = score })
+        let candidates = (0..<Self.candidateCount).map { k -> (point: [Double], detail: Explanation.TPE) in
+            var chosen = model
+            chosen.logDensityRatio = columns.map { $0[k].score }.reduce(0, +)
+            return (columns.map { $0[k].u }, chosen)
         }
-        return Search.Ranked(explanation: why, candidates: candidates)
+        return (model, candidates)
     }
 
     /// One parameter as Optuna sees it: an interval (stepped, in log space or not) or a set of choices.
@@ -148,12 +166,12 @@ enum TPE {
 
         init(_ domain: Domain, _ observations: [Double]) {
             self.domain = domain
-            var w = TPE.weights(observations.count) + [priorWeight]
+            var w = TPESampler.weights(observations.count) + [TPESampler.priorWeight]
             let total = w.reduce(0, +)
             w = w.map { $0 / total }
             weights = w
             if case .categorical(let n) = domain.kind {
-                let eps = priorWeight / Double(observations.count + 1)
+                let eps = TPESampler.priorWeight / Double(observations.count + 1)
                 rows = observations.map { o in
                     (0..<n).map { c in (eps + (Int(o) == c ? 1 : 0)) / (1 + Double(n) * eps) }
                 } + [[Double](repeating: 1 / Double(n), count: n)]
@@ -237,6 +255,62 @@ enum TPE {
         static func logMass(_ a: Double, _ b: Double) -> Double {
             if a > 0 { return log(Normal.cdf(-a) - Normal.cdf(-b)) }
             return log(Normal.cdf(b) - Normal.cdf(a))
+        }
+    }
+}
+
+extension Explanation {
+    /// The tpe sampler's part of an explanation.
+    public struct TPE: Sendable, Equatable, Codable {
+        public enum Basis: String, Sendable, Codable {
+            /// Fewer than `TPESampler.startupTrials` results, or every candidate was a trial the sweep has.
+            case random
+            /// The candidate of largest log l(x) − log g(x).
+            case tpe
+        }
+
+        /// The sizes of the good and bad groups of results.
+        public struct Split: Sendable, Equatable {
+            public var good: Int
+            public var bad: Int
+        }
+
+        public var basis = Basis.random
+        /// Candidates drawn from l(x); 0 before the results were split.
+        public var candidates = 0
+        public var split: Split?
+        /// log l(x) − log g(x) at the proposed point, summed over the parameters; nil for a random one.
+        public var logDensityRatio: Double?
+
+        enum CodingKeys: String, CodingKey { case basis, candidates, good, bad, logDensityRatio }
+
+        public init() {}
+
+        /// Beside the explanation's own keys, in the same JSON object.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(basis, forKey: .basis)
+            try c.encode(candidates, forKey: .candidates)
+            try c.encodeIfPresent(split?.good, forKey: .good)
+            try c.encodeIfPresent(split?.bad, forKey: .bad)
+            try c.encodeIfPresent(logDensityRatio, forKey: .logDensityRatio)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            basis = try c.decode(Basis.self, forKey: .basis)
+            candidates = try c.decode(Int.self, forKey: .candidates)
+            if let good = try c.decodeIfPresent(Int.self, forKey: .good), let bad = try c.decodeIfPresent(Int.self, forKey: .bad) {
+                split = Split(good: good, bad: bad)
+            }
+            logDensityRatio = try c.decodeIfPresent(Double.self, forKey: .logDensityRatio)
+        }
+
+        var summary: String {
+            switch basis {
+            case .tpe: "log l/g \(logDensityRatio.map(Explanation.short) ?? "?") (good \(split?.good ?? 0), bad \(split?.bad ?? 0))"
+            case .random: "random draw (fewer than \(TPESampler.startupTrials) results)"
+            }
         }
     }
 }
