@@ -78,40 +78,9 @@ extension ScalingPanel: PanelKind {
                 var sentence = Self.describe(law, shown: shown, leftOut: fit.leftOut)
                 var reached: PowerLaw.Reach?
                 if let target, let goal = errorTarget {
-                    let said = "\(HTML.escape(name)) \(Format.number(target))"
-                    let improving = lower ? law.exponent < 0 : law.exponent > 0
-                    if law.isFlat {
-                        sentence += "; flat, so it never reaches \(said)"
-                    } else if goal <= 0 {
-                        sentence += "; \(said) leaves no error, which a power law never reaches"
-                    } else if !law.isTrend {
-                        // No slope to follow: say where the sizes run stand instead of a size the interval cannot bound.
-                        let means = Dictionary(grouping: pairs, by: \.n).values.map { g in g.reduce(0) { $0 + $1.v } / Double(g.count) }
-                        let meeting = means.filter { Metric.lowerIsBetter(name) ? $0 <= target : $0 >= target }.count
-                        sentence += "; with no trend there is no size to predict for \(said), which "
-                            + (meeting == means.count ? "every size run meets"
-                                : meeting == 0 ? "no size run meets" : "\(meeting) of the \(means.count) sizes run meet")
-                            + " on average"
-                    } else if let r = law.reach(goal) {
-                        let about = "about \(Self.records(r.size)) records", at = "\(about) (\(Self.interval(r)))"
-                        // A curve the power law does not describe leaves its prediction a conditional.
-                        let reaches = (law.lackOfFit?.p ?? 1) < 0.05 ? "if that slope held, the trend would reach" : "the trend reaches"
-                        if improving {
-                            reached = r
-                            if r.size < law.smallest {
-                                sentence += "; the trend is past \(said) at every size run (crossing it at \(about), \(Self.interval(r)))"
-                            } else if r.size <= law.largest {
-                                sentence += "; \(reaches) \(said) at \(at), within the sizes run"
-                            } else {
-                                let times = Format.number((r.size / law.largest * 10).rounded() / 10)
-                                sentence += "; \(reaches) \(said) at \(at), \(times)× the largest size run"
-                            }
-                        } else if r.size > law.smallest {
-                            sentence += "; the trend meets \(said) up to \(at) and moves away from it with more"
-                        } else {
-                            sentence += "; the trend moves away from \(said): more records made it worse"
-                        }
-                    }
+                    let reading = Self.reading(law, target: target, goal: goal, name: name, lower: lower, pairs: pairs)
+                    sentence += reading.text
+                    reached = reading.reached
                 }
                 sentences.append(sentence)
                 // The line over the sizes run, carried on to the predicted size when that is near enough to draw.
@@ -165,6 +134,48 @@ extension ScalingPanel: PanelKind {
         }
         html += page.note(notes.joined(separator: "; "))
         return html + "<div class=\"multiples two\">" + figures + "</div>"
+    }
+
+    /// What the trend says of a target: the records it reaches it at, with their interval (`reached`, to be drawn), or
+    /// why no size can be named. `goal` is the target as fitted (the error of a score); `lower` says which way it is met.
+    static func reading(_ law: PowerLaw, target: Double, goal: Double, name: String, lower: Bool,
+                        pairs: [(n: Double, v: Double)]) -> (text: String, reached: PowerLaw.Reach?) {
+        var text = "", reached: PowerLaw.Reach?
+        let said = "\(HTML.escape(name)) \(Format.number(target))"
+        let improving = lower ? law.exponent < 0 : law.exponent > 0
+        if law.isFlat {
+            text += "; flat, so it never reaches \(said)"
+        } else if goal <= 0 {
+            text += "; \(said) leaves no error, which a power law never reaches"
+        } else if !law.isTrend {
+            // No slope to follow: say where the sizes run stand instead of a size the interval cannot bound.
+            let means = Dictionary(grouping: pairs, by: \.n).values.map { g in g.reduce(0) { $0 + $1.v } / Double(g.count) }
+            let meeting = means.filter { Metric.lowerIsBetter(name) ? $0 <= target : $0 >= target }.count
+            text += "; with no trend there is no size to predict for \(said), which "
+                + (meeting == means.count ? "every size run meets"
+                    : meeting == 0 ? "no size run meets" : "\(meeting) of the \(means.count) sizes run meet")
+                + " on average"
+        } else if let r = law.reach(goal) {
+            let about = "about \(Self.records(r.size)) records", at = "\(about) (\(Self.interval(r)))"
+            // A curve the power law does not describe leaves its prediction a conditional.
+            let reaches = (law.lackOfFit?.p ?? 1) < 0.05 ? "if that slope held, the trend would reach" : "the trend reaches"
+            if improving {
+                reached = r
+                if r.size < law.smallest {
+                    text += "; the trend is past \(said) at every size run (crossing it at \(about), \(Self.interval(r)))"
+                } else if r.size <= law.largest {
+                    text += "; \(reaches) \(said) at \(at), within the sizes run"
+                } else {
+                    let times = Format.number((r.size / law.largest * 10).rounded() / 10)
+                    text += "; \(reaches) \(said) at \(at), \(times)× the largest size run"
+                }
+            } else if r.size > law.smallest {
+                text += "; the trend meets \(said) up to \(at) and moves away from it with more"
+            } else {
+                text += "; the trend moves away from \(said): more records made it worse"
+            }
+        }
+        return (text, reached)
     }
 
     /// "val/loss ∝ records^−0.27 (95% interval −0.30 … −0.23) over 12 runs at 4 sizes", with what weakens it.
