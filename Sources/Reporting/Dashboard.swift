@@ -11,66 +11,6 @@ public struct Dashboard: Sendable, Equatable {
     public var panels: [Panel]
 }
 
-public struct Panel: Sendable, Equatable {
-    /// What a curves panel draws when it names no metrics.
-    public static let defaultCurves = [TrainerContract.Metric.trainLoss, TrainerContract.Metric.valLoss]
-
-    public enum Kind: String, Sendable, CaseIterable {
-        case table, curves, scatter, heatmap, bars3h, forgetting, flips
-        /// Which parameter mattered: the metric's mean ± se per value of each varying parameter, with its share.
-        case effects
-        /// Parallel coordinates of the varying parameters and the metric, one line per run coloured by the metric.
-        case parallel
-        /// In-domain 3H total against forgetting on the general set, the Pareto front marked and its runs labelled.
-        case tradeoff
-        /// The search's progress: each run's metric in the order the runs started, and the best so far.
-        case progress
-        /// Data scaling: val loss and each 3H dimension against training records on log-log axes, a power law fitted
-        /// with its interval, and the records the trend predicts for a target. Drawn only when the records vary.
-        case scaling
-        /// Single-run panels, for run pages.
-        case overview, params, verdict, scores, artifacts
-    }
-
-    public var kind: Kind
-    public var title: String?
-    public var params: [String]?
-    public var metrics: [String]?
-    public var x: String?
-    public var y: String?
-    public var color: String?
-    public var value: String?
-    public var by: String?
-    public var top: Int?
-    public var points: Int?
-    public var gate: String?
-    public var limit: Int?
-    /// Log x axis: nil decides from the data (positive values spanning more than a decade, or a learning rate).
-    public var logX: Bool?
-    /// Target values by metric (`target: {val/loss: 0.9, helpful: 0.6}`): the scaling panel's predictions.
-    public var targets: [String: Double]?
-
-    public init(kind: Kind) { self.kind = kind }
-
-    /// The keys each kind reads; anything else is an error with a suggestion.
-    static let keys: [Kind: [String]] = [
-        .table: ["params", "metrics", "top"],
-        .curves: ["metrics", "top", "points"],
-        .scatter: ["x", "y", "color", "log_x"],
-        .heatmap: ["x", "y", "value"],
-        .bars3h: ["metrics", "gate", "top"],
-        .forgetting: ["x", "by"],
-        .flips: ["limit"],
-        .effects: ["params", "top"],
-        .parallel: ["params"],
-        .tradeoff: ["x", "y"],
-        .progress: ["y"],
-        .scaling: ["x", "metrics", "target", "gate"],
-        .overview: [], .params: [], .verdict: [], .scores: [], .artifacts: [],
-    ]
-    static let required: [Kind: [String]] = [.scatter: ["x", "y"], .heatmap: ["x", "y", "value"]]
-}
-
 /// Every problem in a dashboard file, each as `file:line:column: message`.
 public struct DashboardError: Error, Sendable, CustomStringConvertible {
     public var problems: [String]
@@ -116,7 +56,7 @@ extension Dashboard {
     /// A panel is `- type: curves` with its options alongside, or `- curves: {options}`.
     private static func parsePanel(_ node: Node, at: (Node?) -> String, problems: inout [String]) -> Panel? {
         if let name = node.string {
-            return kind(name, node, at: at, problems: &problems).map(Panel.init(kind:))
+            return kind(name, node, at: at, problems: &problems).map { Panel($0, Panel.Options()) }
         }
         guard let m = node.mapping else {
             problems.append("\(at(node)): error: a panel is a mapping such as {type: curves, top: 8}")
@@ -127,7 +67,7 @@ extension Dashboard {
         if let t = m["type"] {
             kindNode = t
             options.removeAll { $0.key.string == "type" }
-        } else if m.count == 1, let only = m.first, Panel.Kind(rawValue: only.key.string ?? "") != nil {
+        } else if m.count == 1, let only = m.first, Panel.kind(named: only.key.string ?? "") != nil {
             kindNode = only.key
             if only.value.mapping == nil, only.value.scalar?.string.isEmpty == false || only.value.sequence != nil {
                 problems.append("\(at(only.value)): error: the options of \(only.key.string!) are a mapping")
@@ -135,12 +75,12 @@ extension Dashboard {
             }
             options = only.value.mapping.map(Array.init) ?? []
         } else {
-            problems.append("\(at(node)): error: a panel needs a type: one of \(Panel.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            problems.append("\(at(node)): error: a panel needs a type: one of \(Panel.kinds.map { $0.name }.joined(separator: ", "))")
             return nil
         }
         guard let k = kind(kindNode.string ?? "", kindNode, at: at, problems: &problems) else { return nil }
-        var panel = Panel(kind: k)
-        let allowed = ["title"] + Panel.keys[k]!
+        var panel = Panel.Options()
+        let allowed = ["title"] + k.options
         for (key, v) in options {
             let name = key.string ?? ""
             func text() -> String? {
@@ -160,7 +100,7 @@ extension Dashboard {
                 return nil
             }
             guard allowed.contains(name) else {
-                problems.append("\(at(key)): error: \(k.rawValue) has no option '\(name)'" + hint(name, allowed)
+                problems.append("\(at(key)): error: \(k.name) has no option '\(name)'" + hint(name, allowed)
                                 + (allowed.count > 1 ? " (it reads \(allowed.joined(separator: ", ")))" : ""))
                 continue
             }
@@ -196,15 +136,15 @@ extension Dashboard {
             default: break
             }
         }
-        for r in Panel.required[k] ?? [] where !options.contains(where: { $0.key.string == r }) {
-            problems.append("\(at(kindNode)): error: \(k.rawValue) needs '\(r)'")
+        for r in k.required where !options.contains(where: { $0.key.string == r }) {
+            problems.append("\(at(kindNode)): error: \(k.name) needs '\(r)'")
         }
-        return panel
+        return Panel(k, panel)
     }
 
-    private static func kind(_ name: String, _ node: Node, at: (Node?) -> String, problems: inout [String]) -> Panel.Kind? {
-        if let k = Panel.Kind(rawValue: name) { return k }
-        problems.append("\(at(node)): error: unknown panel type '\(name)'" + hint(name, Panel.Kind.allCases.map(\.rawValue)))
+    private static func kind(_ name: String, _ node: Node, at: (Node?) -> String, problems: inout [String]) -> (any PanelKind.Type)? {
+        if let k = Panel.kind(named: name) { return k }
+        problems.append("\(at(node)): error: unknown panel type '\(name)'" + hint(name, Panel.kinds.map { $0.name }))
         return nil
     }
 

@@ -79,7 +79,7 @@ final class Renderer {
             }
             let context = PanelContext(renderer: self, scope: scope, prefix: prefix, chartBase: "plots/\(page)-\(i + 1)", groups: groups)
             // A panel with nothing to say on these runs (scaling where the records do not vary) leaves no section.
-            let body = try context.render(panel)
+            let body = try panel.kind.render(in: context)
             if !body.isEmpty { html += "<section>\n" + body + "\n</section>\n" }
         }
         return html

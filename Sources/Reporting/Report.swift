@@ -82,8 +82,9 @@ public enum Report {
         let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
         // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
         // items of the runs whose flips are shown (the compared ones, or the best few).
-        let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).filter { $0.kind == .curves }
-            .flatMap { $0.metrics ?? Panel.defaultCurves })
+        let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).flatMap { panel -> [String] in
+            if case .curves(let curves) = panel { curves.asked } else { [] }
+        })
         var flipsOf = Set((request.compared.isEmpty
             ? Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }.prefix(defaultCompared).map(\.run) : request.compared).map(\.rowID))
         // A one-change-at-a-time design's effects pair each run with the baseline item by item.
@@ -105,7 +106,9 @@ public enum Report {
             pages += 1
         }
 
-        let gatePath = request.index.panels.first { $0.kind == .bars3h && $0.gate != nil }?.gate
+        let gatePath = request.index.panels.lazy.compactMap { panel -> String? in
+            if case .bars3h(let bars) = panel { bars.gate } else { nil }
+        }.first
         // Which parameter mattered, in one sentence, beside the best run.
         let varying = RunSnapshot.differingParams(runs).filter { $0 != SeedGroups.seedKey }
         let scored = runs.compactMap { r in r.value(metric).map { (params: r.params, value: $0) } }
@@ -140,8 +143,7 @@ public enum Report {
         try write(HTML.page(title: "\(request.title) — \(request.index.title)", nav: nav, body: head + indexBody), to: "index.html")
 
         // Every run in one table, on a page of its own.
-        var all = Panel(kind: .table)
-        all.top = .max
+        let all = Panel.table(TablePanel(top: .max))
         let table = try renderer.render(Dashboard(title: "all runs", metric: nil, panels: [all]), scope: .index(ranked), prefix: "")
         try write(HTML.page(title: "\(request.title) — all \(runs.count) runs", nav: nav, body: table), to: "runs.html")
 

@@ -67,7 +67,7 @@ struct PowerLawTests {
         #expect(!law.isTrend)
         let reach = try #require(law.reach(0.5))
         #expect(reach.low == nil && reach.high == nil)
-        #expect(PanelContext.describe(law, shown: "val/loss", leftOut: 0)
+        #expect(ScalingPanel.describe(law, shown: "val/loss", leftOut: 0)
             == "val/loss ∝ records^−0.0035 (95% interval −0.95 … 0.94) over 4 runs at 3 sizes; the interval includes 0: no trend beyond the scatter about the line "
             + "(only 2 degrees of freedom, so the interval is wide)")
     }
@@ -84,7 +84,7 @@ struct PowerLawTests {
         let law = try fitted(sizes, honest.map { 1 - $0 }).law
         let turned = try #require(law.lackOfFit)
         #expect(close(turned.f, 237.54759962276842, 1e-8) && close(turned.p, 7.520194291013866e-08, 1e-6))
-        #expect(PanelContext.describe(law, shown: "1 − honest", leftOut: 0).contains(
+        #expect(ScalingPanel.describe(law, shown: "1 − honest", leftOut: 0).contains(
             "the sizes' means stray from a power law beyond the seeds' scatter (lack-of-fit F test, p &lt; 0.001)"))
         // Without repeats there is no pure error to test against.
         #expect(try fitted([10, 30, 100, 300], [1, 0.8, 0.7, 0.5]).law.lackOfFit == nil)
@@ -126,12 +126,12 @@ struct PowerLawTests {
 
     @Test("predicted records are said to two significant figures")
     func records() {
-        #expect(PanelContext.records(485.6) == "490")
-        #expect(PanelContext.records(12_345) == "12,000")
-        #expect(PanelContext.records(1_234_567) == "1,200,000")
-        #expect(PanelContext.records(47.4) == "47")
-        #expect(PanelContext.records(3.2e9) == "3.2e+09")
-        #expect(PanelContext.exponent(-0.2661) == "−0.27" && PanelContext.exponent(0.004) == "0.004")
+        #expect(ScalingPanel.records(485.6) == "490")
+        #expect(ScalingPanel.records(12_345) == "12,000")
+        #expect(ScalingPanel.records(1_234_567) == "1,200,000")
+        #expect(ScalingPanel.records(47.4) == "47")
+        #expect(ScalingPanel.records(3.2e9) == "3.2e+09")
+        #expect(ScalingPanel.exponent(-0.2661) == "−0.27" && ScalingPanel.exponent(0.004) == "0.004")
     }
 }
 
@@ -195,12 +195,12 @@ struct ScalingPanelTests {
             try fitted(n, snapshots.map { error ? 1 - $0.value(name)! : $0.value(name)! }).law
         }
         func said(_ r: PowerLaw.Reach) -> String {
-            "about \(PanelContext.records(r.size)) records (interval \(PanelContext.records(r.low!)) … \(PanelContext.records(r.high!)))"
+            "about \(ScalingPanel.records(r.size)) records (interval \(ScalingPanel.records(r.low!)) … \(ScalingPanel.records(r.high!)))"
         }
         let loss = try law("val/loss")
         #expect(loss.isTrend && loss.high < 0, "val loss falls with records beyond its scatter")
-        #expect(panel.contains("val/loss ∝ records^\(PanelContext.exponent(loss.exponent)) (95% interval \(PanelContext.exponent(loss.low)) … "
-                               + "\(PanelContext.exponent(loss.high))) over 8 runs at 4 sizes"), "\(panel)")
+        #expect(panel.contains("val/loss ∝ records^\(ScalingPanel.exponent(loss.exponent)) (95% interval \(ScalingPanel.exponent(loss.low)) … "
+                               + "\(ScalingPanel.exponent(loss.high))) over 8 runs at 4 sizes"), "\(panel)")
         // The dashboard's goals lie past the largest size: the records are predicted with their interval.
         let lossReach = try #require(loss.reach(0.3))
         #expect(lossReach.size > 96)
@@ -236,12 +236,12 @@ struct ScalingPanelTests {
         let dir = temporaryDirectory("train-records")
         let (store, runs) = try makeScalingStore(in: dir, axis: "train_records")
         let dashboard = try Dashboard.parse(yaml: "title: t\npanels:\n  - type: scaling\n    metrics: [val/loss]\n    target: {val/loss: 0.6}\n", file: "d.yaml")
-        #expect(dashboard.panels[0].targets == ["val/loss": 0.6])
+        #expect((dashboard.panels[0].kind as? ScalingPanel)?.targets == ["val/loss": 0.6])
         let panel = try section(try report(dir, store, runs, index: dashboard))
         let snapshots = try store.snapshots(runs)
         let law = try fitted(snapshots.map { $0.value("train_records")! }, snapshots.map { $0.value("val/loss")! }).law
         let reach = try #require(law.reach(0.6))
-        #expect(panel.contains("the trend reaches val/loss 0.6 at about \(PanelContext.records(reach.size)) records"), "\(panel)")
+        #expect(panel.contains("the trend reaches val/loss 0.6 at about \(ScalingPanel.records(reach.size)) records"), "\(panel)")
         #expect(panel.contains("targets from the panel's target"))
         #expect(!panel.contains("helpful"), "only the metrics named")
     }

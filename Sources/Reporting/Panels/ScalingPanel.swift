@@ -3,8 +3,25 @@ import Foundation
 import Gate
 import Tracking
 
-/// The scaling panel: how a metric moves with the number of training records, read as a power law.
-extension PanelContext {
+/// Data scaling: val loss and each 3H dimension against training records on log-log axes, a power law fitted with its
+/// interval, and the records the trend predicts for a target. Drawn only when the records vary.
+public struct ScalingPanel: Sendable, Equatable {
+    public var title: String?
+    /// The records axis (default the first of `recordAxes` that varies).
+    public var x: String?
+    public var metrics: [String]?
+    /// Target values by metric (`target: {val/loss: 0.9, helpful: 0.6}`): the records the trend needs for each.
+    public var targets: [String: Double]?
+    /// A gate file whose thresholds are the targets the panel's own do not name.
+    public var gate: String?
+}
+
+extension ScalingPanel: PanelKind {
+    static let name = "scaling"
+    static let options = ["x", "metrics", "target", "gate"]
+    init(_ o: Panel.Options) { self.init(title: o.title, x: o.x, metrics: o.metrics, targets: o.targets, gate: o.gate) }
+    var panel: Panel { .scaling(self) }
+
     /// The names the records axis goes by, in the order the panel looks for one that varies: the trainers' cap
     /// (`max_samples`, LLaMA-Factory's name) and a count a trainer states itself, as a parameter or a logged value.
     static let recordAxes = ["max_samples", "train_records"]
@@ -13,15 +30,19 @@ extension PanelContext {
     /// every finished run a point (seed repeats apart), the fitted power law and its 95% band, and a sentence with
     /// the exponent, its interval and, given a target (`target:`, else the `gate:`'s threshold), the records the
     /// trend reaches it at. Nothing is drawn when the runs do not vary in records.
-    func scaling(_ p: Panel) throws -> String {
-        let runs = scope.runs.filter { $0.run.status.isFinished }
-        guard let x = (p.x.map { [$0] } ?? Self.recordAxes).first(where: { a in Set(runs.compactMap { $0.value(a) }).count >= 2 }) else { return "" }
+    func render(in page: PanelContext) throws -> String {
+        let runs = page.scope.runs.filter { $0.run.status.isFinished }
+        let axes = self.x.map { [$0] } ?? Self.recordAxes
+        guard let x = axes.first(where: { a in Set(runs.compactMap { $0.value(a) }).count >= 2 }) else { return "" }
         let sized = runs.filter { $0.value(x) != nil }
-        let asked = p.metrics ?? [TrainerContract.Metric.valLoss, metric] + ValueNames.dimensions
-        let names = asked.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.filter { m in sized.contains { $0.value(m) != nil } }
-        var html = heading(p, "Data scaling: what more records buy")
-        guard !names.isEmpty else { return html + note("no run with \(HTML.escape(x)) has \(HTML.escape(asked.joined(separator: ", ")))") }
-        let gate = try p.gate.flatMap { try renderer.gate($0) }
+        let asked = metrics ?? [TrainerContract.Metric.valLoss, page.metric] + ValueNames.dimensions
+        let names = asked.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            .filter { m in sized.contains { $0.value(m) != nil } }
+        var html = page.heading(self, "Data scaling: what more records buy")
+        guard !names.isEmpty else {
+            return html + page.note("no run with \(HTML.escape(x)) has \(HTML.escape(asked.joined(separator: ", ")))")
+        }
+        let gate = try self.gate.flatMap { try page.renderer.gate($0) }
         var sentences: [String] = [], figures = "", scores = false, targeted = false
         for (i, name) in names.enumerated() {
             let pairs = sized.compactMap { r in r.value(name).map { (n: r.value(x)!, v: $0) } }
@@ -30,9 +51,9 @@ extension PanelContext {
             scores = scores || asError
             let shown = asError ? "1 − \(name)" : name
             let fitted = pairs.map { asError ? 1 - $0.v : $0.v }
-            let target = p.targets?[name] ?? gate.flatMap { Self.threshold($0, for: name) }
+            let target = targets?[name] ?? gate.flatMap { Self.threshold($0, for: name) }
             targeted = targeted || target != nil
-            var c = chart(p, "\(shown) against \(x)", suffix: "-\(i)")
+            var c = page.chart(self, "\(shown) against \(x)", suffix: "-\(i)")
             c.title = "\(shown) against \(x)"
             c.width = 560
             c.height = 380
@@ -47,7 +68,8 @@ extension PanelContext {
             var xs = pairs.map(\.n).filter { $0 > 0 }, ys = fitted
             switch PowerLaw.fit(sizes: pairs.map(\.n), values: fitted) {
             case .failure(.tooFewSizes(let k, _)):
-                sentences.append("\(HTML.escape(name)): no fit: \(k) \(k == 1 ? "size" : "sizes") of \(HTML.escape(x)) with a positive \(HTML.escape(shown)) ("
+                sentences.append("\(HTML.escape(name)): no fit: \(k) \(k == 1 ? "size" : "sizes") of \(HTML.escape(x)) "
+                                 + "with a positive \(HTML.escape(shown)) ("
                                  + sizes.map { Format.number($0) }.joined(separator: ", ") + "); a power law needs at least 3")
             case .success(let fit):
                 let law = fit.law
@@ -56,38 +78,9 @@ extension PanelContext {
                 var sentence = Self.describe(law, shown: shown, leftOut: fit.leftOut)
                 var reached: PowerLaw.Reach?
                 if let target, let goal = errorTarget {
-                    let said = "\(HTML.escape(name)) \(Format.number(target))"
-                    let improving = lower ? law.exponent < 0 : law.exponent > 0
-                    if law.isFlat {
-                        sentence += "; flat, so it never reaches \(said)"
-                    } else if goal <= 0 {
-                        sentence += "; \(said) leaves no error, which a power law never reaches"
-                    } else if !law.isTrend {
-                        // No slope to follow: say where the sizes run stand instead of a size the interval cannot bound.
-                        let means = Dictionary(grouping: pairs, by: \.n).values.map { g in g.reduce(0) { $0 + $1.v } / Double(g.count) }
-                        let meeting = means.filter { Metric.lowerIsBetter(name) ? $0 <= target : $0 >= target }.count
-                        sentence += "; with no trend there is no size to predict for \(said), which "
-                            + (meeting == means.count ? "every size run meets" : meeting == 0 ? "no size run meets" : "\(meeting) of the \(means.count) sizes run meet")
-                            + " on average"
-                    } else if let r = law.reach(goal) {
-                        let about = "about \(Self.records(r.size)) records", at = "\(about) (\(Self.interval(r)))"
-                        // A curve the power law does not describe leaves its prediction a conditional.
-                        let reaches = (law.lackOfFit?.p ?? 1) < 0.05 ? "if that slope held, the trend would reach" : "the trend reaches"
-                        if improving {
-                            reached = r
-                            if r.size < law.smallest {
-                                sentence += "; the trend is past \(said) at every size run (crossing it at \(about), \(Self.interval(r)))"
-                            } else if r.size <= law.largest {
-                                sentence += "; \(reaches) \(said) at \(at), within the sizes run"
-                            } else {
-                                sentence += "; \(reaches) \(said) at \(at), \(Format.number((r.size / law.largest * 10).rounded() / 10))× the largest size run"
-                            }
-                        } else if r.size > law.smallest {
-                            sentence += "; the trend meets \(said) up to \(at) and moves away from it with more"
-                        } else {
-                            sentence += "; the trend moves away from \(said): more records made it worse"
-                        }
-                    }
+                    let reading = Self.reading(law, target: target, goal: goal, name: name, lower: lower, pairs: pairs)
+                    sentence += reading.text
+                    reached = reading.reached
                 }
                 sentences.append(sentence)
                 // The line over the sizes run, carried on to the predicted size when that is near enough to draw.
@@ -99,7 +92,8 @@ extension PanelContext {
                 xs += [end]
                 ys += [law.value(at: end)]
                 if let r = reached, let goal = errorTarget, r.size >= law.smallest / 1.5, r.size <= end * 1.001 {
-                    c.elements.append(.points(title: "reached at about \(Self.records(r.size)) records", x: [r.size], y: [goal], color: 2, size: 1.3))
+                    c.elements.append(.points(title: "reached at about \(Self.records(r.size)) records", x: [r.size], y: [goal], color: 2,
+                                              size: 1.3))
                     if !c.xTics!.contains(where: { abs($0.at / r.size - 1) < 0.15 }) { c.xTics!.append((Self.records(r.size), r.size)) }
                 }
             }
@@ -109,7 +103,8 @@ extension PanelContext {
             if let target, (asError ? 1 - target : target) > 0 {
                 let goal = asError ? 1 - target : target
                 ys.append(goal)
-                c.elements.append(.line(title: "target \(name) \(Format.number(target))", x: [left, right], y: [goal, goal], color: 2, dashed: true))
+                c.elements.append(.line(title: "target \(name) \(Format.number(target))", x: [left, right], y: [goal, goal], color: 2,
+                                        dashed: true))
             }
             let positive = ys.filter { $0 > 0 && $0.isFinite }
             if let lo = positive.min(), let hi = positive.max() {
@@ -117,21 +112,70 @@ extension PanelContext {
                 c.yTics = Self.logTics(lo / 1.25, hi * 1.25).map { (Format.number($0), $0) }
             }
             c.xRange = (left, right)
-            figures += try renderer.figure(c, prefix: prefix)
+            figures += try page.renderer.figure(c, prefix: page.prefix)
         }
         html += sentences.map { "<p class=\"answer\">\($0).</p>\n" }.joined()
-        var notes = ["each point is a finished run (seed repeats apart); the line is the least-squares fit of log value on log \(HTML.escape(x)), "
-                     + "its band the 95% interval of the line; exponents' intervals are t intervals"]
-        if scores { notes.append("3H scores are fitted as their error, 1 − score: a power law can fall toward 0, a score cannot rise past 1") }
+        var notes = ["each point is a finished run (seed repeats apart); the line is the least-squares fit of log value on log "
+                     + "\(HTML.escape(x)), its band the 95% interval of the line; exponents' intervals are t intervals"]
+        if scores {
+            notes.append("3H scores are fitted as their error, 1 − score: a power law can fall toward 0, a score cannot rise past 1")
+        }
         notes.append(targeted
-            ? "targets from " + (p.targets?.isEmpty == false ? "the panel's target" : "") + (p.targets?.isEmpty == false && gate != nil ? " and " : "")
-                + (gate != nil ? "the thresholds of \(HTML.escape(p.gate!))" : "") + "; a target's interval is where the band crosses it (Fieller)"
+            ? "targets from " + (targets?.isEmpty == false ? "the panel's target" : "")
+                + (targets?.isEmpty == false && gate != nil ? " and " : "")
+                + (gate != nil ? "the thresholds of \(HTML.escape(self.gate!))" : "")
+                + "; a target's interval is where the band crosses it (Fieller)"
             : "name a target (<code>target: {val/loss: 0.9, helpful: 0.6}</code>) or a <code>gate:</code> for the records the trend needs")
         if x == "max_samples" { notes.append("records are max_samples: a cap above a dataset's size counts as the cap") }
         let without = runs.count - sized.count
-        if without > 0 { notes.append("\(without) finished \(without == 1 ? "run has" : "runs have") no \(HTML.escape(x)) and \(without == 1 ? "is" : "are") left out") }
-        html += note(notes.joined(separator: "; "))
+        if without > 0 {
+            notes.append("\(without) finished \(without == 1 ? "run has" : "runs have") no \(HTML.escape(x)) "
+                         + "and \(without == 1 ? "is" : "are") left out")
+        }
+        html += page.note(notes.joined(separator: "; "))
         return html + "<div class=\"multiples two\">" + figures + "</div>"
+    }
+
+    /// What the trend says of a target: the records it reaches it at, with their interval (`reached`, to be drawn), or
+    /// why no size can be named. `goal` is the target as fitted (the error of a score); `lower` says which way it is met.
+    static func reading(_ law: PowerLaw, target: Double, goal: Double, name: String, lower: Bool,
+                        pairs: [(n: Double, v: Double)]) -> (text: String, reached: PowerLaw.Reach?) {
+        var text = "", reached: PowerLaw.Reach?
+        let said = "\(HTML.escape(name)) \(Format.number(target))"
+        let improving = lower ? law.exponent < 0 : law.exponent > 0
+        if law.isFlat {
+            text += "; flat, so it never reaches \(said)"
+        } else if goal <= 0 {
+            text += "; \(said) leaves no error, which a power law never reaches"
+        } else if !law.isTrend {
+            // No slope to follow: say where the sizes run stand instead of a size the interval cannot bound.
+            let means = Dictionary(grouping: pairs, by: \.n).values.map { g in g.reduce(0) { $0 + $1.v } / Double(g.count) }
+            let meeting = means.filter { Metric.lowerIsBetter(name) ? $0 <= target : $0 >= target }.count
+            text += "; with no trend there is no size to predict for \(said), which "
+                + (meeting == means.count ? "every size run meets"
+                    : meeting == 0 ? "no size run meets" : "\(meeting) of the \(means.count) sizes run meet")
+                + " on average"
+        } else if let r = law.reach(goal) {
+            let about = "about \(Self.records(r.size)) records", at = "\(about) (\(Self.interval(r)))"
+            // A curve the power law does not describe leaves its prediction a conditional.
+            let reaches = (law.lackOfFit?.p ?? 1) < 0.05 ? "if that slope held, the trend would reach" : "the trend reaches"
+            if improving {
+                reached = r
+                if r.size < law.smallest {
+                    text += "; the trend is past \(said) at every size run (crossing it at \(about), \(Self.interval(r)))"
+                } else if r.size <= law.largest {
+                    text += "; \(reaches) \(said) at \(at), within the sizes run"
+                } else {
+                    let times = Format.number((r.size / law.largest * 10).rounded() / 10)
+                    text += "; \(reaches) \(said) at \(at), \(times)× the largest size run"
+                }
+            } else if r.size > law.smallest {
+                text += "; the trend meets \(said) up to \(at) and moves away from it with more"
+            } else {
+                text += "; the trend moves away from \(said): more records made it worse"
+            }
+        }
+        return (text, reached)
     }
 
     /// "val/loss ∝ records^−0.27 (95% interval −0.30 … −0.23) over 12 runs at 4 sizes", with what weakens it.
@@ -141,11 +185,16 @@ extension PanelContext {
         if law.isFlat { s += ": the same value at every size" }
         else if !law.isTrend { s += "; the interval includes 0: no trend beyond the scatter about the line" }
         if let lof = law.lackOfFit, lof.p < 0.05 {
-            s += "; the sizes' means stray from a power law beyond the seeds' scatter (lack-of-fit F test, \(HTML.escape(Paired.formatP(lof.p)))): "
+            s += "; the sizes' means stray from a power law beyond the seeds' scatter "
+                + "(lack-of-fit F test, \(HTML.escape(Paired.formatP(lof.p)))): "
                 + "read the exponent as an average slope, not a law to extrapolate"
         }
-        if law.degreesOfFreedom < 4 { s += " (only \(law.degreesOfFreedom) degree\(law.degreesOfFreedom == 1 ? "" : "s") of freedom, so the interval is wide)" }
-        if leftOut > 0 { s += "; \(leftOut) \(leftOut == 1 ? "run" : "runs") left out at a value of 0 or below, which a power law cannot take" }
+        if law.degreesOfFreedom < 4 {
+            s += " (only \(law.degreesOfFreedom) degree\(law.degreesOfFreedom == 1 ? "" : "s") of freedom, so the interval is wide)"
+        }
+        if leftOut > 0 {
+            s += "; \(leftOut) \(leftOut == 1 ? "run" : "runs") left out at a value of 0 or below, which a power law cannot take"
+        }
         return s
     }
 
