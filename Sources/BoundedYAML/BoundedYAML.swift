@@ -99,7 +99,7 @@ public struct YAMLFile: Sendable {
         do {
             guard let root = try BoundedYAML.compose(yaml: text) else { return .success(nil) }
             if let key = Self.firstNonScalarKey(root) {
-                return .failure(Problem("\(place(key)): a key must be text, not a list or mapping"))
+                return .failure(Problem("\(place(key)): \(prefix)a key must be text, not a list or mapping"))
             }
             return .success(root)
         } catch let error as YamlError {

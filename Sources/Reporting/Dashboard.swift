@@ -20,18 +20,13 @@ public struct DashboardError: Error, Sendable, CustomStringConvertible {
 extension Dashboard {
     public static func parse(yaml: String, file: String) throws(DashboardError) -> Dashboard {
         var problems: [String] = []
-        func at(_ n: Node?) -> String { "\(file):\(n?.mark?.line ?? 1):\(n?.mark?.column ?? 1)" }
+        let source = YAMLFile(file: file, text: yaml)
+        func at(_ n: Node?) -> String { source.place(n) }
         let root: Node
-        do {
-            guard let r = try BoundedYAML.compose(yaml: yaml) else { throw DashboardError(problems: ["\(file):1:1: error: the dashboard is empty"]) }
-            root = r
-        } catch let e as DashboardError {
-            throw e
-        } catch let e as YamlError {
-            let at = YAMLErrorLocation(e, in: yaml)
-            throw DashboardError(problems: ["\(file):\(at.line):\(at.column): error: invalid YAML: \(at.problem)"])
-        } catch {
-            throw DashboardError(problems: ["\(file):1:1: error: \(error)"])
+        switch source.root(prefix: "error: invalid YAML: ") {
+        case .failure(let problem): throw DashboardError(problems: [problem.description])
+        case .success(nil): throw DashboardError(problems: ["\(file):1:1: error: the dashboard is empty"])
+        case .success(let r?): root = r
         }
         guard let top = root.mapping else { throw DashboardError(problems: ["\(at(root)): error: a dashboard is a mapping with title and panels"]) }
         var dashboard = Dashboard(title: (file as NSString).lastPathComponent, metric: nil, panels: [])
@@ -56,7 +51,10 @@ extension Dashboard {
     /// A panel is `- type: curves` with its options alongside, or `- curves: {options}`.
     private static func parsePanel(_ node: Node, at: (Node?) -> String, problems: inout [String]) -> Panel? {
         if let name = node.string {
-            return kind(name, node, at: at, problems: &problems).map { Panel($0, Panel.Options()) }
+            guard let k = kind(name, node, at: at, problems: &problems) else { return nil }
+            // A bare name takes every option's default; a kind that needs one says so here, not with a crash later.
+            for r in k.required { problems.append("\(at(node)): error: \(k.name) needs '\(r)'") }
+            return k.required.isEmpty ? Panel(k, Panel.Options()) : nil
         }
         guard let m = node.mapping else {
             problems.append("\(at(node)): error: a panel is a mapping such as {type: curves, top: 8}")

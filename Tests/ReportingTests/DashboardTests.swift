@@ -57,6 +57,12 @@ struct DashboardTests {
         #expect(p.count == 6)
     }
 
+    @Test("a panel named bare that needs options says which, instead of drawing nothing or crashing")
+    func bareNameNeedingOptions() {
+        let p = problems("title: t\npanels:\n  - scatter\n  - curves\n")
+        #expect(p == ["d.yaml:3:5: error: scatter needs 'x'", "d.yaml:3:5: error: scatter needs 'y'"])
+    }
+
     @Test("broken YAML names where the parser stopped")
     func invalidYAML() {
         let p = problems("panels:\n  - type: table\n    params: [lr\n")
