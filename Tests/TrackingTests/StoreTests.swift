@@ -123,4 +123,30 @@ import Testing
         #expect(runs.allSatisfy { $0.id.count == 8 && $0.id.allSatisfy { RunID.alphabet.contains($0) } })
         #expect(try store.runs().count == 3)
     }
+
+    /// SQLite's refusal is kept under the store's error: its codes and the statement, for a caller to test and a bug
+    /// report to quote.
+    @Test func aStoreErrorKeepsSQLitesCodeAndStatement() throws {
+        let store = try temporaryStore()
+        #expect {
+            try store.write { db in try db.execute(sql: "INSERT INTO tags(name, run, created_at) VALUES ('x', 999, 0)") }
+        } throws: { error in
+            guard let e = error as? StoreError else { return false }
+            return e.resultCode == .SQLITE_CONSTRAINT && e.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY
+                && e.sql?.contains("INSERT INTO tags") == true && e.databaseError?.resultCode == .SQLITE_CONSTRAINT && !e.cannotWrite
+        }
+    }
+
+    /// A refusal that has a remedy says it after SQLite's words; one nobody foresaw keeps GRDB's words and the statement.
+    @Test func aStoreErrorSaysWhatToDo() {
+        let full = StoreError(DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full", sql: "UPDATE runs SET heartbeat = ?"))
+        #expect(full.message == "SQLite error 13: database or disk is full; free space on the store's disk, then run the same command again")
+        #expect(full.sql == "UPDATE runs SET heartbeat = ?")
+        let busy = StoreError("cannot open the store at x.db", DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"))
+        #expect(busy.message.hasPrefix("cannot open the store at x.db: SQLite error 5: database is locked; another harrow is writing"))
+        let damaged = StoreError(DatabaseError(resultCode: .SQLITE_CORRUPT, message: "database disk image is malformed"))
+        #expect(damaged.message.hasSuffix("`harrow check` says where"))
+        let other = StoreError(DatabaseError(resultCode: .SQLITE_MISMATCH, message: "datatype mismatch", sql: "UPDATE runs SET rowid = 'a'"))
+        #expect(other.message == "SQLite error 20: datatype mismatch - while executing `UPDATE runs SET rowid = 'a'`")
+    }
 }
