@@ -15,7 +15,7 @@ public struct RunSnapshot: Sendable {
     public var tags: [String]
     /// Its attempts, oldest first, and the files recorded with it (inputs, checkpoints).
     public var attempts: [Attempt]
-    public var artifacts: [(role: String, path: String, sha256: String?, size: Int?)]
+    public var artifacts: [Artifact]
     /// Curves asked for when the snapshot was taken (`snapshots(_:curves:evalItems:)`), by metric key.
     public var curves: [String: (steps: [Int], values: [Double])] = [:]
     /// Evals with their items, when asked for (case analysis: flips between runs).

@@ -129,6 +129,10 @@ public final class Store: Sendable {
         }
     }
 
+    /// Runs per query when many are read at once (`snapshots`): their rows go in one `IN (…)` list, well within
+    /// SQLite's smallest limit on a statement's arguments (999).
+    static let batch = 500
+
     /// Folds the WAL back into the main file (for measuring size, or before copying the store).
     public func checkpoint() throws(StoreError) {
         do {
@@ -136,6 +140,13 @@ public final class Store: Sendable {
         } catch {
             throw StoreError("cannot checkpoint \(path)", error)
         }
+    }
+}
+
+extension Array {
+    /// The array in consecutive slices of `size` (the last may be shorter).
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 

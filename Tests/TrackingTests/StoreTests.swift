@@ -149,4 +149,21 @@ import Testing
         let other = StoreError(DatabaseError(resultCode: .SQLITE_MISMATCH, message: "datatype mismatch", sql: "UPDATE runs SET rowid = 'a'"))
         #expect(other.message == "SQLite error 20: datatype mismatch - while executing `UPDATE runs SET rowid = 'a'`")
     }
+
+    /// An attempt is a record of its own: its times give its duration, and the run's next claim starts another.
+    @Test func attemptsAreRecordsWithTheirTimes() throws {
+        let (store, runs) = try storeWithRuns(1)
+        let r = runs[0].rowID, start = Date(timeIntervalSince1970: 1_700_000_000.25)
+        #expect(try store.claim(run: r, from: [.queued], owner: Owner(), now: start) == 1)
+        try store.finish(run: r, attempt: 1, status: .failed, exitCode: 137, signal: nil, stderrTail: "killed",
+                         now: start.addingTimeInterval(12.5))
+        try store.note(run: r, attempt: 1, "retried at batch_size 8")
+        let attempts = try store.attempts(run: r)
+        #expect(attempts == [Attempt(run: r, attempt: 1, status: "failed", startedAt: start, endedAt: start.addingTimeInterval(12.5),
+                                     exitCode: 137, signal: nil, stderrTail: "killed", note: "retried at batch_size 8")])
+        #expect(attempts[0].duration == 12.5)
+        try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "ab", size: 3)
+        try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "cd", size: 4)
+        #expect(try store.artifacts(run: r) == [Artifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "cd", size: 4)])
+    }
 }
