@@ -164,6 +164,36 @@ extension Store {
         }
     }
 
+    /// The named curves of several runs, by run row and key; a curve without points is left out.
+    static func curves(_ keys: [Int64: Set<String>], db: Database) throws -> [Int64: [String: (steps: [Int], values: [Double])]] {
+        var out: [Int64: [String: (steps: [Int], values: [Double])]] = [:]
+        // Rows come curve by curve; each curve is kept when the next begins.
+        var curve: (run: Int64, name: String)?, steps: [Int] = [], values: [Double] = []
+        func keep() {
+            if let curve, !steps.isEmpty { out[curve.run, default: [:]][curve.name] = (steps, values) }
+            steps = []
+            values = []
+        }
+        for runs in keys.filter({ !$0.value.isEmpty }).keys.sorted().chunked(Self.batch) {
+            let names = Set(runs.flatMap { keys[$0]! })
+            let rows = try Row.fetchCursor(db, SQLRequest(literal: """
+                SELECT c.run, k.name, c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
+                WHERE c.run IN \(runs) AND k.name IN \(names) ORDER BY c.run, k.name, c.seq
+                """))
+            while let row = try rows.next() {
+                let run: Int64 = row["run"], name: String = row["name"]
+                guard keys[run]!.contains(name) else { continue }
+                if curve?.run != run || curve?.name != name {
+                    keep()
+                    curve = (run, name)
+                }
+                unpack(row, into: &steps, &values)
+            }
+        }
+        keep()
+        return out
+    }
+
     /// The metric names a run has.
     public func metricKeys(run: Int64) throws(StoreError) -> [String] {
         try read { db in try Self.metricKeys(runs: [run], db: db)[run] ?? [] }
