@@ -16,7 +16,9 @@ public enum RunStatus: String, Sendable, CaseIterable, Codable {
 /// Stored as its name.
 extension RunStatus: DatabaseValueConvertible {}
 
-/// A run as stored: one trial's record, its latest attempt, and where its files are.
+/// A run as stored: one trial's record (`runs`), its latest attempt, and where its files are. It is read through
+/// `Run.selection`, which adds its sweep's name and its earlier run's id (the query interface's `SELECT *` has
+/// neither), and written column by column (`claim`, `finish`, `ingest`), never whole.
 public struct Run: Sendable {
     public var rowID: Int64
     public var id: String
