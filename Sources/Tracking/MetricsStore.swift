@@ -58,7 +58,8 @@ extension Store {
                 // What the batch says replaces what the run had; what it does not say stays.
                 let said: [(Run.Columns, (any DatabaseValueConvertible)?)] = [
                     (.heartbeat, update.heartbeat?.seconds), (.totalSteps, b.totalSteps), (.stepsPerEpoch, b.stepsPerEpoch),
-                    (.warmupSteps, b.warmupSteps), (.checkpoint, b.checkpoint), (.bestCheckpoint, b.bestCheckpoint), (.bestStep, b.bestStep),
+                    (.warmupSteps, b.warmupSteps), (.checkpoint, b.checkpoint), (.bestCheckpoint, b.bestCheckpoint),
+                    (.bestStep, b.bestStep),
                 ]
                 try Run.filter { $0.rowID == update.run }.updateAll(db, [
                     Run.Columns.metricsOffset.set(to: update.offset), Run.Columns.malformedLines += b.malformed,
