@@ -30,18 +30,41 @@ extension ParamValue {
 public typealias ReportRun = RunSnapshot
 
 extension RunSnapshot {
-    /// A number by name, one rule for every panel: a named value (`total`, `helpful`), else a parameter of the
-    /// run (`lr` is the trial's learning rate even when the trainer also logs `lr`), else a metric
-    /// (`val/loss` is its minimum for losses and its last value otherwise; `val/loss:min|max|last` says which).
+    /// Where a run's number by name comes from. One rule for every panel: the sources are tried in the order of
+    /// their cases, and the first that has the name gives the number (`value(_:)`).
+    public enum ValueSource: CaseIterable, Sendable {
+        /// A named value (`total`, `helpful`, `val_loss_best`: `values`).
+        case named
+        /// A parameter of the run: `lr` is the trial's learning rate even when the trainer also logs `lr`.
+        case parameter
+        /// A metric's summary: `val/loss` is its minimum for losses and its last value otherwise;
+        /// `val/loss:min|max|last` says which.
+        case metric
+    }
+
+    /// A number by name, from the first source that has it (`ValueSource`).
     public func value(_ name: String) -> Double? {
-        if let v = values[name] { return v.value }
-        if let p = params[name]?.plotted { return p }
-        let (key, stat) = Metric.split(name)
-        guard let s = summaries[key] else { return nil }
-        switch stat ?? (Metric.lowerIsBetter(key) ? "min" : "last") {
-        case "min": return s.min
-        case "max": return s.max
-        default: return s.last
+        ValueSource.allCases.lazy.compactMap { value(name, from: $0) }.first
+    }
+
+    /// The source `value(_:)` takes the name from; nil when none has it.
+    public func source(of name: String) -> ValueSource? {
+        ValueSource.allCases.first { value(name, from: $0) != nil }
+    }
+
+    /// A number by name from one source only.
+    public func value(_ name: String, from source: ValueSource) -> Double? {
+        switch source {
+        case .named: return values[name]?.value
+        case .parameter: return params[name]?.plotted
+        case .metric:
+            let (key, stat) = Metric.split(name)
+            guard let s = summaries[key] else { return nil }
+            switch stat ?? (Metric.lowerIsBetter(key) ? "min" : "last") {
+            case "min": return s.min
+            case "max": return s.max
+            default: return s.last
+            }
         }
     }
 

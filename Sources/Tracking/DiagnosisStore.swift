@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
 
-/// A stored verdict on a run's curves (the Diagnosis module computes it; the store keeps it).
-public struct StoredDiagnosis: Sendable, Equatable {
+/// A stored verdict on a run's curves (the Diagnosis module computes it; the store keeps it in `diagnoses`).
+public struct StoredDiagnosis: Sendable, Equatable, Decodable, FetchableRecord {
     public var verdict: String
     public var confidence: Double
     public var bestStep: Int?
@@ -17,6 +17,12 @@ public struct StoredDiagnosis: Sendable, Equatable {
         self.evidenceJSON = evidenceJSON
         self.advice = advice
     }
+
+    /// The columns of `diagnoses` a verdict is read from, each named once.
+    public enum Columns: String, CodingKey, ColumnExpression, CaseIterable, Sendable {
+        case verdict, confidence, bestStep = "best_step", evidenceJSON = "evidence", advice
+    }
+    typealias CodingKeys = Columns
 }
 
 extension Store {
@@ -29,10 +35,18 @@ extension Store {
     }
 
     public func diagnosis(run: Int64) throws(StoreError) -> StoredDiagnosis? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT verdict, confidence, best_step, evidence, advice FROM diagnoses WHERE run = ?", arguments: [run]).map {
-                StoredDiagnosis(verdict: $0["verdict"], confidence: $0["confidence"], bestStep: $0["best_step"], evidenceJSON: $0["evidence"], advice: $0["advice"])
+        try read { db in try Self.diagnoses(runs: [run], db: db)[run] }
+    }
+
+    /// The verdicts of several runs, by run row.
+    static func diagnoses(runs: [Int64], db: Database) throws -> [Int64: StoredDiagnosis] {
+        var out: [Int64: StoredDiagnosis] = [:]
+        let columns = StoredDiagnosis.Columns.allCases.map(\.name).joined(separator: ", ")
+        for runs in runs.chunked(batch) {
+            for row in try Row.fetchAll(db, SQLRequest(literal: "SELECT run, \(sql: columns) FROM diagnoses WHERE run IN \(runs)")) {
+                out[row["run"]] = try StoredDiagnosis(row: row)
             }
         }
+        return out
     }
 }

@@ -85,6 +85,12 @@ public struct StoredEval: Sendable {
     }
 }
 
+/// A run's name (`harrow tag`), with the id of the run it names.
+public struct RunTag: Sendable, Equatable, Decodable, FetchableRecord {
+    public var name: String
+    public var run: String
+}
+
 extension Store {
     /// Names a run; a name moves when given again.
     public func tag(run: Int64, as name: String) throws(StoreError) {
@@ -101,89 +107,268 @@ extension Store {
         }
     }
 
-    public func tags() throws(StoreError) -> [(name: String, run: String)] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT t.name, r.id FROM tags t JOIN runs r ON r.rowid = t.run ORDER BY t.name").map { ($0["name"], $0["id"]) }
-        }
+    /// Every name, by name.
+    public func tags() throws(StoreError) -> [RunTag] {
+        try read { db in try Self.tags(db) }
+    }
+
+    static func tags(_ db: Database) throws -> [RunTag] {
+        try RunTag.fetchAll(db, sql: "SELECT t.name, r.id AS run FROM tags t JOIN runs r ON r.rowid = t.run ORDER BY t.name")
     }
 
     /// Replaces a run's results on an evalset.
     public func save(_ e: StoredEval, run: Int64) throws(StoreError) {
         try write { db in
-            for table in ["eval_runs", "evals", "eval_items"] {
-                try db.execute(sql: "DELETE FROM \(table) WHERE run = ? AND evalset = ?", arguments: [run, e.evalset])
-            }
-            try db.execute(sql: """
-                INSERT INTO eval_runs(run, evalset, status, total, total_stderr, total_norm, baseline, seconds, error, scored_at,
-                                      baseline_checkpoint, weights, vs_start)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run, e.evalset, e.status, e.total, e.totalStderr, e.totalNorm, e.baseline, e.seconds, e.error, Date().seconds,
-                                 e.baselineCheckpoint, e.weights.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) },
-                                 e.vsStart.isEmpty ? nil : try? String(decoding: JSONEncoder().encode(e.vsStart), as: UTF8.self)])
-            let g = try db.makeStatement(sql: "INSERT INTO evals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for x in e.groups {
-                try g.execute(arguments: [run, e.evalset, x.dimension, x.taskType, x.n, x.acc, x.accStderr, x.accNorm, x.accNormStderr])
-            }
-            let i = try db.makeStatement(sql: "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-            for x in e.items {
-                let lp = x.logprobs.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }
-                try i.execute(arguments: [run, e.evalset, x.id, x.dimension, x.taskType, x.correct, x.correctNorm, x.chosen, lp, x.text, x.prompt])
-            }
+            try EvalRunRecord.filter { $0.run == run && $0.evalset == e.evalset }.deleteAll(db)
+            try EvalGroupRecord.filter { $0.run == run && $0.evalset == e.evalset }.deleteAll(db)
+            try EvalItemRecord.filter { $0.run == run && $0.evalset == e.evalset }.deleteAll(db)
+            try EvalRunRecord(e, run: run, scoredAt: Date()).insert(db)
+            for g in e.groups { try EvalGroupRecord(g, run: run, evalset: e.evalset).insert(db) }
+            for i in e.items { try EvalItemRecord(i, run: run, evalset: e.evalset).insert(db) }
         }
     }
 
     /// A run's evaluations (totals and groups; items with `items: true`).
     public func evals(run: Int64, items withItems: Bool = false) throws(StoreError) -> [StoredEval] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM eval_runs WHERE run = ? ORDER BY evalset", arguments: [run]).map { r in
-                let evalset: String = r["evalset"]
-                let groups = try Row.fetchAll(db, sql: "SELECT * FROM evals WHERE run = ? AND evalset = ? ORDER BY dimension, task_type",
-                                              arguments: [run, evalset]).map {
-                    StoredEval.Group(dimension: $0["dimension"], taskType: $0["task_type"], n: $0["n"], acc: $0["acc"], accStderr: $0["acc_stderr"],
-                                     accNorm: $0["acc_norm"], accNormStderr: $0["acc_norm_stderr"])
-                }
-                let items = withItems ? try Row.fetchAll(db, sql: "SELECT * FROM eval_items WHERE run = ? AND evalset = ? ORDER BY item",
-                                                         arguments: [run, evalset]).map { x -> StoredEval.Item in
-                    let lp: String? = x["logprobs"]
-                    return StoredEval.Item(id: x["item"], dimension: x["dimension"], taskType: x["task_type"], correct: x["correct"],
-                                           correctNorm: x["correct_norm"], chosen: x["chosen"],
-                                           logprobs: lp.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: x["text"],
-                                           prompt: x["prompt"])
-                } : []
-                var e = StoredEval(evalset: evalset, status: r["status"], total: r["total"], totalStderr: r["total_stderr"], totalNorm: r["total_norm"],
-                                   baseline: r["baseline"], seconds: r["seconds"], error: r["error"], groups: groups, items: items)
-                e.baselineCheckpoint = r["baseline_checkpoint"]
-                e.weights = (r["weights"] as String?).flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
-                e.vsStart = (r["vs_start"] as String?).flatMap { try? JSONDecoder().decode([String: PairedSummary].self, from: Data($0.utf8)) } ?? [:]
-                return e
+        try read { db in try Self.evals(runs: [run], items: withItems, db: db)[run] ?? [] }
+    }
+
+    /// The evaluations of several runs by run row, each run's by evalset: one query per table.
+    static func evals(runs: [Int64], items withItems: Bool, db: Database) throws -> [Int64: [StoredEval]] {
+        var out: [Int64: [StoredEval]] = [:]
+        for runs in runs.chunked(Self.batch) {
+            let records = try EvalRunRecord.filter { runs.contains($0.run) }.order { [$0.run, $0.evalset] }.fetchAll(db)
+            guard !records.isEmpty else { continue }
+            let groups = Dictionary(grouping: try EvalGroupRecord.filter { runs.contains($0.run) }
+                .order { [$0.run, $0.evalset, $0.dimension, $0.taskType] }.fetchAll(db)) { EvalKey(run: $0.run, evalset: $0.evalset) }
+            let items = withItems ? Dictionary(grouping: try EvalItemRecord.filter { runs.contains($0.run) }
+                .order { [$0.run, $0.evalset, $0.item] }.fetchAll(db)) { EvalKey(run: $0.run, evalset: $0.evalset) } : [:]
+            for r in records {
+                let key = EvalKey(run: r.run, evalset: r.evalset)
+                out[r.run, default: []].append(r.eval(groups: groups[key]?.map(\.stored) ?? [], items: items[key]?.map(\.stored) ?? []))
             }
         }
+        return out
     }
 
     public func checkpointScore(_ checkpoint: String, evalset: String) throws(StoreError) -> Double? {
         try read { db in
-            try Double.fetchOne(db, sql: "SELECT total FROM checkpoint_scores WHERE checkpoint = ? AND evalset = ?", arguments: [checkpoint, evalset])
+            try CheckpointScoreRecord.filter { $0.checkpoint == checkpoint && $0.evalset == evalset }.select({ $0.total }, as: Double.self)
+                .fetchOne(db)
         }
     }
 
     /// A starting checkpoint's total and its outcome per item (for paired tests against the runs it started).
     public func saveCheckpointScore(_ checkpoint: String, evalset: String, total: Double, items: [StoredEval.Item] = []) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO checkpoint_scores VALUES (?, ?, ?, ?)", arguments: [checkpoint, evalset, total, Date().seconds])
-            try db.execute(sql: "DELETE FROM checkpoint_items WHERE checkpoint = ? AND evalset = ?", arguments: [checkpoint, evalset])
-            let i = try db.makeStatement(sql: "INSERT INTO checkpoint_items VALUES (?, ?, ?, ?, ?, ?)")
-            for x in items { try i.execute(arguments: [checkpoint, evalset, x.id, x.dimension, x.taskType, x.correct]) }
+            try CheckpointScoreRecord(checkpoint: checkpoint, evalset: evalset, total: total, scoredAt: Date())
+                .insert(db, onConflict: .replace)
+            try CheckpointItemRecord.filter { $0.checkpoint == checkpoint && $0.evalset == evalset }.deleteAll(db)
+            for i in items { try CheckpointItemRecord(i, checkpoint: checkpoint, evalset: evalset).insert(db) }
         }
     }
 
     /// A starting checkpoint's outcome per item on an evalset (empty when only its total was kept).
     public func checkpointItems(_ checkpoint: String, evalset: String) throws(StoreError) -> [StoredEval.Item] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM checkpoint_items WHERE checkpoint = ? AND evalset = ? ORDER BY item",
-                             arguments: [checkpoint, evalset]).map {
-                StoredEval.Item(id: $0["item"], dimension: $0["dimension"], taskType: $0["task_type"], correct: $0["correct"],
-                                correctNorm: $0["correct"], chosen: nil, logprobs: nil, text: nil)
-            }
-        }
+        try read { db in try Self.checkpointItems(checkpoint, evalset: evalset, db: db) }
+    }
+
+    static func checkpointItems(_ checkpoint: String, evalset: String, db: Database) throws -> [StoredEval.Item] {
+        try CheckpointItemRecord.filter { $0.checkpoint == checkpoint && $0.evalset == evalset }.order { $0.item }.fetchAll(db)
+            .map(\.stored)
+    }
+}
+
+// MARK: Records
+
+/// One run's evaluation on one evalset and its groups or items: what the rows of `evals` and `eval_items` share.
+private struct EvalKey: Hashable {
+    var run: Int64
+    var evalset: String
+}
+
+/// A row of `eval_runs`: one run's evaluation on one evalset, without its groups and items.
+struct EvalRunRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "eval_runs"
+
+    var run: Int64
+    var evalset: String
+    var status: String
+    var total: Double?
+    var totalStderr: Double?
+    var totalNorm: Double?
+    var baseline: Double?
+    var seconds: Double?
+    var error: String?
+    var scoredAt: Date
+    var baselineCheckpoint: String?
+    /// JSON: the evalset's weight per dimension.
+    var weights: String?
+    /// JSON: paired tests against the starting checkpoint, by value name; nil when there are none.
+    var vsStart: String?
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case run, evalset, status, total, totalStderr = "total_stderr", totalNorm = "total_norm", baseline, seconds, error
+        case scoredAt = "scored_at", baselineCheckpoint = "baseline_checkpoint", weights, vsStart = "vs_start"
+    }
+    typealias CodingKeys = Columns
+
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .timeIntervalSince1970 }
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .timeIntervalSince1970 }
+
+    init(_ e: StoredEval, run: Int64, scoredAt: Date) {
+        self.run = run
+        evalset = e.evalset
+        status = e.status
+        total = e.total
+        totalStderr = e.totalStderr
+        totalNorm = e.totalNorm
+        baseline = e.baseline
+        seconds = e.seconds
+        error = e.error
+        self.scoredAt = scoredAt
+        baselineCheckpoint = e.baselineCheckpoint
+        weights = e.weights.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) }
+        vsStart = e.vsStart.isEmpty ? nil : try? String(decoding: JSONEncoder().encode(e.vsStart), as: UTF8.self)
+    }
+
+    func eval(groups: [StoredEval.Group], items: [StoredEval.Item]) -> StoredEval {
+        var e = StoredEval(evalset: evalset, status: status, total: total, totalStderr: totalStderr, totalNorm: totalNorm,
+                           baseline: baseline, seconds: seconds, error: error, groups: groups, items: items)
+        e.baselineCheckpoint = baselineCheckpoint
+        e.weights = weights.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
+        e.vsStart = vsStart.flatMap { try? JSONDecoder().decode([String: PairedSummary].self, from: Data($0.utf8)) } ?? [:]
+        return e
+    }
+}
+
+/// A row of `evals`: a group of a run's evaluation.
+struct EvalGroupRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "evals"
+
+    var run: Int64
+    var evalset: String
+    var dimension: String
+    /// Empty for the whole dimension.
+    var taskType: String
+    var n: Int
+    var acc: Double
+    var accStderr: Double
+    var accNorm: Double
+    var accNormStderr: Double
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case run, evalset, dimension, taskType = "task_type", n, acc, accStderr = "acc_stderr", accNorm = "acc_norm"
+        case accNormStderr = "acc_norm_stderr"
+    }
+    typealias CodingKeys = Columns
+
+    init(_ g: StoredEval.Group, run: Int64, evalset: String) {
+        self.run = run
+        self.evalset = evalset
+        dimension = g.dimension
+        taskType = g.taskType
+        n = g.n
+        acc = g.acc
+        accStderr = g.accStderr
+        accNorm = g.accNorm
+        accNormStderr = g.accNormStderr
+    }
+
+    var stored: StoredEval.Group {
+        .init(dimension: dimension, taskType: taskType, n: n, acc: acc, accStderr: accStderr, accNorm: accNorm,
+              accNormStderr: accNormStderr)
+    }
+}
+
+/// A row of `eval_items`: one item of a run's evaluation, as scored.
+struct EvalItemRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "eval_items"
+
+    var run: Int64
+    var evalset: String
+    var item: String
+    var dimension: String
+    var taskType: String
+    var correct: Bool
+    var correctNorm: Bool
+    var chosen: Int?
+    /// JSON numbers as Swift writes them (`-inf` and `nan` too, which then read back as no logprobs).
+    var logprobs: String?
+    var text: String?
+    var prompt: String?
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case run, evalset, item, dimension, taskType = "task_type", correct, correctNorm = "correct_norm", chosen, logprobs, text, prompt
+    }
+    typealias CodingKeys = Columns
+
+    init(_ i: StoredEval.Item, run: Int64, evalset: String) {
+        self.run = run
+        self.evalset = evalset
+        item = i.id
+        dimension = i.dimension
+        taskType = i.taskType
+        correct = i.correct
+        correctNorm = i.correctNorm
+        chosen = i.chosen
+        logprobs = i.logprobs.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }
+        text = i.text
+        prompt = i.prompt
+    }
+
+    var stored: StoredEval.Item {
+        .init(id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correctNorm, chosen: chosen,
+              logprobs: logprobs.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: text, prompt: prompt)
+    }
+}
+
+/// A row of `checkpoint_scores`: a starting checkpoint's total on an evalset, by the sha256 of its weights.
+struct CheckpointScoreRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "checkpoint_scores"
+
+    var checkpoint: String
+    var evalset: String
+    var total: Double
+    var scoredAt: Date
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case checkpoint, evalset, total, scoredAt = "scored_at"
+    }
+    typealias CodingKeys = Columns
+
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .timeIntervalSince1970 }
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .timeIntervalSince1970 }
+}
+
+/// A row of `checkpoint_items`: a starting checkpoint's outcome on one item.
+struct CheckpointItemRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "checkpoint_items"
+
+    var checkpoint: String
+    var evalset: String
+    var item: String
+    var dimension: String
+    var taskType: String
+    var correct: Bool
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case checkpoint, evalset, item, dimension, taskType = "task_type", correct
+    }
+    typealias CodingKeys = Columns
+
+    init(_ i: StoredEval.Item, checkpoint: String, evalset: String) {
+        self.checkpoint = checkpoint
+        self.evalset = evalset
+        item = i.id
+        dimension = i.dimension
+        taskType = i.taskType
+        correct = i.correct
+    }
+
+    /// Only correctness is kept: it stands for both scorings.
+    var stored: StoredEval.Item {
+        .init(id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correct, chosen: nil, logprobs: nil,
+              text: nil)
     }
 }

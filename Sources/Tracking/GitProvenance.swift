@@ -198,14 +198,22 @@ extension Store {
     }
 
     public func provenance(id: Int64) throws(StoreError) -> Provenance? {
-        try read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM provenance WHERE id = ?", arguments: [id]) else { return nil }
-            let untracked: String = row["untracked"], uncommitted: String = row["uncommitted"]
-            return Provenance(repository: row["repository"], commit: row["commit_id"], branch: row["branch"], dirty: row["dirty"],
-                              diff: row["diff"], diffSHA256: row["diff_sha256"],
-                              untracked: (try? JSONDecoder().decode([String].self, from: Data(untracked.utf8))) ?? [],
-                              uncommitted: (try? JSONDecoder().decode([String: String].self, from: Data(uncommitted.utf8))) ?? [:], note: row["note"])
+        try read { db in try Self.provenance(ids: [id], db: db)[id] }
+    }
+
+    /// Provenance records by id.
+    static func provenance(ids: [Int64], db: Database) throws -> [Int64: Provenance] {
+        var out: [Int64: Provenance] = [:]
+        for ids in ids.chunked(batch) {
+            for row in try Row.fetchAll(db, SQLRequest(literal: "SELECT * FROM provenance WHERE id IN \(ids)")) {
+                let untracked: String = row["untracked"], uncommitted: String = row["uncommitted"]
+                out[row["id"]] = Provenance(
+                    repository: row["repository"], commit: row["commit_id"], branch: row["branch"], dirty: row["dirty"], diff: row["diff"],
+                    diffSHA256: row["diff_sha256"], untracked: (try? JSONDecoder().decode([String].self, from: Data(untracked.utf8))) ?? [],
+                    uncommitted: (try? JSONDecoder().decode([String: String].self, from: Data(uncommitted.utf8))) ?? [:], note: row["note"])
+            }
         }
+        return out
     }
 }
 

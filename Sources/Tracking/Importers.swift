@@ -366,12 +366,14 @@ extension Store {
                     started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code
                 """, arguments: [id, key, imported.source, params, (imported.exitCode ?? 0) == 0 ? "succeeded" : "failed", directory,
                                  imported.startedAt, imported.endedAt ?? Date().seconds, imported.exitCode])
-            let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])!
+            let row = try Run.filter { $0.trialKey == key }.select({ $0.rowID }, as: Int64.self).fetchOne(db)!
             try clearMetrics(run: row, db: db)
             return row
         }
         try ingest([MetricsUpdate(run: rowID, offset: 0, batch: imported.batch)])
-        return try runs().first { $0.rowID == rowID }!
+        return try read { db in
+            try Run.fetchOne(db, sql: "SELECT \(Run.selection) FROM \(Run.from) WHERE r.rowid = ?", arguments: [rowID])!
+        }
     }
 }
 

@@ -19,13 +19,24 @@ public struct MetricsUpdate: Sendable {
 }
 
 /// Per-run, per-metric aggregates kept up to date on ingestion, so "best of 10,000 runs" is an index scan.
-public struct MetricSummary: Sendable, Equatable {
+public struct MetricSummary: Sendable, Equatable, Decodable, FetchableRecord {
     public var count: Int
     public var last: Double
     public var lastStep: Int
     public var min: Double
     public var minStep: Int
     public var max: Double
+
+    /// The columns of `metric_summaries` a summary is read from, each named once.
+    public enum Columns: String, CodingKey, ColumnExpression, CaseIterable, Sendable {
+        case count, last, lastStep = "last_step", min, minStep = "min_step", max
+    }
+    typealias CodingKeys = Columns
+
+    /// Its columns in a select list, from the table under `alias`.
+    static func selection(from alias: String) -> String {
+        Columns.allCases.map { "\(alias).\($0.name)" }.joined(separator: ", ")
+    }
 }
 
 extension Store {
@@ -44,15 +55,16 @@ extension Store {
                     try Self.summarise(series, run: update.run, key: key, db: db)
                 }
                 let b = update.batch
-                try db.cachedStatement(sql: """
-                    UPDATE runs SET metrics_offset = ?, malformed_lines = malformed_lines + ?, nonfinite_values = nonfinite_values + ?,
-                        heartbeat = COALESCE(?, heartbeat), total_steps = COALESCE(?, total_steps),
-                        steps_per_epoch = COALESCE(?, steps_per_epoch), warmup_steps = COALESCE(?, warmup_steps),
-                        checkpoint = COALESCE(?, checkpoint), best_checkpoint = COALESCE(?, best_checkpoint),
-                        best_step = COALESCE(?, best_step)
-                    WHERE rowid = ?
-                    """).execute(arguments: [update.offset, b.malformed, b.nonfinite, update.heartbeat?.seconds, b.totalSteps,
-                                             b.stepsPerEpoch, b.warmupSteps, b.checkpoint, b.bestCheckpoint, b.bestStep, update.run])
+                // What the batch says replaces what the run had; what it does not say stays.
+                let said: [(Run.Columns, (any DatabaseValueConvertible)?)] = [
+                    (.heartbeat, update.heartbeat?.seconds), (.totalSteps, b.totalSteps), (.stepsPerEpoch, b.stepsPerEpoch),
+                    (.warmupSteps, b.warmupSteps), (.checkpoint, b.checkpoint), (.bestCheckpoint, b.bestCheckpoint),
+                    (.bestStep, b.bestStep),
+                ]
+                try Run.filter { $0.rowID == update.run }.updateAll(db, [
+                    Run.Columns.metricsOffset.set(to: update.offset), Run.Columns.malformedLines += b.malformed,
+                    Run.Columns.nonfiniteValues += b.nonfinite,
+                ] + said.compactMap { column, value in value.map { column.set(to: $0) } })
             }
         }
     }
@@ -104,9 +116,10 @@ extension Store {
     static func summarise(_ series: MetricsBatch.Series, run: Int64, key: Int64, db: Database) throws {
         var s: MetricSummary
         var start = 0
-        if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT count, last, last_step, min, min_step, max FROM metric_summaries WHERE run = ? AND key = ?"),
-                                      arguments: [run, key]) {
-            s = MetricSummary(count: row["count"], last: row["last"], lastStep: row["last_step"], min: row["min"], minStep: row["min_step"], max: row["max"])
+        if let stored = try MetricSummary.fetchOne(db.cachedStatement(sql: """
+            SELECT \(MetricSummary.selection(from: "metric_summaries")) FROM metric_summaries WHERE run = ? AND key = ?
+            """), arguments: [run, key]) {
+            s = stored
         } else {
             s = MetricSummary(count: 1, last: series.values[0], lastStep: Int(series.steps[0]), min: series.values[0],
                               minStep: Int(series.steps[0]), max: series.values[0])
@@ -132,49 +145,100 @@ extension Store {
                 SELECT c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
                 WHERE c.run = ? AND k.name = ? ORDER BY c.seq
                 """), arguments: [run, key])
-            while let row = try rows.next() {
-                let n: Int = row["n"]
-                let data: Data = row["data"]
-                steps.reserveCapacity(steps.count + n)
-                values.reserveCapacity(values.count + n)
-                data.withUnsafeBytes { raw in
-                    for j in 0..<n {
-                        steps.append(Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: j * Self.pointSize, as: Int32.self))))
-                        values.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: j * Self.pointSize + 4, as: UInt64.self))))
-                    }
-                }
-            }
+            while let row = try rows.next() { Self.unpack(row, into: &steps, &values) }
             return (steps, values)
         }
     }
 
-    /// The metric names a run has.
-    public func metricKeys(run: Int64) throws(StoreError) -> [String] {
-        try read { db in
-            try String.fetchAll(db, sql: "SELECT k.name FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run = ? ORDER BY k.name",
-                                arguments: [run])
+    /// Appends the points of a chunk row (`n`, `data`) to a curve.
+    static func unpack(_ row: Row, into steps: inout [Int], _ values: inout [Double]) {
+        let n: Int = row["n"]
+        let data: Data = row["data"]
+        steps.reserveCapacity(steps.count + n)
+        values.reserveCapacity(values.count + n)
+        data.withUnsafeBytes { raw in
+            for j in 0..<n {
+                let at = j * pointSize
+                steps.append(Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: Int32.self))))
+                values.append(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at + 4, as: UInt64.self))))
+            }
         }
     }
 
-    public func summaries(run: Int64) throws(StoreError) -> [String: MetricSummary] {
-        try read { db in
-            var out: [String: MetricSummary] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT k.name, s.count, s.last, s.last_step, s.min, s.min_step, s.max
-                FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run = ?
-                """, arguments: [run]) {
-                out[row["name"]] = MetricSummary(count: row["count"], last: row["last"], lastStep: row["last_step"],
-                                                 min: row["min"], minStep: row["min_step"], max: row["max"])
-            }
-            return out
+    /// The named curves of several runs, by run row and key; a curve without points is left out.
+    static func curves(_ keys: [Int64: Set<String>], db: Database) throws -> [Int64: [String: (steps: [Int], values: [Double])]] {
+        var out: [Int64: [String: (steps: [Int], values: [Double])]] = [:]
+        // Rows come curve by curve; each curve is kept when the next begins.
+        var curve: (run: Int64, name: String)?, steps: [Int] = [], values: [Double] = []
+        func keep() {
+            if let curve, !steps.isEmpty { out[curve.run, default: [:]][curve.name] = (steps, values) }
+            steps = []
+            values = []
         }
+        for runs in keys.filter({ !$0.value.isEmpty }).keys.sorted().chunked(Self.batch) {
+            let names = Set(runs.flatMap { keys[$0]! })
+            let rows = try Row.fetchCursor(db, SQLRequest(literal: """
+                SELECT c.run, k.name, c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
+                WHERE c.run IN \(runs) AND k.name IN \(names) ORDER BY c.run, k.name, c.seq
+                """))
+            while let row = try rows.next() {
+                let run: Int64 = row["run"], name: String = row["name"]
+                guard keys[run]!.contains(name) else { continue }
+                if curve?.run != run || curve?.name != name {
+                    keep()
+                    curve = (run, name)
+                }
+                unpack(row, into: &steps, &values)
+            }
+        }
+        keep()
+        return out
+    }
+
+    /// The metric names a run has.
+    public func metricKeys(run: Int64) throws(StoreError) -> [String] {
+        try read { db in try Self.metricKeys(runs: [run], db: db)[run] ?? [] }
+    }
+
+    /// The metric names of several runs, by run row, each run's sorted.
+    static func metricKeys(runs: [Int64], db: Database) throws -> [Int64: [String]] {
+        var out: [Int64: [String]] = [:]
+        for runs in runs.chunked(Self.batch) {
+            for row in try Row.fetchAll(db, SQLRequest(literal: """
+                SELECT s.run, k.name FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
+                WHERE s.run IN \(runs) ORDER BY s.run, k.name
+                """)) {
+                out[row["run"], default: []].append(row["name"])
+            }
+        }
+        return out
+    }
+
+    public func summaries(run: Int64) throws(StoreError) -> [String: MetricSummary] {
+        try read { db in try Self.summaries(runs: [run], db: db)[run] ?? [:] }
+    }
+
+    /// The metric summaries of several runs, by run row and metric name.
+    static func summaries(runs: [Int64], db: Database) throws -> [Int64: [String: MetricSummary]] {
+        var out: [Int64: [String: MetricSummary]] = [:]
+        for runs in runs.chunked(Self.batch) {
+            for row in try Row.fetchAll(db, SQLRequest(literal: """
+                SELECT s.run, k.name, \(sql: MetricSummary.selection(from: "s"))
+                FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run IN \(runs)
+                """)) {
+                out[row["run"], default: [:]][row["name"]] = try MetricSummary(row: row)
+            }
+        }
+        return out
     }
 
     /// Forgets a run's points (a new attempt starts its curves afresh).
     func clearMetrics(run: Int64, db: Database) throws {
         try db.execute(sql: "DELETE FROM metric_chunks WHERE run = ?", arguments: [run])
         try db.execute(sql: "DELETE FROM metric_summaries WHERE run = ?", arguments: [run])
-        try db.execute(sql: "UPDATE runs SET metrics_offset = 0, malformed_lines = 0, nonfinite_values = 0 WHERE rowid = ?", arguments: [run])
+        try Run.filter { $0.rowID == run }.updateAll(db) {
+            [$0.metricsOffset.set(to: 0), $0.malformedLines.set(to: 0), $0.nonfiniteValues.set(to: 0)]
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HarrowCore
 
 /// Everything known of one run, read from the store once: what reports, gates, comparisons and run summaries
@@ -15,7 +16,7 @@ public struct RunSnapshot: Sendable {
     public var tags: [String]
     /// Its attempts, oldest first, and the files recorded with it (inputs, checkpoints).
     public var attempts: [Attempt]
-    public var artifacts: [(role: String, path: String, sha256: String?, size: Int?)]
+    public var artifacts: [Artifact]
     /// Curves asked for when the snapshot was taken (`snapshots(_:curves:evalItems:)`), by metric key.
     public var curves: [String: (steps: [Int], values: [Double])] = [:]
     /// Evals with their items, when asked for (case analysis: flips between runs).
@@ -57,40 +58,53 @@ extension Store {
         try snapshots([run])[0]
     }
 
-    /// Snapshots of several runs, the tags read once; with the named curves, and the eval items of the runs in
-    /// `evalItems`, so that whoever renders them needs nothing more from the store.
+    /// Snapshots of several runs, read in one transaction with one query per table (per `Store.batch` runs); with the
+    /// named curves, and the eval items of the runs in `evalItems`, so that whoever renders them needs nothing more
+    /// from the store.
     public func snapshots(_ runs: [Run], curves keys: Set<String> = [], evalItems: Set<Int64> = []) throws(StoreError) -> [RunSnapshot] {
-        let tags = Dictionary(grouping: try tags(), by: \.run).mapValues { $0.map(\.name) }
-        var out: [RunSnapshot] = []
-        out.reserveCapacity(runs.count)
-        var starts: [String: [String: Double]] = [:]
-        for run in runs {
-            let summaries = try summaries(run: run.rowID), evals = try evals(run: run.rowID)
-            let values = RunValue.named(evals: evals, summaries: summaries, start: try startingAccuracy(evals, cache: &starts))
-            out.append(RunSnapshot(run: run, summaries: summaries, values: values,
-                                   diagnosis: try diagnosis(run: run.rowID), evals: evals,
-                                   provenance: try run.provenanceID.flatMap { id throws(StoreError) in try provenance(id: id) },
-                                   tags: tags[run.id] ?? [], attempts: try attempts(run: run.rowID), artifacts: try artifacts(run: run.rowID)))
+        var out: [RunSnapshot] = try read { db in
+            let tags = Dictionary(grouping: try Self.tags(db), by: \.run).mapValues { $0.map(\.name) }
+            let rows = runs.map(\.rowID)
+            let summaries = try Self.summaries(runs: rows, db: db), evals = try Self.evals(runs: rows, items: false, db: db)
+            let diagnoses = try Self.diagnoses(runs: rows, db: db)
+            let provenance = try Self.provenance(ids: Array(Set(runs.compactMap(\.provenanceID))), db: db)
+            let attempts = Dictionary(grouping: try Self.attempts(runs: rows, db: db), by: \.run)
+            let artifacts = Dictionary(grouping: try Self.artifacts(runs: rows, db: db), by: \.run)
+            var starts: [String: [String: Double]] = [:]
+            return try runs.map { run in
+                let summaries = summaries[run.rowID] ?? [:], evals = evals[run.rowID] ?? []
+                let start = try Self.startingAccuracy(evals, cache: &starts, db: db)
+                let values = RunValue.named(evals: evals, summaries: summaries, start: start)
+                return RunSnapshot(run: run, summaries: summaries, values: values, diagnosis: diagnoses[run.rowID], evals: evals,
+                                   provenance: run.provenanceID.flatMap { provenance[$0] }, tags: tags[run.id] ?? [],
+                                   attempts: attempts[run.rowID] ?? [], artifacts: artifacts[run.rowID] ?? [])
+            }
         }
         try fill(&out, curves: keys, evalItems: evalItems)
         return out
     }
 
-    /// Adds the named curves to snapshots, and the eval items of the runs in `evalItems`. A key ending in `*` names
-    /// every key of the run that starts with the rest (`val/loss@*`: val loss per task type).
+    /// Adds the named curves to snapshots, and the eval items of the runs in `evalItems`, one query per table. A key
+    /// ending in `*` names every key of the run that starts with the rest (`val/loss@*`: val loss per task type).
     public func fill(_ snapshots: inout [RunSnapshot], curves keys: Set<String>, evalItems: Set<Int64> = []) throws(StoreError) {
         let prefixes = keys.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) }
+        let exact = keys.filter { !$0.hasSuffix("*") }
+        let withItems = snapshots.filter { evalItems.contains($0.run.rowID) && $0.evalItems == nil }.map(\.run.rowID)
+        guard !keys.isEmpty || !withItems.isEmpty else { return }
+        let rows = snapshots.map(\.run.rowID)
+        let (curves, items) = try read { db in
+            var named = Dictionary(uniqueKeysWithValues: Set(rows).map { ($0, exact) })
+            if !prefixes.isEmpty {
+                for (run, keys) in try Self.metricKeys(runs: rows, db: db) {
+                    named[run, default: []].formUnion(keys.filter { key in prefixes.contains(where: key.hasPrefix) })
+                }
+            }
+            return (try Self.curves(named, db: db), try Self.evals(runs: withItems, items: true, db: db))
+        }
         for i in snapshots.indices {
             let run = snapshots[i].run.rowID
-            var named = keys.filter { !$0.hasSuffix("*") }
-            if !prefixes.isEmpty {
-                for key in try metricKeys(run: run) where prefixes.contains(where: key.hasPrefix) { named.insert(key) }
-            }
-            for key in named.sorted() where snapshots[i].curves[key] == nil {
-                let c = try curve(run: run, key: key)
-                if !c.steps.isEmpty { snapshots[i].curves[key] = c }
-            }
-            if evalItems.contains(run), snapshots[i].evalItems == nil { snapshots[i].evalItems = try evals(run: run, items: true) }
+            for (key, curve) in curves[run] ?? [:] where snapshots[i].curves[key] == nil { snapshots[i].curves[key] = curve }
+            if withItems.contains(run), snapshots[i].evalItems == nil { snapshots[i].evalItems = items[run] ?? [] }
         }
     }
 }

@@ -108,8 +108,9 @@ extension Store {
                     reruns.append(rerun)
                 }
             }
-            let runs = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position",
-                                        arguments: [sweepID]).map(Run.init(row:))
+            let runs = try Run.fetchAll(db, sql: """
+                SELECT \(Run.selection) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? ORDER BY t.position
+                """, arguments: [sweepID])
             return Registration(runs: runs, reruns: reruns)
         }
     }
@@ -118,30 +119,25 @@ extension Store {
     /// Returns the rerun when a new run stands where an earlier one with the same parameters was.
     static func link(_ trial: TrialRecord, sweep sweepID: Int64, position: Int, runsRoot: String, reuse: ReuseRule, now: Date,
                      db: Database) throws -> Rerun? {
-        let key = trial.identity.key
-        let exact = try Int64.fetchOne(db, sql: "SELECT rowid FROM runs WHERE trial_key = ?", arguments: [key])
-        let latest = try Row.fetchOne(db, sql: """
-            SELECT rowid, id, status, identity FROM runs WHERE params_key = ? ORDER BY rowid DESC LIMIT 1
-            """, arguments: [trial.identity.paramsKey])
-        let finished = reuse == .params ? try Int64.fetchOne(db, sql: """
-            SELECT rowid FROM runs WHERE params_key = ? AND status IN ('succeeded', 'stopped_early') ORDER BY rowid DESC LIMIT 1
-            """, arguments: [trial.identity.paramsKey]) : nil
+        let key = trial.identity.key, paramsKey = trial.identity.paramsKey
+        let exact = try Run.filter { $0.trialKey == key }.select({ $0.rowID }, as: Int64.self).fetchOne(db)
+        let sameParams = Run.filter { $0.paramsKey == paramsKey }.order { $0.rowID.desc }
+        let latest = try sameParams.select { [$0.rowID, $0.id, $0.status, $0.identity] }.asRequest(of: Row.self).fetchOne(db)
+        let finished = reuse == .params
+            ? try sameParams.filter { RunStatus.finished.contains($0.status) }.select({ $0.rowID }, as: Int64.self).fetchOne(db) : nil
         var row: Int64
         var rerun: Rerun?
         if let match = finished ?? exact {
             row = match
         } else {
             let id = try freshID(for: key, db: db)
-            let command = String(decoding: try JSONEncoder().encode(trial.command), as: UTF8.self)
-            try db.cachedStatement(sql: """
-                INSERT INTO runs(id, trial_key, params_key, identity, earlier_run, sweep_id, params, command, status, queued_at, run_dir)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
-                """).execute(arguments: [id, key, trial.identity.paramsKey, trial.identity.json, latest?["rowid"] as Int64?,
-                                         sweepID, trial.paramsJSON, command, now.seconds, (runsRoot as NSString).appendingPathComponent(id)])
+            try NewRun(id: id, trialKey: key, trial: trial, sweepID: sweepID, earlierRun: latest?[Run.Columns.rowID], queuedAt: now,
+                       runDir: (runsRoot as NSString).appendingPathComponent(id)).insert(db)
             row = db.lastInsertedRowID
             if let latest {
-                rerun = Rerun(run: id, earlier: latest["id"], earlierStatus: RunStatus(rawValue: latest["status"]) ?? .failed,
-                              earlierIdentity: TrialIdentity(json: latest["identity"]), identity: trial.identity)
+                rerun = Rerun(run: id, earlier: latest[Run.Columns.id],
+                              earlierStatus: RunStatus(rawValue: latest[Run.Columns.status]) ?? .failed,
+                              earlierIdentity: TrialIdentity(json: latest[Run.Columns.identity]), identity: trial.identity)
             }
         }
         try db.cachedStatement(sql: "INSERT OR IGNORE INTO sweep_trials(sweep_id, run, position, proposal) VALUES (?, ?, ?, ?)")
@@ -160,8 +156,9 @@ extension Store {
             let position = try Int.fetchOne(db, sql: "SELECT COALESCE(MAX(position) + 1, 0) FROM sweep_trials WHERE sweep_id = ?",
                                             arguments: [sweepID])!
             let rerun = try Self.link(trial, sweep: sweepID, position: position, runsRoot: runsRoot, reuse: reuse, now: now, db: db)
-            let run = try Row.fetchOne(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND t.position = ?",
-                                       arguments: [sweepID, position]).map(Run.init(row:))
+            let run = try Run.fetchOne(db, sql: """
+                SELECT \(Run.selection) FROM \(Run.from) JOIN sweep_trials t ON t.run = r.rowid WHERE t.sweep_id = ? AND t.position = ?
+                """, arguments: [sweepID, position])
             guard let run else { throw StoreError("the trial appended to sweep \(name) has no run") }
             return (run, rerun)
         }
@@ -191,10 +188,10 @@ extension Store {
 
     /// The trial's run id, or a longer one if another trial already took it.
     static func freshID(for key: String, db: Database) throws -> String {
-        if let existing = try String.fetchOne(db, sql: "SELECT id FROM runs WHERE trial_key = ?", arguments: [key]) { return existing }
+        if let existing = try Run.filter({ $0.trialKey == key }).select({ $0.id }, as: String.self).fetchOne(db) { return existing }
         for length in [8, 10, 12, 16, 26] {
             let id = RunID.make(fromHexKey: key, length: length)
-            if try !Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM runs WHERE id = ?)", arguments: [id])! { return id }
+            if try Run.filter({ $0.id == id }).isEmpty(db) { return id }
         }
         return RunID.make(fromHexKey: key + key, length: 52)
     }
@@ -206,20 +203,17 @@ extension Store {
     /// The run then belongs to `sweep`, the sweep that ran it.
     public func claim(run: Int64, from statuses: Set<RunStatus>, owner: Owner, sweep: String? = nil, now: Date = Date()) throws(StoreError) -> Int? {
         try write { db in
-            let placeholders = statuses.map { "'\($0.rawValue)'" }.joined(separator: ", ")
-            try db.execute(sql: """
-                UPDATE runs SET status = 'running', attempt = attempt + 1, owner_pid = ?, owner_host = ?, heartbeat = ?,
-                    sweep_id = COALESCE((SELECT id FROM sweeps WHERE name = ?), sweep_id),
-                    started_at = ?, ended_at = NULL, exit_code = NULL, signal = NULL, stderr_tail = NULL, error = NULL,
-                    trainer_pid = NULL, total_steps = NULL, steps_per_epoch = NULL, warmup_steps = NULL, best_step = NULL,
-                    checkpoint = NULL, best_checkpoint = NULL
-                WHERE rowid = ? AND status IN (\(placeholders))
-                """, arguments: [owner.pid, owner.host, now.seconds, sweep, now.seconds, run])
-            guard db.changesCount == 1 else { return nil }
+            typealias Columns = Run.Columns
+            let claimed = try Run.filter { $0.rowID == run && statuses.contains($0.status) }.updateAll(db, [
+                Columns.status.set(to: RunStatus.running), Columns.attempt += 1, Columns.ownerPID.set(to: owner.pid),
+                Columns.ownerHost.set(to: owner.host), Columns.heartbeat.set(to: now.seconds),
+                Columns.sweepID.set(to: SQL("COALESCE((SELECT id FROM sweeps WHERE name = \(sweep)), \(Columns.sweepID))")),
+                Columns.startedAt.set(to: now.seconds),
+            ] + Run.attemptColumns.map { $0.set(to: nil) })
+            guard claimed == 1 else { return nil }
             try clearMetrics(run: run, db: db)
-            let attempt = try Int.fetchOne(db, sql: "SELECT attempt FROM runs WHERE rowid = ?", arguments: [run])!
-            try db.execute(sql: "INSERT OR REPLACE INTO attempts(run, attempt, status, started_at) VALUES (?, ?, 'running', ?)",
-                           arguments: [run, attempt, now.seconds])
+            let attempt = try Run.filter { $0.rowID == run }.select({ $0.attempt }, as: Int.self).fetchOne(db)!
+            try Attempt(run: run, attempt: attempt, status: RunStatus.running.rawValue, startedAt: now).insert(db, onConflict: .replace)
             return attempt
         }
     }
@@ -228,8 +222,10 @@ extension Store {
     /// The job running an attempt: a process group here (`local`), or a cluster job id (`slurm`, `12345_7`).
     public func started(run: Int64, job: String, executor: String, provenance: Int64?) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "UPDATE runs SET trainer_pid = ?, job = ?, executor = ?, provenance_id = ? WHERE rowid = ?",
-                           arguments: [executor == "local" ? Int32(job) : nil, job, executor, provenance, run])
+            _ = try Run.filter { $0.rowID == run }.updateAll(db) {
+                [$0.trainerPID.set(to: executor == "local" ? Int32(job) : nil), $0.job.set(to: job), $0.executor.set(to: executor),
+                 $0.provenanceID.set(to: provenance)]
+            }
         }
     }
 
@@ -237,22 +233,26 @@ extension Store {
     public func finish(run: Int64, attempt: Int, status: RunStatus, exitCode: Int32?, signal: Int32?, stderrTail: String?,
                        error: String? = nil, now: Date = Date()) throws(StoreError) {
         try write { db in
-            try db.execute(sql: """
-                UPDATE runs SET status = ?, ended_at = ?, exit_code = ?, signal = ?, stderr_tail = ?, error = ?, trainer_pid = NULL,
-                    owner_pid = NULL, heartbeat = NULL
-                WHERE rowid = ? AND attempt = ?
-                """, arguments: [status.rawValue, now.seconds, exitCode, signal, stderrTail, error, run, attempt])
-            try db.execute(sql: """
-                UPDATE attempts SET status = ?, ended_at = ?, exit_code = ?, signal = ?, stderr_tail = ? WHERE run = ? AND attempt = ?
-                """, arguments: [status.rawValue, now.seconds, exitCode, signal, stderrTail, run, attempt])
+            try Run.filter { $0.rowID == run && $0.attempt == attempt }.updateAll(db) {
+                [$0.status.set(to: status), $0.endedAt.set(to: now.seconds), $0.exitCode.set(to: exitCode), $0.signal.set(to: signal),
+                 $0.stderrTail.set(to: stderrTail), $0.error.set(to: error), $0.trainerPID.set(to: nil), $0.ownerPID.set(to: nil),
+                 $0.heartbeat.set(to: nil)]
+            }
+            try Attempt.filter { $0.run == run && $0.attempt == attempt }.updateAll(db) {
+                [$0.status.set(to: status), $0.endedAt.set(to: now.seconds), $0.exitCode.set(to: exitCode), $0.signal.set(to: signal),
+                 $0.stderrTail.set(to: stderrTail)]
+            }
         }
     }
 
     public func heartbeat(runs: [Int64], now: Date = Date()) throws(StoreError) {
         guard !runs.isEmpty else { return }
         try write { db in
-            let stmt = try db.cachedStatement(sql: "UPDATE runs SET heartbeat = ? WHERE rowid = ? AND status = 'running'")
-            for r in runs { try stmt.execute(arguments: [now.seconds, r]) }
+            for runs in runs.chunked(Self.batch) {
+                try Run.filter { runs.contains($0.rowID) && $0.status == RunStatus.running }.updateAll(db) {
+                    $0.heartbeat.set(to: now.seconds)
+                }
+            }
         }
     }
 
@@ -269,7 +269,8 @@ extension Store {
     /// heartbeat older than `staleAfter`.
     public func abandoned(owner: Owner, staleAfter: TimeInterval = 60, isAlive: (Int32) -> Bool, now: Date = Date()) throws(StoreError) -> [Run] {
         try read { db in
-            let running = try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.status = 'running'").map(Run.init(row:))
+            let running = try Run.fetchAll(db, sql: "SELECT \(Run.selection) FROM \(Run.from) WHERE r.status = ?",
+                                           arguments: [RunStatus.running])
             return running.filter { run in
                 if run.ownerPID == owner.pid && run.ownerHost == owner.host { return false }
                 let sameHost = run.ownerHost == owner.host
@@ -285,12 +286,13 @@ extension Store {
         guard !runs.isEmpty else { return }
         try write { db in
             for run in runs {
-                try db.execute(sql: """
-                    UPDATE runs SET status = 'interrupted', ended_at = ?, error = 'harrow stopped while it ran', owner_pid = NULL
-                    WHERE rowid = ? AND status = 'running'
-                    """, arguments: [now.seconds, run.rowID])
-                try db.execute(sql: "UPDATE attempts SET status = 'interrupted', ended_at = ? WHERE run = ? AND attempt = ?",
-                               arguments: [now.seconds, run.rowID, run.attempt])
+                try Run.filter { $0.rowID == run.rowID && $0.status == RunStatus.running }.updateAll(db) {
+                    [$0.status.set(to: RunStatus.interrupted), $0.endedAt.set(to: now.seconds),
+                     $0.error.set(to: "harrow stopped while it ran"), $0.ownerPID.set(to: nil)]
+                }
+                try Attempt.filter { $0.run == run.rowID && $0.attempt == run.attempt }.updateAll(db) {
+                    [$0.status.set(to: RunStatus.interrupted), $0.endedAt.set(to: now.seconds)]
+                }
             }
         }
     }
@@ -299,11 +301,12 @@ extension Store {
     /// another harrow took it first.
     public func adopt(run: Int64, from previous: Owner?, owner: Owner, now: Date = Date()) throws(StoreError) -> Bool {
         try write { db in
-            try db.execute(sql: """
-                UPDATE runs SET owner_pid = ?, owner_host = ?, heartbeat = ?
-                WHERE rowid = ? AND status = 'running' AND owner_pid IS ? AND owner_host IS ?
-                """, arguments: [owner.pid, owner.host, now.seconds, run, previous?.pid, previous?.host])
-            return db.changesCount == 1
+            typealias Columns = Run.Columns
+            let held = Columns.ownerPID === previous?.pid && Columns.ownerHost === previous?.host
+            let adopted = try Run.filter(Columns.rowID == run && Columns.status == RunStatus.running && held).updateAll(db) {
+                [$0.ownerPID.set(to: owner.pid), $0.ownerHost.set(to: owner.host), $0.heartbeat.set(to: now.seconds)]
+            }
+            return adopted == 1
         }
     }
 
@@ -311,7 +314,7 @@ extension Store {
 
     public func runs(sweep: String? = nil, status: RunStatus? = nil) throws(StoreError) -> [Run] {
         try read { db in
-            var sql = "SELECT \(Run.columns) FROM \(Run.from)"
+            var sql = "SELECT \(Run.selection) FROM \(Run.from)"
             var args: [(any DatabaseValueConvertible)?] = []
             var conditions: [String] = []
             if let sweep {
@@ -325,26 +328,28 @@ extension Store {
             }
             if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
             sql += sweep == nil ? " ORDER BY r.rowid" : " ORDER BY t.position"
-            return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(Run.init(row:))
+            return try Run.fetchAll(db, sql: sql, arguments: StatementArguments(args))
         }
     }
 
     /// A run by tag, id, or a unique prefix of its id or trial key.
     public func run(_ id: String) throws(StoreError) -> Run? {
         try read { db in
-            if let tagged = try Row.fetchOne(db, sql: "SELECT \(Run.columns) FROM \(Run.from) JOIN tags t ON t.run = r.rowid WHERE t.name = ?", arguments: [id]) {
-                return Run(row: tagged)
+            if let tagged = try Run.fetchOne(db, sql: """
+                SELECT \(Run.selection) FROM \(Run.from) JOIN tags t ON t.run = r.rowid WHERE t.name = ?
+                """, arguments: [id]) {
+                return tagged
             }
             guard !id.isEmpty else { return nil }
             // A prefix, literally: `%` and `_` typed by a user match themselves, not any run.
             let prefix = id.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT \(Run.columns) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? ESCAPE '\\' OR r.trial_key LIKE ? ESCAPE '\\' LIMIT 3
+            let runs = try Run.fetchAll(db, sql: """
+                SELECT \(Run.selection) FROM \(Run.from) WHERE r.id = ? OR r.id LIKE ? ESCAPE '\\' OR r.trial_key LIKE ? ESCAPE '\\' LIMIT 3
                 """, arguments: [id, prefix, prefix])
-            if let exact = rows.first(where: { ($0["id"] as String) == id }) { return Run(row: exact) }
-            guard rows.count <= 1 else { throw StoreError("'\(id)' matches several runs; give more characters") }
-            return rows.first.map(Run.init(row:))
+            if let exact = runs.first(where: { $0.id == id }) { return exact }
+            guard runs.count <= 1 else { throw StoreError("'\(id)' matches several runs; give more characters") }
+            return runs.first
         }
     }
 
@@ -389,9 +394,9 @@ extension Store {
     public func best(metric: String, limit: Int, maximize: Bool = false, sweep: String? = nil,
                      status: RunStatus? = nil) throws(StoreError) -> [(run: Run, summary: MetricSummary)] {
         try read { db in
+            // A summary's columns are named unlike a run's: one row decodes both.
             var sql = """
-                SELECT \(Run.columns), m.count AS m_count, m.last AS m_last, m.last_step AS m_last_step, m.min AS m_min,
-                    m.min_step AS m_min_step, m.max AS m_max
+                SELECT \(Run.selection), \(MetricSummary.selection(from: "m"))
                 FROM metric_summaries m JOIN metric_keys k ON k.id = m.key JOIN runs r ON r.rowid = m.run LEFT JOIN sweeps s ON s.id = r.sweep_id
                 """
             var args: [(any DatabaseValueConvertible)?] = [metric]
@@ -407,42 +412,48 @@ extension Store {
             sql += " ORDER BY \(maximize ? "m.max DESC" : "m.min") LIMIT ?"
             args.append(limit)
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map { row in
-                (Run(row: row), MetricSummary(count: row["m_count"], last: row["m_last"], lastStep: row["m_last_step"],
-                                              min: row["m_min"], minStep: row["m_min_step"], max: row["m_max"]))
+                (try Run(row: row), try MetricSummary(row: row))
             }
         }
     }
 
     /// Attempts of a run, oldest first.
     public func attempts(run: Int64) throws(StoreError) -> [Attempt] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT attempt, status, exit_code, signal, ended_at - started_at AS d, note FROM attempts WHERE run = ? ORDER BY attempt",
-                             arguments: [run]).map {
-                Attempt(attempt: $0["attempt"], status: $0["status"], exitCode: $0["exit_code"], signal: $0["signal"], duration: $0["d"], note: $0["note"])
-            }
+        try read { db in try Self.attempts(runs: [run], db: db) }
+    }
+
+    /// Attempts of several runs, ordered by run row, each run's oldest first.
+    static func attempts(runs: [Int64], db: Database) throws -> [Attempt] {
+        try runs.chunked(batch).flatMap { runs in
+            try Attempt.filter { runs.contains($0.run) }.order { [$0.run, $0.attempt] }.fetchAll(db)
         }
     }
 
     /// Says what the next attempt changes after this one (an out-of-memory retry at a smaller micro-batch).
     public func note(run: Int64, attempt: Int, _ text: String) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "UPDATE attempts SET note = ? WHERE run = ? AND attempt = ?", arguments: [text, run, attempt])
+            _ = try Attempt.filter { $0.run == run && $0.attempt == attempt }.updateAll(db) { $0.note.set(to: text) }
         }
     }
 
     // MARK: Artifacts
 
+    /// Records a file with a run; the same role and path again replaces it.
     public func recordArtifact(run: Int64, role: String, path: String, sha256: String?, size: Int?) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO artifacts(run, role, path, sha256, size) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [run, role, path, sha256, size])
+            try Artifact(run: run, role: role, path: path, sha256: sha256, size: size).insert(db, onConflict: .replace)
         }
     }
 
-    public func artifacts(run: Int64) throws(StoreError) -> [(role: String, path: String, sha256: String?, size: Int?)] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT role, path, sha256, size FROM artifacts WHERE run = ? ORDER BY role, path", arguments: [run])
-                .map { ($0["role"], $0["path"], $0["sha256"], $0["size"]) }
+    /// The files recorded with a run, by role and path.
+    public func artifacts(run: Int64) throws(StoreError) -> [Artifact] {
+        try read { db in try Self.artifacts(runs: [run], db: db) }
+    }
+
+    /// The files recorded with several runs, ordered by run row, then role and path.
+    static func artifacts(runs: [Int64], db: Database) throws -> [Artifact] {
+        try runs.chunked(batch).flatMap { runs in
+            try Artifact.filter { runs.contains($0.run) }.order { [$0.run, $0.role, $0.path] }.fetchAll(db)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HarrowCore
 
 /// A named value of a run with its standard error.
@@ -56,11 +57,15 @@ extension Store {
     /// The starting checkpoint's accuracy per dimension on the run's main evalset, from its kept items (empty when
     /// none were kept). `cache` holds it by checkpoint across runs.
     public func startingAccuracy(_ evals: [StoredEval], cache: inout [String: [String: Double]]) throws(StoreError) -> [String: Double] {
+        try read { db in try Self.startingAccuracy(evals, cache: &cache, db: db) }
+    }
+
+    static func startingAccuracy(_ evals: [StoredEval], cache: inout [String: [String: Double]], db: Database) throws -> [String: Double] {
         guard let main = evals.first(where: { $0.status == "succeeded" && $0.evalset != "general" }),
               let checkpoint = main.baselineCheckpoint else { return [:] }
         let key = checkpoint + "/" + main.evalset
         if let known = cache[key] { return known }
-        let items = try checkpointItems(checkpoint, evalset: main.evalset)
+        let items = try checkpointItems(checkpoint, evalset: main.evalset, db: db)
         let accuracy = Dictionary(grouping: items, by: \.dimension).mapValues { Double($0.filter(\.correct).count) / Double($0.count) }
         cache[key] = accuracy
         return accuracy

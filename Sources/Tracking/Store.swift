@@ -12,6 +12,9 @@ public final class Store: Sendable {
         ProcessInfo.processInfo.environment["HARROW_DB"] ?? ".harrow/harrow.db"
     }
 
+    /// How long a writer waits for another harrow's write to end before it fails (`SQLITE_BUSY`).
+    static let busyTimeout: TimeInterval = 30
+
     /// Whether the store was opened for reading only: nothing can be written through it.
     public let readOnly: Bool
 
@@ -43,7 +46,7 @@ public final class Store: Sendable {
         if readOnly {
             var config = Configuration()
             config.readonly = true
-            config.busyMode = .timeout(30)
+            config.busyMode = .timeout(Self.busyTimeout)
             do {
                 pool = try DatabasePool(path: path, configuration: config)
             } catch {
@@ -53,7 +56,7 @@ public final class Store: Sendable {
                     config.readonly = true
                     pool = try DatabasePool(path: "file:\(path)?immutable=1", configuration: config)
                 } catch {
-                    throw StoreError("cannot open the store at \(path): \(error)")
+                    throw StoreError("cannot open the store at \(path)", error)
                 }
             }
             return
@@ -61,7 +64,7 @@ public final class Store: Sendable {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         var config = Configuration()
-        config.busyMode = .timeout(30)
+        config.busyMode = .timeout(Self.busyTimeout)
         config.prepareDatabase { db in
             // WAL with synchronous=NORMAL never corrupts; a power cut may lose the last batch, which the
             // stored byte offset then reads again from the metrics file.
@@ -77,7 +80,7 @@ public final class Store: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
-            throw StoreError("cannot open the store at \(path): \(error)")
+            throw StoreError("cannot open the store at \(path)", error)
         }
         try migrate()
     }
@@ -101,22 +104,22 @@ public final class Store: Sendable {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError("cannot prepare the store at \(path): \(error)")
+            throw StoreError("cannot prepare the store at \(path)", error)
         }
     }
 
     func write<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
         if readOnly { throw StoreError("the store at \(path) is open for reading; this command does not write it") }
-        do { return try pool.write(body) } catch let e as StoreError { throw e } catch let e as DatabaseError {
+        do { return try pool.write(body) } catch let e as StoreError { throw e } catch {
+            var failure = StoreError(error)
             // A full disk or a failing device: nothing more can be recorded until it is fixed.
-            var error = StoreError("\(e)")
-            error.cannotWrite = [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY].contains(e.resultCode)
-            throw error
-        } catch { throw StoreError("\(error)") }
+            failure.cannotWrite = failure.resultCode.map { [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY].contains($0) } ?? false
+            throw failure
+        }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(StoreError) -> T {
-        do { return try pool.read(body) } catch let e as StoreError { throw e } catch { throw StoreError("\(error)") }
+        do { return try pool.read(body) } catch let e as StoreError { throw e } catch { throw StoreError(error) }
     }
 
     /// Bytes on disk for the main file and its WAL.
@@ -126,23 +129,89 @@ public final class Store: Sendable {
         }
     }
 
+    /// Runs per query when many are read at once (`snapshots`): their rows go in one `IN (…)` list, well within
+    /// SQLite's smallest limit on a statement's arguments (999).
+    static let batch = 500
+
     /// Folds the WAL back into the main file (for measuring size, or before copying the store).
     public func checkpoint() throws(StoreError) {
         do {
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)") }
         } catch {
-            throw StoreError("cannot checkpoint \(path): \(error)")
+            throw StoreError("cannot checkpoint \(path)", error)
         }
     }
 }
 
+extension Array {
+    /// The array in consecutive slices of `size` (the last may be shorter).
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}
+
+/// Why the store could not be read or written. When SQLite refused, its result codes, its own words and the
+/// statement are kept (`resultCode`, `sqliteMessage`, `sql`), and the message says what to do about it.
 public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The store could not be written at all (disk full, I/O error, read-only): a sweep stops rather than
     /// run trials it cannot record.
     public var cannotWrite = false
+    /// SQLite's extended result code (`SQLITE_BUSY_SNAPSHOT`, `SQLITE_IOERR_WRITE`, …); nil for Harrow's own errors.
+    public var extendedResultCode: ResultCode?
+    /// SQLite's message (`database or disk is full`).
+    public var sqliteMessage: String?
+    /// The statement SQLite refused.
+    public var sql: String?
+
     public init(_ message: String) { self.message = message }
+
+    /// An error from GRDB, said with what to do about it.
+    init(_ error: any Error) {
+        self.init(nil, error)
+    }
+
+    /// An error from GRDB after what failed (`cannot open the store at …`), said with what to do about it.
+    init(_ context: String?, _ error: any Error) {
+        guard let e = error as? DatabaseError else {
+            message = context.map { "\($0): \(error)" } ?? "\(error)"
+            return
+        }
+        extendedResultCode = e.extendedResultCode
+        sqliteMessage = e.message
+        sql = e.sql
+        // SQLite's words, then what to do; without advice they stand as GRDB gives them, with the statement: the case
+        // nobody foresaw.
+        let said = Self.advice(e.resultCode).map { advice in
+            "SQLite error \(e.resultCode.rawValue)" + (e.message.map { ": " + $0 } ?? "") + "; " + advice
+        } ?? "\(e)"
+        message = context.map { "\($0): \(said)" } ?? said
+    }
+
+    /// SQLite's primary result code (`SQLITE_BUSY`, `SQLITE_FULL`, …); nil for Harrow's own errors.
+    public var resultCode: ResultCode? { extendedResultCode?.primaryResultCode }
+
+    /// The error GRDB threw, rebuilt from what was kept (its arguments are not: they may hold users' data).
+    public var databaseError: DatabaseError? {
+        extendedResultCode.map { DatabaseError(resultCode: $0, message: sqliteMessage, sql: sql) }
+    }
+
     public var description: String { message }
+
+    /// What to do when SQLite refuses with `code`; nil when there is nothing to add to its own words.
+    static func advice(_ code: ResultCode) -> String? {
+        switch code {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            "another harrow is writing this store and kept it locked for over \(Int(Store.busyTimeout)) s: "
+                + "let it finish, or give --db another store"
+        case .SQLITE_READONLY: "the store's file or its folder is read-only: make them writable, or work on a copy (--db)"
+        case .SQLITE_FULL: "free space on the store's disk, then run the same command again"
+        case .SQLITE_IOERR: "the disk failed to read or write: check the device, then run `harrow check`"
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: "the store is damaged: `harrow check` says where"
+        case .SQLITE_CANTOPEN: "check that the store's folder exists and can be read and written"
+        default: nil
+        }
+    }
 }
 
 enum Schema {

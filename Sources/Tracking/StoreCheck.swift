@@ -29,8 +29,9 @@ extension Store {
                 if let s = RunStatus(rawValue: row["status"]) { result.runs[s] = row["n"] }
             }
             result.points = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(n), 0) FROM metric_chunks") ?? 0
-            return try Row.fetchAll(db, sql: "SELECT \(Run.columns) FROM \(Run.from) WHERE r.source = 'sweep' AND r.status NOT IN ('running', 'queued')")
-                .map(Run.init(row:))
+            return try Run.fetchAll(db, sql: """
+                SELECT \(Run.selection) FROM \(Run.from) WHERE r.source = 'sweep' AND r.status NOT IN ('running', 'queued')
+                """)
         }
         for run in runs {
             guard let dir = run.runDir, let file = MetricsFile(path: dir + "/" + TrainerContract.RunFile.metrics) else { continue }

@@ -123,4 +123,94 @@ import Testing
         #expect(runs.allSatisfy { $0.id.count == 8 && $0.id.allSatisfy { RunID.alphabet.contains($0) } })
         #expect(try store.runs().count == 3)
     }
+
+    /// SQLite's refusal is kept under the store's error: its codes and the statement, for a caller to test and a bug
+    /// report to quote.
+    @Test func aStoreErrorKeepsSQLitesCodeAndStatement() throws {
+        let store = try temporaryStore()
+        #expect {
+            try store.write { db in try db.execute(sql: "INSERT INTO tags(name, run, created_at) VALUES ('x', 999, 0)") }
+        } throws: { error in
+            guard let e = error as? StoreError else { return false }
+            return e.resultCode == .SQLITE_CONSTRAINT && e.extendedResultCode == .SQLITE_CONSTRAINT_FOREIGNKEY
+                && e.sql?.contains("INSERT INTO tags") == true && e.databaseError?.resultCode == .SQLITE_CONSTRAINT && !e.cannotWrite
+        }
+    }
+
+    /// A refusal that has a remedy says it after SQLite's words; one nobody foresaw keeps GRDB's words and the statement.
+    @Test func aStoreErrorSaysWhatToDo() {
+        let full = StoreError(DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full",
+                                            sql: "UPDATE runs SET heartbeat = ?"))
+        #expect(full.message
+            == "SQLite error 13: database or disk is full; free space on the store's disk, then run the same command again")
+        #expect(full.sql == "UPDATE runs SET heartbeat = ?")
+        let busy = StoreError("cannot open the store at x.db", DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"))
+        #expect(busy.message.hasPrefix("cannot open the store at x.db: SQLite error 5: database is locked; another harrow is writing"))
+        let damaged = StoreError(DatabaseError(resultCode: .SQLITE_CORRUPT, message: "database disk image is malformed"))
+        #expect(damaged.message.hasSuffix("`harrow check` says where"))
+        let other = StoreError(DatabaseError(resultCode: .SQLITE_MISMATCH, message: "datatype mismatch",
+                                             sql: "UPDATE runs SET rowid = 'a'"))
+        #expect(other.message == "SQLite error 20: datatype mismatch - while executing `UPDATE runs SET rowid = 'a'`")
+    }
+
+    /// An attempt is a record of its own: its times give its duration, and the run's next claim starts another.
+    @Test func attemptsAreRecordsWithTheirTimes() throws {
+        let (store, runs) = try storeWithRuns(1)
+        let r = runs[0].rowID, start = Date(timeIntervalSince1970: 1_700_000_000.25)
+        #expect(try store.claim(run: r, from: [.queued], owner: Owner(), now: start) == 1)
+        try store.finish(run: r, attempt: 1, status: .failed, exitCode: 137, signal: nil, stderrTail: "killed",
+                         now: start.addingTimeInterval(12.5))
+        try store.note(run: r, attempt: 1, "retried at batch_size 8")
+        let attempts = try store.attempts(run: r)
+        #expect(attempts == [Attempt(run: r, attempt: 1, status: "failed", startedAt: start, endedAt: start.addingTimeInterval(12.5),
+                                     exitCode: 137, signal: nil, stderrTail: "killed", note: "retried at batch_size 8")])
+        #expect(attempts[0].duration == 12.5)
+        try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "ab", size: 3)
+        try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "cd", size: 4)
+        #expect(try store.artifacts(run: r) == [Artifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "cd", size: 4)])
+    }
+
+    /// Snapshots of many runs are read table by table, and each run gets its own rows: the same as one by one.
+    @Test func snapshotsOfManyRunsAreEachRunsOwn() throws {
+        let (store, runs) = try storeWithRuns(3)
+        for (i, run) in runs.enumerated() where i < 2 {
+            for attempt in 1...(i + 1) {
+                _ = try store.claim(run: run.rowID, from: [.queued, .failed], owner: Owner())
+                let text = (1...(3 + i)).map { "{\"step\": \($0), \"train/loss\": \(Double(i) + 1 / Double($0)), \"val/a\": \(i)}\n" }
+                    .joined()
+                try store.ingest([MetricsUpdate(run: run.rowID, offset: 1, batch: MetricsLines.parse(Data(text.utf8)))])
+                try store.finish(run: run.rowID, attempt: attempt, status: attempt == i + 1 ? .succeeded : .failed, exitCode: 0,
+                                 signal: nil, stderrTail: nil)
+            }
+            try store.recordArtifact(run: run.rowID, role: "checkpoint", path: "/c\(i)", sha256: nil, size: i)
+            try store.save(StoredDiagnosis(verdict: "v\(i)", confidence: 0.5, bestStep: i, evidenceJSON: "{}", advice: ""), run: run.rowID)
+            let item = StoredEval.Item(id: "q\(i)", dimension: "helpful", taskType: "qa", correct: i == 0, correctNorm: true, chosen: i,
+                                       logprobs: [-0.5, -.infinity], text: nil)
+            let group = StoredEval.Group(dimension: "helpful", taskType: "", n: 1, acc: Double(i), accStderr: 0, accNorm: 0,
+                                         accNormStderr: 0)
+            try store.save(StoredEval(evalset: "domain-3h", status: "succeeded", total: Double(i), totalStderr: 0.1, totalNorm: nil,
+                                      seconds: 1, error: nil, groups: [group], items: [item]), run: run.rowID)
+            try store.tag(run: run.rowID, as: "t\(i)")
+        }
+        let keys: Set<String> = ["train/loss", "val/*"], rows = Set(runs.map(\.rowID))
+        let many = try store.snapshots(runs, curves: keys, evalItems: rows)
+        for (run, snapshot) in zip(runs, many) {
+            let one = try store.snapshots([run], curves: keys, evalItems: rows)[0]
+            #expect(snapshot.summaries == one.summaries && snapshot.values == one.values && snapshot.diagnosis == one.diagnosis)
+            #expect(snapshot.attempts == one.attempts && snapshot.artifacts == one.artifacts && snapshot.tags == one.tags)
+            #expect(snapshot.evals.map(\.groups) == one.evals.map(\.groups))
+            #expect(snapshot.evalItems?.map(\.items) == one.evalItems?.map(\.items))
+            #expect(snapshot.curves.keys.sorted() == one.curves.keys.sorted())
+            for (key, curve) in snapshot.curves {
+                #expect(curve.steps == one.curves[key]?.steps && curve.values == one.curves[key]?.values)
+            }
+            #expect(try snapshot.attempts == store.attempts(run: run.rowID) && snapshot.summaries == store.summaries(run: run.rowID))
+        }
+        #expect(many.map(\.attempts.count) == [1, 2, 0] && many.map(\.artifacts.count) == [1, 1, 0])
+        #expect(many.map(\.tags) == [["t0"], ["t1"], []])
+        #expect(many.map { $0.curves.keys.sorted() } == [["train/loss", "val/a"], ["train/loss", "val/a"], []])
+        #expect(many[1].curves["train/loss"]?.steps == [1, 2, 3, 4] && many.map(\.diagnosis?.verdict) == ["v0", "v1", nil])
+        #expect(many[1].evalItems?.first?.items.first?.logprobs == nil, "-inf is kept as Swift writes it, and reads back as no logprobs")
+        #expect(many[0].evalItems?.first?.items.map(\.id) == ["q0"] && many[2].evalItems?.isEmpty == true)
+    }
 }
