@@ -97,8 +97,10 @@ public final class Store: Sendable {
         do {
             let superseded = try pool.read { db in try migrator.hasBeenSuperseded(db) }
             if superseded {
-                throw StoreError("the store at \(path) was written by a newer Harrow (schema \(try pool.read { try migrator.appliedIdentifiers($0) }.sorted().last ?? "?")); "
-                    + "this binary knows up to \(Schema.latest). Upgrade harrow, or point --db at another store.")
+                // The migrations this binary does not know, by name (identifiers sort as text: "v10" < "v9").
+                let unknown = try pool.read { try migrator.appliedIdentifiers($0) }.subtracting(migrator.migrations).sorted()
+                throw StoreError("the store at \(path) was written by a newer Harrow (schema \(unknown.joined(separator: ", "))); "
+                    + "this binary knows up to \(migrator.migrations.last ?? "?"). Upgrade harrow, or point --db at another store.")
             }
             try migrator.migrate(pool)
         } catch let error as StoreError {
@@ -215,7 +217,6 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
 }
 
 enum Schema {
-    static let latest = "v9"
 
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()

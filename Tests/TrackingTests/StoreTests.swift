@@ -91,7 +91,7 @@ import Testing
         #expect {
             _ = try Store(path: store.path)
         } throws: { error in
-            "\(error)".contains("written by a newer Harrow") && "\(error)".contains("v999")
+            "\(error)".contains("written by a newer Harrow (schema v999)") && "\(error)".contains("this binary knows up to \(Schema.migrator.migrations.last!).")
         }
     }
 
