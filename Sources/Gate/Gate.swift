@@ -23,6 +23,9 @@ public struct GateRules: Sendable, Equatable {
     public var overfittingNeedsBestCheckpoint = true
     public var baseline: String?
     public var maxDrop: [String: Double] = [:]
+    /// Which way a metric improves, where its name does not say (`goals: {bleu: maximize}`); `Goal.of(metric:)`
+    /// otherwise. A drop is a move the wrong way: a fall for a score, a rise for a loss.
+    public var goals: [String: Goal] = [:]
     /// A drop counts only beyond this many standard errors of the difference (0: any drop counts). The unpaired rule,
     /// kept for gate files that use it; `alpha` is the paired one.
     public var sigma: Double = 0
@@ -136,7 +139,7 @@ public enum Gate {
                                           reason: "no \(metric) for run \(input.run)"))
                     continue
                 }
-                let drop = base.value - now.value
+                let drop = (rules.goals[metric] ?? Goal.of(metric: metric)).worsening(from: base.value, to: now.value)
                 if let alpha = rules.alpha {
                     out.append(pairedDrop(metric, drop: drop, allowed: allowed, alpha: alpha, input: input, now: now.value, base: base.value))
                     continue
@@ -264,10 +267,16 @@ extension GateRules {
                     default: throw GateError("\(at(bk)): unknown key '\(bk.string ?? "")' in baseline")
                     }
                 }
+            case "goals":
+                guard let gm = v.mapping else { throw GateError("\(at(v)): goals map a metric to minimize or maximize") }
+                for (gk, gv) in gm {
+                    guard let goal = gv.string.flatMap(Goal.init(rawValue:)) else { throw GateError("\(at(gv)): a goal is minimize or maximize") }
+                    rules.goals[gk.string ?? ""] = goal
+                }
             case "provenance":
                 rules.cleanTree = v.mapping?["clean_tree"]?.bool ?? false
             default:
-                throw GateError("\(at(k)): unknown key '\(key)' (name, thresholds, verdict, baseline, provenance)")
+                throw GateError("\(at(k)): unknown key '\(key)' (name, thresholds, verdict, baseline, goals, provenance)")
             }
         }
         return rules

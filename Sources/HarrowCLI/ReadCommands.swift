@@ -576,7 +576,7 @@ struct SweepJSON: Encodable, Sendable {
         startedAt = s.startedAt.map(isoText)
         counts = Dictionary(uniqueKeysWithValues: s.counts.map { ($0.key.rawValue, $0.value) })
         reused = s.reused
-        metric = s.objective?.metric; goal = s.objective?.goal
+        metric = s.objective?.metric; goal = s.objective?.goal.rawValue
         etaS = eta
         slurmArrays = s.slurmArrays
         self.failures = Dictionary(uniqueKeysWithValues: failures.map { ($0.cause.rawValue, $0.count) })

@@ -8,6 +8,8 @@ public struct Dashboard: Sendable, Equatable {
     public var title: String
     /// The metric that ranks runs (top-k, sort order, best run), e.g. `val/loss` or `total`.
     public var metric: String?
+    /// Which way `metric` improves, for a metric whose name does not tell it (`goal: maximize` for a custom score).
+    public var goal: Goal?
     public var panels: [Panel]
 }
 
@@ -29,18 +31,22 @@ extension Dashboard {
         case .success(let r?): root = r
         }
         guard let top = root.mapping else { throw DashboardError(problems: ["\(at(root)): error: a dashboard is a mapping with title and panels"]) }
-        var dashboard = Dashboard(title: (file as NSString).lastPathComponent, metric: nil, panels: [])
+        var dashboard = Dashboard(title: (file as NSString).lastPathComponent, metric: nil, goal: nil, panels: [])
         for (k, v) in top {
             switch k.string ?? "" {
             case "title": if let s = v.string { dashboard.title = s } else { problems.append("\(at(v)): error: title is text") }
             case "metric": if let s = v.string { dashboard.metric = s } else { problems.append("\(at(v)): error: metric is a name such as val/loss or total") }
+            case "goal":
+                if let g = v.string.flatMap(Goal.init(rawValue:)) { dashboard.goal = g } else {
+                    problems.append("\(at(v)): error: goal is minimize or maximize")
+                }
             case "panels":
                 guard let list = v.sequence else { problems.append("\(at(v)): error: panels is a list"); continue }
                 for item in list {
                     if let p = parsePanel(item, at: at, problems: &problems) { dashboard.panels.append(p) }
                 }
             case let other:
-                problems.append("\(at(k)): error: unknown key '\(other)'" + hint(other, ["title", "metric", "panels"]))
+                problems.append("\(at(k)): error: unknown key '\(other)'" + hint(other, ["title", "metric", "goal", "panels"]))
             }
         }
         if top["panels"] == nil { problems.append("\(at(root)): error: a dashboard needs panels") }

@@ -79,7 +79,10 @@ public enum Report {
         let notStarted = request.runs.filter { $0.status == .queued && $0.startedAt == nil }
         var runs = try store.snapshots(request.runs.filter { !($0.status == .queued && $0.startedAt == nil) })
         let metric = request.metric ?? request.index.metric ?? TrainerContract.Metric.valLoss
-        let lower = request.objective.flatMap { $0.metric == metric ? $0.lowerIsBetter : nil } ?? Metric.lowerIsBetter(metric)
+        // Which way the metric improves: as the sweep declared it, else as the dashboard does, else as its name says.
+        let declared = request.objective.flatMap { $0.metric == metric ? $0.goal : nil }
+            ?? (request.metric == nil || request.metric == request.index.metric ? request.index.goal : nil)
+        let lower = (declared ?? Goal.of(metric: metric)).lowerIsBetter
         // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
         // items of the runs whose flips are shown (the compared ones, or the best few).
         let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).flatMap { panel -> [String] in

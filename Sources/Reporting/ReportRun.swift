@@ -81,13 +81,9 @@ enum Metric {
         return (name, nil)
     }
 
-    /// Losses and perplexities fall as runs get better; scores rise. Forgetting is a score change, so higher is better.
-    static func lowerIsBetter(_ name: String) -> Bool {
-        let key = split(name).key.lowercased()
-        return key.contains("loss") || key.contains("perplexity") || key.hasSuffix("ppl")
-    }
+    /// Losses and perplexities fall as runs get better; scores rise (`Goal.of(metric:)`).
+    static func lowerIsBetter(_ name: String) -> Bool { Goal.of(metric: name).lowerIsBetter }
 
-    /// Items ordered best first by a metric; items without it keep their order at the end.
     static func rank<T>(_ items: [T], lowerIsBetter lower: Bool, value: (T) -> Double?) -> [T] {
         return items.enumerated().map { ($0.offset, $0.element, value($0.element)) }.sorted { a, b in
             switch (a.2, b.2) {

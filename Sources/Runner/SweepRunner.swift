@@ -159,7 +159,7 @@ public final class SweepRunner: Sendable {
                         proposal: proposing ? earlier[i].explanation : nil)
         }
         let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
-                                              objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal.rawValue) }, trials: records,
+                                              objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal) }, trials: records,
                                               runsRoot: absolute(runsRoot), reuse: options.reuse)
         let runs = registration.runs
         let reruns = registration.reruns.map { explain($0, code: code) }

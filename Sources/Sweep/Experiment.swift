@@ -14,7 +14,8 @@ public struct Experiment: Sendable {
     public struct Metric: Sendable, Hashable {
         public var name: String
         public var goal: Goal
-        public enum Goal: String, Sendable { case minimize, maximize }
+        /// Which way the metric improves (`HarrowCore.Goal`).
+        public typealias Goal = HarrowCore.Goal
     }
 
     public struct Parameter: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 import GRDB
 
 /// One planned trial as the store needs it.
@@ -56,11 +57,11 @@ public struct Owner: Sendable {
 /// A sweep's objective: the metric it optimises and whether higher is better.
 public struct Objective: Sendable, Equatable {
     public var metric: String
-    /// `minimize` or `maximize`, as W&B files say it.
-    public var goal: String
-    public var lowerIsBetter: Bool { goal != "maximize" }
+    /// Stored as `minimize` or `maximize`, as W&B files say it.
+    public var goal: Goal
+    public var lowerIsBetter: Bool { goal.lowerIsBetter }
 
-    public init(metric: String, goal: String) {
+    public init(metric: String, goal: Goal) {
         self.metric = metric
         self.goal = goal
     }
@@ -99,7 +100,7 @@ extension Store {
                 INSERT INTO sweeps(name, file, method, spec, metric, goal, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(name) DO UPDATE SET file = excluded.file, method = excluded.method, spec = excluded.spec,
                     metric = excluded.metric, goal = excluded.goal, updated_at = excluded.updated_at
-                """, arguments: [name, file, method, spec, objective?.metric, objective?.goal, now.seconds, now.seconds])
+                """, arguments: [name, file, method, spec, objective?.metric, objective?.goal.rawValue, now.seconds, now.seconds])
             let sweepID = try Int64.fetchOne(db, sql: "SELECT id FROM sweeps WHERE name = ?", arguments: [name])!
             try db.execute(sql: "DELETE FROM sweep_trials WHERE sweep_id = ?", arguments: [sweepID])
             var reruns: [Rerun] = []
@@ -369,7 +370,7 @@ extension Store {
                     """, arguments: [id])
                 let metric: String? = row["metric"], goal: String? = row["goal"]
                 return SweepSummary(name: row["name"], file: row["file"], method: row["method"],
-                                    objective: metric.map { Objective(metric: $0, goal: goal ?? "minimize") },
+                                    objective: metric.map { Objective(metric: $0, goal: goal.flatMap(Goal.init(rawValue:)) ?? .minimize) },
                                     createdAt: Date(timeIntervalSince1970: row["created_at"]), updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
                                     counts: counts, startedAt: (times?["first"] as Double?).map { Date(timeIntervalSince1970: $0) },
                                     meanDuration: times?["mean"],

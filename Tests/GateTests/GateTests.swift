@@ -53,6 +53,23 @@ import Testing
         #expect(Gate.check(try rules("baseline: {max_drop: {harmless: 0}}"), i)[0].reason.contains("no baseline run"))
     }
 
+    /// A drop is a move the wrong way: a rise for a loss (its name says so), a fall for a score, and for a metric
+    /// whose name does not tell, the way the gate's `goals` declare.
+    @Test func aDropFollowsTheMetricsGoal() throws {
+        var i = input
+        i.baselineRun = "prod"
+        i.values["val_loss_best"] = .init(1.5)
+        i.values["latency_ms"] = .init(140)
+        i.baseline = ["val_loss_best": .init(1.2), "latency_ms": .init(100)]
+        let loss = Gate.check(try rules("baseline: {max_drop: {val_loss_best: 0.1}}"), i)
+        #expect(!loss[0].passed && loss[0].observed.contains("drop 0.3"), "\(loss[0])")
+        // Undeclared, latency reads as a score: its rise is no drop.
+        #expect(Gate.check(try rules("baseline: {max_drop: {latency_ms: 10}}"), i)[0].passed)
+        let declared = Gate.check(try rules("baseline: {max_drop: {latency_ms: 10}}\ngoals: {latency_ms: minimize}"), i)
+        #expect(!declared[0].passed && declared[0].observed.contains("drop 40"), "\(declared[0])")
+        #expect(throws: GateError.self) { try rules("goals: {latency_ms: smaller}") }
+    }
+
     @Test func cleanTree() throws {
         var i = input
         #expect(Gate.check(try rules("provenance: {clean_tree: true}"), i)[0].passed)

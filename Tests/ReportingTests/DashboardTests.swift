@@ -63,6 +63,13 @@ struct DashboardTests {
         #expect(p == ["d.yaml:3:5: error: scatter needs 'x'", "d.yaml:3:5: error: scatter needs 'y'"])
     }
 
+    @Test("a dashboard declares which way a custom metric improves")
+    func declaredGoal() throws {
+        let d = try Dashboard.parse(yaml: "title: t\nmetric: latency_ms\ngoal: minimize\npanels: [table]\n", file: "d.yaml")
+        #expect(d.metric == "latency_ms" && d.goal == .minimize)
+        #expect(problems("title: t\ngoal: smaller\npanels: [table]\n") == ["d.yaml:2:7: error: goal is minimize or maximize"])
+    }
+
     @Test("broken YAML names where the parser stopped")
     func invalidYAML() {
         let p = problems("panels:\n  - type: table\n    params: [lr\n")
