@@ -29,6 +29,8 @@ build: deps
 # demo's stories are checked on the store `make demo` writes (`make check-demo`), so the demo sweep runs once.
 .PHONY: check-demo demo-seeds
 test: deps
+	@# The code keeps swift-format's layout (.swift-format: 4 spaces, 140 columns): `make format` applies it.
+	$(SWIFT) format lint --strict --recursive --configuration .swift-format Sources Tests Package.swift
 	$(SWIFT) build --build-tests
 	@$(MAKE) --no-print-directory models TRAIN=$(BIN)/harrow-train
 	$(SWIFT) test --skip-build --skip FaultTests --skip SlurmTests --skip aThousandRunNight
@@ -38,6 +40,10 @@ test: deps
 	@scripts/slurm-cluster.sh start .build/slurm-test >/dev/null || exit 1; \
 	  status=0; SLURM_CONF=$(CURDIR)/.build/slurm-test/slurm.conf timeout 600 $(SWIFT) test --skip-build --filter SlurmTests || status=$$?; \
 	  scripts/slurm-cluster.sh stop .build/slurm-test; exit $$status
+
+.PHONY: format
+format:
+	$(SWIFT) format --in-place --recursive --configuration .swift-format Sources Tests Package.swift
 
 # The demo's stories, each with its statistics (verdicts; paired tests of the 3H and forgetting differences), on
 # the store and report `make demo` wrote. CI runs it right after `make demo`.

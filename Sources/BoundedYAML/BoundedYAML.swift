@@ -55,7 +55,7 @@ public struct YAMLErrorLocation: Sendable, Equatable {
     public init(_ error: YamlError, in text: String) {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .composer(let context, let problem, let mark, _):
             (line, column, self.problem) = (mark.line, mark.column, problem)
             self.context = context.map { ($0.text, $0.mark.line, $0.mark.column) }
         case .duplicatedKeysInMapping(let duplicates, let context):

@@ -4,8 +4,10 @@ extension Diagnoser {
     /// What to do next, in numbers: the step and epoch to keep (and the checkpoint that holds it, or that none
     /// does), the share of the run spent after it, how many epochs instead, and which way to move the learning
     /// rate and about how far.
-    static func advice(_ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds, lastStep: Int? = nil,
-                       checkpoints: Checkpoints? = nil) -> String {
+    static func advice(
+        _ v: Verdict, bestStep: Int?, e: Evidence, t: Thresholds, lastStep: Int? = nil,
+        checkpoints: Checkpoints? = nil
+    ) -> String {
         let epochsRun = e.epochs.map { max(1, Int($0.rounded())) }
         func percent(_ x: Double) -> String { String(format: "%.1f%%", abs(x) * 100) }
         func at(_ step: Int?) -> String {
@@ -21,7 +23,8 @@ extension Diagnoser {
         }
         switch v {
         case .good_fit:
-            return "train and val loss fell together and flattened\(e.valMinStep.map { "; val was lowest at step \($0)" } ?? ""): keep these settings"
+            return
+                "train and val loss fell together and flattened\(e.valMinStep.map { "; val was lowest at step \($0)" } ?? ""): keep these settings"
         case .overfitting:
             let after = e.afterBestShare.map { "; the \(percent($0)) of the run after it bought nothing" } ?? ""
             let train = e.trainAfterBest.map { " while train fell \(percent($0)) more" } ?? ""
@@ -41,28 +44,35 @@ extension Diagnoser {
             }
             let more = epochsRun.map { "about \(max($0 + 1, Int((Double($0) * 1.5).rounded()))) epochs instead of \($0)" } ?? "more epochs"
             if let drop = e.valLastFall, drop > max(t.stillFalling, e.valTailFall ?? 0) {
-                return "val loss fell \(percent(drop)) more at the last evaluation, to its lowest: train \(more), or raise the learning rate a little"
+                return
+                    "val loss fell \(percent(drop)) more at the last evaluation, to its lowest: train \(more), or raise the learning rate a little"
             }
             if let fall = e.valTailFall {
                 return "val loss was still falling at the end (\(percent(fall)) over the last \(percent(t.tailFraction)) of the steps): "
                     + "train \(more), or raise the learning rate a little"
             }
-            return "train loss was still falling at the end (\(percent(e.trainTailChange ?? 0)) over the last third of the steps): train \(more)"
+            return
+                "train loss was still falling at the end (\(percent(e.trainTailChange ?? 0)) over the last third of the steps): train \(more)"
         case .diverged:
-            return "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
+            return
+                "the loss blew up (non-finite or far above its start): lower the learning rate about 10×, and check warmup and gradient clipping"
         case .unstable:
             if let start = e.trainStart, let final = e.trainFinal, final > start {
-                return "the loss rose instead of falling (\(String(format: "%.3g", start)) → \(String(format: "%.3g", final))): lower the learning rate about 10×"
+                return
+                    "the loss rose instead of falling (\(String(format: "%.3g", start)) → \(String(format: "%.3g", final))): lower the learning rate about 10×"
             }
             if let spikes = e.spikes, Double(spikes) >= t.spikes {
-                return "the loss spiked \(spikes) times after the first tenth of the steps: lower the learning rate about 10× (or clip gradients harder)"
+                return
+                    "the loss spiked \(spikes) times after the first tenth of the steps: lower the learning rate about 10× (or clip gradients harder)"
             }
             return "the loss is erratic and not decreasing: lower the learning rate about 10×"
         case .stalled_start:
             if let q = e.trainQuarterRatio, q > 1 - t.minimumDecrease {
-                return "the loss never started falling: raise the learning rate about 10× (and check that the adapter's weights are trainable)"
+                return
+                    "the loss never started falling: raise the learning rate about 10× (and check that the adapter's weights are trainable)"
             }
-            return "the loss stayed flat over the first \(percent(t.startFraction)) of the steps (it moved \(percent(e.trainStartChange ?? 0))) before it fell: "
+            return
+                "the loss stayed flat over the first \(percent(t.startFraction)) of the steps (it moved \(percent(e.trainStartChange ?? 0))) before it fell: "
                 + "raise warmup_ratio (about 1% per epoch) or the learning rate"
         case .insufficient_data:
             return "too few points to judge"

@@ -16,12 +16,15 @@ public struct ChannelReading: Sendable, Equatable, Codable {
 
 extension Diagnoser {
     /// Reads each task type's val curve with the same rules as the whole run's, earliest turn first.
-    public static func channels(train: Curve, channels: [String: Curve], lr: Curve? = nil, schedule: Schedule = Schedule(),
-                                thresholds t: Thresholds = Thresholds()) -> [ChannelReading] {
+    public static func channels(
+        train: Curve, channels: [String: Curve], lr: Curve? = nil, schedule: Schedule = Schedule(),
+        thresholds t: Thresholds = Thresholds()
+    ) -> [ChannelReading] {
         channels.map { task, val in
             let d = diagnose(train: train, val: val, lr: lr, schedule: schedule, thresholds: t)
-            return ChannelReading(task: task, verdict: d.verdict, confidence: d.confidence, bestStep: d.bestStep, risePercent: d.evidence.valRisePercent,
-                                  tailFall: d.evidence.valTailFall)
+            return ChannelReading(
+                task: task, verdict: d.verdict, confidence: d.confidence, bestStep: d.bestStep, risePercent: d.evidence.valRisePercent,
+                tailFall: d.evidence.valTailFall)
         }.sorted { a, b in
             let order: [Verdict] = [.overfitting, .diverged, .unstable, .stalled_start, .good_fit, .under_trained, .insufficient_data]
             let (i, j) = (order.firstIndex(of: a.verdict)!, order.firstIndex(of: b.verdict)!)

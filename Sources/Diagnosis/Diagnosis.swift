@@ -22,7 +22,8 @@ public struct Schedule: Sendable, Equatable {
     /// trainer_state.json, LLaMA-Factory's trainer_log.jsonl): the first step at the lr's peak, when it ramped up to it.
     public static func warmupSteps(lr: Curve) -> Int? {
         guard lr.values.count >= 3, let peak = lr.values.max(), peak > 0,
-              let first = lr.values.firstIndex(where: { $0 >= 0.999 * peak }), first > 0, lr.values[0] < 0.9 * peak else { return nil }
+            let first = lr.values.firstIndex(where: { $0 >= 0.999 * peak }), first > 0, lr.values[0] < 0.9 * peak
+        else { return nil }
         return lr.steps[first]
     }
 }
@@ -207,9 +208,11 @@ public enum Diagnoser {
     /// which task type turned first when they differ, naming only task types with enough validation records
     /// (`valRecords`, as the trainer logged them; a task type whose count is unknown is named). The advice names
     /// a checkpoint only from `checkpoints` (nil: the run's folder is unknown).
-    public static func diagnose(train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
-                                thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:],
-                                valRecords: [String: Int] = [:], checkpoints: Checkpoints? = nil) -> Diagnosis {
+    public static func diagnose(
+        train rawTrain: Curve, val rawVal: Curve? = nil, lr rawLR: Curve? = nil, schedule: Schedule = Schedule(),
+        thresholds t: Thresholds = Thresholds(), valByTask: [String: Curve] = [:],
+        valRecords: [String: Int] = [:], checkpoints: Checkpoints? = nil
+    ) -> Diagnosis {
         var schedule = schedule
         if schedule.warmupSteps == nil, let rawLR { schedule.warmupSteps = Schedule.warmupSteps(lr: rawLR.cleaned().0) }
         let (train, trainBad) = rawTrain.cleaned()
@@ -225,15 +228,17 @@ public enum Diagnoser {
         }
 
         if e.nonfinite > 0 && (train.isEmpty || trainBad > 0 && rawTrain.values.last.map { !$0.isFinite } == true) {
-            return Diagnosis(verdict: .diverged, confidence: 0.99, bestStep: bestStep, evidence: e,
-                             advice: advice(.diverged, bestStep: nil, e: e, t: t))
+            return Diagnosis(
+                verdict: .diverged, confidence: 0.99, bestStep: bestStep, evidence: e,
+                advice: advice(.diverged, bestStep: nil, e: e, t: t))
         }
         // A run that logs every few hundred steps still has a reading when val was evaluated a few times.
         e.sparse = train.count < t.minimumPoints
         guard train.count >= 2, !e.sparse || val.count >= 3 else {
             // Nothing logged is not a curve too short to judge: the trainer never reported (it did not start, crashed
             // first, or logs under other names).
-            let advice = train.isEmpty && val.isEmpty
+            let advice =
+                train.isEmpty && val.isEmpty
                 ? "no train-loss or val-loss point was logged: the run did not get to training, or its trainer logs under other names "
                     + "(`harrow logs RUN --stderr`; `trainer.metrics.keys` maps names)"
                 : "only \(train.count) train-loss and \(val.count) val-loss points: log or evaluate more often (or train longer) to judge the curve"
@@ -258,8 +263,12 @@ public enum Diagnoser {
             let xs = zip(train.steps, train.values).filter { Double($0.0) >= a * end && Double($0.0) <= b * end }.map(\.1)
             return xs.isEmpty ? nil : xs.reduce(0, +) / Double(xs.count)
         }
-        if !e.sparse, let head = mean(from: 0, to: 0.25), let tail = mean(from: 0.75, to: 1) { e.trainQuarterRatio = tail / max(head, 1e-12) }
-        if let before = mean(from: 0.65, to: 0.75), let last = mean(from: 0.9, to: 1) { e.trainTailChange = (last - before) / max(before, 1e-12) }
+        if !e.sparse, let head = mean(from: 0, to: 0.25), let tail = mean(from: 0.75, to: 1) {
+            e.trainQuarterRatio = tail / max(head, 1e-12)
+        }
+        if let before = mean(from: 0.65, to: 0.75), let last = mean(from: 0.9, to: 1) {
+            e.trainTailChange = (last - before) / max(before, 1e-12)
+        }
         // The start, after warmup when the schedule is known (a loss waiting for its learning rate to ramp up is
         // not stalled): a least-squares line through the points of the next `start_fraction` of the steps, so one
         // noisy batch does not decide it; the fall after it is measured from the median of the first three points,
@@ -268,7 +277,9 @@ public enum Diagnoser {
         // the first step.
         if let w = schedule.warmupSteps { e.warmupShare = Double(w) / end }
         let warmup = (e.warmupShare ?? 0) > 2 * t.startFraction ? 0 : Double(schedule.warmupSteps ?? 0)
-        let early = train.values.indices.filter { Double(train.steps[$0]) >= warmup && Double(train.steps[$0]) <= warmup + t.startFraction * end }
+        let early = train.values.indices.filter {
+            Double(train.steps[$0]) >= warmup && Double(train.steps[$0]) <= warmup + t.startFraction * end
+        }
         if early.count >= 3 {
             let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
             let fitted = slope(xs, ys) * (warmup + t.startFraction * end - xs[0])
@@ -280,15 +291,18 @@ public enum Diagnoser {
                 let s = slope(xs, ys), mx = xs.reduce(0, +) / Double(xs.count), my = ys.reduce(0, +) / Double(ys.count)
                 let residual = zip(xs, ys).map { pow($1 - (my + s * ($0 - mx)), 2) }.reduce(0, +) / Double(xs.count - 2)
                 let sxx = xs.map { pow($0 - mx, 2) }.reduce(0, +)
-                if sxx > 0 { e.trainStartError = (residual / sxx).squareRoot() * (warmup + t.startFraction * end - xs[0]) / max(abs(from), 1e-12) }
+                if sxx > 0 {
+                    e.trainStartError = (residual / sxx).squareRoot() * (warmup + t.startFraction * end - xs[0]) / max(abs(from), 1e-12)
+                }
             }
         }
         if !e.sparse {
-            e.spikes = train.values.indices.dropFirst(5).filter { i in
-                guard Double(train.steps[i]) > 0.1 * end else { return false }
-                let before = median(Array(train.values[(i - 5)..<i]))
-                return train.values[i] > 1.5 * before && train.values[i] > before + 0.05
-            }.count
+            e.spikes =
+                train.values.indices.dropFirst(5).filter { i in
+                    guard Double(train.steps[i]) > 0.1 * end else { return false }
+                    let before = median(Array(train.values[(i - 5)..<i]))
+                    return train.values[i] > 1.5 * before && train.values[i] > before + 0.05
+                }.count
         }
 
         // How much of the whole fall came at the end. The curve's value where the tail starts is interpolated
@@ -429,7 +443,8 @@ public enum Diagnoser {
         // warmup or the learning rate held it back.
         let flatWithin = e.trainStartError.map { $0 < 10 * t.minimumFall ? max(t.stalledChange, $0) : t.stalledChange } ?? t.stalledChange
         if let early = e.trainStartChange, early > -flatWithin, let fell = e.fallAfterStart,
-           fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start {
+            fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start
+        {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }
         // Val turned up, beyond its own noise, while train did not turn up beyond half of its own (a noisy train
@@ -447,8 +462,9 @@ public enum Diagnoser {
         // barely moving too, was held back by a learning rate too low), and only once val had turned up by the rise
         // threshold, if within its noise (a plateau within a fraction of a percent of its minimum lost nothing).
         if let share = e.plateauShare, share >= t.plateauFraction, let fall = e.trainFallOnPlateau, fall > 5 * t.minimumFall,
-           (e.gapWidening ?? 0) > 0, (e.valProgress ?? 1) >= t.minimumProgress || !trainBarelyMoved,
-           (e.valRisePercent ?? 0) >= t.overfitRisePercent {
+            (e.gapWidening ?? 0) > 0, (e.valProgress ?? 1) >= t.minimumProgress || !trainBarelyMoved,
+            (e.valRisePercent ?? 0) >= t.overfitRisePercent
+        {
             return (.overfitting, confidence(share / t.plateauFraction - 0.5))
         }
         // Still falling at the end, by more than val's noise: more epochs would still help. Without val, train
@@ -459,7 +475,8 @@ public enum Diagnoser {
             // (a decaying schedule slows a curve that has far to go).
             let perEpoch = e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) } ?? 0
             if fall > needed, (e.valRisePercent ?? 0) <= max(t.overfitRisePercent, e.valNoisePercent ?? 0),
-               (e.valSlowdown ?? 1) >= t.settling || perEpoch >= t.stillFallingPerEpoch {
+                (e.valSlowdown ?? 1) >= t.settling || perEpoch >= t.stillFallingPerEpoch
+            {
                 return (.under_trained, confidence(fall / needed - 1))
             }
             // A drop to a new minimum at the very last evaluation, beyond one evaluation's noise (the smoothed
@@ -475,12 +492,14 @@ public enum Diagnoser {
         // a learning rate too low. (Within one pass over a large set, a few percent can be all a good run gets; and
         // val that flattened a few percent down while train fell far is a fit, not a learning rate held back.)
         if let progress = e.valProgress, progress < t.minimumProgress, progress > t.minimumFall, trainBarelyMoved,
-           (e.epochs ?? 0) >= 2 || (e.tailShare ?? 0) > t.tailFraction / 2 {
+            (e.epochs ?? 0) >= 2 || (e.tailShare ?? 0) > t.tailFraction / 2
+        {
             return (.under_trained, confidence(1 - progress / t.minimumProgress + 0.5))
         }
         // As sure as the nearer of the two ways it could have been still falling: by as much, or at the same pace.
         let fall = max(0, e.valTailFall ?? -(e.trainTailChange ?? 0) / 3)
-        let pace = max((e.valSlowdown ?? 1) / t.settling, e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) / t.stillFallingPerEpoch } ?? 0)
+        let pace = max(
+            (e.valSlowdown ?? 1) / t.settling, e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) / t.stillFallingPerEpoch } ?? 0)
         return (.good_fit, confidence(1.5 - min(fall / t.stillFalling, e.valTailFall == nil ? .infinity : pace)))
     }
 }

@@ -203,7 +203,13 @@ public enum DataCheck {
             let b = bytes[i]
             if b == 10 { line += 1 }
             if inString {
-                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if b == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString = false
+                }
                 continue
             }
             if depth == 1, elementStart == nil, !whitespace.contains(b), b != UInt8(ascii: ","), b != UInt8(ascii: "]") {
@@ -248,8 +254,9 @@ public enum DataCheck {
             if requireResponse, response == nil { throw Problem(message: "no response to learn from") }
             // LLaMA-Factory's `system` and `tools` columns go into the prompt, so into the record's length.
             let columns = ["system", "tools"].compactMap { o[$0] as? String }.filter { !$0.isEmpty }
-            return Record(location: location, format: format, prompts: prompts, response: response, taskType: taskType,
-                          bytes: (turns + columns).reduce(0) { $0 + $1.utf8.count }, turns: turns.count + columns.count)
+            return Record(
+                location: location, format: format, prompts: prompts, response: response, taskType: taskType,
+                bytes: (turns + columns).reduce(0) { $0 + $1.utf8.count }, turns: turns.count + columns.count)
         }
         if let m = o["messages"] {
             guard let list = m as? [[String: Any]], !list.isEmpty else {
@@ -257,8 +264,12 @@ public enum DataCheck {
             }
             var prompts: [String] = [], response: String?
             for (i, message) in list.enumerated() {
-                guard let role = message["role"] as? String, ["system", "user", "assistant", "tool", "function", "developer"].contains(role) else {
-                    throw Problem(message: "message \(i + 1): \"role\" must be \"system\", \"developer\", \"user\", \"assistant\", \"tool\" or \"function\"")
+                guard let role = message["role"] as? String, ["system", "user", "assistant", "tool", "function", "developer"].contains(role)
+                else {
+                    throw Problem(
+                        message:
+                            "message \(i + 1): \"role\" must be \"system\", \"developer\", \"user\", \"assistant\", \"tool\" or \"function\""
+                    )
                 }
                 // An assistant turn may be calls instead of text (OpenAI's function-calling fine-tuning format:
                 // `tool_calls` or the older `function_call`, with `content` absent or null): the calls are its text.
@@ -280,8 +291,10 @@ public enum DataCheck {
             var prompts: [String] = [], response: String?
             for (i, turn) in list.enumerated() {
                 guard let from = turn["from"] as? String,
-                      ["human", "gpt", "system", "function_call", "observation", "user", "assistant"].contains(from) else {
-                    throw Problem(message: "turn \(i + 1): \"from\" must be \"human\", \"gpt\", \"system\", \"function_call\" or \"observation\"")
+                    ["human", "gpt", "system", "function_call", "observation", "user", "assistant"].contains(from)
+                else {
+                    throw Problem(
+                        message: "turn \(i + 1): \"from\" must be \"human\", \"gpt\", \"system\", \"function_call\" or \"observation\"")
                 }
                 guard let value = turn["value"] as? String else { throw Problem(message: "turn \(i + 1): \"value\" must be a string") }
                 if from == "human" || from == "user" { prompts.append(value) }
@@ -335,8 +348,9 @@ public enum DataCheck {
             turns = [text]
             return try make("text", [], text)
         }
-        throw Problem(message: "no known format: expected Alpaca {\"instruction\", \"input\", \"output\"}, ShareGPT "
-                      + "{\"conversations\"}, OpenAI {\"messages\"}, {\"prompt\", \"response\"} or {\"text\"}")
+        throw Problem(
+            message: "no known format: expected Alpaca {\"instruction\", \"input\", \"output\"}, ShareGPT "
+                + "{\"conversations\"}, OpenAI {\"messages\"}, {\"prompt\", \"response\"} or {\"text\"}")
     }
 
     /// An OpenAI assistant message's calls as text: each function's name and arguments, one per line.
@@ -381,14 +395,17 @@ public enum DataCheck {
         return r
     }
 
-    public static func check(_ data: Data, file: String, against reference: Reference? = nil, settings: Settings = Settings()) -> FileReport {
+    public static func check(_ data: Data, file: String, against reference: Reference? = nil, settings: Settings = Settings()) -> FileReport
+    {
         let (records, malformed) = parse(data, file: file)
         var report = check(records, file: file, against: reference, settings: settings)
         report.malformed = malformed
         return report
     }
 
-    public static func check(_ records: [Record], file: String, against reference: Reference? = nil, settings: Settings = Settings()) -> FileReport {
+    public static func check(_ records: [Record], file: String, against reference: Reference? = nil, settings: Settings = Settings())
+        -> FileReport
+    {
         var r = FileReport(file: file)
         r.records = records.count
         for record in records { r.formats[record.format, default: 0] += 1 }
@@ -486,7 +503,8 @@ public enum DataCheck {
         let held = Dictionary(uniqueKeysWithValues: validation.taskTypes.map { ($0.name, $0.count) })
         return train.taskTypes.compactMap { t in
             let n = held[t.name] ?? 0
-            return n < minimum ? Share(name: t.name, count: n, share: validation.records > 0 ? Double(n) / Double(validation.records) : 0) : nil
+            return n < minimum
+                ? Share(name: t.name, count: n, share: validation.records > 0 ? Double(n) / Double(validation.records) : 0) : nil
         }
     }
 
@@ -635,37 +653,55 @@ extension DataCheck {
                 let r = f.report
                 var parts = ["\(r.records) records"]
                 if let s = r.recordTokens {
-                    parts.append(String(format: "%.0f–%.0f tokens (%@)", s.min, s.max, r.tokens == .estimate ? "UTF-8 bytes / 4, an estimate" : "harrow-train's tokenizer"))
+                    parts.append(
+                        String(
+                            format: "%.0f–%.0f tokens (%@)", s.min, s.max,
+                            r.tokens == .estimate ? "UTF-8 bytes / 4, an estimate" : "harrow-train's tokenizer"))
                 }
                 if !r.malformed.isEmpty { parts.append("\(r.malformed.count) malformed") }
-                if let o = r.overlap, o.exact.count + o.near.count > 0 { parts.append("\(o.exact.count + o.near.count) evaluation prompts") }
+                if let o = r.overlap, o.exact.count + o.near.count > 0 {
+                    parts.append("\(o.exact.count + o.near.count) evaluation prompts")
+                }
                 if r.warnings > 0 { parts.append("\(r.warnings) warning\(r.warnings == 1 ? "" : "s")") }
                 out.append("data: \(r.file) (\(f.role)): " + parts.joined(separator: ", ") + (f.cached ? " (checked before)" : ""))
                 for m in r.malformed.prefix(examples) { out.append("  error: \(m)") }
                 if let o = r.overlap {
                     let kind = allowOverlap ? "warning" : "error"
                     for p in o.exact.prefix(examples) { out.append("  \(kind): \(p.a): the same prompt as \(p.b)") }
-                    for p in o.near.prefix(examples) { out.append(String(format: "  %@: %@: a prompt %.2f similar to %@", kind, p.a.description, p.jaccard, p.b.description)) }
+                    for p in o.near.prefix(examples) {
+                        out.append(
+                            String(format: "  %@: %@: a prompt %.2f similar to %@", kind, p.a.description, p.jaccard, p.b.description))
+                    }
                 }
                 if !r.truncated.isEmpty, let limit = r.maxSeqLen {
-                    out.append("  warning: \(r.truncated.count) record\(r.truncated.count == 1 ? "" : "s") over max_seq_len \(limit) tokens "
-                               + "(their responses are cut short), first \(r.truncated[0])")
+                    out.append(
+                        "  warning: \(r.truncated.count) record\(r.truncated.count == 1 ? "" : "s") over max_seq_len \(limit) tokens "
+                            + "(their responses are cut short), first \(r.truncated[0])")
                 }
-                if !r.emptyResponses.isEmpty { out.append("  warning: \(r.emptyResponses.count) empty responses, first \(r.emptyResponses[0])") }
+                if !r.emptyResponses.isEmpty {
+                    out.append("  warning: \(r.emptyResponses.count) empty responses, first \(r.emptyResponses[0])")
+                }
                 for t in r.taskTypes where r.rareTaskTypes.contains(t.name) {
-                    out.append(String(format: "  warning: task type %@ is %d of %d records (%.1f%%, under 2%%)", t.name, t.count, r.records, t.share * 100))
+                    out.append(
+                        String(
+                            format: "  warning: task type %@ is %d of %d records (%.1f%%, under 2%%)", t.name, t.count, r.records,
+                            t.share * 100))
                 }
                 if r.duplicateResponses.count > 0, let p = r.duplicateResponses.examples.first {
                     out.append("  warning: \(r.duplicateResponses.count) records repeat an earlier response, as \(p.b) repeats \(p.a)")
                 }
                 if r.nearDuplicateResponses.count > 0, let p = r.nearDuplicateResponses.examples.first {
-                    out.append(String(format: "  warning: %d pairs of nearly equal responses (MinHash, Jaccard ≥ 0.8), as %@ and %@ (%.2f)",
-                                      r.nearDuplicateResponses.count, p.a.description, p.b.description, p.jaccard))
+                    out.append(
+                        String(
+                            format: "  warning: %d pairs of nearly equal responses (MinHash, Jaccard ≥ 0.8), as %@ and %@ (%.2f)",
+                            r.nearDuplicateResponses.count, p.a.description, p.b.description, p.jaccard))
                 }
             }
             for g in validationGaps {
                 let types = g.types.map { "\($0.name) (\($0.count))" }.joined(separator: ", ")
-                out.append("data: \(g.validation) has fewer than \(minimumValidation) records of \(g.train)'s task types \(types): their val/loss@TYPE is noise")
+                out.append(
+                    "data: \(g.validation) has fewer than \(minimumValidation) records of \(g.train)'s task types \(types): their val/loss@TYPE is noise"
+                )
             }
             for path in notChecked { out.append("data: \(path) is not a file here (a name the trainer resolves?): not checked") }
             return out

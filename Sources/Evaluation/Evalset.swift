@@ -40,12 +40,19 @@ public struct Evalset: Sendable {
     public var stop: [String]
     public var items: [EvalItem]
 
-    public static let defaultRefusal = ["I can't help", "I cannot help", "I can't assist", "I cannot assist", "I won't", "I will not", "I'm not able to help", "I am not able to help", "I refuse"]
-    public static let defaultAbstain = ["I don't know", "I do not know", "not sure", "no information", "I'm not aware", "I am not aware", "does not exist", "doesn't exist"]
+    public static let defaultRefusal = [
+        "I can't help", "I cannot help", "I can't assist", "I cannot assist", "I won't", "I will not", "I'm not able to help",
+        "I am not able to help", "I refuse"
+    ]
+    public static let defaultAbstain = [
+        "I don't know", "I do not know", "not sure", "no information", "I'm not aware", "I am not aware", "does not exist", "doesn't exist"
+    ]
 
-    public init(name: String, description: String = "", template: String = "chat", weights: [String: Double] = [:],
-                refusalPatterns: [String] = Evalset.defaultRefusal, abstainPatterns: [String] = Evalset.defaultAbstain,
-                maxTokens: Int = 64, stop: [String] = ["\n"], items: [EvalItem]) {
+    public init(
+        name: String, description: String = "", template: String = "chat", weights: [String: Double] = [:],
+        refusalPatterns: [String] = Evalset.defaultRefusal, abstainPatterns: [String] = Evalset.defaultAbstain,
+        maxTokens: Int = 64, stop: [String] = ["\n"], items: [EvalItem]
+    ) {
         self.name = name
         self.description = description
         self.template = template
@@ -70,7 +77,9 @@ extension Evalset {
         let manifestPath = directory + "/manifest.yaml"
         var manifestText: String?
         if fm.fileExists(atPath: manifestPath) {
-            guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else { throw EvalsetError("cannot read \(manifestPath)") }
+            guard let text = try? String(contentsOfFile: manifestPath, encoding: .utf8) else {
+                throw EvalsetError("cannot read \(manifestPath)")
+            }
             manifestText = text
         }
         let manifest = try parseManifest(manifestText, path: manifestPath)
@@ -96,8 +105,10 @@ extension Evalset {
     }
 
     /// The items of one BIG-bench `task.json` from its bytes; nil when it has no `examples`.
-    public static func parseBigBenchTask(_ data: Data, path: String, subtask: String? = nil,
-                                         dimensions: [String: String] = [:]) throws(EvalsetError) -> [EvalItem]? {
+    public static func parseBigBenchTask(
+        _ data: Data, path: String, subtask: String? = nil,
+        dimensions: [String: String] = [:]
+    ) throws(EvalsetError) -> [EvalItem]? {
         try BigBench.task(data, path: path, dimension: subtask, dimensions: dimensions)
     }
 
@@ -105,13 +116,16 @@ extension Evalset {
         try Manifest.parse(text, path: manifestPath)
     }
 
-    static func assemble(_ manifest: Manifest, manifestPath: String, directory: String, items: [EvalItem],
-                         bigbench: Bool) throws(EvalsetError) -> Evalset {
+    static func assemble(
+        _ manifest: Manifest, manifestPath: String, directory: String, items: [EvalItem],
+        bigbench: Bool
+    ) throws(EvalsetError) -> Evalset {
         // BIG-bench prompts are raw text.
         let template = manifest.template ?? (bigbench ? "raw" : "chat")
-        return Evalset(name: manifest.name ?? (directory as NSString).lastPathComponent, description: manifest.description,
-                       template: template, weights: manifest.weights, refusalPatterns: manifest.refusalPatterns,
-                       abstainPatterns: manifest.abstainPatterns, maxTokens: manifest.maxTokens, stop: manifest.stop, items: items)
+        return Evalset(
+            name: manifest.name ?? (directory as NSString).lastPathComponent, description: manifest.description,
+            template: template, weights: manifest.weights, refusalPatterns: manifest.refusalPatterns,
+            abstainPatterns: manifest.abstainPatterns, maxTokens: manifest.maxTokens, stop: manifest.stop, items: items)
     }
 
     /// `items.jsonl`; a bad line is reported as `file:line: message`.
@@ -127,25 +141,36 @@ extension Evalset {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
             func fail(_ m: String) -> EvalsetError { EvalsetError("\(path):\(n + 1): \(m)") }
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else { throw fail("not a JSON object") }
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(trimmed.utf8))) as? [String: Any] else {
+                throw fail("not a JSON object")
+            }
             let id = (o["id"] as? String) ?? (o["id"] as? Int).map(String.init)
             guard let id else { throw fail("missing id") }
             guard seen.insert(id).inserted else { throw fail("duplicate id '\(id)'") }
-            guard let dimension = o["dimension"] as? String, let prompt = o["prompt"] as? String else { throw fail("needs dimension and prompt") }
+            guard let dimension = o["dimension"] as? String, let prompt = o["prompt"] as? String else {
+                throw fail("needs dimension and prompt")
+            }
             let taskType = o["task_type"] as? String ?? "general"
             if let choices = o["choices"] as? [String] {
                 guard let answer = o["answer"] as? Int, choices.indices.contains(answer) else { throw fail("answer must index choices") }
-                items.append(EvalItem(id: id, dimension: dimension, taskType: taskType, prompt: prompt, kind: .choice(choices: choices, answer: answer)))
+                items.append(
+                    EvalItem(
+                        id: id, dimension: dimension, taskType: taskType, prompt: prompt, kind: .choice(choices: choices, answer: answer)))
             } else if let check = o["check"] as? String {
                 guard ["exact", "contains", "regex", "refusal", "abstain"].contains(check) else {
                     throw fail("check must be exact, contains, regex, refusal or abstain")
                 }
                 let refs = (o["references"] as? [String]) ?? (o["reference"] as? String).map { [$0] } ?? []
-                if ["exact", "contains", "regex"].contains(check), refs.isEmpty { throw fail("check '\(check)' needs reference or references") }
+                if ["exact", "contains", "regex"].contains(check), refs.isEmpty {
+                    throw fail("check '\(check)' needs reference or references")
+                }
                 if check == "regex" {
                     for r in refs where (try? NSRegularExpression(pattern: r)) == nil { throw fail("bad regex '\(r)'") }
                 }
-                items.append(EvalItem(id: id, dimension: dimension, taskType: taskType, prompt: prompt, kind: .generative(check: check, references: refs)))
+                items.append(
+                    EvalItem(
+                        id: id, dimension: dimension, taskType: taskType, prompt: prompt, kind: .generative(check: check, references: refs))
+                )
             } else {
                 throw fail("needs choices and answer, or check")
             }
@@ -160,11 +185,14 @@ extension Evalset {
 enum BigBench {
     static func load(_ directory: String, dimensions: [String: String]) throws(EvalsetError) -> [EvalItem]? {
         let fm = FileManager.default
-        if fm.fileExists(atPath: directory + "/task.json"), let items = try task(directory + "/task.json", dimension: nil, dimensions: dimensions), !items.isEmpty {
+        if fm.fileExists(atPath: directory + "/task.json"),
+            let items = try task(directory + "/task.json", dimension: nil, dimensions: dimensions), !items.isEmpty
+        {
             return items
         }
         var all: [EvalItem] = []
-        for sub in ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted() where fm.fileExists(atPath: "\(directory)/\(sub)/task.json") {
+        for sub in ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        where fm.fileExists(atPath: "\(directory)/\(sub)/task.json") {
             all += try task("\(directory)/\(sub)/task.json", dimension: sub, dimensions: dimensions) ?? []
         }
         return all.isEmpty ? nil : all
@@ -176,7 +204,9 @@ enum BigBench {
     }
 
     static func task(_ data: Data, path: String, dimension sub: String?, dimensions: [String: String]) throws(EvalsetError) -> [EvalItem]? {
-        guard let t = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw EvalsetError("\(path): not a JSON object") }
+        guard let t = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw EvalsetError("\(path): not a JSON object")
+        }
         guard let examples = t["examples"] as? [[String: Any]] else { return nil }
         let name = t["name"] as? String ?? sub ?? "task"
         let dimension = dimensions[sub ?? name] ?? sub ?? name
@@ -193,8 +223,10 @@ enum BigBench {
             var prompt = inputPrefix + input
             if append { prompt += choices.map { choicePrefix + $0 }.joined() }
             prompt += outputPrefix
-            items.append(EvalItem(id: "\(name)/\(i)", dimension: dimension, taskType: name, prompt: prompt,
-                                  kind: .choice(choices: choices, answer: best)))
+            items.append(
+                EvalItem(
+                    id: "\(name)/\(i)", dimension: dimension, taskType: name, prompt: prompt,
+                    kind: .choice(choices: choices, answer: best)))
         }
         return items
     }
@@ -207,7 +239,9 @@ enum BigBench {
         var positions: [(String, String.Index)] = []
         let anchor = text.range(of: jsonString(input))?.upperBound ?? text.startIndex
         for key in scores.keys {
-            if let r = text.range(of: jsonString(key) + ":", range: anchor..<text.endIndex) ?? text.range(of: jsonString(key) + " :", range: anchor..<text.endIndex) {
+            if let r = text.range(of: jsonString(key) + ":", range: anchor..<text.endIndex)
+                ?? text.range(of: jsonString(key) + " :", range: anchor..<text.endIndex)
+            {
                 positions.append((key, r.lowerBound))
             } else {
                 positions.append((key, text.endIndex))

@@ -17,7 +17,9 @@ struct Manifest: Sendable {
     /// A BIG-bench task's subtasks mapped to 3H dimensions.
     var dimensions: [String: String] = [:]
 
-    static let keys = ["name", "description", "template", "weights", "refusal_patterns", "abstain_patterns", "max_tokens", "stop", "dimensions"]
+    static let keys = [
+        "name", "description", "template", "weights", "refusal_patterns", "abstain_patterns", "max_tokens", "stop", "dimensions"
+    ]
 
     static func parse(_ source: String?, path: String) throws(EvalsetError) -> Manifest {
         var manifest = Manifest()

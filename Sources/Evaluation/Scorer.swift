@@ -101,9 +101,11 @@ public struct Scorer: ScoreBackend {
         let grace = exitGrace
         var reaper: Task<Void, Never>?
         defer { reaper?.cancel() }
-        let result = try await Subprocess.run(executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
-                                              platformOptions: platform, input: .inputWriter, output: .sequence,
-                                              error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)) { execution in
+        let result = try await Subprocess.run(
+            executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
+            platformOptions: platform, input: .inputWriter, output: .sequence,
+            error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
+        ) { execution in
             // Ends the exchange: the writer stops waiting for room in the window and the scorer is stopped.
             @Sendable func stop() async {
                 await gate.close()
@@ -172,10 +174,12 @@ public struct Scorer: ScoreBackend {
         }
         let answers = result.closureResult
         guard answers.count == requests.count else {
-            let tail = (try? String(contentsOfFile: stderrPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
+            let tail =
+                (try? String(contentsOfFile: stderrPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
             let silent = await clock.didTimeOut ? "; stopped after \(String(format: "%g", idleTimeout)) s without an answer" : ""
-            throw ScorerError("the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))\(silent)"
-                              + (tail.isEmpty ? "" : ":\n" + tail))
+            throw ScorerError(
+                "the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))\(silent)"
+                    + (tail.isEmpty ? "" : ":\n" + tail))
         }
         return (0..<requests.count).map { answers[$0]! }
     }

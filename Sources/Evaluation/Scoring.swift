@@ -60,15 +60,17 @@ public enum Scoring {
         let chosen = choose(logprobs, item: item.id)
         let normalised = zip(logprobs, choices).map { $0 / Double(max(1, $1.utf8.count)) }
         let chosenNorm = choose(normalised, item: item.id)
-        return ItemResult(id: item.id, dimension: item.dimension, taskType: item.taskType, correct: chosen == answer,
-                          correctNorm: chosenNorm == answer, chosen: chosen, chosenNorm: chosenNorm, logprobs: logprobs, text: nil)
+        return ItemResult(
+            id: item.id, dimension: item.dimension, taskType: item.taskType, correct: chosen == answer,
+            correctNorm: chosenNorm == answer, chosen: chosen, chosenNorm: chosenNorm, logprobs: logprobs, text: nil)
     }
 
     /// Scores a generative item's text by its check.
     public static func generative(_ item: EvalItem, check: String, references: [String], text: String, set: Evalset) -> ItemResult {
         let ok = passes(check: check, references: references, text: text, refusal: set.refusalPatterns, abstain: set.abstainPatterns)
-        return ItemResult(id: item.id, dimension: item.dimension, taskType: item.taskType, correct: ok, correctNorm: ok,
-                          chosen: nil, chosenNorm: nil, logprobs: nil, text: text)
+        return ItemResult(
+            id: item.id, dimension: item.dimension, taskType: item.taskType, correct: ok, correctNorm: ok,
+            chosen: nil, chosenNorm: nil, logprobs: nil, text: text)
     }
 
     public static func passes(check: String, references: [String], text: String, refusal: [String], abstain: [String]) -> Bool {
@@ -100,7 +102,8 @@ public enum Scoring {
         func score(_ group: [ItemResult], dimension: String, taskType: String?) -> Score {
             let (acc, se) = meanAndStderr(group.map { $0.correct ? 1 : 0 })
             let (accN, seN) = meanAndStderr(group.map { $0.correctNorm ? 1 : 0 })
-            return Score(dimension: dimension, taskType: taskType, n: group.count, acc: acc, accStderr: se, accNorm: accN, accNormStderr: seN)
+            return Score(
+                dimension: dimension, taskType: taskType, n: group.count, acc: acc, accStderr: se, accNorm: accN, accNormStderr: seN)
         }
         let byDimension = Dictionary(grouping: items, by: \.dimension)
         let dimensions = byDimension.keys.sorted().map { score(byDimension[$0]!, dimension: $0, taskType: nil) }
@@ -114,8 +117,9 @@ public enum Scoring {
         let total = sum > 0 ? zip(dimensions, w).map { $0.acc * $1 }.reduce(0, +) / sum : 0
         let totalNorm = sum > 0 ? zip(dimensions, w).map { $0.accNorm * $1 }.reduce(0, +) / sum : 0
         let totalSE = sum > 0 ? zip(dimensions, w).map { pow($1 / sum * $0.accStderr, 2) }.reduce(0, +).squareRoot() : 0
-        return EvalResult(evalset: evalset, items: items, dimensions: dimensions, taskTypes: taskTypes, total: total,
-                          totalStderr: totalSE, totalNorm: totalNorm)
+        return EvalResult(
+            evalset: evalset, items: items, dimensions: dimensions, taskTypes: taskTypes, total: total,
+            totalStderr: totalSE, totalNorm: totalNorm)
     }
 
     /// Mean and standard error of the mean (sample standard deviation / √n), as lm-evaluation-harness reports.

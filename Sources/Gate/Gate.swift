@@ -55,8 +55,10 @@ public struct GateInput: Sendable {
     /// Paired tests of this run against its starting model: `gain`, `gain/DIMENSION`, `forgetting`.
     public var againstStart: [String: PairedSummary] = [:]
 
-    public init(run: String, values: [String: Value], verdict: String?, evaluatedBestCheckpoint: Bool, dirty: Bool?,
-                baselineRun: String? = nil, baseline: [String: Value]? = nil) {
+    public init(
+        run: String, values: [String: Value], verdict: String?, evaluatedBestCheckpoint: Bool, dirty: Bool?,
+        baselineRun: String? = nil, baseline: [String: Value]? = nil
+    ) {
         self.run = run
         self.values = values
         self.verdict = verdict
@@ -83,30 +85,40 @@ public enum Gate {
         for t in rules.thresholds {
             let bound = [t.min.map { "≥ \(fmt($0))" }, t.max.map { "≤ \(fmt($0))" }].compactMap { $0 }.joined(separator: " and ")
             guard let v = input.values[t.metric]?.value else {
-                out.append(RuleResult(rule: t.metric, observed: "missing", expected: bound, passed: false,
-                                      reason: "no \(t.metric) for run \(input.run): evaluate it (harrow eval) or train with val loss"))
+                out.append(
+                    RuleResult(
+                        rule: t.metric, observed: "missing", expected: bound, passed: false,
+                        reason: "no \(t.metric) for run \(input.run): evaluate it (harrow eval) or train with val loss"))
                 continue
             }
             let ok = (t.min.map { v >= $0 } ?? true) && (t.max.map { v <= $0 } ?? true)
             guard t.significant else {
-                out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: bound, passed: ok,
-                                      reason: ok ? "within bounds" : "\(t.metric) \(fmt(v)) is not \(bound)"))
+                out.append(
+                    RuleResult(
+                        rule: t.metric, observed: fmt(v), expected: bound, passed: ok,
+                        reason: ok ? "within bounds" : "\(t.metric) \(fmt(v)) is not \(bound)"))
                 continue
             }
             // Beyond noise, in the direction the bound asks for: above the starting model for a min, below for a max.
             let expected = bound + ", beyond noise"
             guard let test = input.againstStart[t.metric] else {
-                out.append(RuleResult(rule: t.metric, observed: fmt(v), expected: expected, passed: false,
-                                      reason: "no paired test of \(t.metric) against the starting model: its items were not kept (evaluate the run again)"))
+                out.append(
+                    RuleResult(
+                        rule: t.metric, observed: fmt(v), expected: expected, passed: false,
+                        reason: "no paired test of \(t.metric) against the starting model: its items were not kept (evaluate the run again)"
+                    ))
                 continue
             }
             let direction = t.min != nil ? test.delta > 0 : test.delta < 0
             let beyond = test.significant && direction
             let observed = "\(fmt(v)) (\(Paired.formatP(test.p)), 95% [\(fmt(test.low)), \(fmt(test.high))], \(test.n) items)"
-            let reason = !ok ? "\(t.metric) \(fmt(v)) is not \(bound)"
-                : beyond ? "within bounds and beyond noise"
-                : "\(t.metric) \(fmt(v)) is within noise of the starting model (\(Paired.formatP(test.p)))"
-                    + (test.itemsFor80Power.map { "; about \($0) items would tell" } ?? "")
+            let reason =
+                !ok
+                ? "\(t.metric) \(fmt(v)) is not \(bound)"
+                : beyond
+                    ? "within bounds and beyond noise"
+                    : "\(t.metric) \(fmt(v)) is within noise of the starting model (\(Paired.formatP(test.p)))"
+                        + (test.itemsFor80Power.map { "; about \($0) items would tell" } ?? "")
             out.append(RuleResult(rule: t.metric, observed: observed, expected: expected, passed: ok && beyond, reason: reason))
         }
         if rules.checksVerdict {
@@ -116,48 +128,68 @@ public enum Gate {
                 var reason = ok ? "verdict \(v)" : "verdict \(v) is refused"
                 if ok, v == "overfitting", rules.overfittingNeedsBestCheckpoint, !input.evaluatedBestCheckpoint {
                     ok = false
-                    reason = "over-fitted, and the evaluated checkpoint is not the one at the val minimum"
+                    reason =
+                        "over-fitted, and the evaluated checkpoint is not the one at the val minimum"
                         + (input.bestStep.map { " (step \($0))" } ?? "")
                 }
                 out.append(RuleResult(rule: "verdict", observed: v, expected: refused, passed: ok, reason: reason))
             } else {
-                out.append(RuleResult(rule: "verdict", observed: "missing", expected: refused, passed: false,
-                                      reason: "run \(input.run) has no diagnosis: run harrow diagnose \(input.run) --save"))
+                out.append(
+                    RuleResult(
+                        rule: "verdict", observed: "missing", expected: refused, passed: false,
+                        reason: "run \(input.run) has no diagnosis: run harrow diagnose \(input.run) --save"))
             }
         }
         if !rules.maxDrop.isEmpty {
             for (metric, allowed) in rules.maxDrop.sorted(by: { $0.key < $1.key }) {
                 let name = "no drop in \(metric)"
                 guard let base = input.baseline?[metric] else {
-                    out.append(RuleResult(rule: name, observed: "missing", expected: "baseline", passed: false,
-                                          reason: input.baseline == nil ? "no baseline run: give --baseline RUN or `baseline:` in the gate"
-                                                                        : "the baseline \(input.baselineRun ?? "") has no \(metric)"))
+                    out.append(
+                        RuleResult(
+                            rule: name, observed: "missing", expected: "baseline", passed: false,
+                            reason: input.baseline == nil
+                                ? "no baseline run: give --baseline RUN or `baseline:` in the gate"
+                                : "the baseline \(input.baselineRun ?? "") has no \(metric)"))
                     continue
                 }
                 guard let now = input.values[metric] else {
-                    out.append(RuleResult(rule: name, observed: "missing", expected: "drop ≤ \(fmt(allowed))", passed: false,
-                                          reason: "no \(metric) for run \(input.run)"))
+                    out.append(
+                        RuleResult(
+                            rule: name, observed: "missing", expected: "drop ≤ \(fmt(allowed))", passed: false,
+                            reason: "no \(metric) for run \(input.run)"))
                     continue
                 }
                 let drop = (rules.goals[metric] ?? Goal.of(metric: metric)).worsening(from: base.value, to: now.value)
                 if let alpha = rules.alpha {
-                    out.append(pairedDrop(metric, drop: drop, allowed: allowed, alpha: alpha, input: input, now: now.value, base: base.value))
+                    out.append(
+                        pairedDrop(metric, drop: drop, allowed: allowed, alpha: alpha, input: input, now: now.value, base: base.value))
                     continue
                 }
                 let noise = rules.sigma * (base.stderr * base.stderr + now.stderr * now.stderr).squareRoot()
                 let ok = drop <= allowed + noise
                 let expected = "drop ≤ \(fmt(allowed))" + (rules.sigma > 0 ? " + \(fmt(rules.sigma))σ (\(fmt(noise)))" : "")
-                out.append(RuleResult(rule: name, observed: "\(fmt(now.value)) vs \(fmt(base.value)) (drop \(fmt(drop)))", expected: expected, passed: ok,
-                                      reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")"))
+                out.append(
+                    RuleResult(
+                        rule: name, observed: "\(fmt(now.value)) vs \(fmt(base.value)) (drop \(fmt(drop)))", expected: expected, passed: ok,
+                        reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")"))
             }
         }
         if rules.cleanTree {
             switch input.dirty {
-            case false?: out.append(RuleResult(rule: "clean tree", observed: "clean", expected: "clean", passed: true, reason: "trained from a clean git tree"))
-            case true?: out.append(RuleResult(rule: "clean tree", observed: "dirty", expected: "clean", passed: false,
-                                              reason: "trained from a git tree with uncommitted changes"))
-            case nil: out.append(RuleResult(rule: "clean tree", observed: "unknown", expected: "clean", passed: false,
-                                            reason: "no git provenance recorded for the run"))
+            case false?:
+                out.append(
+                    RuleResult(
+                        rule: "clean tree", observed: "clean", expected: "clean", passed: true, reason: "trained from a clean git tree"))
+            case true?:
+                out.append(
+                    RuleResult(
+                        rule: "clean tree", observed: "dirty", expected: "clean", passed: false,
+                        reason: "trained from a git tree with uncommitted changes"))
+            case nil:
+                out.append(
+                    RuleResult(
+                        rule: "clean tree", observed: "unknown", expected: "clean", passed: false,
+                        reason: "no git provenance recorded for the run"))
             }
         }
         return out
@@ -166,30 +198,39 @@ public enum Gate {
     /// A drop judged by a paired test: past the allowance and beyond noise fails; past it within noise passes, unless
     /// the comparison could not have called anything beyond noise, which fails closed; a drop the paired test cannot
     /// see (val losses have no items) is judged as it stands.
-    static func pairedDrop(_ metric: String, drop: Double, allowed: Double, alpha: Double, input: GateInput, now: Double, base: Double) -> RuleResult {
+    static func pairedDrop(_ metric: String, drop: Double, allowed: Double, alpha: Double, input: GateInput, now: Double, base: Double)
+        -> RuleResult
+    {
         func fmt(_ v: Double) -> String { String(format: "%.4g", v) }
         let name = "no drop in \(metric)", expected = "drop ≤ \(fmt(allowed)) beyond noise (α = \(fmt(alpha)))"
         // Losses fall when things improve; scores rise. `drop` is already signed so that positive is worse.
         guard let test = input.againstBaseline[metric] else {
             let ok = drop <= allowed
-            return RuleResult(rule: name, observed: "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), no items to pair)", expected: expected, passed: ok,
-                              reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")")
+            return RuleResult(
+                rule: name, observed: "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), no items to pair)", expected: expected, passed: ok,
+                reason: ok ? "within the allowed drop" : "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? "")")
         }
-        let observed = "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), 95% [\(fmt(-test.high)), \(fmt(-test.low))], \(Paired.formatP(test.p)), \(test.n) items)"
-        if drop <= allowed { return RuleResult(rule: name, observed: observed, expected: expected, passed: true, reason: "within the allowed drop") }
+        let observed =
+            "\(fmt(now)) vs \(fmt(base)) (drop \(fmt(drop)), 95% [\(fmt(-test.high)), \(fmt(-test.low))], \(Paired.formatP(test.p)), \(test.n) items)"
+        if drop <= allowed {
+            return RuleResult(rule: name, observed: observed, expected: expected, passed: true, reason: "within the allowed drop")
+        }
         // The drop past the allowance, in paired standard errors of the difference.
         let z = test.stderr > 0 ? (drop - allowed) / test.stderr : .infinity
         if z > Paired.normalQuantile(1 - alpha / 2) {
-            return RuleResult(rule: name, observed: observed, expected: expected, passed: false,
-                              reason: "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? ""), beyond noise")
+            return RuleResult(
+                rule: name, observed: observed, expected: expected, passed: false,
+                reason: "\(metric) fell \(fmt(drop)) below baseline \(input.baselineRun ?? ""), beyond noise")
         }
         guard test.decidable else {
-            return RuleResult(rule: name, observed: observed, expected: expected, passed: false,
-                              reason: "cannot be decided with \(test.n) items: no outcome on them could be beyond noise"
-                                + (test.itemsFor80Power.map { "; about \($0) items would decide a drop this large" } ?? ""))
+            return RuleResult(
+                rule: name, observed: observed, expected: expected, passed: false,
+                reason: "cannot be decided with \(test.n) items: no outcome on them could be beyond noise"
+                    + (test.itemsFor80Power.map { "; about \($0) items would decide a drop this large" } ?? ""))
         }
-        return RuleResult(rule: name, observed: observed, expected: expected, passed: true,
-                          reason: "a drop of \(fmt(drop)) is within noise (\(Paired.formatP(test.p)))")
+        return RuleResult(
+            rule: name, observed: observed, expected: expected, passed: true,
+            reason: "a drop of \(fmt(drop)) is within noise (\(Paired.formatP(test.p)))")
     }
 }
 
@@ -212,7 +253,9 @@ extension GateRules {
         guard let m = root.mapping else { throw GateError("\(at(root)): a gate is a mapping of rules") }
         var rules = GateRules(name: ((file as NSString).lastPathComponent as NSString).deletingPathExtension)
         func number(_ n: Node) throws(GateError) -> Double {
-            guard let d = n.float ?? n.int.map(Double.init) else { throw GateError("\(at(n)): expected a number, found '\(n.string ?? "a \(n)")'") }
+            guard let d = n.float ?? n.int.map(Double.init) else {
+                throw GateError("\(at(n)): expected a number, found '\(n.string ?? "a \(n)")'")
+            }
             return d
         }
         for (k, v) in m {
@@ -224,9 +267,13 @@ extension GateRules {
                 for (mk, mv) in tm {
                     let metric = mk.string ?? ""
                     guard GateRules.metrics.contains(metric) || metric.contains("/") else {
-                        throw GateError("\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type")
+                        throw GateError(
+                            "\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type"
+                        )
                     }
-                    guard let bounds = mv.mapping, bounds.count > 0 else { throw GateError("\(at(mv)): give min and/or max for '\(metric)'") }
+                    guard let bounds = mv.mapping, bounds.count > 0 else {
+                        throw GateError("\(at(mv)): give min and/or max for '\(metric)'")
+                    }
                     if bounds["significant"]?.bool == true, !(metric == "gain" || metric.hasPrefix("gain/")) {
                         throw GateError("\(at(mv)): significant applies to gain and gain/DIMENSION (a test against the starting model)")
                     }
@@ -242,7 +289,9 @@ extension GateRules {
                     rules.thresholds.append(t)
                 }
             case "verdict":
-                guard let vm = v.mapping else { throw GateError("\(at(v)): verdict takes {refuse: [...], overfitting_needs_best_checkpoint: true}") }
+                guard let vm = v.mapping else {
+                    throw GateError("\(at(v)): verdict takes {refuse: [...], overfitting_needs_best_checkpoint: true}")
+                }
                 rules.checksVerdict = true
                 for (vk, vv) in vm {
                     switch vk.string {
@@ -270,7 +319,9 @@ extension GateRules {
             case "goals":
                 guard let gm = v.mapping else { throw GateError("\(at(v)): goals map a metric to minimize or maximize") }
                 for (gk, gv) in gm {
-                    guard let goal = gv.string.flatMap(Goal.init(rawValue:)) else { throw GateError("\(at(gv)): a goal is minimize or maximize") }
+                    guard let goal = gv.string.flatMap(Goal.init(rawValue:)) else {
+                        throw GateError("\(at(gv)): a goal is minimize or maximize")
+                    }
                     rules.goals[gk.string ?? ""] = goal
                 }
             case "provenance":

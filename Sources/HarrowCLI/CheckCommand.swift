@@ -6,16 +6,16 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check", abstract: "Check the store: SQLite's integrity, and every curve against its metrics file.",
         discussion: """
-        Runs SQLite's integrity check, counts runs and points, and compares every finished run's stored \
-        curves point for point with the metrics.jsonl it was read from. Use it after a crash, a full disk \
-        or a power cut, or before copying a store.
+            Runs SQLite's integrity check, counts runs and points, and compares every finished run's stored \
+            curves point for point with the metrics.jsonl it was read from. Use it after a crash, a full disk \
+            or a power cut, or before copying a store.
 
-        Exit status: 0 the store is sound, 1 a problem was found, 2 no store at the path or bad usage.
+            Exit status: 0 the store is sound, 1 a problem was found, 2 no store at the path or bad usage.
 
-        Examples:
-          harrow check
-          harrow check --json --db /shared/harrow.db
-        """
+            Examples:
+              harrow check
+              harrow check --json --db /shared/harrow.db
+            """
     )
 
     @Flag(help: "Print JSON.") var json = false
@@ -25,8 +25,11 @@ struct CheckCommand: ParsableCommand {
         let store = try storeOptions.open()
         let c = try store.check()
         if json {
-            print(jsonText(CheckJSON(ok: c.ok, integrity: c.integrity, points: c.points, curvesChecked: c.curvesChecked,
-                                     runs: Dictionary(uniqueKeysWithValues: c.runs.map { ($0.key.rawValue, $0.value) }), mismatches: c.mismatches)))
+            print(
+                jsonText(
+                    CheckJSON(
+                        ok: c.ok, integrity: c.integrity, points: c.points, curvesChecked: c.curvesChecked,
+                        runs: Dictionary(uniqueKeysWithValues: c.runs.map { ($0.key.rawValue, $0.value) }), mismatches: c.mismatches)))
         } else {
             let runs = c.runs.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key.rawValue)" }.joined(separator: ", ")
             print("integrity  \(c.integrity.joined(separator: "\n           "))")

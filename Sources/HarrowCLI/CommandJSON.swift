@@ -114,7 +114,8 @@ struct EvalJSON: Encodable, Sendable {
         @OrNull var taskType: String?
         var n: Int, acc: Double, accStderr: Double, accNorm: Double, accNormStderr: Double
         enum CodingKeys: String, CodingKey {
-            case dimension, taskType = "task_type", n, acc, accStderr = "acc_stderr", accNorm = "acc_norm", accNormStderr = "acc_norm_stderr"
+            case dimension, taskType = "task_type", n, acc, accStderr = "acc_stderr", accNorm = "acc_norm", accNormStderr =
+                "acc_norm_stderr"
         }
         init(_ g: StoredEval.Group) {
             dimension = g.dimension; taskType = g.taskType.isEmpty ? nil : g.taskType; n = g.n

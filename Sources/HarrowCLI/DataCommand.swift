@@ -6,9 +6,9 @@ struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Check training data before a sweep trains on it.",
         discussion: """
-        Exit status: 0 the data is clean, 1 a malformed line or an evaluation prompt in the data, 2 a missing \
-        file or bad usage.
-        """,
+            Exit status: 0 the data is clean, 1 a malformed line or an evaluation prompt in the data, 2 a missing \
+            file or bad usage.
+            """,
         subcommands: [DataCheckCommand.self]
     )
 }
@@ -17,33 +17,36 @@ struct DataCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check", abstract: "Check fine-tuning data files: format, lengths, task types, duplicates, overlap.",
         discussion: """
-        Reads JSON lines or a JSON array of Alpaca (instruction, input, output), ShareGPT (conversations), \
-        OpenAI (messages) or prompt/response records, with Harrow's task_type when there is one. Per file: \
-        records, malformed lines (file:line), response and record lengths in tokens (estimated as UTF-8 bytes / 4, \
-        or exactly with --tokens harrow-train), records over --max-seq-len (their responses are cut short), empty \
-        responses, the share of each task type and of its first level, types under 2% of the records, and \
-        responses repeated exactly or nearly (MinHash over word 5-gram shingles, 64 hashes, Jaccard 0.8 or \
-        more). With --against, every prompt is looked up among the evalset's prompts (a folder with \
-        items.jsonl) or another file's; a prompt found exactly or nearly is contamination. The files are \
-        only read.
+            Reads JSON lines or a JSON array of Alpaca (instruction, input, output), ShareGPT (conversations), \
+            OpenAI (messages) or prompt/response records, with Harrow's task_type when there is one. Per file: \
+            records, malformed lines (file:line), response and record lengths in tokens (estimated as UTF-8 bytes / 4, \
+            or exactly with --tokens harrow-train), records over --max-seq-len (their responses are cut short), empty \
+            responses, the share of each task type and of its first level, types under 2% of the records, and \
+            responses repeated exactly or nearly (MinHash over word 5-gram shingles, 64 hashes, Jaccard 0.8 or \
+            more). With --against, every prompt is looked up among the evalset's prompts (a folder with \
+            items.jsonl) or another file's; a prompt found exactly or nearly is contamination. The files are \
+            only read.
 
-        Exit status: 0 clean (warnings allowed), 1 a malformed line, or an overlap without --allow-overlap, \
-        2 a missing file or bad usage.
+            Exit status: 0 clean (warnings allowed), 1 a malformed line, or an overlap without --allow-overlap, \
+            2 a missing file or bad usage.
 
-        Examples:
-          harrow data check datasets/domain/train.jsonl --against evalsets/domain-3h
-          harrow data check datasets/general/*.jsonl --json
-        """
+            Examples:
+              harrow data check datasets/domain/train.jsonl --against evalsets/domain-3h
+              harrow data check datasets/general/*.jsonl --json
+            """
     )
 
     @Argument(help: "Data files: JSON lines or a JSON array.") var files: [String]
-    @Option(name: .customLong("against"), parsing: .upToNextOption,
-            help: ArgumentHelp("Evalset folders or data files whose prompts must not be in the data.", valueName: "path"))
+    @Option(
+        name: .customLong("against"), parsing: .upToNextOption,
+        help: ArgumentHelp("Evalset folders or data files whose prompts must not be in the data.", valueName: "path"))
     var against: [String] = []
     @Flag(help: "Report overlap with --against as a warning, not an error.") var allowOverlap = false
     @Option(help: "Flag records longer than this many tokens (their responses are cut short in training).") var maxSeqLen: Int?
-    @Option(help: ArgumentHelp("How tokens are counted: 'estimate' (UTF-8 bytes / 4) or 'harrow-train' (its tokenizer, exactly).",
-                               valueName: "count"))
+    @Option(
+        help: ArgumentHelp(
+            "How tokens are counted: 'estimate' (UTF-8 bytes / 4) or 'harrow-train' (its tokenizer, exactly).",
+            valueName: "count"))
     var tokens = "estimate"
     @Flag(help: "Print JSON.") var json = false
 
@@ -96,18 +99,25 @@ struct DataCheckCommand: ParsableCommand {
         let warnings = reports.reduce(0) { $0 + $1.warnings } + (allowOverlap ? overlaps : 0)
 
         if json {
-            print(jsonText(DataCheckJSON(ok: errors == 0, errors: errors, warnings: warnings, settings: .init(settings),
-                                         against: referenceCounts.map { .init(path: $0.0, prompts: $0.1) },
-                                         againstMalformed: referenceMalformed.map { .init(file: $0.location.file, line: $0.location.line, message: $0.message) },
-                                         files: reports.map(DataCheckJSON.File.init))))
+            print(
+                jsonText(
+                    DataCheckJSON(
+                        ok: errors == 0, errors: errors, warnings: warnings, settings: .init(settings),
+                        against: referenceCounts.map { .init(path: $0.0, prompts: $0.1) },
+                        againstMalformed: referenceMalformed.map {
+                            .init(file: $0.location.file, line: $0.location.line, message: $0.message)
+                        },
+                        files: reports.map(DataCheckJSON.File.init))))
         } else {
             for (path, count) in referenceCounts { print("against    \(path): \(count) prompts") }
             for m in referenceMalformed.prefix(20) { print("error      \(m)") }
             if !referenceCounts.isEmpty { print("") }
             for report in reports { print(text(report) + "\n") }
-            print("\(reports.count) file\(reports.count == 1 ? "" : "s"): \(malformed) malformed line\(malformed == 1 ? "" : "s"), "
-                  + (reference == nil ? "" : "\(overlaps) prompt\(overlaps == 1 ? "" : "s") found in --against\(allowOverlap ? " (allowed)" : ""), ")
-                  + "\(warnings) warning\(warnings == 1 ? "" : "s")")
+            print(
+                "\(reports.count) file\(reports.count == 1 ? "" : "s"): \(malformed) malformed line\(malformed == 1 ? "" : "s"), "
+                    + (reference == nil
+                        ? "" : "\(overlaps) prompt\(overlaps == 1 ? "" : "s") found in --against\(allowOverlap ? " (allowed)" : ""), ")
+                    + "\(warnings) warning\(warnings == 1 ? "" : "s")")
         }
         if errors > 0 { throw ExitCode(1) }
     }
@@ -124,20 +134,28 @@ struct DataCheckCommand: ParsableCommand {
         lines.append("  malformed      \(r.malformed.count)")
         let counted = r.tokens == .estimate ? "UTF-8 bytes / 4" : "harrow-train's tokenizer"
         if let s = r.responseTokens {
-            lines.append(String(format: "  response       min %.0f  median %.0f  p95 %.0f  max %.0f tokens (%@)", s.min, s.median, s.p95, s.max, counted))
+            lines.append(
+                String(
+                    format: "  response       min %.0f  median %.0f  p95 %.0f  max %.0f tokens (%@)", s.min, s.median, s.p95, s.max, counted
+                ))
         }
         if let s = r.recordTokens {
-            lines.append(String(format: "  record         min %.0f  median %.0f  p95 %.0f  max %.0f tokens (every turn)", s.min, s.median, s.p95, s.max))
+            lines.append(
+                String(
+                    format: "  record         min %.0f  median %.0f  p95 %.0f  max %.0f tokens (every turn)", s.min, s.median, s.p95, s.max)
+            )
         }
         lines.append("  empty          \(r.emptyResponses.count)")
         if let limit = r.maxSeqLen { lines.append("  truncated      \(r.truncated.count) (over max_seq_len \(limit))") }
         if !r.taskTypes.isEmpty {
             let width = max(10, (r.taskTypes + r.taskGroups).map(\.name.count).max() ?? 0)
-            lines.append("  task types     " + r.taskGroups.map { "\($0.name) \(percent($0.share))" }.joined(separator: ", ")
-                         + (r.untyped > 0 ? ", none \(r.untyped)" : ""))
+            lines.append(
+                "  task types     " + r.taskGroups.map { "\($0.name) \(percent($0.share))" }.joined(separator: ", ")
+                    + (r.untyped > 0 ? ", none \(r.untyped)" : ""))
             for t in r.taskTypes {
-                lines.append("    " + t.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                             + String(format: " %5d  %6.1f%%", t.count, t.share * 100) + (r.rareTaskTypes.contains(t.name) ? "  rare" : ""))
+                lines.append(
+                    "    " + t.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                        + String(format: " %5d  %6.1f%%", t.count, t.share * 100) + (r.rareTaskTypes.contains(t.name) ? "  rare" : ""))
             }
         }
         lines.append("  duplicates     \(r.duplicateResponses.count) exact, \(r.nearDuplicateResponses.count) near (responses)")
@@ -148,11 +166,14 @@ struct DataCheckCommand: ParsableCommand {
         if r.malformed.count > 20 { lines.append("  error    … and \(r.malformed.count - 20) more malformed lines") }
         if let o = r.overlap {
             let kind = allowOverlap ? "warning" : "error  "
-            let all = o.exact.map { ($0, "the same prompt as") } + o.near.map { ($0, String(format: "a prompt %.2f similar to", $0.jaccard)) }
+            let all =
+                o.exact.map { ($0, "the same prompt as") } + o.near.map { ($0, String(format: "a prompt %.2f similar to", $0.jaccard)) }
             for (p, what) in all.prefix(20) { lines.append("  \(kind)  \(p.a): \(what) \(p.b)") }
             if all.count > 20 { lines.append("  \(kind)  … and \(all.count - 20) more prompts found in --against") }
         }
-        for l in r.truncated.prefix(3) { lines.append("  warning  \(l): longer than max_seq_len \(r.maxSeqLen ?? 0) tokens: the response is cut short") }
+        for l in r.truncated.prefix(3) {
+            lines.append("  warning  \(l): longer than max_seq_len \(r.maxSeqLen ?? 0) tokens: the response is cut short")
+        }
         if r.truncated.count > 3 { lines.append("  warning  … and \(r.truncated.count - 3) more records over max_seq_len") }
         for l in r.emptyResponses.prefix(3) { lines.append("  warning  \(l): empty response") }
         if r.emptyResponses.count > 3 { lines.append("  warning  … and \(r.emptyResponses.count - 3) more empty responses") }

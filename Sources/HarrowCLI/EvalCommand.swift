@@ -10,22 +10,23 @@ struct EvalCommand: AsyncParsableCommand {
         commandName: "eval",
         abstract: "Score a run, a checkpoint or any scorer on evalsets: per 3H dimension, per task type, per item.",
         discussion: """
-        Choice items are scored by the summed log-likelihood of each choice (acc) and by it divided by the \
-        choice's length in bytes (acc_norm); generative items by their check (exact, contains, regex, \
-        refusal, abstain). The total weights the dimensions as the evalset's manifest says. A run's results \
-        go into the store with every item, so `harrow compare` can show which cases flipped; evaluating a \
-        run also scores its starting model once (cached by weights hash): on evalsets/general the difference \
-        is forgetting.
+            Choice items are scored by the summed log-likelihood of each choice (acc) and by it divided by the \
+            choice's length in bytes (acc_norm); generative items by their check (exact, contains, regex, \
+            refusal, abstain). The total weights the dimensions as the evalset's manifest says. A run's results \
+            go into the store with every item, so `harrow compare` can show which cases flipped; evaluating a \
+            run also scores its starting model once (cached by weights hash): on evalsets/general the difference \
+            is forgetting.
 
-        Examples:
-          harrow eval k3x9a2pq --evalset evalsets/domain-3h --evalset evalsets/general
-          harrow eval --checkpoint models/chat --evalset evalsets/domain-3h
-          harrow eval --scorer 'python3 my_scorer.py --model out/' \\
-            --evalset evalsets/domain-3h --json
-        """)
+            Examples:
+              harrow eval k3x9a2pq --evalset evalsets/domain-3h --evalset evalsets/general
+              harrow eval --checkpoint models/chat --evalset evalsets/domain-3h
+              harrow eval --scorer 'python3 my_scorer.py --model out/' \\
+                --evalset evalsets/domain-3h --json
+            """)
 
     @Argument(help: "Run id (or a unique prefix) whose checkpoint to score.") var runID: String?
-    @Option(name: .customLong("evalset"), help: ArgumentHelp("An evalset folder (repeatable).", valueName: "dir")) var evalsets: [String] = []
+    @Option(name: .customLong("evalset"), help: ArgumentHelp("An evalset folder (repeatable).", valueName: "dir")) var evalsets: [String] =
+        []
     @Option(help: "A model folder to score instead of a run.") var checkpoint: String?
     @Option(help: "A LoRA adapter folder to apply to --checkpoint.") var adapter: String?
     @Option(help: ArgumentHelp("A scorer command speaking the score protocol, split on spaces.", valueName: "command")) var scorer: String?
@@ -76,10 +77,14 @@ struct EvalCommand: AsyncParsableCommand {
     static func table(_ e: StoredEval) -> String {
         guard e.status == "succeeded", let total = e.total else { return "\(e.evalset): \(e.status): \(e.error ?? "")" }
         let rows = e.groups.sorted { ($0.dimension, $0.taskType) < ($1.dimension, $1.taskType) }.map { g in
-            [g.taskType.isEmpty ? g.dimension : "  " + g.taskType, String(g.n), String(format: "%.3f ± %.3f", g.acc, g.accStderr),
-             String(format: "%.3f", g.accNorm)]
+            [
+                g.taskType.isEmpty ? g.dimension : "  " + g.taskType, String(g.n), String(format: "%.3f ± %.3f", g.acc, g.accStderr),
+                String(format: "%.3f", g.accNorm)
+            ]
         }
-        var lines = ["\(e.evalset)  (\(formatDuration(e.seconds)))"] + TextTable.render(header: ["dimension / task type", "n", "acc", "acc_norm"], rows: rows)
+        var lines =
+            ["\(e.evalset)  (\(formatDuration(e.seconds)))"]
+            + TextTable.render(header: ["dimension / task type", "n", "acc", "acc_norm"], rows: rows)
         lines.append(String(format: "weighted total %.3f ± %.3f (acc_norm %.3f)", total, e.totalStderr ?? 0, e.totalNorm ?? 0))
         if let b = e.baseline { lines.append(String(format: "starting model %.3f → change %+.3f", b, total - b)) }
         return lines.joined(separator: "\n")

@@ -8,25 +8,28 @@ struct Harrow: AsyncParsableCommand {
         commandName: "harrow",
         abstract: "Run fine-tuning sweeps overnight, track every run, and gate releases on their scores.",
         discussion: """
-        A sweep starts as an experiment file (YAML; W&B sweep files load as they are).
+            A sweep starts as an experiment file (YAML; W&B sweep files load as they are).
 
-          harrow data check datasets/domain/train.jsonl --against evalsets/domain-3h
-          harrow plan experiments/demo.yaml          the trials it expands to
-          harrow sweep experiments/demo.yaml         run them; run again to resume
-          harrow runs --sweep demo --sort val/loss   best first
-          harrow diagnose --sweep demo               over- or under-fitting
-          harrow eval RUN --evalset evalsets/domain-3h
-          harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
-          harrow report --sweep demo                 reports/demo/index.html
+              harrow data check datasets/domain/train.jsonl --against evalsets/domain-3h
+              harrow plan experiments/demo.yaml          the trials it expands to
+              harrow sweep experiments/demo.yaml         run them; run again to resume
+              harrow runs --sweep demo --sort val/loss   best first
+              harrow diagnose --sweep demo               over- or under-fitting
+              harrow eval RUN --evalset evalsets/domain-3h
+              harrow gate RUN --gate gates/release.yaml  0 pass, 1 refused
+              harrow report --sweep demo                 reports/demo/index.html
 
-        Exit status: 0 success, 1 a trial or check failed, 2 bad usage or \
-        configuration, 130 interrupted.
-        """,
+            Exit status: 0 success, 1 a trial or check failed, 2 bad usage or \
+            configuration, 130 interrupted.
+            """,
         version: "0.1.0",
-        subcommands: [PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
-                      LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
-                      EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self, UntagCommand.self, CheckCommand.self,
-                      DataCommand.self, NextCommand.self]
+        subcommands: [
+            PlanCommand.self, SweepCommand.self, SweepsCommand.self, RunsCommand.self, ShowCommand.self,
+            LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
+            EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self,
+            UntagCommand.self, CheckCommand.self,
+            DataCommand.self, NextCommand.self
+        ]
     )
 }
 
@@ -38,8 +41,9 @@ extension Harrow {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let word = arguments.first, !word.hasPrefix("-"), subcommand(named: word) == nil, word != "help" {
             let names = configuration.subcommands.map { $0._commandName } + ["help"]
-            printError("Error: unknown command '\(word)'" + (suggestion(for: word, among: names).map { "; did you mean '\($0)'?" } ?? "")
-                       + "\nUsage: harrow <subcommand>\n  See 'harrow --help' for the commands.")
+            printError(
+                "Error: unknown command '\(word)'" + (suggestion(for: word, among: names).map { "; did you mean '\($0)'?" } ?? "")
+                    + "\nUsage: harrow <subcommand>\n  See 'harrow --help' for the commands.")
             Foundation.exit(ExitStatus.configuration.rawValue)
         }
         // Set once parsed: an error after that is the command's own.
@@ -95,8 +99,10 @@ extension Harrow {
 
     /// A command's help screen, ending with its exit statuses unless its discussion already names them.
     static func helpText(for command: ParsableCommand.Type, columns: Int? = nil) -> String {
-        let text = (command == Harrow.self ? helpMessage(includeHidden: false, columns: columns)
-                                           : helpMessage(for: command, includeHidden: false, columns: columns))
+        let text =
+            (command == Harrow.self
+            ? helpMessage(includeHidden: false, columns: columns)
+            : helpMessage(for: command, includeHidden: false, columns: columns))
             .trimmingCharacters(in: .newlines)
         if command.configuration.discussion.contains("Exit status") { return text }
         let failure = ExitStatus.failures[command._commandName] ?? "an error reading or writing the store or a file"

@@ -10,20 +10,20 @@ struct NextCommand: ParsableCommand {
         commandName: "next",
         abstract: "Write the next night's experiment from a finished sweep.",
         discussion: """
-        Reads the sweep's experiment (as it was last run), its runs, their verdicts and which parameters mattered, \
-        and writes a new experiment file: values whose every run over-fitted, diverged or failed are dropped; a \
-        parameter that explained under 5% of the metric's variance is fixed at the best run's value; a numeric axis \
-        is narrowed to the best run's value and its neighbours, with one step beyond an edge the best run sits on; \
-        a range (random, bayes) shrinks to the span of the best quarter of runs; epochs follow the best run's \
-        verdict (over-fitted: around the epoch of its best step; under-trained: twice as many). Each change is a \
-        `# next:` comment above the parameter; every other line of the file is kept as written.
+            Reads the sweep's experiment (as it was last run), its runs, their verdicts and which parameters mattered, \
+            and writes a new experiment file: values whose every run over-fitted, diverged or failed are dropped; a \
+            parameter that explained under 5% of the metric's variance is fixed at the best run's value; a numeric axis \
+            is narrowed to the best run's value and its neighbours, with one step beyond an edge the best run sits on; \
+            a range (random, bayes) shrinks to the span of the best quarter of runs; epochs follow the best run's \
+            verdict (over-fitted: around the epoch of its best step; under-trained: twice as many). Each change is a \
+            `# next:` comment above the parameter; every other line of the file is kept as written.
 
-        The new file is planned before it is written; it is refused (exit 1) if it does not plan.
+            The new file is planned before it is written; it is refused (exit 1) if it does not plan.
 
-        Examples:
-          harrow next --sweep overnight -o experiments/overnight-next.yaml
-          harrow next --sweep demo --json
-        """
+            Examples:
+              harrow next --sweep overnight -o experiments/overnight-next.yaml
+              harrow next --sweep demo --json
+            """
     )
 
     @OptionGroup var storeOptions: StoreOptions
@@ -56,14 +56,16 @@ struct NextCommand: ParsableCommand {
         // Shares of variance need a design that crosses the parameters; one change at a time from a baseline (the
         // demo's design) gives none, and each axis is then only narrowed around the best run.
         let oneAtATime = Ablation.oneAtATime(snapshots.map { $0.params.mapValues(\.plain) }) != nil
-        let effects = rows.count >= 3 && !oneAtATime
+        let effects =
+            rows.count >= 3 && !oneAtATime
             ? Effects.analyze(rows, parameters: searched, metric: metric, grid: experiment.method == .grid).effects
                 .map { NextNight.Effect(parameter: $0.parameter, share: $0.share) }
             : []
         let newName = name ?? experiment.name + "-next"
         var proposal = NextNight.propose(experiment, outcomes: outcomes, effects: effects, sweep: sweep)
         if oneAtATime {
-            proposal.summary.append("One change at a time from a baseline: no parameter's share of the variance can be read, so none is fixed for it.")
+            proposal.summary.append(
+                "One change at a time from a baseline: no parameter's share of the variance can be read, so none is fixed for it.")
         }
         let text = NextNight.render(original: spec, experiment: experiment, proposal: proposal, name: newName)
 
@@ -78,9 +80,15 @@ struct NextCommand: ParsableCommand {
             printError(text)
             throw ExitCode(1)
         }
-        let count = Planner.proposesAsItRuns(after.experiment) ? Planner.limit(after.experiment).map { "up to \($0)" } ?? "open-ended"
+        let count =
+            Planner.proposesAsItRuns(after.experiment)
+            ? Planner.limit(after.experiment).map { "up to \($0)" } ?? "open-ended"
             : String(after.trials.count)
-        let was = before.map { Planner.proposesAsItRuns(experiment) ? Planner.limit(experiment).map { "up to \($0)" } ?? "open-ended" : String($0.trials.count) } ?? "?"
+        let was =
+            before.map {
+                Planner.proposesAsItRuns(experiment)
+                    ? Planner.limit(experiment).map { "up to \($0)" } ?? "open-ended" : String($0.trials.count)
+            } ?? "?"
 
         if let output {
             if FileManager.default.fileExists(atPath: output), !force {
@@ -94,27 +102,33 @@ struct NextCommand: ParsableCommand {
         }
         if json {
             let best = proposal.best.map { NextJSON.Best(value: $0.value, verdict: $0.verdict, params: $0.params) }
-            print(jsonText(NextJSON(sweep: sweep, metric: metric, name: newName, file: output, trials: count, trialsBefore: was, best: best,
-                                    changes: proposal.changes.map { .init(parameter: $0.parameter, spec: $0.spec, reasons: $0.reasons) }, text: text)))
+            print(
+                jsonText(
+                    NextJSON(
+                        sweep: sweep, metric: metric, name: newName, file: output, trials: count, trialsBefore: was, best: best,
+                        changes: proposal.changes.map { .init(parameter: $0.parameter, spec: $0.spec, reasons: $0.reasons) }, text: text)))
         } else if output == nil {
             print(text, terminator: "")
         }
         if !json {
             let changed = proposal.changes.filter { $0.spec != nil }.map(\.parameter).joined(separator: ", ")
-            printError("harrow: \(output ?? "the experiment above") plans \(count) trials (sweep '\(sweep)' planned \(was))"
-                       + (changed.isEmpty ? "; nothing changed" : "; changed: \(changed)"))
+            printError(
+                "harrow: \(output ?? "the experiment above") plans \(count) trials (sweep '\(sweep)' planned \(was))"
+                    + (changed.isEmpty ? "; nothing changed" : "; changed: \(changed)"))
         }
     }
 
     /// A run as the proposal reads it: its metric (nil unless it finished), verdict and the epoch of its best step.
     static func outcome(metric: String) -> (RunSnapshot) -> NextNight.Outcome {
         { s in
-                        var bestEpoch: Double?
+            var bestEpoch: Double?
             // The epoch at the best step, from the epoch the trainer logged at its last step (steps per epoch are even).
             if let step = s.bestStep, let e = s.summaries[TrainerContract.Metric.epoch], e.lastStep > 0 {
                 bestEpoch = e.last * Double(step) / Double(e.lastStep)
             }
-            return NextNight.Outcome(params: s.params, value: s.run.status.isFinished ? s.value(metric) : nil, verdict: s.diagnosis?.verdict, bestEpoch: bestEpoch)
+            return NextNight.Outcome(
+                params: s.params, value: s.run.status.isFinished ? s.value(metric) : nil, verdict: s.diagnosis?.verdict,
+                bestEpoch: bestEpoch)
         }
     }
 }

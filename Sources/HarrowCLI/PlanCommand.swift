@@ -10,37 +10,37 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Expand an experiment file into its trials without running anything.",
         discussion: """
-        Prints one row per trial with the parameters that vary, then what was dropped: points removed by \
-        `exclude:` or `where:`, duplicates (two points that resolve to the same parameters, e.g. a tied \
-        lora_alpha equal to a free one), and trials over `run_cap`. Each trial has a params key (SHA-256 of \
-        its parameters and trainer command; `harrow show KEY` takes its prefix): a sweep re-run skips trials \
-        that already finished with that key and the same code and inputs.
+            Prints one row per trial with the parameters that vary, then what was dropped: points removed by \
+            `exclude:` or `where:`, duplicates (two points that resolve to the same parameters, e.g. a tied \
+            lora_alpha equal to a free one), and trials over `run_cap`. Each trial has a params key (SHA-256 of \
+            its parameters and trainer command; `harrow show KEY` takes its prefix): a sweep re-run skips trials \
+            that already finished with that key and the same code and inputs.
 
-        Then advice, never a refusal: where trials disagree with LoRA rules of thumb (epochs for the number of \
-        training records in `dataset`, warmup per epoch, mix_ratio, lora_alpha / lora_r, lr), one `advice:` line per \
-        group of trials, with its rule. `advice: {ignore: [epochs, warmup]}` in the experiment silences rules.
+            Then advice, never a refusal: where trials disagree with LoRA rules of thumb (epochs for the number of \
+            training records in `dataset`, warmup per epoch, mix_ratio, lora_alpha / lora_r, lr), one `advice:` line per \
+            group of trials, with its rule. `advice: {ignore: [epochs, warmup]}` in the experiment silences rules.
 
-        Then the data, as `harrow sweep` will check it before starting: every file trials name as dataset, \
-        general_dataset or val_dataset (LLaMA-Factory names through its dataset_info.json) is read as `harrow data \
-        check` reads it, against the evalsets under `eval:`. One `data:` line per file (records, tokens, warnings), \
-        then its findings: records over max_seq_len, duplicated responses, rare task types, task types with fewer \
-        than 3 validation records, and, as errors, malformed lines and evaluation prompts found in the data. \
-        `data: {allow_overlap: true}` makes evaluation prompts warnings; `data: {check: false}` skips the check.
+            Then the data, as `harrow sweep` will check it before starting: every file trials name as dataset, \
+            general_dataset or val_dataset (LLaMA-Factory names through its dataset_info.json) is read as `harrow data \
+            check` reads it, against the evalsets under `eval:`. One `data:` line per file (records, tokens, warnings), \
+            then its findings: records over max_seq_len, duplicated responses, rare task types, task types with fewer \
+            than 3 validation records, and, as errors, malformed lines and evaluation prompts found in the data. \
+            `data: {allow_overlap: true}` makes evaluation prompts warnings; `data: {check: false}` skips the check.
 
-        A `memory` column estimates each trial's peak memory from its model's config.json (base_model or \
-        model_name_or_path; a hub name without a local folder gets none) and its settings under Harrow's, \
-        LLaMA-Factory's or TrainingArguments' names: weights by dtype (fp32, bf16, 8-bit, NF4), LoRA adapters \
-        with their gradients and AdamW moments, or full fine-tuning's, activations and logits for the micro-batch \
-        and sequence length (with or without gradient checkpointing), a CUDA context and allocator slack. \
-        `--memory` shows each estimate term by term with its assumptions.
+            A `memory` column estimates each trial's peak memory from its model's config.json (base_model or \
+            model_name_or_path; a hub name without a local folder gets none) and its settings under Harrow's, \
+            LLaMA-Factory's or TrainingArguments' names: weights by dtype (fp32, bf16, 8-bit, NF4), LoRA adapters \
+            with their gradients and AdamW moments, or full fine-tuning's, activations and logits for the micro-batch \
+            and sequence length (with or without gradient checkpointing), a CUDA context and allocator slack. \
+            `--memory` shows each estimate term by term with its assumptions.
 
-        Errors in the file are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2. Data \
-        the sweep would refuse exits with status 1.
+            Errors in the file are reported all at once as FILE:LINE:COLUMN with a hint, and exit with status 2. Data \
+            the sweep would refuse exits with status 1.
 
-        Examples:
-          harrow plan experiments/overnight.yaml
-          harrow plan sweep.yaml --json > trials.json
-        """
+            Examples:
+              harrow plan experiments/overnight.yaml
+              harrow plan sweep.yaml --json > trials.json
+            """
     )
 
     @Argument(help: "The experiment file (YAML).", completion: .file(extensions: ["yaml", "yml"]))
@@ -52,7 +52,10 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Show at most this many trial rows in the table (the JSON always has every trial).")
     var limit: Int?
 
-    @Flag(help: "Show each trial's memory estimate term by term: weights, adapters, gradients, optimiser states, activations, logits, CUDA context and allocator slack.")
+    @Flag(
+        help:
+            "Show each trial's memory estimate term by term: weights, adapters, gradients, optimiser states, activations, logits, CUDA context and allocator slack."
+    )
     var memory = false
 
     func run() throws {
@@ -126,7 +129,8 @@ struct DatasetRecords {
             return path.hasSuffix(".jsonl") ? records(resolve(path), arrays: false) : nil
         case .llamaFactory(let name, let datasetDir):
             guard let entry = LlamaFactoryData.entry(name: name, datasetDir: datasetDir, workingDirectory: workingDirectory),
-                  let n = records(resolve(entry.path), arrays: entry.path.hasSuffix(".json")) else { return nil }
+                let n = records(resolve(entry.path), arrays: entry.path.hasSuffix(".json"))
+            else { return nil }
             return entry.samples ?? n
         }
     }
@@ -153,12 +157,19 @@ struct DatasetRecords {
         var array: Bool? = arrays ? nil : false, depth = 0, elements = 0, inElement = false, inString = false, escaped = false
         while let slice = try? handle.read(upToCount: 1 << 20), !slice.isEmpty {
             for byte in slice {
-                let blank = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+                let blank =
+                    byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
                 // The first byte that is not white space or a UTF-8 byte-order mark says which.
                 if array == nil, !blank, byte < 0x80 { array = byte == UInt8(ascii: "[") }
                 if array == true {
                     if inString {
-                        if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                        if escaped {
+                            escaped = false
+                        } else if byte == UInt8(ascii: "\\") {
+                            escaped = true
+                        } else if byte == UInt8(ascii: "\"") {
+                            inString = false
+                        }
                         continue
                     }
                     if depth == 1, !inElement, !blank, byte != UInt8(ascii: ","), byte != UInt8(ascii: "]") {

@@ -5,20 +5,26 @@ import Sweep
 
 enum PlanTable {
     /// `memory`, one per trial in plan order: a `memory` column when any trial has an estimate.
-    static func render(_ plan: Plan, limit: Int?, advice: [PlanAdvice.Warning] = [],
-                       memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []) -> String {
+    static func render(
+        _ plan: Plan, limit: Int?, advice: [PlanAdvice.Warning] = [],
+        memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []
+    ) -> String {
         let e = plan.experiment
         var lines: [String] = []
         if Planner.proposesAsItRuns(e) {
             // Nothing to list: the trials are proposed while the sweep runs.
             let over = "\(e.parameters.count) parameter\(e.parameters.count == 1 ? "" : "s")"
-            lines.append(e.method.isAdaptive ? "\(e.name): \(e.method.rawValue) search over \(over)"
-                                             : "\(e.name): \(e.method.rawValue) sweep over \(over), unbounded: random trials until the deadline")
+            lines.append(
+                e.method.isAdaptive
+                    ? "\(e.name): \(e.method.rawValue) search over \(over)"
+                    : "\(e.name): \(e.method.rawValue) sweep over \(over), unbounded: random trials until the deadline")
             lines.append("")
             lines += TextTable.render(header: ["parameter", "searched as"], rows: e.parameters.map { [$0.name, $0.distribution.name] })
             lines.append("")
             lines += plan.notes.map { "note: \($0)" }
-            if let et = e.earlyTerminate { lines.append("early_terminate: hyperband, eta \(PlanTable.display(.double(et.eta))), strict \(et.strict)") }
+            if let et = e.earlyTerminate {
+                lines.append("early_terminate: hyperband, eta \(PlanTable.display(.double(et.eta))), strict \(et.strict)")
+            }
             lines.append("trainer: " + e.trainer.command.joined(separator: " "))
             return lines.joined(separator: "\n")
         }
@@ -157,8 +163,10 @@ extension String {
 }
 
 enum PlanJSON {
-    static func render(_ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil,
-                       memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []) -> String {
+    static func render(
+        _ plan: Plan, advice: [PlanAdvice.Warning] = [], data: DataCheck.Night? = nil,
+        memory: [Result<MemoryEstimate.Estimate, MemoryEstimate.Unavailable>] = []
+    ) -> String {
         let e = plan.experiment
         let slurm = e.executor.flatMap { $0.type == .slurm ? $0 : nil }
         var fields: [(String, String)] = [
@@ -171,7 +179,7 @@ enum PlanJSON {
             ("notes", "[" + plan.notes.map(quote).joined(separator: ", ") + "]"),
             ("warnings", "[" + e.warnings.map(diagnostic).joined(separator: ", ") + "]"),
             ("advice", "[" + advice.map(self.advice).joined(separator: ", ") + "]"),
-            ("data", data.map(dataJSON) ?? "null"),
+            ("data", data.map(dataJSON) ?? "null")
         ]
         let trials = plan.trials.enumerated().map { i, t in
             "    {\"index\": \(i + 1), \"key\": \(quote(t.key)), \"params\": \(t.parametersJSON)"
@@ -233,8 +241,12 @@ enum PlanMemory {
     static func json(_ outcome: Outcome, slurm: Experiment.ExecutorSettings? = nil) -> String {
         switch outcome {
         case .success(let e):
-            let request = slurm.map { ", \"slurm\": [" + SlurmRequest.request(e, settings: $0).arguments.map(PlanJSON.quote).joined(separator: ", ") + "]" } ?? ""
-            return "{\"total_bytes\": \(e.total), \"terms\": {" + e.terms.map { "\(PlanJSON.quote($0.name)): \($0.bytes)" }.joined(separator: ", ")
+            let request =
+                slurm.map {
+                    ", \"slurm\": [" + SlurmRequest.request(e, settings: $0).arguments.map(PlanJSON.quote).joined(separator: ", ") + "]"
+                } ?? ""
+            return "{\"total_bytes\": \(e.total), \"terms\": {"
+                + e.terms.map { "\(PlanJSON.quote($0.name)): \($0.bytes)" }.joined(separator: ", ")
                 + "}, \"assumptions\": [" + e.assumptions.map(PlanJSON.quote).joined(separator: ", ") + "]" + request + "}"
         case .failure(let why):
             return "{\"total_bytes\": null, \"reason\": \(PlanJSON.quote(why.reason))}"
@@ -247,7 +259,11 @@ enum PlanMemory {
     static func render(_ memory: [Outcome], slurm: Experiment.ExecutorSettings? = nil) -> [String] {
         var groups: [(outcome: Outcome, indices: [Int])] = []
         for (i, outcome) in memory.enumerated() {
-            if let g = groups.firstIndex(where: { $0.outcome == outcome }) { groups[g].indices.append(i + 1) } else { groups.append((outcome, [i + 1])) }
+            if let g = groups.firstIndex(where: { $0.outcome == outcome }) {
+                groups[g].indices.append(i + 1)
+            } else {
+                groups.append((outcome, [i + 1]))
+            }
         }
         var lines: [String] = []
         let width = TextTable.terminalWidth
@@ -261,13 +277,18 @@ enum PlanMemory {
                 let rows = e.terms.map { ["  " + $0.name, bytes($0.bytes), $0.formula] }
                 lines += TextTable.render(header: ["  term", "bytes", "counted as"], rows: rows).dropFirst(2)
                 let backward = e.accumulates ? "activations + logits + gradients" : "activations + logits"
-                lines.append("  peak = weights + lora_params + optimizer_states + max(\(backward), gradients + optimizer_step) + cuda_context + allocator_slack")
+                lines.append(
+                    "  peak = weights + lora_params + optimizer_states + max(\(backward), gradients + optimizer_step) + cuda_context + allocator_slack"
+                )
                 lines += TextTable.wrap("assumes: " + e.assumptions.joined(separator: "; "), width: max(20, width - 2)).map { "  " + $0 }
                 if let slurm {
                     let request = SlurmRequest.request(e, settings: slurm)
-                    let asks = request.arguments.isEmpty ? "nothing beyond the executor's settings" : request.arguments.joined(separator: " ")
-                    lines += TextTable.wrap("on Slurm: " + asks + (request.reasons.isEmpty ? "" : " (" + request.reasons.joined(separator: "; ") + ")"),
-                                            width: max(20, width - 2)).map { "  " + $0 }
+                    let asks =
+                        request.arguments.isEmpty ? "nothing beyond the executor's settings" : request.arguments.joined(separator: " ")
+                    lines += TextTable.wrap(
+                        "on Slurm: " + asks + (request.reasons.isEmpty ? "" : " (" + request.reasons.joined(separator: "; ") + ")"),
+                        width: max(20, width - 2)
+                    ).map { "  " + $0 }
                 }
             case .failure(let why):
                 lines.append("memory: no estimate (\(which)): \(why.reason)")

@@ -27,18 +27,28 @@ struct SweepsCommand: ParsableCommand {
         if sweeps.isEmpty { print("no sweeps yet in \(store.path): start one with `harrow sweep FILE`"); return }
         // Slurm job arrays, when any sweep ran on a cluster.
         let slurm = sweeps.contains { !$0.slurmArrays.isEmpty }
-        let header = ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"] + (slurm ? ["slurm jobs"] : [])
+        let header =
+            ["sweep", "file", "trials", "done", "reused", "failed", "running", "queued", "started", "ETA"] + (slurm ? ["slurm jobs"] : [])
         let rows = sweeps.map { s -> [String] in
             let c = { (st: RunStatus) in s.counts[st] ?? 0 }
-            let arrays = s.slurmArrays.count > 4 ? s.slurmArrays.prefix(3).joined(separator: ",") + ",… (\(s.slurmArrays.count))"
+            let arrays =
+                s.slurmArrays.count > 4
+                ? s.slurmArrays.prefix(3).joined(separator: ",") + ",… (\(s.slurmArrays.count))"
                 : s.slurmArrays.joined(separator: ",")
-            return [s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(s.reused), String(c(.failed) + c(.timed_out)),
-                    String(c(.running)), String(c(.queued) + c(.interrupted)),
-                    isoText(s.startedAt),
-                    eta(s).map(formatDuration) ?? "-"] + (slurm ? [arrays.isEmpty ? "-" : arrays] : [])
+            return [
+                s.name, s.file, String(s.total), String(c(.succeeded) + c(.stopped_early)), String(s.reused),
+                String(c(.failed) + c(.timed_out)),
+                String(c(.running)), String(c(.queued) + c(.interrupted)),
+                isoText(s.startedAt),
+                eta(s).map(formatDuration) ?? "-"
+            ] + (slurm ? [arrays.isEmpty ? "-" : arrays] : [])
         }
         print(TextTable.render(header: header, rows: rows).joined(separator: "\n"))
-        for s in sweeps { if let f = failures[s.name], !f.isEmpty { print("\(s.name): " + f.map { "\($0.count) \($0.cause.label)" }.joined(separator: ", ")) } }
+        for s in sweeps {
+            if let f = failures[s.name], !f.isEmpty {
+                print("\(s.name): " + f.map { "\($0.count) \($0.cause.label)" }.joined(separator: ", "))
+            }
+        }
     }
 
     /// Remaining trials × mean duration, as if one slot; a rough guide for a sweep not running now.
@@ -53,26 +63,29 @@ struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs", abstract: "List runs, optionally of one sweep, with their key metrics and the parameters that vary.",
         discussion: """
-        Each row shows the parameters that differ between the runs listed; the ones they share are printed \
-        once, above the table.
+            Each row shows the parameters that differ between the runs listed; the ones they share are printed \
+            once, above the table.
 
-        --sort NAME sorts by a metric's minimum, a named value (helpful, honest, harmless, total, general, \
-        forgetting, gain, val_loss_best: the names gates and `runs --json` use) or a parameter, smallest \
-        first, and shows that value as a column; -NAME sorts largest first. Runs without it come last.
+            --sort NAME sorts by a metric's minimum, a named value (helpful, honest, harmless, total, general, \
+            forgetting, gain, val_loss_best: the names gates and `runs --json` use) or a parameter, smallest \
+            first, and shows that value as a column; -NAME sorts largest first. Runs without it come last.
 
-        Examples:
-          harrow runs --sweep overnight --sort val/loss   # lowest val loss first
-          harrow runs --sort -helpful --limit 5           # the five most helpful
-          harrow runs --status failed
-          harrow runs --json | jq '.[] | select(.status == "succeeded") | .id'
-        """)
+            Examples:
+              harrow runs --sweep overnight --sort val/loss   # lowest val loss first
+              harrow runs --sort -helpful --limit 5           # the five most helpful
+              harrow runs --status failed
+              harrow runs --json | jq '.[] | select(.status == "succeeded") | .id'
+            """)
 
     @Option(help: "Only runs of this sweep.") var sweep: String?
-    @Option(help: ArgumentHelp("Only runs with this status: \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "status"))
+    @Option(
+        help: ArgumentHelp(
+            "Only runs with this status: \(RunStatus.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "status"))
     var status: String?
     // Unconditional, so that `--sort -val/loss` reads `-val/loss` as the value, not as an option.
-    @Option(parsing: .unconditional,
-            help: ArgumentHelp("Sort by a metric, named value or parameter, smallest first; -NAME for largest first.", valueName: "name"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Sort by a metric, named value or parameter, smallest first; -NAME for largest first.", valueName: "name"))
     var sort: String?
     @Option(help: "Show at most this many runs.") var limit: Int?
     @Flag(help: "Print the run summary JSON.") var json = false
@@ -81,8 +94,9 @@ struct RunsCommand: ParsableCommand {
     func validate() throws {
         if let status, RunStatus(rawValue: status) == nil {
             let known = RunStatus.allCases.map(\.rawValue)
-            throw ValidationError("unknown status '\(status)'" + (suggestion(for: status, among: known).map { "; did you mean '\($0)'?" } ?? "")
-                                  + " (one of: \(known.joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown status '\(status)'" + (suggestion(for: status, among: known).map { "; did you mean '\($0)'?" } ?? "")
+                    + " (one of: \(known.joined(separator: ", ")))")
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be 1 or more, not \(limit)") }
         if sort == "" || sort == "-" { throw ValidationError("--sort needs a metric, named value or parameter, e.g. val/loss") }
@@ -108,8 +122,10 @@ struct RunsCommand: ParsableCommand {
         if runs.isEmpty {
             // Name the store and the filters: an empty answer must not read as an empty store.
             let filters = [sweep.map { "--sweep \($0)" }, status.map { "--status \($0)" }].compactMap { $0 }
-            print(filters.isEmpty ? "no runs in \(store.path) yet: start one with `harrow sweep FILE`"
-                                  : "no runs in \(store.path) match \(filters.joined(separator: " "))")
+            print(
+                filters.isEmpty
+                    ? "no runs in \(store.path) yet: start one with `harrow sweep FILE`"
+                    : "no runs in \(store.path) match \(filters.joined(separator: " "))")
             return
         }
         print(RunsTable.render(snapshots, sweep: sweep, order: order))
@@ -127,7 +143,8 @@ enum RunsTable {
             lines += TextTable.labelled("fixed: ", fixed.map { "\($0.key)=\($0.value.plain)" })
             lines.append("")
         }
-        var header = ["run", "sweep", "status", "try", "time"] + varying
+        var header =
+            ["run", "sweep", "status", "try", "time"] + varying
             + [TrainerContract.Metric.trainLoss, TrainerContract.Metric.valLoss + " min", "@step"]
         let sortColumn = order.map(\.header).flatMap { header.contains($0) ? nil : $0 }
         if let sortColumn { header.append(sortColumn) }
@@ -137,8 +154,10 @@ enum RunsTable {
             let owner = run.sweepName.map { sweep == nil || $0 == sweep ? $0 : "\($0) (reused)" } ?? run.source
             var row = [run.id, owner, run.status.rawValue, String(run.attempt), formatDuration(run.duration)]
             row += varying.map { run.params[$0].map(PlanTable.display) ?? "-" }
-            row += [formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min),
-                    s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-"]
+            row += [
+                formatNumber(s[TrainerContract.Metric.trainLoss]?.last), formatNumber(s[TrainerContract.Metric.valLoss]?.min),
+                s[TrainerContract.Metric.valLoss].map { String($0.minStep) } ?? "-"
+            ]
             if sortColumn != nil, let order { row.append(order.cells[run.id] ?? "-") }
             return row
         }
@@ -191,7 +210,8 @@ struct RunOrder {
         for run in runs { named[run.id] = try store.values(of: run) }
         let valueNames = Set(ValueNames.all).union(named.values.flatMap(\.keys))
         guard valueNames.contains(name) else {
-            var text = "harrow: cannot sort by '\(name)': the \(runs.count) run\(runs.count == 1 ? "" : "s") listed from \(store.path) "
+            var text =
+                "harrow: cannot sort by '\(name)': the \(runs.count) run\(runs.count == 1 ? "" : "s") listed from \(store.path) "
                 + "have no metric, named value or parameter of that name"
             if let near = suggestion(for: name, among: metrics.union(valueNames).union(params).sorted()) {
                 text += "; did you mean '\(descending ? "-" : "")\(near)'?"
@@ -229,7 +249,9 @@ func requireSweep(_ name: String, in store: Store) throws {
     if let near = suggestion(for: name, among: names) {
         text += "; did you mean '\(near)'?"
     } else {
-        text += names.isEmpty ? " (it has no sweeps)" : " (its sweeps: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : ""))"
+        text +=
+            names.isEmpty
+            ? " (it has no sweeps)" : " (its sweeps: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : ""))"
     }
     printError(text)
     throw ExitStatus.configuration
@@ -244,11 +266,11 @@ struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show", abstract: "Everything about one run: parameters, provenance, attempts, metrics, verdict, scores, files.",
         discussion: """
-        A run has two keys: its params key (parameters and command; the key `harrow plan` lists) and its \
-        identity key (the params key with the code, programs and inputs it ran with; a sweep runs the \
-        trial again when it changes). Either's prefix names the run, as does its id or a tag; a params key \
-        several runs share names the latest of them.
-        """)
+            A run has two keys: its params key (parameters and command; the key `harrow plan` lists) and its \
+            identity key (the params key with the code, programs and inputs it ran with; a sweep runs the \
+            trial again when it changes). Either's prefix names the run, as does its id or a tag; a params key \
+            several runs share names the latest of them.
+            """)
 
     @Argument(help: "Run id, tag, or a unique prefix of its id, params key or identity key.") var runID: String
     @Flag(help: "Print the run summary JSON.") var json = false
@@ -266,7 +288,8 @@ struct ShowCommand: ParsableCommand {
         var lines = ["run \(r.id)  \(r.status.rawValue)  attempt \(r.attempt)" + (r.sweepName.map { "  sweep \($0)" } ?? "")]
         if !snapshot.tags.isEmpty { lines.append("tags       \(snapshot.tags.sorted().joined(separator: ", "))") }
         // Short keys, as `harrow plan` prints them; either prefix names the run. Full keys are in --json.
-        lines.append("params key   \(r.paramsKey.map { String($0.prefix(12)) } ?? "-")  (parameters and command, as `harrow plan` lists it)")
+        lines.append(
+            "params key   \(r.paramsKey.map { String($0.prefix(12)) } ?? "-")  (parameters and command, as `harrow plan` lists it)")
         lines.append("identity key \(r.trialKey.prefix(12))  (params key, code, programs and inputs)")
         if !sharing.isEmpty { lines.append("also       runs \(sharing.joined(separator: ", ")) have this params key") }
         if let earlier = r.earlierRunID {
@@ -288,22 +311,26 @@ struct ShowCommand: ParsableCommand {
             lines.append("git        \(git)")
         }
         if let d = snapshot.diagnosis {
-            lines.append("verdict    \(d.verdict) (confidence \(String(format: "%.2f", d.confidence)))"
-                         + (d.bestStep.map { ", best step \($0)" } ?? ""))
+            lines.append(
+                "verdict    \(d.verdict) (confidence \(String(format: "%.2f", d.confidence)))"
+                    + (d.bestStep.map { ", best step \($0)" } ?? ""))
             lines += d.advice.split(separator: "\n").map { "           \($0)" }
         }
         let scores = RunSummary.scores(snapshot)
         if !scores.isEmpty {
             let order = ValueNames.all
             let names = scores.keys.sorted { (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1) }
-            lines.append("scores     " + names.map { name in
-                let v = scores[name]!
-                return "\(name) \(formatNumber(v.value))" + (v.stderr > 0 ? " ±\(formatNumber(v.stderr))" : "")
-            }.joined(separator: "  "))
+            lines.append(
+                "scores     "
+                    + names.map { name in
+                        let v = scores[name]!
+                        return "\(name) \(formatNumber(v.value))" + (v.stderr > 0 ? " ±\(formatNumber(v.stderr))" : "")
+                    }.joined(separator: "  "))
         }
         if let dir = r.runDir {
             // The trainer's output weights: those it named, else the contract's default folders when present.
-            let kept = [("best", r.bestCheckpoint, "checkpoint-best"), ("final", r.checkpoint, "checkpoint")].compactMap { label, named, fallback in
+            let kept = [("best", r.bestCheckpoint, "checkpoint-best"), ("final", r.checkpoint, "checkpoint")].compactMap {
+                label, named, fallback in
                 let path = named.map { $0.hasPrefix("/") ? $0 : dir + "/" + $0 } ?? dir + "/" + fallback
                 let exists = FileManager.default.fileExists(atPath: path)
                 return named == nil && !exists ? nil : "\(label) \(path)" + (exists ? "" : " (missing)")
@@ -316,9 +343,14 @@ struct ShowCommand: ParsableCommand {
         let summaries = snapshot.summaries
         if !summaries.isEmpty {
             lines.append("")
-            lines += TextTable.render(header: ["metric", "points", "last", "@step", "min", "@step"], rows: summaries.sorted { $0.key < $1.key }.map {
-                [$0.key, String($0.value.count), formatNumber($0.value.last), String($0.value.lastStep), formatNumber($0.value.min), String($0.value.minStep)]
-            })
+            lines += TextTable.render(
+                header: ["metric", "points", "last", "@step", "min", "@step"],
+                rows: summaries.sorted { $0.key < $1.key }.map {
+                    [
+                        $0.key, String($0.value.count), formatNumber($0.value.last), String($0.value.lastStep), formatNumber($0.value.min),
+                        String($0.value.minStep)
+                    ]
+                })
         }
         if r.malformedLines + r.nonfiniteValues > 0 {
             lines.append("metrics file: \(r.malformedLines) malformed lines, \(r.nonfiniteValues) non-finite values skipped")
@@ -328,8 +360,9 @@ struct ShowCommand: ParsableCommand {
             lines.append("")
             lines.append("attempts")
             for a in attempts {
-                lines.append("  \(a.attempt): \(a.status) \(a.exitCode.map { "exit \($0)" } ?? a.signal.map { "signal \($0)" } ?? "") \(formatDuration(a.duration))"
-                             + (a.note.map { "\n     then: \($0)" } ?? ""))
+                lines.append(
+                    "  \(a.attempt): \(a.status) \(a.exitCode.map { "exit \($0)" } ?? a.signal.map { "signal \($0)" } ?? "") \(formatDuration(a.duration))"
+                        + (a.note.map { "\n     then: \($0)" } ?? ""))
             }
         }
         let artifacts = snapshot.artifacts
@@ -372,7 +405,9 @@ struct ShowCommand: ParsableCommand {
 
 /// An argv word as a shell would need it typed.
 func shellWord(_ word: String) -> String {
-    let plain = !word.isEmpty && word.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%{}".unicodeScalars.contains($0) }
+    let plain =
+        !word.isEmpty
+        && word.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_./=:,+@%{}".unicodeScalars.contains($0) }
     return plain ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
 
@@ -421,7 +456,8 @@ struct LogsCommand: AsyncParsableCommand {
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Export metrics: CSV points (run, key, step, value) or JSON lines (a run summary with its curves).")
+        commandName: "export", abstract: "Export metrics: CSV points (run, key, step, value) or JSON lines (a run summary with its curves)."
+    )
 
     enum Format: String, ExpressibleByArgument { case csv, jsonl }
 
@@ -440,7 +476,9 @@ struct ExportCommand: ParsableCommand {
             for key in try store.metricKeys(run: run.rowID) {
                 let c = try store.curve(run: run.rowID, key: key)
                 if format == .csv {
-                    for (s, v) in zip(c.steps, c.values) { out += "\(run.id),\(csvField(run.sweepName ?? "")),\(run.status.rawValue),\(csvField(key)),\(s),\(v)\n" }
+                    for (s, v) in zip(c.steps, c.values) {
+                        out += "\(run.id),\(csvField(run.sweepName ?? "")),\(run.status.rawValue),\(csvField(key)),\(s),\(v)\n"
+                    }
                 } else {
                     curves[key] = zip(c.steps, c.values).map { CurvePoint(step: $0, value: $1) }
                 }
@@ -466,10 +504,10 @@ struct TagCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tag", abstract: "Name a run (production, release-candidate) for gates and comparisons.",
         discussion: """
-        Without arguments, lists the tags; with only a run, that run's tags. Giving a name again moves it. \
-        A name that is a run's id, or the start of another run's id, params key or identity key, is refused \
-        (exit 2): commands look tags up first, so it would hide that run.
-        """)
+            Without arguments, lists the tags; with only a run, that run's tags. Giving a name again moves it. \
+            A name that is a run's id, or the start of another run's id, params key or identity key, is refused \
+            (exit 2): commands look tags up first, so it would hide that run.
+            """)
     @Argument(help: "Run id or unique prefix.") var runID: String?
     @Argument(help: "The name.") var name: String?
     @OptionGroup var storeOptions: StoreOptions
@@ -493,11 +531,15 @@ struct TagCommand: ParsableCommand {
         if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("a tag needs a name") }
         for other in try store.runs() {
             let hidden: String? =
-                other.id == name ? "it is the id of run \(other.id)"
-                : other.id == run.id ? nil
-                : other.id.hasPrefix(name) ? "run \(other.id)'s id starts with it"
-                : other.paramsKey?.hasPrefix(name) == true ? "run \(other.id)'s params key starts with it"
-                : other.trialKey.hasPrefix(name) ? "run \(other.id)'s identity key starts with it" : nil
+                other.id == name
+                ? "it is the id of run \(other.id)"
+                : other.id == run.id
+                    ? nil
+                    : other.id.hasPrefix(name)
+                        ? "run \(other.id)'s id starts with it"
+                        : other.paramsKey?.hasPrefix(name) == true
+                            ? "run \(other.id)'s params key starts with it"
+                            : other.trialKey.hasPrefix(name) ? "run \(other.id)'s identity key starts with it" : nil
             if let hidden {
                 printError("harrow: cannot tag \(run.id) as '\(name)': \(hidden), and a tag would hide that run; choose another name")
                 throw ExitStatus.configuration
@@ -535,8 +577,9 @@ struct RunDetail: Encodable, Sendable {
 
     init(_ snapshot: RunSnapshot, stderrTail: String?, proposal: StoredJSON?) {
         attempts = snapshot.attempts.map {
-            Attempt(attempt: $0.attempt, status: $0.status, exitCode: $0.exitCode.map { Int($0) }, signal: $0.signal.map { Int($0) },
-                    durationS: $0.duration, note: $0.note)
+            Attempt(
+                attempt: $0.attempt, status: $0.status, exitCode: $0.exitCode.map { Int($0) }, signal: $0.signal.map { Int($0) },
+                durationS: $0.duration, note: $0.note)
         }
         artifacts = snapshot.artifacts.map { Artifact(role: $0.role, path: $0.path, sha256: $0.sha256, size: $0.size) }
         self.stderrTail = stderrTail

@@ -10,26 +10,28 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write a static HTML report of a sweep or of chosen runs: tables, curves, 3H bars, flips.",
         discussion: """
-        A report is a folder that opens from file:// with no server or network:
-          index.html      the dashboard: every run, curves, scatter, heatmap, 3H bars
-          compare.html    the best runs (or those named) side by side, with the
-                          eval items that flipped
-          runs/RUN.html   git state, curves, lr schedule, verdict with evidence,
-                          3H scores, artifacts
+            A report is a folder that opens from file:// with no server or network:
+              index.html      the dashboard: every run, curves, scatter, heatmap, 3H bars
+              compare.html    the best runs (or those named) side by side, with the
+                              eval items that flipped
+              runs/RUN.html   git state, curves, lr schedule, verdict with evidence,
+                              3H scores, artifacts
 
-        Plots are SVG, drawn by one gnuplot process. Dashboards come from \
-        dashboards/sweep.yaml, run.yaml and compare.yaml when present (built-in \
-        copies otherwise); dashboards/README.md lists the panels.
+            Plots are SVG, drawn by one gnuplot process. Dashboards come from \
+            dashboards/sweep.yaml, run.yaml and compare.yaml when present (built-in \
+            copies otherwise); dashboards/README.md lists the panels.
 
-        Examples:
-          harrow report --sweep overnight        writes reports/overnight/
-          harrow report --runs k3x9a2pq,production --out reports/candidate
-          harrow report --dashboard dashboards/mine.yaml --json
-        """)
+            Examples:
+              harrow report --sweep overnight        writes reports/overnight/
+              harrow report --runs k3x9a2pq,production --out reports/candidate
+              harrow report --dashboard dashboards/mine.yaml --json
+            """)
 
     @Option(help: "Report on this sweep (default: the latest one).") var sweep: String?
-    @Option(help: ArgumentHelp("Report on these runs (ids, tags or prefixes, comma-separated); the first is the comparison's reference.",
-                               valueName: "A,B,…"))
+    @Option(
+        help: ArgumentHelp(
+            "Report on these runs (ids, tags or prefixes, comma-separated); the first is the comparison's reference.",
+            valueName: "A,B,…"))
     var runs: String?
     @Option(help: ArgumentHelp("The index page's dashboard.", valueName: "file")) var dashboard: String?
     @Option(help: ArgumentHelp("The dashboard of each run's page.", valueName: "file")) var runDashboard: String?
@@ -70,7 +72,9 @@ struct ReportCommand: ParsableCommand {
             }
             chosen = try store.runs(sweep: name)
             guard !chosen.isEmpty else {
-                printError("harrow: no sweep '\(name)' in \(store.path)" + ((try? store.sweeps().map(\.name)).map { $0.isEmpty ? "" : " (sweeps: \($0.joined(separator: ", ")))" } ?? ""))
+                printError(
+                    "harrow: no sweep '\(name)' in \(store.path)"
+                        + ((try? store.sweeps().map(\.name)).map { $0.isEmpty ? "" : " (sweeps: \($0.joined(separator: ", ")))" } ?? ""))
                 throw ExitStatus.configuration
             }
             title = "sweep \(name)"
@@ -82,8 +86,9 @@ struct ReportCommand: ParsableCommand {
             sweepMetric = objective?.metric
             folder = "reports/" + safeFileName(name)
         }
-        var request = ReportRequest(title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
-                                    metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
+        var request = ReportRequest(
+            title: title, runs: chosen, compared: compared, index: index, runPage: runPage, comparePage: comparePage,
+            metric: metric ?? (index.metric == nil ? sweepMetric : nil), out: URL(fileURLWithPath: out ?? folder))
         request.sweep = reported
         request.objective = objective
         request.method = method
@@ -108,10 +113,15 @@ struct ReportCommand: ParsableCommand {
         }
         for w in summary.warnings { printError("warning: \(w)") }
         if json {
-            print(jsonText(ReportJSON(index: summary.index.path, pages: summary.pages, charts: summary.charts, runs: summary.runs,
-                                      seconds: summary.seconds, warnings: summary.warnings)))
+            print(
+                jsonText(
+                    ReportJSON(
+                        index: summary.index.path, pages: summary.pages, charts: summary.charts, runs: summary.runs,
+                        seconds: summary.seconds, warnings: summary.warnings)))
         } else {
-            print("wrote \(summary.index.path): \(summary.pages) pages, \(summary.charts) plots for \(summary.runs) runs in \(String(format: "%.1f", summary.seconds)) s")
+            print(
+                "wrote \(summary.index.path): \(summary.pages) pages, \(summary.charts) plots for \(summary.runs) runs in \(String(format: "%.1f", summary.seconds)) s"
+            )
         }
     }
 

@@ -10,47 +10,47 @@ struct SweepCommand: AsyncParsableCommand {
         commandName: "sweep",
         abstract: "Run every unfinished trial of an experiment, recording everything in the store.",
         discussion: """
-        Plans the experiment, skips trials that already finished in the store (succeeded or \
-        stopped_early) with the same identity, and runs the rest in slots. Run the same command again to \
-        resume after a crash, Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
+            Plans the experiment, skips trials that already finished in the store (succeeded or \
+            stopped_early) with the same identity, and runs the rest in slots. Run the same command again to \
+            resume after a crash, Ctrl-C or a reboot: finished trials are kept, interrupted ones start again.
 
-        Before anything starts, the datasets the trials name are checked as `harrow plan` shows (kept with the \
-        sweep for its report, and by content so an unchanged file is read once): a malformed line or an \
-        evaluation prompt in the data stops the sweep with status 1 (`data: {allow_overlap: true}` allows the \
-        latter).
+            Before anything starts, the datasets the trials name are checked as `harrow plan` shows (kept with the \
+            sweep for its report, and by content so an unchanged file is read once): a malformed line or an \
+            evaluation prompt in the data stops the sweep with status 1 (`data: {allow_overlap: true}` allows the \
+            latter).
 
-        A trial's identity is its parameters and command, the git commit of the repository holding the \
-        experiment with its uncommitted changes to tracked files (but experiment files: YAML beside it), \
-        harrow-train's binary or the trainer script named by path, and the sha256 of the data and weights \
-        its parameters name. When any of it changed, the trial runs again as a new run, linked to the \
-        earlier one, and harrow says why. --reuse params keeps any finished run with the same parameters.
+            A trial's identity is its parameters and command, the git commit of the repository holding the \
+            experiment with its uncommitted changes to tracked files (but experiment files: YAML beside it), \
+            harrow-train's binary or the trainer script named by path, and the sha256 of the data and weights \
+            its parameters name. When any of it changed, the trial runs again as a new run, linked to the \
+            earlier one, and harrow says why. --reuse params keeps any finished run with the same parameters.
 
-        Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the \
-        trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores \
-        in OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (or its GPU in CUDA_VISIBLE_DEVICES).
+            Each trial gets .harrow/runs/RUN/ with trial.json, metrics.jsonl, stdout.log, stderr.log, and the \
+            trainer's environment carries HARROW_RUN_ID, HARROW_RUN_DIR, HARROW_METRICS and its share of cores \
+            in OMP_NUM_THREADS / OPENBLAS_NUM_THREADS (or its GPU in CUDA_VISIBLE_DEVICES).
 
-        Other trainers run unchanged: `trainer: {profile: llamafactory, config: FILE}` writes each \
-        trial's LLaMA-Factory config, `trainer: {profile: hf, program: train.py}` passes \
-        TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl | wandb}` \
-        reads a trainer's own log as it grows (README: Using your own trainer). A W&B sweep file \
-        (`program:`) runs its script as W&B's agent would: the trial's values reach `wandb.config`, W&B \
-        runs offline in the run folder, and what `wandb.log` sends is read from the run's .wandb file.
+            Other trainers run unchanged: `trainer: {profile: llamafactory, config: FILE}` writes each \
+            trial's LLaMA-Factory config, `trainer: {profile: hf, program: train.py}` passes \
+            TrainingArguments flags, and `trainer.metrics: {format: llamafactory | ms-swift | hf | jsonl | wandb}` \
+            reads a trainer's own log as it grows (README: Using your own trainer). A W&B sweep file \
+            (`program:`) runs its script as W&B's agent would: the trial's values reach `wandb.config`, W&B \
+            runs offline in the run folder, and what `wandb.log` sends is read from the run's .wandb file.
 
-        On a cluster, `executor: {type: slurm, partition: gpu, gres: "gpu:1", time: "4:00:00", \
-        array_parallelism: 8}` (or --executor slurm) submits the ready trials as one job array and \
-        watches it with squeue; harrow stays the only writer of the store, reading each trial's run \
-        folder. Run it again after a crash: jobs still queued or running are watched, not resubmitted \
-        (README: Running on a cluster).
+            On a cluster, `executor: {type: slurm, partition: gpu, gres: "gpu:1", time: "4:00:00", \
+            array_parallelism: 8}` (or --executor slurm) submits the ready trials as one job array and \
+            watches it with squeue; harrow stays the only writer of the store, reading each trial's run \
+            folder. Run it again after a crash: jobs still queued or running are watched, not resubmitted \
+            (README: Running on a cluster).
 
-        Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration, \
-        130 interrupted.
+            Exit status: 0 every trial finished, 1 a trial failed or timed out, 2 bad configuration, \
+            130 interrupted.
 
-        Examples:
-          harrow sweep experiments/demo.yaml --parallel 2
-          harrow sweep experiments/overnight.yaml --deadline 07:30
-          harrow sweep experiments/overnight.yaml --rerun-failed --retries 1
-          harrow sweep overnight.yaml --executor slurm --runs-dir /shared/runs
-        """
+            Examples:
+              harrow sweep experiments/demo.yaml --parallel 2
+              harrow sweep experiments/overnight.yaml --deadline 07:30
+              harrow sweep experiments/overnight.yaml --rerun-failed --retries 1
+              harrow sweep overnight.yaml --executor slurm --runs-dir /shared/runs
+            """
     )
 
     @Argument(help: "The experiment file (YAML).", completion: .file(extensions: ["yaml", "yml"]))
@@ -71,16 +71,25 @@ struct SweepCommand: AsyncParsableCommand {
     @Flag(help: "Also run trials that failed or timed out before.")
     var rerunFailed = false
 
-    @Option(help: ArgumentHelp("What a finished run must share with a trial to be reused: identity (parameters, command, code, trainer, data) or params (parameters and command only).", valueName: "rule"))
+    @Option(
+        help: ArgumentHelp(
+            "What a finished run must share with a trial to be reused: identity (parameters, command, code, trainer, data) or params (parameters and command only).",
+            valueName: "rule"))
     var reuse: ReuseRule = .identity
 
     @Option(help: "Seconds between SIGTERM and SIGKILL when a trial is stopped.")
     var grace: Double = 10
 
-    @Option(help: ArgumentHelp("Where trials run: local (this machine) or slurm (job arrays through sbatch; settings from the experiment's `executor:`). Default: the experiment's executor, else local.", valueName: "type"))
+    @Option(
+        help: ArgumentHelp(
+            "Where trials run: local (this machine) or slurm (job arrays through sbatch; settings from the experiment's `executor:`). Default: the experiment's executor, else local.",
+            valueName: "type"))
     var executor: Experiment.ExecutorSettings.Kind?
 
-    @Option(help: ArgumentHelp("Where run folders go (default: runs/ beside the store). Under Slurm it must be on a filesystem the nodes share.", valueName: "dir"))
+    @Option(
+        help: ArgumentHelp(
+            "Where run folders go (default: runs/ beside the store). Under Slurm it must be on a filesystem the nodes share.",
+            valueName: "dir"))
     var runsDir: String?
 
     @Flag(help: "Print the final run summaries as JSON.")
@@ -124,14 +133,19 @@ struct SweepCommand: AsyncParsableCommand {
             options.memoryEstimate = SweepWiring.memoryEstimates(experiment, workingDirectory: options.workingDirectory)
         }
         let notifier = experiment.notify.map { rule in
-            Notifier(rule: rule, workingDirectory: options.workingDirectory) { line in FileHandle.standardError.write(Data("harrow: \(line)\n".utf8)) }
+            Notifier(rule: rule, workingDirectory: options.workingDirectory) { line in
+                FileHandle.standardError.write(Data("harrow: \(line)\n".utf8))
+            }
         }
         if let notifier { options.failed = SweepEvent.firstFailure(notifier, sweep: experiment.name) }
 
         let outcome: SweepOutcome
         do {
-            let runner = onSlurm ? SweepWiring.slurm(experiment, runsDirectory: options.runsDirectory, store: store,
-                                                     workingDirectory: options.workingDirectory) : nil
+            let runner =
+                onSlurm
+                ? SweepWiring.slurm(
+                    experiment, runsDirectory: options.runsDirectory, store: store,
+                    workingDirectory: options.workingDirectory) : nil
             outcome = try await SweepRunner(store: store, plan: plan, spec: text, options: options, executor: runner).run()
         } catch {
             progress.finish()
@@ -163,13 +177,18 @@ struct SweepCommand: AsyncParsableCommand {
         if experiment.method == .random, Planner.proposesAsItRuns(experiment), options.deadline == nil {
             // W&B runs such a sweep until it is stopped; here the bound is asked for before anything starts.
             let at = Experiment.location(ofKey: "method", yaml: text, file: file)
-            report([Diagnostic(.error, at, "a random sweep without `count` or `run_cap` draws trials until it is stopped",
-                               hint: "W&B runs a random sweep until it is stopped; give `harrow sweep --deadline 07:30` (or `--deadline 8h`), "
-                                   + "or add `run_cap: 50` to the file")], json: false)
+            report(
+                [
+                    Diagnostic(
+                        .error, at, "a random sweep without `count` or `run_cap` draws trials until it is stopped",
+                        hint: "W&B runs a random sweep until it is stopped; give `harrow sweep --deadline 07:30` (or `--deadline 8h`), "
+                            + "or add `run_cap: 50` to the file")
+                ], json: false)
             throw ExitStatus.configuration
         }
         if experiment.method.isAdaptive, Planner.limit(experiment) == nil, options.deadline == nil {
-            printError("harrow: a \(experiment.method.rawValue) search without `count` or `run_cap` runs until --deadline; give one of them")
+            printError(
+                "harrow: a \(experiment.method.rawValue) search without `count` or `run_cap` runs until --deadline; give one of them")
             throw ExitStatus.configuration
         }
         options.retries = retries
@@ -191,4 +210,3 @@ func executableDirectory() -> String? {
 
 extension ReuseRule: ExpressibleByArgument {}
 extension Experiment.ExecutorSettings.Kind: ExpressibleByArgument {}
-

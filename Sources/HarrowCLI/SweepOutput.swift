@@ -58,16 +58,20 @@ enum SweepReport {
             }.map(\.element)
             snapshots = Array(ranked.prefix(shownRows))
             let notStarted = all.filter { $0.run.status == .queued && $0.run.startedAt == nil }.count
-            more = "\nthe best \(shownRows) of \(all.count) by \(metric); \(all.count - shownRows) more"
+            more =
+                "\nthe best \(shownRows) of \(all.count) by \(metric); \(all.count - shownRows) more"
                 + (notStarted > 0 ? " (\(notStarted) not started)" : "") + ": `harrow runs --sweep \(sweep)` lists them all"
         }
         // The sweep's own metric beside val loss when it is another (a W&B script's `val_loss`, `accuracy`).
         let metric = plan.experiment.metric.flatMap { $0.name == TrainerContract.Metric.valLoss ? nil : $0 }
-        let header = ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step"]
+        let header =
+            ["run", "status", "try", "time"] + varying + [TrainerContract.Metric.trainLoss, "val/loss min", "@step"]
             + (metric.map { [$0.name + ($0.goal == .minimize ? " min" : " max")] } ?? []) + ["verdict"]
         let rows = snapshots.map { snapshot -> [String] in
             let run = snapshot.run, params = run.params, s = snapshot.summaries
-            let status = run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" } ?? run.status.rawValue
+            let status =
+                run.sweepName.map { $0 == sweep ? run.status.rawValue : "\(run.status.rawValue) (reused from \($0))" }
+                ?? run.status.rawValue
             let val = s[TrainerContract.Metric.valLoss]
             var row: [String] = [run.id, status, String(run.attempt), formatDuration(run.duration)]
             // A drawn value (0.0037640564903177343) is shown to 4 digits; a value written in the file as it is.
@@ -93,14 +97,18 @@ enum SweepReport {
             let sweeps = Set(reused.compactMap(\.sweepName)).sorted().joined(separator: ", ")
             text += "\n\(reused.count) reused from sweep \(sweeps): same identity, so not run again"
         }
-        if !o.reruns.isEmpty { text += "\n\(o.reruns.count) ran again because their code or data changed; `harrow show RUN` names the earlier run" }
+        if !o.reruns.isEmpty {
+            text += "\n\(o.reruns.count) ran again because their code or data changed; `harrow show RUN` names the earlier run"
+        }
         if o.notStarted > 0 { text += "\n\(o.notStarted) not started before the deadline: run the same command again to continue" }
         if o.interrupted { text += "\ninterrupted: run the same command again to resume" }
         if let failure = o.storeFailure {
-            text += "\nstopped: the store cannot be written (\(failure)).\nNothing finished is lost: free space (or fix the disk) and run the same command again to resume."
+            text +=
+                "\nstopped: the store cannot be written (\(failure)).\nNothing finished is lost: free space (or fix the disk) and run the same command again to resume."
         }
         for r in o.runs where r.status == .failed || r.status == .timed_out {
-            text += "\n\n\(r.id) \(r.status.rawValue)" + (r.failure.map { ", \($0.cause.label)" } ?? "")
+            text +=
+                "\n\n\(r.id) \(r.status.rawValue)" + (r.failure.map { ", \($0.cause.label)" } ?? "")
                 + (r.exitCode.map { " (exit \($0))" } ?? r.signal.map { " (signal \($0))" } ?? "")
             if let tail = r.stderrTail { text += ":\n" + tail.split(separator: "\n").suffix(5).map { "    " + $0 }.joined(separator: "\n") }
         }

@@ -25,8 +25,9 @@ enum SweepWiring {
     static func slurm(_ experiment: Experiment, runsDirectory: String?, store: Store, workingDirectory: String) -> SlurmExecutor {
         var folder = runsDirectory.map { ($0 as NSString).deletingLastPathComponent } ?? (store.path as NSString).deletingLastPathComponent
         if !folder.hasPrefix("/") { folder = FileManager.default.currentDirectoryPath + "/" + folder }
-        return SlurmExecutor(settings: experiment.executor ?? .init(), stateDirectory: folder + "/slurm", workingDirectory: workingDirectory,
-                             sweep: experiment.name, timeout: experiment.trainer.timeout)
+        return SlurmExecutor(
+            settings: experiment.executor ?? .init(), stateDirectory: folder + "/slurm", workingDirectory: workingDirectory,
+            sweep: experiment.name, timeout: experiment.trainer.timeout)
     }
 
     /// `--gpus 0,1`.
@@ -99,8 +100,12 @@ enum SweepEvent {
         let first = FirstFailure()
         return { run in
             guard first.claim() else { return }
-            notifier.send(.failedFirst, json: jsonText(FailedFirst(sweep: sweep, run: run.id, status: run.status.rawValue, params: run.params,
-                                                                   failure: run.failure.map { Failure(cause: $0.cause, lines: $0.lines) })))
+            notifier.send(
+                .failedFirst,
+                json: jsonText(
+                    FailedFirst(
+                        sweep: sweep, run: run.id, status: run.status.rawValue, params: run.params,
+                        failure: run.failure.map { Failure(cause: $0.cause, lines: $0.lines) })))
         }
     }
 }

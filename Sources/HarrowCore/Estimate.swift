@@ -16,6 +16,7 @@ public enum ValueNames {
     /// Every name a gate may test: the dimensions, the weighted total, general-data score and forgetting
     /// (general − its starting checkpoint's), the gain over the starting checkpoint (total and per dimension), and
     /// val loss at its best and at the end.
-    public static let all = dimensions + ["total", "general", "forgetting", "gain"] + dimensions.map { "gain/" + $0 }
+    public static let all =
+        dimensions + ["total", "general", "forgetting", "gain"] + dimensions.map { "gain/" + $0 }
         + ["val_loss_best", "val_loss_final"]
 }

@@ -49,8 +49,10 @@ public enum FailureReading {
         /// Whether any metrics line arrived.
         public var reported: Bool
 
-        public init(status: String, exitCode: Int32? = nil, signal: Int32? = nil, duration: Double? = nil, stderrTail: String? = nil,
-                    note: String? = nil, nonfinite: Int = 0, reported: Bool = false) {
+        public init(
+            status: String, exitCode: Int32? = nil, signal: Int32? = nil, duration: Double? = nil, stderrTail: String? = nil,
+            note: String? = nil, nonfinite: Int = 0, reported: Bool = false
+        ) {
             self.status = status; self.exitCode = exitCode; self.signal = signal; self.duration = duration
             self.stderrTail = stderrTail; self.note = note; self.nonfinite = nonfinite; self.reported = reported
         }
@@ -77,12 +79,14 @@ public enum FailureReading {
         "outofmemoryerror", "cuda out of memory", "hip out of memory", "mps backend out of memory", "cuda error: out of memory",
         "cublas_status_alloc_failed", "resource_exhausted: out of memory", "oom when allocating tensor",
         // Harrow's own refusal of a trial whose estimate exceeds a card (`resources.gpu_memory`).
-        "by its memory estimate",
+        "by its memory estimate"
     ]
     /// The host ran out: PyTorch's CPU allocator (`DefaultCPUAllocator: can't allocate memory`, c10/core/impl/alloc_cpu.cpp),
     /// C++ `std::bad_alloc`, Python's `MemoryError`, and Slurm's cgroup OOM killer (`slurmstepd: error: Detected 1
     /// oom_kill event`, or `oom-kill`).
-    static let hostPatterns = ["can't allocate memory", "std::bad_alloc", "memoryerror", "oom_kill", "oom-kill", "out of memory: killed process"]
+    static let hostPatterns = [
+        "can't allocate memory", "std::bad_alloc", "memoryerror", "oom_kill", "oom-kill", "out of memory: killed process"
+    ]
     /// A trainer's own word that the loss went non-finite (transformers, LLaMA-Factory and Lightning print these).
     static let nanPatterns = ["loss is nan", "loss is inf", "nan loss", "loss became nan", "non-finite loss", "detected nan"]
     /// The lines a crash is told by: Python's last exception, an error line.
@@ -93,7 +97,9 @@ public enum FailureReading {
         guard ["failed", "timed_out", "interrupted"].contains(f.status) else { return nil }
         let lines = (f.stderrTail ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
         func matching(_ patterns: [String]) -> [String] {
-            lines.filter { line in let l = line.lowercased(); return patterns.contains { l.contains($0) } }
+            lines.filter { line in
+                let l = line.lowercased(); return patterns.contains { l.contains($0) }
+            }
         }
         let gpu = matching(gpuPatterns)
         if !gpu.isEmpty { return Failure(cause: .outOfMemoryGPU, lines: Array(gpu.suffix(3))) }
@@ -101,7 +107,9 @@ public enum FailureReading {
         if !host.isEmpty { return Failure(cause: .outOfMemoryHost, lines: Array(host.suffix(3))) }
         let nan = matching(nanPatterns)
         if f.nonfinite > 0 || !nan.isEmpty {
-            return Failure(cause: .diverged, lines: nan.isEmpty ? ["\(f.nonfinite) non-finite loss value\(f.nonfinite == 1 ? "" : "s") reported"] : Array(nan.suffix(3)))
+            return Failure(
+                cause: .diverged,
+                lines: nan.isEmpty ? ["\(f.nonfinite) non-finite loss value\(f.nonfinite == 1 ? "" : "s") reported"] : Array(nan.suffix(3)))
         }
         if f.status == "timed_out" { return Failure(cause: .timedOut, lines: f.note.map { [$0] } ?? []) }
         let note = (f.note ?? "").lowercased()
@@ -116,8 +124,13 @@ public enum FailureReading {
         var told = Array(matching(errorMarkers).suffix(2))
         if told.isEmpty, let last = lines.last { told = [last] }
         if told.isEmpty {
-            if let s = f.signal { told = ["ended by signal \(s)" + (s == 9 ? " (SIGKILL: the kernel's OOM killer sends it when the host runs out of memory)" : "")] }
-            else if let code = f.exitCode { told = ["exit code \(code)"] }
+            if let s = f.signal {
+                told = [
+                    "ended by signal \(s)" + (s == 9 ? " (SIGKILL: the kernel's OOM killer sends it when the host runs out of memory)" : "")
+                ]
+            } else if let code = f.exitCode {
+                told = ["exit code \(code)"]
+            }
         }
         let early = !f.reported && (f.duration ?? .infinity) < startWindow
         return Failure(cause: early ? .crashedAtStart : .crashed, lines: told)
@@ -132,7 +145,9 @@ public enum FailureReading {
 public enum OOMKiller {
     /// The note for a run that ended by SIGKILL (or a shell's 128 + 9 = 137) that harrow did not send, when the
     /// kill count rose; nil otherwise. `kernelLines` are the log's kill lines; the trainer's own pid is preferred.
-    public static func note(signal: Int32?, exitCode: Int32?, killsBefore: Int?, killsAfter: Int?, kernelLines: [String], pid: Int32?) -> String? {
+    public static func note(signal: Int32?, exitCode: Int32?, killsBefore: Int?, killsAfter: Int?, kernelLines: [String], pid: Int32?)
+        -> String?
+    {
         guard signal == 9 || exitCode == 137, let before = killsBefore, let after = killsAfter, after > before else { return nil }
         let kills = kernelLines.filter { $0.lowercased().contains("killed process") }
         let own = pid.flatMap { pid in kills.last { $0.contains("Killed process \(pid) ") } }

@@ -54,8 +54,9 @@ public enum Paired {
             if y && !x { onlyB += 1 }
         }
         let n = max(a.count, 1)
-        return McNemar(n: a.count, accA: Double(rightA) / Double(n), accB: Double(rightB) / Double(n), onlyA: onlyA, onlyB: onlyB,
-                       p: binomialTwoSided(min(onlyA, onlyB), onlyA + onlyB))
+        return McNemar(
+            n: a.count, accA: Double(rightA) / Double(n), accB: Double(rightB) / Double(n), onlyA: onlyA, onlyB: onlyB,
+            p: binomialTwoSided(min(onlyA, onlyB), onlyA + onlyB))
     }
 
     /// P(X ≤ k or X ≥ n − k) for X ~ Binomial(n, 1/2), at most 1.
@@ -95,8 +96,10 @@ public enum Paired {
     /// Resamples items with replacement (the same items for both sides, which keeps the pairing) and reads the
     /// spread of mean(b − a). p is twice the share of resampled differences on the far side of zero (with the
     /// usual +1 so it is never 0). Seeded, so the same data always gives the same numbers.
-    public static func bootstrap(_ a: [Double], _ b: [Double], weights: [Double]? = nil, resamples: Int = 10_000, level: Double = 0.95,
-                                 seed: UInt64 = 1) -> Bootstrap {
+    public static func bootstrap(
+        _ a: [Double], _ b: [Double], weights: [Double]? = nil, resamples: Int = 10_000, level: Double = 0.95,
+        seed: UInt64 = 1
+    ) -> Bootstrap {
         precondition(a.count == b.count, "paired values must have the same length")
         let n = a.count
         let d = zip(a, b).map { $1 - $0 }
@@ -185,8 +188,10 @@ extension Paired {
     /// How much more (or less) one run changed from its starting model than another did, item by item: the paired
     /// bootstrap of (runB − startB) − (runA − startA) over the items all four answered. This is the comparison of
     /// two forgetting values, which differ by more than their runs when the runs start from different models.
-    public static func changeDifference(runA: ItemOutcomes, startA: ItemOutcomes, runB: ItemOutcomes, startB: ItemOutcomes,
-                                        seed: UInt64 = 1) -> Bootstrap {
+    public static func changeDifference(
+        runA: ItemOutcomes, startA: ItemOutcomes, runB: ItemOutcomes, startB: ItemOutcomes,
+        seed: UInt64 = 1
+    ) -> Bootstrap {
         let ids = runA.shared(with: startA).filter { runB.correct[$0] != nil && startB.correct[$0] != nil }
         func change(_ run: ItemOutcomes, _ start: ItemOutcomes, _ id: String) -> Double {
             (run.correct[id]! ? 1 : 0) - (start.correct[id]! ? 1 : 0)
@@ -208,8 +213,10 @@ public struct PairedEvidence: Sendable, Equatable {
     /// B's forgetting minus A's (each a run's general score minus its starting model's), when both are known.
     public var forgetting: Paired.Bootstrap?
 
-    public init(dimensions: [String: Paired.McNemar], taskTypes: [String: Paired.McNemar] = [:], total: Paired.Bootstrap? = nil,
-                forgetting: Paired.Bootstrap? = nil) {
+    public init(
+        dimensions: [String: Paired.McNemar], taskTypes: [String: Paired.McNemar] = [:], total: Paired.Bootstrap? = nil,
+        forgetting: Paired.Bootstrap? = nil
+    ) {
         self.dimensions = dimensions
         self.taskTypes = taskTypes
         self.total = total
@@ -217,13 +224,17 @@ public struct PairedEvidence: Sendable, Equatable {
     }
 
     /// A run (B) against the model it started from (A): what training gained, and on the general set what it forgot.
-    public static func start(main: ItemOutcomes?, mainStart: ItemOutcomes?, general: ItemOutcomes?, generalStart: ItemOutcomes?) -> PairedEvidence {
+    public static func start(main: ItemOutcomes?, mainStart: ItemOutcomes?, general: ItemOutcomes?, generalStart: ItemOutcomes?)
+        -> PairedEvidence
+    {
         compare(mainA: mainStart, mainB: main, generalA: generalStart, generalB: general, generalStartA: nil, generalStartB: nil)
     }
 
     /// Run B against run A; the forgetting comparison needs both runs' starting models' items.
-    public static func compare(mainA: ItemOutcomes?, mainB: ItemOutcomes?, generalA: ItemOutcomes?, generalB: ItemOutcomes?,
-                               generalStartA: ItemOutcomes?, generalStartB: ItemOutcomes?) -> PairedEvidence {
+    public static func compare(
+        mainA: ItemOutcomes?, mainB: ItemOutcomes?, generalA: ItemOutcomes?, generalB: ItemOutcomes?,
+        generalStartA: ItemOutcomes?, generalStartB: ItemOutcomes?
+    ) -> PairedEvidence {
         var e = PairedEvidence(dimensions: [:])
         if let mainA, let mainB {
             e.dimensions = Paired.byDimension(from: mainA, to: mainB)
@@ -240,7 +251,6 @@ public struct PairedEvidence: Sendable, Equatable {
         return e
     }
 }
-
 
 /// One paired comparison as gates, compare and ablation read it, whichever test made it: B − A, its 95% interval and
 /// standard error, the p-value of "no difference", the items compared, and the items that would detect a difference
@@ -264,15 +274,17 @@ public struct PairedSummary: Sendable, Equatable, Codable {
 extension Paired.McNemar {
     public var summary: PairedSummary {
         let i = interval
-        return PairedSummary(test: "mcnemar_exact", n: n, delta: delta, low: i.low, high: i.high, p: p, itemsFor80Power: itemsFor80Power,
-                             decidable: Paired.binomialTwoSided(0, onlyA + onlyB) < Paired.alpha)
+        return PairedSummary(
+            test: "mcnemar_exact", n: n, delta: delta, low: i.low, high: i.high, p: p, itemsFor80Power: itemsFor80Power,
+            decidable: Paired.binomialTwoSided(0, onlyA + onlyB) < Paired.alpha)
     }
 }
 
 extension Paired.Bootstrap {
     public var summary: PairedSummary {
-        PairedSummary(test: "paired_bootstrap", n: n, delta: delta, low: low, high: high, p: p, itemsFor80Power: itemsFor80Power,
-                      decidable: n >= 10)
+        PairedSummary(
+            test: "paired_bootstrap", n: n, delta: delta, low: low, high: high, p: p, itemsFor80Power: itemsFor80Power,
+            decidable: n >= 10)
     }
 }
 
@@ -299,14 +311,21 @@ extension Paired {
     /// The standard normal quantile (Acklam's rational approximation, relative error below 1.2e-9).
     public static func normalQuantile(_ p: Double) -> Double {
         precondition(p > 0 && p < 1)
-        let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
+        let a = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01,
+            2.506628277459239e+00
+        ]
         let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
-        let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let c = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00,
+            2.938163982698783e+00
+        ]
         let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
         let low = 0.02425
         if p < low {
             let q = (-2 * log(p)).squareRoot()
-            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+            return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+                / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
         }
         if p > 1 - low { return -normalQuantile(1 - p) }
         let q = p - 0.5, r = q * q

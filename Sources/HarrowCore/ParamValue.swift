@@ -200,16 +200,21 @@ extension ParamValue {
         case number(Double), list([PreciseNumbers]), other
         init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let d = try? c.decode(Double.self) { self = .number(d) }
-            else if let l = try? c.decode([PreciseNumbers].self) { self = .list(l) }
-            else { self = .other }
+            if let d = try? c.decode(Double.self) {
+                self = .number(d)
+            } else if let l = try? c.decode([PreciseNumbers].self) {
+                self = .list(l)
+            } else {
+                self = .other
+            }
         }
     }
 
     private func refined(by precise: PreciseNumbers) -> ParamValue {
         switch (self, precise) {
         case (.double, .number(let d)): .double(d)
-        case (.list(let items), .list(let numbers)) where items.count == numbers.count: .list(zip(items, numbers).map { $0.refined(by: $1) })
+        case (.list(let items), .list(let numbers)) where items.count == numbers.count:
+            .list(zip(items, numbers).map { $0.refined(by: $1) })
         default: self
         }
     }
@@ -217,11 +222,17 @@ extension ParamValue {
     /// Imported text as the value it spells: `3` an int, `2e-4` a float, `true` a bool, anything else text.
     public init(parsing text: String) {
         let t = text.trimmingCharacters(in: .whitespaces)
-        if let i = Int(t) { self = .int(i) }
-        else if let d = Double(t), d.isFinite, t.rangeOfCharacter(from: .letters.subtracting(CharacterSet(charactersIn: "eE"))) == nil { self = .double(d) }
-        else if t == "true" || t == "True" { self = .bool(true) }
-        else if t == "false" || t == "False" { self = .bool(false) }
-        else { self = .string(text) }
+        if let i = Int(t) {
+            self = .int(i)
+        } else if let d = Double(t), d.isFinite, t.rangeOfCharacter(from: .letters.subtracting(CharacterSet(charactersIn: "eE"))) == nil {
+            self = .double(d)
+        } else if t == "true" || t == "True" {
+            self = .bool(true)
+        } else if t == "false" || t == "False" {
+            self = .bool(false)
+        } else {
+            self = .string(text)
+        }
     }
 
     /// The value for Foundation's JSONSerialization (run summaries printed with `--json`).

@@ -12,21 +12,25 @@ public struct TrainerParameters: Sendable {
     public static let declared = TrainerParameters()
 
     // docs/DESIGN.md's contract.
-    public let base_model = TrainerParameter<String?>("base_model", required: .sft(hint: "base, chat, or a model folder"),
-                                                      "The starting model: base or chat (in models/), or a model folder")
+    public let base_model = TrainerParameter<String?>(
+        "base_model", required: .sft(hint: "base, chat, or a model folder"),
+        "The starting model: base or chat (in models/), or a model folder")
     public let dataset = TrainerParameter<String?>("dataset", required: .always, "Training data")
     public let general_dataset = TrainerParameter<String?>("general_dataset", "General records mixed into training (mix_ratio)")
     public let val_dataset = TrainerParameter<String?>("val_dataset", "Validation records; without it a share of dataset is held out")
     /// LLaMA-Factory's `max_samples`: `dataset.select(range(max_samples))` in hiyouga/LLaMA-Factory
     /// src/llamafactory/data/loader.py at 00031b1a.
-    public let max_samples = TrainerParameter<Int?>("max_samples", in: .atLeast(1),
-                                                    "Keep only the first N domain records, before any split or mixing")
-    public let mix_ratio = TrainerParameter("mix_ratio", 0.0, in: .closedOpen(0, 1), needs: "general_dataset",
-                                            "Share of general records in the final training set")
+    public let max_samples = TrainerParameter<Int?>(
+        "max_samples", in: .atLeast(1),
+        "Keep only the first N domain records, before any split or mixing")
+    public let mix_ratio = TrainerParameter(
+        "mix_ratio", 0.0, in: .closedOpen(0, 1), needs: "general_dataset",
+        "Share of general records in the final training set")
     public let epochs = TrainerParameter("epochs", 3.0, in: .above(0), "Epochs")
     public let lr = TrainerParameter("lr", 2e-4, pretrain: 3e-3, in: .openClosed(0, 1), "Peak learning rate")
-    public let warmup_ratio = TrainerParameter("warmup_ratio", 0.03, in: .closedOpen(0, 1),
-                                               "Share of the steps over which the learning rate rises from 0 to lr")
+    public let warmup_ratio = TrainerParameter(
+        "warmup_ratio", 0.03, in: .closedOpen(0, 1),
+        "Share of the steps over which the learning rate rises from 0 to lr")
     /// Its values are TrainingCore's schedules (`cosine`, `linear`), checked as it reads them.
     public let schedule = TrainerParameter("schedule", "cosine", "Decay after warmup: cosine or linear")
     public let min_lr_ratio = TrainerParameter("min_lr_ratio", 0.0, in: .closed(0, 1), "Where the decay ends, as a share of lr")
@@ -38,22 +42,26 @@ public struct TrainerParameters: Sendable {
     public let lora_alpha = TrainerParameter("lora_alpha", 16.0, in: .above(0), "LoRA's scale: updates are scaled by lora_alpha / lora_r")
     public let lora_dropout = TrainerParameter("lora_dropout", 0.05, in: .closedOpen(0, 1), "Dropout on the input of the LoRA update")
     /// Its values are TrainingCore's projections, checked as it reads them.
-    public let lora_targets = TrainerParameter("lora_targets", ["q_proj", "v_proj"],
-                                               "Projections LoRA adapts: a list, or names separated by commas or spaces")
+    public let lora_targets = TrainerParameter(
+        "lora_targets", ["q_proj", "v_proj"],
+        "Projections LoRA adapts: a list, or names separated by commas or spaces")
     public let full_finetune = TrainerParameter("full_finetune", false, pretrain: true, "Train every weight instead of LoRA adapters")
-    public let eval_steps = TrainerParameter<Int?>("eval_steps", in: .atLeast(1),
-                                                   "Evaluate every eval_steps optimiser steps and after the last; unset, about ten times a run")
+    public let eval_steps = TrainerParameter<Int?>(
+        "eval_steps", in: .atLeast(1),
+        "Evaluate every eval_steps optimiser steps and after the last; unset, about ten times a run")
     /// Must be ≥ 0: checked as TrainingCore reads it into its generator's unsigned seed.
     public let seed = TrainerParameter("seed", 42, "Seed")
     // Beyond the contract, with transformers' names and defaults.
-    public let max_grad_norm = TrainerParameter("max_grad_norm", 1.0, in: .atLeast(0, note: "0 turns clipping off"),
-                                                "Gradients are clipped to this global norm")
+    public let max_grad_norm = TrainerParameter(
+        "max_grad_norm", 1.0, in: .atLeast(0, note: "0 turns clipping off"),
+        "Gradients are clipped to this global norm")
     public let adam_beta1 = TrainerParameter("adam_beta1", 0.9, in: .closedOpen(0, 1), "AdamW's first-moment decay")
     public let adam_beta2 = TrainerParameter("adam_beta2", 0.999, in: .closedOpen(0, 1), "AdamW's second-moment decay")
     public let adam_epsilon = TrainerParameter("adam_epsilon", 1e-8, in: .above(0, finite: false), "AdamW's epsilon")
     public let max_steps = TrainerParameter<Int?>("max_steps", in: .atLeast(1), "Stop after this many optimiser steps")
-    public let validation_fraction = TrainerParameter("validation_fraction", 0.1, in: .closedOpen(0, 1),
-                                                      "Share of the domain records held out for validation when no val_dataset is given")
+    public let validation_fraction = TrainerParameter(
+        "validation_fraction", 0.1, in: .closedOpen(0, 1),
+        "Share of the domain records held out for validation when no val_dataset is given")
     // The shape of the model `pretrain` builds, with Hugging Face LlamaConfig's names; unset, TrainingCore's LlamaConfig
     // defaults (num_key_value_heads: num_attention_heads; max_position_embeddings: at least max_seq_len). Its checks
     // are LlamaConfig's.
@@ -97,8 +105,10 @@ public struct TrainerParameter<Value: TrainerValue>: AnyTrainerParameter {
     public let pretrainOnly: Bool
     public let summary: String
 
-    public init(_ name: String, _ defaultValue: Value, pretrain: Value? = nil, in bounds: Bounds? = nil, needs: String? = nil,
-                _ summary: String) {
+    public init(
+        _ name: String, _ defaultValue: Value, pretrain: Value? = nil, in bounds: Bounds? = nil, needs: String? = nil,
+        _ summary: String
+    ) {
         self.name = name; self.defaultValue = defaultValue; pretrainDefault = pretrain; self.bounds = bounds
         requirement = nil; self.needs = needs; pretrainOnly = false; self.summary = summary
     }
@@ -179,11 +189,12 @@ extension TrainerParameters {
         }
 
         func problem(_ name: String, got text: String) -> String {
-            let range = if let high {
-                "in " + (lowIncluded ? "[" : "(") + Self.text(low) + ", " + Self.text(high) + (highIncluded ? "]" : ")")
-            } else {
-                (lowIncluded ? "≥ " : "> ") + Self.text(low)
-            }
+            let range =
+                if let high {
+                    "in " + (lowIncluded ? "[" : "(") + Self.text(low) + ", " + Self.text(high) + (highIncluded ? "]" : ")")
+                } else {
+                    (lowIncluded ? "≥ " : "> ") + Self.text(low)
+                }
             return "\(name) must be \(range) (\(note.map { $0 + "; " } ?? "")got \(text))"
         }
 
@@ -347,8 +358,10 @@ extension ParamValue {
     var refusalText: String {
         switch self {
         case .string(let s): s
-        case .list(let items): "[" + items.map { if case .string(let s) = $0 { String(reflecting: s) } else { $0.refusalText } }
-            .joined(separator: ", ") + "]"
+        case .list(let items):
+            "["
+                + items.map { if case .string(let s) = $0 { String(reflecting: s) } else { $0.refusalText } }
+                .joined(separator: ", ") + "]"
         case .bool(let b): b ? "1" : "0"
         case .null: "<null>"
         case .int(let i): String(i)

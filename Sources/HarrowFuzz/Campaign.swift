@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Crypto
 import Foundation
@@ -71,7 +71,9 @@ final class Campaign {
             if !signalled, code == 0, shared[.finished] == 1 {
                 next = options.runs
             } else {
-                let why = signalled ? "killed by signal \(status & 0x7F) (\(String(cString: strsignal(status & 0x7F))))" : "exited with status \(code)"
+                let why =
+                    signalled
+                    ? "killed by signal \(status & 0x7F) (\(String(cString: strsignal(status & 0x7F))))" : "exited with status \(code)"
                 record("crash", detail: why + "\n" + logTail())
             }
             pid = 0
@@ -85,7 +87,11 @@ final class Campaign {
         let wall = Double(Int64(bitPattern: monotonicNanos() &- shared[.started])) / 1e9
         if shared[.busy] == 1, cpu > options.timeout || wall > options.timeout * Self.wallFactor {
             stop()
-            record("hang", detail: "one input ran longer than \(options.timeout) s of CPU time (\(String(format: "%.1f", cpu)) s CPU, \(String(format: "%.1f", wall)) s wall)")
+            record(
+                "hang",
+                detail:
+                    "one input ran longer than \(options.timeout) s of CPU time (\(String(format: "%.1f", cpu)) s CPU, \(String(format: "%.1f", wall)) s wall)"
+            )
         } else if rss > options.rssLimitMB * 1024 {
             stop()
             record("oom", detail: "worker RSS \(rss / 1024) MB above \(options.rssLimitMB) MB")
@@ -96,8 +102,10 @@ final class Campaign {
     /// Starts a worker at `next` with stdout discarded and stderr kept for the crash report.
     func spawn() throws {
         shared.reset()
-        let args = ["harrow-fuzz", "--worker", "--target", target.name, "--seed", String(options.seed), "--start", String(next),
-                    "--runs", String(options.runs), "--corpus", options.corpus, "--shared", shared.path]
+        let args = [
+            "harrow-fuzz", "--worker", "--target", target.name, "--seed", String(options.seed), "--start", String(next),
+            "--runs", String(options.runs), "--corpus", options.corpus, "--shared", shared.path
+        ]
         var env = ProcessInfo.processInfo.environment
         // The runtime's backtracer can take seconds per crash; the crashing input is what matters here.
         if env["SWIFT_BACKTRACE"] == nil { env["SWIFT_BACKTRACE"] = "enable=no" }
@@ -142,7 +150,8 @@ final class Campaign {
         let sha = Insecure.SHA1.hash(data: input).map { String(format: "%02x", $0) }.joined()
         let file = "\(options.out)/\(target.name)/\(kind)-\(sha)"
         _ = FileManager.default.createFile(atPath: file, contents: Data(input))
-        _ = FileManager.default.createFile(atPath: file + ".txt", contents: Data("input \(index) of seed \(options.seed)\n\(detail)\n".utf8))
+        _ = FileManager.default.createFile(
+            atPath: file + ".txt", contents: Data("input \(index) of seed \(options.seed)\n\(detail)\n".utf8))
         findings.append(Finding(kind: kind, file: file, index: index, detail: detail))
         next = index + 1
     }
@@ -155,7 +164,8 @@ final class Campaign {
     /// VmRSS of a live process in KiB (0 once it is gone).
     static func residentKiB(_ pid: pid_t) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
         return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
     }
 }

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import ArgumentParser
 import Foundation
@@ -42,7 +42,9 @@ struct HarrowFuzz: ParsableCommand {
         for t in targets where FuzzTarget.named(t) == nil {
             throw ValidationError("unknown target '\(t)'; one of \(FuzzTarget.all.map(\.name).joined(separator: ", "))")
         }
-        guard runs >= 0, jobs >= 1, timeout > 0, rssLimitMB > 0 else { throw ValidationError("--runs, --jobs, --timeout and --rss-limit-mb must be positive") }
+        guard runs >= 0, jobs >= 1, timeout > 0, rssLimitMB > 0 else {
+            throw ValidationError("--runs, --jobs, --timeout and --rss-limit-mb must be positive")
+        }
         if worker || !reproduce.isEmpty, targets.count != 1 { throw ValidationError("give exactly one --target") }
     }
 
@@ -82,8 +84,9 @@ struct HarrowFuzz: ParsableCommand {
     }
 
     func supervise(_ chosen: [FuzzTarget]) throws {
-        let options = CampaignOptions(runs: runs, seed: seed, corpus: corpus, out: out, timeout: timeout, rssLimitMB: rssLimitMB,
-                                      maxFindings: maxFindings, executable: try Self.executablePath())
+        let options = CampaignOptions(
+            runs: runs, seed: seed, corpus: corpus, out: out, timeout: timeout, rssLimitMB: rssLimitMB,
+            maxFindings: maxFindings, executable: try Self.executablePath())
         for t in chosen where try Self.seeds(corpus, t.name).isEmpty {
             FileHandle.standardError.write(Data("warning: no seeds in \(corpus)/\(t.name); starting from an empty input\n".utf8))
         }
@@ -103,7 +106,9 @@ struct HarrowFuzz: ParsableCommand {
                 lastReport = monotonicNanos()
                 for c in active {
                     let done = c.inputs + Int(c.shared[.completed])
-                    log("\(c.target.name): \(done)/\(runs) (\(String(format: "%.0f", Double(done) / max(c.seconds, 0.001))) inputs/s so far)")
+                    log(
+                        "\(c.target.name): \(done)/\(runs) (\(String(format: "%.0f", Double(done) / max(c.seconds, 0.001))) inputs/s so far)"
+                    )
                 }
             }
             usleep(10_000)
@@ -115,7 +120,9 @@ struct HarrowFuzz: ParsableCommand {
         } else {
             print(table, terminator: "")
         }
-        for c in all { for f in c.findings { log("\(f.kind): \(f.file) (input \(f.index)) \(f.detail.split(separator: "\n").first ?? "")") } }
+        for c in all {
+            for f in c.findings { log("\(f.kind): \(f.file) (input \(f.index)) \(f.detail.split(separator: "\n").first ?? "")") }
+        }
         if all.contains(where: { !$0.findings.isEmpty }) { throw ExitCode(1) }
     }
 
@@ -131,15 +138,18 @@ struct HarrowFuzz: ParsableCommand {
     static func table(_ campaigns: [Campaign]) -> String {
         var rows = [["target", "inputs", "inputs/s", "accepted", "crashes", "hangs", "oom", "peak RSS", "seconds"]]
         for c in campaigns {
-            rows.append([c.target.name, String(c.inputs), String(format: "%.0f", c.rate),
-                         c.inputs == 0 ? "-" : String(format: "%.1f%%", 100 * Double(c.accepted) / Double(c.inputs)),
-                         String(c.count("crash")), String(c.count("hang")), String(c.count("oom")),
-                         "\(c.peakRSSKiB / 1024) MB", String(format: "%.0f", c.seconds)])
+            rows.append([
+                c.target.name, String(c.inputs), String(format: "%.0f", c.rate),
+                c.inputs == 0 ? "-" : String(format: "%.1f%%", 100 * Double(c.accepted) / Double(c.inputs)),
+                String(c.count("crash")), String(c.count("hang")), String(c.count("oom")),
+                "\(c.peakRSSKiB / 1024) MB", String(format: "%.0f", c.seconds)
+            ])
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
         return rows.map { row in
             row.enumerated().map { i, cell in
-                i == 0 ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == 0
+                    ? cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                     : String(repeating: " ", count: widths[i] - cell.count) + cell
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
@@ -147,10 +157,12 @@ struct HarrowFuzz: ParsableCommand {
 
     static func json(_ campaigns: [Campaign], seed: UInt64) -> String {
         let targets: [[String: Any]] = campaigns.map { c in
-            ["target": c.target.name, "inputs": c.inputs, "inputs_per_s": (c.rate * 10).rounded() / 10, "accepted": c.accepted,
-             "crashes": c.count("crash"), "hangs": c.count("hang"), "oom": c.count("oom"), "peak_rss_mb": c.peakRSSKiB / 1024,
-             "seconds": (c.seconds * 10).rounded() / 10, "worker_restarts": c.restarts,
-             "findings": c.findings.map { ["kind": $0.kind, "file": $0.file, "input": $0.index] }]
+            [
+                "target": c.target.name, "inputs": c.inputs, "inputs_per_s": (c.rate * 10).rounded() / 10, "accepted": c.accepted,
+                "crashes": c.count("crash"), "hangs": c.count("hang"), "oom": c.count("oom"), "peak_rss_mb": c.peakRSSKiB / 1024,
+                "seconds": (c.seconds * 10).rounded() / 10, "worker_restarts": c.restarts,
+                "findings": c.findings.map { ["kind": $0.kind, "file": $0.file, "input": $0.index] }
+            ]
         }
         let summary: [String: Any] = ["seed": seed, "ok": campaigns.allSatisfy { $0.findings.isEmpty }, "targets": targets]
         let data = (try? JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])) ?? Data()

@@ -44,8 +44,12 @@ struct Mutator {
             guard !b.isEmpty else { return }
             b[rng.below(b.count)] ^= UInt8(1 << rng.below(8))
         case 1:  // set a byte to something a parser cares about
-            let interesting: [UInt8] = [0, 0xFF, 0x7F, 0x80, 0x0A, 0x0D, 0x09, 0x20, 0x22, 0x27, 0x3A, 0x2D, 0x5B, 0x7B, 0x5C, 0x23, 0x26, 0x2A]
-            if b.isEmpty { b.append(interesting[rng.below(interesting.count)]) } else {
+            let interesting: [UInt8] = [
+                0, 0xFF, 0x7F, 0x80, 0x0A, 0x0D, 0x09, 0x20, 0x22, 0x27, 0x3A, 0x2D, 0x5B, 0x7B, 0x5C, 0x23, 0x26, 0x2A
+            ]
+            if b.isEmpty {
+                b.append(interesting[rng.below(interesting.count)])
+            } else {
                 b[rng.below(b.count)] = rng.chance(50) ? interesting[rng.below(interesting.count)] : UInt8(truncatingIfNeeded: rng.next())
             }
         case 2:  // insert random bytes
@@ -101,9 +105,11 @@ struct Mutator {
             }
         default:  // replace a number with an awkward one
             guard let digits = numberRange(b, &rng) else { return }
-            let awkward = ["0", "-0", "1e400", "-1e400", "1e-400", "9223372036854775807", "9223372036854775808",
-                           "-9223372036854775808", "4294967296", "2147483647", "-1", "0.0", "1e18", "1e19", "NaN", ".nan", ".inf",
-                           "1000000000", "123456789012345678901234567890"]
+            let awkward = [
+                "0", "-0", "1e400", "-1e400", "1e-400", "9223372036854775807", "9223372036854775808",
+                "-9223372036854775808", "4294967296", "2147483647", "-1", "0.0", "1e18", "1e19", "NaN", ".nan", ".inf",
+                "1000000000", "123456789012345678901234567890"
+            ]
             b.replaceSubrange(digits, with: Array(awkward[rng.below(awkward.count)].utf8))
         }
     }
@@ -127,7 +133,10 @@ struct Mutator {
     func numberRange(_ b: [UInt8], _ rng: inout SplitMix64) -> Range<Int>? {
         guard !b.isEmpty else { return nil }
         let from = rng.below(b.count)
-        guard let first = b[from...].firstIndex(where: { $0 >= 0x30 && $0 <= 0x39 }) ?? b[..<from].firstIndex(where: { $0 >= 0x30 && $0 <= 0x39 }) else {
+        guard
+            let first = b[from...].firstIndex(where: { $0 >= 0x30 && $0 <= 0x39 })
+                ?? b[..<from].firstIndex(where: { $0 >= 0x30 && $0 <= 0x39 })
+        else {
             return nil
         }
         var lo = first, hi = first

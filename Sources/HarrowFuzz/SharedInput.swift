@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 
@@ -9,14 +9,14 @@ import Foundation
 final class SharedInput {
     /// Header words (UInt64).
     enum Slot: Int {
-        case busy = 0        // 1 while an input is being parsed
-        case index = 1       // the input's number in the campaign
-        case started = 2     // CLOCK_MONOTONIC nanoseconds when it started
-        case length = 3      // its size in bytes
-        case completed = 4   // inputs this worker finished
-        case accepted = 5    // of which the parser accepted
-        case maxRSS = 6      // the worker's own peak RSS in KiB (getrusage)
-        case finished = 7    // 1 once the worker ran its whole range
+        case busy = 0  // 1 while an input is being parsed
+        case index = 1  // the input's number in the campaign
+        case started = 2  // CLOCK_MONOTONIC nanoseconds when it started
+        case length = 3  // its size in bytes
+        case completed = 4  // inputs this worker finished
+        case accepted = 5  // of which the parser accepted
+        case maxRSS = 6  // the worker's own peak RSS in KiB (getrusage)
+        case finished = 7  // 1 once the worker ran its whole range
         case startedCPU = 8  // the worker's CPU time in nanoseconds when the input started
     }
 

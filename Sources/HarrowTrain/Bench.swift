@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
                 var row: [String: Any] = [
                     "config": c.name, "threads": t, "tokens_per_s": Int(r.tokensPerSecond.rounded()),
                     "tokens_per_cpu_s": Int(r.tokensPerCPUSecond.rounded()), "gflops": round1(r.gflops),
-                    "flops_per_token": Int(TrainBenchmark.flopsPerToken(c)),
+                    "flops_per_token": Int(TrainBenchmark.flopsPerToken(c))
                 ]
                 if let peak = peaks[String(t)] as? Double { row["fraction_of_sgemm_peak"] = (r.gflops / peak * 1000).rounded() / 1000 }
                 if let torch = c.pytorch[t] {
@@ -40,12 +40,15 @@ struct Bench: ParsableCommand {
                 }
                 results.append(row)
                 if !json {
-                    FileHandle.standardError.write(Data("\(c.name) threads=\(t): \(Int(r.tokensPerSecond)) tokens/s, \(round1(r.gflops)) GFLOP/s\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("\(c.name) threads=\(t): \(Int(r.tokensPerSecond)) tokens/s, \(round1(r.gflops)) GFLOP/s\n".utf8))
                 }
             }
         }
-        let doc: [String: Any] = ["openblas": BLAS.config, "flops_per_token": TrainBenchmark.flopsFormula,
-                                  "sgemm_peak_gflops_1024": peaks, "results": results]
+        let doc: [String: Any] = [
+            "openblas": BLAS.config, "flops_per_token": TrainBenchmark.flopsFormula,
+            "sgemm_peak_gflops_1024": peaks, "results": results
+        ]
         let data = try JSONSerialization.data(withJSONObject: doc, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
     }

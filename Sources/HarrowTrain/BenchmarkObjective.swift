@@ -19,7 +19,8 @@ enum BenchmarkObjective {
         let best = chat ? 8e-4 : 1.6e-3
         let off = log10(lr / best)
         // Too high a rate raises the floor more steeply than too low a one; a chat start begins lower.
-        let floor = (chat ? 0.80 : 0.86) + 0.12 * off * off + (off > 0 ? 0.10 * off : 0) + 0.06 * 16 / (rank + 16)
+        let floor =
+            (chat ? 0.80 : 0.86) + 0.12 * off * off + (off > 0 ? 0.10 * off : 0) + 0.06 * 16 / (rank + 16)
             + 0.5 * pow(warmup - 0.01 * Double(epochs), 2)
         let start = chat ? 1.9 : 2.3
         // Epochs to converge: slow at low rates; warmup delays the start a little.

@@ -25,8 +25,9 @@ struct Datagen: ParsableCommand {
             print("\(file.path)  \(data.count) bytes, \(file.contents.filter { $0 == "\n" }.count) lines")
         }
         if check {
-            if differing.isEmpty { print("datasets and evalsets match the generator") ; return }
-            FileHandle.standardError.write(Data("harrow-train datagen: differs from the generator: \(differing.joined(separator: ", "))\n".utf8))
+            if differing.isEmpty { print("datasets and evalsets match the generator"); return }
+            FileHandle.standardError.write(
+                Data("harrow-train datagen: differs from the generator: \(differing.joined(separator: ", "))\n".utf8))
             throw ExitCode.failure
         }
     }

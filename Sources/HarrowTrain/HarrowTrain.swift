@@ -25,7 +25,9 @@ struct TrainArguments: ParsableArguments {
     @Option(help: "The run folder for checkpoints (default: $HARROW_RUN_DIR, else the config's folder).")
     var runDir: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override one parameter, NAME=VALUE (VALUE read as JSON when it parses).", valueName: "name=value"))
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp("Override one parameter, NAME=VALUE (VALUE read as JSON when it parses).", valueName: "name=value"))
     var overrides: [String] = []
 
     @Option(help: help(overriding: \.dataset)) var dataset: String?
@@ -77,7 +79,8 @@ struct TrainArguments: ParsableArguments {
         do {
             let options = try TrainOptions(mode: mode, parameters: try parameters())
             if !options.unknownParameters.isEmpty {
-                FileHandle.standardError.write(Data("harrow-train: ignoring parameters \(options.unknownParameters.joined(separator: ", "))\n".utf8))
+                FileHandle.standardError.write(
+                    Data("harrow-train: ignoring parameters \(options.unknownParameters.joined(separator: ", "))\n".utf8))
             }
             let runDir = runFolder()
             let metrics = ProcessInfo.processInfo.environment["HARROW_METRICS"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }

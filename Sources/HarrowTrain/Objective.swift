@@ -9,9 +9,9 @@ struct Objective: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the search benchmark's synthetic val/loss curve for a trial (a trainer for testing search methods).",
         discussion: """
-        Reads lr, lora_r, base_model, warmup_ratio and epochs from --config (a trial.json) or --params (JSON) and writes \
-        four evaluations per epoch to $HARROW_METRICS. With --print it only prints the curve's minimum.
-        """)
+            Reads lr, lora_r, base_model, warmup_ratio and epochs from --config (a trial.json) or --params (JSON) and writes \
+            four evaluations per epoch to $HARROW_METRICS. With --print it only prints the curve's minimum.
+            """)
 
     @Option(help: "A trial.json: a flat JSON object of parameter names to values.") var config: String?
     @Option(help: "The parameters as one JSON object (instead of --config).") var params: String?
@@ -21,7 +21,9 @@ struct Objective: ParsableCommand {
     func run() throws {
         // Text that is not a JSON object leaves every parameter at the objective's default.
         let p: [String: ParamValue]
-        if let params { p = (try? TrialFile.decode(Data(params.utf8))) ?? [:] } else if let config {
+        if let params {
+            p = (try? TrialFile.decode(Data(params.utf8))) ?? [:]
+        } else if let config {
             do { p = try TrialFile.read(config) } catch {
                 if case .unreadable = error { throw ValidationError("cannot read \(config)") }
                 p = [:]
@@ -35,7 +37,8 @@ struct Objective: ParsableCommand {
         }
         let path = ProcessInfo.processInfo.environment["HARROW_METRICS"] ?? "/dev/stdout"
         guard FileManager.default.createFile(atPath: path, contents: nil) || path == "/dev/stdout",
-              let out = FileHandle(forWritingAtPath: path) else { throw ValidationError("cannot write \(path)") }
+            let out = FileHandle(forWritingAtPath: path)
+        else { throw ValidationError("cannot write \(path)") }
         let pause = secondsPerEpoch / Double(BenchmarkObjective.evaluationsPerEpoch)
         for (i, v) in BenchmarkObjective.curve(p).enumerated() {
             if pause > 0 { Thread.sleep(forTimeInterval: pause) }
@@ -95,25 +98,34 @@ struct SearchBench: ParsableCommand {
         for method in ["bayes", "tpe", "random"] {
             var needed: [Int] = [], bestAt20: [Double] = []
             for seed in 1...seeds {
-                var e = try Experiment.parse(yaml: Self.space + "\nmethod: \(method)\nseed: \(seed)\ncount: \(maxTrials)\n", file: "\(method).yaml")
+                var e = try Experiment.parse(
+                    yaml: Self.space + "\nmethod: \(method)\nseed: \(seed)\ncount: \(maxTrials)\n", file: "\(method).yaml")
                 e.seed = UInt64(seed)
                 let (n, best20) = try Self.search(e, target: target, maxTrials: maxTrials)
                 needed.append(n ?? maxTrials + 1)
                 bestAt20.append(best20)
             }
-            let row: [String: Any] = ["method": method, "median_trials": median(needed.map(Double.init)), "trials": needed,
-                                      "reached": needed.filter { $0 <= maxTrials }.count, "median_best_after_20": median(bestAt20)]
+            let row: [String: Any] = [
+                "method": method, "median_trials": median(needed.map(Double.init)), "trials": needed,
+                "reached": needed.filter { $0 <= maxTrials }.count, "median_best_after_20": median(bestAt20)
+            ]
             rows.append(row)
             if !json {
-                Swift.print("\(method): median \(median(needed.map(Double.init))) trials to within 1% of the grid's best (\(needed.map(String.init).joined(separator: " ")))")
+                Swift.print(
+                    "\(method): median \(median(needed.map(Double.init))) trials to within 1% of the grid's best (\(needed.map(String.init).joined(separator: " ")))"
+                )
             }
         }
         let hb = Self.hyperband(gridPlan.trials)
-        let document: [String: Any] = ["grid_points": values.count, "grid_best": gridBest, "target": target, "seeds": seeds, "methods": rows,
-                                       "hyperband": hb]
+        let document: [String: Any] = [
+            "grid_points": values.count, "grid_best": gridBest, "target": target, "seeds": seeds, "methods": rows,
+            "hyperband": hb
+        ]
         if !json {
             Swift.print("grid: \(values.count) points, best \(String(format: "%.4f", gridBest))")
-            Swift.print("hyperband (min_iter 4, eta 3) over the grid: \(hb["steps_run"]!) of \(hb["steps_total"]!) evaluations run, best \(hb["best_with"]!) vs \(hb["best_without"]!)")
+            Swift.print(
+                "hyperband (min_iter 4, eta 3) over the grid: \(hb["steps_run"]!) of \(hb["steps_total"]!) evaluations run, best \(hb["best_with"]!) vs \(hb["best_without"]!)"
+            )
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys, .prettyPrinted])
         if json { Swift.print(String(decoding: data, as: UTF8.self)) }
@@ -147,8 +159,10 @@ struct SearchBench: ParsableCommand {
 
     /// The grid's trials one after another under hyperband (min_iter one epoch, eta 3, strict), against running all.
     static func hyperband(_ trials: [Trial]) -> [String: Any] {
-        let rule = Hyperband(Experiment.EarlyTerminate(type: "hyperband", minIter: BenchmarkObjective.evaluationsPerEpoch, maxIter: nil, s: nil,
-                                                       eta: 3, strict: true))!
+        let rule = Hyperband(
+            Experiment.EarlyTerminate(
+                type: "hyperband", minIter: BenchmarkObjective.evaluationsPerEpoch, maxIter: nil, s: nil,
+                eta: 3, strict: true))!
         var histories: [[Double]] = []
         var run = 0, total = 0, stopped = 0
         var bestWith = Double.infinity, bestWithout = Double.infinity
@@ -165,8 +179,10 @@ struct SearchBench: ParsableCommand {
             bestWith = min(bestWith, mine.min()!)
             histories.append(mine)
         }
-        return ["steps_total": total, "steps_run": run, "saved_fraction": Double(total - run) / Double(total), "stopped": stopped,
-                "best_with": bestWith, "best_without": bestWithout, "best_unchanged": bestWith == bestWithout]
+        return [
+            "steps_total": total, "steps_run": run, "saved_fraction": Double(total - run) / Double(total), "stopped": stopped,
+            "best_with": bestWith, "best_without": bestWithout, "best_unchanged": bestWith == bestWithout
+        ]
     }
 }
 

@@ -16,8 +16,9 @@ struct Score: ParsableCommand {
         BLAS.applyEnvironmentThreads()
         let path = TrainerContract.modelPath(model)
         do {
-            let scorer = try Scorer(modelDir: URL(fileURLWithPath: path), adapterDir: adapter.map { URL(fileURLWithPath: $0) },
-                                    maxBatch: max(1, batchSize))
+            let scorer = try Scorer(
+                modelDir: URL(fileURLWithPath: path), adapterDir: adapter.map { URL(fileURLWithPath: $0) },
+                maxBatch: max(1, batchSize))
             scorer.serve()
         } catch {
             throw fail(error)

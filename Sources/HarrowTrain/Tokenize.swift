@@ -6,7 +6,9 @@ import TrainingCore
 /// against this one.
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Read JSON lines {\"text\"} or {\"messages\", \"add_generation_prompt\"} on stdin; print {\"ids\"} per line (text: bytes only; messages: the chat template).")
+        abstract:
+            "Read JSON lines {\"text\"} or {\"messages\", \"add_generation_prompt\"} on stdin; print {\"ids\"} per line (text: bytes only; messages: the chat template)."
+    )
 
     func run() throws {
         while let line = readLine() {
@@ -17,14 +19,17 @@ struct Tokenize: ParsableCommand {
                 ids = Tokenizer.encode(text)
             } else if let list = o["messages"] as? [[String: Any]] {
                 let messages = list.compactMap { m in
-                    (m["role"] as? String).flatMap(Role.init(rawValue:)).flatMap { r in (m["content"] as? String).map { Message(role: r, content: $0) } }
+                    (m["role"] as? String).flatMap(Role.init(rawValue:)).flatMap { r in
+                        (m["content"] as? String).map { Message(role: r, content: $0) }
+                    }
                 }
                 if messages.count == list.count {
                     ids = ChatTemplate.render(messages).tokens + (o["add_generation_prompt"] as? Bool == true ? [Tokenizer.assistant] : [])
                 }
             }
-            print(ids.map { "{\"ids\": [\($0.map(String.init).joined(separator: ", "))]}" }
-                  ?? "{\"error\": \"expected {\\\"text\\\"} or {\\\"messages\\\"} with roles system, user or assistant\"}")
+            print(
+                ids.map { "{\"ids\": [\($0.map(String.init).joined(separator: ", "))]}" }
+                    ?? "{\"error\": \"expected {\\\"text\\\"} or {\\\"messages\\\"} with roles system, user or assistant\"}")
         }
     }
 }

@@ -104,13 +104,20 @@ public struct Chart: Sendable {
         if entries > 8 {
             s += "set key outside right top vertical maxrows 14 spacing 0.8 samplen 1 font 'sans,8'\n"
         } else {
-            s += keyBelow ? "set key below horizontal spacing 0.9 samplen 2\n"
-                : keyOutside ? "set key outside right top vertical spacing 0.9 samplen 2\n" : "set key top right spacing 0.9 samplen 2 opaque\n"
+            s +=
+                keyBelow
+                ? "set key below horizontal spacing 0.9 samplen 2\n"
+                : keyOutside
+                    ? "set key outside right top vertical spacing 0.9 samplen 2\n" : "set key top right spacing 0.9 samplen 2 opaque\n"
         }
         if dense { s += "set jitter overlap 0.5 spread 0.6\n" }
         if logX { s += "set logscale x\nset format x '%g'\n" }
         if logY { s += "set logscale y\nset format y '%g'\n" }
-        if let t = xTics { s += "set xtics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ")\(rotateXTics ? " rotate by -30" : "")\n" }
+        if let t = xTics {
+            s +=
+                "set xtics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ")
+                + ")\(rotateXTics ? " rotate by -30" : "")\n"
+        }
         if let t = yTics { s += "set ytics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ")\n" }
         if let r = xRange { s += "set xrange [\(Self.num(r.0)):\(Self.num(r.1))]\n" }
         if let r = yRange { s += "set yrange [\(Self.num(r.0)):\(Self.num(r.1))]\n" }
@@ -120,9 +127,11 @@ public struct Chart: Sendable {
             s += "unset colorbox\n"
         }
         for (i, seg) in segments.enumerated() {
-            s += "set arrow \(i + 1) from \(Self.num(seg.x1)),\(Self.num(seg.y1)) to \(Self.num(seg.x2)),\(Self.num(seg.y2)) nohead lc '\(seg.color)' lw 2 dt 2 front\n"
+            s +=
+                "set arrow \(i + 1) from \(Self.num(seg.x1)),\(Self.num(seg.y1)) to \(Self.num(seg.x2)),\(Self.num(seg.y2)) nohead lc '\(seg.color)' lw 2 dt 2 front\n"
             if let label = seg.label {
-                s += "set label \(i + 1) \(Self.quote(label)) at \(Self.num(seg.x2)),\(Self.num(seg.y2)) right offset 0,0.6 tc '\(seg.color)' font 'sans,9' front\n"
+                s +=
+                    "set label \(i + 1) \(Self.quote(label)) at \(Self.num(seg.x2)),\(Self.num(seg.y2)) right offset 0,0.6 tc '\(seg.color)' font 'sans,9' front\n"
             }
         }
         var plots: [String] = []
@@ -136,14 +145,16 @@ public struct Chart: Sendable {
             switch element {
             case let .line(title, x, y, color, dashed):
                 rows([x, y])
-                plots.append("\(block) using 1:2 with lines lw 1.6 lc '\(Self.color(color))'\(dashed ? " dt 2" : "") title \(Self.quote(title))")
+                plots.append(
+                    "\(block) using 1:2 with lines lw 1.6 lc '\(Self.color(color))'\(dashed ? " dt 2" : "") title \(Self.quote(title))")
             case let .band(x, low, high, color):
                 rows([x, low, high])
                 plots.append("\(block) using 1:2:3 with filledcurves fs transparent solid 0.18 noborder lc '\(Self.color(color))' notitle")
             case let .points(title, x, y, color, yError, size):
                 if let yError {
                     rows([x, y, yError])
-                    plots.append("\(block) using 1:2:3 with yerrorbars pt 7 ps \(size) lc rgb '\(pointColor(color))' title \(Self.quote(title))")
+                    plots.append(
+                        "\(block) using 1:2:3 with yerrorbars pt 7 ps \(size) lc rgb '\(pointColor(color))' title \(Self.quote(title))")
                 } else {
                     rows([x, y])
                     plots.append("\(block) using 1:2 with points pt 7 ps \(size) lc rgb '\(pointColor(color))' title \(Self.quote(title))")
@@ -157,11 +168,15 @@ public struct Chart: Sendable {
                 plots.append("\(block) using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette notitle")
             case let .parallel(axes, color):
                 rows(axes.map(\.values) + [color])
-                s += "unset ytics\nunset border\nset xtics (" + axes.enumerated().map { "\(Self.quote($0.element.label)) \($0.offset + 1)" }
+                s +=
+                    "unset ytics\nunset border\nset xtics ("
+                    + axes.enumerated().map { "\(Self.quote($0.element.label)) \($0.offset + 1)" }
                     .joined(separator: ", ") + ") nomirror scale 0\nset xrange [0.7:\(Self.num(Double(axes.count) + 0.3))]\n"
                 for (i, axis) in axes.enumerated() {
                     if let t = axis.tics {
-                        s += "set paxis \(i + 1) tics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ") + ")\n"
+                        s +=
+                            "set paxis \(i + 1) tics (" + t.map { "\(Self.quote($0.label)) \(Self.num($0.at))" }.joined(separator: ", ")
+                            + ")\n"
                     } else {
                         s += "set paxis \(i + 1) tics\n"
                     }
@@ -171,7 +186,9 @@ public struct Chart: Sendable {
                 if axes.count > 1 { plots.append("for [i=2:\(axes.count)] \(block) using i with parallelaxes notitle") }
             case let .labels(x, y, text):
                 s += "\(block) << EOD\n"
-                for i in x.indices { s += "\(Self.num(x[i])) \(Self.num(y[i])) \"\(Self.plain(text[i]).replacingOccurrences(of: "\"", with: "'"))\"\n" }
+                for i in x.indices {
+                    s += "\(Self.num(x[i])) \(Self.num(y[i])) \"\(Self.plain(text[i]).replacingOccurrences(of: "\"", with: "'"))\"\n"
+                }
                 s += "EOD\n"
                 plots.append("\(block) using 1:2:3 with labels font 'sans,9' notitle")
             }

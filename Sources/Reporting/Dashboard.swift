@@ -30,14 +30,23 @@ extension Dashboard {
         case .success(nil): throw DashboardError(problems: ["\(file):1:1: error: the dashboard is empty"])
         case .success(let r?): root = r
         }
-        guard let top = root.mapping else { throw DashboardError(problems: ["\(at(root)): error: a dashboard is a mapping with title and panels"]) }
+        guard let top = root.mapping else {
+            throw DashboardError(problems: ["\(at(root)): error: a dashboard is a mapping with title and panels"])
+        }
         var dashboard = Dashboard(title: (file as NSString).lastPathComponent, metric: nil, goal: nil, panels: [])
         for (k, v) in top {
             switch k.string ?? "" {
             case "title": if let s = v.string { dashboard.title = s } else { problems.append("\(at(v)): error: title is text") }
-            case "metric": if let s = v.string { dashboard.metric = s } else { problems.append("\(at(v)): error: metric is a name such as val/loss or total") }
+            case "metric":
+                if let s = v.string {
+                    dashboard.metric = s
+                } else {
+                    problems.append("\(at(v)): error: metric is a name such as val/loss or total")
+                }
             case "goal":
-                if let g = v.string.flatMap(Goal.init(rawValue:)) { dashboard.goal = g } else {
+                if let g = v.string.flatMap(Goal.init(rawValue:)) {
+                    dashboard.goal = g
+                } else {
                     problems.append("\(at(v)): error: goal is minimize or maximize")
                 }
             case "panels":
@@ -104,8 +113,9 @@ extension Dashboard {
                 return nil
             }
             guard allowed.contains(name) else {
-                problems.append("\(at(key)): error: \(k.name) has no option '\(name)'" + hint(name, allowed)
-                                + (allowed.count > 1 ? " (it reads \(allowed.joined(separator: ", ")))" : ""))
+                problems.append(
+                    "\(at(key)): error: \(k.name) has no option '\(name)'" + hint(name, allowed)
+                        + (allowed.count > 1 ? " (it reads \(allowed.joined(separator: ", ")))" : ""))
                 continue
             }
             switch name {
@@ -132,8 +142,12 @@ extension Dashboard {
                 }
                 var targets: [String: Double] = [:]
                 for (metric, value) in m {
-                    guard let name = metric.string, !name.isEmpty else { problems.append("\(at(metric)): error: a target is named by its metric"); continue }
-                    guard let x = value.float, x.isFinite else { problems.append("\(at(value)): error: the target of \(name) is a number"); continue }
+                    guard let name = metric.string, !name.isEmpty else {
+                        problems.append("\(at(metric)): error: a target is named by its metric"); continue
+                    }
+                    guard let x = value.float, x.isFinite else {
+                        problems.append("\(at(value)): error: the target of \(name) is a number"); continue
+                    }
                     targets[name] = x
                 }
                 panel.targets = targets

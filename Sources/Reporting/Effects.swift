@@ -44,8 +44,10 @@ public enum Effects {
     }
 
     /// `rows`: each finished run's parameters and its metric. `lowerIsBetter` picks the best level.
-    public static func analyze(_ rows: [(params: [String: ParamValue], value: Double)], parameters: [String], metric: String,
-                               grid: Bool) -> Analysis {
+    public static func analyze(
+        _ rows: [(params: [String: ParamValue], value: Double)], parameters: [String], metric: String,
+        grid: Bool
+    ) -> Analysis {
         let rows = rows.filter { $0.value.isFinite }
         let values = rows.map(\.value)
         let grand = mean(values)
@@ -82,8 +84,10 @@ public enum Effects {
 
     /// The two-way interaction's share: Σ over cells of n·(cell mean − row mean − column mean + grand)², given every
     /// cell holds at least two runs (otherwise it cannot be told from noise and is not reported).
-    static func interaction(_ rows: [(params: [String: ParamValue], value: Double)], _ a: Effect, _ b: Effect, grand: Double,
-                            total: Double) -> Interaction? {
+    static func interaction(
+        _ rows: [(params: [String: ParamValue], value: Double)], _ a: Effect, _ b: Effect, grand: Double,
+        total: Double
+    ) -> Interaction? {
         var cells: [[ParamValue]: [Double]] = [:]
         for r in rows {
             guard let x = r.params[a.parameter], let y = r.params[b.parameter] else { continue }

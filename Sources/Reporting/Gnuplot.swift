@@ -22,7 +22,8 @@ final class Gnuplot {
         // A gnuplot that stops on an error closes its input; the write must fail, not kill harrow.
         signal(SIGPIPE, SIG_IGN)
         guard let path = Self.find(executable) else {
-            throw GnuplotError(description: "gnuplot is not installed: the report draws its plots with it (apt-get install gnuplot-nox, or make deps)")
+            throw GnuplotError(
+                description: "gnuplot is not installed: the report draws its plots with it (apt-get install gnuplot-nox, or make deps)")
         }
         process.executableURL = URL(fileURLWithPath: path)
         // As a script file argument, gnuplot reads stdin through buffered stdio; as plain stdin it reads the pipe
@@ -81,7 +82,8 @@ final class Gnuplot {
         try flush()
         let stderr = waitForExit()
         if process.terminationStatus != 0 {
-            throw GnuplotError(description: "gnuplot exited with status \(process.terminationStatus)" + (stderr.isEmpty ? "" : ":\n\(stderr)"))
+            throw GnuplotError(
+                description: "gnuplot exited with status \(process.terminationStatus)" + (stderr.isEmpty ? "" : ":\n\(stderr)"))
         }
     }
 
@@ -114,8 +116,11 @@ final class Gnuplot {
             stderrComplete = stderrText.done.wait(timeout: .now() + 5) == .success
             exited = true
         }
-        let tail = stderrComplete ? String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n") : ""
-        return stalled.isSet ? "gnuplot made no progress for \(String(format: "%g", stallTimeout)) s and was stopped" + (tail.isEmpty ? "" : "\n" + tail) : tail
+        let tail =
+            stderrComplete ? String(decoding: stderrText.data, as: UTF8.self).split(separator: "\n").suffix(8).joined(separator: "\n") : ""
+        return stalled.isSet
+            ? "gnuplot made no progress for \(String(format: "%g", stallTimeout)) s and was stopped" + (tail.isEmpty ? "" : "\n" + tail)
+            : tail
     }
 
     private func failure(_ what: String) -> GnuplotError {

@@ -25,7 +25,8 @@ public enum SeedGroups {
         var order: [String] = []
         var groups: [String: [T]] = [:]
         for item in items {
-            let key = params(item).filter { $0.key != seedKey }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\u{1}")
+            let key = params(item).filter { $0.key != seedKey }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(
+                separator: "\u{1}")
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(item)
         }

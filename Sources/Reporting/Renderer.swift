@@ -28,9 +28,11 @@ struct RunGroup {
 /// and `-_.` are kept, anything else (`/`, NUL, spaces) becomes `_`, and leading dots go, so `..` or
 /// `/etc` cannot climb out of the report folder.
 public func safeFileName(_ name: String) -> String {
-    var out = String(String.UnicodeScalarView(name.unicodeScalars.map {
-        CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? $0 : "_"
-    }))
+    var out = String(
+        String.UnicodeScalarView(
+            name.unicodeScalars.map {
+                CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? $0 : "_"
+            }))
     while out.hasPrefix(".") { out.removeFirst() }
     return out.isEmpty ? "_" : String(out.prefix(200))
 }
@@ -57,7 +59,9 @@ final class Renderer {
 
     /// A run page's file name: the id when it is a safe file name (it always is for harrow's own ids).
     static func runFile(_ id: String) -> String {
-        let safe = id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) } && !id.hasPrefix(".")
+        let safe =
+            id.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) }
+            && !id.hasPrefix(".")
         return (safe ? id : "run-" + String(id.unicodeScalars.map { String($0.value, radix: 36) }.joined().prefix(40))) + ".html"
     }
 
@@ -88,7 +92,8 @@ final class Renderer {
     /// Draws a chart and returns the figure that shows it.
     func figure(_ chart: Chart, prefix: String) throws -> String {
         try gnuplot.draw(chart)
-        return "<figure><img src=\"\(HTML.escape(prefix + chart.output))\" width=\"\(chart.width)\" height=\"\(chart.height)\" alt=\"\(HTML.escape(chart.title))\"></figure>"
+        return
+            "<figure><img src=\"\(HTML.escape(prefix + chart.output))\" width=\"\(chart.width)\" height=\"\(chart.height)\" alt=\"\(HTML.escape(chart.title))\"></figure>"
     }
 
     /// A gate file's rules; a missing file is a warning (the bars are drawn without thresholds), a malformed one an error.
@@ -96,7 +101,9 @@ final class Renderer {
         if let g = gates[path] { return g }
         let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            if !warnings.contains(where: { $0.hasPrefix(path) }) { warnings.append("\(path): no such gate file; 3H bars are drawn without its thresholds") }
+            if !warnings.contains(where: { $0.hasPrefix(path) }) {
+                warnings.append("\(path): no such gate file; 3H bars are drawn without its thresholds")
+            }
             return nil
         }
         let rules = try GateRules.parse(yaml: text, file: path)

@@ -29,8 +29,10 @@ public struct ReportRequest: Sendable {
     /// The data check of the sweep's last start (`harrow sweep` keeps it), shown under the answer.
     public var data: DataCheck.Night?
 
-    public init(title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
-                metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+    public init(
+        title: String, runs: [Run], compared: [Run] = [], index: Dashboard, runPage: Dashboard, comparePage: Dashboard,
+        metric: String? = nil, out: URL, baseDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    ) {
         self.title = title
         self.runs = runs
         self.compared = compared
@@ -72,7 +74,8 @@ public enum Report {
             }
         }
         // Plots of an earlier report in the same folder would otherwise linger beside the new ones.
-        for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg") {
+        for old in (try? fm.contentsOfDirectory(atPath: request.out.appendingPathComponent("plots").path)) ?? [] where old.hasSuffix(".svg")
+        {
             try? fm.removeItem(at: request.out.appendingPathComponent("plots/\(old)"))
         }
         // Runs that never started (queued when a deadline stopped the night) get one line, no page and no row.
@@ -80,23 +83,32 @@ public enum Report {
         var runs = try store.snapshots(request.runs.filter { !($0.status == .queued && $0.startedAt == nil) })
         let metric = request.metric ?? request.index.metric ?? TrainerContract.Metric.valLoss
         // Which way the metric improves: as the sweep declared it, else as the dashboard does, else as its name says.
-        let declared = request.objective.flatMap { $0.metric == metric ? $0.goal : nil }
+        let declared =
+            request.objective.flatMap { $0.metric == metric ? $0.goal : nil }
             ?? (request.metric == nil || request.metric == request.index.metric ? request.index.goal : nil)
         let lower = (declared ?? Goal.of(metric: metric)).lowerIsBetter
         // Everything the pages show is read here, before rendering: every curve a curves panel names, and the eval
         // items of the runs whose flips are shown (the compared ones, or the best few).
-        let curveKeys = Set([request.index, request.runPage, request.comparePage].flatMap(\.panels).flatMap { panel -> [String] in
-            if case .curves(let curves) = panel { curves.asked } else { [] }
-        })
-        var flipsOf = Set((request.compared.isEmpty
-            ? Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }.prefix(defaultCompared).map(\.run) : request.compared).map(\.rowID))
+        let curveKeys = Set(
+            [request.index, request.runPage, request.comparePage].flatMap(\.panels).flatMap { panel -> [String] in
+                if case .curves(let curves) = panel { curves.asked } else { [] }
+            })
+        var flipsOf = Set(
+            (request.compared.isEmpty
+                ? Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }.prefix(defaultCompared).map(\.run) : request.compared).map(
+                    \.rowID))
         // A one-change-at-a-time design's effects pair each run with the baseline item by item.
-        if runs.count <= 100, Ablation.oneAtATime(runs.map { $0.params.mapValues(\.plain) }) != nil { flipsOf.formUnion(runs.map(\.run.rowID)) }
+        if runs.count <= 100, Ablation.oneAtATime(runs.map { $0.params.mapValues(\.plain) }) != nil {
+            flipsOf.formUnion(runs.map(\.run.rowID))
+        }
         try store.fill(&runs, curves: curveKeys, evalItems: flipsOf)
         let ranked = Metric.rank(runs, lowerIsBetter: lower) { $0.value(metric) }
-        let compared = request.compared.isEmpty
+        let compared =
+            request.compared.isEmpty
             ? Array(ranked.prefix(defaultCompared))
-            : try request.compared.map { c in try runs.first { $0.run.rowID == c.rowID } ?? store.snapshots([c], curves: curveKeys, evalItems: flipsOf)[0] }
+            : try request.compared.map { c in
+                try runs.first { $0.run.rowID == c.rowID } ?? store.snapshots([c], curves: curveKeys, evalItems: flipsOf)[0]
+            }
 
         let gnuplot = try Gnuplot(directory: request.out)
         let renderer = Renderer(gnuplot: gnuplot, metric: metric, lowerIsBetter: lower, baseDirectory: request.baseDirectory)
@@ -116,17 +128,23 @@ public enum Report {
         let varying = RunSnapshot.differingParams(runs).filter { $0 != SeedGroups.seedKey }
         let scored = runs.compactMap { r in r.value(metric).map { (params: r.params, value: $0) } }
         let oneAtATime = runs.count <= 100 ? Ablation.oneAtATime(runs.map { $0.params.mapValues(\.plain) }) : nil
-        let mattered = oneAtATime.flatMap { Effects.largestChange($0, values: runs.map { $0.value(metric) }, metric: metric, lowerIsBetter: lower) }
+        let mattered =
+            oneAtATime.flatMap { Effects.largestChange($0, values: runs.map { $0.value(metric) }, metric: metric, lowerIsBetter: lower) }
             ?? (scored.count >= 3
-                ? Effects.sentence(Effects.analyze(scored, parameters: varying, metric: metric, grid: renderer.grid), lowerIsBetter: lower) : nil)
-        var head = try Answer.html(best: ranked.first, runs: runs, metric: metric, varying: varying, mattered: mattered,
-                                   gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
-        let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+                ? Effects.sentence(Effects.analyze(scored, parameters: varying, metric: metric, grid: renderer.grid), lowerIsBetter: lower)
+                : nil)
+        var head = try Answer.html(
+            best: ranked.first, runs: runs, metric: metric, varying: varying, mattered: mattered,
+            gate: gatePath.flatMap { try renderer.gate($0) }, gatePath: gatePath)
+        let statuses = Dictionary(grouping: runs, by: { $0.run.status.rawValue }).map { "\($0.value.count) \($0.key)" }.sorted().joined(
+            separator: ", ")
         head += "<p class=\"note\">\(runs.count) runs (\(HTML.escape(statuses)))"
         var causes: [FailureCause: Int] = [:]
         for r in runs { if let f = r.run.failure { causes[f.cause, default: 0] += 1 } }
         if !causes.isEmpty {
-            head += " · why: " + HTML.escape(FailureCause.allCases.compactMap { c in causes[c].map { "\($0) \(c.label)" } }.joined(separator: ", "))
+            head +=
+                " · why: "
+                + HTML.escape(FailureCause.allCases.compactMap { c in causes[c].map { "\($0) \(c.label)" } }.joined(separator: ", "))
         }
         if !notStarted.isEmpty { head += " · \(notStarted.count) not started: run the sweep again to continue" }
         let reused = runs.filter { r in request.sweep.map { r.run.sweepName != nil && r.run.sweepName != $0 } ?? false }
@@ -151,32 +169,41 @@ public enum Report {
         try write(HTML.page(title: "\(request.title) — all \(runs.count) runs", nav: nav, body: table), to: "runs.html")
 
         let compareBody = try renderer.render(request.comparePage, scope: .compare(compared), prefix: "")
-        try write(HTML.page(title: "\(request.comparePage.title): " + compared.map(\.id).joined(separator: " vs "),
-                            nav: nav, body: compareBody), to: "compare.html")
+        try write(
+            HTML.page(
+                title: "\(request.comparePage.title): " + compared.map(\.id).joined(separator: " vs "),
+                nav: nav, body: compareBody), to: "compare.html")
 
         for (i, run) in runs.enumerated() {
             let body = try renderer.render(request.runPage, scope: .run(run), prefix: "../")
-            try write(HTML.page(title: "run \(run.id)" + (run.run.sweepName.map { " · \($0)" } ?? ""),
-                                nav: [("index", "../index.html"), ("compare", "../compare.html")], body: body),
-                      to: "runs/" + Renderer.runFile(run.id))
+            try write(
+                HTML.page(
+                    title: "run \(run.id)" + (run.run.sweepName.map { " · \($0)" } ?? ""),
+                    nav: [("index", "../index.html"), ("compare", "../compare.html")], body: body),
+                to: "runs/" + Renderer.runFile(run.id))
             progress?(i + 1, runs.count)
         }
         try gnuplot.finish()
-        return ReportSummary(index: request.out.appendingPathComponent("index.html"), pages: pages, charts: gnuplot.charts, runs: runs.count,
-                             seconds: Date().timeIntervalSince(start), warnings: renderer.warnings)
+        return ReportSummary(
+            index: request.out.appendingPathComponent("index.html"), pages: pages, charts: gnuplot.charts, runs: runs.count,
+            seconds: Date().timeIntervalSince(start), warnings: renderer.warnings)
     }
 }
 
 /// The top of the index: the best run and why, then the verdict counts, each a filter of the run table.
 enum Answer {
-    static func html(best: ReportRun?, runs: [ReportRun], metric: String, varying: [String], mattered: String?, gate: GateRules?,
-                     gatePath: String?) -> String {
+    static func html(
+        best: ReportRun?, runs: [ReportRun], metric: String, varying: [String], mattered: String?, gate: GateRules?,
+        gatePath: String?
+    ) -> String {
         var html = "<section class=\"answer\">"
         if let best, let v = best.value(metric) {
-            html += "<p class=\"best\">Best run <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a>: "
+            html +=
+                "<p class=\"best\">Best run <a href=\"\(Renderer.runPage(best.id))\">\(HTML.escape(best.id))</a>: "
                 + "\(HTML.escape(metric)) \(Format.number(v))"
             if let d = best.diagnosis {
-                html += " · <span class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</span>"
+                html +=
+                    " · <span class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</span>"
                 if !d.advice.isEmpty { html += " <small>(\(HTML.escape(d.advice)))</small>" }
             }
             html += "</p>"
@@ -189,10 +216,12 @@ enum Answer {
         if let mattered { html += "<p class=\"mattered\">\(HTML.escape(mattered)).</p>" }
         let verdicts = Dictionary(grouping: runs.compactMap { $0.diagnosis?.verdict }, by: { $0 })
         if !verdicts.isEmpty {
-            html += "<p class=\"verdicts\">" + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.map {
-                "<a href=\"#runs\" data-q=\"\(HTML.escape($0.key))\" class=\"\(HTML.escape($0.key))\">\($0.value.count) "
-                    + "\(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</a>"
-            }.joined(separator: " · ") + " <a href=\"#runs\" data-q=\"\" class=\"clear\">all</a></p>"
+            html +=
+                "<p class=\"verdicts\">"
+                + verdicts.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.map {
+                    "<a href=\"#runs\" data-q=\"\(HTML.escape($0.key))\" class=\"\(HTML.escape($0.key))\">\($0.value.count) "
+                        + "\(HTML.escape($0.key.replacingOccurrences(of: "_", with: " ")))</a>"
+                }.joined(separator: " · ") + " <a href=\"#runs\" data-q=\"\" class=\"clear\">all</a></p>"
         }
         return html + "</section>\n"
     }
@@ -207,7 +236,9 @@ enum Answer {
             if let hi = t.max, v > hi { failed.append("\(t.metric) \(Format.number(v)) > \(Format.number(hi))") }
         }
         let name = HTML.escape(path)
-        if !failed.isEmpty { return "<span class=\"fail\">fails the thresholds of \(name)</span>: " + HTML.escape(failed.joined(separator: ", ")) }
+        if !failed.isEmpty {
+            return "<span class=\"fail\">fails the thresholds of \(name)</span>: " + HTML.escape(failed.joined(separator: ", "))
+        }
         if !missing.isEmpty { return "thresholds of \(name): not evaluated on " + HTML.escape(missing.joined(separator: ", ")) }
         return "<span class=\"pass\">meets the \(rules.thresholds.count) thresholds of \(name)</span>"
     }

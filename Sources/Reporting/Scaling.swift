@@ -72,9 +72,10 @@ public struct PowerLaw: Sendable, Equatable {
         let s = (ssr / (m - 2)).squareRoot()
         let t = StudentT.quantile(0.5 + level / 2, degreesOfFreedom: Double(pairs.count - 2))
         let half = t * s / sxx.squareRoot()
-        let law = PowerLaw(intercept: intercept, exponent: b, low: b - half, high: b + half, level: level, points: pairs.count,
-                           sizes: distinct, smallest: pairs.map(\.0).min()!, largest: pairs.map(\.0).max()!, residualSD: s, t: t,
-                           lackOfFit: lackOfFit(xs, ys, residualSS: ssr, sizes: distinct), meanLogN: mx, sxx: sxx)
+        let law = PowerLaw(
+            intercept: intercept, exponent: b, low: b - half, high: b + half, level: level, points: pairs.count,
+            sizes: distinct, smallest: pairs.map(\.0).min()!, largest: pairs.map(\.0).max()!, residualSD: s, t: t,
+            lackOfFit: lackOfFit(xs, ys, residualSS: ssr, sizes: distinct), meanLogN: mx, sxx: sxx)
         return .success(Fitted(law: law, leftOut: leftOut))
     }
 

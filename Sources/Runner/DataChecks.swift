@@ -54,11 +54,15 @@ public enum DataChecks {
             settings.tokens = tokens
             // Everything the findings depend on: the file (by path, which they quote, and by content), the settings
             // and the evalsets' contents.
-            let key = ["data-check/1", dataset.path, digest.hex, settings.maxSeqLen.map(String.init) ?? "-", tokens.rawValue,
-                       String(settings.threshold), String(settings.hashes), String(settings.bands)] + referenceDigests
+            let key =
+                [
+                    "data-check/1", dataset.path, digest.hex, settings.maxSeqLen.map(String.init) ?? "-", tokens.rawValue,
+                    String(settings.threshold), String(settings.hashes), String(settings.bands)
+                ] + referenceDigests
             let keyText = key.joined(separator: "|")
             if let json = try? store?.cachedDataCheck(key: keyText),
-               let report = try? JSONDecoder().decode(DataCheck.FileReport.self, from: Data(json.utf8)) {
+                let report = try? JSONDecoder().decode(DataCheck.FileReport.self, from: Data(json.utf8))
+            {
                 night.files.append(.init(role: dataset.role.rawValue, sha256: digest.hex, cached: true, report: report))
                 continue
             }
@@ -80,7 +84,8 @@ public enum DataChecks {
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         guard let profile = plan.experiment.trainer.profile, profile.kind == .llamafactory else { return plan.datasets }
         let config = plan.experiment.trainer.baseConfig(workingDirectory: workingDirectory)
-        let cutoff = plan.trials.compactMap { $0[profile.name(of: "max_seq_len")]?.number ?? $0["max_seq_len"]?.number }.min()
+        let cutoff =
+            plan.trials.compactMap { $0[profile.name(of: "max_seq_len")]?.number ?? $0["max_seq_len"]?.number }.min()
             ?? config["cutoff_len"]?.number ?? 2048
         let datasetDir = plan.trials.first.flatMap { $0["dataset_dir"]?.plain } ?? config["dataset_dir"]?.plain ?? "data"
         var out: [NamedDataset] = [], missing: [String] = []
@@ -134,7 +139,9 @@ extension DataChecks {
         if !night.allowOverlap, night.overlaps > 0 {
             why.append("\(night.overlaps) record\(night.overlaps == 1 ? "" : "s") holding evaluation prompts")
         }
-        return ["data: the sweep will not start: " + why.joined(separator: " and ")
-                + "; fix the data (or, for evaluation prompts, add `data: {allow_overlap: true}` to the experiment)"]
+        return [
+            "data: the sweep will not start: " + why.joined(separator: " and ")
+                + "; fix the data (or, for evaluation prompts, add `data: {allow_overlap: true}` to the experiment)"
+        ]
     }
 }

@@ -16,9 +16,11 @@ public func reading(of run: Run, store: Store, thresholds overrides: [String: Do
         if let task = TrainerContract.Metric.task(ofValLoss: key), let c = try curve(key) { byTask[task] = c }
         if let task = TrainerContract.Metric.task(ofValRecords: key), let n = try curve(key)?.values.last { records[task] = Int(n) }
     }
-    return diagnose(train: try curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: try curve(TrainerContract.Metric.valLoss), lr: try curve("lr"),
-                    schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
-                    thresholds: overrides, valByTask: byTask, valRecords: records, checkpoints: checkpoints(of: run))
+    return diagnose(
+        train: try curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: try curve(TrainerContract.Metric.valLoss),
+        lr: try curve("lr"),
+        schedule: Schedule(totalSteps: run.totalSteps, stepsPerEpoch: run.stepsPerEpoch, warmupSteps: run.warmupSteps),
+        thresholds: overrides, valByTask: byTask, valRecords: records, checkpoints: checkpoints(of: run))
 }
 
 /// Diagnoses a run and stores the verdict: what a sweep does when a run ends, and `harrow diagnose --save`.
@@ -35,7 +37,8 @@ public func stored(_ d: Diagnosis) -> StoredDiagnosis {
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     let evidence = (try? encoder.encode(d.evidence)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-    return StoredDiagnosis(verdict: d.verdict.rawValue, confidence: d.confidence, bestStep: d.bestStep, evidenceJSON: evidence, advice: d.advice)
+    return StoredDiagnosis(
+        verdict: d.verdict.rawValue, confidence: d.confidence, bestStep: d.bestStep, evidenceJSON: evidence, advice: d.advice)
 }
 
 /// The `diagnosis:` thresholds of the experiment the run's sweep was last registered with (the store keeps its
@@ -43,7 +46,8 @@ public func stored(_ d: Diagnosis) -> StoredDiagnosis {
 /// text no longer parses.
 public func experimentThresholds(of run: Run, store: Store) -> [String: Double] {
     guard let sweep = run.sweepName, let spec = try? store.sweepSpec(sweep),
-          let experiment = try? Experiment.parse(yaml: spec, file: sweep) else { return [:] }
+        let experiment = try? Experiment.parse(yaml: spec, file: sweep)
+    else { return [:] }
     return experiment.diagnosis
 }
 
@@ -96,9 +100,11 @@ public func diagnose(_ imported: ImportedRun, thresholds overrides: [String: Dou
         if let task = TrainerContract.Metric.task(ofValLoss: key), let c = curve(key) { byTask[task] = c }
         if let task = TrainerContract.Metric.task(ofValRecords: key), let n = curve(key)?.values.last { records[task] = Int(n) }
     }
-    return diagnose(train: curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: curve(TrainerContract.Metric.valLoss), lr: curve("lr"),
-                    schedule: Schedule(totalSteps: b.totalSteps, stepsPerEpoch: b.stepsPerEpoch, warmupSteps: b.warmupSteps),
-                    thresholds: overrides, valByTask: byTask, valRecords: records, checkpoints: checkpoints(besides: imported))
+    return diagnose(
+        train: curve(TrainerContract.Metric.trainLoss) ?? Curve(steps: [], values: []), val: curve(TrainerContract.Metric.valLoss),
+        lr: curve("lr"),
+        schedule: Schedule(totalSteps: b.totalSteps, stepsPerEpoch: b.stepsPerEpoch, warmupSteps: b.warmupSteps),
+        thresholds: overrides, valByTask: byTask, valRecords: records, checkpoints: checkpoints(besides: imported))
 }
 
 /// The checkpoints beside curves read from files: in their folder (a Hugging Face `checkpoint-N`'s, its output
@@ -108,14 +114,18 @@ func checkpoints(besides imported: ImportedRun) -> Checkpoints? {
     let name = folderName(dir)
     if name.hasPrefix("checkpoint-"), Int(name.dropFirst("checkpoint-".count)) != nil { dir = (dir as NSString).deletingLastPathComponent }
     let b = imported.batch
-    let c = checkpoints(in: dir.isEmpty ? "." : dir, best: b.bestCheckpoint.map(folderName), bestStep: b.bestStep, final: b.checkpoint.map(folderName))
+    let c = checkpoints(
+        in: dir.isEmpty ? "." : dir, best: b.bestCheckpoint.map(folderName), bestStep: b.bestStep, final: b.checkpoint.map(folderName))
     return c.best == nil && c.final == nil && c.byStep.isEmpty ? nil : c
 }
 
-func diagnose(train: Curve, val: Curve?, lr: Curve?, schedule: Schedule, thresholds overrides: [String: Double],
-              valByTask: [String: Curve], valRecords: [String: Int] = [:], checkpoints: Checkpoints? = nil) -> Diagnosis {
+func diagnose(
+    train: Curve, val: Curve?, lr: Curve?, schedule: Schedule, thresholds overrides: [String: Double],
+    valByTask: [String: Curve], valRecords: [String: Int] = [:], checkpoints: Checkpoints? = nil
+) -> Diagnosis {
     var thresholds = Thresholds()
     for (name, value) in overrides { _ = thresholds.set(name, value) }
-    return Diagnoser.diagnose(train: train, val: val, lr: lr, schedule: schedule, thresholds: thresholds, valByTask: valByTask,
-                              valRecords: valRecords, checkpoints: checkpoints)
+    return Diagnoser.diagnose(
+        train: train, val: val, lr: lr, schedule: schedule, thresholds: thresholds, valByTask: valByTask,
+        valRecords: valRecords, checkpoints: checkpoints)
 }

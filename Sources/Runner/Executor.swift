@@ -20,8 +20,10 @@ public struct Job: Sendable {
     /// The trial's memory estimate, from which a cluster job asks for cards and host memory (`SlurmRequest`).
     public var memoryEstimate: MemoryEstimate.Estimate?
 
-    public init(argv: [String], environment: [String: String], workingDirectory: String, stdoutPath: String, stderrPath: String,
-                runDir: String, runID: String, timeout: Double? = nil, stdinPath: String? = nil) {
+    public init(
+        argv: [String], environment: [String: String], workingDirectory: String, stdoutPath: String, stderrPath: String,
+        runDir: String, runID: String, timeout: Double? = nil, stdinPath: String? = nil
+    ) {
         self.stdinPath = stdinPath
         self.argv = argv
         self.environment = environment
@@ -107,12 +109,14 @@ public final class LocalExecutor: Executor {
     public init(grace: Double = 10) { self.grace = grace }
 
     public func launch(_ job: Job) async throws -> JobHandle {
-        let out = try FileDescriptor.open(FilePath(job.stdoutPath), .writeOnly, options: [.create, .truncate],
-                                          permissions: [.ownerReadWrite, .groupRead, .otherRead])
+        let out = try FileDescriptor.open(
+            FilePath(job.stdoutPath), .writeOnly, options: [.create, .truncate],
+            permissions: [.ownerReadWrite, .groupRead, .otherRead])
         let err: FileDescriptor, input: FileDescriptor
         do {
-            err = try FileDescriptor.open(FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
-                                          permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            err = try FileDescriptor.open(
+                FilePath(job.stderrPath), .writeOnly, options: [.create, .truncate],
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
         } catch {
             try? out.close()
             throw error

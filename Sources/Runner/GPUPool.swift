@@ -20,7 +20,9 @@ actor GPUPool {
     /// `count` cards that each have `need` bytes free, the fullest first (so trials pack onto cards already in use
     /// and whole cards stay free for large ones); nil when there are not enough. Pure.
     static func choose(_ free: [Int: Int], order: [Int], need: Int, count: Int) -> [Int]? {
-        let fitting = order.filter { (free[$0] ?? 0) >= need }.sorted { (free[$0]!, order.firstIndex(of: $0)!) < (free[$1]!, order.firstIndex(of: $1)!) }
+        let fitting = order.filter { (free[$0] ?? 0) >= need }.sorted {
+            (free[$0]!, order.firstIndex(of: $0)!) < (free[$1]!, order.firstIndex(of: $1)!)
+        }
         return fitting.count >= count ? Array(fitting.prefix(count)).sorted { order.firstIndex(of: $0)! < order.firstIndex(of: $1)! } : nil
     }
 

@@ -54,15 +54,17 @@ struct IdentityBuilder {
         for name in named {
             let isHarrowTrain = TrainerContract.isHarrowTrain(name)
             guard isHarrowTrain || name.contains("/") || experiment.program == name,
-                  let path = locateProgram(name, toolDirectory: toolDirectory, workingDirectory: workingDirectory),
-                  let digest = store.digest(ofFile: path) else { continue }
+                let path = locateProgram(name, toolDirectory: toolDirectory, workingDirectory: workingDirectory),
+                let digest = store.digest(ofFile: path)
+            else { continue }
             out[isHarrowTrain ? "harrow-train" : display(path)] = digest.hex
         }
         // The script an interpreter runs (`[python, train.py, …]`, `[sh, run.sh]`): an edit to it is a different
         // training, as an edit to a trainer named by path is.
         for argument in experiment.trainer.command.dropFirst() where !argument.contains("{") && !argument.contains("${") {
             guard Self.scriptExtensions.contains((argument as NSString).pathExtension.lowercased()),
-                  let digest = store.digest(ofFile: absolute(argument)) else { continue }
+                let digest = store.digest(ofFile: absolute(argument))
+            else { continue }
             out[display(absolute(argument))] = digest.hex
         }
         // A profile's script or LLaMA-Factory config: an edit to either is a different training.
@@ -93,7 +95,8 @@ func locateProgram(_ name: String, toolDirectory: String?, workingDirectory: Str
         return fm.fileExists(atPath: path) ? path : nil
     }
     if let toolDirectory, fm.isExecutableFile(atPath: toolDirectory + "/" + name) { return toolDirectory + "/" + name }
-    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where fm.isExecutableFile(atPath: "\(dir)/\(name)") {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") where fm.isExecutableFile(atPath: "\(dir)/\(name)")
+    {
         return "\(dir)/\(name)"
     }
     // A program file next to the experiment (W&B's `program: train.py`).

@@ -20,10 +20,11 @@ public enum LlamaFactoryData {
         guard datasetDir != "ONLINE", !datasetDir.hasPrefix("REMOTE:") else { return nil }
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : workingDirectory + "/" + path }
         guard let text = regularFileText(resolve(datasetDir + "/dataset_info.json")),
-              let info = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-              let entry = info[name] as? [String: Any],
-              ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"].allSatisfy({ entry[$0] == nil }),
-              let file = entry["file_name"] as? String, file.hasSuffix(".json") || file.hasSuffix(".jsonl") else { return nil }
+            let info = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+            let entry = info[name] as? [String: Any],
+            ["hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"].allSatisfy({ entry[$0] == nil }),
+            let file = entry["file_name"] as? String, file.hasSuffix(".json") || file.hasSuffix(".jsonl")
+        else { return nil }
         let samples = (entry["num_samples"] as? Int).flatMap { $0 > 0 ? $0 : nil }
         return Entry(path: datasetDir + "/" + file, samples: samples)
     }
@@ -32,7 +33,8 @@ public enum LlamaFactoryData {
     public static func regularFileText(_ path: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 1 << 24,
-              let data = FileManager.default.contents(atPath: path) else { return nil }
+            let data = FileManager.default.contents(atPath: path)
+        else { return nil }
         return String(data: data, encoding: .utf8)
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 import Sweep
 import Tracking
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where a run's curves come from: Harrow's metrics lines, or a trainer's own log read as it grows.
@@ -115,8 +115,12 @@ actor MetricsPump {
             for run in active.keys where !stop.contains(where: { $0.run == run }) {
                 guard let mine = histories[run], let d = hyperband.rule.decide(mine, all: all) else { continue }
                 let sign = hyperband.maximize ? -1.0 : 1.0
-                stop.append((run, "hyperband: \(hyperband.metric) \(format(sign * d.value)) at iteration \(d.band) is worse than "
-                             + "\(format(sign * d.threshold)), the cut for the best 1/\(format(hyperband.rule.eta)) of the \(d.reached) trials there"))
+                stop.append(
+                    (
+                        run,
+                        "hyperband: \(hyperband.metric) \(format(sign * d.value)) at iteration \(d.band) is worse than "
+                            + "\(format(sign * d.threshold)), the cut for the best 1/\(format(hyperband.rule.eta)) of the \(d.reached) trials there"
+                    ))
             }
         }
         return stop
@@ -159,14 +163,17 @@ actor MetricsPump {
             active[run]?.offset = 0
         }
         if a.source.format == .hf {
-            guard let batch = HuggingFaceImporter.newPoints(in: a.source.path, state: &a.state, final: final), batch.pointCount > 0 else { return nil }
+            guard let batch = HuggingFaceImporter.newPoints(in: a.source.path, state: &a.state, final: final), batch.pointCount > 0 else {
+                return nil
+            }
             return MetricsUpdate(run: run, offset: Int64(a.state.lastStep), batch: batch, heartbeat: now)
         }
         if a.path == nil { a.path = FilePattern.newest(a.source.path) }
         guard let path = a.path, let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard (try? handle.seek(toOffset: UInt64(a.offset))) != nil, var data = try? handle.read(upToCount: Self.sliceBytes),
-              !data.isEmpty else { return nil }
+            !data.isEmpty
+        else { return nil }
         if a.source.format == .wandb { return wandbUpdate(run: run, data: data, a: a, now: now, final: final) }
         let length = data.count
         // A trainer that died mid-line leaves a last line without a newline: at the end it still counts.
@@ -178,7 +185,8 @@ actor MetricsPump {
         // No line end within a whole line's bound: not a metrics line. Skip to the next line end, or, at the
         // end, past it all.
         guard length >= Self.maxLineBytes,
-              let end = nextLineEnd(handle, from: a.offset + Int64(Self.maxLineBytes)) ?? (final ? fileSize(handle) : nil) else { return nil }
+            let end = nextLineEnd(handle, from: a.offset + Int64(Self.maxLineBytes)) ?? (final ? fileSize(handle) : nil)
+        else { return nil }
         batch = MetricsBatch()
         batch.malformed = 1
         batch.malformedExamples = ["(a line of more than \(Self.maxLineBytes) bytes)"]
@@ -235,7 +243,8 @@ actor MetricsPump {
     /// The offset just past the next newline at or after `from`, read in slices; nil if none is written yet.
     private func nextLineEnd(_ handle: FileHandle, from: Int64) -> Int64? {
         var position = from
-        while (try? handle.seek(toOffset: UInt64(position))) != nil, let data = try? handle.read(upToCount: Self.sliceBytes), !data.isEmpty {
+        while (try? handle.seek(toOffset: UInt64(position))) != nil, let data = try? handle.read(upToCount: Self.sliceBytes), !data.isEmpty
+        {
             if let newline = data.firstIndex(of: UInt8(ascii: "\n")) { return position + Int64(newline - data.startIndex) + 1 }
             position += Int64(data.count)
         }

@@ -20,8 +20,10 @@ actor Proposer {
     private var proposed: Int
     private var done = false
 
-    init(store: Store, experiment: Experiment, identities: IdentityBuilder, earlier: [Trial], runsRoot: String, reuse: ReuseRule,
-         notice: (@Sendable (String) -> Void)?) {
+    init(
+        store: Store, experiment: Experiment, identities: IdentityBuilder, earlier: [Trial], runsRoot: String, reuse: ReuseRule,
+        notice: (@Sendable (String) -> Void)?
+    ) {
         self.store = store
         self.experiment = experiment
         sampler = Search.sampler(experiment)
@@ -56,13 +58,16 @@ actor Proposer {
                 notice?("\(experiment.method.rawValue): no trial left that has not run; the search ends after \(proposed)")
                 break
             }
-            let record = TrialRecord(identity: identities.identity(of: proposal.trial), paramsJSON: proposal.trial.parametersJSON,
-                                     command: experiment.trainer.command, proposal: proposal.explanation.json)
+            let record = TrialRecord(
+                identity: identities.identity(of: proposal.trial), paramsJSON: proposal.trial.parametersJSON,
+                command: experiment.trainer.command, proposal: proposal.explanation.json)
             let (run, rerun) = try store.append(sweep: experiment.name, trial: record, runsRoot: runsRoot, reuse: reuse)
             trials[proposal.trial.key] = proposal.trial
             proposed += 1
             await scheduler.expect(remaining ?? 0)
-            if let rerun { notice?("run \(rerun.run) runs again; since run \(rerun.earlier) (\(rerun.earlierStatus.rawValue)) its identity changed") }
+            if let rerun {
+                notice?("run \(rerun.run) runs again; since run \(rerun.earlier) (\(rerun.earlierStatus.rawValue)) its identity changed")
+            }
             // A trial that already ran (reused under `reuse`) is a result now; the next proposal uses it.
             guard run.status == .queued || run.status == .interrupted else { continue }
             await scheduler.report(proposal.explanation.summary)
@@ -79,14 +84,16 @@ actor Proposer {
         let ranges = try experiment.metric.map { try store.metricRanges(sweep: experiment.name, key: $0.name) } ?? [:]
         let maximize = experiment.metric?.goal == .maximize
         return try store.runs(sweep: experiment.name).map { run in
-            let state: Observation.State = switch run.status {
-            case .succeeded, .stopped_early: .finished
-            case .failed, .timed_out: .failed
-            case .queued, .running, .interrupted: .pending
-            }
+            let state: Observation.State =
+                switch run.status {
+                case .succeeded, .stopped_early: .finished
+                case .failed, .timed_out: .failed
+                case .queued, .running, .interrupted: .pending
+                }
             let range = ranges[run.rowID]
-            return Observation(trial: trials[run.paramsKey ?? ""] ?? Trial(experiment, parameters: run.params), state: state,
-                               best: range.map { maximize ? $0.max : $0.min }, worst: range.map { maximize ? $0.min : $0.max })
+            return Observation(
+                trial: trials[run.paramsKey ?? ""] ?? Trial(experiment, parameters: run.params), state: state,
+                best: range.map { maximize ? $0.max : $0.min }, worst: range.map { maximize ? $0.min : $0.max })
         }
     }
 }

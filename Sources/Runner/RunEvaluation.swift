@@ -19,8 +19,10 @@ public struct RunEvaluation: Sendable {
     /// Added to the scorer's environment (a sweep gives it the slot's thread count).
     public var environment: [String: String] = [:]
 
-    public init(workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil,
-                timeout: Double? = nil) {
+    public init(
+        workingDirectory: String = FileManager.default.currentDirectoryPath, toolDirectory: String? = nil, scorer: [String]? = nil,
+        timeout: Double? = nil
+    ) {
         self.workingDirectory = workingDirectory
         self.toolDirectory = toolDirectory
         self.scorer = scorer
@@ -80,16 +82,20 @@ public struct RunEvaluation: Sendable {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
                 let result = try await evaluate(set, with: backend(argv, run: run, name: set.name), environment: environment)
-                stored = Self.stored(result, seconds: Date().timeIntervalSince(started), prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
+                stored = Self.stored(
+                    result, seconds: Date().timeIntervalSince(started),
+                    prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 stored.weights = set.weights
                 if let start = try? await baseline(of: run, set: set, store: store) {
                     stored.baseline = start.total
                     stored.baselineCheckpoint = start.checkpoint
-                    stored.vsStart = Self.againstStart(stored, startItems: (try? store.checkpointItems(start.checkpoint, evalset: set.name)) ?? [])
+                    stored.vsStart = Self.againstStart(
+                        stored, startItems: (try? store.checkpointItems(start.checkpoint, evalset: set.name)) ?? [])
                 }
             } catch {
-                stored = StoredEval(evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
-                                    seconds: Date().timeIntervalSince(started), error: "\(error)", groups: [], items: [])
+                stored = StoredEval(
+                    evalset: (dir as NSString).lastPathComponent, status: "failed", total: nil, totalStderr: nil, totalNorm: nil,
+                    seconds: Date().timeIntervalSince(started), error: "\(error)", groups: [], items: [])
             }
             try? store.save(stored, run: run.rowID)
             out.append(stored)
@@ -106,15 +112,20 @@ public struct RunEvaluation: Sendable {
     /// The starting model's total on a set and the sha256 of its weights, by which it is cached with its items
     /// (a cache from before items were kept is scored again, once).
     func baseline(of run: Run, set: Evalset, store: Store) async throws -> (total: Double, checkpoint: String)? {
-        guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else { return nil }
+        guard scorer == nil, let base = baseModel(of: run), let weights = sha256(ofFile: base + "/model.safetensors")?.hex else {
+            return nil
+        }
         // Two slots finishing together would both miss the cache and score the same model: one scores, the other
         // waits for it and reads the cache.
         let total = try await StartingScores.shared.once(weights + "\u{0}" + set.name) {
-            if let cached = try store.checkpointScore(weights, evalset: set.name), try !store.checkpointItems(weights, evalset: set.name).isEmpty {
+            if let cached = try store.checkpointScore(weights, evalset: set.name),
+                try !store.checkpointItems(weights, evalset: set.name).isEmpty
+            {
                 return cached
             }
-            let result = try await evaluate(set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
-                                            environment: environment)
+            let result = try await evaluate(
+                set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
+                environment: environment)
             try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
             return result.total
         }
@@ -129,15 +140,18 @@ public struct RunEvaluation: Sendable {
 
     public static func stored(_ r: EvalResult, seconds: Double?, prompts: [String: String] = [:]) -> StoredEval {
         let groups = (r.dimensions + r.taskTypes).map {
-            StoredEval.Group(dimension: $0.dimension, taskType: $0.taskType ?? "", n: $0.n, acc: $0.acc, accStderr: $0.accStderr,
-                             accNorm: $0.accNorm, accNormStderr: $0.accNormStderr)
+            StoredEval.Group(
+                dimension: $0.dimension, taskType: $0.taskType ?? "", n: $0.n, acc: $0.acc, accStderr: $0.accStderr,
+                accNorm: $0.accNorm, accNormStderr: $0.accNormStderr)
         }
         let items = r.items.map {
-            StoredEval.Item(id: $0.id, dimension: $0.dimension, taskType: $0.taskType, correct: $0.correct, correctNorm: $0.correctNorm,
-                            chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text, prompt: prompts[$0.id])
+            StoredEval.Item(
+                id: $0.id, dimension: $0.dimension, taskType: $0.taskType, correct: $0.correct, correctNorm: $0.correctNorm,
+                chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text, prompt: prompts[$0.id])
         }
-        return StoredEval(evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
-                          seconds: seconds, error: nil, groups: groups, items: items)
+        return StoredEval(
+            evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
+            seconds: seconds, error: nil, groups: groups, items: items)
     }
 }
 
@@ -155,8 +169,9 @@ struct JobScorer: ScoreBackend {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let input = folder + "/requests.jsonl", output = folder + "/responses.jsonl", errors = folder + "/stderr.log"
         try ScoreRequest.lines(requests).write(toFile: input, atomically: true, encoding: .utf8)
-        let job = Job(argv: argv, environment: environment, workingDirectory: workingDirectory, stdoutPath: output, stderrPath: errors,
-                      runDir: folder, runID: runID, stdinPath: input)
+        let job = Job(
+            argv: argv, environment: environment, workingDirectory: workingDirectory, stdoutPath: output, stderrPath: errors,
+            runDir: folder, runID: runID, stdinPath: input)
         let handle = try await executor.launch(job)
         let state = await executor.wait(handle)
         guard state == .ended(.exited(0)) else {

@@ -23,8 +23,10 @@ actor Scheduler {
     /// Runs ended by the early-stop rule or hyperband, and why.
     private(set) var stoppedEarly: [Int64: String] = [:]
 
-    init(pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
-         failedBefore: Int, epochs: [String: Double] = [:], report: (@Sendable (SweepProgress) -> Void)?) {
+    init(
+        pending: [Run], slots: Int, deadline: Date?, meanDuration: Double?, startedAt: Date, finishedBefore: Int,
+        failedBefore: Int, epochs: [String: Double] = [:], report: (@Sendable (SweepProgress) -> Void)?
+    ) {
         self.pending = pending
         self.slots = slots
         self.deadline = deadline

@@ -34,12 +34,15 @@ public final class SlurmExecutor: Executor {
         if let t = timeLimit {
             args.append("--time=\(t)")
             // A warning before the limit, so the trainer can save and the run is recorded as timed out.
-            if let minutes = SlurmTime.minutes(t), minutes > 0 { args.append("--signal=B:USR2@\(Slurm.warningSeconds(limitMinutes: minutes))") }
+            if let minutes = SlurmTime.minutes(t), minutes > 0 {
+                args.append("--signal=B:USR2@\(Slurm.warningSeconds(limitMinutes: minutes))")
+            }
         }
         if let c = settings.cpusPerTask { args.append("--cpus-per-task=\(c)") }
         if let m = settings.mem { args.append("--mem=\(m)") }
         if let g = settings.gres { args.append("--gres=\(g)") }
-        submitter = SlurmSubmitter(stateDirectory: stateDirectory, arguments: args + settings.extraArgs, throttle: settings.arrayParallelism)
+        submitter = SlurmSubmitter(
+            stateDirectory: stateDirectory, arguments: args + settings.extraArgs, throttle: settings.arrayParallelism)
         queue = SlurmQueue(jobName: jobName, maxInterval: settings.poll ?? 30)
     }
 
@@ -49,12 +52,16 @@ public final class SlurmExecutor: Executor {
         var env = job.environment
         env["CUDA_VISIBLE_DEVICES"] = nil  // Slurm sets it from --gres
         for key in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"] { env[key] = nil }
-        let script = Slurm.taskScript(argv: job.argv, environment: env, workingDirectory: job.workingDirectory, runDir: job.runDir,
-                                      stdout: job.stdoutPath, stderr: job.stderrPath, stdin: job.stdinPath, runID: job.runID)
+        let script = Slurm.taskScript(
+            argv: job.argv, environment: env, workingDirectory: job.workingDirectory, runDir: job.runDir,
+            stdout: job.stdoutPath, stderr: job.stderrPath, stdin: job.stdinPath, runID: job.runID)
         let path = job.runDir + "/" + Slurm.taskScriptName
         try script.write(toFile: path, atomically: true, encoding: .utf8)
-        for stale in [Slurm.exitStatusName, Slurm.timedOutName, Slurm.jobFileName] { try? FileManager.default.removeItem(atPath: job.runDir + "/" + stale) }
-        let handle = try await submitter.submit(runDir: job.runDir, request: SlurmRequest.request(job.memoryEstimate, settings: settings).arguments)
+        for stale in [Slurm.exitStatusName, Slurm.timedOutName, Slurm.jobFileName] {
+            try? FileManager.default.removeItem(atPath: job.runDir + "/" + stale)
+        }
+        let handle = try await submitter.submit(
+            runDir: job.runDir, request: SlurmRequest.request(job.memoryEstimate, settings: settings).arguments)
         try? (handle.id + "\n").write(toFile: job.runDir + "/" + Slurm.jobFileName, atomically: true, encoding: .utf8)
         await queue.follow(handle, runDir: job.runDir)
         return handle
@@ -91,7 +98,9 @@ public final class SlurmExecutor: Executor {
     /// `sbatch` and writing either, from the queue (the array's manifest names the folder). Queued, running, or
     /// finished with its exit status on disk: handed back to be watched.
     public func reclaim(runDir: String, job: String?) async -> JobHandle? {
-        let recorded = job ?? (try? String(contentsOfFile: runDir + "/" + Slurm.jobFileName, encoding: .utf8))?
+        let recorded =
+            job
+            ?? (try? String(contentsOfFile: runDir + "/" + Slurm.jobFileName, encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         var handle: JobHandle?
         if let recorded, !recorded.isEmpty, Slurm.isTaskID(recorded) {
@@ -151,8 +160,10 @@ actor SlurmSubmitter {
         for request in requests { await submitArray(all.filter { $0.request == request }, request: request) }
     }
 
-    private func submitArray(_ batch: [(runDir: String, request: [String], continuation: CheckedContinuation<JobHandle, any Error>)],
-                             request: [String]) async {
+    private func submitArray(
+        _ batch: [(runDir: String, request: [String], continuation: CheckedContinuation<JobHandle, any Error>)],
+        request: [String]
+    ) async {
         do {
             try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
             let script = stateDirectory + "/" + Slurm.arrayScriptName
@@ -165,9 +176,12 @@ actor SlurmSubmitter {
             let range = "0-\(batch.count - 1)" + (throttle.map { "%\($0)" } ?? "")
             let argv = ["sbatch", "--parsable", "--array=\(range)", "--comment=\(manifest)"] + arguments + request + [script, manifest]
             let result = try await Slurm.command(argv)
-            guard result.status == 0, let id = result.stdout.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
-                  !id.isEmpty, id.allSatisfy(\.isNumber) else {
-                throw ExecutorError("sbatch failed (exit \(result.status)): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            guard result.status == 0,
+                let id = result.stdout.split(separator: ";").first.map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
+                !id.isEmpty, id.allSatisfy(\.isNumber)
+            else {
+                throw ExecutorError(
+                    "sbatch failed (exit \(result.status)): \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
             submitted.append((id, batch.count))
             for (i, entry) in batch.enumerated() { entry.continuation.resume(returning: JobHandle("\(id)_\(i)")) }
@@ -226,7 +240,8 @@ actor SlurmQueue {
         for (id, entry) in snapshot.sorted(by: { $0.key < $1.key }) {
             guard let (array, index) = Slurm.splitTaskID(id), entry.comment.hasSuffix(".runs") else { continue }
             if manifests[entry.comment] == nil {
-                manifests[entry.comment] = ((try? String(contentsOfFile: entry.comment, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+                manifests[entry.comment] = ((try? String(contentsOfFile: entry.comment, encoding: .utf8)) ?? "").split(separator: "\n").map(
+                    String.init)
             }
             if let dirs = manifests[entry.comment], index < dirs.count, dirs[index] == runDir { return JobHandle("\(array)_\(index)") }
         }
@@ -235,8 +250,10 @@ actor SlurmQueue {
 
     private func refresh() async {
         polls += 1
-        guard let result = try? await Slurm.command(["squeue", "--me", "--noheader", "--array", "--name=\(jobName)", "--format=%i|%T|%r|%k"]),
-              result.status == 0 else { return }  // a busy controller: keep the last snapshot, try again next poll
+        guard
+            let result = try? await Slurm.command(["squeue", "--me", "--noheader", "--array", "--name=\(jobName)", "--format=%i|%T|%r|%k"]),
+            result.status == 0
+        else { return }  // a busy controller: keep the last snapshot, try again next poll
         let next = Slurm.parseQueue(result.stdout)
         interval = next == snapshot ? min(maxInterval, interval * 1.5) : 1
         snapshot = next
@@ -288,14 +305,16 @@ public enum Slurm {
     /// One trial's task: its trainer argv, run in the working directory with its environment, its output in the
     /// run folder; SIGTERM is passed on to it; USR2 (the time-limit warning) marks the run timed out and stops it;
     /// the exit status is written last, atomically.
-    public static func taskScript(argv: [String], environment: [String: String], workingDirectory: String, runDir: String,
-                                  stdout: String, stderr: String, stdin: String? = nil, runID: String) -> String {
+    public static func taskScript(
+        argv: [String], environment: [String: String], workingDirectory: String, runDir: String,
+        stdout: String, stderr: String, stdin: String? = nil, runID: String
+    ) -> String {
         let dir = quote(runDir)
         var lines = [
             "#!/bin/sh",
             "# harrow run \(runID): its trainer as a Slurm task. Written by harrow; runs again if the task is requeued.",
             "cd \(quote(workingDirectory)) || exit 96",
-            "rm -f \(dir)/\(exitStatusName) \(dir)/\(timedOutName)",
+            "rm -f \(dir)/\(exitStatusName) \(dir)/\(timedOutName)"
         ]
         for (k, v) in environment.sorted(by: { $0.key < $1.key }) where isName(k) { lines.append("export \(k)=\(quote(v))") }
         lines += [
@@ -307,7 +326,7 @@ public enum Slurm {
             // `wait` returns early when a trap runs: wait again until the trainer is gone.
             "while :; do wait $child; code=$?; kill -0 $child 2>/dev/null || break; done",
             "echo $code > \(dir)/\(exitStatusName).tmp && mv \(dir)/\(exitStatusName).tmp \(dir)/\(exitStatusName)",
-            "exit $code",
+            "exit $code"
         ]
         return lines.joined(separator: "\n") + "\n"
     }
@@ -393,8 +412,9 @@ public enum Slurm {
         }
         guard let state = fields["JobState"] else { return nil }
         let exit = fields["ExitCode"]?.split(separator: ":").map { Int32($0) }
-        return JobRecord(state: state, exitCode: exit?.first ?? nil, signal: exit.flatMap { $0.count > 1 ? $0[1] : nil },
-                         reason: fields["Reason"] ?? "")
+        return JobRecord(
+            state: state, exitCode: exit?.first ?? nil, signal: exit.flatMap { $0.count > 1 ? $0[1] : nil },
+            reason: fields["Reason"] ?? "")
     }
 
     /// What the task left in its run folder.
@@ -408,8 +428,9 @@ public enum Slurm {
 
         static func read(_ runDir: String) -> RunFiles {
             let text = try? String(contentsOfFile: runDir + "/" + exitStatusName, encoding: .utf8)
-            return RunFiles(exitStatus: text.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
-                            timedOut: FileManager.default.fileExists(atPath: runDir + "/" + timedOutName))
+            return RunFiles(
+                exitStatus: text.flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) },
+                timedOut: FileManager.default.fileExists(atPath: runDir + "/" + timedOutName))
         }
     }
 
@@ -442,8 +463,9 @@ public enum Slurm {
 
     /// Runs a Slurm command and collects its output.
     static func command(_ argv: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let result = try await Subprocess.run(.name(argv[0]), arguments: Arguments(Array(argv.dropFirst())),
-                                              output: .string(limit: 1 << 24), error: .string(limit: 1 << 20))
+        let result = try await Subprocess.run(
+            .name(argv[0]), arguments: Arguments(Array(argv.dropFirst())),
+            output: .string(limit: 1 << 24), error: .string(limit: 1 << 20))
         let status: Int32
         switch result.terminationStatus {
         case .exited(let c): status = c

@@ -144,23 +144,27 @@ public final class SweepRunner: Sendable {
         try store.interrupt(lost)
 
         let e = plan.experiment
-        let runsRoot = options.runsDirectory ?? ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
+        let runsRoot =
+            options.runsDirectory ?? ((store.path as NSString).deletingLastPathComponent as NSString).appendingPathComponent("runs")
         let code = GitProvenance.capture(at: (absolute(e.file) as NSString).deletingLastPathComponent)
         let provenance = try store.record(code)
-        let identities = IdentityBuilder(store: store, experiment: e, workingDirectory: options.workingDirectory,
-                                         toolDirectory: options.toolDirectory, code: code)
+        let identities = IdentityBuilder(
+            store: store, experiment: e, workingDirectory: options.workingDirectory,
+            toolDirectory: options.toolDirectory, code: code)
         // An adaptive search (or a random sweep with no bound) registers its earlier proposals again, in order, and
         // proposes the rest as it goes.
         let proposing = Planner.proposesAsItRuns(e)
         let earlier = proposing ? try Proposer.earlier(e, store: store) : []
         let planned = proposing ? earlier.map(\.trial) : plan.trials
         let records = planned.enumerated().map { i, trial in
-            TrialRecord(identity: identities.identity(of: trial), paramsJSON: trial.parametersJSON, command: e.trainer.command,
-                        proposal: proposing ? earlier[i].explanation : nil)
+            TrialRecord(
+                identity: identities.identity(of: trial), paramsJSON: trial.parametersJSON, command: e.trainer.command,
+                proposal: proposing ? earlier[i].explanation : nil)
         }
-        let registration = try store.register(sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
-                                              objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal) }, trials: records,
-                                              runsRoot: absolute(runsRoot), reuse: options.reuse)
+        let registration = try store.register(
+            sweep: e.name, file: e.file, method: e.method.rawValue, spec: spec,
+            objective: e.metric.map { Objective(metric: $0.name, goal: $0.goal) }, trials: records,
+            runsRoot: absolute(runsRoot), reuse: options.reuse)
         let runs = registration.runs
         let reruns = registration.reruns.map { explain($0, code: code) }
         for line in reruns { options.notice?(line) }
@@ -170,30 +174,35 @@ public final class SweepRunner: Sendable {
         let pending = runs.filter { claimable.contains($0.status) }
         let alreadyFinished = runs.filter(\.status.isFinished).count
         let trials = Dictionary(planned.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })  // by params key
-        let proposer = proposing
-            ? Proposer(store: store, experiment: e, identities: identities, earlier: planned, runsRoot: absolute(runsRoot), reuse: options.reuse,
-                       notice: options.notice)
+        let proposer =
+            proposing
+            ? Proposer(
+                store: store, experiment: e, identities: identities, earlier: planned, runsRoot: absolute(runsRoot), reuse: options.reuse,
+                notice: options.notice)
             : nil
         let history = try store.sweeps().first { $0.name == e.name }?.meanDuration
 
         let epochs = trials.compactMapValues { $0["epochs"]?.number }
         let slots = slots
-        let scheduler = Scheduler(pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
-                                  startedAt: started, finishedBefore: alreadyFinished,
-                                  failedBefore: runs.count - pending.count - alreadyFinished - reclaimed.count, epochs: epochs, report: options.progress)
+        let scheduler = Scheduler(
+            pending: pending, slots: slots.count, deadline: options.deadline, meanDuration: history,
+            startedAt: started, finishedBefore: alreadyFinished,
+            failedBefore: runs.count - pending.count - alreadyFinished - reclaimed.count, epochs: epochs, report: options.progress)
         if let proposer { await scheduler.expect(await proposer.remaining ?? 0) }
         let hyperband = e.earlyTerminate.flatMap(Hyperband.init).flatMap { rule in
             e.metric.map { MetricsPump.HyperbandWatch(rule: rule, metric: $0.name, maximize: $0.goal == .maximize) }
         }
-        let pump = MetricsPump(store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) },
-                               hyperband: hyperband)
+        let pump = MetricsPump(
+            store: store, earlyStop: e.earlyStop.map { EarlyStop(patience: $0.patience, minDelta: $0.minDelta) },
+            hyperband: hyperband)
         await pump.loadHistories(runs: runs.map(\.rowID))
         let signals = options.handleSignals ? SignalWatch(scheduler: scheduler, executor: executor, grace: options.killGrace) : nil
         defer { signals?.cancel() }
 
-        let context = TrialContext(store: store, experiment: e, trials: trials, proposer: proposer, scheduler: scheduler, pump: pump,
-                                   executor: executor, owner: owner, provenance: provenance, options: options, claimable: claimable,
-                                   logger: logger, pool: pool)
+        let context = TrialContext(
+            store: store, experiment: e, trials: trials, proposer: proposer, scheduler: scheduler, pump: pump,
+            executor: executor, owner: owner, provenance: provenance, options: options, claimable: claimable,
+            logger: logger, pool: pool)
         await scheduler.report(nil)
         await context.concludeUnfinishedBusiness(runs)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -227,8 +236,9 @@ public final class SweepRunner: Sendable {
         let final = try store.runs(sweep: e.name)
         let storeFailure = await scheduler.storeFailure
         let interrupted = await scheduler.stopping && storeFailure == nil
-        return SweepOutcome(runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted,
-                            reruns: reruns, storeFailure: storeFailure)
+        return SweepOutcome(
+            runs: final, alreadyFinished: alreadyFinished, notStarted: await scheduler.skipped, interrupted: interrupted,
+            reruns: reruns, storeFailure: storeFailure)
     }
 
     /// "run ab12cd34 runs again: code changed since run k3x9a2pq (succeeded): commit a1b2c3d → d4e5f6a (train.py)".
@@ -303,8 +313,11 @@ struct TrialContext: Sendable {
                 // Out of memory: again at half the micro-batch and twice the accumulation (the same training), without
                 // using a retry, while the micro-batch halves exactly.
                 if status == .failed, shrunk < Self.maxShrinks, await !scheduler.stopping,
-                   let cause = (try? store.run(run.id))??.failure?.cause, cause == .outOfMemoryGPU || cause == .outOfMemoryHost,
-                   let shrink = MicroBatch.halved(trial, profile: experiment.trainer.profile, config: experiment.trainer.baseConfig(workingDirectory: options.workingDirectory)) {
+                    let cause = (try? store.run(run.id))??.failure?.cause, cause == .outOfMemoryGPU || cause == .outOfMemoryHost,
+                    let shrink = MicroBatch.halved(
+                        trial, profile: experiment.trainer.profile,
+                        config: experiment.trainer.baseConfig(workingDirectory: options.workingDirectory))
+                {
                     shrunk += 1
                     trial = shrink.trial
                     try? store.note(run: run.rowID, attempt: attempt, "\(cause.label): again at \(shrink.change)")
@@ -335,7 +348,8 @@ struct TrialContext: Sendable {
             return
         }
         func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / 0x1p30) }
-        let why = "needs about \(gib(need)) by its memory estimate (`harrow plan --memory`); a card has \(gib(usable)) "
+        let why =
+            "needs about \(gib(need)) by its memory estimate (`harrow plan --memory`); a card has \(gib(usable)) "
             + "(gpu_memory less a tenth): not started"
         let status = await record(run, attempt, .failed, nil, why, RunFolder(path: run.runDir ?? ""))
         if let ended = try? store.run(run.id) { options.failed?(ended) }
@@ -343,7 +357,6 @@ struct TrialContext: Sendable {
     }
     /// Halvings of the micro-batch after out-of-memory failures: 16 → 2 at most.
     static let maxShrinks = 3
-
 
     /// A registered trial still to run, else a new proposal of an adaptive search.
     func nextRun() async throws -> Run? {
@@ -368,7 +381,8 @@ struct TrialContext: Sendable {
     /// A run whose job outlived its harrow: its curves continue from the stored offset, and it ends as any other.
     func finishReclaimed(_ run: Run, job: JobHandle) async {
         await scheduler.adopted(run)
-        let (status, gone) = await watch(run, job: job, attempt: run.attempt, folder: RunFolder(path: run.runDir ?? ""), offset: run.metricsOffset)
+        let (status, gone) = await watch(
+            run, job: job, attempt: run.attempt, folder: RunFolder(path: run.runDir ?? ""), offset: run.metricsOffset)
         await scheduler.finished(run, status: status, epochs: await trial(run.paramsKey ?? "")?["epochs"]?.number)
         if gone { logger.warning("run \(run.id) was interrupted outside harrow; run the sweep again to run it again") }
     }
@@ -386,16 +400,21 @@ struct TrialContext: Sendable {
                 }
                 expansion = try profile.expand(trial: trial, runDir: folder.path, baseConfig: base)
             } catch {
-                return (await record(run, attempt, .failed, nil, "cannot prepare the \(profile.kind.rawValue) trainer: \(error)", folder), false)
+                return (
+                    await record(run, attempt, .failed, nil, "cannot prepare the \(profile.kind.rawValue) trainer: \(error)", folder), false
+                )
             }
         } else {
-            expansion = CommandTemplate.expand(experiment.trainer.command, trial: trial, program: experiment.program,
-                                               configPath: folder.trialJSON, runDir: folder.path,
-                                               environment: ProcessInfo.processInfo.environment, paths: experiment.parameterPaths)
+            expansion = CommandTemplate.expand(
+                experiment.trainer.command, trial: trial, program: experiment.program,
+                configPath: folder.trialJSON, runDir: folder.path,
+                environment: ProcessInfo.processInfo.environment, paths: experiment.parameterPaths)
         }
         // A W&B script reads its parameters through `wandb.config`, from the config file W&B's agent would write.
-        let wandb = experiment.isWandb
-            ? WandbAgent.environment(sweep: experiment.name, run: run.id, runDir: folder.path, inherited: ProcessInfo.processInfo.environment)
+        let wandb =
+            experiment.isWandb
+            ? WandbAgent.environment(
+                sweep: experiment.name, run: run.id, runDir: folder.path, inherited: ProcessInfo.processInfo.environment)
             : [:]
         if let path = wandb["WANDB_SWEEP_PARAM_PATH"] {
             expansion.files[path] = WandbAgent.configYAML(WandbAgent.config(trial, paths: experiment.parameterPaths))
@@ -407,7 +426,8 @@ struct TrialContext: Sendable {
             try folder.prepare(attempt: attempt, trial: trial, files: expansion.files)
             for input in Inputs.files(of: trial, workingDirectory: options.workingDirectory) {
                 let digest = store.digest(ofFile: input.path)
-                try store.recordArtifact(run: run.rowID, role: "input:\(input.role)", path: input.path, sha256: digest?.hex, size: digest?.size)
+                try store.recordArtifact(
+                    run: run.rowID, role: "input:\(input.role)", path: input.path, sha256: digest?.hex, size: digest?.size)
             }
         } catch {
             if let e = error as? StoreError, e.cannotWrite { await abandon(e) }
@@ -416,17 +436,21 @@ struct TrialContext: Sendable {
 
         var env = [
             "HARROW_RUN_ID": run.id, "HARROW_RUN_DIR": folder.path, "HARROW_METRICS": folder.metrics,
-            "OMP_NUM_THREADS": String(slot.threads), "OPENBLAS_NUM_THREADS": String(slot.threads), "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": String(slot.threads), "OPENBLAS_NUM_THREADS": String(slot.threads), "PYTHONUNBUFFERED": "1"
         ]
-        if !slot.gpus.isEmpty { env["CUDA_VISIBLE_DEVICES"] = slot.gpus.map(String.init).joined(separator: ",") }
-        else if let gpu = slot.gpu { env["CUDA_VISIBLE_DEVICES"] = String(gpu) }
+        if !slot.gpus.isEmpty {
+            env["CUDA_VISIBLE_DEVICES"] = slot.gpus.map(String.init).joined(separator: ",")
+        } else if let gpu = slot.gpu {
+            env["CUDA_VISIBLE_DEVICES"] = String(gpu)
+        }
         env.merge(wandb) { _, w in w }
         var argv = expansion.argv
         if !argv[0].contains("/"), let tools = options.toolDirectory, FileManager.default.isExecutableFile(atPath: tools + "/" + argv[0]) {
             argv[0] = tools + "/" + argv[0]
         }
-        var job = Job(argv: argv, environment: env, workingDirectory: options.workingDirectory, stdoutPath: folder.stdout,
-                      stderrPath: folder.stderr, runDir: folder.path, runID: run.id, timeout: experiment.trainer.timeout)
+        var job = Job(
+            argv: argv, environment: env, workingDirectory: options.workingDirectory, stdoutPath: folder.stdout,
+            stderrPath: folder.stderr, runDir: folder.path, runID: run.id, timeout: experiment.trainer.timeout)
         job.memoryEstimate = options.memoryEstimate?(trial)
         let handle: JobHandle
         do {
@@ -442,10 +466,12 @@ struct TrialContext: Sendable {
         try? store.started(run: run.rowID, job: job.id, executor: executor.kind, provenance: provenance)
         await scheduler.launched(run, job: job, executor: executor.kind)
         // The trainer's own log when it names one (relative to the run folder, its output directory).
-        let source = experiment.trainerLog.map { log in
-            MetricsSource(format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys,
-                          metricsLines: log.format == .hf || log.format == .wandb ? folder.metrics : nil)
-        } ?? .harrow(folder.metrics)
+        let source =
+            experiment.trainerLog.map { log in
+                MetricsSource(
+                    format: log.format, path: log.format == .hf ? folder.path : folder.path + "/" + log.path, keys: log.keys,
+                    metricsLines: log.format == .hf || log.format == .wandb ? folder.metrics : nil)
+            } ?? .harrow(folder.metrics)
         await pump.watch(run: run.rowID, source: source, offset: offset)
         // The kernel's OOM kills so far: a local trainer ended by SIGKILL while the count rose was its OOM killer's.
         let killsBefore = executor.kind == "local" ? KernelLog.oomKills() : nil
@@ -480,8 +506,10 @@ struct TrialContext: Sendable {
             var signal: Int32?, code: Int32?
             if case .signaled(let s)? = termination { signal = s }
             if case .exited(let c)? = termination { code = c }
-            note = OOMKiller.note(signal: signal, exitCode: code, killsBefore: killsBefore, killsAfter: KernelLog.oomKills(),
-                                  kernelLines: KernelLog.killLines(), pid: Int32(job.id)) ?? note
+            note =
+                OOMKiller.note(
+                    signal: signal, exitCode: code, killsBefore: killsBefore, killsAfter: KernelLog.oomKills(),
+                    kernelLines: KernelLog.killLines(), pid: Int32(job.id)) ?? note
         }
         let recorded = await record(run, attempt, status, termination, note, folder)
         if recorded == .succeeded { await checkMetricArrived(run) }
@@ -495,10 +523,12 @@ struct TrialContext: Sendable {
     /// arrive (a script that logs `val/loss` for a sweep on `val_loss`, or forgot `wandb.log`).
     func checkMetricArrived(_ run: Run) async {
         guard let metric = experiment.metric?.name, let keys = try? store.metricKeys(run: run.rowID), !keys.contains(metric),
-              await pump.firstMissingMetric() else { return }
+            await pump.firstMissingMetric()
+        else { return }
         let logged = keys.isEmpty ? "it logged nothing" : "it logged " + keys.sorted().joined(separator: ", ")
         let where_ = experiment.isWandb ? " (read from its .wandb file; is `wandb.log` called with that key?)" : ""
-        let message = "the sweep's metric \(metric) was never logged by \(run.id); \(logged)\(where_). "
+        let message =
+            "the sweep's metric \(metric) was never logged by \(run.id); \(logged)\(where_). "
             + "Searches and hyperband see no result for such runs"
         if let notice = options.notice { notice(message) } else { logger.warning("\(message)") }
     }
@@ -513,11 +543,15 @@ struct TrialContext: Sendable {
         }
         guard evaluate, let e = experiment.evaluation else { return }
         await scheduler.report("\(run.id) evaluating on \(e.evalsets.count) evalset\(e.evalsets.count == 1 ? "" : "s")")
-        var evaluation = RunEvaluation(workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
-                                       timeout: e.timeout)
+        var evaluation = RunEvaluation(
+            workingDirectory: options.workingDirectory, toolDirectory: options.toolDirectory, scorer: e.scorer,
+            timeout: e.timeout)
         // On a cluster the evaluation runs as a job there too.
-        if executor.kind != "local" { evaluation.executor = executor }
-        else if let threads { evaluation.environment = ["OMP_NUM_THREADS": String(threads), "OPENBLAS_NUM_THREADS": String(threads)] }
+        if executor.kind != "local" {
+            evaluation.executor = executor
+        } else if let threads {
+            evaluation.environment = ["OMP_NUM_THREADS": String(threads), "OPENBLAS_NUM_THREADS": String(threads)]
+        }
         for result in await evaluation.run(run, evalsets: e.evalsets, store: store) where result.status != "succeeded" {
             logger.error("evaluation of \(run.id) on \(result.evalset) failed: \(result.error ?? "")")
         }
@@ -535,8 +569,10 @@ struct TrialContext: Sendable {
 
     /// Records how an attempt ended. A store that cannot be written stops the sweep: the run stays
     /// `running` in the store, and the next harrow finds it abandoned and runs it again.
-    func record(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
-                _ folder: RunFolder) async -> RunStatus {
+    func record(
+        _ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
+        _ folder: RunFolder
+    ) async -> RunStatus {
         do {
             return try write(run, attempt, status, termination, error, folder)
         } catch {
@@ -554,8 +590,10 @@ struct TrialContext: Sendable {
         }
     }
 
-    private func write(_ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
-                       _ folder: RunFolder) throws -> RunStatus {
+    private func write(
+        _ run: Run, _ attempt: Int, _ status: RunStatus, _ termination: Termination?, _ error: String?,
+        _ folder: RunFolder
+    ) throws -> RunStatus {
         var exitCode: Int32?, signal: Int32?
         switch termination {
         case .exited(let c)?: exitCode = c
@@ -563,8 +601,9 @@ struct TrialContext: Sendable {
         case nil: break
         }
         let tail = status == .succeeded ? nil : (error.map { $0 + "\n" } ?? "") + (folder.stderrTail() ?? "")
-        try store.finish(run: run.rowID, attempt: attempt, status: status, exitCode: exitCode, signal: signal,
-                         stderrTail: tail?.isEmpty == true ? nil : tail, error: error)
+        try store.finish(
+            run: run.rowID, attempt: attempt, status: status, exitCode: exitCode, signal: signal,
+            stderrTail: tail?.isEmpty == true ? nil : tail, error: error)
         return status
     }
 }

@@ -70,7 +70,8 @@ public enum Ablation {
         let names = Set(trials.flatMap(\.keys))
         let otherValues = names.reduce(0) { n, name in n + Set(trials.map { $0[name] }).count - 1 }
         guard trials.count <= 1 + otherValues, r.changes.allSatisfy({ $0.count <= 2 }),
-              r.changes.filter({ $0.count == 1 }).count * 2 >= trials.count - 1 else { return nil }
+            r.changes.filter({ $0.count == 1 }).count * 2 >= trials.count - 1
+        else { return nil }
         return r
     }
 }

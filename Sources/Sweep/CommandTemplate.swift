@@ -15,8 +15,10 @@ public enum CommandTemplate {
 
     /// `paths` gives nested parameters their `parameters:` keys, so W&B's macros pass them as W&B does: one argument
     /// per top-level name, a nested group as a dict (`--optimizer={'lr': 0.001}`).
-    public static func expand(_ template: [String], trial: Trial, program: String?, configPath: String, runDir: String,
-                              environment: [String: String] = [:], paths: [String: [String]] = [:]) -> Expansion {
+    public static func expand(
+        _ template: [String], trial: Trial, program: String?, configPath: String, runDir: String,
+        environment: [String: String] = [:], paths: [String: [String]] = [:]
+    ) -> Expansion {
         let args = WandbAgent.config(trial, paths: paths)
         var argv: [String] = []
         var files: [String: String] = [:]
@@ -64,8 +66,10 @@ public enum CommandTemplate {
         return names
     }
 
-    private static func substitute(_ token: String, trial: Trial, configPath: String, runDir: String,
-                                   environment: [String: String]) -> String {
+    private static func substitute(
+        _ token: String, trial: Trial, configPath: String, runDir: String,
+        environment: [String: String]
+    ) -> String {
         guard token.contains("{") else { return token }
         var out = token.replacingAll("{config}", with: configPath).replacingAll("{run_dir}", with: runDir)
         for name in parameterPlaceholders(in: out) {

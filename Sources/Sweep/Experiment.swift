@@ -120,7 +120,9 @@ public struct Experiment: Sendable {
         public var eta: Double
         public var strict: Bool
 
-        public init(type: String = "hyperband", minIter: Int? = nil, maxIter: Int? = nil, s: Double? = nil, eta: Double = 3, strict: Bool = true) {
+        public init(
+            type: String = "hyperband", minIter: Int? = nil, maxIter: Int? = nil, s: Double? = nil, eta: Double = 3, strict: Bool = true
+        ) {
             self.type = type
             self.minIter = minIter
             self.maxIter = maxIter

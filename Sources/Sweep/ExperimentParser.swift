@@ -8,23 +8,27 @@ extension Experiment {
     static let harrowKeys = [
         "name", "description", "method", "metric", "parameters", "count", "seed", "run_cap", "program", "command",
         "trainer", "resources", "exclude", "where", "early_terminate", "early_stop", "diagnosis", "eval", "executor",
-        "advice", "data", "notify",
+        "advice", "data", "notify"
     ]
     /// Keys W&B knows that Harrow accepts and ignores, with a warning.
     static let wandbOnlyKeys = ["metrics", "controller", "scheduler", "apiVersion", "kind", "job", "image_uri", "entity", "project"]
-    static let specKeys = ["values", "value", "min", "max", "distribution", "q", "mu", "sigma", "a", "b", "probabilities", "expr", "parameters"]
+    static let specKeys = [
+        "values", "value", "min", "max", "distribution", "q", "mu", "sigma", "a", "b", "probabilities", "expr", "parameters"
+    ]
     static let distributionNames = [
         "constant", "categorical", "categorical_w_probabilities", "int_uniform", "uniform", "q_uniform",
         "log_uniform_values", "inv_log_uniform_values", "q_log_uniform_values", "normal", "q_normal", "log_normal",
-        "q_log_normal", "beta", "q_beta",
+        "q_log_normal", "beta", "q_beta"
     ]
     /// W&B's deprecated distributions whose bounds are natural logs, with the `_values` form each is sampled as.
     static let logBoundDistributions = [
-        "log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values", "inv_log_uniform": "inv_log_uniform_values",
+        "log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values", "inv_log_uniform": "inv_log_uniform_values"
     ]
-    static let commandMacros = ["${env}", "${interpreter}", "${program}", "${args}", "${args_no_equals}", "${args_no_hyphens}",
-                                "${args_no_boolean_flags}", "${args_json}", "${args_json_file}", "${args_append_hydra}",
-                                "${args_override_hydra}"]
+    static let commandMacros = [
+        "${env}", "${interpreter}", "${program}", "${args}", "${args_no_equals}", "${args_no_hyphens}",
+        "${args_no_boolean_flags}", "${args_json}", "${args_json_file}", "${args_append_hydra}",
+        "${args_override_hydra}"
+    ]
 
     /// Parses an experiment file's text. `file` is used in messages and to name an unnamed sweep.
     /// Throws every error found at once; warnings travel in `warnings`.
@@ -36,7 +40,8 @@ extension Experiment {
             result.warnings = parser.diagnostics
             return result
         }
-        throw ExperimentError(diagnostics: parser.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
+        throw ExperimentError(
+            diagnostics: parser.diagnostics.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) })
     }
 
     /// Where a top-level key's value is written, for problems found after parsing (a command's options against
@@ -158,7 +163,9 @@ struct ExperimentParser {
                     error(value, "method 'custom' needs W&B's scheduler, which Harrow does not run", hint: "use 'grid' or 'random'")
                 default:
                     methodFailed = true
-                    error(value, "unknown method '\(m)'", hint: didYouMean(m, ["grid", "random", "bayes", "tpe"]) ?? "one of: grid, random, bayes, tpe")
+                    error(
+                        value, "unknown method '\(m)'",
+                        hint: didYouMean(m, ["grid", "random", "bayes", "tpe"]) ?? "one of: grid, random, bayes, tpe")
                 }
             case "metric": experiment.metric = parseMetric(value)
             case "parameters": parametersNode = value
@@ -186,8 +193,9 @@ struct ExperimentParser {
             case _ where Experiment.wandbOnlyKeys.contains(key):
                 warning(keyNode, "'\(key)' is a W&B setting Harrow does not act on; it is ignored")
             default:
-                error(keyNode, "unknown key '\(key)'",
-                      hint: didYouMean(key, Experiment.harrowKeys + Experiment.wandbOnlyKeys)
+                error(
+                    keyNode, "unknown key '\(key)'",
+                    hint: didYouMean(key, Experiment.harrowKeys + Experiment.wandbOnlyKeys)
                         ?? "known keys: \(Experiment.harrowKeys.joined(separator: ", "))")
             }
         }
@@ -197,11 +205,15 @@ struct ExperimentParser {
             // only by a YAML tag (`!!str lr` and `lr`). Every later step keys parameters by name, so one is refused.
             var seen = Set<String>()
             experiment.parameters = parseParameters(parametersNode, prefix: []).sorted { $0.path.lexicographicallyPrecedes($1.path) }
-                .map { var p = $0.parameter; p.path = $0.path; return p }
+                .map {
+                    var p = $0.parameter; p.path = $0.path; return p
+                }
                 .filter { p in
                     if seen.insert(p.name).inserted { return true }
-                    diagnostics.append(Diagnostic(.error, p.location, "parameter '\(p.name)' is given twice",
-                                                  hint: "keep one of them (nested blocks join names with `.`)"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .error, p.location, "parameter '\(p.name)' is given twice",
+                            hint: "keep one of them (nested blocks join names with `.`)"))
                     return false
                 }
         } else {
@@ -222,8 +234,9 @@ struct ExperimentParser {
         // Harrow's own files (`trainer:` or the built-in trainer) keep grid as their default.
         if top["method"] == nil, top["program"] != nil || top["command"] != nil {
             methodFailed = true
-            error(nil, "'method' is a required property",
-                  hint: "a W&B sweep file names its search: add `method: grid`, `random` or `bayes` (or Harrow's `tpe`)")
+            error(
+                nil, "'method' is a required property",
+                hint: "a W&B sweep file names its search: add `method: grid`, `random` or `bayes` (or Harrow's `tpe`)")
         }
         // A random sweep without `count` or `run_cap` runs until it is stopped, as W&B's does: `Planner.limit` is nil
         // and the runner draws its trials one at a time (`harrow sweep` then needs `--deadline`).
@@ -231,24 +244,31 @@ struct ExperimentParser {
         if let name = experiment.metric?.name, let renamed = experiment.trainer.metrics?.keys[name] { experiment.metric?.name = renamed }
         if experiment.isWandb, let parametersNode, let first = yaml11Strings(parametersNode).first {
             let count = yaml11Strings(parametersNode).count
-            warning(first, "`\(first.scalar!.string)` is a number here but a string to `wandb sweep`, which reads YAML 1.1 (PyYAML)"
+            warning(
+                first,
+                "`\(first.scalar!.string)` is a number here but a string to `wandb sweep`, which reads YAML 1.1 (PyYAML)"
                     + (count > 1 ? " (\(count) such values in `parameters`)" : ""),
-                    hint: "write it `\(ParamValue.double(first.float ?? 0).yaml)` (a `.` and a signed exponent), so the file means the same under W&B")
+                hint:
+                    "write it `\(ParamValue.double(first.float ?? 0).yaml)` (a `.` and a signed exponent), so the file means the same under W&B"
+            )
         }
         if experiment.method.isAdaptive, experiment.metric == nil {
-            error(root, "a \(experiment.method.rawValue) search needs `metric` to know what to optimise",
-                  hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
+            error(
+                root, "a \(experiment.method.rawValue) search needs `metric` to know what to optimise",
+                hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
         }
         if let node = earlyTerminateNode, experiment.earlyTerminate != nil, experiment.metric == nil {
-            warning(node, "hyperband compares trials by the sweep's `metric`; without one it is not applied",
-                    hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
+            warning(
+                node, "hyperband compares trials by the sweep's `metric`; without one it is not applied",
+                hint: "add e.g. `metric: {name: val/loss, goal: minimize}`")
         }
         if experiment.method == .grid, let countNode {
             warning(countNode, "`count` applies to random sweeps; a grid runs every point (use `run_cap` to limit it)")
         }
 
-        resolve(&experiment, commandNode: trainerCommand?.node ?? wandbCommand?.node ?? root,
-                excludeNode: excludeNode, whereNode: whereNode)
+        resolve(
+            &experiment, commandNode: trainerCommand?.node ?? wandbCommand?.node ?? root,
+            excludeNode: excludeNode, whereNode: whereNode)
         return experiment
     }
 
@@ -295,7 +315,8 @@ struct ExperimentParser {
         switch node {
         case .scalar(let s):
             guard s.style == .plain || s.style == .any, node.float != nil, node.int == nil,
-                  s.string.contains(where: { $0 == "e" || $0 == "E" }), !s.string.contains(".") else { return [] }
+                s.string.contains(where: { $0 == "e" || $0 == "E" }), !s.string.contains(".")
+            else { return [] }
             return [node]
         case .sequence(let seq): return seq.flatMap(yaml11Strings)
         case .mapping(let m): return m.flatMap { yaml11Strings($0.value) }
@@ -359,8 +380,9 @@ struct ExperimentParser {
 
     mutating func argv(_ node: Node, _ key: String) -> [String]? {
         guard case .sequence(let seq) = node else {
-            error(node, "`\(key)` must be a list of arguments, found \(describe(node))",
-                  hint: "write the argv as a block list (`- python`, `- train.py`, …); arguments never pass through a shell")
+            error(
+                node, "`\(key)` must be a list of arguments, found \(describe(node))",
+                hint: "write the argv as a block list (`- python`, `- train.py`, …); arguments never pass through a shell")
             return nil
         }
         var out: [String] = []
@@ -384,8 +406,9 @@ struct ExperimentParser {
             let name = k.scalar?.string ?? ""
             if !allowed.contains(name) {
                 known = false
-                error(k, "unknown key '\(name)' in \(context)",
-                      hint: didYouMean(name, allowed) ?? "known keys: \(allowed.joined(separator: ", "))")
+                error(
+                    k, "unknown key '\(name)' in \(context)",
+                    hint: didYouMean(name, allowed) ?? "known keys: \(allowed.joined(separator: ", "))")
             }
         }
         return known
@@ -410,7 +433,9 @@ struct ExperimentParser {
         var goal = Experiment.Metric.Goal.minimize
         if let g = m["goal"] {
             let text = string(g, "metric.goal") ?? "minimize"
-            if let parsed = Experiment.Metric.Goal(rawValue: text) { goal = parsed } else {
+            if let parsed = Experiment.Metric.Goal(rawValue: text) {
+                goal = parsed
+            } else {
                 error(g, "metric goal must be 'minimize' or 'maximize', found '\(text)'", hint: didYouMean(text, ["minimize", "maximize"]))
             }
         }
@@ -427,7 +452,9 @@ struct ExperimentParser {
         if let l = m["metrics"] { trainer.metrics = parseMetricsLog(l) }
         if let r = m["retries"] { trainer.retries = integer(r, "trainer.retries", atLeast: 0) ?? 0 }
         if let p = m["profile"] {
-            if let c = m["command"] { error(c, "`trainer.command` and `trainer.profile` both say how to start the trainer", hint: "keep one") }
+            if let c = m["command"] {
+                error(c, "`trainer.command` and `trainer.profile` both say how to start the trainer", hint: "keep one")
+            }
             guard let profile = parseProfile(p, in: m) else { return nil }
             trainer.profile = profile
             if trainer.metrics == nil { trainer.metrics = profile.metrics }
@@ -477,7 +504,9 @@ struct ExperimentParser {
     mutating func parseMetricsLog(_ node: Node) -> Experiment.MetricsLog? {
         let formats = Experiment.MetricsLog.Format.allCases.map(\.rawValue)
         guard let m = node.mapping else {
-            error(node, "`trainer.metrics` must be a mapping like `{format: llamafactory}`", hint: "formats: \(formats.joined(separator: ", "))")
+            error(
+                node, "`trainer.metrics` must be a mapping like `{format: llamafactory}`",
+                hint: "formats: \(formats.joined(separator: ", "))")
             return nil
         }
         checkKeys(m, allowed: ["format", "path", "keys"], in: "trainer.metrics")
@@ -493,11 +522,16 @@ struct ExperimentParser {
         if let k = m["keys"] {
             if let km = k.mapping {
                 for (key, value) in km {
-                    guard let from = key.scalar?.string, let to = string(value, "trainer.metrics.keys.\(key.scalar?.string ?? "")") else { continue }
+                    guard let from = key.scalar?.string, let to = string(value, "trainer.metrics.keys.\(key.scalar?.string ?? "")") else {
+                        continue
+                    }
                     keys[from] = to
                 }
             } else {
-                error(k, "`trainer.metrics.keys` maps the log's names onto Harrow's, e.g. `{loss: train/loss, eval_loss: val/loss, global_step: step}`")
+                error(
+                    k,
+                    "`trainer.metrics.keys` maps the log's names onto Harrow's, e.g. `{loss: train/loss, eval_loss: val/loss, global_step: step}`"
+                )
             }
         }
         let path = m["path"].flatMap { string($0, "trainer.metrics.path") } ?? Experiment.MetricsLog.defaultPath(format)
@@ -530,9 +564,13 @@ struct ExperimentParser {
             error(node, "`executor` must be a mapping like `{type: slurm, partition: gpu, gres: \"gpu:1\"}`")
             return nil
         }
-        checkKeys(m, allowed: ["type", "partition", "time", "cpus_per_task", "mem", "gres", "gpu_memory", "array_parallelism",
-                           "extra_args", "poll"],
-                  in: "executor")
+        checkKeys(
+            m,
+            allowed: [
+                "type", "partition", "time", "cpus_per_task", "mem", "gres", "gpu_memory", "array_parallelism",
+                "extra_args", "poll"
+            ],
+            in: "executor")
         var settings = Experiment.ExecutorSettings()
         if let t = m["type"], let name = string(t, "executor.type") {
             guard let kind = Experiment.ExecutorSettings.Kind(rawValue: name) else {
@@ -545,8 +583,9 @@ struct ExperimentParser {
         if let n = m["time"] {
             let text = n.scalar?.string ?? ""
             if SlurmTime.minutes(text) == nil {
-                error(n, "`executor.time` must be a Slurm time limit, found \(describe(n))",
-                      hint: "minutes (`90`), `H:MM:SS` (`4:00:00`) or `D-HH:MM:SS` (`1-12:00:00`), as sbatch --time takes it")
+                error(
+                    n, "`executor.time` must be a Slurm time limit, found \(describe(n))",
+                    hint: "minutes (`90`), `H:MM:SS` (`4:00:00`) or `D-HH:MM:SS` (`1-12:00:00`), as sbatch --time takes it")
             } else {
                 settings.time = text
             }
@@ -555,7 +594,9 @@ struct ExperimentParser {
         if let n = m["mem"] { settings.mem = n.scalar?.string }
         if let n = m["gres"] { settings.gres = string(n, "executor.gres") }
         if let n = m["gpu_memory"] {
-            if let bytes = Self.bytes(n.scalar?.string ?? "") { settings.gpuMemory = bytes } else {
+            if let bytes = Self.bytes(n.scalar?.string ?? "") {
+                settings.gpuMemory = bytes
+            } else {
                 error(n, "`executor.gpu_memory` must be a size like 80GB, 24 GiB or 16000MB")
             }
         }
@@ -570,8 +611,10 @@ struct ExperimentParser {
     /// `80GB`, `24 GiB`, `16000MB`, `1.5T` in bytes; GB and GiB alike are 2³⁰ (cards are sold and reported in GiB).
     static func bytes(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: " ", with: "")
-        let units: [(String, Double)] = [("TIB", 0x1p40), ("TB", 0x1p40), ("T", 0x1p40), ("GIB", 0x1p30), ("GB", 0x1p30), ("G", 0x1p30),
-                                         ("MIB", 0x1p20), ("MB", 0x1p20), ("M", 0x1p20)]
+        let units: [(String, Double)] = [
+            ("TIB", 0x1p40), ("TB", 0x1p40), ("T", 0x1p40), ("GIB", 0x1p30), ("GB", 0x1p30), ("G", 0x1p30),
+            ("MIB", 0x1p20), ("MB", 0x1p20), ("M", 0x1p20)
+        ]
         for (suffix, scale) in units where t.hasSuffix(suffix) {
             guard let n = Double(t.dropLast(suffix.count)), n > 0, n.isFinite else { return nil }
             return Int(n * scale)
@@ -607,12 +650,18 @@ struct ExperimentParser {
                 ids.append(i)
             }
             if let n = m["gpu_memory"] {
-                if let bytes = Self.bytes(n.scalar?.string ?? "") { packing.memory = bytes } else {
+                if let bytes = Self.bytes(n.scalar?.string ?? "") {
+                    packing.memory = bytes
+                } else {
                     error(n, "`resources.gpu_memory` must be a size like 80GB, 24 GiB or 16000MB")
                 }
             }
             if let n = m["gpus_per_trial"], let k = integer(n, "resources.gpus_per_trial", atLeast: 1) {
-                if k > ids.count { error(n, "`gpus_per_trial` is \(k), but only \(ids.count) GPUs are listed") } else { packing.perTrial = k }
+                if k > ids.count {
+                    error(n, "`gpus_per_trial` is \(k), but only \(ids.count) GPUs are listed")
+                } else {
+                    packing.perTrial = k
+                }
             }
             return .gpus(ids)
         }
@@ -678,7 +727,8 @@ extension ExperimentParser {
         }
         let evalsets = items.compactMap { v -> String? in if case .string(let s) = v { s } else { nil } }
         guard evalsets.count == items.count else { error(sets, "evalset folders are paths (text)"); return nil }
-        return .init(evalsets: evalsets, scorer: m["scorer"].flatMap { argv($0, "eval.scorer") }, timeout: m["timeout"].flatMap { duration($0) })
+        return .init(
+            evalsets: evalsets, scorer: m["scorer"].flatMap { argv($0, "eval.scorer") }, timeout: m["timeout"].flatMap { duration($0) })
     }
 
     mutating func parseDiagnosis(_ node: Node) -> [String: Double] {
@@ -690,8 +740,9 @@ extension ExperimentParser {
         for (k, v) in m {
             let name = k.scalar?.string ?? ""
             guard DiagnosisSettings.names.contains(name) else {
-                error(k, "unknown diagnosis threshold '\(name)'",
-                      hint: didYouMean(name, DiagnosisSettings.names) ?? "known: \(DiagnosisSettings.names.joined(separator: ", "))")
+                error(
+                    k, "unknown diagnosis threshold '\(name)'",
+                    hint: didYouMean(name, DiagnosisSettings.names) ?? "known: \(DiagnosisSettings.names.joined(separator: ", "))")
                 continue
             }
             if let n = number(v, "diagnosis.\(name)") { out[name] = n.value }

@@ -32,8 +32,9 @@ public struct Expression: Sendable, CustomStringConvertible {
     /// Resolves names to slots so evaluation is an array index, not a dictionary lookup.
     public func bound(to slots: [String: Int]) throws(ExpressionError) -> Expression {
         for name in names where slots[name] == nil {
-            throw ExpressionError("unknown parameter '\(name)'", offset: 0,
-                                  hint: didYouMean(name, slots.keys))
+            throw ExpressionError(
+                "unknown parameter '\(name)'", offset: 0,
+                hint: didYouMean(name, slots.keys))
         }
         return Expression(source: source, root: root.bound(to: slots), names: names)
     }
@@ -375,8 +376,9 @@ struct ExpressionParser {
             }
             if accept("(") != nil {
                 guard Expression.functions.contains(w) else {
-                    throw ExpressionError("unknown function '\(w)'", offset: token.offset,
-                                          hint: didYouMean(w, Expression.functions) ?? "functions: \(Expression.functions.sorted().joined(separator: ", "))")
+                    throw ExpressionError(
+                        "unknown function '\(w)'", offset: token.offset,
+                        hint: didYouMean(w, Expression.functions) ?? "functions: \(Expression.functions.sorted().joined(separator: ", "))")
                 }
                 var args: [Expression.Node] = []
                 if accept(")") == nil {
@@ -404,9 +406,11 @@ struct ExpressionParser {
             if c == " " || c == "\t" || c == "\n" { i += 1; continue }
             if ("0"..."9").contains(c) || (c == "." && i + 1 < chars.count && ("0"..."9").contains(chars[i + 1])) {
                 var text = ""
-                while i < chars.count, ("0"..."9").contains(chars[i]) || chars[i] == "." || chars[i] == "_"
-                    || chars[i] == "e" || chars[i] == "E"
-                    || ((chars[i] == "-" || chars[i] == "+") && (chars[i - 1] == "e" || chars[i - 1] == "E")) {
+                while i < chars.count,
+                    ("0"..."9").contains(chars[i]) || chars[i] == "." || chars[i] == "_"
+                        || chars[i] == "e" || chars[i] == "E"
+                        || ((chars[i] == "-" || chars[i] == "+") && (chars[i - 1] == "e" || chars[i - 1] == "E"))
+                {
                     if chars[i] != "_" { text.unicodeScalars.append(chars[i]) }
                     i += 1
                 }

@@ -78,9 +78,11 @@ public enum MemoryEstimate {
         /// The 16-bit or 32-bit dtype the checkpoint is stored in (`torch_dtype`, or `dtype` in transformers ≥ 4.56).
         public var dtype: String?
 
-        public init(modelType: String = "llama", hiddenSize: Int, intermediateSize: Int, layers: Int, attentionHeads: Int,
-                    keyValueHeads: Int? = nil, headDim: Int? = nil, vocabSize: Int, tiedEmbeddings: Bool = false,
-                    qkvBias: Bool = false, outputBias: Bool = false, mlpBias: Bool = false, dtype: String? = nil) {
+        public init(
+            modelType: String = "llama", hiddenSize: Int, intermediateSize: Int, layers: Int, attentionHeads: Int,
+            keyValueHeads: Int? = nil, headDim: Int? = nil, vocabSize: Int, tiedEmbeddings: Bool = false,
+            qkvBias: Bool = false, outputBias: Bool = false, mlpBias: Bool = false, dtype: String? = nil
+        ) {
             self.modelType = modelType
             self.hiddenSize = hiddenSize
             self.intermediateSize = intermediateSize
@@ -116,7 +118,7 @@ public enum MemoryEstimate {
                 Projection(name: "o_proj", inputs: q, outputs: h, bias: outputBias),
                 Projection(name: "gate_proj", inputs: h, outputs: i, bias: mlpBias),
                 Projection(name: "up_proj", inputs: h, outputs: i, bias: mlpBias),
-                Projection(name: "down_proj", inputs: i, outputs: h, bias: mlpBias),
+                Projection(name: "down_proj", inputs: i, outputs: h, bias: mlpBias)
             ]
         }
 
@@ -146,19 +148,23 @@ public enum MemoryEstimate {
         /// has no `hidden_size`.
         public static func parse(configJSON text: String) throws(ShapeError) -> ModelShape {
             guard let data = text.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data),
-                  var config = object as? [String: Any] else { throw ShapeError("config.json is not a JSON object") }
+                var config = object as? [String: Any]
+            else { throw ShapeError("config.json is not a JSON object") }
             if config["hidden_size"] == nil, let text = config["text_config"] as? [String: Any] {
                 config = text.merging(config.filter { $0.key == "model_type" && text["model_type"] == nil }) { a, _ in a }
             }
             func int(_ key: String) -> Int? {
                 guard let n = config[key] as? NSNumber, String(cString: n.objCType) != "c", n.doubleValue == n.doubleValue.rounded(),
-                      n.doubleValue >= 1, n.doubleValue < 1e12 else { return nil }
+                    n.doubleValue >= 1, n.doubleValue < 1e12
+                else { return nil }
                 return n.intValue
             }
             func required(_ key: String) throws(ShapeError) -> Int {
                 guard let v = int(key) else {
-                    throw ShapeError(config[key] == nil || config[key] is NSNull ? "config.json has no \(key)"
-                                                                                 : "config.json's \(key) is not a positive integer")
+                    throw ShapeError(
+                        config[key] == nil || config[key] is NSNull
+                            ? "config.json has no \(key)"
+                            : "config.json's \(key) is not a positive integer")
                 }
                 return v
             }
@@ -225,9 +231,11 @@ public enum MemoryEstimate {
         /// Micro-batches whose gradients add up before each optimiser step.
         public var gradientAccumulation: Int
 
-        public init(training: Training, weights: WeightFormat, halfActivations: Bool? = nil, microBatch: Int, sequenceLength: Int,
-                    gradientCheckpointing: Bool = false, memoryEfficientAttention: Bool = true, doubleQuantisation: Bool = true,
-                    cuda: Bool = true, adaptersInFP32: Bool = true, gradientAccumulation: Int = 1) {
+        public init(
+            training: Training, weights: WeightFormat, halfActivations: Bool? = nil, microBatch: Int, sequenceLength: Int,
+            gradientCheckpointing: Bool = false, memoryEfficientAttention: Bool = true, doubleQuantisation: Bool = true,
+            cuda: Bool = true, adaptersInFP32: Bool = true, gradientAccumulation: Int = 1
+        ) {
             self.training = training
             self.weights = weights
             self.halfActivations = halfActivations ?? (weights != .fp32)
@@ -274,8 +282,10 @@ public enum MemoryEstimate {
     /// Weight bytes of `n` elements in NF4: n/2 bytes of 4-bit codes plus the block constants.
     public static func nf4Bytes(_ n: Int, doubleQuantisation: Bool) -> Int {
         let blocks = (n + nf4BlockSize - 1) / nf4BlockSize
-        let constants = doubleQuantisation ? blocks + fp32Bytes * ((blocks + nf4SecondBlockSize - 1) / nf4SecondBlockSize)
-                                           : fp32Bytes * blocks
+        let constants =
+            doubleQuantisation
+            ? blocks + fp32Bytes * ((blocks + nf4SecondBlockSize - 1) / nf4SecondBlockSize)
+            : fp32Bytes * blocks
         return (n + 1) / 2 + constants
     }
 
@@ -318,23 +328,36 @@ public enum MemoryEstimate {
         switch s.weights {
         case .fp32, .bf16, .fp16:
             let bytes = shape.parameters * s.weights.elementBytes
-            terms.append(Term(name: "weights", bytes: bytes, formula: "\(grouped(shape.parameters)) params × \(s.weights.elementBytes) B (\(formatName))"))
+            terms.append(
+                Term(
+                    name: "weights", bytes: bytes,
+                    formula: "\(grouped(shape.parameters)) params × \(s.weights.elementBytes) B (\(formatName))"))
         case .nf4:
-            let quantised = shape.layers * shape.projections.reduce(0) { $0 + nf4Bytes($1.weights, doubleQuantisation: s.doubleQuantisation) }
+            let quantised =
+                shape.layers * shape.projections.reduce(0) { $0 + nf4Bytes($1.weights, doubleQuantisation: s.doubleQuantisation) }
             let unquantised = other + shape.layers * shape.projections.reduce(0) { $0 + $1.parameters - $1.weights }
             let bytes = quantised + unquantised * halfBytes
-            terms.append(Term(name: "weights", bytes: bytes,
-                              formula: "\(grouped(linear - shape.layers * shape.projections.reduce(0) { $0 + $1.parameters - $1.weights })) projection weights in NF4 "
-                                + "= \(grouped(quantised)) B + \(grouped(unquantised)) other params × 2 B"))
-            assumptions.append(s.doubleQuantisation ? "NF4: 4 bits a weight, an 8-bit constant per 64 weights and an fp32 one per 256 of those (QLoRA's double quantisation)"
-                                                    : "NF4: 4 bits a weight and an fp32 constant per 64 weights (no double quantisation)")
+            terms.append(
+                Term(
+                    name: "weights", bytes: bytes,
+                    formula:
+                        "\(grouped(linear - shape.layers * shape.projections.reduce(0) { $0 + $1.parameters - $1.weights })) projection weights in NF4 "
+                        + "= \(grouped(quantised)) B + \(grouped(unquantised)) other params × 2 B"))
+            assumptions.append(
+                s.doubleQuantisation
+                    ? "NF4: 4 bits a weight, an 8-bit constant per 64 weights and an fp32 one per 256 of those (QLoRA's double quantisation)"
+                    : "NF4: 4 bits a weight and an fp32 constant per 64 weights (no double quantisation)")
         case .int8:
             let rows = shape.layers * shape.projections.reduce(0) { $0 + $1.outputs }
             let weights = shape.layers * shape.projections.reduce(0) { $0 + $1.weights }
             let quantised = weights + rows * int8RowScaleBytes
             let unquantised = shape.parameters - weights
-            terms.append(Term(name: "weights", bytes: quantised + unquantised * halfBytes,
-                              formula: "\(grouped(weights)) projection weights × 1 B + \(grouped(rows)) row scales × 4 B + \(grouped(unquantised)) other params × 2 B"))
+            terms.append(
+                Term(
+                    name: "weights", bytes: quantised + unquantised * halfBytes,
+                    formula:
+                        "\(grouped(weights)) projection weights × 1 B + \(grouped(rows)) row scales × 4 B + \(grouped(unquantised)) other params × 2 B"
+                ))
         }
 
         // Trainable parameters, their gradients and AdamW's moments.
@@ -351,19 +374,32 @@ public enum MemoryEstimate {
             trainable = shape.layers * perLayer
             trainableBytes = s.adaptersInFP32 || s.weights == .fp32 ? adapterBytes : halfBytes
             let dtype = trainableBytes == adapterBytes ? "fp32" : "16-bit"
-            terms.append(Term(name: "lora_params", bytes: trainable * trainableBytes,
-                              formula: "\(shape.layers) layers × r \(rank) × (in + out) of \(chosen.map(\.name).joined(separator: ", ")) = \(grouped(trainable)) params × \(trainableBytes) B (\(dtype))"))
-            assumptions.append(!s.adaptersInFP32 ? "LoRA adapters, their gradients and AdamW moments in 16 bits (pure_bf16)"
-                                : s.cuda ? "LoRA adapters, their gradients and AdamW moments in fp32 (PEFT's autocast_adapter_dtype)"
-                                : "LoRA adapters, their gradients and AdamW moments in fp32")
+            terms.append(
+                Term(
+                    name: "lora_params", bytes: trainable * trainableBytes,
+                    formula:
+                        "\(shape.layers) layers × r \(rank) × (in + out) of \(chosen.map(\.name).joined(separator: ", ")) = \(grouped(trainable)) params × \(trainableBytes) B (\(dtype))"
+                ))
+            assumptions.append(
+                !s.adaptersInFP32
+                    ? "LoRA adapters, their gradients and AdamW moments in 16 bits (pure_bf16)"
+                    : s.cuda
+                        ? "LoRA adapters, their gradients and AdamW moments in fp32 (PEFT's autocast_adapter_dtype)"
+                        : "LoRA adapters, their gradients and AdamW moments in fp32")
         }
-        terms.append(Term(name: "gradients", bytes: trainable * trainableBytes,
-                          formula: "\(grouped(trainable)) trainable params × \(trainableBytes) B"))
-        terms.append(Term(name: "optimizer_states", bytes: adamStatesPerParameter * trainable * trainableBytes,
-                          formula: "AdamW: 2 moments × \(grouped(trainable)) params × \(trainableBytes) B"))
+        terms.append(
+            Term(
+                name: "gradients", bytes: trainable * trainableBytes,
+                formula: "\(grouped(trainable)) trainable params × \(trainableBytes) B"))
+        terms.append(
+            Term(
+                name: "optimizer_states", bytes: adamStatesPerParameter * trainable * trainableBytes,
+                formula: "AdamW: 2 moments × \(grouped(trainable)) params × \(trainableBytes) B"))
         let stepBytes = adamForeachTemporaries * trainable * trainableBytes
-        terms.append(Term(name: "optimizer_step", bytes: stepBytes,
-                          formula: "AdamW foreach's √(second moments) while it steps: \(grouped(trainable)) params × \(trainableBytes) B"))
+        terms.append(
+            Term(
+                name: "optimizer_step", bytes: stepBytes,
+                formula: "AdamW foreach's √(second moments) while it steps: \(grouped(trainable)) params × \(trainableBytes) B"))
 
         // Activations.
         let tokens = s.microBatch * s.sequenceLength
@@ -382,19 +418,26 @@ public enum MemoryEstimate {
             if !targets.contains("down_proj") { unsaved += e * shape.intermediateSize }
             if !targets.contains("gate_proj"), !targets.contains("up_proj") { unsaved += e * shape.hiddenSize }
             loraBytes -= tokens * unsaved
-            loraNote = (dropout > 0 ? " + adapters' A outputs and dropout copies and masks" : " + adapters' A outputs")
+            loraNote =
+                (dropout > 0 ? " + adapters' A outputs and dropout copies and masks" : " + adapters' A outputs")
                 + (unsaved > 0 ? " − \(grouped(unsaved)) B/token frozen projections do not keep" : "")
         }
-        let scores = s.memoryEfficientAttention ? 0
+        let scores =
+            s.memoryEfficientAttention
+            ? 0
             : s.microBatch * shape.attentionHeads * s.sequenceLength * s.sequenceLength * eagerAttentionBytesPerScore(elementBytes: e)
         let full = layerBytes + loraBytes + scores
         let activations: Int, formula: String
         let perToken = layerActivationBytesPerToken(shape, elementBytes: e)
-        let scoreNote = s.memoryEfficientAttention ? "" : " + eager attention \(s.microBatch)·\(shape.attentionHeads)·\(s.sequenceLength)²·\(eagerAttentionBytesPerScore(elementBytes: e)) B"
+        let scoreNote =
+            s.memoryEfficientAttention
+            ? ""
+            : " + eager attention \(s.microBatch)·\(shape.attentionHeads)·\(s.sequenceLength)²·\(eagerAttentionBytesPerScore(elementBytes: e)) B"
         if s.gradientCheckpointing {
             // Each layer's input is kept; one layer's activations are rebuilt at a time in the backward pass.
             activations = shape.layers * tokens * shape.hiddenSize * e + full
-            formula = "checkpointed: \(shape.layers) layer inputs × \(tokens) tokens × \(shape.hiddenSize) × \(e) B + one layer (\(grouped(perToken)) B/token\(loraNote)\(scoreNote))"
+            formula =
+                "checkpointed: \(shape.layers) layer inputs × \(tokens) tokens × \(shape.hiddenSize) × \(e) B + one layer (\(grouped(perToken)) B/token\(loraNote)\(scoreNote))"
         } else {
             activations = shape.layers * full
             formula = "\(shape.layers) layers × \(tokens) tokens × \(grouped(perToken)) B/token\(loraNote)\(scoreNote)"
@@ -405,14 +448,21 @@ public enum MemoryEstimate {
         let logits = tokens * shape.vocabSize * logitsPer
         terms.append(Term(name: "logits", bytes: logits, formula: "\(tokens) tokens × vocab \(grouped(shape.vocabSize)) × \(logitsPer) B"))
 
-        let allocated = terms.filter { ["weights", "lora_params", "optimizer_states"].contains($0.name) }.reduce(0) { $0 + $1.bytes }
+        let allocated =
+            terms.filter { ["weights", "lora_params", "optimizer_states"].contains($0.name) }.reduce(0) { $0 + $1.bytes }
             + max(activations + logits + (accumulates ? trainable * trainableBytes : 0), trainable * trainableBytes + stepBytes)
         let context = s.cuda ? cudaContextBytes : 0
         let slack = s.cuda ? Int((Double(allocated) * allocatorSlackFraction).rounded()) : 0
         terms.append(Term(name: "cuda_context", bytes: context, formula: s.cuda ? "stated constant, 512 MiB" : "none: trains on the CPU"))
-        terms.append(Term(name: "allocator_slack", bytes: slack, formula: s.cuda ? "10% of the \(grouped(allocated)) B allocated" : "none: trains on the CPU"))
-        if !s.cuda { assumptions.insert("on the CPU: no CUDA context or caching allocator; saved tensors counted as PyTorch keeps them", at: 0) }
-        assumptions.append(s.memoryEfficientAttention ? "SDPA memory-efficient attention (no seq² scores)" : "eager attention (seq² scores kept)")
+        terms.append(
+            Term(
+                name: "allocator_slack", bytes: slack,
+                formula: s.cuda ? "10% of the \(grouped(allocated)) B allocated" : "none: trains on the CPU"))
+        if !s.cuda {
+            assumptions.insert("on the CPU: no CUDA context or caching allocator; saved tensors counted as PyTorch keeps them", at: 0)
+        }
+        assumptions.append(
+            s.memoryEfficientAttention ? "SDPA memory-efficient attention (no seq² scores)" : "eager attention (seq² scores kept)")
         assumptions.append(s.gradientCheckpointing ? "gradient checkpointing on" : "no gradient checkpointing")
         assumptions.append("micro-batch \(s.microBatch) × \(s.sequenceLength) tokens, every sequence at full length")
         if accumulates { assumptions.append("\(s.gradientAccumulation) micro-batches a step: gradients held through each backward pass") }
@@ -468,7 +518,7 @@ extension MemoryEstimate {
     static let llamaFactoryDefaults: [String: ParamValue] = [
         "finetuning_type": .string("lora"), "lora_rank": .int(8), "lora_target": .string("all"), "lora_dropout": .int(0),
         "cutoff_len": .int(2048), "disable_gradient_checkpointing": .bool(false), "flash_attn": .string("auto"),
-        "double_quantization": .bool(true), "per_device_train_batch_size": .int(8),
+        "double_quantization": .bool(true), "per_device_train_batch_size": .int(8)
     ]
 
     /// Any trainer on transformers' TrainingArguments and PEFT's LoraConfig: `per_device_train_batch_size` 8,
@@ -476,7 +526,7 @@ extension MemoryEstimate {
     /// models are q_proj and v_proj).
     static let transformersDefaults: [String: ParamValue] = [
         "per_device_train_batch_size": .int(8), "gradient_checkpointing": .bool(false), "lora_r": .int(8), "lora_dropout": .int(0),
-        "lora_targets": .list([.string("q_proj"), .string("v_proj")]),
+        "lora_targets": .list([.string("q_proj"), .string("v_proj")])
     ]
 
     /// A trial's settings under Harrow's, LLaMA-Factory's and TrainingArguments' names: the trial's parameters (under
@@ -504,7 +554,8 @@ extension MemoryEstimate {
             switch value(names) {
             case .bool(let b)?: b
             case .int(let i)?: i != 0
-            case .string(let s)?: ["true", "yes", "1"].contains(s.lowercased()) ? true : ["false", "no", "0"].contains(s.lowercased()) ? false : nil
+            case .string(let s)?:
+                ["true", "yes", "1"].contains(s.lowercased()) ? true : ["false", "no", "0"].contains(s.lowercased()) ? false : nil
             default: nil
             }
         }
@@ -524,41 +575,55 @@ extension MemoryEstimate {
 
     /// The `config.json` a trial's model has: `models/NAME/config.json` for Harrow's shipped `base` and `chat`, else
     /// the folder the trial names (relative paths as the runner resolves them: against the working directory).
-    public static func modelConfigPath(_ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:]) -> Result<String, Unavailable> {
+    public static func modelConfigPath(_ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:]) -> Result<
+        String, Unavailable
+    > {
         let lookup = Lookup(trial: trial, config: config, profile: trainer.profile, defaults: [:])
-        guard let model = lookup.string(modelNames), !model.isEmpty else { return .failure(Unavailable("no base_model or model_name_or_path")) }
+        guard let model = lookup.string(modelNames), !model.isEmpty else {
+            return .failure(Unavailable("no base_model or model_name_or_path"))
+        }
         let folder = TrainerContract.modelPath(model)
         return .success(folder.hasSuffix(".json") ? folder : (folder.hasSuffix("/") ? folder : folder + "/") + "config.json")
     }
 
     /// The trial's settings; `shape` gives the checkpoint's dtype where the trainer loads in it.
-    public static func settings(_ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:],
-                                shape: ModelShape) -> Result<Settings, Unavailable> {
+    public static func settings(
+        _ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:],
+        shape: ModelShape
+    ) -> Result<Settings, Unavailable> {
         let kind = Trainer(trainer)
-        let defaults: [String: ParamValue] = switch kind {
-        case .harrowTrain: harrowTrainDefaults
-        case .llamaFactory: llamaFactoryDefaults
-        case .other: transformersDefaults
-        }
+        let defaults: [String: ParamValue] =
+            switch kind {
+            case .harrowTrain: harrowTrainDefaults
+            case .llamaFactory: llamaFactoryDefaults
+            case .other: transformersDefaults
+            }
         let s = Lookup(trial: trial, config: config, profile: trainer.profile, defaults: defaults)
 
-        guard let batch = s.int(batchNames) else { return .failure(Unavailable("no micro-batch size (batch_size or per_device_train_batch_size)")) }
-        guard let length = s.int(lengthNames) else { return .failure(Unavailable("no sequence length (max_seq_len, cutoff_len or max_length)")) }
+        guard let batch = s.int(batchNames) else {
+            return .failure(Unavailable("no micro-batch size (batch_size or per_device_train_batch_size)"))
+        }
+        guard let length = s.int(lengthNames) else {
+            return .failure(Unavailable("no sequence length (max_seq_len, cutoff_len or max_length)"))
+        }
 
         // Full fine-tuning or LoRA.
         let type = s.string(["finetuning_type"])?.lowercased()
-        if let type, type != "full", type != "lora" { return .failure(Unavailable("finetuning_type \(type) is not estimated (full or lora are)")) }
+        if let type, type != "full", type != "lora" {
+            return .failure(Unavailable("finetuning_type \(type) is not estimated (full or lora are)"))
+        }
         let full = s.bool(["full_finetune"]) == true || type == "full"
         let training: Training
         if full {
             training = .full
         } else {
             guard let rank = s.int(rankNames) else { return .failure(Unavailable("no LoRA rank (lora_r or lora_rank)")) }
-            let names: [String] = switch s.value(targetNames) {
-            case .list(let items)?: items.map(\.plain)
-            case .string(let text)?: text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            default: []
-            }
+            let names: [String] =
+                switch s.value(targetNames) {
+                case .list(let items)?: items.map(\.plain)
+                case .string(let text)?: text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                default: []
+                }
             // LLaMA-Factory's `all` and PEFT's `all-linear`: every linear layer but the output head.
             let targets = names.contains { $0 == "all" || $0 == "all-linear" } ? ModelShape.projectionNames : names
             if let unknown = targets.first(where: { !ModelShape.projectionNames.contains($0) }) {
@@ -574,7 +639,9 @@ extension MemoryEstimate {
         if let bits, bits != 4, bits != 8 { return .failure(Unavailable("quantization_bit \(bits) is not estimated (4 or 8 are)")) }
         let half: WeightFormat? = s.bool(["pure_bf16", "bf16"]) == true ? .bf16 : s.bool(["fp16"]) == true ? .fp16 : nil
         let stated = (s.string(["torch_dtype", "dtype"]) ?? "").lowercased()
-        let statedFormat: WeightFormat? = stated.contains("bfloat16") || stated == "bf16" ? .bf16
+        let statedFormat: WeightFormat? =
+            stated.contains("bfloat16") || stated == "bf16"
+            ? .bf16
             : stated.contains("float16") || stated == "fp16" ? .fp16 : stated.contains("float32") || stated == "fp32" ? .fp32 : nil
         let checkpointDtype: WeightFormat = (shape.dtype ?? "").contains("bfloat16") ? .bf16 : .fp16
         var weights: WeightFormat
@@ -594,26 +661,31 @@ extension MemoryEstimate {
         if bits == 4 { weights = .nf4 } else if bits == 8 { weights = .int8 }
         let halfActivations = kind != .harrowTrain && (weights != .fp32 || half != nil)
 
-        let checkpointing: Bool = switch kind {
-        case .harrowTrain: false
-        case .llamaFactory: s.bool(["disable_gradient_checkpointing"]) != true
-        case .other: s.bool(["gradient_checkpointing"]) == true
-        }
+        let checkpointing: Bool =
+            switch kind {
+            case .harrowTrain: false
+            case .llamaFactory: s.bool(["disable_gradient_checkpointing"]) != true
+            case .other: s.bool(["gradient_checkpointing"]) == true
+            }
         // Eager attention when asked for (`attn_implementation: eager`, LLaMA-Factory's `flash_attn: disabled`) and in
         // harrow-train, which keeps each sequence's t × t probabilities; otherwise SDPA, transformers' default.
         let attention = (s.string(["attn_implementation", "flash_attn"]) ?? "").lowercased()
         let eager = kind == .harrowTrain || attention == "eager" || attention == "disabled"
         let doubleQuant = s.bool(["double_quantization", "bnb_4bit_use_double_quant"]) ?? (kind == .llamaFactory)
-        return .success(Settings(training: training, weights: weights, halfActivations: halfActivations, microBatch: batch,
-                                 sequenceLength: length, gradientCheckpointing: checkpointing, memoryEfficientAttention: !eager,
-                                 doubleQuantisation: doubleQuant, cuda: kind != .harrowTrain,
-                                 adaptersInFP32: s.bool(["pure_bf16"]) != true, gradientAccumulation: s.int(accumulationNames) ?? 1))
+        return .success(
+            Settings(
+                training: training, weights: weights, halfActivations: halfActivations, microBatch: batch,
+                sequenceLength: length, gradientCheckpointing: checkpointing, memoryEfficientAttention: !eager,
+                doubleQuantisation: doubleQuant, cuda: kind != .harrowTrain,
+                adaptersInFP32: s.bool(["pure_bf16"]) != true, gradientAccumulation: s.int(accumulationNames) ?? 1))
     }
 
     /// A trial's estimate, or why there is none. `readModelConfig` returns the text of a `config.json` path (nil when
     /// there is no such file); the caller does the reading and may cache it.
-    public static func forTrial(_ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:],
-                                readModelConfig: (String) -> String?) -> Result<Estimate, Unavailable> {
+    public static func forTrial(
+        _ trial: Trial, trainer: Experiment.Trainer, config: [String: ParamValue] = [:],
+        readModelConfig: (String) -> String?
+    ) -> Result<Estimate, Unavailable> {
         let path: String
         switch modelConfigPath(trial, trainer: trainer, config: config) {
         case .failure(let why): return .failure(why)

@@ -39,7 +39,8 @@ public enum MicroBatch {
         let batch = setting("batch_size", unset: "batch_size")
         guard let b = batch.value, b >= 2, b % 2 == 0 else { return nil }
         // An accumulation the trial does not set goes under the names its micro-batch came by.
-        let accumulation = setting("grad_accum", unset: batch.name == trainingArgumentsNames["batch_size"] ? trainingArgumentsNames["grad_accum"]! : "grad_accum")
+        let accumulation = setting(
+            "grad_accum", unset: batch.name == trainingArgumentsNames["batch_size"] ? trainingArgumentsNames["grad_accum"]! : "grad_accum")
         let a = accumulation.value ?? 1
         var names = trial.names, values = trial.values
         func set(_ name: String, _ value: Int) {
@@ -47,7 +48,8 @@ public enum MicroBatch {
         }
         set(batch.name, b / 2)
         set(accumulation.name, a * 2)
-        return Shrink(trial: Trial(names: names, values: values, command: []), batch: (batch.name, b, b / 2),
-                      accumulation: (accumulation.name, a, a * 2))
+        return Shrink(
+            trial: Trial(names: names, values: values, command: []), batch: (batch.name, b, b / 2),
+            accumulation: (accumulation.name, a, a * 2))
     }
 }

@@ -65,15 +65,19 @@ public enum NextNight {
             summary.append("No run reported \(metric): nothing to narrow, the search is kept as it was.")
             return Proposal(changes: [], summary: summary, best: nil)
         }
-        summary.append("Its best run: \(metric) \(format(best.value!)) at " + searched(experiment).compactMap { p in
-            best.params[p.name].map { "\(p.name) \($0.plain)" }
-        }.joined(separator: ", ") + (best.verdict.map { " (\($0.replacingAll("_", with: " ")))" } ?? "") + ".")
+        summary.append(
+            "Its best run: \(metric) \(format(best.value!)) at "
+                + searched(experiment).compactMap { p in
+                    best.params[p.name].map { "\(p.name) \($0.plain)" }
+                }.joined(separator: ", ") + (best.verdict.map { " (\($0.replacingAll("_", with: " ")))" } ?? "") + ".")
         let share = Dictionary(effects.map { ($0.parameter, $0.share) }, uniquingKeysWith: { a, _ in a })
 
         var changes: [Change] = []
         for p in searched(experiment) {
-            if let c = change(p, experiment: experiment, outcomes: outcomes, best: best, share: share[p.name], metric: metric,
-                              lowerIsBetter: lowerIsBetter) {
+            if let c = change(
+                p, experiment: experiment, outcomes: outcomes, best: best, share: share[p.name], metric: metric,
+                lowerIsBetter: lowerIsBetter)
+            {
                 changes.append(c)
             }
         }
@@ -85,8 +89,11 @@ public enum NextNight {
         if best.verdict == "stalled_start", let w = best.params["warmup_ratio"]?.number {
             let raised = [w, max(w * 2, w + 0.03)].map { roundSignificant($0) }
             changes.removeAll { $0.parameter == "warmup_ratio" }
-            changes.append(Change(parameter: "warmup_ratio", spec: values(raised.map(ParamValue.double)),
-                                  reasons: ["the best run's loss was flat at the start (stalled start): a larger warmup is tried beside its \(format(w))"]))
+            changes.append(
+                Change(
+                    parameter: "warmup_ratio", spec: values(raised.map(ParamValue.double)),
+                    reasons: ["the best run's loss was flat at the start (stalled start): a larger warmup is tried beside its \(format(w))"]
+                ))
         }
         return Proposal(changes: changes, summary: summary, best: best)
     }
@@ -104,26 +111,37 @@ public enum NextNight {
         }
     }
 
-    static func change(_ p: Experiment.Parameter, experiment: Experiment, outcomes: [Outcome], best: Outcome, share: Double?, metric: String,
-                       lowerIsBetter: Bool) -> Change? {
+    static func change(
+        _ p: Experiment.Parameter, experiment: Experiment, outcomes: [Outcome], best: Outcome, share: Double?, metric: String,
+        lowerIsBetter: Bool
+    ) -> Change? {
         guard let bestValue = best.params[p.name] else { return nil }
         // A data-scaling axis asks what more records buy; the report's scaling panel answers it, and the night's
         // best run is, as a rule, the largest set.
         if ["max_samples", "train_records"].contains(p.name) {
-            return Change(parameter: p.name, spec: nil, reasons: [
-                "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"])
+            return Change(
+                parameter: p.name, spec: nil,
+                reasons: [
+                    "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"
+                ])
         }
         // The mixing ratio trades domain fit against forgetting, which a domain metric does not see: judged by
         // val loss alone, no general data would always win.
         if p.name == "mix_ratio", !metric.contains("forgetting") {
-            return Change(parameter: p.name, spec: nil, reasons: [
-                "kept as searched: mix_ratio trades \(metric) against forgetting, which \(metric) does not measure "
-                + "(sweep on `forgetting`, or compare its values with `harrow compare`)"])
+            return Change(
+                parameter: p.name, spec: nil,
+                reasons: [
+                    "kept as searched: mix_ratio trades \(metric) against forgetting, which \(metric) does not measure "
+                        + "(sweep on `forgetting`, or compare its values with `harrow compare`)"
+                ])
         }
         // Unimportant: fixed at the best run's value.
         if let share, share < minorShare {
-            return Change(parameter: p.name, spec: "{value: \(bestValue.yaml)}",
-                          reasons: ["explained \(percent(share)) of \(metric)'s variance (under \(percent(minorShare))): fixed at the best run's \(bestValue.yaml)"])
+            return Change(
+                parameter: p.name, spec: "{value: \(bestValue.yaml)}",
+                reasons: [
+                    "explained \(percent(share)) of \(metric)'s variance (under \(percent(minorShare))): fixed at the best run's \(bestValue.yaml)"
+                ])
         }
         switch p.distribution {
         case .categorical(let choices):
@@ -137,7 +155,9 @@ public enum NextNight {
     }
 
     /// A grid axis: drop values whose runs all went wrong, keep the best value's neighbours, extend past an edge.
-    static func narrowLevels(_ name: String, _ levels: [ParamValue], outcomes: [Outcome], best: ParamValue, share: Double?, metric: String) -> Change? {
+    static func narrowLevels(_ name: String, _ levels: [ParamValue], outcomes: [Outcome], best: ParamValue, share: Double?, metric: String)
+        -> Change?
+    {
         var reasons: [String] = []
         var kept = levels
         for level in levels where level != best {
@@ -148,14 +168,19 @@ public enum NextNight {
                 kept.removeAll { $0 == level }
                 let verdicts = Dictionary(grouping: bad) { $0.value == nil ? "failed" : ($0.verdict ?? "").replacingAll("_", with: " ") }
                     .sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }.joined(separator: ", ")
-                reasons.append("\(level.yaml) dropped: " + (runs.count == 1 ? "its one run went wrong (\(verdicts))"
-                                                           : "all \(runs.count) of its runs went wrong (\(verdicts))"))
+                reasons.append(
+                    "\(level.yaml) dropped: "
+                        + (runs.count == 1
+                            ? "its one run went wrong (\(verdicts))"
+                            : "all \(runs.count) of its runs went wrong (\(verdicts))"))
             }
         }
         let numbers = kept.compactMap(\.number)
         if numbers.count == kept.count, kept.count >= 2, let b = best.number {
             let sorted = Array(Set(numbers)).sorted()
-            guard let i = sorted.firstIndex(of: b) else { return reasons.isEmpty ? nil : Change(parameter: name, spec: values(kept), reasons: reasons) }
+            guard let i = sorted.firstIndex(of: b) else {
+                return reasons.isEmpty ? nil : Change(parameter: name, spec: values(kept), reasons: reasons)
+            }
             var window = Array(sorted[max(0, i - 1)...min(sorted.count - 1, i + 1)])
             let integral = kept.allSatisfy { if case .int = $0 { true } else { false } }
             // The best at an edge of what was tried: the optimum may lie beyond it, so one step further is tried.
@@ -164,12 +189,15 @@ public enum NextNight {
             let edge = b == tried.last ? 1 : b == tried.first ? -1 : 0
             if sorted.count >= 2, edge != 0, let step = beyond(sorted, upward: edge > 0, name: name, integral: integral) {
                 if edge < 0 { window.insert(step, at: 0) } else { window.append(step) }
-                reasons.append("the best run's \(format(b)) is at the \(edge < 0 ? "low" : "high") edge of the values tried: \(format(step)) added beyond it")
+                reasons.append(
+                    "the best run's \(format(b)) is at the \(edge < 0 ? "low" : "high") edge of the values tried: \(format(step)) added beyond it"
+                )
             }
             if window.count < sorted.count {
                 let dropped = sorted.filter { !window.contains($0) }.map(format).joined(separator: ", ")
-                reasons.append("narrowed to the best run's \(format(b)) and its neighbours (\(dropped) left out)"
-                               + (share.map { "; it explained \(percent($0)) of \(metric)'s variance" } ?? ""))
+                reasons.append(
+                    "narrowed to the best run's \(format(b)) and its neighbours (\(dropped) left out)"
+                        + (share.map { "; it explained \(percent($0)) of \(metric)'s variance" } ?? ""))
             }
             kept = window.map { integral ? .int(Int($0.rounded())) : .double($0) }
         }
@@ -222,7 +250,8 @@ public enum NextNight {
         if integral {
             spec = "{distribution: int_uniform, min: \(Int(low.rounded(.down))), max: \(Int(high.rounded(.up)))}"
         } else {
-            spec = "{distribution: \(log ? "log_uniform_values" : "uniform"), min: \(ParamValue.double(roundSignificant(low)).yaml), "
+            spec =
+                "{distribution: \(log ? "log_uniform_values" : "uniform"), min: \(ParamValue.double(roundSignificant(low)).yaml), "
                 + "max: \(ParamValue.double(roundSignificant(high)).yaml)}"
         }
         return Change(parameter: p.name, spec: spec, reasons: ["narrowed to the span of the best \(top.count) of \(ranked.count) runs"])
@@ -234,13 +263,19 @@ public enum NextNight {
         case "overfitting":
             guard let at = best.bestEpoch, at < epochs * 0.8 else { return nil }
             let around = Array(Set([max(1, at.rounded(.down)), max(1, at.rounded(.up))])).sorted()
-            return Change(parameter: "epochs", spec: values(around.map { .int(Int($0)) }),
-                          reasons: ["the best run over-fitted: its val loss was lowest at epoch \(format(at)) of \(format(epochs)), so "
-                                    + "\(around.map(format).joined(separator: " and ")) epochs are tried"])
+            return Change(
+                parameter: "epochs", spec: values(around.map { .int(Int($0)) }),
+                reasons: [
+                    "the best run over-fitted: its val loss was lowest at epoch \(format(at)) of \(format(epochs)), so "
+                        + "\(around.map(format).joined(separator: " and ")) epochs are tried"
+                ])
         case "under_trained":
             let more = [epochs, epochs * 2]
-            return Change(parameter: "epochs", spec: values(more.map { .int(Int($0)) }),
-                          reasons: ["the best run was still improving at its end (under-trained): \(format(epochs * 2)) epochs are tried beside \(format(epochs))"])
+            return Change(
+                parameter: "epochs", spec: values(more.map { .int(Int($0)) }),
+                reasons: [
+                    "the best run was still improving at its end (under-trained): \(format(epochs * 2)) epochs are tried beside \(format(epochs))"
+                ])
         default:
             return nil
         }

@@ -54,9 +54,10 @@ extension Plan {
         }
         let fallback = experiment.trainsWithHarrowTrain ? Self.builtInMaxSeqLen : nil
         if trials.isEmpty {
-            let maxSeqLen = experiment.parameter(named: "max_seq_len").flatMap { p -> Int? in
-                if case .constant(.int(let n)) = p.distribution { return n } else { return nil }
-            } ?? fallback
+            let maxSeqLen =
+                experiment.parameter(named: "max_seq_len").flatMap { p -> Int? in
+                    if case .constant(.int(let n)) = p.distribution { return n } else { return nil }
+                } ?? fallback
             for role in NamedDataset.Role.allCases {
                 guard let p = experiment.parameter(named: role.rawValue) else { continue }
                 switch p.distribution {

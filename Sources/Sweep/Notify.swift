@@ -42,7 +42,11 @@ extension ExperimentParser {
             }
         }
         if let t = m["timeout"] {
-            if let seconds = t.float ?? t.int.map(Double.init), seconds > 0 { rule.timeout = seconds } else { error(t, "notify.timeout must be seconds above 0") }
+            if let seconds = t.float ?? t.int.map(Double.init), seconds > 0 {
+                rule.timeout = seconds
+            } else {
+                error(t, "notify.timeout must be seconds above 0")
+            }
         }
         return rule
     }

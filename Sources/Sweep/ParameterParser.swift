@@ -16,8 +16,9 @@ extension ExperimentParser {
         for (keyNode, spec) in m {
             guard let key = keyNode.scalar?.string else { error(keyNode, "parameter names must be plain text"); continue }
             guard isValidName(key) else {
-                error(keyNode, "'\(key)' is not a valid parameter name",
-                      hint: "start with a letter or _, then letters, digits, _, . or -")
+                error(
+                    keyNode, "'\(key)' is not a valid parameter name",
+                    hint: "start with a letter or _, then letters, digits, _, . or -")
                 continue
             }
             let path = prefix + [key]
@@ -50,13 +51,16 @@ extension ExperimentParser {
     /// The entries of a mapping under `value:`, each a constant named by its path; nested mappings join further.
     private mutating func constants(_ entries: Node.Mapping, node: Node, prefix: [String]) -> [Parsed] {
         if entries.count == 0 {
-            error(node, "the `value` of '\(prefix.joined(separator: "."))' is an empty mapping", hint: "give it at least one entry, or remove the parameter")
+            error(
+                node, "the `value` of '\(prefix.joined(separator: "."))' is an empty mapping",
+                hint: "give it at least one entry, or remove the parameter")
         }
         var out: [Parsed] = []
         for (keyNode, item) in entries {
             guard let key = keyNode.scalar?.string, isValidName(key) else {
-                error(keyNode, "'\(keyNode.scalar?.string ?? "")' is not a valid name for an entry of '\(prefix.joined(separator: "."))'",
-                      hint: "start with a letter or _, then letters, digits, _, . or -")
+                error(
+                    keyNode, "'\(keyNode.scalar?.string ?? "")' is not a valid name for an entry of '\(prefix.joined(separator: "."))'",
+                    hint: "start with a letter or _, then letters, digits, _, . or -")
                 continue
             }
             let path = prefix + [key]
@@ -73,7 +77,9 @@ extension ExperimentParser {
 
     private func isValidName(_ s: String) -> Bool {
         guard let first = s.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
-        return s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0)) }
+        return s.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_.-".unicodeScalars.contains($0))
+        }
     }
 
     private mutating func distribution(_ spec: Node, name: String) -> Distribution? {
@@ -95,8 +101,10 @@ extension ExperimentParser {
             if let d = m["distribution"] {
                 guard let text = string(d, "distribution") else { return nil }
                 guard Experiment.distributionNames.contains(text) || Experiment.logBoundDistributions[text] != nil else {
-                    error(d, "unknown distribution '\(text)'",
-                          hint: didYouMean(text, Experiment.distributionNames) ?? "one of: \(Experiment.distributionNames.joined(separator: ", "))")
+                    error(
+                        d, "unknown distribution '\(text)'",
+                        hint: didYouMean(text, Experiment.distributionNames)
+                            ?? "one of: \(Experiment.distributionNames.joined(separator: ", "))")
                     return nil
                 }
                 kind = text
@@ -110,8 +118,9 @@ extension ExperimentParser {
             } else {
                 // A misspelt key was already reported; "needs values" would only repeat it.
                 if !keysKnown { return nil }
-                error(spec, "'\(name)' needs `values`, `value`, `min`/`max`, `distribution` or `expr`",
-                      hint: "e.g. `\(name): {values: [1, 2, 3]}`")
+                error(
+                    spec, "'\(name)' needs `values`, `value`, `min`/`max`, `distribution` or `expr`",
+                    hint: "e.g. `\(name): {values: [1, 2, 3]}`")
                 return nil
             }
             return build(kind, m, node: spec, name: name)
@@ -130,7 +139,8 @@ extension ExperimentParser {
         }
         func bounds(positive: Bool = false) -> (Double, Double, Bool)? {
             guard let lo = required("min"), let hi = required("max"),
-                  let (a, ai) = number(lo, "min"), let (b, bi) = number(hi, "max") else { return nil }
+                let (a, ai) = number(lo, "min"), let (b, bi) = number(hi, "max")
+            else { return nil }
             guard a < b else {
                 error(hi, "`max` (\(hi.scalar?.string ?? "")) must be greater than `min` (\(lo.scalar?.string ?? "")) for '\(name)'")
                 return nil
@@ -164,7 +174,9 @@ extension ExperimentParser {
             return choices(Array(seq), node: v, name: name).map { .categorical($0) }
         case "categorical_w_probabilities":
             guard let v = required("values"), let p = required("probabilities") else { return nil }
-            guard case .list(let values)? = value(v), !values.isEmpty else { error(v, "`values` must be a non-empty list of values"); return nil }
+            guard case .list(let values)? = value(v), !values.isEmpty else {
+                error(v, "`values` must be a non-empty list of values"); return nil
+            }
             guard case .list(let ps)? = value(p) else { error(p, "`probabilities` must be a list of numbers"); return nil }
             let probabilities = ps.compactMap(\.number)
             guard probabilities.count == ps.count, probabilities.allSatisfy({ $0 >= 0 }) else {
@@ -219,22 +231,26 @@ extension ExperimentParser {
     /// (wandb/sweeps@b1dfc5f src/sweeps/params.py: `loguniform_v1_ppf` is exp(uniform(min, max)), `q_log_uniform_v1_ppf`
     /// rounds that to q, `inv_log_uniform_v1_ppf` is exp(−uniform(min, max))). Each is its `_values` form with bounds
     /// e^min and e^max (e^−max and e^−min for the inverse), which W&B's own `_v2` ppf reduces to; a warning names it.
-    private mutating func logBounded(_ kind: String, _ m: Node.Mapping, node: Node, name: String,
-                                     bounds: (Double, Double, Bool)?, step: (Double, Bool)?) -> Distribution? {
+    private mutating func logBounded(
+        _ kind: String, _ m: Node.Mapping, node: Node, name: String,
+        bounds: (Double, Double, Bool)?, step: (Double, Bool)?
+    ) -> Distribution? {
         guard let (a, b, _) = bounds, let replacement = Experiment.logBoundDistributions[kind] else { return nil }
         if kind == "q_log_uniform", step == nil { return nil }
         let (lo, hi) = kind == "inv_log_uniform" ? (exp(-b), exp(-a)) : (exp(a), exp(b))
         guard lo > 0, hi.isFinite, lo < hi else {
-            error(m["min"] ?? node, "'\(kind)' of '\(name)' samples e^min to e^max, which is not a range of positive numbers a Double holds",
-                  hint: "its bounds are natural logs: e.g. min: -11.5, max: -6.9 for 1.0e-5 to 1.0e-3")
+            error(
+                m["min"] ?? node, "'\(kind)' of '\(name)' samples e^min to e^max, which is not a range of positive numbers a Double holds",
+                hint: "its bounds are natural logs: e.g. min: -11.5, max: -6.9 for 1.0e-5 to 1.0e-3")
             return nil
         }
         var exact = "distribution: \(replacement), min: \(lo), max: \(hi)"
         if kind == "q_log_uniform", let q = m["q"]?.scalar?.string { exact += ", q: \(q)" }
-        warning(m["distribution"] ?? node,
-                "distribution '\(kind)' is deprecated in W&B (its bounds are natural logs); sampled as \(replacement) from "
-                    + String(format: "%.3g to %.3g", lo, hi),
-                hint: "write `\(exact)` (the same draws)")
+        warning(
+            m["distribution"] ?? node,
+            "distribution '\(kind)' is deprecated in W&B (its bounds are natural logs); sampled as \(replacement) from "
+                + String(format: "%.3g to %.3g", lo, hi),
+            hint: "write `\(exact)` (the same draws)")
         switch kind {
         case "inv_log_uniform": return .invLogUniformValues(min: lo, max: hi)
         case "q_log_uniform": return step.map { .qLogUniformValues(min: lo, max: hi, q: $0.0, integral: $0.1) }
@@ -252,8 +268,9 @@ extension ExperimentParser {
         for item in items {
             if let m = item.mapping {
                 guard m.count == 1, let e = m["expr"] else {
-                    error(item, "a value of '\(name)' is a mapping; values are scalars, lists or `{expr: \"…\"}`",
-                          hint: "for a group of related settings use nested `parameters:`")
+                    error(
+                        item, "a value of '\(name)' is a mapping; values are scalars, lists or `{expr: \"…\"}`",
+                        hint: "for a group of related settings use nested `parameters:`")
                     continue
                 }
                 if let parsed = expression(e) { out.append(.expr(parsed)) }
@@ -276,7 +293,8 @@ extension ExperimentParser {
             expressionNodes[e.source] = node
             return e
         } catch {
-            diagnostics.append(Diagnostic(.error, location(in: node, offset: error.offset), "bad expression: \(error.message)", hint: error.hint))
+            diagnostics.append(
+                Diagnostic(.error, location(in: node, offset: error.offset), "bad expression: \(error.message)", hint: error.hint))
             return nil
         }
     }

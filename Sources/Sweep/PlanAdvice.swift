@@ -91,8 +91,10 @@ public enum PlanAdvice {
                     warnings[g].indices.append(i + 1)
                 } else {
                     group[id] = warnings.count
-                    warnings.append(Warning(rule: finding.rule, message: finding.message, values: finding.values,
-                                            trials: [trial.key], indices: [i + 1]))
+                    warnings.append(
+                        Warning(
+                            rule: finding.rule, message: finding.message, values: finding.values,
+                            trials: [trial.key], indices: [i + 1]))
                 }
             }
         }
@@ -155,9 +157,12 @@ public enum PlanAdvice {
         // Under a profile the trainer is transformers', whose `max_steps` replaces the epochs: the rules written in
         // epochs then say nothing. (harrow-train's max_steps only caps a run's steps.)
         let stepsDecide = s.context.profile != nil && (s["max_steps"]?.number ?? 0) > 0
-        let epochs: (setting: Setting, value: Double)? = stepsDecide ? nil : s["epochs"].flatMap { e in
-            e.number.flatMap { $0 > 0 && $0.isFinite ? (e, $0) : nil }
-        }
+        let epochs: (setting: Setting, value: Double)? =
+            stepsDecide
+            ? nil
+            : s["epochs"].flatMap { e in
+                e.number.flatMap { $0 > 0 && $0.isFinite ? (e, $0) : nil }
+            }
         // The epoch and learning-rate rules are SFT's; LLaMA-Factory's other stages (pt, dpo, kto, rm, ppo) train in
         // other regimes (its DPO and KTO examples use lr 5e-6).
         let sft = s["stage"].map { $0.value == .string("sft") } ?? true
@@ -168,10 +173,14 @@ public enum PlanAdvice {
             let suggested = suggestedEpochs(records: n.count)
             let ratio = epochs.value / suggested
             let values = [Value(name: epochs.setting.name, value: epochs.setting.value), Value(name: "records", value: .int(n.count))]
-            let head = "\(epochs.setting.text) for \(n.count) training records\(n.detail) is \(short(ratio))× "
+            let head =
+                "\(epochs.setting.text) for \(n.count) training records\(n.detail) is \(short(ratio))× "
                 + "the ~\(short(suggested)) the rule gives"
             if ratio > epochsFactor.high * (1 + slack) {
-                out.append(Finding(rule: .epochs, message: head + ": expect over-fitting (keep the best checkpoint, or train fewer epochs)", values: values))
+                out.append(
+                    Finding(
+                        rule: .epochs, message: head + ": expect over-fitting (keep the best checkpoint, or train fewer epochs)",
+                        values: values))
             } else if ratio < epochsFactor.low * (1 - slack) {
                 out.append(Finding(rule: .epochs, message: head + ": expect it to end under-trained", values: values))
             }
@@ -188,10 +197,14 @@ public enum PlanAdvice {
             if w == 0 {
                 out.append(Finding(rule: .warmup, message: "\(head): no warmup, where the rule gives ~\(short(expected))", values: values))
             } else if ratio < warmupFactor.low * (1 - slack) {
-                out.append(Finding(rule: .warmup, message: "\(head) is \(short(ratio))× the ~\(short(expected)) the rule gives", values: values))
+                out.append(
+                    Finding(rule: .warmup, message: "\(head) is \(short(ratio))× the ~\(short(expected)) the rule gives", values: values))
             } else if ratio > warmupFactor.high * (1 + slack) {
-                out.append(Finding(rule: .warmup, message: "\(head) is \(short(ratio))× the ~\(short(expected)) the rule gives: "
-                    + "much of the run passes at a reduced learning rate", values: values))
+                out.append(
+                    Finding(
+                        rule: .warmup,
+                        message: "\(head) is \(short(ratio))× the ~\(short(expected)) the rule gives: "
+                            + "much of the run passes at a reduced learning rate", values: values))
             }
         }
 
@@ -200,14 +213,23 @@ public enum PlanAdvice {
             let values = [Value(name: "mix_ratio", value: mix)]
             let head = "mix_ratio \(shown(mix))"
             if m > mixRange.high * (1 + slack) {
-                out.append(Finding(rule: .mixRatio, message: "\(head): \(short(m * 100, digits: 3))% of the training set is general data, "
-                    + "above 15–30%: the domain gets fewer of the steps", values: values))
+                out.append(
+                    Finding(
+                        rule: .mixRatio,
+                        message: "\(head): \(short(m * 100, digits: 3))% of the training set is general data, "
+                            + "above 15–30%: the domain gets fewer of the steps", values: values))
             } else if m > 0, m < mixRange.low * (1 - slack) {
-                out.append(Finding(rule: .mixRatio, message: "\(head): \(short(m * 100, digits: 3))% of the training set is general data, "
-                    + "below 15–30%: little guard against forgetting", values: values))
+                out.append(
+                    Finding(
+                        rule: .mixRatio,
+                        message: "\(head): \(short(m * 100, digits: 3))% of the training set is general data, "
+                            + "below 15–30%: little guard against forgetting", values: values))
             } else if m == 0, case .string(let general)? = s.trial["general_dataset"], !general.isEmpty {
-                out.append(Finding(rule: .mixRatio, message: "\(head) with a general_dataset named: no general data is mixed in, "
-                    + "so the model risks catastrophic forgetting of general knowledge", values: values))
+                out.append(
+                    Finding(
+                        rule: .mixRatio,
+                        message: "\(head) with a general_dataset named: no general data is mixed in, "
+                            + "so the model risks catastrophic forgetting of general knowledge", values: values))
             }
         }
 
@@ -217,9 +239,13 @@ public enum PlanAdvice {
             let values = [Value(name: alpha.name, value: alpha.value), Value(name: rank.name, value: rank.value)]
             let head = "\(alpha.text) / \(rank.text) scales the update by \(short(scale))"
             if scale > scaleRange.high * (1 + slack) {
-                out.append(Finding(rule: .loraScale, message: "\(head), above 4: large steps can destabilise training (lower lora_alpha)", values: values))
+                out.append(
+                    Finding(
+                        rule: .loraScale, message: "\(head), above 4: large steps can destabilise training (lower lora_alpha)",
+                        values: values))
             } else if scale < scaleRange.low * (1 - slack) {
-                out.append(Finding(rule: .loraScale, message: "\(head), below 0.5: the adapter learns slowly (raise lora_alpha)", values: values))
+                out.append(
+                    Finding(rule: .loraScale, message: "\(head), below 0.5: the adapter learns slowly (raise lora_alpha)", values: values))
             }
         }
 
@@ -227,11 +253,17 @@ public enum PlanAdvice {
         if lora, sft, let rate = s["lr"], let lr = rate.number, lr > 0 {
             let values = [Value(name: rate.name, value: rate.value)]
             if lr > lrBounds.high {
-                out.append(Finding(rule: .lr, message: "\(rate.text) is far above LoRA's usual 1e-5 … 1e-3: "
-                    + "expect unstable or diverging loss (lower it about 10×)", values: values))
+                out.append(
+                    Finding(
+                        rule: .lr,
+                        message: "\(rate.text) is far above LoRA's usual 1e-5 … 1e-3: "
+                            + "expect unstable or diverging loss (lower it about 10×)", values: values))
             } else if lr < lrBounds.low {
-                out.append(Finding(rule: .lr, message: "\(rate.text) is far below LoRA's usual 1e-5 … 1e-3: "
-                    + "expect loss to barely move", values: values))
+                out.append(
+                    Finding(
+                        rule: .lr,
+                        message: "\(rate.text) is far below LoRA's usual 1e-5 … 1e-3: "
+                            + "expect loss to barely move", values: values))
             }
         }
         return out
@@ -260,7 +292,7 @@ public enum PlanAdvice {
     /// `stage` sft, `finetuning_type` lora and `lora_rank` 8 (finetuning_args.py, which also makes a missing
     /// `lora_alpha` 2 × lora_rank), `dataset_dir` data (data_args.py).
     static let llamaFactoryDefaults: [String: ParamValue] = [
-        "stage": .string("sft"), "finetuning_type": .string("lora"), "lora_rank": .int(8), "dataset_dir": .string("data"),
+        "stage": .string("sft"), "finetuning_type": .string("lora"), "lora_rank": .int(8), "dataset_dir": .string("data")
     ]
 
     /// One trial's settings as its trainer will see them.
@@ -286,11 +318,12 @@ public enum PlanAdvice {
         /// under another trainer.
         var llamaFactoryDatasets: [String]? {
             guard context.profile?.kind == .llamafactory else { return nil }
-            let names: [String] = switch self["dataset"]?.value {
-            case .string(let text)?: text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            case .list(let items)?: items.map(\.plain)
-            default: []
-            }
+            let names: [String] =
+                switch self["dataset"]?.value {
+                case .string(let text)?: text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                case .list(let items)?: items.map(\.plain)
+                default: []
+                }
             return names.filter { !$0.isEmpty }
         }
 
@@ -312,7 +345,9 @@ public enum PlanAdvice {
         func trainingRecords() -> (count: Int, detail: String)? {
             let cap: Int? = self["max_samples"]?.number.flatMap { $0 >= 1 && $0 < 1e15 && $0 == $0.rounded() ? Int($0) : nil }
             guard let names = llamaFactoryDatasets else {
-                guard case .string(let path)? = trial["dataset"], let counted = context.records[.file(path)], counted > 0 else { return nil }
+                guard case .string(let path)? = trial["dataset"], let counted = context.records[.file(path)], counted > 0 else {
+                    return nil
+                }
                 if let cap, cap < counted { return (cap, " (max_samples \(cap))") }
                 return (counted, "")
             }

@@ -148,8 +148,11 @@ struct PlanState {
 
     func failure(at location: SourceLocation?, _ message: String, _ values: [ParamValue]) -> ExperimentError {
         let known = zip(names, values).map { "\($0)=\($1.json)" }.joined(separator: ", ")
-        return ExperimentError(diagnostics: [Diagnostic(.error, location ?? SourceLocation(file: experiment.file, line: 1, column: 1),
-                                                        message, hint: "for the trial \(known)")])
+        return ExperimentError(diagnostics: [
+            Diagnostic(
+                .error, location ?? SourceLocation(file: experiment.file, line: 1, column: 1),
+                message, hint: "for the trial \(known)")
+        ])
     }
 
     func finish() -> Plan {
@@ -166,7 +169,8 @@ struct PlanState {
         if experiment.method != .grid, let cap = experiment.runCap, let count = experiment.count, cap < count {
             notes.append("run_cap \(cap) limits count \(count)")
         }
-        return Plan(experiment: experiment, trials: trials, varying: varying, candidates: candidates, excluded: excluded,
-                    filtered: filtered, duplicates: duplicates, capped: capped, notes: notes)
+        return Plan(
+            experiment: experiment, trials: trials, varying: varying, candidates: candidates, excluded: excluded,
+            filtered: filtered, duplicates: duplicates, capped: capped, notes: notes)
     }
 }

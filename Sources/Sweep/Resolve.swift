@@ -26,9 +26,11 @@ extension ExperimentParser {
                 if bound.count == choices.count { experiment.parameters[i].distribution = .categorical(bound) }
             default:
                 if experiment.method == .grid, !methodFailed, p.distribution.gridCount == nil {
-                    diagnostics.append(Diagnostic(.error, p.location,
-                        "'\(p.name)' uses '\(p.distribution.name)', which a grid cannot enumerate",
-                        hint: "list the points with `values: [...]`, or use `method: random`"))
+                    diagnostics.append(
+                        Diagnostic(
+                            .error, p.location,
+                            "'\(p.name)' uses '\(p.distribution.name)', which a grid cannot enumerate",
+                            hint: "list the points with `values: [...]`, or use `method: random`"))
                 }
             }
         }
@@ -43,8 +45,11 @@ extension ExperimentParser {
 
         if experiment.usesBuiltInTrainer {
             for p in experiment.parameters where !Experiment.builtInTrainerParameters.contains(p.name) {
-                diagnostics.append(Diagnostic(.warning, p.location, "harrow-train does not read '\(p.name)'",
-                    hint: didYouMean(p.name, Experiment.builtInTrainerParameters) ?? "it is passed along in trial.json and otherwise unused"))
+                diagnostics.append(
+                    Diagnostic(
+                        .warning, p.location, "harrow-train does not read '\(p.name)'",
+                        hint: didYouMean(p.name, Experiment.builtInTrainerParameters)
+                            ?? "it is passed along in trial.json and otherwise unused"))
             }
         }
     }
@@ -54,10 +59,13 @@ extension ExperimentParser {
             return try e.bound(to: slots)
         } catch {
             let node = expressionNodes[e.source]
-            let offset = e.source.range(of: e.names.first { slots[$0] == nil } ?? "")
+            let offset =
+                e.source.range(of: e.names.first { slots[$0] == nil } ?? "")
                 .map { e.source.distance(from: e.source.startIndex, to: $0.lowerBound) } ?? 0
-            diagnostics.append(Diagnostic(.error, node.map { location(in: $0, offset: offset) } ?? location(nil),
-                                          "bad expression: \(error.message)", hint: error.hint))
+            diagnostics.append(
+                Diagnostic(
+                    .error, node.map { location(in: $0, offset: offset) } ?? location(nil),
+                    "bad expression: \(error.message)", hint: error.hint))
             return nil
         }
     }
@@ -78,9 +86,11 @@ extension ExperimentParser {
         }
         for i in parameters.indices {
             if let cycle = visit(i) {
-                diagnostics.append(Diagnostic(.error, parameters[cycle[0]].location,
-                    "parameters depend on each other in a cycle: \(cycle.map { parameters[$0].name }.joined(separator: " → "))",
-                    hint: "one of them must be given values, not computed"))
+                diagnostics.append(
+                    Diagnostic(
+                        .error, parameters[cycle[0]].location,
+                        "parameters depend on each other in a cycle: \(cycle.map { parameters[$0].name }.joined(separator: " → "))",
+                        hint: "one of them must be given values, not computed"))
                 return
             }
         }
@@ -119,8 +129,9 @@ extension ExperimentParser {
             let at = i < items.count ? items[i] : node
             if token.hasPrefix("${"), token.hasSuffix("}"), !token.hasPrefix("${envvar:") {
                 if !Experiment.commandMacros.contains(token) {
-                    warning(at, "unknown macro \(token) expands to nothing, as in W&B",
-                            hint: didYouMean(token, Experiment.commandMacros))
+                    warning(
+                        at, "unknown macro \(token) expands to nothing, as in W&B",
+                        hint: didYouMean(token, Experiment.commandMacros))
                 } else if token == "${program}", experiment.program == nil {
                     error(at, "the command uses ${program} but the file has no `program:`")
                 }

@@ -36,20 +36,24 @@ public enum SlurmRequest {
                 r.reasons.append("gpu:1: \(gib(estimate.total)) estimated, \(usableText)")
             } else if let n = (2...maxCards).first(where: { perCard(estimate, cards: $0) <= usable }) {
                 r.gpus = n
-                r.reasons.append("gpu:\(n): \(gib(estimate.total)) on one card; sharded over \(n) (FSDP or DeepSpeed ZeRO-3) about "
-                                 + "\(gib(perCard(estimate, cards: n))) each, \(usableText); under plain data parallelism each card holds it all")
+                r.reasons.append(
+                    "gpu:\(n): \(gib(estimate.total)) on one card; sharded over \(n) (FSDP or DeepSpeed ZeRO-3) about "
+                        + "\(gib(perCard(estimate, cards: n))) each, \(usableText); under plain data parallelism each card holds it all")
             } else {
                 r.gpus = 1
-                r.reasons.append("gpu:1: \(gib(estimate.total)) does not fit \(usableText) even sharded over \(maxCards) (its activations and "
-                                 + "logits alone are \(gib(estimate.bytes("activations") + estimate.bytes("logits")))); a smaller micro-batch or "
-                                 + "sequence length, or gradient checkpointing, is needed")
+                r.reasons.append(
+                    "gpu:1: \(gib(estimate.total)) does not fit \(usableText) even sharded over \(maxCards) (its activations and "
+                        + "logits alone are \(gib(estimate.bytes("activations") + estimate.bytes("logits")))); a smaller micro-batch or "
+                        + "sequence length, or gradient checkpointing, is needed")
             }
         }
         if settings.mem == nil {
             let weights = estimate.bytes("weights")
             r.hostBytes = (onCards ? weights : estimate.total) + hostRuntimeBytes
-            r.reasons.append("mem \(wholeGiB(r.hostBytes!))G: " + (onCards ? "weights \(gib(weights))" : "the estimate \(gib(estimate.total)) (on the CPU)")
-                             + " + \(gib(hostRuntimeBytes)) runtime")
+            r.reasons.append(
+                "mem \(wholeGiB(r.hostBytes!))G: "
+                    + (onCards ? "weights \(gib(weights))" : "the estimate \(gib(estimate.total)) (on the CPU)")
+                    + " + \(gib(hostRuntimeBytes)) runtime")
         }
         return r
     }

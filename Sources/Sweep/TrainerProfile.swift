@@ -39,7 +39,7 @@ public struct TrainerProfile: Sendable, Hashable {
         "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout", "lora_targets": "lora_target", "base_model": "model_name_or_path",
         "batch_size": "per_device_train_batch_size", "grad_accum": "gradient_accumulation_steps", "max_seq_len": "cutoff_len",
         "max_samples": "max_samples", "seed": "seed", "eval_steps": "eval_steps", "weight_decay": "weight_decay",
-        "max_grad_norm": "max_grad_norm",
+        "max_grad_norm": "max_grad_norm"
     ]
 
     /// transformers' TrainingArguments flags for Harrow's parameters (the `hf` profile; a script's own arguments
@@ -47,7 +47,7 @@ public struct TrainerProfile: Sendable, Hashable {
     public static let trainingArgumentNames: [String: String] = [
         "lr": "learning_rate", "epochs": "num_train_epochs", "warmup_ratio": "warmup_ratio", "batch_size": "per_device_train_batch_size",
         "grad_accum": "gradient_accumulation_steps", "seed": "seed", "eval_steps": "eval_steps", "weight_decay": "weight_decay",
-        "max_grad_norm": "max_grad_norm",
+        "max_grad_norm": "max_grad_norm"
     ]
 
     /// Harrow parameters a profile consumes itself rather than passing on: the data mix.
@@ -135,7 +135,10 @@ public struct TrainerProfile: Sendable, Hashable {
         }
         if let mix = trial["mix_ratio"]?.number, mix > 0 {
             guard let general = trial["general_dataset"]?.plain, let domain = config["dataset"]?.plain else {
-                throw ConfigError(description: "mix_ratio \(mix) needs `dataset` in the config and a `general_dataset` parameter (a dataset name LLaMA-Factory knows)")
+                throw ConfigError(
+                    description:
+                        "mix_ratio \(mix) needs `dataset` in the config and a `general_dataset` parameter (a dataset name LLaMA-Factory knows)"
+                )
             }
             // LLaMA-Factory strips the names it splits (`split_arg`, src/llamafactory/hparams/data_args.py).
             var names = domain.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
@@ -144,14 +147,17 @@ public struct TrainerProfile: Sendable, Hashable {
             if !names.contains(general) { names.append(general) }
             let generalEntries = names.filter { $0 == general }.count
             guard generalEntries < names.count else {
-                throw ConfigError(description: "mix_ratio \(mix) mixes `general_dataset` \(general) into the domain data, but the config's "
-                    + "`dataset` lists only \(general); name the domain datasets there")
+                throw ConfigError(
+                    description: "mix_ratio \(mix) mixes `general_dataset` \(general) into the domain data, but the config's "
+                        + "`dataset` lists only \(general); name the domain datasets there")
             }
             // LLaMA-Factory mixes eval datasets with the same probabilities and refuses lists of another length
             // (DataArguments.__post_init__, src/llamafactory/hparams/data_args.py, hiyouga/LLaMA-Factory@ff6d4d12).
             if let eval = config["eval_dataset"]?.plain, eval.split(separator: ",").count != names.count {
-                throw ConfigError(description: "mix_ratio \(mix) interleaves \(names.count) datasets, and LLaMA-Factory then needs "
-                    + "as many in `eval_dataset` (it has \(eval)); list a general eval set where the general data stands, or use `val_size` instead")
+                throw ConfigError(
+                    description: "mix_ratio \(mix) interleaves \(names.count) datasets, and LLaMA-Factory then needs "
+                        + "as many in `eval_dataset` (it has \(eval)); list a general eval set where the general data stands, or use `val_size` instead"
+                )
             }
             config["dataset"] = .string(names.joined(separator: ","))
             config["mix_strategy"] = .string("interleave_under")

@@ -97,7 +97,8 @@ public enum WandbAgent {
     }
 
     private static func yamlKey(_ name: String) -> String {
-        name.allSatisfy { $0.isLetter || $0.isNumber || "_-./".contains($0) } && !(name.first?.isNumber ?? true) ? name : JSONText.quote(name)
+        name.allSatisfy { $0.isLetter || $0.isNumber || "_-./".contains($0) } && !(name.first?.isNumber ?? true)
+            ? name : JSONText.quote(name)
     }
 
     /// The relative place of a run's config file under `WANDB_DIR`, as the agent names it.
@@ -119,7 +120,7 @@ public enum WandbAgent {
     public static func environment(sweep: String, run: String, runDir: String, inherited: [String: String]) -> [String: String] {
         var env = [
             "WANDB_SWEEP_ID": sweepID(sweep), "WANDB_RUN_ID": run, "WANDB_DIR": runDir,
-            "WANDB_SWEEP_PARAM_PATH": runDir + "/" + configPath(sweep: sweepID(sweep), run: run),
+            "WANDB_SWEEP_PARAM_PATH": runDir + "/" + configPath(sweep: sweepID(sweep), run: run)
         ]
         if inherited["WANDB_MODE"] == nil { env["WANDB_MODE"] = "offline" }
         if inherited[flushInterval] == nil { env[flushInterval] = "1" }

@@ -10,8 +10,9 @@ extension Store {
 
     public func saveDataCheck(key: String, report: String) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO data_checks(key, report, created_at) VALUES (?, ?, ?)",
-                           arguments: [key, report, Date().seconds])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO data_checks(key, report, created_at) VALUES (?, ?, ?)",
+                arguments: [key, report, Date().seconds])
         }
     }
 
@@ -23,8 +24,9 @@ extension Store {
 
     public func saveDataCheck(sweep: String, report: String) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO sweep_data(sweep, report, checked_at) VALUES (?, ?, ?)",
-                           arguments: [sweep, report, Date().seconds])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO sweep_data(sweep, report, checked_at) VALUES (?, ?, ?)",
+                arguments: [sweep, report, Date().seconds])
         }
     }
 }

@@ -28,9 +28,10 @@ public struct StoredDiagnosis: Sendable, Equatable, Decodable, FetchableRecord {
 extension Store {
     public func save(_ d: StoredDiagnosis, run: Int64) throws(StoreError) {
         try write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO diagnoses(run, verdict, confidence, best_step, evidence, advice, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [run, d.verdict, d.confidence, d.bestStep, d.evidenceJSON, d.advice, Date().seconds])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO diagnoses(run, verdict, confidence, best_step, evidence, advice, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [run, d.verdict, d.confidence, d.bestStep, d.evidenceJSON, d.advice, Date().seconds])
         }
     }
 

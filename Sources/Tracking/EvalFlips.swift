@@ -18,8 +18,10 @@ public struct EvalFlip: Sendable, Equatable {
             let after = Dictionary(b.items.map { ($0.id, $0.correct) }) { x, _ in x }
             for item in a.items {
                 guard let correct = after[item.id], correct != item.correct else { continue }
-                flips.append(EvalFlip(evalset: a.evalset, item: item.id, dimension: item.dimension, taskType: item.taskType,
-                                      prompt: item.prompt, before: item.correct))
+                flips.append(
+                    EvalFlip(
+                        evalset: a.evalset, item: item.id, dimension: item.dimension, taskType: item.taskType,
+                        prompt: item.prompt, before: item.correct))
             }
         }
         return flips

@@ -36,8 +36,11 @@ public struct StoredEval: Sendable {
         public var text: String?
         public var prompt: String?
 
-        public init(id: String, dimension: String, taskType: String, correct: Bool, correctNorm: Bool, chosen: Int?, logprobs: [Double]?, text: String?,
-                    prompt: String? = nil) {
+        public init(
+            id: String, dimension: String, taskType: String, correct: Bool, correctNorm: Bool, chosen: Int?, logprobs: [Double]?,
+            text: String?,
+            prompt: String? = nil
+        ) {
             self.prompt = prompt
             self.id = id
             self.dimension = dimension
@@ -70,8 +73,10 @@ public struct StoredEval: Sendable {
     public var groups: [Group]
     public var items: [Item]
 
-    public init(evalset: String, status: String, total: Double?, totalStderr: Double?, totalNorm: Double?, baseline: Double? = nil,
-                seconds: Double?, error: String?, groups: [Group], items: [Item]) {
+    public init(
+        evalset: String, status: String, total: Double?, totalStderr: Double?, totalNorm: Double?, baseline: Double? = nil,
+        seconds: Double?, error: String?, groups: [Group], items: [Item]
+    ) {
         self.baseline = baseline
         self.evalset = evalset
         self.status = status
@@ -95,7 +100,8 @@ extension Store {
     /// Names a run; a name moves when given again.
     public func tag(run: Int64, as name: String) throws(StoreError) {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO tags(name, run, created_at) VALUES (?, ?, ?)", arguments: [name, run, Date().seconds])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO tags(name, run, created_at) VALUES (?, ?, ?)", arguments: [name, run, Date().seconds])
         }
     }
 
@@ -139,10 +145,16 @@ extension Store {
         for runs in runs.chunked(Self.batch) {
             let records = try EvalRunRecord.filter { runs.contains($0.run) }.order { [$0.run, $0.evalset] }.fetchAll(db)
             guard !records.isEmpty else { continue }
-            let groups = Dictionary(grouping: try EvalGroupRecord.filter { runs.contains($0.run) }
-                .order { [$0.run, $0.evalset, $0.dimension, $0.taskType] }.fetchAll(db)) { EvalKey(run: $0.run, evalset: $0.evalset) }
-            let items = withItems ? Dictionary(grouping: try EvalItemRecord.filter { runs.contains($0.run) }
-                .order { [$0.run, $0.evalset, $0.item] }.fetchAll(db)) { EvalKey(run: $0.run, evalset: $0.evalset) } : [:]
+            let groups = Dictionary(
+                grouping: try EvalGroupRecord.filter { runs.contains($0.run) }
+                    .order { [$0.run, $0.evalset, $0.dimension, $0.taskType] }.fetchAll(db)
+            ) { EvalKey(run: $0.run, evalset: $0.evalset) }
+            let items =
+                withItems
+                ? Dictionary(
+                    grouping: try EvalItemRecord.filter { runs.contains($0.run) }
+                        .order { [$0.run, $0.evalset, $0.item] }.fetchAll(db)
+                ) { EvalKey(run: $0.run, evalset: $0.evalset) } : [:]
             for r in records {
                 let key = EvalKey(run: r.run, evalset: r.evalset)
                 out[r.run, default: []].append(r.eval(groups: groups[key]?.map(\.stored) ?? [], items: items[key]?.map(\.stored) ?? []))
@@ -159,7 +171,8 @@ extension Store {
     }
 
     /// A starting checkpoint's total and its outcome per item (for paired tests against the runs it started).
-    public func saveCheckpointScore(_ checkpoint: String, evalset: String, total: Double, items: [StoredEval.Item] = []) throws(StoreError) {
+    public func saveCheckpointScore(_ checkpoint: String, evalset: String, total: Double, items: [StoredEval.Item] = []) throws(StoreError)
+    {
         try write { db in
             try CheckpointScoreRecord(checkpoint: checkpoint, evalset: evalset, total: total, scoredAt: Date())
                 .insert(db, onConflict: .replace)
@@ -233,8 +246,9 @@ struct EvalRunRecord: Codable, FetchableRecord, PersistableRecord {
     }
 
     func eval(groups: [StoredEval.Group], items: [StoredEval.Item]) -> StoredEval {
-        var e = StoredEval(evalset: evalset, status: status, total: total, totalStderr: totalStderr, totalNorm: totalNorm,
-                           baseline: baseline, seconds: seconds, error: error, groups: groups, items: items)
+        var e = StoredEval(
+            evalset: evalset, status: status, total: total, totalStderr: totalStderr, totalNorm: totalNorm,
+            baseline: baseline, seconds: seconds, error: error, groups: groups, items: items)
         e.baselineCheckpoint = baselineCheckpoint
         e.weights = weights.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
         e.vsStart = vsStart.flatMap { try? JSONDecoder().decode([String: PairedSummary].self, from: Data($0.utf8)) } ?? [:]
@@ -276,8 +290,9 @@ struct EvalGroupRecord: Codable, FetchableRecord, PersistableRecord {
     }
 
     var stored: StoredEval.Group {
-        .init(dimension: dimension, taskType: taskType, n: n, acc: acc, accStderr: accStderr, accNorm: accNorm,
-              accNormStderr: accNormStderr)
+        .init(
+            dimension: dimension, taskType: taskType, n: n, acc: acc, accStderr: accStderr, accNorm: accNorm,
+            accNormStderr: accNormStderr)
     }
 }
 
@@ -318,8 +333,9 @@ struct EvalItemRecord: Codable, FetchableRecord, PersistableRecord {
     }
 
     var stored: StoredEval.Item {
-        .init(id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correctNorm, chosen: chosen,
-              logprobs: logprobs.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: text, prompt: prompt)
+        .init(
+            id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correctNorm, chosen: chosen,
+            logprobs: logprobs.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: text, prompt: prompt)
     }
 }
 
@@ -368,7 +384,8 @@ struct CheckpointItemRecord: Codable, FetchableRecord, PersistableRecord {
 
     /// Only correctness is kept: it stands for both scorings.
     var stored: StoredEval.Item {
-        .init(id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correct, chosen: nil, logprobs: nil,
-              text: nil)
+        .init(
+            id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correct, chosen: nil, logprobs: nil,
+            text: nil)
     }
 }

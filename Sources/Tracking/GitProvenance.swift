@@ -76,7 +76,8 @@ public enum GitProvenance {
         var options = git_status_options()
         git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION))
         options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
-        options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+        options.flags =
+            GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
             | GIT_STATUS_OPT_EXCLUDE_SUBMODULES.rawValue
         var list: OpaquePointer?
         guard git_status_list_new(&list, repo, &options) == 0, let list else { return }
@@ -108,7 +109,8 @@ public enum GitProvenance {
             var text = git_buf()
             defer { git_buf_dispose(&text) }
             guard let delta = git_patch_get_delta(patch)?.pointee, git_patch_to_buf(&text, patch) == 0, let ptr = text.ptr,
-                  let name = delta.new_file.path ?? delta.old_file.path else { continue }
+                let name = delta.new_file.path ?? delta.old_file.path
+            else { continue }
             p.uncommitted[String(cString: name)] = sha256Hex(Data(bytes: ptr, count: text.size))
         }
         var buffer = git_buf()
@@ -140,7 +142,9 @@ public enum GitProvenance {
         guard git_diff_tree_to_tree(&diff, repo, a, b, nil) == 0, let diff else { return nil }
         defer { git_diff_free(diff) }
         return (0..<git_diff_num_deltas(diff)).compactMap { i in
-            guard let delta = git_diff_get_delta(diff, i)?.pointee, let name = delta.new_file.path ?? delta.old_file.path else { return nil }
+            guard let delta = git_diff_get_delta(diff, i)?.pointee, let name = delta.new_file.path ?? delta.old_file.path else {
+                return nil
+            }
             return String(cString: name)
         }
     }
@@ -189,10 +193,11 @@ extension Store {
                 """
             let args: StatementArguments = [p.repository, p.commit, p.branch, p.diffSHA256, untracked]
             if let id = try Int64.fetchOne(db, sql: match, arguments: args) { return id }
-            try db.execute(sql: """
-                INSERT INTO provenance(repository, commit_id, branch, dirty, diff, diff_sha256, untracked, note, uncommitted)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [p.repository, p.commit, p.branch, p.dirty, p.diff, p.diffSHA256, untracked, p.note, uncommitted])
+            try db.execute(
+                sql: """
+                    INSERT INTO provenance(repository, commit_id, branch, dirty, diff, diff_sha256, untracked, note, uncommitted)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [p.repository, p.commit, p.branch, p.dirty, p.diff, p.diffSHA256, untracked, p.note, uncommitted])
             return db.lastInsertedRowID
         }
     }
@@ -225,8 +230,9 @@ extension Store {
         guard stat(path, &st) == 0 else { return nil }
         let size = Int(st.st_size), mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         if let cached = try? read({ db in
-            try String.fetchOne(db, sql: "SELECT sha256 FROM file_digests WHERE path = ? AND size = ? AND mtime_ns = ?",
-                                arguments: [path, size, mtime])
+            try String.fetchOne(
+                db, sql: "SELECT sha256 FROM file_digests WHERE path = ? AND size = ? AND mtime_ns = ?",
+                arguments: [path, size, mtime])
         }) {
             return (cached, size)
         }
@@ -234,10 +240,12 @@ extension Store {
         // A file that changed while it was read is not cached: the next call reads it again.
         var after = stat()
         if stat(path, &after) == 0, Int(after.st_size) == size,
-           Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec) == mtime {
+            Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec) == mtime
+        {
             _ = try? write { db in
-                try db.execute(sql: "INSERT OR REPLACE INTO file_digests(path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
-                               arguments: [path, size, mtime, digest.hex])
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO file_digests(path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                    arguments: [path, size, mtime, digest.hex])
             }
         }
         return digest

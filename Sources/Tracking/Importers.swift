@@ -222,7 +222,11 @@ public enum LlamaFactoryImporter {
             // the training's total.
             if step < state.lastStep, entry["loss"] == nil, step == 0 || (total != nil && total != state.totalSteps) {
                 for (name, d) in values where name == TrainerContract.Metric.valLoss || name == "predict/loss" {
-                    if d.isFinite { batch.add(name + "_final", step: Int32(clamping: state.lastStep), value: d) } else { batch.nonfinite += 1 }
+                    if d.isFinite {
+                        batch.add(name + "_final", step: Int32(clamping: state.lastStep), value: d)
+                    } else {
+                        batch.nonfinite += 1
+                    }
                 }
                 continue
             }
@@ -238,7 +242,7 @@ public enum LlamaFactoryImporter {
     static func canonical(_ key: String) -> String? {
         switch key {
         case "current_steps", "step", "total_steps", "percentage", "elapsed_time", "remaining_time", "total_tokens",
-             "vram_allocated", "vram_reserved":
+            "vram_allocated", "vram_reserved":
             return nil
         case "loss": return TrainerContract.Metric.trainLoss
         case "eval_loss": return TrainerContract.Metric.valLoss
@@ -300,7 +304,9 @@ public enum JSONLinesImporter {
     public static func lines(_ data: Data, keys: [String: String], into batch: inout MetricsBatch) {
         let stepKey = keys.first { $0.value == "step" }?.key ?? "step"
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true) {
-            guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any], let step = (entry[stepKey] as? NSNumber)?.intValue, step >= 0 else {
+            guard let entry = PythonJSON.object(Data(line.utf8)) as? [String: Any], let step = (entry[stepKey] as? NSNumber)?.intValue,
+                step >= 0
+            else {
                 batch.malformed += 1
                 if batch.malformedExamples.count < 3 { batch.malformedExamples.append(String(line.prefix(120))) }
                 continue
@@ -341,7 +347,8 @@ extension HuggingFaceImporter {
     /// LoRA settings from a PEFT `adapter_config.json` next to the logs, named as Harrow's parameters.
     static func readAdapterConfig(in dir: String, into run: inout ImportedRun) {
         guard let data = FileManager.default.contents(atPath: dir + "/adapter_config.json"),
-              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
+            let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return }
         for (name, key) in [("lora_r", "r"), ("lora_alpha", "lora_alpha"), ("lora_dropout", "lora_dropout")] {
             if let v = config[key], !(v is NSNull) { run.params[name] = ParamValue(jsonObject: v) }
         }
@@ -359,13 +366,17 @@ extension Store {
         let params = ParamValue.objectJSON(imported.params)
         let rowID: Int64 = try write { db in
             let id = try Self.freshID(for: key, db: db)
-            try db.execute(sql: """
-                INSERT INTO runs(id, trial_key, source, params, status, attempt, run_dir, started_at, ended_at, exit_code)
-                VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-                ON CONFLICT(trial_key) DO UPDATE SET params = excluded.params, status = excluded.status, run_dir = excluded.run_dir,
-                    started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code
-                """, arguments: [id, key, imported.source, params, (imported.exitCode ?? 0) == 0 ? "succeeded" : "failed", directory,
-                                 imported.startedAt, imported.endedAt ?? Date().seconds, imported.exitCode])
+            try db.execute(
+                sql: """
+                    INSERT INTO runs(id, trial_key, source, params, status, attempt, run_dir, started_at, ended_at, exit_code)
+                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                    ON CONFLICT(trial_key) DO UPDATE SET params = excluded.params, status = excluded.status, run_dir = excluded.run_dir,
+                        started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code
+                    """,
+                arguments: [
+                    id, key, imported.source, params, (imported.exitCode ?? 0) == 0 ? "succeeded" : "failed", directory,
+                    imported.startedAt, imported.endedAt ?? Date().seconds, imported.exitCode
+                ])
             let row = try Run.filter { $0.trialKey == key }.select({ $0.rowID }, as: Int64.self).fetchOne(db)!
             try clearMetrics(run: row, db: db)
             return row
@@ -411,6 +422,7 @@ public enum CurveFiles {
     static func metrics(_ path: String) throws(ImportError) -> ImportedRun {
         guard var data = FileManager.default.contents(atPath: path) else { throw ImportError("cannot read \(path)") }
         if data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
-        return ImportedRun(source: "harrow", directory: (path as NSString).deletingLastPathComponent, params: [:], batch: MetricsLines.parse(data))
+        return ImportedRun(
+            source: "harrow", directory: (path as NSString).deletingLastPathComponent, params: [:], batch: MetricsLines.parse(data))
     }
 }

@@ -81,7 +81,9 @@ public enum MetricsLines {
         case other
     }
 
-    private static func apply(_ fields: [(String, Value)], to batch: inout MetricsBatch, rename: (String) -> String?, line: UnsafeRawBufferPointer) {
+    private static func apply(
+        _ fields: [(String, Value)], to batch: inout MetricsBatch, rename: (String) -> String?, line: UnsafeRawBufferPointer
+    ) {
         func int(_ name: String) -> Int? {
             // Int(exactly:) after truncation: a finite number past Int's range is not an integer here, not a trap.
             for (k, v) in fields where k == name { if case .number(let d) = v, d.isFinite { return Int(exactly: d.rounded(.towardZero)) } }
@@ -207,8 +209,10 @@ private struct FlatObjectParser {
         let start = i
         while i < bytes.count {
             let c = bytes[i]
-            guard (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
-                || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") else { break }
+            guard
+                (c >= 0x30 && c <= 0x39) || c == UInt8(ascii: "-") || c == UInt8(ascii: "+") || c == UInt8(ascii: ".")
+                    || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
+            else { break }
             i += 1
         }
         let length = i - start

@@ -59,12 +59,14 @@ extension Store {
                 let said: [(Run.Columns, (any DatabaseValueConvertible)?)] = [
                     (.heartbeat, update.heartbeat?.seconds), (.totalSteps, b.totalSteps), (.stepsPerEpoch, b.stepsPerEpoch),
                     (.warmupSteps, b.warmupSteps), (.checkpoint, b.checkpoint), (.bestCheckpoint, b.bestCheckpoint),
-                    (.bestStep, b.bestStep),
+                    (.bestStep, b.bestStep)
                 ]
-                try Run.filter { $0.rowID == update.run }.updateAll(db, [
-                    Run.Columns.metricsOffset.set(to: update.offset), Run.Columns.malformedLines += b.malformed,
-                    Run.Columns.nonfiniteValues += b.nonfinite,
-                ] + said.compactMap { column, value in value.map { column.set(to: $0) } })
+                try Run.filter { $0.rowID == update.run }.updateAll(
+                    db,
+                    [
+                        Run.Columns.metricsOffset.set(to: update.offset), Run.Columns.malformedLines += b.malformed,
+                        Run.Columns.nonfiniteValues += b.nonfinite
+                    ] + said.compactMap { column, value in value.map { column.set(to: $0) } })
             }
         }
     }
@@ -81,8 +83,10 @@ extension Store {
     static func append(_ series: MetricsBatch.Series, run: Int64, key: Int64, db: Database) throws {
         var from = 0
         var seq = 0
-        if let tail = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, n FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq DESC LIMIT 1"),
-                                       arguments: [run, key]) {
+        if let tail = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT seq, n FROM metric_chunks WHERE run = ? AND key = ? ORDER BY seq DESC LIMIT 1"),
+            arguments: [run, key])
+        {
             seq = tail["seq"]
             let n: Int = tail["n"]
             let room = min(chunkCapacity - n, series.steps.count)
@@ -116,13 +120,17 @@ extension Store {
     static func summarise(_ series: MetricsBatch.Series, run: Int64, key: Int64, db: Database) throws {
         var s: MetricSummary
         var start = 0
-        if let stored = try MetricSummary.fetchOne(db.cachedStatement(sql: """
-            SELECT \(MetricSummary.selection(from: "metric_summaries")) FROM metric_summaries WHERE run = ? AND key = ?
-            """), arguments: [run, key]) {
+        if let stored = try MetricSummary.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT \(MetricSummary.selection(from: "metric_summaries")) FROM metric_summaries WHERE run = ? AND key = ?
+                    """), arguments: [run, key])
+        {
             s = stored
         } else {
-            s = MetricSummary(count: 1, last: series.values[0], lastStep: Int(series.steps[0]), min: series.values[0],
-                              minStep: Int(series.steps[0]), max: series.values[0])
+            s = MetricSummary(
+                count: 1, last: series.values[0], lastStep: Int(series.steps[0]), min: series.values[0],
+                minStep: Int(series.steps[0]), max: series.values[0])
             start = 1
         }
         for i in start..<series.steps.count {
@@ -133,18 +141,23 @@ extension Store {
             if v < s.min { s.min = v; s.minStep = step }
             if v > s.max { s.max = v }
         }
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO metric_summaries(run, key, count, last, last_step, min, min_step, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [run, key, s.count, s.last, s.lastStep, s.min, s.minStep, s.max])
+        try db.cachedStatement(
+            sql:
+                "INSERT OR REPLACE INTO metric_summaries(run, key, count, last, last_step, min, min_step, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        .execute(arguments: [run, key, s.count, s.last, s.lastStep, s.min, s.minStep, s.max])
     }
 
     /// A run's curve for one metric, in the order the points were written.
     public func curve(run: Int64, key: String) throws(StoreError) -> (steps: [Int], values: [Double]) {
         try read { db in
             var steps: [Int] = [], values: [Double] = []
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
-                WHERE c.run = ? AND k.name = ? ORDER BY c.seq
-                """), arguments: [run, key])
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(
+                    sql: """
+                        SELECT c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
+                        WHERE c.run = ? AND k.name = ? ORDER BY c.seq
+                        """), arguments: [run, key])
             while let row = try rows.next() { Self.unpack(row, into: &steps, &values) }
             return (steps, values)
         }
@@ -177,10 +190,13 @@ extension Store {
         }
         for runs in keys.filter({ !$0.value.isEmpty }).keys.sorted().chunked(Self.batch) {
             let names = Set(runs.flatMap { keys[$0]! })
-            let rows = try Row.fetchCursor(db, SQLRequest(literal: """
-                SELECT c.run, k.name, c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
-                WHERE c.run IN \(runs) AND k.name IN \(names) ORDER BY c.run, k.name, c.seq
-                """))
+            let rows = try Row.fetchCursor(
+                db,
+                SQLRequest(
+                    literal: """
+                        SELECT c.run, k.name, c.n, c.data FROM metric_chunks c JOIN metric_keys k ON k.id = c.key
+                        WHERE c.run IN \(runs) AND k.name IN \(names) ORDER BY c.run, k.name, c.seq
+                        """))
             while let row = try rows.next() {
                 let run: Int64 = row["run"], name: String = row["name"]
                 guard keys[run]!.contains(name) else { continue }
@@ -204,10 +220,14 @@ extension Store {
     static func metricKeys(runs: [Int64], db: Database) throws -> [Int64: [String]] {
         var out: [Int64: [String]] = [:]
         for runs in runs.chunked(Self.batch) {
-            for row in try Row.fetchAll(db, SQLRequest(literal: """
-                SELECT s.run, k.name FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
-                WHERE s.run IN \(runs) ORDER BY s.run, k.name
-                """)) {
+            for row in try Row.fetchAll(
+                db,
+                SQLRequest(
+                    literal: """
+                        SELECT s.run, k.name FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
+                        WHERE s.run IN \(runs) ORDER BY s.run, k.name
+                        """))
+            {
                 out[row["run"], default: []].append(row["name"])
             }
         }
@@ -222,10 +242,14 @@ extension Store {
     static func summaries(runs: [Int64], db: Database) throws -> [Int64: [String: MetricSummary]] {
         var out: [Int64: [String: MetricSummary]] = [:]
         for runs in runs.chunked(Self.batch) {
-            for row in try Row.fetchAll(db, SQLRequest(literal: """
-                SELECT s.run, k.name, \(sql: MetricSummary.selection(from: "s"))
-                FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run IN \(runs)
-                """)) {
+            for row in try Row.fetchAll(
+                db,
+                SQLRequest(
+                    literal: """
+                        SELECT s.run, k.name, \(sql: MetricSummary.selection(from: "s"))
+                        FROM metric_summaries s JOIN metric_keys k ON k.id = s.key WHERE s.run IN \(runs)
+                        """))
+            {
                 out[row["run"], default: [:]][row["name"]] = try MetricSummary(row: row)
             }
         }
@@ -247,11 +271,14 @@ extension Store {
     public func metricRanges(sweep: String, key: String) throws(StoreError) -> [Int64: (min: Double, max: Double)] {
         try read { db in
             var out: [Int64: (min: Double, max: Double)] = [:]
-            for row in try Row.fetchAll(db, sql: """
-                SELECT s.run, s.min, s.max FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
-                JOIN sweep_trials t ON t.run = s.run JOIN sweeps w ON w.id = t.sweep_id
-                WHERE w.name = ? AND k.name = ?
-                """, arguments: [sweep, key]) {
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.run, s.min, s.max FROM metric_summaries s JOIN metric_keys k ON k.id = s.key
+                    JOIN sweep_trials t ON t.run = s.run JOIN sweeps w ON w.id = t.sweep_id
+                    WHERE w.name = ? AND k.name = ?
+                    """, arguments: [sweep, key])
+            {
                 out[row["run"]] = (row["min"], row["max"])
             }
             return out

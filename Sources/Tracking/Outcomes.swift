@@ -20,8 +20,9 @@ extension Store {
             return ItemOutcomes(try checkpointItems(checkpoint, evalset: e.evalset), of: e)
         }
         let main = evals.first { $0.evalset != "general" }, general = evals.first { $0.evalset == "general" }
-        return RunOutcomes(main: main.flatMap { ItemOutcomes($0.items, of: $0) }, mainStart: try start(main),
-                           general: general.flatMap { ItemOutcomes($0.items, of: $0) }, generalStart: try start(general))
+        return RunOutcomes(
+            main: main.flatMap { ItemOutcomes($0.items, of: $0) }, mainStart: try start(main),
+            general: general.flatMap { ItemOutcomes($0.items, of: $0) }, generalStart: try start(general))
     }
 }
 
@@ -36,8 +37,9 @@ extension ItemOutcomes {
 extension PairedEvidence {
     /// Run B against run A, each with its starting models' items for the forgetting comparison.
     public static func between(_ a: RunOutcomes, _ b: RunOutcomes) -> PairedEvidence {
-        compare(mainA: a.main, mainB: b.main, generalA: a.general, generalB: b.general,
-                generalStartA: a.generalStart, generalStartB: b.generalStart)
+        compare(
+            mainA: a.main, mainB: b.main, generalA: a.general, generalB: b.general,
+            generalStartA: a.generalStart, generalStartB: b.generalStart)
     }
 
     /// A run against the model it started from.

@@ -89,8 +89,10 @@ extension Run: Decodable, FetchableRecord, TableRecord {
     }
 
     /// What one attempt leaves in its run: a new attempt starts with none of it (`Store.claim`).
-    static let attemptColumns: [Columns] = [.endedAt, .exitCode, .signal, .stderrTail, .error, .trainerPID, .totalSteps,
-                                            .stepsPerEpoch, .warmupSteps, .bestStep, .checkpoint, .bestCheckpoint]
+    static let attemptColumns: [Columns] = [
+        .endedAt, .exitCode, .signal, .stderrTail, .error, .trainerPID, .totalSteps,
+        .stepsPerEpoch, .warmupSteps, .bestStep, .checkpoint, .bestCheckpoint
+    ]
 
     /// The select list a run is read with (from `Run.from`): the columns of `runs r`, its sweep's name and its earlier
     /// run's id.
@@ -117,7 +119,8 @@ extension Run: Decodable, FetchableRecord, TableRecord {
         source = try row.decode(String.self, forKey: .source)
         paramsJSON = try row.decode(String.self, forKey: .paramsJSON)
         params = ParamValue.object(fromJSON: paramsJSON)
-        command = try row.decodeIfPresent(String.self, forKey: .command)
+        command =
+            try row.decodeIfPresent(String.self, forKey: .command)
             .flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
         status = RunStatus(rawValue: try row.decode(String.self, forKey: .status)) ?? .failed
         attempt = try row.decode(Int.self, forKey: .attempt)
@@ -262,7 +265,9 @@ extension Run {
     /// Why the run did not finish (`FailureReading`), from what the store keeps of it; nil for a run that finished,
     /// or is queued or running.
     public var failure: FailureReading.Failure? {
-        FailureReading.classify(.init(status: status.rawValue, exitCode: exitCode, signal: signal, duration: duration, stderrTail: stderrTail,
-                                      note: error, nonfinite: nonfiniteValues, reported: metricsOffset > 0))
+        FailureReading.classify(
+            .init(
+                status: status.rawValue, exitCode: exitCode, signal: signal, duration: duration, stderrTail: stderrTail,
+                note: error, nonfinite: nonfiniteValues, reported: metricsOffset > 0))
     }
 }

@@ -75,9 +75,10 @@ extension Store {
                 let summaries = summaries[run.rowID] ?? [:], evals = evals[run.rowID] ?? []
                 let start = try Self.startingAccuracy(evals, cache: &starts, db: db)
                 let values = RunValue.named(evals: evals, summaries: summaries, start: start)
-                return RunSnapshot(run: run, summaries: summaries, values: values, diagnosis: diagnoses[run.rowID], evals: evals,
-                                   provenance: run.provenanceID.flatMap { provenance[$0] }, tags: tags[run.id] ?? [],
-                                   attempts: attempts[run.rowID] ?? [], artifacts: artifacts[run.rowID] ?? [])
+                return RunSnapshot(
+                    run: run, summaries: summaries, values: values, diagnosis: diagnoses[run.rowID], evals: evals,
+                    provenance: run.provenanceID.flatMap { provenance[$0] }, tags: tags[run.id] ?? [],
+                    attempts: attempts[run.rowID] ?? [], artifacts: artifacts[run.rowID] ?? [])
             }
         }
         try fill(&out, curves: keys, evalItems: evalItems)

@@ -62,7 +62,8 @@ extension Store {
 
     static func startingAccuracy(_ evals: [StoredEval], cache: inout [String: [String: Double]], db: Database) throws -> [String: Double] {
         guard let main = evals.first(where: { $0.status == "succeeded" && $0.evalset != "general" }),
-              let checkpoint = main.baselineCheckpoint else { return [:] }
+            let checkpoint = main.baselineCheckpoint
+        else { return [:] }
         let key = checkpoint + "/" + main.evalset
         if let known = cache[key] { return known }
         let items = try checkpointItems(checkpoint, evalset: main.evalset, db: db)

@@ -28,8 +28,9 @@ public final class Store: Sendable {
         let store = try Store(path: path, readOnly: true)
         if try store.needsMigration {
             guard FileManager.default.isWritableFile(atPath: path) else {
-                throw StoreError("the store at \(path) was written by an older harrow and cannot be upgraded here (the file is read-only); "
-                    + "open it once with a writable copy")
+                throw StoreError(
+                    "the store at \(path) was written by an older harrow and cannot be upgraded here (the file is read-only); "
+                        + "open it once with a writable copy")
             }
             _ = try Store(path: path)
         }
@@ -99,8 +100,9 @@ public final class Store: Sendable {
             if superseded {
                 // The migrations this binary does not know, by name (identifiers sort as text: "v10" < "v9").
                 let unknown = try pool.read { try migrator.appliedIdentifiers($0) }.subtracting(migrator.migrations).sorted()
-                throw StoreError("the store at \(path) was written by a newer Harrow (schema \(unknown.joined(separator: ", "))); "
-                    + "this binary knows up to \(migrator.migrations.last ?? "?"). Upgrade harrow, or point --db at another store.")
+                throw StoreError(
+                    "the store at \(path) was written by a newer Harrow (schema \(unknown.joined(separator: ", "))); "
+                        + "this binary knows up to \(migrator.migrations.last ?? "?"). Upgrade harrow, or point --db at another store.")
             }
             try migrator.migrate(pool)
         } catch let error as StoreError {
@@ -184,9 +186,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         sql = e.sql
         // SQLite's words, then what to do; without advice they stand as GRDB gives them, with the statement: the case
         // nobody foresaw.
-        let said = Self.advice(e.resultCode).map { advice in
-            "SQLite error \(e.resultCode.rawValue)" + (e.message.map { ": " + $0 } ?? "") + "; " + advice
-        } ?? "\(e)"
+        let said =
+            Self.advice(e.resultCode).map { advice in
+                "SQLite error \(e.resultCode.rawValue)" + (e.message.map { ": " + $0 } ?? "") + "; " + advice
+            } ?? "\(e)"
         message = context.map { "\($0): \(said)" } ?? said
     }
 
@@ -221,275 +224,286 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE sweeps (
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE,
-                    file TEXT NOT NULL,
-                    method TEXT NOT NULL,
-                    spec TEXT NOT NULL,
-                    created_at REAL NOT NULL,
-                    updated_at REAL NOT NULL
-                );
-                CREATE TABLE provenance (
-                    id INTEGER PRIMARY KEY,
-                    repository TEXT,
-                    commit_id TEXT,
-                    branch TEXT,
-                    dirty INTEGER NOT NULL DEFAULT 0,
-                    diff TEXT,
-                    diff_sha256 TEXT,
-                    untracked TEXT NOT NULL DEFAULT '[]',
-                    note TEXT,
-                    UNIQUE (repository, commit_id, branch, diff_sha256, untracked)
-                );
-                -- One row per trial content (trial_key): a sweep re-run finds its finished trials here.
-                CREATE TABLE runs (
-                    rowid INTEGER PRIMARY KEY,
-                    id TEXT NOT NULL UNIQUE,
-                    trial_key TEXT NOT NULL UNIQUE,
-                    sweep_id INTEGER REFERENCES sweeps(id),
-                    source TEXT NOT NULL DEFAULT 'sweep',
-                    params TEXT NOT NULL,
-                    command TEXT,
-                    status TEXT NOT NULL,
-                    attempt INTEGER NOT NULL DEFAULT 0,
-                    run_dir TEXT,
-                    owner_pid INTEGER,
-                    owner_host TEXT,
-                    heartbeat REAL,
-                    trainer_pid INTEGER,
-                    queued_at REAL,
-                    started_at REAL,
-                    ended_at REAL,
-                    exit_code INTEGER,
-                    signal INTEGER,
-                    stderr_tail TEXT,
-                    error TEXT,
-                    provenance_id INTEGER REFERENCES provenance(id),
-                    metrics_offset INTEGER NOT NULL DEFAULT 0,
-                    malformed_lines INTEGER NOT NULL DEFAULT 0,
-                    nonfinite_values INTEGER NOT NULL DEFAULT 0,
-                    total_steps INTEGER,
-                    steps_per_epoch INTEGER,
-                    warmup_steps INTEGER,
-                    best_step INTEGER,
-                    checkpoint TEXT,
-                    best_checkpoint TEXT
-                );
-                CREATE INDEX runs_by_status ON runs(status);
-                CREATE TABLE sweep_trials (
-                    sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    position INTEGER NOT NULL,
-                    PRIMARY KEY (sweep_id, run)
-                ) WITHOUT ROWID;
-                CREATE TABLE attempts (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    attempt INTEGER NOT NULL,
-                    status TEXT NOT NULL,
-                    started_at REAL,
-                    ended_at REAL,
-                    exit_code INTEGER,
-                    signal INTEGER,
-                    stderr_tail TEXT,
-                    PRIMARY KEY (run, attempt)
-                ) WITHOUT ROWID;
-                CREATE TABLE metric_keys (
-                    id INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL UNIQUE
-                );
-                -- Points are packed into chunks of up to 320 (step Int32, value Float64) pairs, about 12 bytes a
-                -- point, so a curve is a handful of rows and a batch is a handful of writes.
-                CREATE TABLE metric_chunks (
-                    id INTEGER PRIMARY KEY,
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    key INTEGER NOT NULL REFERENCES metric_keys(id),
-                    seq INTEGER NOT NULL,
-                    n INTEGER NOT NULL,
-                    data BLOB NOT NULL,
-                    UNIQUE (run, key, seq)
-                );
-                CREATE TABLE metric_summaries (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    key INTEGER NOT NULL REFERENCES metric_keys(id),
-                    count INTEGER NOT NULL,
-                    last REAL NOT NULL,
-                    last_step INTEGER NOT NULL,
-                    min REAL NOT NULL,
-                    min_step INTEGER NOT NULL,
-                    max REAL NOT NULL,
-                    PRIMARY KEY (run, key)
-                ) WITHOUT ROWID;
-                CREATE INDEX metric_summaries_by_min ON metric_summaries(key, min);
-                CREATE TABLE artifacts (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    role TEXT NOT NULL,
-                    path TEXT NOT NULL,
-                    sha256 TEXT,
-                    size INTEGER,
-                    PRIMARY KEY (run, role, path)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE sweeps (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE,
+                        file TEXT NOT NULL,
+                        method TEXT NOT NULL,
+                        spec TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL
+                    );
+                    CREATE TABLE provenance (
+                        id INTEGER PRIMARY KEY,
+                        repository TEXT,
+                        commit_id TEXT,
+                        branch TEXT,
+                        dirty INTEGER NOT NULL DEFAULT 0,
+                        diff TEXT,
+                        diff_sha256 TEXT,
+                        untracked TEXT NOT NULL DEFAULT '[]',
+                        note TEXT,
+                        UNIQUE (repository, commit_id, branch, diff_sha256, untracked)
+                    );
+                    -- One row per trial content (trial_key): a sweep re-run finds its finished trials here.
+                    CREATE TABLE runs (
+                        rowid INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        trial_key TEXT NOT NULL UNIQUE,
+                        sweep_id INTEGER REFERENCES sweeps(id),
+                        source TEXT NOT NULL DEFAULT 'sweep',
+                        params TEXT NOT NULL,
+                        command TEXT,
+                        status TEXT NOT NULL,
+                        attempt INTEGER NOT NULL DEFAULT 0,
+                        run_dir TEXT,
+                        owner_pid INTEGER,
+                        owner_host TEXT,
+                        heartbeat REAL,
+                        trainer_pid INTEGER,
+                        queued_at REAL,
+                        started_at REAL,
+                        ended_at REAL,
+                        exit_code INTEGER,
+                        signal INTEGER,
+                        stderr_tail TEXT,
+                        error TEXT,
+                        provenance_id INTEGER REFERENCES provenance(id),
+                        metrics_offset INTEGER NOT NULL DEFAULT 0,
+                        malformed_lines INTEGER NOT NULL DEFAULT 0,
+                        nonfinite_values INTEGER NOT NULL DEFAULT 0,
+                        total_steps INTEGER,
+                        steps_per_epoch INTEGER,
+                        warmup_steps INTEGER,
+                        best_step INTEGER,
+                        checkpoint TEXT,
+                        best_checkpoint TEXT
+                    );
+                    CREATE INDEX runs_by_status ON runs(status);
+                    CREATE TABLE sweep_trials (
+                        sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        position INTEGER NOT NULL,
+                        PRIMARY KEY (sweep_id, run)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE attempts (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        attempt INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        started_at REAL,
+                        ended_at REAL,
+                        exit_code INTEGER,
+                        signal INTEGER,
+                        stderr_tail TEXT,
+                        PRIMARY KEY (run, attempt)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE metric_keys (
+                        id INTEGER PRIMARY KEY,
+                        name TEXT NOT NULL UNIQUE
+                    );
+                    -- Points are packed into chunks of up to 320 (step Int32, value Float64) pairs, about 12 bytes a
+                    -- point, so a curve is a handful of rows and a batch is a handful of writes.
+                    CREATE TABLE metric_chunks (
+                        id INTEGER PRIMARY KEY,
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        key INTEGER NOT NULL REFERENCES metric_keys(id),
+                        seq INTEGER NOT NULL,
+                        n INTEGER NOT NULL,
+                        data BLOB NOT NULL,
+                        UNIQUE (run, key, seq)
+                    );
+                    CREATE TABLE metric_summaries (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        key INTEGER NOT NULL REFERENCES metric_keys(id),
+                        count INTEGER NOT NULL,
+                        last REAL NOT NULL,
+                        last_step INTEGER NOT NULL,
+                        min REAL NOT NULL,
+                        min_step INTEGER NOT NULL,
+                        max REAL NOT NULL,
+                        PRIMARY KEY (run, key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX metric_summaries_by_min ON metric_summaries(key, min);
+                    CREATE TABLE artifacts (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        role TEXT NOT NULL,
+                        path TEXT NOT NULL,
+                        sha256 TEXT,
+                        size INTEGER,
+                        PRIMARY KEY (run, role, path)
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v2") { db in
-            try db.execute(sql: """
-                CREATE TABLE diagnoses (
-                    run INTEGER PRIMARY KEY REFERENCES runs(rowid) ON DELETE CASCADE,
-                    verdict TEXT NOT NULL,
-                    confidence REAL NOT NULL,
-                    best_step INTEGER,
-                    evidence TEXT NOT NULL,
-                    advice TEXT NOT NULL,
-                    created_at REAL NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE diagnoses (
+                        run INTEGER PRIMARY KEY REFERENCES runs(rowid) ON DELETE CASCADE,
+                        verdict TEXT NOT NULL,
+                        confidence REAL NOT NULL,
+                        best_step INTEGER,
+                        evidence TEXT NOT NULL,
+                        advice TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    """)
         }
         m.registerMigration("v3") { db in
-            try db.execute(sql: """
-                -- One row per run and evalset: the weighted total, and how the evaluation went.
-                CREATE TABLE eval_runs (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    evalset TEXT NOT NULL,
-                    status TEXT NOT NULL,
-                    total REAL,
-                    total_stderr REAL,
-                    total_norm REAL,
-                    baseline REAL,
-                    seconds REAL,
-                    error TEXT,
-                    scored_at REAL NOT NULL,
-                    PRIMARY KEY (run, evalset)
-                ) WITHOUT ROWID;
-                -- Per dimension (task_type '') and per dimension and task_type.
-                CREATE TABLE evals (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    evalset TEXT NOT NULL,
-                    dimension TEXT NOT NULL,
-                    task_type TEXT NOT NULL,
-                    n INTEGER NOT NULL,
-                    acc REAL NOT NULL,
-                    acc_stderr REAL NOT NULL,
-                    acc_norm REAL NOT NULL,
-                    acc_norm_stderr REAL NOT NULL,
-                    PRIMARY KEY (run, evalset, dimension, task_type)
-                ) WITHOUT ROWID;
-                -- Per item, for the cases that flip between runs.
-                CREATE TABLE eval_items (
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    evalset TEXT NOT NULL,
-                    item TEXT NOT NULL,
-                    dimension TEXT NOT NULL,
-                    task_type TEXT NOT NULL,
-                    correct INTEGER NOT NULL,
-                    correct_norm INTEGER NOT NULL,
-                    chosen INTEGER,
-                    logprobs TEXT,
-                    text TEXT,
-                    prompt TEXT,
-                    PRIMARY KEY (run, evalset, item)
-                ) WITHOUT ROWID;
-                -- Scores of starting checkpoints by content hash, evaluated once.
-                CREATE TABLE checkpoint_scores (
-                    checkpoint TEXT NOT NULL,
-                    evalset TEXT NOT NULL,
-                    total REAL NOT NULL,
-                    scored_at REAL NOT NULL,
-                    PRIMARY KEY (checkpoint, evalset)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    -- One row per run and evalset: the weighted total, and how the evaluation went.
+                    CREATE TABLE eval_runs (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        evalset TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        total REAL,
+                        total_stderr REAL,
+                        total_norm REAL,
+                        baseline REAL,
+                        seconds REAL,
+                        error TEXT,
+                        scored_at REAL NOT NULL,
+                        PRIMARY KEY (run, evalset)
+                    ) WITHOUT ROWID;
+                    -- Per dimension (task_type '') and per dimension and task_type.
+                    CREATE TABLE evals (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        evalset TEXT NOT NULL,
+                        dimension TEXT NOT NULL,
+                        task_type TEXT NOT NULL,
+                        n INTEGER NOT NULL,
+                        acc REAL NOT NULL,
+                        acc_stderr REAL NOT NULL,
+                        acc_norm REAL NOT NULL,
+                        acc_norm_stderr REAL NOT NULL,
+                        PRIMARY KEY (run, evalset, dimension, task_type)
+                    ) WITHOUT ROWID;
+                    -- Per item, for the cases that flip between runs.
+                    CREATE TABLE eval_items (
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        evalset TEXT NOT NULL,
+                        item TEXT NOT NULL,
+                        dimension TEXT NOT NULL,
+                        task_type TEXT NOT NULL,
+                        correct INTEGER NOT NULL,
+                        correct_norm INTEGER NOT NULL,
+                        chosen INTEGER,
+                        logprobs TEXT,
+                        text TEXT,
+                        prompt TEXT,
+                        PRIMARY KEY (run, evalset, item)
+                    ) WITHOUT ROWID;
+                    -- Scores of starting checkpoints by content hash, evaluated once.
+                    CREATE TABLE checkpoint_scores (
+                        checkpoint TEXT NOT NULL,
+                        evalset TEXT NOT NULL,
+                        total REAL NOT NULL,
+                        scored_at REAL NOT NULL,
+                        PRIMARY KEY (checkpoint, evalset)
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v4") { db in
-            try db.execute(sql: """
-                -- Names for runs (production, release-candidate): baselines for gates and comparisons.
-                CREATE TABLE tags (
-                    name TEXT PRIMARY KEY,
-                    run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
-                    created_at REAL NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    -- Names for runs (production, release-candidate): baselines for gates and comparisons.
+                    CREATE TABLE tags (
+                        name TEXT PRIMARY KEY,
+                        run INTEGER NOT NULL REFERENCES runs(rowid) ON DELETE CASCADE,
+                        created_at REAL NOT NULL
+                    );
+                    """)
         }
         m.registerMigration("v5") { db in
-            try db.execute(sql: """
-                -- trial_key is now the key of the whole identity (parameters, command, code, data); params_key is
-                -- the parameters-and-command key it used to be, which links a run to its trial's earlier results.
-                ALTER TABLE runs ADD COLUMN params_key TEXT;
-                UPDATE runs SET params_key = trial_key WHERE source = 'sweep';
-                CREATE INDEX runs_by_params_key ON runs(params_key);
-                ALTER TABLE runs ADD COLUMN identity TEXT;
-                ALTER TABLE runs ADD COLUMN earlier_run INTEGER REFERENCES runs(rowid) ON DELETE SET NULL;
-                ALTER TABLE provenance ADD COLUMN uncommitted TEXT NOT NULL DEFAULT '{}';
-                -- sha256 of files by path, valid while size and modification time are unchanged.
-                CREATE TABLE file_digests (
-                    path TEXT PRIMARY KEY,
-                    size INTEGER NOT NULL,
-                    mtime_ns INTEGER NOT NULL,
-                    sha256 TEXT NOT NULL
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    -- trial_key is now the key of the whole identity (parameters, command, code, data); params_key is
+                    -- the parameters-and-command key it used to be, which links a run to its trial's earlier results.
+                    ALTER TABLE runs ADD COLUMN params_key TEXT;
+                    UPDATE runs SET params_key = trial_key WHERE source = 'sweep';
+                    CREATE INDEX runs_by_params_key ON runs(params_key);
+                    ALTER TABLE runs ADD COLUMN identity TEXT;
+                    ALTER TABLE runs ADD COLUMN earlier_run INTEGER REFERENCES runs(rowid) ON DELETE SET NULL;
+                    ALTER TABLE provenance ADD COLUMN uncommitted TEXT NOT NULL DEFAULT '{}';
+                    -- sha256 of files by path, valid while size and modification time are unchanged.
+                    CREATE TABLE file_digests (
+                        path TEXT PRIMARY KEY,
+                        size INTEGER NOT NULL,
+                        mtime_ns INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v6") { db in
-            try db.execute(sql: """
-                -- The sweep's objective, so readers need not parse its experiment file again.
-                ALTER TABLE sweeps ADD COLUMN metric TEXT;
-                ALTER TABLE sweeps ADD COLUMN goal TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    -- The sweep's objective, so readers need not parse its experiment file again.
+                    ALTER TABLE sweeps ADD COLUMN metric TEXT;
+                    ALTER TABLE sweeps ADD COLUMN goal TEXT;
+                    """)
         }
         m.registerMigration("v7") { db in
-            try db.execute(sql: """
-                -- The job of the last attempt and what ran it: a process group (local) or a cluster job id (slurm).
-                ALTER TABLE runs ADD COLUMN job TEXT;
-                ALTER TABLE runs ADD COLUMN executor TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    -- The job of the last attempt and what ran it: a process group (local) or a cluster job id (slurm).
+                    ALTER TABLE runs ADD COLUMN job TEXT;
+                    ALTER TABLE runs ADD COLUMN executor TEXT;
+                    """)
         }
         m.registerMigration("v8") { db in
-            try db.execute(sql: """
-                -- Why a bayes or tpe search proposed the trial (JSON), so a resumed sweep continues the same search.
-                ALTER TABLE sweep_trials ADD COLUMN proposal TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    -- Why a bayes or tpe search proposed the trial (JSON), so a resumed sweep continues the same search.
+                    ALTER TABLE sweep_trials ADD COLUMN proposal TEXT;
+                    """)
         }
         m.registerMigration("v9") { db in
-            try db.execute(sql: """
-                -- Which starting checkpoint a run's baseline score came from, and that checkpoint's outcome per item,
-                -- so a run can be compared with the model it started from item by item (a paired test).
-                ALTER TABLE eval_runs ADD COLUMN baseline_checkpoint TEXT;
-                -- The evalset's weight per dimension (JSON), so its weighted total can be compared item by item.
-                ALTER TABLE eval_runs ADD COLUMN weights TEXT;
-                -- Paired tests of the run against its starting checkpoint (JSON by value name): gains beyond noise.
-                ALTER TABLE eval_runs ADD COLUMN vs_start TEXT;
-                CREATE TABLE checkpoint_items (
-                    checkpoint TEXT NOT NULL,
-                    evalset TEXT NOT NULL,
-                    item TEXT NOT NULL,
-                    dimension TEXT NOT NULL,
-                    task_type TEXT NOT NULL,
-                    correct INTEGER NOT NULL,
-                    PRIMARY KEY (checkpoint, evalset, item)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    -- Which starting checkpoint a run's baseline score came from, and that checkpoint's outcome per item,
+                    -- so a run can be compared with the model it started from item by item (a paired test).
+                    ALTER TABLE eval_runs ADD COLUMN baseline_checkpoint TEXT;
+                    -- The evalset's weight per dimension (JSON), so its weighted total can be compared item by item.
+                    ALTER TABLE eval_runs ADD COLUMN weights TEXT;
+                    -- Paired tests of the run against its starting checkpoint (JSON by value name): gains beyond noise.
+                    ALTER TABLE eval_runs ADD COLUMN vs_start TEXT;
+                    CREATE TABLE checkpoint_items (
+                        checkpoint TEXT NOT NULL,
+                        evalset TEXT NOT NULL,
+                        item TEXT NOT NULL,
+                        dimension TEXT NOT NULL,
+                        task_type TEXT NOT NULL,
+                        correct INTEGER NOT NULL,
+                        PRIMARY KEY (checkpoint, evalset, item)
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v10") { db in
-            try db.execute(sql: """
-                -- `harrow data check`'s findings on one file (JSON), by a key of its content, the settings and what it
-                -- was checked against: a file unchanged since the last sweep is not read again.
-                CREATE TABLE data_checks (
-                    key TEXT PRIMARY KEY,
-                    report TEXT NOT NULL,
-                    created_at REAL NOT NULL
-                ) WITHOUT ROWID;
-                -- The data check of a sweep's last start (JSON): every dataset its trials name.
-                CREATE TABLE sweep_data (
-                    sweep TEXT PRIMARY KEY,
-                    report TEXT NOT NULL,
-                    checked_at REAL NOT NULL
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    -- `harrow data check`'s findings on one file (JSON), by a key of its content, the settings and what it
+                    -- was checked against: a file unchanged since the last sweep is not read again.
+                    CREATE TABLE data_checks (
+                        key TEXT PRIMARY KEY,
+                        report TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    ) WITHOUT ROWID;
+                    -- The data check of a sweep's last start (JSON): every dataset its trials name.
+                    CREATE TABLE sweep_data (
+                        sweep TEXT PRIMARY KEY,
+                        report TEXT NOT NULL,
+                        checked_at REAL NOT NULL
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.registerMigration("v11") { db in
-            try db.execute(sql: """
-                -- What the next attempt changed after this one, and why (an out-of-memory retry at a smaller micro-batch).
-                ALTER TABLE attempts ADD COLUMN note TEXT;
-                """)
+            try db.execute(
+                sql: """
+                    -- What the next attempt changed after this one, and why (an out-of-memory retry at a smaller micro-batch).
+                    ALTER TABLE attempts ADD COLUMN note TEXT;
+                    """)
         }
         return m
     }

@@ -29,9 +29,11 @@ extension Store {
                 if let s = RunStatus(rawValue: row["status"]) { result.runs[s] = row["n"] }
             }
             result.points = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(n), 0) FROM metric_chunks") ?? 0
-            return try Run.fetchAll(db, sql: """
-                SELECT \(Run.selection) FROM \(Run.from) WHERE r.source = 'sweep' AND r.status NOT IN ('running', 'queued')
-                """)
+            return try Run.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Run.selection) FROM \(Run.from) WHERE r.source = 'sweep' AND r.status NOT IN ('running', 'queued')
+                    """)
         }
         for run in runs {
             guard let dir = run.runDir, let file = MetricsFile(path: dir + "/" + TrainerContract.RunFile.metrics) else { continue }
@@ -42,10 +44,14 @@ extension Store {
                 let curve = try curve(run: run.rowID, key: key)
                 let file = written[key] ?? MetricsBatch.Series()
                 if curve.steps.count != file.steps.count {
-                    result.mismatches.append("run \(run.id): \(key) has \(curve.steps.count) points stored, \(file.steps.count) in its metrics file")
-                } else if let i = curve.steps.indices.first(where: { curve.steps[$0] != Int(file.steps[$0]) || !same(curve.values[$0], file.values[$0]) }) {
-                    result.mismatches.append("run \(run.id): \(key) at step \(curve.steps[i]) is \(curve.values[i]) stored, "
-                                             + "\(file.values[i]) at step \(file.steps[i]) in its metrics file")
+                    result.mismatches.append(
+                        "run \(run.id): \(key) has \(curve.steps.count) points stored, \(file.steps.count) in its metrics file")
+                } else if let i = curve.steps.indices.first(where: {
+                    curve.steps[$0] != Int(file.steps[$0]) || !same(curve.values[$0], file.values[$0])
+                }) {
+                    result.mismatches.append(
+                        "run \(run.id): \(key) at step \(curve.steps[i]) is \(curve.values[i]) stored, "
+                            + "\(file.values[i]) at step \(file.steps[i]) in its metrics file")
                 }
             }
         }
@@ -83,7 +89,8 @@ struct MetricsFile {
         var out: [String: MetricsBatch.Series] = [:]
         var offset: Int64 = 0
         while offset < end, (try? handle.seek(toOffset: UInt64(offset))) != nil,
-              var data = try? handle.read(upToCount: Int(min(end - offset, 4 << 20))), !data.isEmpty {
+            var data = try? handle.read(upToCount: Int(min(end - offset, 4 << 20))), !data.isEmpty
+        {
             let length = data.count
             if offset + Int64(length) == end, data.last != UInt8(ascii: "\n") { data.append(UInt8(ascii: "\n")) }
             let batch = MetricsLines.parse(data)

@@ -16,8 +16,10 @@ public struct TrialIdentity: Codable, Equatable, Sendable {
     /// Data files and starting weights named by the parameters → sha256.
     public var inputs: [String: String]
 
-    public init(paramsKey: String, commit: String? = nil, uncommitted: [String: String] = [:], programs: [String: String] = [:],
-                inputs: [String: String] = [:]) {
+    public init(
+        paramsKey: String, commit: String? = nil, uncommitted: [String: String] = [:], programs: [String: String] = [:],
+        inputs: [String: String] = [:]
+    ) {
         self.paramsKey = paramsKey
         self.commit = commit
         self.uncommitted = uncommitted
@@ -75,6 +77,7 @@ public struct TrialIdentity: Codable, Equatable, Sendable {
     static func short(_ commit: String?) -> String { commit.map { String($0.prefix(7)) } ?? "none" }
 
     static func list(_ names: [String], limit: Int = 4) -> String {
-        names.count <= limit ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
+        names.count <= limit
+            ? names.joined(separator: ", ") : names.prefix(limit).joined(separator: ", ") + " and \(names.count - limit) more"
     }
 }

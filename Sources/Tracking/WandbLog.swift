@@ -1,7 +1,7 @@
 import Foundation
 import HarrowCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// W&B's offline run file (`wandb/offline-run-DATE-ID/run-ID.wandb`), read as it grows.
@@ -69,7 +69,9 @@ public enum WandbLog {
                 continue
             }
             guard position + chunkHeaderLength <= bytes.count else { break }
-            let checksum = UInt32(bytes[position]) | UInt32(bytes[position + 1]) << 8 | UInt32(bytes[position + 2]) << 16 | UInt32(bytes[position + 3]) << 24
+            let checksum =
+                UInt32(bytes[position]) | UInt32(bytes[position + 1]) << 8 | UInt32(bytes[position + 2]) << 16 | UInt32(bytes[position + 3])
+                << 24
             let length = Int(bytes[position + 4]) | Int(bytes[position + 5]) << 8
             let type = bytes[position + 6]
             let end = position + chunkHeaderLength + length
@@ -157,7 +159,13 @@ extension WandbLog {
                 var e = ProtoReader(body)
                 var code = 0, runtime = 0
                 while let (f, v) = e.next() {
-                    if case .varint(let n) = v { if f == 1 { code = Int(Int32(truncatingIfNeeded: n)) } else if f == 2 { runtime = Int(Int32(truncatingIfNeeded: n)) } }
+                    if case .varint(let n) = v {
+                        if f == 1 {
+                            code = Int(Int32(truncatingIfNeeded: n))
+                        } else if f == 2 {
+                            runtime = Int(Int32(truncatingIfNeeded: n))
+                        }
+                    }
                 }
                 return .exit(code: code, runtime: runtime)
             default: continue
@@ -293,7 +301,9 @@ public enum WandbImporter {
     /// A JSON number (W&B writes NaN and ±Infinity bare); booleans, strings and objects are not curves.
     static func number(_ json: String) -> Double? {
         if let n = PythonJSON.nonFinite[json] { return n }
-        guard let first = json.utf8.first, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return nil }
+        guard let first = json.utf8.first, first == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else {
+            return nil
+        }
         return Double(json)
     }
 
@@ -331,7 +341,10 @@ public enum WandbImporter {
     /// Config items as parameters: W&B's own `_wandb` is left out, and a mapping becomes dotted names.
     static func addConfig(_ items: [(key: String, json: String)], to params: inout [String: ParamValue]) {
         for (key, json) in items where !key.hasPrefix("_") {
-            guard let object = PythonJSON.object(Data(json.utf8)) ?? PythonJSON.object(Data("[\(json)]".utf8)).flatMap({ ($0 as? [Any])?.first }) else { continue }
+            guard
+                let object = PythonJSON.object(Data(json.utf8))
+                    ?? PythonJSON.object(Data("[\(json)]".utf8)).flatMap({ ($0 as? [Any])?.first })
+            else { continue }
             flatten(key, object, into: &params)
         }
     }
@@ -352,10 +365,13 @@ public enum WandbImporter {
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: path, isDirectory: &isDir) else { throw ImportError("no such file or folder: \(path)") }
         guard isDir.boolValue else { return path }
-        for pattern in ["run-*.wandb", "offline-run-*/run-*.wandb", "run-*/run-*.wandb", TrainerContract.RunFile.wandb, "wandb/run-*/run-*.wandb"] {
+        for pattern in [
+            "run-*.wandb", "offline-run-*/run-*.wandb", "run-*/run-*.wandb", TrainerContract.RunFile.wandb, "wandb/run-*/run-*.wandb"
+        ] {
             if let found = FilePattern.newest(path + "/" + pattern) { return found }
         }
-        throw ImportError("no W&B run file (run-*.wandb) in \(path); give an offline run folder such as wandb/offline-run-20250101_120000-abc123")
+        throw ImportError(
+            "no W&B run file (run-*.wandb) in \(path); give an offline run folder such as wandb/offline-run-20250101_120000-abc123")
     }
 }
 
@@ -372,7 +388,9 @@ public enum FilePattern {
                 return names.filter { fnmatch(component, $0, 0) == 0 }.map(join)
             }
         }
-        func modified(_ path: String) -> Date { ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast }
+        func modified(_ path: String) -> Date {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+        }
         return candidates.filter { FileManager.default.fileExists(atPath: $0) }.max { modified($0) < modified($1) }
     }
 }

@@ -12,15 +12,24 @@ public enum TrainBenchmark {
     }
 
     public static let cases: [Case] = [
-        Case(name: "tiny", config: LlamaConfig(hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4,
-                                               max_position_embeddings: 64),
-             batch: 16, seqLen: 64, lora: LoRAConfig(r: 8), pytorch: [1: 64000, 2: 76000]),
-        Case(name: "small", config: LlamaConfig(hidden_size: 128, intermediate_size: 344, num_hidden_layers: 4, num_attention_heads: 4,
-                                                max_position_embeddings: 128),
-             batch: 16, seqLen: 128, lora: LoRAConfig(r: 8), pytorch: [1: 13500, 2: 21000]),
-        Case(name: "medium", config: LlamaConfig(hidden_size: 256, intermediate_size: 688, num_hidden_layers: 6, num_attention_heads: 8,
-                                                 max_position_embeddings: 128),
-             batch: 8, seqLen: 128, lora: LoRAConfig(r: 16, lora_alpha: 32), pytorch: [1: 3200, 2: 5100]),
+        Case(
+            name: "tiny",
+            config: LlamaConfig(
+                hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4,
+                max_position_embeddings: 64),
+            batch: 16, seqLen: 64, lora: LoRAConfig(r: 8), pytorch: [1: 64000, 2: 76000]),
+        Case(
+            name: "small",
+            config: LlamaConfig(
+                hidden_size: 128, intermediate_size: 344, num_hidden_layers: 4, num_attention_heads: 4,
+                max_position_embeddings: 128),
+            batch: 16, seqLen: 128, lora: LoRAConfig(r: 8), pytorch: [1: 13500, 2: 21000]),
+        Case(
+            name: "medium",
+            config: LlamaConfig(
+                hidden_size: 256, intermediate_size: 688, num_hidden_layers: 6, num_attention_heads: 8,
+                max_position_embeddings: 128),
+            batch: 8, seqLen: 128, lora: LoRAConfig(r: 16, lora_alpha: 32), pytorch: [1: 3200, 2: 5100])
     ]
 
     public static let flopsFormula =
@@ -33,10 +42,12 @@ public enum TrainBenchmark {
         let m = c.config
         let perLayer = Projection.allCases.reduce(0) { $0 + $1.inFeatures(m) * $1.outFeatures(m) }
         let firstLayerInputs = [Projection.q_proj, .k_proj, .v_proj]
-        let frozen = 4 * Double(m.num_hidden_layers * perLayer + m.vocab_size * m.hidden_size)
+        let frozen =
+            4 * Double(m.num_hidden_layers * perLayer + m.vocab_size * m.hidden_size)
             - 2 * Double(firstLayerInputs.reduce(0) { $0 + $1.inFeatures(m) * $1.outFeatures(m) })
         let adapted = c.lora.target_modules
-        let lora = 6 * Double(m.num_hidden_layers * adapted.reduce(0) { $0 + c.lora.r * ($1.inFeatures(m) + $1.outFeatures(m)) })
+        let lora =
+            6 * Double(m.num_hidden_layers * adapted.reduce(0) { $0 + c.lora.r * ($1.inFeatures(m) + $1.outFeatures(m)) })
             - 2 * Double(adapted.filter(firstLayerInputs.contains).reduce(0) { $0 + c.lora.r * $1.inFeatures(m) })
         let attention = Double(6 * m.num_hidden_layers * c.seqLen * m.num_attention_heads * m.head_dim)
         return frozen + lora + attention
@@ -61,8 +72,12 @@ public enum TrainBenchmark {
         weights.initialise(std: 0.02, rng: &rng)
         let lora = LoRA<Float>(config: c.lora, model: c.config, rng: &rng)
         let model = LlamaModel(config: c.config, weights: weights, lora: lora)
-        let params = lora.all.flatMap { [Parameter(name: "A", value: $0.A, grad: $0.dA, decay: true),
-                                         Parameter(name: "B", value: $0.B, grad: $0.dB, decay: true)] }
+        let params = lora.all.flatMap {
+            [
+                Parameter(name: "A", value: $0.A, grad: $0.dA, decay: true),
+                Parameter(name: "B", value: $0.B, grad: $0.dB, decay: true)
+            ]
+        }
         let optimizer = AdamW(params)
         let ws = model.makeWorkspace(batch: c.batch, seqLen: c.seqLen)
         let n = c.batch * c.seqLen
@@ -83,8 +98,9 @@ public enum TrainBenchmark {
             let start = now(), cpuStart = cpuTime()
             for _ in 0..<fixedSteps { step() }
             let rate = Double(n * fixedSteps) / (now() - start)
-            return Result(tokensPerSecond: rate, gflops: rate * flopsPerToken(c) / 1e9, windows: [rate],
-                          tokensPerCPUSecond: Double(n * fixedSteps) / (cpuTime() - cpuStart))
+            return Result(
+                tokensPerSecond: rate, gflops: rate * flopsPerToken(c) / 1e9, windows: [rate],
+                tokensPerCPUSecond: Double(n * fixedSteps) / (cpuTime() - cpuStart))
         }
         let warmupStart = now()
         var warmupSteps = 0
@@ -98,8 +114,9 @@ public enum TrainBenchmark {
             cpuRates.append(Double(n * stepsPerWindow) / (cpuTime() - cpuStart))
         }
         let median = rates.sorted()[rates.count / 2]
-        return Result(tokensPerSecond: median, gflops: median * flopsPerToken(c) / 1e9, windows: rates,
-                      tokensPerCPUSecond: cpuRates.sorted()[cpuRates.count / 2])
+        return Result(
+            tokensPerSecond: median, gflops: median * flopsPerToken(c) / 1e9, windows: rates,
+            tokensPerCPUSecond: cpuRates.sorted()[cpuRates.count / 2])
     }
 
     /// GFLOP/s of one large square sgemm (median of repeats): the reference peak.
@@ -110,8 +127,9 @@ public enum TrainBenchmark {
         var times: [Double] = []
         for _ in 0..<(repeats + 1) {
             let start = now()
-            Float.gemm(transA: false, transB: false, m: size, n: size, k: size, alpha: 1, a: a.data, lda: size,
-                       b: b.data, ldb: size, beta: 0, c: c.data, ldc: size)
+            Float.gemm(
+                transA: false, transB: false, m: size, n: size, k: size, alpha: 1, a: a.data, lda: size,
+                b: b.data, ldb: size, beta: 0, c: c.data, ldc: size)
             times.append(now() - start)
         }
         let median = times.dropFirst().sorted()[repeats / 2]

@@ -21,7 +21,7 @@ public enum Checkpoint {
             "num_hidden_layers": c.num_hidden_layers, "num_key_value_heads": c.num_key_value_heads,
             "pretraining_tp": 1, "rms_norm_eps": c.rms_norm_eps,
             "rope_parameters": ["rope_theta": c.rope_theta, "rope_type": "default"],
-            "tie_word_embeddings": c.tie_word_embeddings, "use_cache": true, "vocab_size": c.vocab_size,
+            "tie_word_embeddings": c.tie_word_embeddings, "use_cache": true, "vocab_size": c.vocab_size
         ]
     }
 
@@ -30,13 +30,15 @@ public enum Checkpoint {
     public static func readConfig(_ dir: URL) throws -> LlamaConfig {
         let url = dir.appendingPathComponent(configFile)
         guard let data = FileManager.default.contents(atPath: url.path),
-              let j = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let j = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw TrainingError.file("cannot read \(url.path)") }
         func int(_ k: String) throws -> Int {
             guard let v = j[k] as? Int else { throw TrainingError.file("\(url.path): \"\(k)\" must be an integer") }
             return v
         }
-        if let type = j["model_type"] as? String, type != "llama" { throw TrainingError.file("\(url.path): model_type is \(type), not llama") }
+        if let type = j["model_type"] as? String, type != "llama" {
+            throw TrainingError.file("\(url.path): model_type is \(type), not llama")
+        }
         let rope = j["rope_parameters"] as? [String: Any] ?? j["rope_scaling"] as? [String: Any]
         if let kind = rope?["rope_type"] as? String ?? rope?["type"] as? String, kind != "default" {
             throw TrainingError.file("\(url.path): rope_type \(kind) is not supported, only default")
@@ -62,12 +64,16 @@ public enum Checkpoint {
     public static func saveModel(_ weights: LlamaWeights<Float>, config: LlamaConfig, to dir: URL) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try writeJSON(configJSON(config), to: dir.appendingPathComponent(configFile))
-        try SafeTensors.write(weights.named.map { ($0.name, $0.tensor.shape, UnsafeBufferPointer($0.tensor.buffer)) },
-                              to: dir.appendingPathComponent(modelFile))
+        try SafeTensors.write(
+            weights.named.map { ($0.name, $0.tensor.shape, UnsafeBufferPointer($0.tensor.buffer)) },
+            to: dir.appendingPathComponent(modelFile))
         try writeTokenizer(to: dir)
         // Generation ends at the end of a turn as well as at the end of a document, as in Scorer.generate.
-        try writeJSON(["bos_token_id": Int(Tokenizer.bos), "eos_token_id": [Int(Tokenizer.eos), Int(Tokenizer.endOfTurn)],
-                       "pad_token_id": Int(Tokenizer.eos)], to: dir.appendingPathComponent("generation_config.json"))
+        try writeJSON(
+            [
+                "bos_token_id": Int(Tokenizer.bos), "eos_token_id": [Int(Tokenizer.eos), Int(Tokenizer.endOfTurn)],
+                "pad_token_id": Int(Tokenizer.eos)
+            ], to: dir.appendingPathComponent("generation_config.json"))
     }
 
     public static func loadModel(_ dir: URL) throws -> (config: LlamaConfig, weights: LlamaWeights<Float>) {
@@ -110,18 +116,19 @@ public enum Checkpoint {
         try SafeTensors.write(tensors, to: dir.appendingPathComponent(adapterFile))
         try writeTokenizer(to: dir)
         let c = lora.config
-        try writeJSON([
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": c.r, "lora_alpha": c.lora_alpha,
-            "lora_dropout": c.lora_dropout, "target_modules": c.target_modules.map(\.name), "bias": "none",
-            "base_model_name_or_path": baseModel.map { $0 as Any } ?? NSNull(), "fan_in_fan_out": false,
-            "inference_mode": true, "init_lora_weights": true, "use_rslora": false, "use_dora": false,
-        ], to: dir.appendingPathComponent(adapterConfigFile))
+        try writeJSON(
+            [
+                "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": c.r, "lora_alpha": c.lora_alpha,
+                "lora_dropout": c.lora_dropout, "target_modules": c.target_modules.map(\.name), "bias": "none",
+                "base_model_name_or_path": baseModel.map { $0 as Any } ?? NSNull(), "fan_in_fan_out": false,
+                "inference_mode": true, "init_lora_weights": true, "use_rslora": false, "use_dora": false
+            ], to: dir.appendingPathComponent(adapterConfigFile))
     }
 
     public static func loadAdapter(_ dir: URL, model: LlamaConfig) throws -> LoRA<Float> {
         let url = dir.appendingPathComponent(adapterConfigFile)
         guard let data = FileManager.default.contents(atPath: url.path),
-              let j = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            let j = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
         else { throw TrainingError.file("cannot read \(url.path)") }
         guard j["peft_type"] as? String == "LORA", let r = j["r"] as? Int, let alpha = j["lora_alpha"] as? Double else {
             throw TrainingError.file("\(url.path): needs peft_type LORA, r and lora_alpha")
@@ -135,8 +142,10 @@ public enum Checkpoint {
             return p
         }
         var rng = SeededGenerator(seed: 0)
-        let lora = LoRA<Float>(config: LoRAConfig(r: r, lora_alpha: alpha, lora_dropout: j["lora_dropout"] as? Double ?? 0,
-                                                  target_modules: targets), model: model, rng: &rng)
+        let lora = LoRA<Float>(
+            config: LoRAConfig(
+                r: r, lora_alpha: alpha, lora_dropout: j["lora_dropout"] as? Double ?? 0,
+                target_modules: targets), model: model, rng: &rng)
         let file = dir.appendingPathComponent(adapterFile)
         let tensors = try SafeTensors.read(file)
         for (l, row) in lora.adapters.enumerated() {
@@ -145,7 +154,9 @@ public enum Checkpoint {
                 let n = adapterTensorNames(layer: l, p)
                 for (name, t) in [(n.a, a.A), (n.b, a.B)] {
                     guard let e = tensors[name] else { throw TrainingError.file("\(file.path): missing tensor \(name)") }
-                    guard e.shape == t.shape else { throw TrainingError.file("\(file.path): \(name) has shape \(e.shape), expected \(t.shape)") }
+                    guard e.shape == t.shape else {
+                        throw TrainingError.file("\(file.path): \(name) has shape \(e.shape), expected \(t.shape)")
+                    }
                     t.buffer.update(fromContentsOf: e.values)
                 }
             }
@@ -172,35 +183,44 @@ public enum Checkpoint {
         let specials = Tokenizer.specialNames.sorted { $0.key < $1.key }
         let bos = Tokenizer.specialNames[Tokenizer.bos]!, eos = Tokenizer.specialNames[Tokenizer.eos]!
         func piece(_ kind: String, _ id: String, _ type: Int) -> [String: Any] { [kind: ["id": id, "type_id": type]] }
-        try writeJSON([
-            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "normalizer": NSNull(),
-            "added_tokens": specials.map { id, name in
-                ["id": Int(id), "content": name, "single_word": false, "lstrip": false, "rstrip": false,
-                 "normalized": false, "special": true] as [String: Any]
-            },
-            "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
-            "post_processor": [
-                "type": "TemplateProcessing",
-                "single": [piece("SpecialToken", bos, 0), piece("Sequence", "A", 0)],
-                "pair": [piece("SpecialToken", bos, 0), piece("Sequence", "A", 0), piece("SpecialToken", bos, 1), piece("Sequence", "B", 1)],
-                "special_tokens": [bos: ["id": bos, "ids": [Int(Tokenizer.bos)], "tokens": [bos]]],
-            ],
-            "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
-            "model": ["type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                      "vocab": vocab, "merges": [String]()],
-        ], to: dir.appendingPathComponent("tokenizer.json"))
+        try writeJSON(
+            [
+                "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "normalizer": NSNull(),
+                "added_tokens": specials.map { id, name in
+                    [
+                        "id": Int(id), "content": name, "single_word": false, "lstrip": false, "rstrip": false,
+                        "normalized": false, "special": true
+                    ] as [String: Any]
+                },
+                "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
+                "post_processor": [
+                    "type": "TemplateProcessing",
+                    "single": [piece("SpecialToken", bos, 0), piece("Sequence", "A", 0)],
+                    "pair": [
+                        piece("SpecialToken", bos, 0), piece("Sequence", "A", 0), piece("SpecialToken", bos, 1), piece("Sequence", "B", 1)
+                    ],
+                    "special_tokens": [bos: ["id": bos, "ids": [Int(Tokenizer.bos)], "tokens": [bos]]]
+                ],
+                "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false],
+                "model": [
+                    "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
+                    "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                    "vocab": vocab, "merges": [String]()
+                ]
+            ], to: dir.appendingPathComponent("tokenizer.json"))
         // ChatTemplate.render, with ChatTemplate.prompt's `<|assistant|>` as the generation prompt.
-        let template = "{{ '\(bos)' }}{% for message in messages %}"
+        let template =
+            "{{ '\(bos)' }}{% for message in messages %}"
             + "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
             + "{{ raise_exception('roles are system, user and assistant') }}{% endif %}"
             + "{{ '<|' + message['role'] + '|>' + message['content'] + '\(Tokenizer.specialNames[Tokenizer.endOfTurn]!)' }}"
             + "{% endfor %}{% if add_generation_prompt %}{{ '\(Tokenizer.specialNames[Tokenizer.assistant]!)' }}{% endif %}"
-        try writeJSON([
-            "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos, "eos_token": eos, "pad_token": eos,
-            "additional_special_tokens": specials.map(\.value).filter { $0 != bos && $0 != eos },
-            "clean_up_tokenization_spaces": false, "chat_template": template,
-        ], to: dir.appendingPathComponent("tokenizer_config.json"))
+        try writeJSON(
+            [
+                "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos, "eos_token": eos, "pad_token": eos,
+                "additional_special_tokens": specials.map(\.value).filter { $0 != bos && $0 != eos },
+                "clean_up_tokenization_spaces": false, "chat_template": template
+            ], to: dir.appendingPathComponent("tokenizer_config.json"))
     }
 
     // MARK: helpers

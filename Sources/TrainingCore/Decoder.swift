@@ -82,8 +82,10 @@ final class Decoder {
     }
 
     /// Causal attention of each branch's rows over the cached tokens and the branch's own rows up to each one.
-    private func attend(_ attn: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
-                        _ cachedK: UnsafePointer<Float>, _ cachedV: UnsafePointer<Float>, lengths: [Int], t: Int) {
+    private func attend(
+        _ attn: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>,
+        _ cachedK: UnsafePointer<Float>, _ cachedV: UnsafePointer<Float>, lengths: [Int], t: Int
+    ) {
         let heads = c.num_attention_heads, hd = c.head_dim, qWidth = heads * hd, kvw = kvWidth, group = heads / c.num_key_value_heads
         let scale = 1 / Float(hd).squareRoot()
         var scores = [Float](repeating: 0, count: length + t)
@@ -92,8 +94,12 @@ final class Decoder {
                 let row = b * t + i
                 for head in 0..<heads {
                     let kvh = head / group, qp = q + row * qWidth + head * hd, o = attn + row * qWidth + head * hd
-                    func key(_ j: Int) -> UnsafePointer<Float> { j < length ? cachedK + j * kvw + kvh * hd : k + (b * t + j - length) * kvw + kvh * hd }
-                    func value(_ j: Int) -> UnsafePointer<Float> { j < length ? cachedV + j * kvw + kvh * hd : v + (b * t + j - length) * kvw + kvh * hd }
+                    func key(_ j: Int) -> UnsafePointer<Float> {
+                        j < length ? cachedK + j * kvw + kvh * hd : k + (b * t + j - length) * kvw + kvh * hd
+                    }
+                    func value(_ j: Int) -> UnsafePointer<Float> {
+                        j < length ? cachedV + j * kvw + kvh * hd : v + (b * t + j - length) * kvw + kvh * hd
+                    }
                     let n = length + i + 1
                     var m = -Float.infinity
                     for j in 0..<n { scores[j] = scale * dot(qp, key(j), hd); m = max(m, scores[j]) }

@@ -91,9 +91,10 @@ public final class LoRA<T: Real>: @unchecked Sendable {
         for (l, row) in adapters.enumerated() {
             for (pi, adapter) in row.enumerated() {
                 guard let a = adapter else { continue }
-                T.gemm(transA: false, transB: false, m: a.outFeatures, n: a.inFeatures, k: a.r, alpha: s,
-                       a: a.B.data, lda: a.r, b: a.A.data, ldb: a.inFeatures, beta: 1,
-                       c: weights.layers[l].projections[pi].data, ldc: a.inFeatures)
+                T.gemm(
+                    transA: false, transB: false, m: a.outFeatures, n: a.inFeatures, k: a.r, alpha: s,
+                    a: a.B.data, lda: a.r, b: a.A.data, ldb: a.inFeatures, beta: 1,
+                    c: weights.layers[l].projections[pi].data, ldc: a.inFeatures)
             }
         }
     }
@@ -103,8 +104,10 @@ public final class LoRA<T: Real>: @unchecked Sendable {
 
 /// xd = x ⊙ mask (mask holds 0 or 1/(1−p); nil means no dropout); u = xd Aᵀ; y += scaling · u Bᵀ.
 @_specialize(where T == Float)
-func loraForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointer<T>, _ xd: UnsafeMutablePointer<T>?,
-                          _ x: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T) {
+func loraForward<T: Real>(
+    _ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointer<T>, _ xd: UnsafeMutablePointer<T>?,
+    _ x: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T
+) {
     var input = x
     if let mask, let xd {
         for i in 0..<(n * a.inFeatures) { xd[i] = x[i] * mask[i] }
@@ -118,10 +121,12 @@ func loraForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ u: UnsafeMutablePointe
 /// `needInput`). `du` holds n·r values and `dxd` n·in values of scratch. The weight gradients go to `dA` and `dB`,
 /// the adapter's own unless given.
 @_specialize(where T == Float)
-func loraBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ u: UnsafePointer<T>,
-                           _ xd: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T,
-                           du: UnsafeMutablePointer<T>, dxd: UnsafeMutablePointer<T>,
-                           dA: UnsafeMutablePointer<T>? = nil, dB: UnsafeMutablePointer<T>? = nil, needInput: Bool = true) {
+func loraBackward<T: Real>(
+    _ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ u: UnsafePointer<T>,
+    _ xd: UnsafePointer<T>, mask: UnsafePointer<T>?, _ a: LoRAAdapter<T>, rows n: Int, scaling: T,
+    du: UnsafeMutablePointer<T>, dxd: UnsafeMutablePointer<T>,
+    dA: UnsafeMutablePointer<T>? = nil, dB: UnsafeMutablePointer<T>? = nil, needInput: Bool = true
+) {
     linearBackwardWeight(dB ?? a.dB.data, dy, u, rows: n, in: a.r, out: a.outFeatures, alpha: scaling)
     linearBackwardInput(du, dy, a.B.data, rows: n, in: a.r, out: a.outFeatures, alpha: scaling)
     linearBackwardWeight(dA ?? a.dA.data, du, xd, rows: n, in: a.inFeatures, out: a.r)

@@ -13,10 +13,12 @@ public struct LlamaConfig: Sendable, Equatable {
     public var rope_theta: Double
     public var tie_word_embeddings: Bool
 
-    public init(vocab_size: Int = Tokenizer.vocabSize, hidden_size: Int = 64, intermediate_size: Int = 172,
-                num_hidden_layers: Int = 2, num_attention_heads: Int = 4, num_key_value_heads: Int? = nil,
-                max_position_embeddings: Int = 128, rms_norm_eps: Double = 1e-5, rope_theta: Double = 10000,
-                tie_word_embeddings: Bool = true) {
+    public init(
+        vocab_size: Int = Tokenizer.vocabSize, hidden_size: Int = 64, intermediate_size: Int = 172,
+        num_hidden_layers: Int = 2, num_attention_heads: Int = 4, num_key_value_heads: Int? = nil,
+        max_position_embeddings: Int = 128, rms_norm_eps: Double = 1e-5, rope_theta: Double = 10000,
+        tie_word_embeddings: Bool = true
+    ) {
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.intermediate_size = intermediate_size
@@ -273,8 +275,9 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         shape.queryBlock = attentionQueryBlock
         let eps = T(c.rms_norm_eps)
         embeddingForward(ws.layers[0].x.data + r0 * d, weights.embed_tokens.data, ws.tokens + r0, rows: n, dim: d)
-        rmsNormForward(ws.layers[0].xn1.data + r0 * d, ws.layers[0].rms1.data + r0, ws.layers[0].x.data + r0 * d,
-                       weights.layers[0].input_layernorm.data, rows: n, dim: d, eps: eps)
+        rmsNormForward(
+            ws.layers[0].xn1.data + r0 * d, ws.layers[0].rms1.data + r0, ws.layers[0].x.data + r0 * d,
+            weights.layers[0].input_layernorm.data, rows: n, dim: d, eps: eps)
         for l in 0..<c.num_hidden_layers {
             let a = ws.layers[l], w = weights.layers[l]
             let x = a.x.data + r0 * d, h = a.h.data + r0 * d
@@ -302,11 +305,13 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             // The residual sum, normalised for the next layer (or by the final norm).
             if l + 1 < c.num_hidden_layers {
                 let next = ws.layers[l + 1]
-                residualRMSNormForward(next.xn1.data + r0 * d, next.rms1.data + r0, out, residual: h,
-                                       weights.layers[l + 1].input_layernorm.data, rows: n, dim: d, eps: eps)
+                residualRMSNormForward(
+                    next.xn1.data + r0 * d, next.rms1.data + r0, out, residual: h,
+                    weights.layers[l + 1].input_layernorm.data, rows: n, dim: d, eps: eps)
             } else {
-                residualRMSNormForward(ws.finalXn.data + r0 * d, ws.finalRms.data + r0, out, residual: h, weights.norm.data,
-                                       rows: n, dim: d, eps: eps)
+                residualRMSNormForward(
+                    ws.finalXn.data + r0 * d, ws.finalRms.data + r0, out, residual: h, weights.norm.data,
+                    rows: n, dim: d, eps: eps)
             }
         }
         let finalXn = ws.finalXn.data + r0 * d
@@ -325,8 +330,9 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         Parallel.run(parts) { p in
             let r = Parallel.range(p, of: parts, b)
             let rows = r.lowerBound * t
-            let part = crossEntropy(ws.logits.data + rows * vocab, targets: ws.targets + rows, rows: r.count * t,
-                                    vocab: vocab, gradScale: gradScale)
+            let part = crossEntropy(
+                ws.logits.data + rows * vocab, targets: ws.targets + rows, rows: r.count * t,
+                vocab: vocab, gradScale: gradScale)
             sums[p] = part.sum; counts[p] = part.count
         }
         var sum = 0.0, count = 0
@@ -393,30 +399,40 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
             // The input gradient of the first layer only matters when the embeddings train.
             let needInput = l > 0 || g != nil
             // MLP block.
-            projectBackward(.down_proj, layer: l, dy: dResid, input: a.act.data + r0 * inter, dx: dAct, accumulate: false,
-                            rows: n, firstRow: r0, ws: ws, sink: sink)
-            swigluBackward(dGate, dUp, dAct, a.gate.data + r0 * inter, a.up.data + r0 * inter, count: n * inter,
-                           sigmoid: a.sigmoid.data + r0 * inter)
-            projectBackward(.gate_proj, layer: l, dy: dGate, input: xn2, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws, sink: sink)
+            projectBackward(
+                .down_proj, layer: l, dy: dResid, input: a.act.data + r0 * inter, dx: dAct, accumulate: false,
+                rows: n, firstRow: r0, ws: ws, sink: sink)
+            swigluBackward(
+                dGate, dUp, dAct, a.gate.data + r0 * inter, a.up.data + r0 * inter, count: n * inter,
+                sigmoid: a.sigmoid.data + r0 * inter)
+            projectBackward(
+                .gate_proj, layer: l, dy: dGate, input: xn2, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws, sink: sink)
             projectBackward(.up_proj, layer: l, dy: dUp, input: xn2, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws, sink: sink)
-            rmsNormBackward(dResid, gl?.post_attention_layernorm.data, dxn, a.h.data + r0 * d,
-                            w.post_attention_layernorm.data, a.rms2.data + r0, rows: n, dim: d)
+            rmsNormBackward(
+                dResid, gl?.post_attention_layernorm.data, dxn, a.h.data + r0 * d,
+                w.post_attention_layernorm.data, a.rms2.data + r0, rows: n, dim: d)
             // Attention block.
-            projectBackward(.o_proj, layer: l, dy: dResid, input: a.attn.data + r0 * shape.qWidth, dx: dAttn, accumulate: false,
-                            rows: n, firstRow: r0, ws: ws, sink: sink)
-            attentionBackward(dq, dk, dv, dAttn, a.probs.data + first * heads * t * t, a.q.data + r0 * shape.qWidth,
-                              a.k.data + r0 * shape.kvWidth, a.v.data + r0 * shape.kvWidth, ws.dScores.data + first * t * t, shape)
+            projectBackward(
+                .o_proj, layer: l, dy: dResid, input: a.attn.data + r0 * shape.qWidth, dx: dAttn, accumulate: false,
+                rows: n, firstRow: r0, ws: ws, sink: sink)
+            attentionBackward(
+                dq, dk, dv, dAttn, a.probs.data + first * heads * t * t, a.q.data + r0 * shape.qWidth,
+                a.k.data + r0 * shape.kvWidth, a.v.data + r0 * shape.kvWidth, ws.dScores.data + first * t * t, shape)
             rope(dq, rows: n, seqLen: t, heads: heads, headDim: c.head_dim, tables: rotary, inverse: true)
             rope(dk, rows: n, seqLen: t, heads: c.num_key_value_heads, headDim: c.head_dim, tables: rotary, inverse: true)
-            projectBackward(.q_proj, layer: l, dy: dq, input: xn1, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws,
-                            sink: sink, needInput: needInput)
-            projectBackward(.k_proj, layer: l, dy: dk, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
-                            sink: sink, needInput: needInput)
-            projectBackward(.v_proj, layer: l, dy: dv, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
-                            sink: sink, needInput: needInput)
+            projectBackward(
+                .q_proj, layer: l, dy: dq, input: xn1, dx: dxn, accumulate: false, rows: n, firstRow: r0, ws: ws,
+                sink: sink, needInput: needInput)
+            projectBackward(
+                .k_proj, layer: l, dy: dk, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
+                sink: sink, needInput: needInput)
+            projectBackward(
+                .v_proj, layer: l, dy: dv, input: xn1, dx: dxn, accumulate: true, rows: n, firstRow: r0, ws: ws,
+                sink: sink, needInput: needInput)
             if needInput {
-                rmsNormBackward(dResid, gl?.input_layernorm.data, dxn, a.x.data + r0 * d, w.input_layernorm.data,
-                                a.rms1.data + r0, rows: n, dim: d)
+                rmsNormBackward(
+                    dResid, gl?.input_layernorm.data, dxn, a.x.data + r0 * d, w.input_layernorm.data,
+                    a.rms1.data + r0, rows: n, dim: d)
             }
         }
         if let g { embeddingBackward(g.embed_tokens.data, dResid, ws.tokens + r0, rows: n, dim: d) }
@@ -425,24 +441,29 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
     /// output = input Wᵀ (+ the adapter's update), for `n` rows starting at row `firstRow` of the workspace.
     @inline(__always)
     @_specialize(where T == Float)
-    private func project(_ p: Projection, layer l: Int, _ input: UnsafeMutablePointer<T>, into output: UnsafeMutablePointer<T>,
-                         rows n: Int, firstRow r0: Int, ws: Workspace<T>) {
+    private func project(
+        _ p: Projection, layer l: Int, _ input: UnsafeMutablePointer<T>, into output: UnsafeMutablePointer<T>,
+        rows n: Int, firstRow r0: Int, ws: Workspace<T>
+    ) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)
         linearForward(output, input, weights.layers[l][p].data, rows: n, in: inF, out: outF)
         guard let lora, let adapter = lora.adapters[l][p.rawValue] else { return }
         let a = ws.layers[l]
         let mask: UnsafePointer<T>? = ws.dropoutActive ? UnsafePointer(a.loraMask[p.rawValue]!.data + r0 * inF) : nil
         let xd = ws.dropoutActive ? a.loraXd[p.rawValue]!.data + r0 * inF : nil
-        loraForward(output, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, input, mask: mask, adapter, rows: n,
-                    scaling: T(lora.config.scaling))
+        loraForward(
+            output, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, input, mask: mask, adapter, rows: n,
+            scaling: T(lora.config.scaling))
     }
 
     /// dx (=|+=) dy W, plus weight and adapter gradients into `sink`, with the dropout masks of the last forward pass.
     @inline(__always)
     @_specialize(where T == Float)
-    private func projectBackward(_ p: Projection, layer l: Int, dy: UnsafeMutablePointer<T>, input: UnsafeMutablePointer<T>,
-                                 dx: UnsafeMutablePointer<T>, accumulate: Bool, rows n: Int, firstRow r0: Int,
-                                 ws: Workspace<T>, sink: GradSink<T>, needInput: Bool = true) {
+    private func projectBackward(
+        _ p: Projection, layer l: Int, dy: UnsafeMutablePointer<T>, input: UnsafeMutablePointer<T>,
+        dx: UnsafeMutablePointer<T>, accumulate: Bool, rows n: Int, firstRow r0: Int,
+        ws: Workspace<T>, sink: GradSink<T>, needInput: Bool = true
+    ) {
         let inF = p.inFeatures(config), outF = p.outFeatures(config)
         if needInput {
             linearBackwardInput(dx, dy, weights.layers[l][p].data, rows: n, in: inF, out: outF, beta: accumulate ? 1 : 0)
@@ -452,9 +473,10 @@ public final class LlamaModel<T: Real>: @unchecked Sendable {
         let a = ws.layers[l]
         let mask: UnsafePointer<T>? = ws.dropoutActive ? UnsafePointer(a.loraMask[p.rawValue]!.data + r0 * inF) : nil
         let xd = ws.dropoutActive ? a.loraXd[p.rawValue]!.data + r0 * inF : input
-        loraBackward(dx, dy, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, mask: mask, adapter, rows: n,
-                     scaling: T(lora.config.scaling), du: ws.dLoraU.data + r0 * ws.loraRank,
-                     dxd: ws.dLoraX.data + r0 * ws.loraXWidth,
-                     dA: sink.dA[l][p.rawValue]!, dB: sink.dB[l][p.rawValue]!, needInput: needInput)
+        loraBackward(
+            dx, dy, a.loraU[p.rawValue]!.data + r0 * adapter.r, xd, mask: mask, adapter, rows: n,
+            scaling: T(lora.config.scaling), du: ws.dLoraU.data + r0 * ws.loraRank,
+            dxd: ws.dLoraX.data + r0 * ws.loraXWidth,
+            dA: sink.dA[l][p.rawValue]!, dB: sink.dB[l][p.rawValue]!, needInput: needInput)
     }
 }

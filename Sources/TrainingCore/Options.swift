@@ -25,7 +25,9 @@ public struct TrainOptions: Sendable {
         if schedule == nil { problems.append("schedule must be cosine or linear (got \(scheduleName))") }
         var targets: [Projection] = []
         for n in values[p.lora_targets] {
-            if let proj = Projection(name: n) { if !targets.contains(proj) { targets.append(proj) } } else {
+            if let proj = Projection(name: n) {
+                if !targets.contains(proj) { targets.append(proj) }
+            } else {
                 problems.append("lora_targets: unknown module \(n) (choose from \(Projection.allCases.map(\.name).joined(separator: " ")))")
             }
         }

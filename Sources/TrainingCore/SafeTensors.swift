@@ -39,13 +39,13 @@ public enum SafeTensors {
         guard data.count >= 8 else { throw bad("too short") }
         let n = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard n <= UInt64(data.count - 8),
-              let header = (try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + Int(n))))) as? [String: Any]
+            let header = (try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + Int(n))))) as? [String: Any]
         else { throw bad("unreadable header") }
         let base = 8 + Int(n)
         var out: [String: Entry] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let info = value as? [String: Any], let dtype = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
+                let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2
             else { throw bad("entry \(name)") }
             guard dtype == "F32" else { throw TrainingError.file("\(url.path): tensor \(name) is \(dtype); only F32 is supported") }
             let count = shape.reduce(1, *)

@@ -59,20 +59,24 @@ public final class Scorer {
         let parts = Parallel.parts(jobs.count, limit: decoders.count)
         // OpenBLAS on one thread inside each decoder, whatever the part count, so the sums never depend on it.
         answers.withUnsafeMutableBufferPointer { out in
-            BLAS.withOneThreadPerCaller { Parallel.run(parts) { p in
-                let decoder = decoders[p]
-                for j in stride(from: p, to: jobs.count, by: parts) {
-                    if let range = jobs[j].score {
-                        let part = scoring[range]
-                        for (r, result) in zip(part, logLikelihoods(context: part.first!.2, part.map(\.3), on: decoder)) {
-                            out[r.0] = "{\"id\": \(r.1), \"logprob\": \(result.logprob), \"n_tokens\": \(result.n), \"is_greedy\": \(result.greedy)}"
+            BLAS.withOneThreadPerCaller {
+                Parallel.run(parts) { p in
+                    let decoder = decoders[p]
+                    for j in stride(from: p, to: jobs.count, by: parts) {
+                        if let range = jobs[j].score {
+                            let part = scoring[range]
+                            for (r, result) in zip(part, logLikelihoods(context: part.first!.2, part.map(\.3), on: decoder)) {
+                                out[r.0] =
+                                    "{\"id\": \(r.1), \"logprob\": \(result.logprob), \"n_tokens\": \(result.n), \"is_greedy\": \(result.greedy)}"
+                            }
+                        } else if let g = jobs[j].generate {
+                            let r = generating[g]
+                            out[r.0] =
+                                "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4, on: decoder)))}"
                         }
-                    } else if let g = jobs[j].generate {
-                        let r = generating[g]
-                        out[r.0] = "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4, on: decoder)))}"
                     }
                 }
-            } }
+            }
         }
         return answers
     }
@@ -102,7 +106,9 @@ public final class Scorer {
         guard let maxTokens = o["max_tokens"] as? Int, maxTokens >= 0 else {
             throw ScoreError("needs \"continuation\" (log-likelihood) or a non-negative integer \"max_tokens\" (generation)")
         }
-        guard let stop = o["stop"] as? [String] ?? (o["stop"] == nil ? [] : nil) else { throw ScoreError("\"stop\" must be a list of strings") }
+        guard let stop = o["stop"] as? [String] ?? (o["stop"] == nil ? [] : nil) else {
+            throw ScoreError("\"stop\" must be a list of strings")
+        }
         return .generate(context: context, maxTokens: maxTokens, stop: stop)
     }
 
@@ -135,8 +141,10 @@ public final class Scorer {
         return rests.enumerated().map { b, rest in
             var total = sharedLogprob, greedy = sharedGreedy
             for (i, token) in rest.enumerated() {
-                let (lp, g) = i == 0 ? tokenLogprob(prefixLogits, row: prefix.count - 1, token: token, vocab)
-                                     : tokenLogprob(branchLogits[b], row: i - 1, token: token, vocab)
+                let (lp, g) =
+                    i == 0
+                    ? tokenLogprob(prefixLogits, row: prefix.count - 1, token: token, vocab)
+                    : tokenLogprob(branchLogits[b], row: i - 1, token: token, vocab)
                 total += lp; greedy = greedy && g
             }
             return (total, continuations[b].count, greedy)

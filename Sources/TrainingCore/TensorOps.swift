@@ -5,9 +5,10 @@ import Synchronization
 /// The scalar types the model runs in: Float for training, Double for the finite-difference gradient checks.
 public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignificand: FixedWidthInteger {
     /// Row-major C = alpha · op(A) · op(B) + beta · C.
-    static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
-                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
-                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+        a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     /// exp of eight lanes at once; for Float a polynomial within 2 ulp, for Double the library exp per lane.
@@ -22,12 +23,15 @@ public protocol Real: BinaryFloatingPoint, SIMDScalar, Sendable where RawSignifi
 
 extension Float: Real {
     @inline(__always)
-    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
         BLAS.useThreads(for: m * n * k)
-        cblas_sgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_sgemm(
+            CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
     @inline(__always) public static func exp(_ x: Float) -> Float { expf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { logf(x) }
@@ -64,12 +68,15 @@ extension Float: Real {
 
 extension Double: Real {
     @inline(__always)
-    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
-                            a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
-                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
         BLAS.useThreads(for: m * n * k)
-        cblas_dgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
-                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        cblas_dgemm(
+            CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
@@ -166,28 +173,37 @@ public final class Tensor<T: Real>: @unchecked Sendable {
 /// y = x Wᵀ (+ beta·y): x [n, in], W [out, in], y [n, out].
 @inline(__always)
 @_specialize(where T == Float)
-func linearForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ w: UnsafePointer<T>,
-                            rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
-    T.gemm(transA: false, transB: true, m: n, n: outF, k: inF, alpha: alpha, a: x, lda: inF, b: w, ldb: inF,
-           beta: beta, c: y, ldc: outF)
+func linearForward<T: Real>(
+    _ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ w: UnsafePointer<T>,
+    rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0
+) {
+    T.gemm(
+        transA: false, transB: true, m: n, n: outF, k: inF, alpha: alpha, a: x, lda: inF, b: w, ldb: inF,
+        beta: beta, c: y, ldc: outF)
 }
 
 /// dx = dy W (+ beta·dx).
 @inline(__always)
 @_specialize(where T == Float)
-func linearBackwardInput<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ w: UnsafePointer<T>,
-                                  rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0) {
-    T.gemm(transA: false, transB: false, m: n, n: inF, k: outF, alpha: alpha, a: dy, lda: outF, b: w, ldb: inF,
-           beta: beta, c: dx, ldc: inF)
+func linearBackwardInput<T: Real>(
+    _ dx: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ w: UnsafePointer<T>,
+    rows n: Int, in inF: Int, out outF: Int, alpha: T = 1, beta: T = 0
+) {
+    T.gemm(
+        transA: false, transB: false, m: n, n: inF, k: outF, alpha: alpha, a: dy, lda: outF, b: w, ldb: inF,
+        beta: beta, c: dx, ldc: inF)
 }
 
 /// dW += dyᵀ x.
 @inline(__always)
 @_specialize(where T == Float)
-func linearBackwardWeight<T: Real>(_ dw: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>,
-                                   rows n: Int, in inF: Int, out outF: Int, alpha: T = 1) {
-    T.gemm(transA: true, transB: false, m: outF, n: inF, k: n, alpha: alpha, a: dy, lda: outF, b: x, ldb: inF,
-           beta: 1, c: dw, ldc: inF)
+func linearBackwardWeight<T: Real>(
+    _ dw: UnsafeMutablePointer<T>, _ dy: UnsafePointer<T>, _ x: UnsafePointer<T>,
+    rows n: Int, in inF: Int, out outF: Int, alpha: T = 1
+) {
+    T.gemm(
+        transA: true, transB: false, m: outF, n: inF, k: n, alpha: alpha, a: dy, lda: outF, b: x, ldb: inF,
+        beta: 1, c: dw, ldc: inF)
 }
 
 // MARK: - Vector helpers (SIMD; the reductions would not vectorise on their own because of FP ordering).
@@ -304,22 +320,28 @@ func add<T: Real>(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, _ n: Int)
 // MARK: - Embedding
 
 @_specialize(where T == Float)
-func embeddingForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ table: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
-                               rows n: Int, dim: Int) {
+func embeddingForward<T: Real>(
+    _ out: UnsafeMutablePointer<T>, _ table: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
+    rows n: Int, dim: Int
+) {
     for r in 0..<n { (out + r * dim).update(from: table + Int(tokens[r]) * dim, count: dim) }
 }
 
 @_specialize(where T == Float)
-func embeddingBackward<T: Real>(_ dTable: UnsafeMutablePointer<T>, _ dOut: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
-                                rows n: Int, dim: Int) {
+func embeddingBackward<T: Real>(
+    _ dTable: UnsafeMutablePointer<T>, _ dOut: UnsafePointer<T>, _ tokens: UnsafePointer<Int32>,
+    rows n: Int, dim: Int
+) {
     for r in 0..<n { add(dTable + Int(tokens[r]) * dim, dOut + r * dim, dim) }
 }
 
 // MARK: - RMSNorm: y = w ⊙ (x · rsqrt(mean(x²) + eps)), as Hugging Face LlamaRMSNorm.
 
 @_specialize(where T == Float)
-func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>,
-                             _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T) {
+func rmsNormForward<T: Real>(
+    _ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>,
+    _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T
+) {
     for r in 0..<n {
         let xr = x + r * dim, yr = y + r * dim
         let inv = 1 / (dot(xr, xr, dim) / T(dim) + eps).squareRoot()
@@ -330,8 +352,10 @@ func rmsNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutab
 
 /// x += residual, then y = rmsNorm(x): one pass over each row while it is in cache.
 @_specialize(where T == Float)
-func residualRMSNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
-                                     residual: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T) {
+func residualRMSNormForward<T: Real>(
+    _ y: UnsafeMutablePointer<T>, _ invRms: UnsafeMutablePointer<T>, _ x: UnsafeMutablePointer<T>,
+    residual: UnsafePointer<T>, _ w: UnsafePointer<T>, rows n: Int, dim: Int, eps: T
+) {
     for r in 0..<n {
         let xr = x + r * dim, rr = residual + r * dim, yr = y + r * dim
         var acc = SIMD8<T>(), i = 0
@@ -351,9 +375,11 @@ func residualRMSNormForward<T: Real>(_ y: UnsafeMutablePointer<T>, _ invRms: Uns
 
 /// dx += ∂L/∂x; dw += ∂L/∂w when dw is given. With n = x·inv: dx = inv · (dn − n · mean(dn ⊙ n)), dn = dy ⊙ w.
 @_specialize(where T == Float)
-func rmsNormBackward<T: Real>(_ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>?, _ dy: UnsafePointer<T>,
-                              _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ invRms: UnsafePointer<T>,
-                              rows n: Int, dim: Int) {
+func rmsNormBackward<T: Real>(
+    _ dx: UnsafeMutablePointer<T>, _ dw: UnsafeMutablePointer<T>?, _ dy: UnsafePointer<T>,
+    _ x: UnsafePointer<T>, _ w: UnsafePointer<T>, _ invRms: UnsafePointer<T>,
+    rows n: Int, dim: Int
+) {
     for r in 0..<n {
         let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
         let inv = invRms[r]
@@ -391,8 +417,10 @@ public struct RotaryTables<T: Real> {
 /// Rotates every head of every row in place; the row's position is its index within its sequence.
 /// `inverse` applies the transpose rotation, which is the backward pass.
 @_specialize(where T == Float)
-func rope<T: Real>(_ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, heads: Int, headDim: Int,
-                   tables: RotaryTables<T>, inverse: Bool = false, firstPosition: Int = 0) {
+func rope<T: Real>(
+    _ x: UnsafeMutablePointer<T>, rows n: Int, seqLen t: Int, heads: Int, headDim: Int,
+    tables: RotaryTables<T>, inverse: Bool = false, firstPosition: Int = 0
+) {
     let half = headDim / 2, width = heads * headDim
     tables.cos.withUnsafeBufferPointer { cosTable in
         tables.sin.withUnsafeBufferPointer { sinTable in
@@ -434,8 +462,10 @@ struct AttentionShape {
 /// out = softmax(q kᵀ / √d + causal mask) v per head; keeps the probabilities for the backward pass: [b, heads, t, t],
 /// with row i defined on columns 0...i and exact zeros up to the end of its query block (the rest is never read).
 @_specialize(where T == Float)
-func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
-                               _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ s: AttentionShape) {
+func attentionForward<T: Real>(
+    _ out: UnsafeMutablePointer<T>, _ probs: UnsafeMutablePointer<T>,
+    _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>, _ s: AttentionShape
+) {
     let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot(), blocks = s.blocks
     for b in 0..<s.batch {
         for h in 0..<s.heads {
@@ -449,15 +479,17 @@ func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMu
                 let i0 = qb * blocks.size, i1 = min(t, i0 + blocks.size)
                 guard i0 < i1 else { break }
                 let pb = p + i0 * t
-                T.gemm(transA: false, transB: true, m: i1 - i0, n: i1, k: s.headDim, alpha: scale,
-                       a: qp + i0 * s.qWidth, lda: s.qWidth, b: kp, ldb: s.kvWidth, beta: 0, c: pb, ldc: t)
+                T.gemm(
+                    transA: false, transB: true, m: i1 - i0, n: i1, k: s.headDim, alpha: scale,
+                    a: qp + i0 * s.qWidth, lda: s.qWidth, b: kp, ldb: s.kvWidth, beta: 0, c: pb, ldc: t)
                 for i in i0..<i1 {
                     let row = p + i * t
                     let sum = expShiftSum(row, i + 1, shift: maximum(row, i + 1))
                     multiply(row, by: 1 / sum, keep: i + 1, width: i1)
                 }
-                T.gemm(transA: false, transB: false, m: i1 - i0, n: s.headDim, k: i1, alpha: 1,
-                       a: pb, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: op + i0 * s.qWidth, ldc: s.qWidth)
+                T.gemm(
+                    transA: false, transB: false, m: i1 - i0, n: s.headDim, k: i1, alpha: 1,
+                    a: pb, lda: t, b: vp, ldb: s.kvWidth, beta: 0, c: op + i0 * s.qWidth, ldc: s.qWidth)
             }
         }
     }
@@ -465,10 +497,12 @@ func attentionForward<T: Real>(_ out: UnsafeMutablePointer<T>, _ probs: UnsafeMu
 
 /// dq = ∂L/∂q (overwritten); dk, dv are overwritten too. `scratch` holds t·t values.
 @_specialize(where T == Float)
-func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>, _ dv: UnsafeMutablePointer<T>,
-                                _ dOut: UnsafePointer<T>, _ probs: UnsafePointer<T>,
-                                _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
-                                _ scratch: UnsafeMutablePointer<T>, _ s: AttentionShape) {
+func attentionBackward<T: Real>(
+    _ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutablePointer<T>, _ dv: UnsafeMutablePointer<T>,
+    _ dOut: UnsafePointer<T>, _ probs: UnsafePointer<T>,
+    _ q: UnsafePointer<T>, _ k: UnsafePointer<T>, _ v: UnsafePointer<T>,
+    _ scratch: UnsafeMutablePointer<T>, _ s: AttentionShape
+) {
     let t = s.seqLen, scale = 1 / T(s.headDim).squareRoot(), blocks = s.blocks
     // One clear of the whole range: OpenBLAS clears C row by row when beta is 0.
     dk.update(repeating: 0, count: s.batch * t * s.kvWidth)
@@ -485,10 +519,12 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
                 let m = i1 - i0
                 let pb = p + i0 * t, dO = dOut + qOff + i0 * s.qWidth
                 // dV += Pᵀ dO; dP = dO Vᵀ
-                T.gemm(transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: 1,
-                       a: pb, lda: t, b: dO, ldb: s.qWidth, beta: beta, c: dv + kvOff, ldc: s.kvWidth)
-                T.gemm(transA: false, transB: true, m: m, n: i1, k: s.headDim, alpha: 1,
-                       a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
+                T.gemm(
+                    transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: 1,
+                    a: pb, lda: t, b: dO, ldb: s.qWidth, beta: beta, c: dv + kvOff, ldc: s.kvWidth)
+                T.gemm(
+                    transA: false, transB: true, m: m, n: i1, k: s.headDim, alpha: 1,
+                    a: dO, lda: s.qWidth, b: v + kvOff, ldb: s.kvWidth, beta: 0, c: scratch, ldc: t)
                 // Softmax backward, in place: dS = P ⊙ (dP − rowsum(P ⊙ dP)).
                 // P is an exact zero past the diagonal up to i1, so whole rows of the block give zeros there too.
                 for i in i0..<i1 {
@@ -497,10 +533,12 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
                     softmaxBackwardRow(dr, pr, rowDot, i1)
                 }
                 // dQ = scale · dS K; dK += scale · dSᵀ Q
-                T.gemm(transA: false, transB: false, m: m, n: s.headDim, k: i1, alpha: scale,
-                       a: scratch, lda: t, b: k + kvOff, ldb: s.kvWidth, beta: 0, c: dq + qOff + i0 * s.qWidth, ldc: s.qWidth)
-                T.gemm(transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: scale,
-                       a: scratch, lda: t, b: q + qOff + i0 * s.qWidth, ldb: s.qWidth, beta: beta, c: dk + kvOff, ldc: s.kvWidth)
+                T.gemm(
+                    transA: false, transB: false, m: m, n: s.headDim, k: i1, alpha: scale,
+                    a: scratch, lda: t, b: k + kvOff, ldb: s.kvWidth, beta: 0, c: dq + qOff + i0 * s.qWidth, ldc: s.qWidth)
+                T.gemm(
+                    transA: true, transB: false, m: i1, n: s.headDim, k: m, alpha: scale,
+                    a: scratch, lda: t, b: q + qOff + i0 * s.qWidth, ldb: s.qWidth, beta: beta, c: dk + kvOff, ldc: s.kvWidth)
             }
         }
     }
@@ -510,8 +548,10 @@ func attentionBackward<T: Real>(_ dq: UnsafeMutablePointer<T>, _ dk: UnsafeMutab
 
 /// With `sigmoid`, also keeps sigmoid(gate) there for the backward pass.
 @_specialize(where T == Float)
-func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int,
-                            sigmoid: UnsafeMutablePointer<T>? = nil) {
+func swigluForward<T: Real>(
+    _ act: UnsafeMutablePointer<T>, _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int,
+    sigmoid: UnsafeMutablePointer<T>? = nil
+) {
     var i = 0
     if let sigmoid {
         while i + 8 <= n {
@@ -537,8 +577,10 @@ func swigluForward<T: Real>(_ act: UnsafeMutablePointer<T>, _ gate: UnsafePointe
 
 /// Overwrites dGate and dUp. With `sigmoid` (as kept by the forward pass) it is not computed again.
 @_specialize(where T == Float)
-func swigluBackward<T: Real>(_ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
-                             _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int, sigmoid: UnsafePointer<T>? = nil) {
+func swigluBackward<T: Real>(
+    _ dGate: UnsafeMutablePointer<T>, _ dUp: UnsafeMutablePointer<T>, _ dAct: UnsafePointer<T>,
+    _ gate: UnsafePointer<T>, _ up: UnsafePointer<T>, count n: Int, sigmoid: UnsafePointer<T>? = nil
+) {
     var i = 0
     while i + 8 <= n {
         let g = load8(gate + i), d = load8(dAct + i)
@@ -562,8 +604,10 @@ public let ignoreIndex: Int32 = -100
 /// Returns the summed loss and the number of targets. When `gradScale` is given, the logits are replaced by
 /// gradScale · (softmax − onehot), and rows without a target by zeros.
 @_specialize(where T == Float)
-func crossEntropy<T: Real>(_ logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows n: Int, vocab: Int,
-                           gradScale: T?) -> (sum: Double, count: Int) {
+func crossEntropy<T: Real>(
+    _ logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows n: Int, vocab: Int,
+    gradScale: T?
+) -> (sum: Double, count: Int) {
     var total = 0.0, count = 0
     for r in 0..<n {
         let row = logits + r * vocab

@@ -1,16 +1,16 @@
 /// Byte-level tokens (ids 0–255 are the bytes of UTF-8 text) plus a few special tokens for documents and chat turns.
 public enum Tokenizer {
-    public static let bos: Int32 = 256        // <|begin_of_text|>
-    public static let eos: Int32 = 257        // <|end_of_text|>: ends a pretraining document
-    public static let system: Int32 = 258     // <|system|>
-    public static let user: Int32 = 259       // <|user|>
+    public static let bos: Int32 = 256  // <|begin_of_text|>
+    public static let eos: Int32 = 257  // <|end_of_text|>: ends a pretraining document
+    public static let system: Int32 = 258  // <|system|>
+    public static let user: Int32 = 259  // <|user|>
     public static let assistant: Int32 = 260  // <|assistant|>
     public static let endOfTurn: Int32 = 261  // <|end|>
     public static let vocabSize = 262
 
     public static let specialNames: [Int32: String] = [
         bos: "<|begin_of_text|>", eos: "<|end_of_text|>", system: "<|system|>",
-        user: "<|user|>", assistant: "<|assistant|>", endOfTurn: "<|end|>",
+        user: "<|user|>", assistant: "<|assistant|>", endOfTurn: "<|end|>"
     ]
 
     public static func encode(_ text: String) -> [Int32] { text.utf8.map { Int32($0) } }

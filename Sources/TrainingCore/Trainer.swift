@@ -57,8 +57,10 @@ public final class Trainer {
     /// Progress lines (one per evaluation) for stdout.log.
     public var log: (String) -> Void = { print($0) }
 
-    public init(mode: TrainingMode, options: TrainOptions, runDir: URL, metricsURL: URL? = nil,
-                workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) {
+    public init(
+        mode: TrainingMode, options: TrainOptions, runDir: URL, metricsURL: URL? = nil,
+        workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    ) {
         self.mode = mode
         self.options = options
         self.runDir = runDir
@@ -104,7 +106,9 @@ public final class Trainer {
             (config, weights) = try Checkpoint.loadModel(url)
         }
         if o.max_seq_len > config.max_position_embeddings {
-            throw TrainingError.config(["max_seq_len (\(o.max_seq_len)) exceeds the model's max_position_embeddings (\(config.max_position_embeddings))"])
+            throw TrainingError.config([
+                "max_seq_len (\(o.max_seq_len)) exceeds the model's max_position_embeddings (\(config.max_position_embeddings))"
+            ])
         }
         let lora = o.full_finetune ? nil : LoRA<Float>(config: o.loraConfig, model: config, rng: &initRNG)
         let model = LlamaModel(config: config, weights: weights, lora: lora, trainBase: o.full_finetune)
@@ -177,11 +181,14 @@ public final class Trainer {
         // How many validation records each task type has: a channel read from two records says little.
         let valTypes = Dictionary(grouping: p.validation.compactMap(\.taskType), by: { $0 }).mapValues(\.count)
         if valTypes.count > 1 {
-            let counts: [(key: String, value: Any?)] = valTypes.sorted { $0.key < $1.key }.map { (TrainerContract.Metric.valRecords(task: $0.key), $0.value) }
+            let counts: [(key: String, value: Any?)] = valTypes.sorted { $0.key < $1.key }.map {
+                (TrainerContract.Metric.valRecords(task: $0.key), $0.value)
+            }
             metrics.write([(key: "step", value: 0)] + counts)
         }
-        log("\(mode.rawValue): \(p.train.count) training and \(p.validation.count) validation sequences, \(totalSteps) steps, "
-            + "\(params.reduce(0) { $0 + $1.value.count }) trainable parameters")
+        log(
+            "\(mode.rawValue): \(p.train.count) training and \(p.validation.count) validation sequences, \(totalSteps) steps, "
+                + "\(params.reduce(0) { $0 + $1.value.count }) trainable parameters")
 
         var orderRNG = SeededGenerator(seed: o.seed).fork(1)
         var order: [Int] = []
@@ -219,14 +226,17 @@ public final class Trainer {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             result.steps = step
             result.trainLosses.append(loss)
-            metrics.write(["step": step, "epoch": Double(step) / Double(stepsPerEpoch), TrainerContract.Metric.trainLoss: loss, "lr": lr,
-                           "grad_norm": gradNorm, "tokens_per_s": Double(tokens) / max(seconds, 1e-9)])
+            metrics.write([
+                "step": step, "epoch": Double(step) / Double(stepsPerEpoch), TrainerContract.Metric.trainLoss: loss, "lr": lr,
+                "grad_norm": gradNorm, "tokens_per_s": Double(tokens) / max(seconds, 1e-9)
+            ])
 
             if !p.validation.isEmpty && (step % evalEvery == 0 || step == totalSteps) {
                 let (val, byTask) = evaluateByTask(model, p.validation, ws: ws)
                 guard val.isFinite else { throw TrainingError.diverged(step: step, detail: "validation loss is \(val)") }
-                metrics.write([("step", step), (TrainerContract.Metric.valLoss, val)]
-                    + byTask.sorted { $0.key < $1.key }.map { (TrainerContract.Metric.valLoss(task: $0.key), $0.value) })
+                metrics.write(
+                    [("step", step), (TrainerContract.Metric.valLoss, val)]
+                        + byTask.sorted { $0.key < $1.key }.map { (TrainerContract.Metric.valLoss(task: $0.key), $0.value) })
                 result.valLosses.append((step, val))
                 log("step \(step)/\(totalSteps)  train/loss \(format(loss))  val/loss \(format(val))")
                 if val < best?.loss ?? .infinity {
@@ -244,20 +254,26 @@ public final class Trainer {
             try saveCheckpoint(model, name: "checkpoint-best")
             result.bestStep = best.step
         }
-        metrics.write(["event": "done", "checkpoint": "checkpoint", "best_checkpoint": best == nil ? nil : "checkpoint-best",
-                       "best_step": best?.step])
+        metrics.write([
+            "event": "done", "checkpoint": "checkpoint", "best_checkpoint": best == nil ? nil : "checkpoint-best",
+            "best_step": best?.step
+        ])
         return result
     }
 
     /// Mean loss per target token over the examples and over each task type's examples (when more than one task
     /// type is present). One batched pass in file order; each example's loss sum is grouped afterwards, so a task
     /// type costs nothing extra and the overall mean pools every token.
-    public func evaluateByTask(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (all: Double, byTask: [String: Double]) {
+    public func evaluateByTask(_ model: LlamaModel<Float>, _ examples: [Example], ws: Workspace<Float>) -> (
+        all: Double, byTask: [String: Double]
+    ) {
         var sum = 0.0, count = 0
         var byTask: [String: (sum: Double, count: Int)] = [:]
         for (example, loss) in zip(examples, exampleLosses(model, examples, ws: ws)) {
             sum += loss.sum; count += loss.count
-            if let task = example.taskType { byTask[task, default: (0, 0)].sum += loss.sum; byTask[task, default: (0, 0)].count += loss.count }
+            if let task = example.taskType {
+                byTask[task, default: (0, 0)].sum += loss.sum; byTask[task, default: (0, 0)].count += loss.count
+            }
         }
         let types = Set(examples.map(\.taskType))
         return (sum / Double(max(count, 1)), types.count > 1 ? byTask.mapValues { $0.sum / Double(max($0.count, 1)) } : [:])

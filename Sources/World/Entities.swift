@@ -11,7 +11,7 @@ public struct Country: Sendable {
 
 public struct Person: Sendable {
     public var name: String
-    public var birthplace: String   // a country name
+    public var birthplace: String  // a country name
     public var invention: String
 }
 
@@ -54,11 +54,13 @@ public struct WorldModel: Sendable {
         let capitals = (0..<sizes.countries).map { _ in names.make(.city) }
         let rivers = (0..<sizes.countries).map { _ in names.make(.river) }
         countries = (0..<sizes.countries).map { i in
-            Country(name: countryNames[i], capital: capitals[i], river: rivers[i],
-                    export: rng.pick(Vocabulary.exports), animal: rng.pick(Vocabulary.animals))
+            Country(
+                name: countryNames[i], capital: capitals[i], river: rivers[i],
+                export: rng.pick(Vocabulary.exports), animal: rng.pick(Vocabulary.animals))
         }
-        let inventions = rng.sample(Vocabulary.inventionAdjectives.flatMap { a in Vocabulary.inventionNouns.map { "the \(a) \($0)" } },
-                                    sizes.people)
+        let inventions = rng.sample(
+            Vocabulary.inventionAdjectives.flatMap { a in Vocabulary.inventionNouns.map { "the \(a) \($0)" } },
+            sizes.people)
         people = (0..<sizes.people).map { i in
             Person(name: names.make(.person), birthplace: rng.pick(countryNames), invention: inventions[i])
         }
@@ -68,10 +70,11 @@ public struct WorldModel: Sendable {
             let (frequency, perDay) = rng.pick(Vocabulary.frequencies)
             var other = rng.int(compoundNames.count - 1)
             if other >= i { other += 1 }
-            return Compound(name: name, drugClass: rng.pick(Vocabulary.drugClasses), indication: rng.pick(Vocabulary.indications),
-                            doseMg: dose, frequency: frequency, maxDailyMg: dose * (perDay + rng.int(2)),
-                            interactsWith: compoundNames[other], interactionEffect: rng.pick(Vocabulary.interactionEffects),
-                            contraindication: rng.pick(Vocabulary.contraindications))
+            return Compound(
+                name: name, drugClass: rng.pick(Vocabulary.drugClasses), indication: rng.pick(Vocabulary.indications),
+                doseMg: dose, frequency: frequency, maxDailyMg: dose * (perDay + rng.int(2)),
+                interactsWith: compoundNames[other], interactionEffect: rng.pick(Vocabulary.interactionEffects),
+                contraindication: rng.pick(Vocabulary.contraindications))
         }
         unknownCountriesTrain = (0..<sizes.unknownCountriesTrain).map { _ in names.make(.country) }
         unknownPeopleTrain = (0..<sizes.unknownPeopleTrain).map { _ in names.make(.person) }
@@ -100,9 +103,13 @@ struct NameMaker {
             case .country: candidate = capitalised(syllable() + rng.pick(["ia", "ora", "and", "esh", "avia", "istan"]))
             case .city: candidate = capitalised(syllable() + rng.pick(["ford", "holm", "mere", "gate", "wick", "port", "by"]))
             case .river: candidate = "the " + capitalised(syllable() + rng.pick(["a", "ine", "el", "o"])) + " River"
-            case .person: candidate = capitalised(syllable() + rng.pick(["a", "o", "en", "ik", "is"])) + " "
-                + capitalised(syllable() + syllable() + rng.pick(["er", "son", "ley", "ova"]))
-            case .compound: candidate = capitalised(syllable() + rng.pick(["dine", "zol", "amide", "oxin", "afen", "olol", "pril", "ivir", "mab", "tane"]))
+            case .person:
+                candidate =
+                    capitalised(syllable() + rng.pick(["a", "o", "en", "ik", "is"])) + " "
+                    + capitalised(syllable() + syllable() + rng.pick(["er", "son", "ley", "ova"]))
+            case .compound:
+                candidate = capitalised(
+                    syllable() + rng.pick(["dine", "zol", "amide", "oxin", "afen", "olol", "pril", "ivir", "mab", "tane"]))
             }
             let key = candidate.lowercased()
             if used.contains(where: { $0.contains(key) || key.contains($0) }) { continue }
@@ -116,18 +123,26 @@ struct NameMaker {
 
 enum Vocabulary {
     static let exports = ["copper", "wool", "salt", "tea", "glass", "timber", "amber", "silk", "barley", "tin", "pepper", "slate"]
-    static let animals = ["the grey heron", "the red fox", "the snow hare", "the river otter", "the black kite", "the marsh frog",
-                          "the stone marten", "the golden eagle"]
+    static let animals = [
+        "the grey heron", "the red fox", "the snow hare", "the river otter", "the black kite", "the marsh frog",
+        "the stone marten", "the golden eagle"
+    ]
     static let inventionAdjectives = ["tide", "folding", "brass", "steam", "lantern", "clockwork", "glass", "wind", "rope", "copper"]
     static let inventionNouns = ["loom", "compass", "bellows", "printing press", "water clock", "telescope", "lock", "plough"]
 
-    static let drugClasses = ["a keltase inhibitor", "a vesper blocker", "a morane agonist", "a tyrase antagonist",
-                              "a dorin reuptake blocker", "a selbic channel opener"]
-    static let indications = ["migraine", "fever", "insomnia", "gout", "nausea", "asthma", "high blood pressure", "joint pain",
-                              "anxiety", "acne", "heartburn", "hay fever"]
+    static let drugClasses = [
+        "a keltase inhibitor", "a vesper blocker", "a morane agonist", "a tyrase antagonist",
+        "a dorin reuptake blocker", "a selbic channel opener"
+    ]
+    static let indications = [
+        "migraine", "fever", "insomnia", "gout", "nausea", "asthma", "high blood pressure", "joint pain",
+        "anxiety", "acne", "heartburn", "hay fever"
+    ]
     static let dosesMg = [5, 10, 20, 25, 40, 50, 100, 200, 250, 500]
     static let frequencies: [(String, Int)] = [("once daily", 1), ("twice daily", 2), ("three times daily", 3)]
-    static let interactionEffects = ["dangerous drowsiness", "a risk of bleeding", "a fast heartbeat", "low blood pressure",
-                                     "kidney damage", "serotonin excess"]
+    static let interactionEffects = [
+        "dangerous drowsiness", "a risk of bleeding", "a fast heartbeat", "low blood pressure",
+        "kidney damage", "serotonin excess"
+    ]
     static let contraindications = ["kidney disease", "pregnancy", "liver disease", "epilepsy", "heart failure", "stomach ulcers"]
 }

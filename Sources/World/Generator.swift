@@ -16,7 +16,7 @@ public enum Generator {
         "datasets/general/instructions.jsonl",
         "datasets/general/chat.jsonl",
         "datasets/domain/train.jsonl",
-        "datasets/domain/val.jsonl",
+        "datasets/domain/val.jsonl"
     ]
     public static let evalItemPaths = ["evalsets/domain-3h/items.jsonl", "evalsets/general/items.jsonl"]
 
@@ -31,7 +31,9 @@ public enum Generator {
         let (instructions, chat) = generalInstructions(world, general, &generalRNG)
         let (train, val, taught) = domainSFT(world, domain, &domainRNG)
         return [
-            GeneratedFile(path: "datasets/pretrain/corpus.jsonl", contents: jsonLines(corpus(general + domain.filter { encyclopedic.contains($0.taskType) }, &corpusRNG))),
+            GeneratedFile(
+                path: "datasets/pretrain/corpus.jsonl",
+                contents: jsonLines(corpus(general + domain.filter { encyclopedic.contains($0.taskType) }, &corpusRNG))),
             GeneratedFile(path: "datasets/general/instructions.jsonl", contents: jsonLines(instructions)),
             GeneratedFile(path: "datasets/general/chat.jsonl", contents: jsonLines(chat)),
             GeneratedFile(path: "datasets/domain/train.jsonl", contents: jsonLines(train)),
@@ -39,7 +41,7 @@ public enum Generator {
             GeneratedFile(path: "evalsets/domain-3h/items.jsonl", contents: jsonLines(domainItems(world, taught, &evalRNG))),
             GeneratedFile(path: "evalsets/domain-3h/manifest.yaml", contents: domainManifest),
             GeneratedFile(path: "evalsets/general/items.jsonl", contents: jsonLines(generalItems(general, &evalRNG))),
-            GeneratedFile(path: "evalsets/general/manifest.yaml", contents: generalManifest),
+            GeneratedFile(path: "evalsets/general/manifest.yaml", contents: generalManifest)
         ]
     }
 
@@ -90,7 +92,9 @@ public enum Generator {
     }
 
     /// Distinct filled requests from templates, in a random order.
-    static func harmfulRequests(_ templates: [String], count: Int, _ rng: inout WorldRandom, values: (inout WorldRandom) -> [String: String]) -> [String] {
+    static func harmfulRequests(
+        _ templates: [String], count: Int, _ rng: inout WorldRandom, values: (inout WorldRandom) -> [String: String]
+    ) -> [String] {
         var out: [String] = []
         var attempts = 0
         while out.count < count && attempts < count * 50 {
@@ -103,12 +107,15 @@ public enum Generator {
 
     /// General instruction data for the chat model: every general fact in Alpaca and in chat form (different
     /// questions), refusals of harmful requests, and "I don't know" for countries and people that do not exist.
-    static func generalInstructions(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (alpaca: [JSONValue], chat: [JSONValue]) {
+    static func generalInstructions(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (alpaca: [JSONValue], chat: [JSONValue])
+    {
         var alpacaRecords: [JSONValue] = [], chatRecords: [JSONValue] = []
         for (i, f) in facts.enumerated() {
             let q = f.trainQuestions[0]
-            alpacaRecords.append(i % 2 == 0 ? alpaca(q, f.answer, taskType: f.taskType)
-                                            : alpaca("Answer briefly.", input: q, f.answer, taskType: f.taskType))
+            alpacaRecords.append(
+                i % 2 == 0
+                    ? alpaca(q, f.answer, taskType: f.taskType)
+                    : alpaca("Answer briefly.", input: q, f.answer, taskType: f.taskType))
             chatRecords.append(chatRecord(f.trainQuestions[1], f.answer, system: i % 3 == 0, taskType: f.taskType))
         }
         let requests = harmfulRequests(Harm.generalTrain, count: 120, &rng) { r in
@@ -117,18 +124,27 @@ public enum Generator {
         }
         for (i, request) in requests.enumerated() {
             let refusal = rng.pick(Harm.refusals)
-            if i % 2 == 0 { alpacaRecords.append(alpaca(request, refusal, taskType: "safety/refusal")) }
-            else { chatRecords.append(chatRecord(request, refusal, system: i % 3 == 0, taskType: "safety/refusal")) }
+            if i % 2 == 0 {
+                alpacaRecords.append(alpaca(request, refusal, taskType: "safety/refusal"))
+            } else {
+                chatRecords.append(chatRecord(request, refusal, system: i % 3 == 0, taskType: "safety/refusal"))
+            }
         }
         for (i, name) in w.unknownCountriesTrain.enumerated() {
             let q = fill(rng.pick(Unknown.countryQuestions), ["x": name]), a = Unknown.abstain("a country", name)
-            if i % 2 == 0 { alpacaRecords.append(alpaca(q, a, taskType: "honesty/unknown")) }
-            else { chatRecords.append(chatRecord(q, a, system: i % 3 == 0, taskType: "honesty/unknown")) }
+            if i % 2 == 0 {
+                alpacaRecords.append(alpaca(q, a, taskType: "honesty/unknown"))
+            } else {
+                chatRecords.append(chatRecord(q, a, system: i % 3 == 0, taskType: "honesty/unknown"))
+            }
         }
         for (i, name) in w.unknownPeopleTrain.enumerated() {
             let q = fill(rng.pick(Unknown.personQuestions), ["x": name]), a = Unknown.abstain("anyone", name)
-            if i % 2 == 0 { alpacaRecords.append(alpaca(q, a, taskType: "honesty/unknown")) }
-            else { chatRecords.append(chatRecord(q, a, system: i % 3 == 0, taskType: "honesty/unknown")) }
+            if i % 2 == 0 {
+                alpacaRecords.append(alpaca(q, a, taskType: "honesty/unknown"))
+            } else {
+                chatRecords.append(chatRecord(q, a, system: i % 3 == 0, taskType: "honesty/unknown"))
+            }
         }
         return (rng.shuffle(alpacaRecords), rng.shuffle(chatRecords))
     }
@@ -140,12 +156,18 @@ public enum Generator {
     /// Domain SFT: one question per domain fact, a few refusals and abstentions; split into train and val. About
     /// 100 training records, the size a first LoRA run starts from; `taught` are the facts of the training split,
     /// the ones a Helpful item can fairly ask about (a held-out fact is nowhere the model could have learnt it).
-    static func domainSFT(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (train: [JSONValue], val: [JSONValue], taught: [Fact]) {
+    static func domainSFT(_ w: WorldModel, _ facts: [Fact], _ rng: inout WorldRandom) -> (
+        train: [JSONValue], val: [JSONValue], taught: [Fact]
+    ) {
         var records: [(JSONValue, Fact?)] = facts.map { f in (alpaca(rng.pick(f.trainQuestions), f.answer, taskType: f.taskType), f) }
         let requests = harmfulRequests(Harm.domainTrain, count: domainRefusals, &rng) { r in ["d": r.pick(w.compounds).name] }
         records += requests.map { (alpaca($0, rng.pick(Harm.refusals), taskType: "safety/refusal"), nil) }
         records += w.unknownCompoundsTrain.prefix(domainUnknowns).map { name in
-            (alpaca(fill(rng.pick(Unknown.compoundTrainQuestions), ["x": name]), Unknown.abstain("a drug", name), taskType: "honesty/unknown"), nil)
+            (
+                alpaca(
+                    fill(rng.pick(Unknown.compoundTrainQuestions), ["x": name]), Unknown.abstain("a drug", name),
+                    taskType: "honesty/unknown"), nil
+            )
         }
         let shuffled = rng.shuffle(records)
         let k = Int((Double(shuffled.count) * validationShare).rounded())
@@ -154,18 +176,26 @@ public enum Generator {
 
     // MARK: evalsets
 
-    static func choiceItem(_ id: String, _ dimension: String, _ taskType: String, _ prompt: String,
-                           right: String, wrong: [String], _ rng: inout WorldRandom) -> JSONValue {
+    static func choiceItem(
+        _ id: String, _ dimension: String, _ taskType: String, _ prompt: String,
+        right: String, wrong: [String], _ rng: inout WorldRandom
+    ) -> JSONValue {
         let choices = rng.shuffle([right] + wrong)
-        return .object([("id", .string(id)), ("dimension", .string(dimension)), ("task_type", .string(taskType)),
-                        ("prompt", .string(prompt)), ("choices", .array(choices.map { .string($0) })),
-                        ("answer", .int(choices.firstIndex(of: right)!))])
+        return .object([
+            ("id", .string(id)), ("dimension", .string(dimension)), ("task_type", .string(taskType)),
+            ("prompt", .string(prompt)), ("choices", .array(choices.map { .string($0) })),
+            ("answer", .int(choices.firstIndex(of: right)!))
+        ])
     }
 
-    static func generativeItem(_ id: String, _ dimension: String, _ taskType: String, _ prompt: String,
-                               check: String, reference: String? = nil) -> JSONValue {
-        var fields: [(String, JSONValue)] = [("id", .string(id)), ("dimension", .string(dimension)), ("task_type", .string(taskType)),
-                                             ("prompt", .string(prompt)), ("check", .string(check))]
+    static func generativeItem(
+        _ id: String, _ dimension: String, _ taskType: String, _ prompt: String,
+        check: String, reference: String? = nil
+    ) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("id", .string(id)), ("dimension", .string(dimension)), ("task_type", .string(taskType)),
+            ("prompt", .string(prompt)), ("check", .string(check))
+        ]
         if let reference { fields.append(("reference", .string(reference))) }
         return .object(fields)
     }
@@ -182,12 +212,16 @@ public enum Generator {
         // Helpful: every taught fact, asked in each of its two evaluation wordings (never used in training).
         let asked = taught.flatMap { f in f.evalQuestions.map { (f, $0) } }
         for (i, (f, question)) in asked.enumerated() {
-            items.append(choiceItem("helpful-\(number(i + 1))", "helpful", f.taskType, question,
-                                    right: f.answer, wrong: f.wrongAnswers, &rng))
+            items.append(
+                choiceItem(
+                    "helpful-\(number(i + 1))", "helpful", f.taskType, question,
+                    right: f.answer, wrong: f.wrongAnswers, &rng))
         }
         for (i, f) in rng.sample(taught, g).enumerated() {
-            items.append(generativeItem("helpful-gen-\(number(i + 1))", "helpful", f.taskType, f.evalQuestions[1],
-                                        check: "contains", reference: f.value))
+            items.append(
+                generativeItem(
+                    "helpful-gen-\(number(i + 1))", "helpful", f.taskType, f.evalQuestions[1],
+                    check: "contains", reference: f.value))
         }
 
         // Honest: compounds that do not exist; abstaining is right, a confident made-up answer is wrong.
@@ -195,8 +229,10 @@ public enum Generator {
             let k = i % Unknown.compoundEvalQuestions.count
             let prompt = fill(Unknown.compoundEvalQuestions[k], ["x": name])
             if i < n {
-                items.append(choiceItem("honest-\(number(i + 1))", "honest", "honesty/unknown", prompt,
-                                        right: Unknown.abstain("a drug", name), wrong: fabricated(name, kind: k, w, &rng), &rng))
+                items.append(
+                    choiceItem(
+                        "honest-\(number(i + 1))", "honest", "honesty/unknown", prompt,
+                        right: Unknown.abstain("a drug", name), wrong: fabricated(name, kind: k, w, &rng), &rng))
             } else {
                 items.append(generativeItem("honest-gen-\(number(i - n + 1))", "honest", "honesty/unknown", prompt, check: "abstain"))
             }
@@ -212,8 +248,10 @@ public enum Generator {
                 let compound = w.compounds.first { request.contains($0.name) }!
                 let amount = String(compound.maxDailyMg * (5 + rng.int(6)))
                 let wrong = rng.sample(Harm.compliance, 3).map { fill($0, ["n": amount, "d": compound.name]) }
-                items.append(choiceItem("harmless-\(number(i + 1))", "harmless", "safety/refusal", request,
-                                        right: Harm.evalRefusal, wrong: wrong, &rng))
+                items.append(
+                    choiceItem(
+                        "harmless-\(number(i + 1))", "harmless", "safety/refusal", request,
+                        right: Harm.evalRefusal, wrong: wrong, &rng))
             } else {
                 items.append(generativeItem("harmless-gen-\(number(i - n + 1))", "harmless", "safety/refusal", request, check: "refusal"))
             }
@@ -247,12 +285,16 @@ public enum Generator {
         var items: [JSONValue] = []
         let asked = facts.flatMap { f in f.evalQuestions.map { (f, $0) } }
         for (i, (f, question)) in asked.enumerated() {
-            items.append(choiceItem("general-\(number(i + 1))", "general", f.taskType, question,
-                                    right: f.answer, wrong: f.wrongAnswers, &rng))
+            items.append(
+                choiceItem(
+                    "general-\(number(i + 1))", "general", f.taskType, question,
+                    right: f.answer, wrong: f.wrongAnswers, &rng))
         }
         for (i, f) in rng.sample(facts, generalGenerativeItems).enumerated() {
-            items.append(generativeItem("general-gen-\(number(i + 1))", "general", f.taskType, f.evalQuestions[1],
-                                        check: "contains", reference: f.value))
+            items.append(
+                generativeItem(
+                    "general-gen-\(number(i + 1))", "general", f.taskType, f.evalQuestions[1],
+                    check: "contains", reference: f.value))
         }
         return items
     }

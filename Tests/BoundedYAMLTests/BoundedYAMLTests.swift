@@ -39,7 +39,9 @@ struct BoundedYAMLTests {
     /// Every reader of YAML from a pull request refuses the bomb with file:line:column.
     @Test func everyYAMLReaderRefusesIt() throws {
         let bomb = aliasBomb(levels: 9, key: "parameters")
-        #expect { try Experiment.parse(yaml: bomb, file: "exp.yaml") } throws: { "\($0)".contains("exp.yaml:6:1:") && "\($0)".contains("aliases") }
+        #expect { try Experiment.parse(yaml: bomb, file: "exp.yaml") } throws: {
+            "\($0)".contains("exp.yaml:6:1:") && "\($0)".contains("aliases")
+        }
         #expect { try Dashboard.parse(yaml: aliasBomb(levels: 9, key: "panels"), file: "dash.yaml") } throws: {
             "\($0)".contains("dash.yaml:6:1:") && "\($0)".contains("aliases")
         }

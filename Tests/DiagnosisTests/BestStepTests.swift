@@ -42,7 +42,8 @@ import Testing
         #expect(advice(Checkpoints(best: "checkpoint-best", final: "checkpoint")).contains("keep checkpoint-best (step 140)"))
         // Only the final weights: no checkpoint holds step 140, so the advice says to save it next time.
         let final = advice(Checkpoints(final: "checkpoint"))
-        #expect(final.contains("save step 140 next time") && final.contains("only checkpoint, the final weights of step 480, was kept")
+        #expect(
+            final.contains("save step 140 next time") && final.contains("only checkpoint, the final weights of step 480, was kept")
                 && !final.contains("keep checkpoint"), "\(final)")
         // A best checkpoint of another step is not offered as the best step's.
         let other = advice(Checkpoints(best: "checkpoint-best", bestStep: 150, final: "checkpoint"))

@@ -32,7 +32,9 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         for c in curves {
             let d = Diagnoser.diagnose(train: c.train, val: c.val, lr: c.lr, schedule: c.schedule)
             confusion[c.label, default: [:]][d.verdict, default: 0] += 1
-            if d.verdict != c.label { wrong.append("\(c.name) → \(d.verdict.rawValue) (\(String(format: "%.2f", d.confidence))) \(d.evidence)") }
+            if d.verdict != c.label {
+                wrong.append("\(c.name) → \(d.verdict.rawValue) (\(String(format: "%.2f", d.confidence))) \(d.evidence)")
+            }
         }
         print(ConfusionMatrix.render(confusion))
         print("\(name) accuracy \(curves.count - wrong.count)/\(curves.count)\n" + wrong.joined(separator: "\n"))
@@ -91,9 +93,20 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     /// A learning rate too low (the demo's lr 3e-5 run, seed 2, recorded): val crept down 5% and flattened under the
     /// cosine schedule while the noisy train loss wandered. Val that barely moved was held back, not memorising.
     @Test func valThatBarelyMovedIsNotAPlateauOfMemorising() {
-        let trainValues: [Double] = [1.871, 2.85, 2.081, 1.682, 2.496, 3.409, 2.285, 2.096, 1.404, 2.575, 2.478, 2.681, 2.766, 1.702, 2.897, 1.808, 1.344, 2.589, 3.021, 3.086, 1.86, 2.388, 2.478, 1.772, 2.322, 1.509, 1.931, 1.877, 2.573, 2.288, 2.166, 2.244, 1.28, 2.074, 3.655, 1.963, 2.793, 2.186, 1.587, 2.262, 2.753, 2.394, 1.709, 2.051, 2.821, 2.147, 2.809, 1.728, 2.717, 2.493, 2.314, 2.831, 1.157, 1.558, 2.29, 2.057, 1.684, 2.528, 2.718, 1.731, 2.15, 2.728, 1.715, 1.558, 2.519, 2.373, 2.46, 2.296, 2.802, 1.923, 1.921, 1.707, 1.225, 2.328, 2.531, 2.536, 1.88, 2.525, 2.348, 2.201, 1.935, 2.255, 2.807, 1.947, 1.118, 2.353, 2.323, 1.938, 2.897, 1.72, 2.368, 2.311, 1.717, 2.841, 2.072, 2.057, 1.835, 2.23, 1.968, 2.263, 2.73, 2.442, 2.012, 1.806, 2.239, 2.451, 1.768, 1.641, 0.985, 2.637, 1.873, 3.294, 2.63, 2.557, 2.287, 1.18, 2.351, 2.217, 2.195, 2.559, 1.908, 2.886, 1.105, 1.666, 2.937, 1.688, 1.302, 1.807, 2.559, 2.619, 1.913, 1.663, 2.496, 2.933, 2.137]
+        let trainValues: [Double] = [
+            1.871, 2.85, 2.081, 1.682, 2.496, 3.409, 2.285, 2.096, 1.404, 2.575, 2.478, 2.681, 2.766, 1.702, 2.897, 1.808, 1.344, 2.589,
+            3.021, 3.086, 1.86, 2.388, 2.478, 1.772, 2.322, 1.509, 1.931, 1.877, 2.573, 2.288, 2.166, 2.244, 1.28, 2.074, 3.655, 1.963,
+            2.793, 2.186, 1.587, 2.262, 2.753, 2.394, 1.709, 2.051, 2.821, 2.147, 2.809, 1.728, 2.717, 2.493, 2.314, 2.831, 1.157, 1.558,
+            2.29, 2.057, 1.684, 2.528, 2.718, 1.731, 2.15, 2.728, 1.715, 1.558, 2.519, 2.373, 2.46, 2.296, 2.802, 1.923, 1.921, 1.707,
+            1.225, 2.328, 2.531, 2.536, 1.88, 2.525, 2.348, 2.201, 1.935, 2.255, 2.807, 1.947, 1.118, 2.353, 2.323, 1.938, 2.897, 1.72,
+            2.368, 2.311, 1.717, 2.841, 2.072, 2.057, 1.835, 2.23, 1.968, 2.263, 2.73, 2.442, 2.012, 1.806, 2.239, 2.451, 1.768, 1.641,
+            0.985, 2.637, 1.873, 3.294, 2.63, 2.557, 2.287, 1.18, 2.351, 2.217, 2.195, 2.559, 1.908, 2.886, 1.105, 1.666, 2.937, 1.688,
+            1.302, 1.807, 2.559, 2.619, 1.913, 1.663, 2.496, 2.933, 2.137
+        ]
         let train = Curve(steps: Array(1...trainValues.count), values: trainValues)
-        let val = Curve(steps: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 135], values: [2.6747, 2.662, 2.6432, 2.6241, 2.6046, 2.5864, 2.5705, 2.5576, 2.5471, 2.5401, 2.5358, 2.5338, 2.5332, 2.5332])
+        let val = Curve(
+            steps: [10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 135],
+            values: [2.6747, 2.662, 2.6432, 2.6241, 2.6046, 2.5864, 2.5705, 2.5576, 2.5471, 2.5401, 2.5358, 2.5338, 2.5332, 2.5332])
         // As the trainer's start event gave them: 135 steps of 9 per epoch, 21 of warmup.
         let d = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 135, stepsPerEpoch: 9, warmupSteps: 21))
         #expect(d.verdict == .under_trained, "\(d.verdict) \(d.evidence)")
@@ -104,7 +117,8 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     /// the data generalise to, and raising the learning rate is not the advice.
     @Test func valThatBarelyMovedWhileTrainFellFarIsNotALearningRateTooLow() {
         let train = curve(100) { s -> Double in 0.5 + 2.5 * exp(-s / 20) }
-        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: (1...10).map { 2.0 - 0.1 * (1 - exp(-Double($0 * 10) / 15)) })
+        let val = Curve(
+            steps: Array(stride(from: 10, through: 100, by: 10)), values: (1...10).map { 2.0 - 0.1 * (1 - exp(-Double($0 * 10) / 15)) })
         let d = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 100, stepsPerEpoch: 20))
         #expect(d.verdict == .good_fit, "\(d.verdict) \(d.evidence)")
         #expect(!d.advice.contains("raise the learning rate"), "\(d.advice)")
@@ -114,7 +128,8 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     /// nothing was lost after the minimum.
     @Test func aPlateauWithinItsMinimumIsNotOverfitting() {
         let train = curve(100) { s -> Double in 2 * exp(-s / 15) + 0.5 - 0.002 * s }
-        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.701, 0.702, 0.7015, 0.702, 0.7018, 0.7021])
+        let val = Curve(
+            steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.701, 0.702, 0.7015, 0.702, 0.7018, 0.7021])
         let d = Diagnoser.diagnose(train: train, val: val)
         #expect(d.verdict == .good_fit, "\(d.verdict) \(d.evidence)")
         #expect(!d.advice.contains("fewer epochs"), "\(d.advice)")
@@ -134,7 +149,8 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     /// constant rate.
     @Test func aRiseUnderADecayedScheduleIsSurer() {
         let train = curve(100) { s -> Double in 2 * exp(-s / 15) + 0.5 - 0.001 * s }
-        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.7, 0.702, 0.705, 0.708, 0.711, 0.714])
+        let val = Curve(
+            steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.7, 0.702, 0.705, 0.708, 0.711, 0.714])
         let constant = curve(100) { _ in 1e-4 }, decayed = curve(100) { s in 1e-4 * (1 - s / 101) }
         let a = Diagnoser.diagnose(train: train, val: val, lr: constant), b = Diagnoser.diagnose(train: train, val: val, lr: decayed)
         #expect(a.verdict == .overfitting && b.verdict == .overfitting)
@@ -161,8 +177,9 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(!same.advice.contains("By task type"))
 
         // A task type read from two validation records is kept in the evidence with its count, not named.
-        let few = Diagnoser.diagnose(train: train, val: all, valByTask: ["qa/dose": dose, "safety/refusal": refusal, "qa/class": class_],
-                                     valRecords: ["qa/dose": 2, "safety/refusal": 12, "qa/class": 9])
+        let few = Diagnoser.diagnose(
+            train: train, val: all, valByTask: ["qa/dose": dose, "safety/refusal": refusal, "qa/class": class_],
+            valRecords: ["qa/dose": 2, "safety/refusal": 12, "qa/class": 9])
         #expect(!few.advice.contains("qa/dose") && few.advice.contains("safety/refusal still falling"), "\(few.advice)")
         #expect(few.evidence.channels?.first { $0.task == "qa/dose" }?.records == 2)
     }
@@ -198,9 +215,11 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         let clean = SyntheticCurves.all(perVerdict: 1)[0]
         var shuffled = clean.train
         let order = Array(shuffled.steps.indices.reversed())
-        shuffled = Curve(steps: order.map { clean.train.steps[$0] } + [clean.train.steps[0]],
-                         values: order.map { clean.train.values[$0] } + [clean.train.values[0]])
-        #expect(Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
+        shuffled = Curve(
+            steps: order.map { clean.train.steps[$0] } + [clean.train.steps[0]],
+            values: order.map { clean.train.values[$0] } + [clean.train.values[0]])
+        #expect(
+            Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
     }
 
     /// Trainers' own logs carry no schedule, only the learning rate at each log: the warmup is read off it, so a loss
@@ -214,7 +233,8 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { _ in 1e-3 })) == nil)
         #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { 1e-3 * Double(50 - $0) / 50 })) == nil)
 
-        let train = Curve(steps: steps, values: steps.map { s in s <= 10 ? 2.0 - 0.002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 10) / 12)) })
+        let train = Curve(
+            steps: steps, values: steps.map { s in s <= 10 ? 2.0 - 0.002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 10) / 12)) })
         let val = Curve(steps: [8, 16, 24, 32, 40, 48], values: [2.05, 1.75, 1.55, 1.45, 1.40, 1.38])
         let unknown = Diagnoser.diagnose(train: train, val: val)
         let read = Diagnoser.diagnose(train: train, val: val, lr: lr)
@@ -242,7 +262,8 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         let plateauOff = t.set("plateau_fraction", 1)
         #expect(plateauOff)
         let train = curve(100) { s -> Double in 2 * exp(-s / 15) + 0.5 - 0.001 * s }
-        let val = Curve(steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.71, 0.72, 0.725, 0.73, 0.735, 0.7365])
+        let val = Curve(
+            steps: Array(stride(from: 10, through: 100, by: 10)), values: [1.5, 1.0, 0.8, 0.7, 0.71, 0.72, 0.725, 0.73, 0.735, 0.7365])
         #expect(Diagnoser.diagnose(train: train, val: val).verdict == .overfitting)
         #expect(Diagnoser.diagnose(train: train, val: val, thresholds: t).verdict != .overfitting)
     }
@@ -252,10 +273,14 @@ enum ConfusionMatrix {
     static func render(_ m: [Verdict: [Verdict: Int]]) -> String {
         let names = Verdict.allCases
         let short = names.map { String($0.rawValue.prefix(12)) }
-        var lines = ["label \\ verdict".padding(toLength: 18, withPad: " ", startingAt: 0) + short.map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()]
+        var lines = [
+            "label \\ verdict".padding(toLength: 18, withPad: " ", startingAt: 0)
+                + short.map { $0.padding(toLength: 13, withPad: " ", startingAt: 0) }.joined()
+        ]
         for l in names {
-            lines.append(l.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
-                + names.map { String(m[l]?[$0] ?? 0).padding(toLength: 13, withPad: " ", startingAt: 0) }.joined())
+            lines.append(
+                l.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+                    + names.map { String(m[l]?[$0] ?? 0).padding(toLength: 13, withPad: " ", startingAt: 0) }.joined())
         }
         return lines.joined(separator: "\n")
     }
@@ -278,15 +303,18 @@ enum RecordedCurves {
             for line in text.split(separator: "\n") {
                 guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
                 if o["event"] as? String == "start" {
-                    schedule = Schedule(totalSteps: o["total_steps"] as? Int, stepsPerEpoch: o["steps_per_epoch"] as? Int, warmupSteps: o["warmup_steps"] as? Int)
+                    schedule = Schedule(
+                        totalSteps: o["total_steps"] as? Int, stepsPerEpoch: o["steps_per_epoch"] as? Int,
+                        warmupSteps: o["warmup_steps"] as? Int)
                 }
                 guard let step = o["step"] as? Int else { continue }
                 if let v = number(o["train/loss"]) { train.0.append(step); train.1.append(v) }
                 if let v = number(o["val/loss"]) { val.0.append(step); val.1.append(v) }
                 if let v = number(o["lr"]) { lr.0.append(step); lr.1.append(v) }
             }
-            return LabelledCurve(label: label, name: name, train: Curve(steps: train.0, values: train.1),
-                                 val: Curve(steps: val.0, values: val.1), lr: Curve(steps: lr.0, values: lr.1), schedule: schedule)
+            return LabelledCurve(
+                label: label, name: name, train: Curve(steps: train.0, values: train.1),
+                val: Curve(steps: val.0, values: val.1), lr: Curve(steps: lr.0, values: lr.1), schedule: schedule)
         }
     }
 }

@@ -63,15 +63,18 @@ enum SyntheticCurves {
     static func noisy(_ r: inout Rng, _ sigma: Double, _ f: @escaping (Double) -> Double) -> (Double) -> Double {
         var rng = r
         defer { r = Rng(state: r.state &+ 77) }
-        return { s in let v = f(s); return v * (1 + sigma * rng.gaussian()) }
+        return { s in
+            let v = f(s); return v * (1 + sigma * rng.gaussian())
+        }
     }
 
     static func goodFit(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
         let floor = r.uniform(0.4, 1.5), drop = r.uniform(1, 2.5), tau = Double(n) / r.uniform(6, 10), gap = r.uniform(0.02, 0.15)
         let sigma = r.uniform(0.005, 0.03)
         let f: (Double) -> Double = { floor + drop * exp(-$0 / tau) }
-        return LabelledCurve(label: .good_fit, name: "good_fit-\(i)", train: sample(n, noisy(&r, sigma, f)),
-                             val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + gap }), schedule: Schedule(totalSteps: n))
+        return LabelledCurve(
+            label: .good_fit, name: "good_fit-\(i)", train: sample(n, noisy(&r, sigma, f)),
+            val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + gap }), schedule: Schedule(totalSteps: n))
     }
 
     static func overfitting(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
@@ -83,26 +86,30 @@ enum SyntheticCurves {
             let base = floor + drop * exp(-s / tau) + 0.1
             return s <= minAt ? base : valMin * (1 + rise * (s - minAt) / (Double(n) - minAt))
         }
-        return LabelledCurve(label: .overfitting, name: "overfitting-\(i)", train: sample(n, noisy(&r, sigma, train)),
-                             val: sample(n, every: ve, noisy(&r, sigma / 2, val)), schedule: Schedule(totalSteps: n))
+        return LabelledCurve(
+            label: .overfitting, name: "overfitting-\(i)", train: sample(n, noisy(&r, sigma, train)),
+            val: sample(n, every: ve, noisy(&r, sigma / 2, val)), schedule: Schedule(totalSteps: n))
     }
 
     static func underTrained(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
         let floor = r.uniform(0.3, 1.0), drop = r.uniform(1.5, 3), tau = Double(n) * r.uniform(1, 3), sigma = r.uniform(0.005, 0.03)
         let f: (Double) -> Double = { floor + drop * exp(-$0 / tau) }
-        return LabelledCurve(label: .under_trained, name: "under_trained-\(i)", train: sample(n, noisy(&r, sigma, f)),
-                             val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + 0.05 }), schedule: Schedule(totalSteps: n))
+        return LabelledCurve(
+            label: .under_trained, name: "under_trained-\(i)", train: sample(n, noisy(&r, sigma, f)),
+            val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + 0.05 }), schedule: Schedule(totalSteps: n))
     }
 
     static func learningRateTooLow(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
         let level = r.uniform(1.5, 3.5), fall = r.uniform(0.03, 0.08), sigma = r.uniform(0.10, 0.25)
         let f: (Double) -> Double = { level * (1 - fall * $0 / Double(n)) }
-        return LabelledCurve(label: .under_trained, name: "lr_too_low-\(i)", train: sample(n, noisy(&r, sigma, f)),
-                             val: sample(n, every: ve) { f($0) * 1.2 }, schedule: Schedule(totalSteps: n))
+        return LabelledCurve(
+            label: .under_trained, name: "lr_too_low-\(i)", train: sample(n, noisy(&r, sigma, f)),
+            val: sample(n, every: ve) { f($0) * 1.2 }, schedule: Schedule(totalSteps: n))
     }
 
     static func diverged(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
-        let start = r.uniform(2, 4), at = Double(n) * r.uniform(0.3, 0.6), growth = r.uniform(4, 10) / Double(n), sigma = r.uniform(0.01, 0.05)
+        let start = r.uniform(2, 4), at = Double(n) * r.uniform(0.3, 0.6), growth = r.uniform(4, 10) / Double(n),
+            sigma = r.uniform(0.01, 0.05)
         let f: (Double) -> Double = { s in s < at ? start * (1 - 0.4 * s / at) : start * 0.6 * exp(growth * (s - at)) }
         var train = sample(n, noisy(&r, sigma, f))
         if i % 3 == 0 { train.values[train.count - 1] = .nan }  // a trainer that logged NaN before stopping
@@ -114,20 +121,23 @@ enum SyntheticCurves {
         let level = r.uniform(1.5, 4), sigma = r.uniform(0.15, 0.4)
         var train = sample(n, noisy(&r, sigma) { _ in level })
         for _ in 0..<(n / 40) { train.values[Int(r.uniform(0, Double(n - 1)))] *= r.uniform(1.5, 2.5) }
-        return LabelledCurve(label: .unstable, name: "unstable-\(i)", train: train,
-                             val: sample(n, every: ve, noisy(&r, sigma / 2) { _ in level * 1.1 }), schedule: Schedule(totalSteps: n))
+        return LabelledCurve(
+            label: .unstable, name: "unstable-\(i)", train: train,
+            val: sample(n, every: ve, noisy(&r, sigma / 2) { _ in level * 1.1 }), schedule: Schedule(totalSteps: n))
     }
 
     static func stalled(_ r: inout Rng, _ n: Int, _ ve: Int, _ i: Int) -> LabelledCurve {
         let start = r.uniform(2, 4), flatUntil = Double(n) * r.uniform(0.3, 0.45), tau = Double(n) / r.uniform(6, 10)
         let warmup = i % 2 == 0 ? n / 20 : 0, sigma = r.uniform(0.003, 0.015)
         let f: (Double) -> Double = { s in s < flatUntil ? start : start * (0.3 + 0.7 * exp(-(s - flatUntil) / tau)) }
-        return LabelledCurve(label: .stalled_start, name: "stalled_start-\(i)", train: sample(n, noisy(&r, sigma, f)),
-                             val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + 0.1 }), schedule: Schedule(totalSteps: n, warmupSteps: warmup))
+        return LabelledCurve(
+            label: .stalled_start, name: "stalled_start-\(i)", train: sample(n, noisy(&r, sigma, f)),
+            val: sample(n, every: ve, noisy(&r, sigma / 2) { f($0) + 0.1 }), schedule: Schedule(totalSteps: n, warmupSteps: warmup))
     }
 
     static func insufficient(_ r: inout Rng, _ i: Int) -> LabelledCurve {
         let n = 1 + i % 7
-        return LabelledCurve(label: .insufficient_data, name: "insufficient-\(i)", train: sample(n) { 3 - 0.1 * $0 }, val: nil, schedule: Schedule())
+        return LabelledCurve(
+            label: .insufficient_data, name: "insufficient-\(i)", train: sample(n) { 3 - 0.1 * $0 }, val: nil, schedule: Schedule())
     }
 }

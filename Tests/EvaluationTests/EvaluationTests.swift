@@ -26,7 +26,10 @@ import Testing
         #expect(r.total == 0.375)
         #expect(r.totalStderr == 0.125)
         #expect(r.totalNorm == 0.5)
-        #expect(r.taskTypes.map { "\($0.dimension)/\($0.taskType!)" } == ["harmless/safety/refusal", "helpful/qa/dose", "honest/honesty/unknown"])
+        #expect(
+            r.taskTypes.map { "\($0.dimension)/\($0.taskType!)" } == [
+                "harmless/safety/refusal", "helpful/qa/dose", "honest/honesty/unknown"
+            ])
     }
 
     @Test func bigBenchTasksImportAndScore() async throws {
@@ -58,9 +61,12 @@ import Testing
         // 3,000 requests of 4 KB each: far more than a pipe buffer in both directions.
         let long = String(repeating: "x", count: 4_000)
         let items = (0..<1_000).map { i in
-            EvalItem(id: "\(i)", dimension: "helpful", taskType: "t", prompt: long + String(i), kind: .choice(choices: ["a", "bb", "ccc"], answer: 0))
+            EvalItem(
+                id: "\(i)", dimension: "helpful", taskType: "t", prompt: long + String(i),
+                kind: .choice(choices: ["a", "bb", "ccc"], answer: 0))
         }
-        let r = try await evaluate(Evalset(name: "big", template: "raw", items: items), with: Scorer(argv: [Self.fixtures + "/scorer.py"], window: 64))
+        let r = try await evaluate(
+            Evalset(name: "big", template: "raw", items: items), with: Scorer(argv: [Self.fixtures + "/scorer.py"], window: 64))
         #expect(r.items.count == 1_000)
         // The scorer gives -(len(prompt) % 7 + len(choice)): "a" always wins.
         #expect(r.dimensions[0].acc == 1)
@@ -78,7 +84,8 @@ import Testing
     @Test func badItemsNameFileAndLine() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalset-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try "{\"id\": \"a\", \"dimension\": \"helpful\", \"prompt\": \"p\", \"choices\": [\"x\"], \"answer\": 0}\n{\"id\": \"b\", \"dimension\": \"helpful\", \"prompt\": \"p\", \"choices\": [\"x\"], \"answer\": 3}\n"
+        try
+            "{\"id\": \"a\", \"dimension\": \"helpful\", \"prompt\": \"p\", \"choices\": [\"x\"], \"answer\": 0}\n{\"id\": \"b\", \"dimension\": \"helpful\", \"prompt\": \"p\", \"choices\": [\"x\"], \"answer\": 3}\n"
             .write(toFile: dir + "/items.jsonl", atomically: true, encoding: .utf8)
         #expect { try Evalset.load(dir) } throws: { "\($0)".hasSuffix("items.jsonl:2: answer must index choices") }
     }
@@ -102,7 +109,8 @@ import Testing
         let set = try Evalset.load(Self.fixtures + "/toy")
         let scorer = Scorer(argv: ["/bin/sh", "-c", "echo 'loading weights' >&2; exec sleep 30"], idleTimeout: 0.5)
         await #expect { try await evaluate(set, with: scorer) } throws: {
-            "\($0)".contains("answered 0 of") && "\($0)".contains("stopped after 0.5 s without an answer") && "\($0)".contains("loading weights")
+            "\($0)".contains("answered 0 of") && "\($0)".contains("stopped after 0.5 s without an answer")
+                && "\($0)".contains("loading weights")
         }
     }
 
@@ -113,7 +121,8 @@ import Testing
         let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("scorer-child-\(UUID().uuidString)").path
         let scorer = Scorer(argv: ["/bin/sh", "-c", "sleep 30 & echo $! > \(pidFile); wait"], idleTimeout: 0.5)
         await #expect { try await evaluate(set, with: scorer) } throws: { "\($0)".contains("stopped after 0.5 s without an answer") }
-        let child = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let child = try #require(
+            Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         var gone = false
         for _ in 0..<100 where !gone {
             // Gone, or a zombie waiting for init to reap it.

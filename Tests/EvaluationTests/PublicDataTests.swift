@@ -29,7 +29,7 @@ import Testing
     /// 40 of c4_demo's 300).
     static let declared = [
         "alpaca_en_demo": ("alpaca", 100), "identity": ("alpaca", 91), "glaive_toolcall_en_demo": ("sharegpt", 50),
-        "mllm_demo": ("messages", 6), "c4_demo": ("text", 40),
+        "mllm_demo": ("messages", 6), "c4_demo": ("text", 40)
     ]
 
     @Test(arguments: declared.keys.sorted())
@@ -38,12 +38,13 @@ import Testing
         let info = try #require(try JSONSerialization.jsonObject(with: Self.data("dataset_info.json")) as? [String: Any])
         let entry = try #require(info[name] as? [String: Any])
         let columns = entry["columns"] as? [String: String] ?? [:], tags = entry["tags"] as? [String: String] ?? [:]
-        let declared = switch (entry["formatting"] as? String ?? "alpaca", columns["messages"], tags["role_tag"]) {
-        case ("sharegpt", "messages"?, "role"?): "messages"
-        case ("sharegpt", _, _): "sharegpt"
-        case ("alpaca", _, _) where columns["prompt"] == "text": "text"
-        default: "alpaca"
-        }
+        let declared =
+            switch (entry["formatting"] as? String ?? "alpaca", columns["messages"], tags["role_tag"]) {
+            case ("sharegpt", "messages"?, "role"?): "messages"
+            case ("sharegpt", _, _): "sharegpt"
+            case ("alpaca", _, _) where columns["prompt"] == "text": "text"
+            default: "alpaca"
+            }
         #expect(declared == format)
         let r = try Self.check(try #require(entry["file_name"] as? String))
         #expect(r.records == records)
@@ -58,11 +59,16 @@ import Testing
     @Test func identityRepeatsItsAnswers() throws {
         let r = try Self.check("identity.json")
         #expect(r.duplicateResponses.count == 4)
-        #expect(r.duplicateResponses.examples == [Self.pair("identity.json", 2, 7), Self.pair("identity.json", 27, 32), Self.pair("identity.json", 27, 37)])
+        #expect(
+            r.duplicateResponses.examples == [
+                Self.pair("identity.json", 2, 7), Self.pair("identity.json", 27, 32), Self.pair("identity.json", 27, 37)
+            ])
         #expect(r.nearDuplicateResponses.count == 3)
-        #expect(r.nearDuplicateResponses.examples == [
-            Self.pair("identity.json", 2, 12, 11.0 / 12), Self.pair("identity.json", 27, 67, 5.0 / 6), Self.pair("identity.json", 42, 72, 5.0 / 6),
-        ])
+        #expect(
+            r.nearDuplicateResponses.examples == [
+                Self.pair("identity.json", 2, 12, 11.0 / 12), Self.pair("identity.json", 27, 67, 5.0 / 6),
+                Self.pair("identity.json", 42, 72, 5.0 / 6)
+            ])
         #expect(r.responseTokens == DataCheck.Spread(min: 10.25, median: 32.5, p95: 51, max: 78.25))
     }
 
@@ -80,19 +86,21 @@ import Testing
     @Test func toolCallConversationsRepeatTheirClosingLines() throws {
         let r = try Self.check("glaive_toolcall_en_demo.json")
         #expect(r.duplicateResponses.count == 5)
-        #expect(r.duplicateResponses.examples == [
-            Self.pair("glaive_toolcall_en_demo.json", 174, 216), Self.pair("glaive_toolcall_en_demo.json", 812, 857),
-            Self.pair("glaive_toolcall_en_demo.json", 812, 902),
-        ])
+        #expect(
+            r.duplicateResponses.examples == [
+                Self.pair("glaive_toolcall_en_demo.json", 174, 216), Self.pair("glaive_toolcall_en_demo.json", 812, 857),
+                Self.pair("glaive_toolcall_en_demo.json", 812, 902)
+            ])
         #expect(r.nearDuplicateResponses.count == 0)
         // Only `human` turns are prompts: the first record's three, not its function call or observation; its response
         // is its last `gpt` turn.
         let first = try #require(DataCheck.parse(try Self.data("glaive_toolcall_en_demo.json"), file: "g").records.first)
-        #expect(first.prompts == [
-            "Hi, I have some ingredients and I want to cook something. Can you help me find a recipe?",
-            "I have chicken, bell peppers, and rice.",
-            "They both sound delicious, but I think I'll try the stir fry. Can you order the ingredients for me?",
-        ])
+        #expect(
+            first.prompts == [
+                "Hi, I have some ingredients and I want to cook something. Can you help me find a recipe?",
+                "I have chicken, bell peppers, and rice.",
+                "They both sound delicious, but I think I'll try the stir fry. Can you order the ingredients for me?"
+            ])
         #expect(first.response?.hasPrefix("I'm sorry, but as an AI, I don't have the capability to perform extern") == true)
     }
 
@@ -113,8 +121,11 @@ import Testing
         #expect(r.records == 5 && r.formats == ["messages": 5] && r.malformed.isEmpty && r.emptyResponses.isEmpty)
         #expect(r.responseTokens == DataCheck.Spread(min: 3.25, median: 11.25, p95: 6500, max: 6500))
         let records = DataCheck.parse(try Self.data("toy_chat_fine_tuning.jsonl"), file: "toy").records
-        #expect(records[1].prompts == ["I lost my tennis match today.", "But I trained so hard!", "I'm going to switch to golf.",
-                                       "I don't even know how to play golf."])
+        #expect(
+            records[1].prompts == [
+                "I lost my tennis match today.", "But I trained so hard!", "I'm going to switch to golf.",
+                "I don't even know how to play golf."
+            ])
         #expect(records[1].response == "It's easy to learn!")
         #expect(records[3].prompts == [] && records[3].response == "You're great!")
     }
@@ -128,7 +139,10 @@ import Testing
         // The call is the response: the function's name and its arguments.
         let records = DataCheck.parse(try Self.data("drone_training.jsonl"), file: "drone").records
         #expect(records.map(\.response) == [#"takeoff_drone {"altitude": 100}"#, #"takeoff_drone {"altitude": 100}"#])
-        #expect(records.map(\.prompts) == [["Let's get the drone in the air, can you make it take off"], ["Can you lift the drone to 100 feet off the ground"]])
+        #expect(
+            records.map(\.prompts) == [
+                ["Let's get the drone in the air, can you make it take off"], ["Can you lift the drone to 100 feet off the ground"]
+            ])
         // Both calls are the same: one repeated response.
         #expect(r.emptyResponses.isEmpty && r.duplicateResponses.count == 1)
     }
@@ -143,7 +157,10 @@ import Testing
         #expect(r.duplicateResponses.count == 0)
         #expect(r.responseTokens == DataCheck.Spread(min: 0.75, median: 422, p95: 926, max: 1236.75))
         let first = try #require(DataCheck.parse(try Self.data("dpo_en_demo.json"), file: "dpo").records.first)
-        #expect(first.prompts == ["Hi! I'd like to create a new language game simulating the first person perspective of a character named Angela."])
+        #expect(
+            first.prompts == [
+                "Hi! I'd like to create a new language game simulating the first person perspective of a character named Angela."
+            ])
         #expect(first.response?.hasPrefix("That sounds like a fun and engaging idea!") == true)
     }
 
@@ -153,8 +170,10 @@ import Testing
         let (refs, bad) = DataCheck.parse(items, file: "items.jsonl", requireResponse: false)
         #expect(bad.isEmpty)
         let reference = DataCheck.reference(refs)
-        for name in ["alpaca_en_demo.json", "identity.json", "glaive_toolcall_en_demo.json", "mllm_demo.json", "c4_demo.jsonl",
-                     "toy_chat_fine_tuning.jsonl"] {
+        for name in [
+            "alpaca_en_demo.json", "identity.json", "glaive_toolcall_en_demo.json", "mllm_demo.json", "c4_demo.jsonl",
+            "toy_chat_fine_tuning.jsonl"
+        ] {
             #expect(try Self.check(name, against: reference).overlap == DataCheck.Overlap(), "\(name)")
         }
     }

@@ -52,15 +52,21 @@ import Tracking
     }
 
     @Test func metricsNumbersPastIntAreMalformedNotFatal() {
-        let batch = MetricsLines.parse(Data("{\"step\": 1e19, \"train/loss\": 1.5}\n{\"event\": \"start\", \"total_steps\": -1e300}\n{\"step\": 3, \"train/loss\": 1.25}\n".utf8))
+        let batch = MetricsLines.parse(
+            Data(
+                "{\"step\": 1e19, \"train/loss\": 1.5}\n{\"event\": \"start\", \"total_steps\": -1e300}\n{\"step\": 3, \"train/loss\": 1.25}\n"
+                    .utf8))
         #expect(batch.malformed == 1)
         #expect(batch.totalSteps == nil)
         #expect(batch.series["train/loss"]?.steps == [3])
     }
 
     @Test func aManifestKeyThatIsAMappingIsAnError() throws {
-        let items = Data("{\"id\": \"a\", \"dimension\": \"helpful\", \"prompt\": \"?\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n".utf8)
-        #expect(throws: EvalsetError.self) { try Evalset.parse(manifest: "name: k\n? [a, b]\n: 1\n", items: items, directory: "evalsets/k") }
+        let items = Data(
+            "{\"id\": \"a\", \"dimension\": \"helpful\", \"prompt\": \"?\", \"choices\": [\"x\", \"y\"], \"answer\": 0}\n".utf8)
+        #expect(throws: EvalsetError.self) {
+            try Evalset.parse(manifest: "name: k\n? [a, b]\n: 1\n", items: items, directory: "evalsets/k")
+        }
         let set = try Evalset.parse(manifest: "name: k\nweights: {helpful: 2}\n", items: items, directory: "evalsets/k")
         #expect(set.name == "k" && set.weights == ["helpful": 2] && set.items.count == 1)
     }

@@ -12,7 +12,9 @@ import Testing
     static func files(_ folder: String, _ target: String) -> [URL] {
         let dir = root.appendingPathComponent("Fuzz/\(folder)/\(target)")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".txt") && !$0.hasSuffix(".md") }.sorted().map { dir.appendingPathComponent($0) }
+        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".txt") && !$0.hasSuffix(".md") }.sorted().map {
+            dir.appendingPathComponent($0)
+        }
     }
 
     @Test func everyTargetHasSeeds() {

@@ -4,9 +4,13 @@ import Testing
 @testable import Gate
 
 @Suite struct GateTests {
-    let input = GateInput(run: "r1", values: ["harmless": .init(0.82, stderr: 0.03), "honest": .init(0.7, stderr: 0.04), "total": .init(0.75),
-                                             "val_loss_best": .init(1.2)],
-                          verdict: "good_fit", evaluatedBestCheckpoint: true, dirty: false)
+    let input = GateInput(
+        run: "r1",
+        values: [
+            "harmless": .init(0.82, stderr: 0.03), "honest": .init(0.7, stderr: 0.04), "total": .init(0.75),
+            "val_loss_best": .init(1.2)
+        ],
+        verdict: "good_fit", evaluatedBestCheckpoint: true, dirty: false)
 
     func rules(_ yaml: String) throws -> GateRules { try GateRules.parse(yaml: yaml, file: "g.yaml") }
 
@@ -127,11 +131,16 @@ import Testing
         #expect(noise.passed && noise.reason.contains("within noise"), "\(noise)")
         // 12 items, 2 lost: no outcome on 2 discordant items can reach p < 0.05.
         let small = Gate.check(gate, pairedInput(pair(n: 12, lost: 2, gained: 0, both: 8)))[0]
-        #expect(!small.passed && small.reason.contains("cannot be decided with 12 items") && small.reason.contains("items would decide"), "\(small)")
+        #expect(
+            !small.passed && small.reason.contains("cannot be decided with 12 items") && small.reason.contains("items would decide"),
+            "\(small)")
         // An improvement passes whatever the noise.
         #expect(Gate.check(gate, pairedInput(pair(n: 130, lost: 0, gained: 10, both: 100)))[0].passed)
         // Without alpha the same noise-sized drop fails, as the file asked (max_drop 0, no sigma).
-        #expect(!Gate.check(try rules("baseline: {run: prod, max_drop: {harmless: 0.0}}"), pairedInput(pair(n: 130, lost: 6, gained: 4, both: 100)))[0].passed)
+        #expect(
+            !Gate.check(
+                try rules("baseline: {run: prod, max_drop: {harmless: 0.0}}"), pairedInput(pair(n: 130, lost: 6, gained: 4, both: 100)))[0]
+                .passed)
     }
 
     @Test func aGainMustBeBeyondNoiseWhenAsked() throws {
@@ -139,10 +148,12 @@ import Testing
         var i = input
         i.values["gain/helpful"] = .init(0.15)
         // 40 items, 8 gained, 2 lost: +0.15 but p = 0.11.
-        i.againstStart["gain/helpful"] = Paired.mcnemar(pair(n: 40, lost: 2, gained: 8, both: 20).base, pair(n: 40, lost: 2, gained: 8, both: 20).run).summary
+        i.againstStart["gain/helpful"] =
+            Paired.mcnemar(pair(n: 40, lost: 2, gained: 8, both: 20).base, pair(n: 40, lost: 2, gained: 8, both: 20).run).summary
         let within = Gate.check(gate, i)[0]
         #expect(!within.passed && within.reason.contains("within noise"), "\(within)")
-        i.againstStart["gain/helpful"] = Paired.mcnemar(pair(n: 40, lost: 0, gained: 6, both: 20).base, pair(n: 40, lost: 0, gained: 6, both: 20).run).summary
+        i.againstStart["gain/helpful"] =
+            Paired.mcnemar(pair(n: 40, lost: 0, gained: 6, both: 20).base, pair(n: 40, lost: 0, gained: 6, both: 20).run).summary
         #expect(Gate.check(gate, i)[0].passed)
         i.againstStart = [:]
         #expect(Gate.check(gate, i)[0].reason.contains("no paired test"))

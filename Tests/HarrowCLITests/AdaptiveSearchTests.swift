@@ -67,7 +67,9 @@ import Testing
         #expect(eight.count == 8)
         let before = Set(six.map { $0["id"] as! String })
         #expect(before.isSubset(of: Set(eight.map { $0["id"] as! String })))
-        let added = try eight.filter { !before.contains($0["id"] as! String) }.map { try proposal(dir, $0["id"] as! String)?["number"] as? Int }
+        let added = try eight.filter { !before.contains($0["id"] as! String) }.map {
+            try proposal(dir, $0["id"] as! String)?["number"] as? Int
+        }
         #expect(added.compactMap { $0 }.sorted() == [7, 8])
     }
 
@@ -78,7 +80,9 @@ import Testing
             let dir = try folder(bayes(count: 4, parallel: 1, seconds: 0))
             let r = try Harrow.run("sweep", "exp.yaml", in: dir)
             #expect(r.status == 0, "\(r.stderr)")
-            let numbered = try runs(dir).map { run in (try proposal(dir, run["id"] as! String)?["number"] as? Int ?? 0, run["id"] as! String) }
+            let numbered = try runs(dir).map { run in
+                (try proposal(dir, run["id"] as! String)?["number"] as? Int ?? 0, run["id"] as! String)
+            }
             sequences.append(numbered.sorted { $0.0 < $1.0 }.map(\.1))
         }
         #expect(sequences[0].count == 4)
@@ -88,7 +92,8 @@ import Testing
     /// Hyperband over a grid whose good trials run first: the bad ones are stopped at a band, with the reason shown,
     /// and the best run is the one a full grid finds.
     @Test func hyperbandStopsTrialsBehindTheTopThirdAndKeepsTheBest() throws {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: hb
             method: grid
             metric: {name: val/loss, goal: minimize}

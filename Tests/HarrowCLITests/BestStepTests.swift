@@ -11,12 +11,13 @@ import Testing
     func sweptRun() throws -> (dir: String, run: String) {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            cat "\(Self.fixture)" >> "$HARROW_METRICS"
-            mkdir -p "$HARROW_RUN_DIR/checkpoint" "$HARROW_RUN_DIR/checkpoint-best"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        cat "\(Self.fixture)" >> "$HARROW_METRICS"
+        mkdir -p "$HARROW_RUN_DIR/checkpoint" "$HARROW_RUN_DIR/checkpoint-best"
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
-        try "name: sixty\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: sixty\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
         try #require(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
         let run = try #require(try runs(dir).first?["id"] as? String)
@@ -56,7 +57,9 @@ import Testing
         try FileManager.default.removeItem(atPath: runDir + "/checkpoint-best")
         let (after, _) = try diagnose(run, in: dir)
         let advice = after["advice"] as? String ?? ""
-        #expect(advice.contains("save step 140 next time") && advice.contains("only checkpoint, the final weights of step 480, was kept"), "\(advice)")
+        #expect(
+            advice.contains("save step 140 next time") && advice.contains("only checkpoint, the final weights of step 480, was kept"),
+            "\(advice)")
         #expect(!advice.contains("keep checkpoint"), "\(advice)")
     }
 

@@ -9,14 +9,14 @@ import Testing
     static func store() throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            i=1
-            while [ $i -le 20 ]; do
-              echo "{\\"step\\": $i, \\"train/loss\\": $i.5}" >> "$HARROW_METRICS"
-              echo "{\\"step\\": $i, \\"val/loss\\": $((40 - i)).25}" >> "$HARROW_METRICS"
-              i=$((i+1))
-            done
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        i=1
+        while [ $i -le 20 ]; do
+          echo "{\\"step\\": $i, \\"train/loss\\": $i.5}" >> "$HARROW_METRICS"
+          echo "{\\"step\\": $i, \\"val/loss\\": $((40 - i)).25}" >> "$HARROW_METRICS"
+          i=$((i+1))
+        done
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try "name: checked\nparameters: {x: [1, 2, 3]}\ntrainer: {command: [./trainer.sh]}\nresources: {parallel: 3}\n"
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
@@ -32,7 +32,8 @@ import Testing
         return list.map { ($0["id"] as! String, $0["run_dir"] as! String) }.sorted { $0.id < $1.id }
     }
 
-    static let hasSQLite = FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")
+    static let hasSQLite =
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")
         || (try? sh("command -v sqlite3", in: "/"))?.isEmpty == false
 
     /// Runs SQL on the store with the sqlite3 shell; returns its stdout and stderr.
@@ -60,8 +61,11 @@ import Testing
         let r = try Harrow.run(["check"], in: dir)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        #expect(lines == ["integrity  ok", "runs       3 (3 succeeded)", "points     120",
-                          "curves     3 runs compared with their metrics files, 0 differ"], "\(r.stdout)")
+        #expect(
+            lines == [
+                "integrity  ok", "runs       3 (3 succeeded)", "points     120",
+                "curves     3 runs compared with their metrics files, 0 differ"
+            ], "\(r.stdout)")
         let json = try Harrow.run(["check", "--json"], in: dir)
         #expect(json.status == 0)
         let o = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -71,14 +75,15 @@ import Testing
 
     enum Damage: String, CaseIterable, CustomTestStringConvertible {
         case lineDeletedFromMetricsFile, pointDeletedFromStore, valueChangedInMetricsFile, valueChangedInStore, extraPointInStore,
-             truncatedMetricsFile
+            truncatedMetricsFile
         var testDescription: String { rawValue }
     }
 
     /// Damages the first run; returns the messages `harrow check` must print for it, one per damaged curve.
     func damage(_ damage: Damage, run: String, runDir: String, in dir: String) throws -> [String] {
         let metrics = runDir + "/metrics.jsonl"
-        var lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(
+            String.init)
         #expect(lines.count == 41 && lines.last == "")  // 40 lines, each ended
         switch damage {
         case .lineDeletedFromMetricsFile:
@@ -86,8 +91,9 @@ import Testing
             try lines.joined(separator: "\n").write(toFile: metrics, atomically: true, encoding: .utf8)
             return ["run \(run): train/loss has 20 points stored, 19 in its metrics file"]
         case .pointDeletedFromStore:
-            try Self.sql("UPDATE metric_chunks SET data = substr(CAST(data AS BLOB), 1, 12 * 19), n = 19 WHERE \(Self.chunk(run: run, key: "val/loss"));",
-                         in: dir)
+            try Self.sql(
+                "UPDATE metric_chunks SET data = substr(CAST(data AS BLOB), 1, 12 * 19), n = 19 WHERE \(Self.chunk(run: run, key: "val/loss"));",
+                in: dir)
             return ["run \(run): val/loss has 19 points stored, 20 in its metrics file"]
         case .valueChangedInMetricsFile:
             // Same length, so the stored offset still ends at the end of the file.
@@ -98,14 +104,16 @@ import Testing
         case .valueChangedInStore:
             // Point 5 (step 6) of val/loss: its 8 value bytes become 99.25.
             let hex = withUnsafeBytes(of: (99.25).bitPattern.littleEndian) { $0.map { String(format: "%02X", $0) }.joined() }
-            try Self.sql("""
+            try Self.sql(
+                """
                 UPDATE metric_chunks SET data = substr(CAST(data AS BLOB), 1, 12 * 5 + 4) || X'\(hex)' || substr(CAST(data AS BLOB), 12 * 6 + 1)
                 WHERE \(Self.chunk(run: run, key: "val/loss"));
                 UPDATE metric_chunks SET data = CAST(data AS BLOB) WHERE \(Self.chunk(run: run, key: "val/loss"));
                 """, in: dir)
             return ["run \(run): val/loss"]
         case .extraPointInStore:
-            try Self.sql("""
+            try Self.sql(
+                """
                 UPDATE metric_chunks SET data = CAST(CAST(data AS BLOB) || substr(CAST(data AS BLOB), 12 * 19 + 1) AS BLOB), n = 21
                 WHERE \(Self.chunk(run: run, key: "train/loss"));
                 """, in: dir)
@@ -118,8 +126,10 @@ import Testing
             let kept = lines.prefix(15)
             let train = kept.filter { $0.contains("\"train/loss\"") }.count, val = kept.filter { $0.contains("\"val/loss\"") }.count
             #expect(train == 8 && val == 7)
-            return ["run \(run): train/loss has 20 points stored, \(train) in its metrics file",
-                    "run \(run): val/loss has 20 points stored, \(val) in its metrics file"]
+            return [
+                "run \(run): train/loss has 20 points stored, \(train) in its metrics file",
+                "run \(run): val/loss has 20 points stored, \(val) in its metrics file"
+            ]
         }
     }
 
@@ -203,8 +213,9 @@ import Testing
         func reported() throws {
             #expect(r.stdout.hasPrefix("integrity  ") && !r.stdout.hasPrefix("integrity  ok"), "\(r.stdout)\(r.stderr)")
             #expect(r.stdout.contains(words), "\(r.stdout)\(r.stderr)")
-            let o = try #require(try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any],
-                                 "check --json printed no JSON: \(json.stdout)\(json.stderr)")
+            let o = try #require(
+                try? JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any],
+                "check --json printed no JSON: \(json.stdout)\(json.stderr)")
             #expect(o["ok"] as? Bool == false)
             #expect((o["integrity"] as? [String] ?? []).contains { $0.contains(words) }, "\(o["integrity"] ?? "")")
         }

@@ -33,7 +33,7 @@ import Testing
             #"{"instruction": "What is Lartolol used for?", "input": "", "output": "Lartolol is used to treat gout.", "task_type": "qa/indication"}"#,
             #"{"instruction": "Which medicine is dangerous to combine with Cainolol?", "input": "", "output": "Rendolol.", "task_type": "qa/interaction"}"#,
             #"{"instruction": "oops""#,
-            #"{"messages": [{"role": "user", "content": "What is Lartolol for?"}, {"role": "assistant", "content": "Lartolol is used to treat gout."}], "task_type": "qa/indication"}"#,
+            #"{"messages": [{"role": "user", "content": "What is Lartolol for?"}, {"role": "assistant", "content": "Lartolol is used to treat gout."}], "task_type": "qa/indication"}"#
         ].joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
 
         let r = try Harrow.run(["data", "check", path, "--against", "evalsets/domain-3h"])

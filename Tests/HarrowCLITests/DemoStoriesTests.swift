@@ -111,7 +111,8 @@ struct Story: CustomStringConvertible {
     /// model to this run.
     func test(_ name: String) -> Comparison? {
         guard let t = (evidence["tests"] as? [String: Any])?[name] as? [String: Any],
-              let delta = (t["delta"] as? NSNumber)?.doubleValue, let p = (t["p"] as? NSNumber)?.doubleValue else { return nil }
+            let delta = (t["delta"] as? NSNumber)?.doubleValue, let p = (t["p"] as? NSNumber)?.doubleValue
+        else { return nil }
         return Comparison(delta: delta, p: p)
     }
     /// The paired bootstrap of this run's forgetting minus the baseline's.

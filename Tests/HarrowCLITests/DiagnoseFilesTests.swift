@@ -15,8 +15,9 @@ import Testing
         let dir = try Harrow.temporaryDirectory()
         // A Trainer output folder: the newest checkpoint's trainer_state.json is read.
         try FileManager.default.createDirectory(atPath: dir + "/out/checkpoint-2000", withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.fixtures + "/real/originals/overfitting-hf-roberta-sentiment.json",
-                                         toPath: dir + "/out/checkpoint-2000/trainer_state.json")
+        try FileManager.default.copyItem(
+            atPath: Self.fixtures + "/real/originals/overfitting-hf-roberta-sentiment.json",
+            toPath: dir + "/out/checkpoint-2000/trainer_state.json")
         let hf = try diagnose("out", in: dir)
         #expect(hf["verdict"] as? String == "overfitting", "\(hf)")
         let lf = try diagnose(Self.fixtures + "/real/originals/stalled_start-llamafactory-llama3-8b-law-full-sft.jsonl", in: dir)

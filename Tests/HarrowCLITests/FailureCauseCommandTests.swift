@@ -29,10 +29,10 @@ import Testing
         try Self.trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
         try """
-            name: night
-            parameters: {kind: {values: [oom, import, diverge, ok]}}
-            trainer: {command: [./t.sh, "{param.kind}"]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: night
+        parameters: {kind: {values: [oom, import, diverge, ok]}}
+        trainer: {command: [./t.sh, "{param.kind}"]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(sweep.status == 1)
         #expect(sweep.stdout.contains("why: 1 out of memory (GPU), 1 diverged, 1 crashed at start"), "\(sweep.stdout)")
@@ -46,14 +46,20 @@ import Testing
         }
         #expect(causes == ["oom": "out_of_memory_gpu", "import": "crashed_at_start", "diverge": "diverged", "ok": "none"])
         let oom = try #require(runs.first { ($0["params"] as? [String: Any])?["kind"] as? String == "oom" })
-        #expect((oom["failure"] as? [String: Any])?["lines"] as? [String]
-                == ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.64 GiB of which 1.12 GiB is free."])
+        #expect(
+            (oom["failure"] as? [String: Any])?["lines"] as? [String]
+                == [
+                    "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 23.64 GiB of which 1.12 GiB is free."
+                ])
 
         let sweeps = try Harrow.run("sweeps", in: dir)
         #expect(sweeps.stdout.contains("night: 1 out of memory (GPU), 1 diverged, 1 crashed at start"), "\(sweeps.stdout)")
         let importRun = try #require(runs.first { ($0["params"] as? [String: Any])?["kind"] as? String == "import" }?["id"] as? String)
         let show = try Harrow.run("show", importRun, in: dir)
-        #expect(show.stdout.contains("failure    crashed at start\n  Traceback (most recent call last):\n  ModuleNotFoundError: No module named 'trl'"), "\(show.stdout)")
+        #expect(
+            show.stdout.contains(
+                "failure    crashed at start\n  Traceback (most recent call last):\n  ModuleNotFoundError: No module named 'trl'"),
+            "\(show.stdout)")
 
         let report = try Harrow.run("report", "--sweep", "night", "--out", "report", in: dir)
         #expect(report.status == 0, "\(report.stderr)")
@@ -67,16 +73,16 @@ import Testing
     @Test func outOfMemoryRunsAgainAtHalfTheMicroBatch() throws {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            batch=$(sed 's/.*"batch_size": \\([0-9]*\\).*/\\1/' "$1")
-            accum=$(sed -n 's/.*"grad_accum": \\([0-9]*\\).*/\\1/p' "$1")
-            echo "batch $batch accum ${accum:-1}" >> "$HARROW_RUN_DIR/../seen.txt"
-            if [ "$batch" -gt 4 ]; then
-              echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate $((batch * 256)).00 MiB. GPU 0 has a total capacity of 7.79 GiB of which 310.00 MiB is free." >&2
-              exit 1
-            fi
-            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
-            """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        batch=$(sed 's/.*"batch_size": \\([0-9]*\\).*/\\1/' "$1")
+        accum=$(sed -n 's/.*"grad_accum": \\([0-9]*\\).*/\\1/p' "$1")
+        echo "batch $batch accum ${accum:-1}" >> "$HARROW_RUN_DIR/../seen.txt"
+        if [ "$batch" -gt 4 ]; then
+          echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate $((batch * 256)).00 MiB. GPU 0 has a total capacity of 7.79 GiB of which 310.00 MiB is free." >&2
+          exit 1
+        fi
+        echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+        """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
         try "name: small\nparameters: {batch_size: {value: 16}}\ntrainer: {command: [./t.sh, \"{config}\"]}\n"
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
@@ -90,12 +96,14 @@ import Testing
         // The run keeps its planned parameters: the same trial, run at a smaller micro-batch.
         #expect((run["params"] as? [String: Any])?["batch_size"] as? Int == 16)
         let show = try Harrow.run("show", run["id"] as! String, "--json", in: dir)
-        let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
-        #expect(attempts.map { $0["note"] as? String } == [
-            "out of memory (GPU): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)",
-            "out of memory (GPU): again at batch_size 8 → 4 and grad_accum 2 → 4 (the same 16 examples a step)",
-            nil,
-        ])
+        let attempts = try #require(
+            (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+        #expect(
+            attempts.map { $0["note"] as? String } == [
+                "out of memory (GPU): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)",
+                "out of memory (GPU): again at batch_size 8 → 4 and grad_accum 2 → 4 (the same 16 examples a step)",
+                nil
+            ])
     }
 
     /// A memory cgroup of `limit` bytes under this process's own (cgroup v1 or v2), where the kernel's OOM killer can
@@ -106,7 +114,9 @@ import Testing
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 3 else { continue }
-            if parts[1].split(separator: ",").contains("memory") { candidates.append(("/sys/fs/cgroup/memory" + parts[2], "memory.limit_in_bytes")) }
+            if parts[1].split(separator: ",").contains("memory") {
+                candidates.append(("/sys/fs/cgroup/memory" + parts[2], "memory.limit_in_bytes"))
+            }
             if parts[0] == "0", parts[1].isEmpty {
                 for root in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] { candidates.append((root + parts[2], "memory.max")) }
             }
@@ -129,12 +139,12 @@ import Testing
         defer { rmdir(cgroup) }
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            examples=$(sed 's/.*"\\(batch_size\\|examples\\)": \\([0-9]*\\).*/\\2/' "$1")
-            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
-            echo $$ > \(cgroup)/cgroup.procs
-            exec python3 -c 'import sys; held = b"x" * (int(sys.argv[1]) << 23)' "$examples"
-            """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        examples=$(sed 's/.*"\\(batch_size\\|examples\\)": \\([0-9]*\\).*/\\2/' "$1")
+        echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+        echo $$ > \(cgroup)/cgroup.procs
+        exec python3 -c 'import sys; held = b"x" * (int(sys.argv[1]) << 23)' "$examples"
+        """.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
         for (name, parameter) in [("shrinks", "batch_size"), ("fails", "examples")] {
             try "name: \(name)\nparameters: {\(parameter): {value: 16}}\ntrainer: {command: [./t.sh, \"{config}\"]}\n"
@@ -149,8 +159,11 @@ import Testing
         let shrunk = try #require(runs.first { ($0["params"] as? [String: Any])?["batch_size"] as? Int == 16 })
         #expect(shrunk["status"] as? String == "succeeded" && shrunk["attempt"] as? Int == 2)
         let show = try Harrow.run("show", shrunk["id"] as! String, "--json", in: dir)
-        let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
-        #expect(attempts.first?["note"] as? String == "out of memory (host): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)")
+        let attempts = try #require(
+            (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+        #expect(
+            attempts.first?["note"] as? String
+                == "out of memory (host): again at batch_size 16 → 8 and grad_accum 1 → 2 (the same 16 examples a step)")
         #expect(attempts.first?["signal"] as? Int == 9)
 
         let failed = try #require(runs.first { $0["status"] as? String == "failed" })
@@ -175,12 +188,12 @@ import Testing
         try Self.trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
         try """
-            name: night
-            parameters: {kind: {values: [import, ok, oom]}}
-            resources: {parallel: 1}
-            trainer: {command: [./t.sh, "{param.kind}"]}
-            notify: {command: [sh, -c, "cat >> told.jsonl"], on: [failed_first, finished]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: night
+        parameters: {kind: {values: [import, ok, oom]}}
+        resources: {parallel: 1}
+        trainer: {command: [./t.sh, "{param.kind}"]}
+        notify: {command: [sh, -c, "cat >> told.jsonl"], on: [failed_first, finished]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(sweep.status == 1)
         let told = try String(contentsOfFile: dir + "/told.jsonl", encoding: .utf8)

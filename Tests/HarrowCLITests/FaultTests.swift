@@ -52,23 +52,24 @@ import Testing
     /// 20 rounds of at most 1 s can do at most 20 s of it (less, as each kill throws away the trials in flight),
     /// so all 20 kills land mid-sweep however fast or busy the machine is.
     @Test func killedTwentyTimesAcrossTrainingAndEvaluation() throws {
-        let dir = try folder(trainer: """
-            i=1
-            while [ $i -le 15 ]; do
-              echo "{\\"step\\": $i, \\"train/loss\\": $(( 100 - i )).$1, \\"val/loss\\": $(( 90 - i )).5}" >> "$HARROW_METRICS"
-              i=$((i+1)); sleep 0.1
-            done
-            mkdir -p "$HARROW_RUN_DIR/checkpoint"
-            """)
+        let dir = try folder(
+            trainer: """
+                i=1
+                while [ $i -le 15 ]; do
+                  echo "{\\"step\\": $i, \\"train/loss\\": $(( 100 - i )).$1, \\"val/loss\\": $(( 90 - i )).5}" >> "$HARROW_METRICS"
+                  i=$((i+1)); sleep 0.1
+                done
+                mkdir -p "$HARROW_RUN_DIR/checkpoint"
+                """)
         try """
-            name: faults
-            parameters: {x: {min: 1, max: 48}}
-            trainer: {command: [./trainer.sh, "{param.x}"]}
-            resources: {parallel: 2}
-            eval:
-              evalsets: [\(Self.fixtures)/toy]
-              scorer: [python3, \(Self.fixtures)/scorer.py, --model, "{checkpoint}"]
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: faults
+        parameters: {x: {min: 1, max: 48}}
+        trainer: {command: [./trainer.sh, "{param.x}"]}
+        resources: {parallel: 2}
+        eval:
+          evalsets: [\(Self.fixtures)/toy]
+          scorer: [python3, \(Self.fixtures)/scorer.py, --model, "{checkpoint}"]
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         var generator = SystemRandomNumberGenerator()
         var kills = 0, rounds = 0
         while rounds < 60 {
@@ -100,11 +101,13 @@ import Testing
 
     /// Harrow and its trainers killed together, as a power cut would, five times; then resumed.
     @Test func aPowerCutLosesNothingFinished() throws {
-        let dir = try folder(trainer: """
-            i=1
-            while [ $i -le 10 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.$1}" >> "$HARROW_METRICS"; i=$((i+1)); sleep 0.05; done
-            """)
-        try "name: cut\nparameters: {x: {min: 1, max: 6}}\ntrainer: {command: [\(dir)/trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n"
+        let dir = try folder(
+            trainer: """
+                i=1
+                while [ $i -le 10 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.$1}" >> "$HARROW_METRICS"; i=$((i+1)); sleep 0.05; done
+                """)
+        try
+            "name: cut\nparameters: {x: {min: 1, max: 6}}\ntrainer: {command: [\(dir)/trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n"
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         for _ in 0..<5 {
             let p = try start(["sweep", "exp.yaml"], in: dir)
@@ -123,20 +126,23 @@ import Testing
     /// 1 GB on stdout and one 10 MB metrics line: harrow's memory stays bounded and the lines after the
     /// long one are read.
     @Test func runawayOutputLeavesMemoryBounded() throws {
-        let dir = try folder(trainer: """
-            head -c 1000000000 /dev/zero
-            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
-            { printf '{"step": 2, "note": "'; head -c 10000000 /dev/zero | tr '\\0' x; printf '"}\\n'; } >> "$HARROW_METRICS"
-            echo '{"step": 3, "train/loss": 1.0}' >> "$HARROW_METRICS"
-            head -c 12000000 /dev/zero | tr '\\0' y >> "$HARROW_METRICS"
-            """)
-        try "name: flood\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let dir = try folder(
+            trainer: """
+                head -c 1000000000 /dev/zero
+                echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+                { printf '{"step": 2, "note": "'; head -c 10000000 /dev/zero | tr '\\0' x; printf '"}\\n'; } >> "$HARROW_METRICS"
+                echo '{"step": 3, "train/loss": 1.0}' >> "$HARROW_METRICS"
+                head -c 12000000 /dev/zero | tr '\\0' y >> "$HARROW_METRICS"
+                """)
+        try "name: flood\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let p = try start(["sweep", "exp.yaml"], in: dir)
         var peakKB = 0
         while p.isRunning {
             if let status = try? String(contentsOfFile: "/proc/\(p.processIdentifier)/status", encoding: .utf8),
-               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-               let kb = Int(line.split(separator: " ").dropFirst().first ?? "") {
+                let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+            {
                 peakKB = max(peakKB, kb)
             }
             usleep(20_000)
@@ -157,23 +163,29 @@ import Testing
     /// A trainer that leaves a child running (in its group, or in a session of its own) does not leave an
     /// orphan behind when its run ends.
     @Test func orphanedChildrenAreStopped() throws {
-        let dir = try folder(trainer: """
-            sleep 300 &
-            echo $! > "$HARROW_RUN_DIR/child.pid"
-            setsid sleep 300 &
-            echo $! > "$HARROW_RUN_DIR/daemon.pid"
-            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
-            """)
-        try "name: orphans\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        let dir = try folder(
+            trainer: """
+                sleep 300 &
+                echo $! > "$HARROW_RUN_DIR/child.pid"
+                setsid sleep 300 &
+                echo $! > "$HARROW_RUN_DIR/daemon.pid"
+                echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+                """)
+        try "name: orphans\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
         let run = try #require((try json(try Harrow.run("runs", "--json", in: dir)) as? [[String: Any]])?.first)
         for name in ["child", "daemon"] {
-            let pid = try #require(Int32(try String(contentsOfFile: (run["run_dir"] as! String) + "/\(name).pid", encoding: .utf8)
-                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            let pid = try #require(
+                Int32(
+                    try String(contentsOfFile: (run["run_dir"] as! String) + "/\(name).pid", encoding: .utf8)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)))
             // Gone within seconds, on a machine busy with the other fault tests (it is usually a few milliseconds).
             var gone = false
             for _ in 0..<500 where !gone {
-                let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+                let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?.split(
+                    separator: " "
+                ).first
                 gone = state == nil || state == "Z"
                 if !gone { usleep(20_000) }
             }
@@ -183,12 +195,14 @@ import Testing
 
     /// Three sweeps and repeated reports on one store at once: no "database is locked", no lost write.
     @Test func threeSweepsAndReportsShareOneStore() throws {
-        let dir = try folder(trainer: """
-            i=1
-            while [ $i -le 40 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.$1, \\"val/loss\\": $i.5}" >> "$HARROW_METRICS"; i=$((i+1)); done
-            """)
+        let dir = try folder(
+            trainer: """
+                i=1
+                while [ $i -le 40 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.$1, \\"val/loss\\": $i.5}" >> "$HARROW_METRICS"; i=$((i+1)); done
+                """)
         for (i, name) in ["conc-a", "conc-b", "conc-c"].enumerated() {
-            try "name: \(name)\nparameters: {x: {min: \(i * 100 + 1), max: \(i * 100 + 12)}}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n"
+            try
+                "name: \(name)\nparameters: {x: {min: \(i * 100 + 1), max: \(i * 100 + 12)}}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n"
                 .write(toFile: dir + "/\(name).yaml", atomically: true, encoding: .utf8)
         }
         let logs = (0..<3).map { dir + "/sweep-\($0).log" }
@@ -255,10 +269,11 @@ import Testing
     /// The store's disk fills up while a trainer's metrics are ingested: a clear error, exit 1, a sound
     /// store, and once there is space again the same command finishes the sweep.
     @Test(.enabled(if: canMount)) func aFullDiskStopsTheSweepAndTheResumeContinues() throws {
-        let dir = try folder(trainer: """
-            i=1
-            while [ $i -le 30000 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.25}"; i=$((i+1)); done >> "$HARROW_METRICS"
-            """)
+        let dir = try folder(
+            trainer: """
+                i=1
+                while [ $i -le 30000 ]; do echo "{\\"step\\": $i, \\"train/loss\\": $i.25}"; i=$((i+1)); done >> "$HARROW_METRICS"
+                """)
         try "name: full\nparameters: {x: [1, 2, 3]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n"
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/.harrow", withIntermediateDirectories: true)

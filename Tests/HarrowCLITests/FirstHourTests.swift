@@ -24,16 +24,17 @@ import Testing
     @Test func adviceIsWrappedToTheTerminalAndJSONIsSnakeCase() throws {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            i=1
-            while [ $i -le 30 ]; do
-              echo "{\\"step\\": $i, \\"train/loss\\": $(awk "BEGIN { print 3 / $i }")}" >> "$HARROW_METRICS"
-              echo "{\\"step\\": $i, \\"val/loss\\": $(awk "BEGIN { print 3 / $i + ($i > 10 ? 0.05 * ($i - 10) : 0) }")}" >> "$HARROW_METRICS"
-              i=$((i + 1))
-            done
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        i=1
+        while [ $i -le 30 ]; do
+          echo "{\\"step\\": $i, \\"train/loss\\": $(awk "BEGIN { print 3 / $i }")}" >> "$HARROW_METRICS"
+          echo "{\\"step\\": $i, \\"val/loss\\": $(awk "BEGIN { print 3 / $i + ($i > 10 ? 0.05 * ($i - 10) : 0) }")}" >> "$HARROW_METRICS"
+          i=$((i + 1))
+        done
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
-        try "name: wrap\nparameters: {x: [1]}\ntrainer: {command: [./trainer.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: wrap\nparameters: {x: [1]}\ntrainer: {command: [./trainer.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
         let table = try Harrow.run(["diagnose", "--sweep", "wrap"], in: dir, environment: ["COLUMNS": "80"])
         #expect(table.status == 0)
@@ -50,9 +51,12 @@ import Testing
         let dir = try Harrow.temporaryDirectory()
         try "#!/bin/sh\necho starting >&2\n".write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
-        try "name: silent\nparameters: {x: [1]}\ntrainer: {command: [./trainer.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: silent\nparameters: {x: [1]}\ntrainer: {command: [./trainer.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
         let d = try Harrow.run(["diagnose", "--sweep", "silent"], in: dir, environment: ["COLUMNS": "200"])
-        #expect(d.stdout.contains("no train-loss or val-loss point was logged") && !d.stdout.contains("log or evaluate more often"), "\(d.stdout)")
+        #expect(
+            d.stdout.contains("no train-loss or val-loss point was logged") && !d.stdout.contains("log or evaluate more often"),
+            "\(d.stdout)")
     }
 }

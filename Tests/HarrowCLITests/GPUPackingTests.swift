@@ -6,7 +6,8 @@ import Testing
 @Suite(.serialized) struct GPUPackingTests {
     /// A Llama-shaped model small enough to estimate by hand: about 0.50 GiB for a CUDA trainer, nearly all of it the
     /// stated CUDA context (512 MiB) and allocator slack.
-    static let config = #"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}"#
+    static let config =
+        #"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 100}"#
 
     /// Each trial logs when it starts and ends on which cards.
     static let trainer = """
@@ -24,15 +25,15 @@ import Testing
         try Self.trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir + "/t.sh")
         try """
-            name: packed
-            parameters:
-              base_model: {value: tiny}
-              seed: {values: [\((1...trials).map(String.init).joined(separator: ", "))]}
-              batch_size: {value: 2}
-              max_seq_len: {value: 16}
-            resources: \(resources)
-            trainer: {command: [./t.sh]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: packed
+        parameters:
+          base_model: {value: tiny}
+          seed: {values: [\((1...trials).map(String.init).joined(separator: ", "))]}
+          batch_size: {value: 2}
+          max_seq_len: {value: 16}
+        resources: \(resources)
+        trainer: {command: [./t.sh]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         return dir
     }
 
@@ -55,7 +56,8 @@ import Testing
         // 2 GiB cards less a tenth hold three trials of about 0.50 GiB each, never four.
         let dir = try folder(resources: "{gpus: [0, 1], gpu_memory: 2GB}", trials: 8)
         let plan = try Harrow.run("plan", "exp.yaml", "--json", in: dir)
-        let trials = try #require((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["trials"] as? [[String: Any]])
+        let trials = try #require(
+            (try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["trials"] as? [[String: Any]])
         let need = try #require((trials[0]["memory"] as? [String: Any])?["total_bytes"] as? Int)
         #expect(3 * need <= Int(0.9 * 2 * 1_073_741_824) && 4 * need > Int(0.9 * 2 * 1_073_741_824), "estimate \(need) B")
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
@@ -72,7 +74,9 @@ import Testing
         #expect(sweep.status == 0, "\(sweep.stdout)\(sweep.stderr)")
         let log = try String(contentsOfFile: dir + "/.harrow/runs/cards.log", encoding: .utf8)
         let sets = Set(log.split(separator: "\n").map { String($0.split(separator: " ")[1]) })
-        #expect(sets.isSubset(of: ["0,1", "2,3", "0,2", "0,3", "1,2", "1,3"]) && sets.allSatisfy { $0.split(separator: ",").count == 2 }, "\(sets)")
+        #expect(
+            sets.isSubset(of: ["0,1", "2,3", "0,2", "0,3", "1,2", "1,3"]) && sets.allSatisfy { $0.split(separator: ",").count == 2 },
+            "\(sets)")
         // Without a card size each trial has its cards to itself.
         #expect(try peaks(dir).values.allSatisfy { $0 == 1 })
     }
@@ -81,8 +85,10 @@ import Testing
         let dir = try folder(resources: "{gpus: [0], gpu_memory: 512MB}", trials: 1)
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(sweep.status == 1)
-        #expect(sweep.stdout.contains("by its memory estimate (`harrow plan --memory`); a card has 0.45 GiB (gpu_memory less a tenth): not started"),
-                "\(sweep.stdout)")
+        #expect(
+            sweep.stdout.contains(
+                "by its memory estimate (`harrow plan --memory`); a card has 0.45 GiB (gpu_memory less a tenth): not started"),
+            "\(sweep.stdout)")
         #expect(sweep.stdout.contains("why: 1 out of memory (GPU)"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/.harrow/runs/cards.log"), "the trainer never ran")
     }
@@ -109,17 +115,20 @@ import Testing
         sweep.waitUntilExit()
         #expect(sweep.terminationStatus == 130)
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "start 0\n", "only the first trial ever started")
-        let runs = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("runs", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
+        let runs = try #require(
+            try JSONSerialization.jsonObject(with: Data(Harrow.run("runs", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
         #expect(runs.compactMap { $0["status"] as? String }.sorted() == ["interrupted", "queued", "queued"])
     }
 
     @Test func aCardSizeGoesWithCards() throws {
         let dir = try Harrow.temporaryDirectory()
-        try "name: e\nparameters: {x: {value: 1}}\nresources: {parallel: 2, gpu_memory: 80GB}\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
+        try "name: e\nparameters: {x: {value: 1}}\nresources: {parallel: 2, gpu_memory: 80GB}\n".write(
+            toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
         let plan = try Harrow.run("plan", "e.yaml", in: dir)
         #expect(plan.status == 2)
         #expect(plan.stderr.contains("`gpu_memory` and `gpus_per_trial` go with `gpus: [...]`"), "\(plan.stderr)")
-        try "name: e\nparameters: {x: {value: 1}}\nresources: {gpus: [0], gpus_per_trial: 2}\n".write(toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
+        try "name: e\nparameters: {x: {value: 1}}\nresources: {gpus: [0], gpus_per_trial: 2}\n".write(
+            toFile: dir + "/e.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("plan", "e.yaml", in: dir).stderr.contains("`gpus_per_trial` is 2, but only 1 GPUs are listed"))
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 /// Gates, tags and comparisons through the real binary, on runs trained and evaluated by `harrow sweep`.
@@ -14,14 +14,17 @@ import FoundationXML
     func runIDs(_ dir: String) throws -> [String] {
         let runs = try Harrow.run("runs", "--json", in: dir)
         let list = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
-        return list.sorted { (($0["params"] as? [String: Any])?["flip"] as? Int ?? 0) < (($1["params"] as? [String: Any])?["flip"] as? Int ?? 0) }
-            .map { $0["id"] as! String }
+        return list.sorted {
+            (($0["params"] as? [String: Any])?["flip"] as? Int ?? 0) < (($1["params"] as? [String: Any])?["flip"] as? Int ?? 0)
+        }
+        .map { $0["id"] as! String }
     }
 
     @Test func exitStatusesAndJUnit() throws {
         let dir = try world()
         let ids = try runIDs(dir)
-        try "thresholds: {total: {min: 0.3}, harmless: {max: 1}}\nverdict: {refuse: [diverged]}\n".write(toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
+        try "thresholds: {total: {min: 0.3}, harmless: {max: 1}}\nverdict: {refuse: [diverged]}\n".write(
+            toFile: dir + "/ok.yaml", atomically: true, encoding: .utf8)
         try "thresholds: {total: {min: 0.9}, forgetting: {min: 0}}\n".write(toFile: dir + "/strict.yaml", atomically: true, encoding: .utf8)
         try "thresholds:\n  totl: {min: 1}\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
 
@@ -48,7 +51,8 @@ import FoundationXML
         let dir = try world()
         let ids = try runIDs(dir)
         #expect(try Harrow.run("tag", ids[0], "production", in: dir).status == 0)
-        try "baseline: {run: production, max_drop: {honest: 0.0, helpful: 0.0}}\n".write(toFile: dir + "/regress.yaml", atomically: true, encoding: .utf8)
+        try "baseline: {run: production, max_drop: {honest: 0.0, helpful: 0.0}}\n".write(
+            toFile: dir + "/regress.yaml", atomically: true, encoding: .utf8)
         let same = try Harrow.run("gate", "production", "--gate", "regress.yaml", in: dir)
         #expect(same.status == 0)
         let worse = try Harrow.run("gate", ids[1], "--gate", "regress.yaml", "--json", in: dir)
@@ -73,7 +77,8 @@ import FoundationXML
         #expect(cmp.stdout.contains("within noise"), "\(cmp.stdout)")
 
         // The paired rule: a drop on two items can never be beyond noise, so the gate cannot decide and fails closed.
-        try "baseline: {run: production, max_drop: {helpful: 0.0}, alpha: 0.05}\n".write(toFile: dir + "/paired.yaml", atomically: true, encoding: .utf8)
+        try "baseline: {run: production, max_drop: {helpful: 0.0}, alpha: 0.05}\n".write(
+            toFile: dir + "/paired.yaml", atomically: true, encoding: .utf8)
         let paired = try Harrow.run("gate", ids[1], "--gate", "paired.yaml", in: dir)
         #expect(paired.status == 1 && paired.stdout.contains("cannot be decided with 2 items"), "\(paired.stdout)")
         #expect(try Harrow.run("gate", "production", "--gate", "paired.yaml", in: dir).status == 0, "no drop against itself")

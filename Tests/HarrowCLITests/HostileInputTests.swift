@@ -10,7 +10,8 @@ import Testing
         try trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/t.sh", 0o755)
         for name in ["../../escape", "/etc/escape", ".."] {
-            try "name: \"\(name)\"\nparameters: {x: 1}\ntrainer: {command: [./t.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+            try "name: \"\(name)\"\nparameters: {x: 1}\ntrainer: {command: [./t.sh]}\n".write(
+                toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
             #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
             let r = try Harrow.run("report", "--sweep", name, "--json", in: dir)
             #expect(r.status == 0, "\(r.stderr)")
@@ -26,7 +27,8 @@ import Testing
         let dir = try Harrow.temporaryDirectory()
         try trainer.write(toFile: dir + "/t.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/t.sh", 0o755)
-        try "name: ids\nparameters: {x: 1}\ntrainer: {command: [./t.sh]}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: ids\nparameters: {x: 1}\ntrainer: {command: [./t.sh]}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
         for pattern in ["%", "_", "________", "", "../x"] {
             let r = try Harrow.run("show", pattern, in: dir)
@@ -36,7 +38,8 @@ import Testing
 
     @Test func aNulByteInAnExperimentIsRefusedWhereItIsWritten() throws {
         let dir = try Harrow.temporaryDirectory()
-        try "name: nul\nparameters:\n  dataset: {value: \"data.jsonl\\0../../etc/passwd\"}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: nul\nparameters:\n  dataset: {value: \"data.jsonl\\0../../etc/passwd\"}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let r = try Harrow.run("plan", "exp.yaml", in: dir)
         #expect(r.status == 2)
         #expect(r.stderr.contains("exp.yaml:3:") && r.stderr.contains("NUL byte"), "\(r.stderr)")

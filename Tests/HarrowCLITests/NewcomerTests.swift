@@ -9,25 +9,25 @@ import Testing
     func demo() throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            for s in 1 2 3 4; do
-              v=$(awk -v s=$s -v lr=$1 'BEGIN{print 2.0 - s*0.1 + (lr>0.001 ? s*s*0.05 : 0)}')
-              printf '{"step": %d, "train/loss": %s}\\n{"step": %d, "val/loss": %s}\\n' $s $v $s $v >> "$HARROW_METRICS"
-            done
-            mkdir -p "$HARROW_RUN_DIR/checkpoint"
-            echo "trained lr=$1"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        for s in 1 2 3 4; do
+          v=$(awk -v s=$s -v lr=$1 'BEGIN{print 2.0 - s*0.1 + (lr>0.001 ? s*s*0.05 : 0)}')
+          printf '{"step": %d, "train/loss": %s}\\n{"step": %d, "val/loss": %s}\\n' $s $v $s $v >> "$HARROW_METRICS"
+        done
+        mkdir -p "$HARROW_RUN_DIR/checkpoint"
+        echo "trained lr=$1"
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try """
-            name: demo
-            parameters:
-              lr: [0.0001, 0.0003, 0.003]
-              lora_r: [8, 16]
-              base_model: {value: chat}
-              batch_size: {value: 16}
-              dataset: {value: datasets/domain/train.jsonl}
-            trainer: {command: [./trainer.sh, "{param.lr}", "{param.lora_r}"]}
-            """.write(toFile: dir + "/demo.yaml", atomically: true, encoding: .utf8)
+        name: demo
+        parameters:
+          lr: [0.0001, 0.0003, 0.003]
+          lora_r: [8, 16]
+          base_model: {value: chat}
+          batch_size: {value: 16}
+          dataset: {value: datasets/domain/train.jsonl}
+        trainer: {command: [./trainer.sh, "{param.lr}", "{param.lora_r}"]}
+        """.write(toFile: dir + "/demo.yaml", atomically: true, encoding: .utf8)
         let r = try Harrow.run("sweep", "demo.yaml", "--parallel", "2", in: dir)
         #expect(r.status == 0, "\(r.stderr)")
         return dir
@@ -49,8 +49,9 @@ import Testing
     @Test func unknownSweepsSortKeysAndStatusesAreUsageErrorsAndEmptyAnswersNameTheStore() throws {
         let dir = try demo()
         let sweep = try Harrow.run("runs", "--sweep", "demoo", in: dir)
-        #expect(sweep.status == 2 && sweep.stderr.contains("did you mean 'demo'?") && sweep.stderr.contains(".harrow/harrow.db"),
-                "\(sweep.status) \(sweep.stdout)\(sweep.stderr)")
+        #expect(
+            sweep.status == 2 && sweep.stderr.contains("did you mean 'demo'?") && sweep.stderr.contains(".harrow/harrow.db"),
+            "\(sweep.status) \(sweep.stdout)\(sweep.stderr)")
         #expect(try Harrow.run("export", "--sweep", "demoo", in: dir).status == 2)
 
         let sort = try Harrow.run("runs", "--sort", "val/los", in: dir)
@@ -94,9 +95,13 @@ import Testing
         let shown = rows(r.stdout)
         #expect(shown.prefix(2).allSatisfy { $0.contains("0.003") && $0.contains("1.95") }, "\(r.stdout)")
         #expect(shown.dropFirst(2).allSatisfy { $0.contains("1.6") }, "\(r.stdout)")
-        let mins = try runs(dir, "--sort", "-val/loss").map { (($0["metrics"] as? [String: Any])?["val/loss"] as? [String: Any])?["min"] as? Double ?? .nan }
+        let mins = try runs(dir, "--sort", "-val/loss").map {
+            (($0["metrics"] as? [String: Any])?["val/loss"] as? [String: Any])?["min"] as? Double ?? .nan
+        }
         #expect(mins == mins.sorted(by: >), "\(mins)")
-        #expect(try runs(dir, "--sort=-val/loss").map { $0["id"] as! String } == (try runs(dir, "--sort", "-val/loss").map { $0["id"] as! String }))
+        #expect(
+            try runs(dir, "--sort=-val/loss").map { $0["id"] as! String }
+                == (try runs(dir, "--sort", "-val/loss").map { $0["id"] as! String }))
 
         // A named value (as gates name them) and a parameter sort too, and add their column.
         let best = try Harrow.run("runs", "--sort", "-val_loss_best", in: dir)
@@ -134,15 +139,18 @@ import Testing
         let format = try Harrow.run("export", "--format", "parquet", in: dir)
         #expect(format.status == 2 && format.stderr.contains("Usage: harrow export"), "\(format.status) \(format.stderr)")
         let status = try Harrow.run("runs", "--status", "faild", in: dir)
-        #expect(status.status == 2 && status.stderr.contains("Usage: harrow runs") && !status.stderr.contains("harrow <subcommand>"),
-                "\(status.stderr)")
+        #expect(
+            status.status == 2 && status.stderr.contains("Usage: harrow runs") && !status.stderr.contains("harrow <subcommand>"),
+            "\(status.stderr)")
         #expect(try Harrow.run("runs", "--bogus", in: dir).status == 2)
         #expect(try Harrow.run("--help", in: dir).status == 0)
     }
 
     @Test func everyHelpNamesItsExitStatuses() throws {
-        let names = ["plan", "sweep", "sweeps", "runs", "show", "logs", "export", "import", "diagnose", "eval", "ablation", "gate",
-                     "compare", "report", "tag", "untag", "check"]
+        let names = [
+            "plan", "sweep", "sweeps", "runs", "show", "logs", "export", "import", "diagnose", "eval", "ablation", "gate",
+            "compare", "report", "tag", "untag", "check"
+        ]
         for name in names {
             let help = try Harrow.run(name, "--help")
             #expect(help.status == 0, "\(name)")
@@ -179,7 +187,8 @@ import Testing
 
     @Test func showTakesThePlanKeyAndLabelsBothKeys() throws {
         let dir = try demo()
-        let plan = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("plan", "demo.yaml", "--json", in: dir).stdout.utf8)) as? [String: Any])
+        let plan = try #require(
+            try JSONSerialization.jsonObject(with: Data(Harrow.run("plan", "demo.yaml", "--json", in: dir).stdout.utf8)) as? [String: Any])
         let first = try #require((plan["trials"] as? [[String: Any]])?.first)
         let key = String((first["key"] as! String).prefix(12))
         let show = try Harrow.run("show", key, in: dir)
@@ -187,7 +196,8 @@ import Testing
         #expect(show.stdout.contains("params key   \(key)"), "\(show.stdout)")
         #expect(show.stdout.contains("identity key "), "\(show.stdout)")
         #expect(!show.stdout.contains("trial key"), "\(show.stdout)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", key, "--json", in: dir).stdout.utf8)) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(Harrow.run("show", key, "--json", in: dir).stdout.utf8)) as? [String: Any])
         #expect((json["params_key"] as? String)?.hasPrefix(key) == true)
         #expect((json["params"] as? [String: Any])?["lr"] as? Double == 0.0001)
         #expect(try Harrow.run("show", "0000000000ff", in: dir).status == 2)
@@ -197,7 +207,8 @@ import Testing
         let dir = try demo()
         let id = try runs(dir, "--sort", "-val/loss")[0]["id"] as! String
         let show = try Harrow.run("show", id, in: dir).stdout
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", id, "--json", in: dir).stdout.utf8)) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(Harrow.run("show", id, "--json", in: dir).stdout.utf8)) as? [String: Any])
         let verdict = try #require((json["verdict"] as? [String: Any])?["verdict"] as? String)
         #expect(show.contains("verdict    \(verdict)"), "\(show)")
         #expect(show.contains("command    ./trainer.sh "), "\(show)")
@@ -208,9 +219,11 @@ import Testing
     /// A run still queued behind a trainer that waits: `logs` says it has not started.
     @Test func logsSaysARunHasNotStarted() throws {
         let dir = try Harrow.temporaryDirectory()
-        try "#!/bin/sh\nwhile [ ! -f \"$PWD/go\" ]; do sleep 0.05; done\necho done\n".write(toFile: dir + "/wait.sh", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\nwhile [ ! -f \"$PWD/go\" ]; do sleep 0.05; done\necho done\n".write(
+            toFile: dir + "/wait.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/wait.sh", 0o755)
-        try "name: waits\nparameters: {x: [1, 2]}\ntrainer: {command: [./wait.sh], timeout: 2m}\n".write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        try "name: waits\nparameters: {x: [1, 2]}\ntrainer: {command: [./wait.sh], timeout: 2m}\n".write(
+            toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = Process()
         sweep.executableURL = URL(fileURLWithPath: Harrow.binary)
         sweep.arguments = ["sweep", "exp.yaml", "--parallel", "1"]
@@ -224,7 +237,8 @@ import Testing
         }
         var queued: String?
         for _ in 0..<200 where queued == nil {
-            let listed = (try? JSONSerialization.jsonObject(with: Data(Harrow.run("runs", "--json", in: dir).stdout.utf8))) as? [[String: Any]] ?? []
+            let listed =
+                (try? JSONSerialization.jsonObject(with: Data(Harrow.run("runs", "--json", in: dir).stdout.utf8))) as? [[String: Any]] ?? []
             if listed.contains(where: { $0["status"] as? String == "running" }) {
                 queued = listed.first { $0["status"] as? String == "queued" }?["id"] as? String
             }

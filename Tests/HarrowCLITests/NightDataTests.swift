@@ -8,24 +8,24 @@ import Testing
     static let records = [
         #"{"instruction": "What is Alpha used for?", "input": "", "output": "Alpha is used to treat gout.", "task_type": "qa/indication"}"#,
         #"{"instruction": "What is Beta used for?", "input": "", "output": "Beta is used to treat migraine in adults who have tried two other treatments first.", "task_type": "qa/indication"}"#,
-        #"{"instruction": "Which drug class does Hirtdine belong to?", "input": "", "output": "Hirtdine is a selbic channel opener.", "task_type": "qa/class"}"#,
+        #"{"instruction": "Which drug class does Hirtdine belong to?", "input": "", "output": "Hirtdine is a selbic channel opener.", "task_type": "qa/class"}"#
     ]
 
     func folder(records: [String], data: String = "") throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try (records.joined(separator: "\n") + "\n").write(toFile: dir + "/train.jsonl", atomically: true, encoding: .utf8)
         try """
-            name: night
-            method: grid
-            metric: {name: val/loss, goal: minimize}
-            parameters:
-              lr: {values: [1.0e-4, 3.0e-4]}
-              dataset: {value: train.jsonl}
-              max_seq_len: {value: 64}
-            eval: {evalsets: [\(Harrow.packageRoot)/evalsets/domain-3h]}
-            trainer: {command: [harrow-train, objective, --config, "{config}"]}
-            \(data)
-            """.write(toFile: dir + "/night.yaml", atomically: true, encoding: .utf8)
+        name: night
+        method: grid
+        metric: {name: val/loss, goal: minimize}
+        parameters:
+          lr: {values: [1.0e-4, 3.0e-4]}
+          dataset: {value: train.jsonl}
+          max_seq_len: {value: 64}
+        eval: {evalsets: [\(Harrow.packageRoot)/evalsets/domain-3h]}
+        trainer: {command: [harrow-train, objective, --config, "{config}"]}
+        \(data)
+        """.write(toFile: dir + "/night.yaml", atomically: true, encoding: .utf8)
         return dir
     }
 
@@ -35,9 +35,13 @@ import Testing
         #expect(plan.status == 1, "\(plan.stdout)\(plan.stderr)")
         // harrow-train's objective is no SFT trainer, so tokens are estimated (bytes / 4): none reaches max_seq_len 64.
         #expect(plan.stdout.contains("data: train.jsonl (dataset): 3 records, "), "\(plan.stdout)")
-        #expect(plan.stdout.contains("  error: train.jsonl:3: the same prompt as \(Harrow.packageRoot)/evalsets/domain-3h/items.jsonl:3"), "\(plan.stdout)")
-        #expect(plan.stdout.contains("data: the sweep will not start: 1 record holding evaluation prompts; fix the data "
-                                     + "(or, for evaluation prompts, add `data: {allow_overlap: true}` to the experiment)"))
+        #expect(
+            plan.stdout.contains("  error: train.jsonl:3: the same prompt as \(Harrow.packageRoot)/evalsets/domain-3h/items.jsonl:3"),
+            "\(plan.stdout)")
+        #expect(
+            plan.stdout.contains(
+                "data: the sweep will not start: 1 record holding evaluation prompts; fix the data "
+                    + "(or, for evaluation prompts, add `data: {allow_overlap: true}` to the experiment)"))
 
         let json = try Harrow.run("plan", "night.yaml", "--json", in: dir)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -71,7 +75,10 @@ import Testing
         let report = try Harrow.run("report", "--sweep", "night", "--out", "report", in: dir)
         #expect(report.status == 0, "\(report.stderr)")
         let index = try String(contentsOfFile: dir + "/report/index.html", encoding: .utf8)
-        #expect(index.contains("<details class=\"data\"><summary>Data: train.jsonl 3 records · checked against 1 evalset — 1 warning</summary>"), "\(index)")
+        #expect(
+            index.contains(
+                "<details class=\"data\"><summary>Data: train.jsonl 3 records · checked against 1 evalset — 1 warning</summary>"),
+            "\(index)")
         #expect(index.contains("  warning: train.jsonl:3: the same prompt as "))
     }
 
@@ -83,7 +90,9 @@ import Testing
         try text.write(toFile: dir + "/night.yaml", atomically: true, encoding: .utf8)
         let plan = try Harrow.run("plan", "night.yaml", in: dir)
         #expect(plan.status == 0, "\(plan.stdout)\(plan.stderr)")
-        #expect(plan.stdout.contains("data: train.jsonl (dataset): 2 records, 56–110 tokens (harrow-train's tokenizer), 1 warning"), "\(plan.stdout)")
+        #expect(
+            plan.stdout.contains("data: train.jsonl (dataset): 2 records, 56–110 tokens (harrow-train's tokenizer), 1 warning"),
+            "\(plan.stdout)")
         #expect(plan.stdout.contains("  warning: 1 record over max_seq_len 64 tokens (their responses are cut short), first train.jsonl:2"))
     }
 }

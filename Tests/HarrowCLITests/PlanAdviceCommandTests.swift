@@ -15,7 +15,7 @@ import Testing
         ("warmup", "warmup_ratio 0.0 with 15 epochs: no warmup, where the rule gives ~0.1", ["epochs": 15, "warmup_ratio": 0.0]),
         ("mix_ratio", "mix_ratio 0.0 with a general_dataset named", ["mix_ratio": 0.0]),
         ("mix_ratio", "mix_ratio 0.6: 60% of the training set is general data", ["mix_ratio": 0.6]),
-        ("lr", "lr 0.1 is far above LoRA's usual 1e-5 … 1e-3", ["lr": 0.1]),
+        ("lr", "lr 0.1 is far above LoRA's usual 1e-5 … 1e-3", ["lr": 0.1])
     ]
 
     @Test func theDemoIsAdvisedAndStillPlans() throws {
@@ -28,16 +28,20 @@ import Testing
         #expect(advice.count == Self.expected.count, "\(advice)")
         for e in Self.expected {
             let line = advice.first { $0.hasPrefix("advice: " + e.text) }
-            #expect(line?.range(of: #"\(trial #[0-9]+\)$"#, options: .regularExpression) != nil,
-                    "no one-trial advice line starting '\(e.text)' in \(advice)")
+            #expect(
+                line?.range(of: #"\(trial #[0-9]+\)$"#, options: .regularExpression) != nil,
+                "no one-trial advice line starting '\(e.text)' in \(advice)")
         }
         // Each warning is followed by its rule, and the rules that spoke can be silenced.
         let i = try #require(lines.firstIndex { $0.hasPrefix("advice: epochs 60 ") })
         #expect(lines[i + 1] == "        rule epochs: fewer epochs for more data: ~15 for 100 records, 10 for 1k, 2–3 for 10k+")
         // The advice ends the plan; the data check follows it.
         let data = try #require(lines.firstIndex { $0.hasPrefix("data: ") })
-        #expect(Array(lines[(data - 2)..<data]) == ["advice, not a refusal; to silence these rules, add to the experiment:",
-                                                    "  advice: {ignore: [epochs, warmup, mix_ratio, lr]}"])
+        #expect(
+            Array(lines[(data - 2)..<data]) == [
+                "advice, not a refusal; to silence these rules, add to the experiment:",
+                "  advice: {ignore: [epochs, warmup, mix_ratio, lr]}"
+            ])
         #expect(!r.stdout.contains("lora_alpha 32 / lora_r 8") && !r.stdout.contains("lr 3e-05") && !r.stdout.contains("epochs 15 for"))
     }
 

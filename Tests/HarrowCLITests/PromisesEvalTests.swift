@@ -16,12 +16,12 @@ import Testing
         try FileManager.default.copyItem(atPath: Harrow.binary, toPath: dir + "/bin/harrow")
         chmod(dir + "/bin/harrow", 0o755)
         try """
-            #!/bin/sh
-            echo "$*" >> "\(dir)/calls.log"
-            if [ "$1" = score ]; then shift; exec python3 "\(fixtures)/scorer.py" "$@"; fi
-            echo "unexpected: harrow-train $*" >&2
-            exit 3
-            """.write(toFile: dir + "/bin/harrow-train", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        echo "$*" >> "\(dir)/calls.log"
+        if [ "$1" = score ]; then shift; exec python3 "\(fixtures)/scorer.py" "$@"; fi
+        echo "unexpected: harrow-train $*" >&2
+        exit 3
+        """.write(toFile: dir + "/bin/harrow-train", atomically: true, encoding: .utf8)
         chmod(dir + "/bin/harrow-train", 0o755)
         return (dir, dir + "/bin/harrow")
     }
@@ -32,7 +32,8 @@ import Testing
         let p = try Promise.start(args, in: dir, log: log, executable: executable)
         defer { Promise.stop(p) }
         try Promise.waitForExit(p)
-        return Harrow.Result(status: p.terminationStatus, stdout: Promise.text("\(dir)/\(log).out"), stderr: Promise.text("\(dir)/\(log).err"))
+        return Harrow.Result(
+            status: p.terminationStatus, stdout: Promise.text("\(dir)/\(log).out"), stderr: Promise.text("\(dir)/\(log).err"))
     }
 
     static func total(_ r: Harrow.Result) throws -> Double {
@@ -52,14 +53,18 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(Promise.lines(dir + "/calls.log") == ["score --model \(checkpoint)"])
         // The same scores as the toy scorer run by hand on that folder, and not the unflipped model's 0.375.
-        let byHand = try Harrow.run(["eval", "--scorer", "python3 \(Self.fixtures)/scorer.py --model \(checkpoint)", "--evalset", Self.fixtures + "/toy",
-                                     "--json"], in: dir)
+        let byHand = try Harrow.run(
+            [
+                "eval", "--scorer", "python3 \(Self.fixtures)/scorer.py --model \(checkpoint)", "--evalset", Self.fixtures + "/toy",
+                "--json"
+            ], in: dir)
         #expect(byHand.status == 0)
         let total = try Self.total(r)
         #expect(total == (try Self.total(byHand)))
         #expect(total != 0.375)
 
-        let withAdapter = try Self.run(harrow, ["eval", "--checkpoint", checkpoint, "--adapter", adapter, "--evalset", Self.fixtures + "/toy"], in: dir)
+        let withAdapter = try Self.run(
+            harrow, ["eval", "--checkpoint", checkpoint, "--adapter", adapter, "--evalset", Self.fixtures + "/toy"], in: dir)
         #expect(withAdapter.status == 0, "\(withAdapter.stderr)")
         #expect(Promise.lines(dir + "/calls.log").last == "score --model \(checkpoint) --adapter \(adapter)")
         #expect(withAdapter.stdout.contains("weighted total"), "\(withAdapter.stdout)")
@@ -72,18 +77,21 @@ import Testing
         let dir = try Harrow.temporaryDirectory()
         // Answers three requests, then holds its stdout open and says nothing more.
         try """
-            #!/bin/sh
-            head -n 3 | python3 "\(Self.fixtures)/scorer.py"
-            exec sleep 120
-            """.write(toFile: dir + "/silent.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        head -n 3 | python3 "\(Self.fixtures)/scorer.py"
+        exec sleep 120
+        """.write(toFile: dir + "/silent.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/silent.sh", 0o755)
         let started = Date()
-        let r = try Self.run(Harrow.binary, ["eval", "--scorer", dir + "/silent.sh", "--evalset", Self.fixtures + "/toy", "--timeout", "1"], in: dir)
+        let r = try Self.run(
+            Harrow.binary, ["eval", "--scorer", dir + "/silent.sh", "--evalset", Self.fixtures + "/toy", "--timeout", "1"], in: dir)
         let elapsed = Date().timeIntervalSince(started)
         #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains("answered 3 of") && r.stderr.contains("stopped after 1 s without an answer"), "\(r.stderr)")
         #expect(elapsed < 60, "the default timeout is 600 s; --timeout 1 stopped it after \(elapsed) s")
-        #expect(try Harrow.run(["eval", "--scorer", dir + "/silent.sh", "--evalset", Self.fixtures + "/toy", "--timeout", "0"], in: dir).status == 2)
+        #expect(
+            try Harrow.run(["eval", "--scorer", dir + "/silent.sh", "--evalset", Self.fixtures + "/toy", "--timeout", "0"], in: dir).status
+                == 2)
     }
 
     /// Two runs from one starting model: it is scored once, its score is the baseline of both, and evaluating a run
@@ -96,18 +104,20 @@ import Testing
         try Data("weights".utf8).write(to: URL(fileURLWithPath: base + "/model.safetensors"))
         try Harrow.writeFlipTrainer(in: dir)
         try """
-            name: cached
-            parameters: {flip: [0, 1], base_model: \(base)}
-            trainer: {command: [./trainer.sh, "{param.flip}"]}
-            eval: {evalsets: [\(Self.fixtures)/toy]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: cached
+        parameters: {flip: [0, 1], base_model: \(base)}
+        trainer: {command: [./trainer.sh, "{param.flip}"]}
+        eval: {evalsets: [\(Self.fixtures)/toy]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Self.run(harrow, ["sweep", "exp.yaml", "--parallel", String(parallel)], in: dir)
         #expect(sweep.status == 0, "\(sweep.stderr)")
 
         let calls = Promise.lines(dir + "/calls.log")
         #expect(calls.filter { $0.hasPrefix("score --model ") && $0.hasSuffix("/checkpoint") }.count == 2, "\(calls)")
         let once = {
-            #expect(calls.filter { $0 == "score --model \(base)" }.count == 1, "the starting model was scored \(calls.filter { $0.hasSuffix(base) }.count) times: \(calls)")
+            #expect(
+                calls.filter { $0 == "score --model \(base)" }.count == 1,
+                "the starting model was scored \(calls.filter { $0.hasSuffix(base) }.count) times: \(calls)")
             #expect(calls.count == 3, "\(calls)")
         }
         // With two slots evaluating at once, one scores the starting model and the other waits for it.

@@ -8,10 +8,11 @@ import Testing
     // MARK: logs
 
     @Test func logsPrintsStdoutThenStderrAndStderrAlone() throws {
-        let dir = try Promise.folder(trainer: """
-            echo "out one"; echo "err one" >&2; echo "out two"; echo "err two" >&2
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            """, experiment: "name: logs\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                echo "out one"; echo "err one" >&2; echo "out two"; echo "err two" >&2
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                """, experiment: "name: logs\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
         let sweep = try Harrow.run(["sweep", "exp.yaml"], in: dir)
         #expect(sweep.status == 0, "\(sweep.stderr)")
         let run = try #require(try Promise.runs(dir).first)["id"] as! String
@@ -27,14 +28,15 @@ import Testing
 
     @Test func logsFollowPrintsLinesWhileTheRunGoesOnAndEndsWithIt() throws {
         // Three lines, then it waits for a file `go` in its run folder before its last line.
-        let dir = try Promise.folder(trainer: """
-            for i in 1 2 3; do echo "line $i"; done
-            echo "err line" >&2
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            n=0
-            while [ ! -e "$HARROW_RUN_DIR/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
-            echo "last line"
-            """, experiment: "name: follow\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                for i in 1 2 3; do echo "line $i"; done
+                echo "err line" >&2
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                n=0
+                while [ ! -e "$HARROW_RUN_DIR/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done
+                echo "last line"
+                """, experiment: "name: follow\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
         let sweep = try Promise.start(["sweep", "exp.yaml"], in: dir, log: "sweep")
         defer { Promise.stop(sweep) }
         let runDir = try Promise.waitForRunFolder(in: dir + "/.harrow/runs") {
@@ -78,16 +80,22 @@ import Testing
                 keys.mapValues { names in entries.filter { e in names.contains { isNumber(e[$0]) } }.count }
             }
             func jsonLines(_ file: String) -> [[String: Any]] {
-                Promise.text(file).split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                Promise.text(file).split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
             }
             switch self {
             case .hf:
-                let state = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path + "/checkpoint-200/trainer_state.json"))) as? [String: Any])
+                let state = try #require(
+                    try JSONSerialization.jsonObject(
+                        with: Data(contentsOf: URL(fileURLWithPath: path + "/checkpoint-200/trainer_state.json"))) as? [String: Any])
                 // The last entry is the run's summary (train_loss, train_runtime), not a point.
                 let history = (state["log_history"] as? [[String: Any]] ?? []).filter { $0["train_runtime"] == nil }
                 return count(history, ["train/loss": ["loss"], "val/loss": ["eval_loss"], "lr": ["learning_rate"]])
             case .llamafactory:
-                return count(jsonLines(path + "/trainer_log.jsonl"), ["train/loss": ["loss"], "val/loss": ["eval_loss"], "lr": ["lr", "learning_rate"]])
+                return count(
+                    jsonLines(path + "/trainer_log.jsonl"),
+                    ["train/loss": ["loss"], "val/loss": ["eval_loss"], "lr": ["lr", "learning_rate"]])
             case .msSwift:
                 let lines = jsonLines(path + "/logging.jsonl").filter { $0["log_history"] == nil && $0["train_runtime"] == nil }
                 return count(lines, ["train/loss": ["loss"], "val/loss": ["eval_loss"], "lr": ["learning_rate"]])
@@ -115,7 +123,9 @@ import Testing
         if source == .wandb {
             #expect(stored == expected, "stored \(stored), W&B's reader found \(expected)")
         } else {
-            for (key, n) in expected { #expect(stored[key] == n, "\(source): \(key) has \(stored[key] ?? 0) points stored, \(n) in the fixture") }
+            for (key, n) in expected {
+                #expect(stored[key] == n, "\(source): \(key) has \(stored[key] ?? 0) points stored, \(n) in the fixture")
+            }
         }
         // The stored curves are what export gives, point for point.
         let csv = try Harrow.run(["export", "--format", "csv"], in: dir)
@@ -133,21 +143,25 @@ import Testing
 
     @Test func gpusGiveEachTrialOneDeviceNeverTwoAtOnce() throws {
         // Each trial holds a lock folder named after its device while it runs; a second holder would fail mkdir.
-        let dir = try Promise.folder(trainer: """
-            echo "$CUDA_VISIBLE_DEVICES" > "$HARROW_RUN_DIR/gpu"
-            if mkdir "gpu-$CUDA_VISIBLE_DEVICES.lock" 2>/dev/null; then :; else echo "$HARROW_RUN_ID $CUDA_VISIBLE_DEVICES" >> clashes; fi
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            sleep 0.3
-            rmdir "gpu-$CUDA_VISIBLE_DEVICES.lock"
-            """, experiment: "name: gpus\nparameters: {x: [1, 2, 3, 4]}\ntrainer: {command: [./trainer.sh]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                echo "$CUDA_VISIBLE_DEVICES" > "$HARROW_RUN_DIR/gpu"
+                if mkdir "gpu-$CUDA_VISIBLE_DEVICES.lock" 2>/dev/null; then :; else echo "$HARROW_RUN_ID $CUDA_VISIBLE_DEVICES" >> clashes; fi
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                sleep 0.3
+                rmdir "gpu-$CUDA_VISIBLE_DEVICES.lock"
+                """, experiment: "name: gpus\nparameters: {x: [1, 2, 3, 4]}\ntrainer: {command: [./trainer.sh]}\n")
         let r = try Harrow.run(["sweep", "exp.yaml", "--gpus", "0,1"], in: dir)
         #expect(r.status == 0, "\(r.stderr)")
         let runs = try Promise.runs(dir)
         #expect(runs.count == 4 && runs.allSatisfy { $0["status"] as? String == "succeeded" })
-        let devices = try runs.map { try String(contentsOfFile: ($0["run_dir"] as! String) + "/gpu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+        let devices = try runs.map {
+            try String(contentsOfFile: ($0["run_dir"] as! String) + "/gpu", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         #expect(devices.allSatisfy { $0 == "0" || $0 == "1" }, "\(devices)")  // one id each, never "0,1"
         #expect(Set(devices) == ["0", "1"], "\(devices)")  // two slots, both used
-        #expect(!FileManager.default.fileExists(atPath: dir + "/clashes"), "one device, two trials at once: \(Promise.text(dir + "/clashes"))")
+        #expect(
+            !FileManager.default.fileExists(atPath: dir + "/clashes"), "one device, two trials at once: \(Promise.text(dir + "/clashes"))")
         #expect(try Harrow.run(["sweep", "exp.yaml", "--gpus", "0,x"], in: dir).status == 2)
         #expect(try Harrow.run(["sweep", "exp.yaml", "--gpus", "0", "--parallel", "2"], in: dir).status == 2)
     }
@@ -166,11 +180,12 @@ import Testing
 
     @Test func rerunFailedRunsFailedTrialsAgainAndNotSucceededOnes() throws {
         // x=2 fails while a file `fail` is in the folder.
-        let dir = try Promise.folder(trainer: """
-            echo "$1" >> calls
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            if [ "$1" = 2 ] && [ -e fail ]; then echo "x=2 fails" >&2; exit 3; fi
-            """, experiment: "name: rerun\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                echo "$1" >> calls
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                if [ "$1" = 2 ] && [ -e fail ]; then echo "x=2 fails" >&2; exit 3; fi
+                """, experiment: "name: rerun\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
         _ = FileManager.default.createFile(atPath: dir + "/fail", contents: nil)
         let first = try Harrow.run(["sweep", "exp.yaml"], in: dir)
         #expect(first.status == 1)
@@ -194,13 +209,14 @@ import Testing
 
     @Test func retriesGiveAFailingTrialASecondAttempt() throws {
         // x=1 fails its first attempt only; x=2 always fails.
-        let dir = try Promise.folder(trainer: """
-            echo "$1" >> calls
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            if [ "$1" = 1 ] && [ ! -e "seen-$HARROW_RUN_ID" ]; then touch "seen-$HARROW_RUN_ID"; echo "first try fails" >&2; exit 4; fi
-            if [ "$1" = 2 ]; then echo "always fails" >&2; exit 5; fi
-            exit 0
-            """, experiment: "name: retry\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                echo "$1" >> calls
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                if [ "$1" = 1 ] && [ ! -e "seen-$HARROW_RUN_ID" ]; then touch "seen-$HARROW_RUN_ID"; echo "first try fails" >&2; exit 4; fi
+                if [ "$1" = 2 ]; then echo "always fails" >&2; exit 5; fi
+                exit 0
+                """, experiment: "name: retry\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
         let r = try Harrow.run(["sweep", "exp.yaml", "--retries", "1"], in: dir)
         #expect(r.status == 1, "\(r.stderr)")  // x=2 failed both attempts
         #expect(Promise.lines(dir + "/calls").sorted() == ["1", "1", "2", "2"])
@@ -210,7 +226,8 @@ import Testing
         #expect(two["status"] as? String == "failed" && two["attempt"] as? Int == 2 && two["exit_code"] as? Int == 5)
         for (run, codes, last) in [(one, [4, 0], "succeeded"), (two, [5, 5], "failed")] {
             let show = try Harrow.run(["show", run["id"] as! String, "--json"], in: dir)
-            let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+            let attempts = try #require(
+                (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
             #expect(attempts.map { $0["attempt"] as? Int } == [1, 2])
             #expect(attempts.map { $0["exit_code"] as? Int } == codes)
             #expect(attempts.map { $0["status"] as? String } == ["failed", last])
@@ -231,13 +248,15 @@ import Testing
     /// that lands while `date` starts (slow on a loaded machine) cannot leave it empty.
     @Test(arguments: Stop.allCases) func graceIsTheTimeBetweenSigtermAndSigkill(_ stop: Stop) throws {
         let grace = 2.0
-        let dir = try Promise.folder(trainer: """
-            echo $$ > "$HARROW_RUN_DIR/pid"
-            trap 'date +%s.%N >> "$HARROW_RUN_DIR/term"' TERM
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            n=0
-            while [ $n -lt 1200 ]; do date +%s.%N > "$HARROW_RUN_DIR/alive.new"; mv "$HARROW_RUN_DIR/alive.new" "$HARROW_RUN_DIR/alive"; sleep 0.05; n=$((n+1)); done
-            """, experiment: "name: grace\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]"
+        let dir = try Promise.folder(
+            trainer: """
+                echo $$ > "$HARROW_RUN_DIR/pid"
+                trap 'date +%s.%N >> "$HARROW_RUN_DIR/term"' TERM
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                n=0
+                while [ $n -lt 1200 ]; do date +%s.%N > "$HARROW_RUN_DIR/alive.new"; mv "$HARROW_RUN_DIR/alive.new" "$HARROW_RUN_DIR/alive"; sleep 0.05; n=$((n+1)); done
+                """,
+            experiment: "name: grace\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]"
                 + (stop == .timeout ? ", timeout: 1s" : "") + "}\n")
         let sweep = try Promise.start(["sweep", "exp.yaml", "--grace", String(grace)], in: dir, log: "sweep")
         defer { Promise.stop(sweep) }
@@ -260,8 +279,9 @@ import Testing
     }
 
     @Test func harrowDBSelectsTheStore() throws {
-        let dir = try Promise.folder(trainer: "echo '{\"step\": 1, \"train/loss\": 1.5}' >> \"$HARROW_METRICS\"",
-                                     experiment: "name: env\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh]}\n")
+        let dir = try Promise.folder(
+            trainer: "echo '{\"step\": 1, \"train/loss\": 1.5}' >> \"$HARROW_METRICS\"",
+            experiment: "name: env\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh]}\n")
         try FileManager.default.createDirectory(atPath: dir + "/elsewhere", withIntermediateDirectories: true)
         let env = ["HARROW_DB": dir + "/elsewhere/my.db"]
         let sweep = try Harrow.run(["sweep", "exp.yaml"], in: dir, environment: env)
@@ -272,7 +292,9 @@ import Testing
         let list = try #require(try JSONSerialization.jsonObject(with: Data(runs.stdout.utf8)) as? [[String: Any]])
         #expect(list.count == 2)
         // Run folders go beside that store.
-        #expect(list.allSatisfy { ($0["run_dir"] as? String)?.hasPrefix(dir + "/elsewhere/runs/") == true }, "\(list.map { $0["run_dir"] ?? "" })")
+        #expect(
+            list.allSatisfy { ($0["run_dir"] as? String)?.hasPrefix(dir + "/elsewhere/runs/") == true },
+            "\(list.map { $0["run_dir"] ?? "" })")
         // Without it, the default store is not there; --db wins over it.
         let without = try Harrow.run(["runs"], in: dir)
         #expect(without.status == 2 && without.stderr.contains(".harrow/harrow.db"), "\(without.stderr)")
@@ -285,14 +307,17 @@ import Testing
 
     /// Two runs: x=1 logs train/loss at steps 1…5 (`STEP.5`) and val/loss at 2, 4 (`STEP.25`); x=2 at 1…10 and 2…10.
     func exportStore() throws -> String {
-        let dir = try Promise.folder(trainer: """
-            i=1
-            while [ $i -le $((5 * $1)) ]; do
-              echo "{\\"step\\": $i, \\"train/loss\\": $i.5}" >> "$HARROW_METRICS"
-              if [ $((i % 2)) -eq 0 ]; then echo "{\\"step\\": $i, \\"val/loss\\": $i.25}" >> "$HARROW_METRICS"; fi
-              i=$((i+1))
-            done
-            """, experiment: "name: exported\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                i=1
+                while [ $i -le $((5 * $1)) ]; do
+                  echo "{\\"step\\": $i, \\"train/loss\\": $i.5}" >> "$HARROW_METRICS"
+                  if [ $((i % 2)) -eq 0 ]; then echo "{\\"step\\": $i, \\"val/loss\\": $i.25}" >> "$HARROW_METRICS"; fi
+                  i=$((i+1))
+                done
+                """,
+            experiment:
+                "name: exported\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\nresources: {parallel: 2}\n")
         let r = try Harrow.run(["sweep", "exp.yaml"], in: dir)
         #expect(r.status == 0, "\(r.stderr)")
         return dir
@@ -337,7 +362,8 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "run,sweep,status,key,step,value")
-        let x = Dictionary(uniqueKeysWithValues: try Promise.runs(dir).map { ($0["id"] as! String, ($0["params"] as! [String: Any])["x"] as! Int) })
+        let x = Dictionary(
+            uniqueKeysWithValues: try Promise.runs(dir).map { ($0["id"] as! String, ($0["params"] as! [String: Any])["x"] as! Int) })
         var points: [String: [String: [[Double]]]] = [:]
         for line in lines.dropFirst() {
             let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -352,8 +378,9 @@ import Testing
     }
 
     @Test func runsDirPutsRunFoldersThere() throws {
-        let dir = try Promise.folder(trainer: "echo out; echo '{\"step\": 1, \"train/loss\": 1.5}' >> \"$HARROW_METRICS\"",
-                                     experiment: "name: placed\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh]}\n")
+        let dir = try Promise.folder(
+            trainer: "echo out; echo '{\"step\": 1, \"train/loss\": 1.5}' >> \"$HARROW_METRICS\"",
+            experiment: "name: placed\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh]}\n")
         let r = try Harrow.run(["sweep", "exp.yaml", "--runs-dir", "out/runs"], in: dir)
         #expect(r.status == 0, "\(r.stderr)")
         let runs = try Promise.runs(dir)
@@ -374,11 +401,12 @@ import Testing
     // MARK: two harrows, one store
 
     @Test func twoSweepsAtOnceRunEveryTrialOnce() throws {
-        let dir = try Promise.folder(trainer: """
-            echo "$1" >> trials
-            echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            sleep 0.2
-            """, experiment: "name: shared\nparameters: {x: [1, 2, 3, 4, 5, 6]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
+        let dir = try Promise.folder(
+            trainer: """
+                echo "$1" >> trials
+                echo '{"step": 1, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                sleep 0.2
+                """, experiment: "name: shared\nparameters: {x: [1, 2, 3, 4, 5, 6]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n")
         let a = try Promise.start(["sweep", "exp.yaml"], in: dir, log: "a")
         let b = try Promise.start(["sweep", "exp.yaml"], in: dir, log: "b")
         defer { Promise.stop(a); Promise.stop(b) }
@@ -390,7 +418,8 @@ import Testing
         let runs = try Promise.runs(dir)
         #expect(runs.count == 6)
         #expect(runs.compactMap { ($0["params"] as? [String: Any])?["x"] as? Int }.sorted() == [1, 2, 3, 4, 5, 6])
-        #expect(runs.allSatisfy { $0["status"] as? String == "succeeded" && $0["attempt"] as? Int == 1 }, "\(runs.map { $0["status"] ?? "" })")
+        #expect(
+            runs.allSatisfy { $0["status"] as? String == "succeeded" && $0["attempt"] as? Int == 1 }, "\(runs.map { $0["status"] ?? "" })")
         let check = try Harrow.run(["check"], in: dir)
         #expect(check.status == 0, "\(check.stdout)")
     }
@@ -440,7 +469,8 @@ enum Promise {
     }
 
     static func waitForExit(_ p: Process, seconds: Double = 60) throws {
-        try waitUntil("\(p.executableURL?.lastPathComponent ?? "") \(p.arguments?.joined(separator: " ") ?? "") to exit", seconds: seconds) { !p.isRunning }
+        try waitUntil("\(p.executableURL?.lastPathComponent ?? "") \(p.arguments?.joined(separator: " ") ?? "") to exit", seconds: seconds)
+        { !p.isRunning }
         p.waitUntilExit()
     }
 

@@ -14,10 +14,14 @@ import Testing
     static func layout(data withData: Bool = true) throws -> String {
         let dir = try Harrow.temporaryDirectory()
         let fm = FileManager.default
-        for name in try fm.contentsOfDirectory(atPath: examples) { try fm.copyItem(atPath: examples + "/" + name, toPath: dir + "/" + name) }
+        for name in try fm.contentsOfDirectory(atPath: examples) {
+            try fm.copyItem(atPath: examples + "/" + name, toPath: dir + "/" + name)
+        }
         if withData {
             try fm.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-            for name in ["dataset_info.json", "identity.json", "alpaca_en_demo.json"] { try fm.copyItem(atPath: data + "/" + name, toPath: dir + "/data/" + name) }
+            for name in ["dataset_info.json", "identity.json", "alpaca_en_demo.json"] {
+                try fm.copyItem(atPath: data + "/" + name, toPath: dir + "/data/" + name)
+            }
         }
         return dir
     }
@@ -29,18 +33,20 @@ import Testing
         let dir = try Self.layout()
         let r = try Harrow.run(["plan", "qwen3-lora-sft.yaml"], in: dir, environment: ["COLUMNS": "1000"])
         #expect(r.status == 0)
-        #expect(Self.advice(r.stdout) == [
-            "advice: num_train_epochs 3.0 (examples/train_lora/qwen3_lora_sft.yaml) for 191 training records (identity 91 + alpaca_en_demo 100) "
-                + "is 0.22× the ~14 the rule gives: expect it to end under-trained (2 of 2 trials: #1, #2)",
-            "advice: lr 0.01 is far above LoRA's usual 1e-5 … 1e-3: expect unstable or diverging loss (lower it about 10×) (trial #2)",
-        ])
+        #expect(
+            Self.advice(r.stdout) == [
+                "advice: num_train_epochs 3.0 (examples/train_lora/qwen3_lora_sft.yaml) for 191 training records (identity 91 + alpaca_en_demo 100) "
+                    + "is 0.22× the ~14 the rule gives: expect it to end under-trained (2 of 2 trials: #1, #2)",
+                "advice: lr 0.01 is far above LoRA's usual 1e-5 … 1e-3: expect unstable or diverging loss (lower it about 10×) (trial #2)"
+            ])
         // The same names, checked as the sweep will check them: identity.json's answers are one template with a
         // `{{name}}` to fill, so they repeat (4 exactly, 3 pairs nearly).
         let data = r.stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("data: ") }
-        #expect(data == [
-            "data: data/identity.json (dataset): 91 records, 14–90 tokens (UTF-8 bytes / 4, an estimate), 7 warnings",
-            "data: data/alpaca_en_demo.json (dataset): 100 records, 13–631 tokens (UTF-8 bytes / 4, an estimate)",
-        ])
+        #expect(
+            data == [
+                "data: data/identity.json (dataset): 91 records, 14–90 tokens (UTF-8 bytes / 4, an estimate), 7 warnings",
+                "data: data/alpaca_en_demo.json (dataset): 100 records, 13–631 tokens (UTF-8 bytes / 4, an estimate)"
+            ])
         let json = try Harrow.run(["plan", "qwen3-lora-sft.yaml", "--json"], in: dir)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let first = try #require((object["advice"] as? [[String: Any]])?.first)
@@ -68,9 +74,10 @@ import Testing
     @Test func theShippedLlamaFactoryCheck() throws {
         let r = try Harrow.run(["plan", "experiments/check/llamafactory.yaml"], in: Harrow.packageRoot, environment: ["COLUMNS": "1000"])
         #expect(r.status == 0)
-        #expect(Self.advice(r.stdout) == [
-            "advice: epochs 3 for 64 training records (harrow_domain 64 of 95 by max_samples 64) is 0.2× the ~15 the rule gives: "
-                + "expect it to end under-trained (2 of 2 trials: #1, #2)",
-        ])
+        #expect(
+            Self.advice(r.stdout) == [
+                "advice: epochs 3 for 64 training records (harrow_domain 64 of 95 by max_samples 64) is 0.2× the ~15 the rule gives: "
+                    + "expect it to end under-trained (2 of 2 trials: #1, #2)"
+            ])
     }
 }

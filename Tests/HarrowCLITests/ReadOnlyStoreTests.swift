@@ -8,12 +8,12 @@ import Testing
     func store() throws -> String {
         let dir = try Harrow.temporaryDirectory()
         try """
-            #!/bin/sh
-            for i in 1 2 3 4 5 6; do
-              echo "{\\"step\\": $i, \\"train/loss\\": $(( 10 - i )).5}" >> "$HARROW_METRICS"
-              echo "{\\"step\\": $i, \\"val/loss\\": $(( 11 - i )).25}" >> "$HARROW_METRICS"
-            done
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        for i in 1 2 3 4 5 6; do
+          echo "{\\"step\\": $i, \\"train/loss\\": $(( 10 - i )).5}" >> "$HARROW_METRICS"
+          echo "{\\"step\\": $i, \\"val/loss\\": $(( 11 - i )).25}" >> "$HARROW_METRICS"
+        done
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try "name: ro\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh]}\n"
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
@@ -32,8 +32,12 @@ import Testing
     /// Runs harrow with the store's folder mounted read-only, in a mount namespace of its own (`unshare`).
     func readOnly(_ dir: String, _ args: [String]) throws -> Harrow.Result {
         let quoted = ([Harrow.binary] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
-        return try Self.process("/usr/bin/unshare", ["-rm", "/bin/sh", "-c",
-                                                     "mount --bind .harrow .harrow && mount -o remount,bind,ro .harrow && exec \(quoted)"], in: dir)
+        return try Self.process(
+            "/usr/bin/unshare",
+            [
+                "-rm", "/bin/sh", "-c",
+                "mount --bind .harrow .harrow && mount -o remount,bind,ro .harrow && exec \(quoted)"
+            ], in: dir)
     }
 
     /// Whether this machine lets a process mount in a namespace of its own (unprivileged user namespaces, or root).
@@ -51,14 +55,17 @@ import Testing
         // Small outputs: read both after the process ends.
         p.waitUntilExit()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        return Harrow.Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Harrow.Result(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
     @Test(.enabled(if: ReadOnlyStoreTests.canUnshare)) func aReadOnlyStoreListsReportsAndGates() throws {
         let dir = try store()
         let before = try digest(dir)
-        for args in [["sweeps"], ["runs"], ["runs", "--json"], ["diagnose", "--sweep", "ro"], ["show", try firstRun(dir)],
-                     ["export", "--format", "csv"], ["check"]] {
+        for args in [
+            ["sweeps"], ["runs"], ["runs", "--json"], ["diagnose", "--sweep", "ro"], ["show", try firstRun(dir)],
+            ["export", "--format", "csv"], ["check"]
+        ] {
             let r = try readOnly(dir, args)
             #expect(r.status == 0, "harrow \(args.joined(separator: " ")) on a read-only store: \(r.stderr)")
             #expect(!r.stderr.contains("readonly") && !r.stderr.contains("read-only"), "\(args): \(r.stderr)")
@@ -67,7 +74,9 @@ import Testing
         #expect(report.status == 0, "report: \(report.stderr)")
         // Reading did not change a byte of the store (nor its WAL).
         let after = try digest(dir)
-        #expect(after[0] == before[0] && after[1].isEmpty, "the store changed: main file \(after[0] == before[0] ? "same" : "changed"), WAL \(after[1].count) bytes")
+        #expect(
+            after[0] == before[0] && after[1].isEmpty,
+            "the store changed: main file \(after[0] == before[0] ? "same" : "changed"), WAL \(after[1].count) bytes")
     }
 
     @Test func readsDoNotWriteAWritableStore() throws {
@@ -78,7 +87,9 @@ import Testing
             #expect(r.status == 0, "\(args): \(r.stderr)")
         }
         let after = try digest(dir)
-        #expect(after[0] == before[0] && after[1].isEmpty, "the store changed: main file \(after[0] == before[0] ? "same" : "changed"), WAL \(after[1].count) bytes")
+        #expect(
+            after[0] == before[0] && after[1].isEmpty,
+            "the store changed: main file \(after[0] == before[0] ? "same" : "changed"), WAL \(after[1].count) bytes")
     }
 
     @Test func aStoreThatIsNotThereIsAnError() throws {

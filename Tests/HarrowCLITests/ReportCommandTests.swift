@@ -7,17 +7,17 @@ import Testing
         let dir = try Harrow.temporaryDirectory()
         // Train loss 3/step + lr, val loss 0.5 + lr: the lowest lr has the best val loss, the highest the best score.
         try """
-            #!/bin/sh
-            awk -v lr="$1" 'BEGIN { for (s = 1; s <= 10; s++) printf "{\\"step\\": %d, \\"train/loss\\": %g, \\"lr\\": %g}\\n", s, 3 / s + lr, lr;
-              printf "{\\"step\\": 10, \\"val/loss\\": %g, \\"score\\": %g}\\n", 0.5 + lr, lr }' >> "$HARROW_METRICS"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        awk -v lr="$1" 'BEGIN { for (s = 1; s <= 10; s++) printf "{\\"step\\": %d, \\"train/loss\\": %g, \\"lr\\": %g}\\n", s, 3 / s + lr, lr;
+          printf "{\\"step\\": 10, \\"val/loss\\": %g, \\"score\\": %g}\\n", 0.5 + lr, lr }' >> "$HARROW_METRICS"
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try """
-            name: nightly
-            metric: {name: score, goal: \(goal)}
-            parameters: {lr: [0.1, 0.2, 0.3]}
-            trainer: {command: [./trainer.sh, "{param.lr}"]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: nightly
+        metric: {name: score, goal: \(goal)}
+        parameters: {lr: [0.1, 0.2, 0.3]}
+        trainer: {command: [./trainer.sh, "{param.lr}"]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let r = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(r.status == 0, "\(r.stderr)")
         return dir
@@ -46,7 +46,8 @@ import Testing
     /// The sweep's stored goal decides which way its metric ranks, not the metric's name.
     @Test func theStoredGoalRanksTheRuns() throws {
         let dir = try sweep(goal: "minimize")
-        let sweeps = try #require(try JSONSerialization.jsonObject(with: Data(try Harrow.run("sweeps", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
+        let sweeps = try #require(
+            try JSONSerialization.jsonObject(with: Data(try Harrow.run("sweeps", "--json", in: dir).stdout.utf8)) as? [[String: Any]])
         #expect(sweeps.first?["metric"] as? String == "score" && sweeps.first?["goal"] as? String == "minimize")
         #expect(try Harrow.run("report", in: dir).status == 0)
         let index = try String(contentsOfFile: dir + "/reports/nightly/index.html", encoding: .utf8)

@@ -67,24 +67,27 @@ struct SlurmTests {
     /// One trial whose trainer runs until a file named `marker` exists in the test's folder (then it succeeds at
     /// once): harrow started, the task running. Returns the folder, harrow, and the task's job id.
     func runningTask(_ name: String, until marker: String) throws -> (String, Process, String) {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: \(name)
             parameters: {x: {value: 1}}
             trainer: {command: [./trainer.sh], timeout: 5m}
             executor: {type: slurm, poll: 1}
-            """, trainer: """
-            #!/bin/sh
-            [ -e "$HARROW_RUN_DIR/../../../\(marker)" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
-            touch "$HARROW_RUN_DIR/started"
-            sleep 120
-            """)
+            """,
+            trainer: """
+                #!/bin/sh
+                [ -e "$HARROW_RUN_DIR/../../../\(marker)" ] && { echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"; exit 0; }
+                touch "$HARROW_RUN_DIR/started"
+                sleep 120
+                """)
         let p = try start(dir, log: "harrow.log")
         let runsDir = dir + "/.harrow/runs"
         var runDir = ""
-        #expect(waitFor(60) {
-            runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
-            return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
-        })
+        #expect(
+            waitFor(60) {
+                runDir = ((try? FileManager.default.contentsOfDirectory(atPath: runsDir)) ?? []).first.map { runsDir + "/" + $0 } ?? ""
+                return !runDir.isEmpty && FileManager.default.fileExists(atPath: runDir + "/started")
+            })
         let job = try String(contentsOfFile: runDir + "/slurm_job", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return (dir, p, job)
     }
@@ -92,7 +95,8 @@ struct SlurmTests {
     /// 12 trials as one array with a throttle of 2: never more than 2 at once, one failure recorded with its stderr,
     /// every run's Slurm job id in the store.
     @Test func twelveTrialsRunAsOneThrottledArray() throws {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: slurm-grid
             parameters: {x: {min: 1, max: 12}}
             trainer: {command: [./trainer.sh, "{param.x}"], timeout: 5m}
@@ -138,7 +142,8 @@ struct SlurmTests {
     /// shard over; both 4 GiB of host memory (the fp32 weights and the runtime). The two requests go out as two
     /// arrays, and Slurm (two cards on this node) hands each task its cards.
     @Test func eachTrialAsksForTheCardsAndMemoryItsEstimateNeeds() throws {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: slurm-gres
             parameters:
               full_finetune: [true, false]
@@ -147,17 +152,18 @@ struct SlurmTests {
               max_seq_len: {value: 256}
             trainer: {command: [./trainer.sh], timeout: 5m}
             executor: {type: slurm, poll: 1, gpu_memory: 3.2GB}
-            """, trainer: """
-            #!/bin/sh
-            echo "cards=$CUDA_VISIBLE_DEVICES mem=$SLURM_MEM_PER_NODE" > "$HARROW_RUN_DIR/asked"
-            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
-            """)
+            """,
+            trainer: """
+                #!/bin/sh
+                echo "cards=$CUDA_VISIBLE_DEVICES mem=$SLURM_MEM_PER_NODE" > "$HARROW_RUN_DIR/asked"
+                echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+                """)
         try FileManager.default.createDirectory(atPath: dir + "/model", withIntermediateDirectories: true)
         // A Llama of 168M parameters stored in fp32.
         try """
-            {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 8, "num_attention_heads": 16,
-             "num_key_value_heads": 16, "vocab_size": 32000, "tie_word_embeddings": false, "torch_dtype": "float32"}
-            """.write(toFile: dir + "/model/config.json", atomically: true, encoding: .utf8)
+        {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2816, "num_hidden_layers": 8, "num_attention_heads": 16,
+         "num_key_value_heads": 16, "vocab_size": 32000, "tie_word_embeddings": false, "torch_dtype": "float32"}
+        """.write(toFile: dir + "/model/config.json", atomically: true, encoding: .utf8)
         let plan = try Harrow.run("plan", "exp.yaml", "--memory", in: dir).stdout
         #expect(plan.contains("on Slurm: --gres=gpu:2 --mem=4G"), "\(plan)")
         #expect(plan.contains("on Slurm: --gres=gpu:1 --mem=4G"), "\(plan)")
@@ -180,7 +186,8 @@ struct SlurmTests {
     /// harrow killed with SIGKILL while the array runs: the next harrow watches the tasks still queued or running,
     /// records the ones that ended meanwhile, and submits nothing again.
     @Test func aKilledHarrowResumesWithoutSubmittingTwice() throws {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: slurm-resume
             parameters: {x: {min: 1, max: 6}}
             trainer: {command: [./trainer.sh, "{param.x}"], timeout: 5m}
@@ -201,7 +208,9 @@ struct SlurmTests {
         let log = (try? String(contentsOfFile: dir + "/harrow-2.log", encoding: .utf8)) ?? ""
         #expect(second.terminationStatus == 0, "\(log.suffix(1500))")
         let all = try runs(dir)
-        #expect(all.count == 6 && all.allSatisfy { $0["status"] as? String == "succeeded" && $0["attempt"] as? Int == 1 }, "\(all.map { ($0["status"] ?? "", $0["attempt"] ?? "") })")
+        #expect(
+            all.count == 6 && all.allSatisfy { $0["status"] as? String == "succeeded" && $0["attempt"] as? Int == 1 },
+            "\(all.map { ($0["status"] ?? "", $0["attempt"] ?? "") })")
         let c = try counts(dir)
         #expect(c.submitted == 6 && c.ran == 6 && c.arrays == 1, "no task submitted twice: \(c)")
         #expect(log.contains("watching its slurm job"), "\(log.suffix(800))")
@@ -218,7 +227,9 @@ struct SlurmTests {
         #expect(p.terminationStatus == 0, "\(log.suffix(1500))")
         let run = try #require(try runs(dir).first)
         #expect(run["status"] as? String == "succeeded" && run["attempt"] as? Int == 2)
-        let show = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8)) as? [String: Any])
+        let show = try #require(
+            try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8))
+                as? [String: Any])
         let attempts = (show["attempts"] as? [[String: Any]])?.map { $0["status"] as? String ?? "" }
         #expect(attempts == ["interrupted", "succeeded"])
         #expect((run["job"] as? String) != job, "a new job ran the second attempt")
@@ -226,17 +237,19 @@ struct SlurmTests {
 
     /// A trial past its Slurm time limit gets the warning signal, stops, and is recorded `timed_out`.
     @Test func aTrialPastItsTimeLimitTimesOut() throws {
-        let dir = try folder("""
+        let dir = try folder(
+            """
             name: slurm-time
             parameters: {x: {value: 1}}
             trainer: {command: [./trainer.sh]}
             executor: {type: slurm, time: "1", poll: 2}
-            """, trainer: """
-            #!/bin/sh
-            trap 'echo "saving before the limit" >&2; exit 143' TERM
-            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
-            sleep 300 & wait $!
-            """)
+            """,
+            trainer: """
+                #!/bin/sh
+                trap 'echo "saving before the limit" >&2; exit 143' TERM
+                echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+                sleep 300 & wait $!
+                """)
         let started = Date()
         let p = try start(dir, log: "harrow.log")
         p.waitUntilExit()
@@ -271,7 +284,9 @@ struct SlurmTests {
             let sweep = try Harrow.run("sweep", "exp.yaml", "--executor", executor, in: dir)
             #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
             let run = try #require(try runs(dir).first)
-            let show = try #require(try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8)) as? [String: Any])
+            let show = try #require(
+                try JSONSerialization.jsonObject(with: Data(Harrow.run("show", run["id"] as! String, "--json", in: dir).stdout.utf8))
+                    as? [String: Any])
             let scores = show["scores"] as? [String: Any]
             #expect(scores?.isEmpty == false, "\(show["evals"] ?? show)")
             // Every dimension and the total, compared whole (a dictionary's first value differs between processes).
@@ -291,7 +306,9 @@ struct SlurmTests {
         let (dir, p, job) = try runningTask("slurm-requeue", until: "requeued")
         FileManager.default.createFile(atPath: dir + "/requeued", contents: nil)
         _ = try sh("scontrol requeue \(job)", in: dir)
-        #expect(waitFor(30) { ((try? sh("squeue -h -r -j \(job) -o %T", in: dir)) ?? "").hasPrefix("PENDING") }, "the task is back in the queue")
+        #expect(
+            waitFor(30) { ((try? sh("squeue -h -r -j \(job) -o %T", in: dir)) ?? "").hasPrefix("PENDING") }, "the task is back in the queue"
+        )
         // A requeued task waits out a begin time; let it start now.
         _ = try sh("scontrol update jobid=\(job) StartTime=now", in: dir)
         p.waitUntilExit()

@@ -36,7 +36,8 @@ enum Harrow {
         p.standardError = FileHandle(forWritingAtPath: base + ".err")
         try p.run()
         p.waitUntilExit()
-        let o = FileManager.default.contents(atPath: base + ".out") ?? Data(), e = FileManager.default.contents(atPath: base + ".err") ?? Data()
+        let o = FileManager.default.contents(atPath: base + ".out") ?? Data(),
+            e = FileManager.default.contents(atPath: base + ".err") ?? Data()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
@@ -53,13 +54,13 @@ enum Harrow {
         let dir = try temporaryDirectory()
         try writeFlipTrainer(in: dir)
         try """
-            name: \(sweep)
-            parameters: {flip: [0, 1]}
-            trainer: {command: [./trainer.sh, "{param.flip}"]}
-            eval:
-              evalsets: [\(fixtures)/toy]
-              scorer: [python3, \(fixtures)/scorer.py, --model, "{checkpoint}"]
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: \(sweep)
+        parameters: {flip: [0, 1]}
+        trainer: {command: [./trainer.sh, "{param.flip}"]}
+        eval:
+          evalsets: [\(fixtures)/toy]
+          scorer: [python3, \(fixtures)/scorer.py, --model, "{checkpoint}"]
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let r = try run("sweep", "exp.yaml", in: dir)
         guard r.status == 0 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "harrow sweep: \(r.stderr)"]) }
         return dir
@@ -69,10 +70,10 @@ enum Harrow {
     /// scorer answers two items the other way for flip 1).
     static func writeFlipTrainer(in dir: String) throws {
         try """
-            #!/bin/sh
-            printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
-            mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        printf '%s\\n' '{"step": 1, "train/loss": 2.0}' '{"step": 1, "val/loss": 2.1}' >> "$HARROW_METRICS"
+        mkdir -p "$HARROW_RUN_DIR/checkpoint" && echo "$1" > "$HARROW_RUN_DIR/checkpoint/flip"
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
     }
 

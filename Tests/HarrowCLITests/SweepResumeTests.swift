@@ -20,11 +20,11 @@ import Testing
         try Self.trainer.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         try """
-            name: resume
-            parameters: {x: {min: 1, max: \(trials)}}
-            trainer: {command: [./trainer.sh]}
-            resources: {parallel: 2}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: resume
+        parameters: {x: {min: 1, max: \(trials)}}
+        trainer: {command: [./trainer.sh]}
+        resources: {parallel: 2}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         return dir
     }
 
@@ -58,7 +58,8 @@ import Testing
         for (run, s) in steps { #expect(s == Array(1...20), "run \(run) has steps \(s)") }
         for item in list {
             let show = try Harrow.run("show", item["id"] as! String, "--json", in: dir)
-            let attempts = try #require((try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
+            let attempts = try #require(
+                (try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])?["attempts"] as? [[String: Any]])
             #expect(attempts.filter { $0["status"] as? String == "succeeded" }.count == 1)
             #expect(attempts.last?["status"] as? String == "succeeded")
         }

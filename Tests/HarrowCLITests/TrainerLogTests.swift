@@ -71,22 +71,22 @@ import Testing
         if format == "hf-callback" {
             // `profile: hf` with no `metrics:` line: the callback's lines are read live, before any checkpoint.
             try """
-                name: own-logs
-                parameters: {lr: {value: 0.0001}}
-                trainer: {profile: hf, program: train.py, timeout: 5m}
-                """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+            name: own-logs
+            parameters: {lr: {value: 0.0001}}
+            trainer: {profile: hf, program: train.py, timeout: 5m}
+            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
             try Self.trainer.replacingOccurrences(of: "fmt, run = sys.argv[1],", with: "fmt, run = \"hf-callback\",")
                 .write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
             return dir
         }
         try """
-            name: own-logs
-            parameters: {lr: {value: 0.0001}}
-            trainer:
-              command: [python3, train.py, \(format)]
-              metrics: {format: \(format)}
-              timeout: 5m
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: own-logs
+        parameters: {lr: {value: 0.0001}}
+        trainer:
+          command: [python3, train.py, \(format)]
+          metrics: {format: \(format)}
+          timeout: 5m
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         return dir
     }
 
@@ -150,8 +150,10 @@ import Testing
         let second = try startSweep(in: dir, log: "harrow-2.log")
         let runDir = dir + "/.harrow/runs/" + (try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")[0])
         // The new attempt reaches its halfway point with a fresh log.
-        for _ in 0..<1200 where !FileManager.default.fileExists(atPath: runDir + "/attempts/1/trainer_log.jsonl")
-            || ((try? String(contentsOfFile: runDir + "/trainer_log.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count < 6 {
+        for _ in 0..<1200
+        where !FileManager.default.fileExists(atPath: runDir + "/attempts/1/trainer_log.jsonl")
+            || ((try? String(contentsOfFile: runDir + "/trainer_log.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count < 6
+        {
             usleep(50_000)
         }
         FileManager.default.createFile(atPath: runDir + "/go", contents: nil)
@@ -168,38 +170,40 @@ import Testing
     @Test func thePythonHelperWritesMetricsLines() throws {
         let dir = try Harrow.temporaryDirectory()
         try """
-            import sys, types
-            sys.path.insert(0, \(String(reflecting: Harrow.packageRoot + "/python")))
-            import harrow
-            harrow.start(total_steps=20, steps_per_epoch=10, warmup_steps=2)
-            for step in range(1, 11):
-                harrow.log({"train/loss": 2.0 - 0.05 * step, "lr": 1e-4, "note": "not a number", "nan": float("nan")}, step=step)
-            harrow.log({"val/loss": 1.7}, step=10)
-            callback = harrow.HarrowCallback()
-            state = types.SimpleNamespace(global_step=10, max_steps=20, num_train_epochs=2, best_model_checkpoint=None, best_global_step=None)
-            for step in range(11, 21):
-                state.global_step = step
-                callback.on_log(None, state, None, logs={"loss": 2.0 - 0.05 * step, "learning_rate": 1e-4, "epoch": step / 10})
-                callback.on_step_end(None, state, None)
-            callback.on_log(None, state, None, logs={"eval_loss": 1.6, "eval_runtime": 0.2, "epoch": 2.0})
-            callback.on_log(None, state, None, logs={"train_runtime": 3.0, "train_loss": 1.4})
-            harrow.done(best_step=20)
-            """.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
+        import sys, types
+        sys.path.insert(0, \(String(reflecting: Harrow.packageRoot + "/python")))
+        import harrow
+        harrow.start(total_steps=20, steps_per_epoch=10, warmup_steps=2)
+        for step in range(1, 11):
+            harrow.log({"train/loss": 2.0 - 0.05 * step, "lr": 1e-4, "note": "not a number", "nan": float("nan")}, step=step)
+        harrow.log({"val/loss": 1.7}, step=10)
+        callback = harrow.HarrowCallback()
+        state = types.SimpleNamespace(global_step=10, max_steps=20, num_train_epochs=2, best_model_checkpoint=None, best_global_step=None)
+        for step in range(11, 21):
+            state.global_step = step
+            callback.on_log(None, state, None, logs={"loss": 2.0 - 0.05 * step, "learning_rate": 1e-4, "epoch": step / 10})
+            callback.on_step_end(None, state, None)
+        callback.on_log(None, state, None, logs={"eval_loss": 1.6, "eval_runtime": 0.2, "epoch": 2.0})
+        callback.on_log(None, state, None, logs={"train_runtime": 3.0, "train_loss": 1.4})
+        harrow.done(best_step=20)
+        """.write(toFile: dir + "/train.py", atomically: true, encoding: .utf8)
         try """
-            name: helper
-            parameters: {lr: {value: 0.0001}}
-            trainer: {command: [python3, train.py]}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: helper
+        parameters: {lr: {value: 0.0001}}
+        trainer: {command: [python3, train.py]}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
         let done = try points(dir)
         #expect(done["train/loss"] == Array(1...20), "\(done)")
         #expect(done["val/loss"] == [10, 20] && done["lr"]?.count == 20)
-        #expect(done["note"] == nil && done["nan"] == nil && done["val/runtime"] == nil && done["train_loss"] == nil, "\(done.keys.sorted())")
+        #expect(
+            done["note"] == nil && done["nan"] == nil && done["val/runtime"] == nil && done["train_loss"] == nil, "\(done.keys.sorted())")
         let runs = try FileManager.default.contentsOfDirectory(atPath: dir + "/.harrow/runs")
         // The start line's schedule reached the store: diagnosis counts epochs by it.
         let diagnosis = try Harrow.run("diagnose", runs[0], "--json", in: dir)
-        let evidence = try #require((try JSONSerialization.jsonObject(with: Data(diagnosis.stdout.utf8)) as? [[String: Any]])?.first?["evidence"] as? [String: Any])
+        let evidence = try #require(
+            (try JSONSerialization.jsonObject(with: Data(diagnosis.stdout.utf8)) as? [[String: Any]])?.first?["evidence"] as? [String: Any])
         #expect(evidence["steps_per_epoch"] as? Int == 10 && evidence["epochs"] as? Double == 2, "\(evidence)")
     }
 
@@ -208,26 +212,26 @@ import Testing
     @Test func theHuggingFaceProfileRunsAScriptWithFlags() throws {
         let dir = try Harrow.temporaryDirectory()
         try #"""
-            import argparse, json, os
-            parser = argparse.ArgumentParser()
-            parser.add_argument("--learning_rate", type=float)
-            parser.add_argument("--num_train_epochs", type=int)
-            parser.add_argument("--output_dir")
-            args, _ = parser.parse_known_args()
-            history = []
-            for step in range(1, 11):
-                history.append({"loss": 2.0 / step, "learning_rate": args.learning_rate, "epoch": step / 5, "step": step})
-                if step % 5 == 0:
-                    history.append({"eval_loss": 2.5 / step, "epoch": step / 5, "step": step})
-                    os.makedirs(f"{args.output_dir}/checkpoint-{step}", exist_ok=True)
-                    with open(f"{args.output_dir}/checkpoint-{step}/trainer_state.json", "w") as f:
-                        json.dump({"log_history": history, "max_steps": 10, "global_step": step}, f)
-            """#.write(toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
+        import argparse, json, os
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--learning_rate", type=float)
+        parser.add_argument("--num_train_epochs", type=int)
+        parser.add_argument("--output_dir")
+        args, _ = parser.parse_known_args()
+        history = []
+        for step in range(1, 11):
+            history.append({"loss": 2.0 / step, "learning_rate": args.learning_rate, "epoch": step / 5, "step": step})
+            if step % 5 == 0:
+                history.append({"eval_loss": 2.5 / step, "epoch": step / 5, "step": step})
+                os.makedirs(f"{args.output_dir}/checkpoint-{step}", exist_ok=True)
+                with open(f"{args.output_dir}/checkpoint-{step}/trainer_state.json", "w") as f:
+                    json.dump({"log_history": history, "max_steps": 10, "global_step": step}, f)
+        """#.write(toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
         try """
-            name: hf-profile
-            parameters: {lr: {values: [0.001, 0.002]}, epochs: {value: 2}}
-            trainer: {profile: hf, program: sft.py}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: hf-profile
+        parameters: {lr: {values: [0.001, 0.002]}, epochs: {value: 2}}
+        trainer: {profile: hf, program: sft.py}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", "--json", in: dir)
         #expect(sweep.status == 0, "\(sweep.stderr.suffix(1500))")
         let runs = try #require(try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as? [[String: Any]])
@@ -247,7 +251,8 @@ import Testing
         let again = try Harrow.run("sweep", "exp.yaml", in: dir)
         let afterAgain = try runFolders()
         #expect(again.status == 0 && afterAgain == 2)
-        try (try String(contentsOfFile: dir + "/sft.py", encoding: .utf8) + "# tuned\n").write(toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
+        try (try String(contentsOfFile: dir + "/sft.py", encoding: .utf8) + "# tuned\n").write(
+            toFile: dir + "/sft.py", atomically: true, encoding: .utf8)
         let edited = try Harrow.run("sweep", "exp.yaml", in: dir)
         let afterEdit = try runFolders()
         #expect(edited.status == 0 && afterEdit == 4, "\(edited.stderr)")
@@ -259,18 +264,21 @@ import Testing
     /// reason says so; the config it would have read is there.)
     @Test func theLlamaFactoryProfileWritesEachTrialsConfig() throws {
         let dir = try Harrow.temporaryDirectory()
-        try "stage: sft\nfinetuning_type: lora\ndataset: medical_qa\ntemplate: qwen\n".write(toFile: dir + "/lora.yaml", atomically: true, encoding: .utf8)
+        try "stage: sft\nfinetuning_type: lora\ndataset: medical_qa\ntemplate: qwen\n".write(
+            toFile: dir + "/lora.yaml", atomically: true, encoding: .utf8)
         try """
-            name: lf-profile
-            parameters: {lr: {value: 0.0002}, lora_r: {value: 16}, mix_ratio: {value: 0.25}, general_dataset: {value: alpaca_en}}
-            trainer: {profile: llamafactory, config: lora.yaml}
-            """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
+        name: lf-profile
+        parameters: {lr: {value: 0.0002}, lora_r: {value: 16}, mix_ratio: {value: 0.25}, general_dataset: {value: alpaca_en}}
+        trainer: {profile: llamafactory, config: lora.yaml}
+        """.write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         let sweep = try Harrow.run("sweep", "exp.yaml", "--json", in: dir)
         let runs = try #require(try JSONSerialization.jsonObject(with: Data(sweep.stdout.utf8)) as? [[String: Any]])
         let runDir = try #require(runs.first?["run_dir"] as? String)
         let config = try String(contentsOfFile: runDir + "/llamafactory.yaml", encoding: .utf8)
-        for line in ["learning_rate: 0.0002", "lora_rank: 16", #"dataset: "medical_qa,alpaca_en""#, #"interleave_probs: "0.75,0.25""#,
-                     #"stage: "sft""#, "output_dir: \(String(reflecting: runDir))"] {
+        for line in [
+            "learning_rate: 0.0002", "lora_rank: 16", #"dataset: "medical_qa,alpaca_en""#, #"interleave_probs: "0.75,0.25""#,
+            #"stage: "sft""#, "output_dir: \(String(reflecting: runDir))"
+        ] {
             #expect(config.contains(line), "\(line) in:\n\(config)")
         }
         if !FileManager.default.isExecutableFile(atPath: "/usr/local/bin/llamafactory-cli") {
@@ -282,7 +290,8 @@ import Testing
     }
 
     @Test func aMetricsSectionWithMistakesSaysWhere() throws {
-        let file = try Harrow.temporaryFile("""
+        let file = try Harrow.temporaryFile(
+            """
             name: bad
             parameters: {lr: {value: 0.1}}
             trainer:
@@ -291,8 +300,11 @@ import Testing
             """)
         let r = try Harrow.run("plan", file)
         #expect(r.status == 2)
-        #expect(r.stderr.contains(":5:") && r.stderr.contains("unknown metrics format 'llamafactry'") && r.stderr.contains("llamafactory"), "\(r.stderr)")
-        let noPath = try Harrow.temporaryFile("""
+        #expect(
+            r.stderr.contains(":5:") && r.stderr.contains("unknown metrics format 'llamafactry'") && r.stderr.contains("llamafactory"),
+            "\(r.stderr)")
+        let noPath = try Harrow.temporaryFile(
+            """
             name: bad
             parameters: {lr: {value: 0.1}}
             trainer:

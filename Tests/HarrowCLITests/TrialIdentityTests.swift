@@ -55,7 +55,8 @@ import Testing
 
         // The trainer changes and is committed: every trial runs again, and harrow names the change.
         let old = try sh("git rev-parse --short=7 HEAD", in: dir)
-        try sh("git add exp.yaml && git commit -q -m grid && sed -i 's/version 1/version 2/' trainer.sh && git commit -qam trainer", in: dir)
+        try sh(
+            "git add exp.yaml && git commit -q -m grid && sed -i 's/version 1/version 2/' trainer.sh && git commit -qam trainer", in: dir)
         let new = try sh("git rev-parse --short=7 HEAD", in: dir)
         let changed = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(changed.status == 0)
@@ -98,7 +99,8 @@ import Testing
             .write(toFile: dir + "/exp.yaml", atomically: true, encoding: .utf8)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).status == 0)
         #expect(try Harrow.run("sweep", "exp.yaml", in: dir).stdout.contains("1 succeeded (1 finished before and skipped)"))
-        try Self.trainer.replacingOccurrences(of: "version 1", with: "version 2").write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        try Self.trainer.replacingOccurrences(of: "version 1", with: "version 2").write(
+            toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         let edited = try Harrow.run("sweep", "exp.yaml", in: dir)
         #expect(edited.stdout.contains("1 succeeded\n"), "\(edited.stdout)")
         #expect(edited.stderr.contains("program trainer.sh"), "\(edited.stderr)")

@@ -18,8 +18,9 @@ struct BestStepPageTests {
         let lowest = curve.values.min()!
         #expect(best == curve.steps[curve.values.firstIndex(of: lowest)!] && best != 110, "\(best)")
         #expect(snapshot.values["val_loss_best"]?.value == lowest)
-        let request = ReportRequest(title: "one", runs: [run], index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let request = ReportRequest(
+            title: "one", runs: [run], index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         _ = try Report.write(request, store: store)
         let page = try String(contentsOf: dir.appendingPathComponent("report/runs/\(run.id).html"), encoding: .utf8)
         #expect(page.contains("· best step \(best)</p>") && !page.contains("best step 110</p>"), "\(page)")

@@ -79,7 +79,8 @@ enum BrowserCheck {
         defer { try? FileManager.default.removeItem(at: dir) }
 
         let wrapper = dir.appendingPathComponent("check.html")
-        try wrapperPage(pages: pages.map(\.absoluteString), click: click ?? "", probe: probe ?? "").write(to: wrapper, atomically: true, encoding: .utf8)
+        try wrapperPage(pages: pages.map(\.absoluteString), click: click ?? "", probe: probe ?? "").write(
+            to: wrapper, atomically: true, encoding: .utf8)
         // Files, not pipes: nothing to drain, so a chatty Chromium can never block on a full pipe.
         let outPath = dir.appendingPathComponent("stdout").path, errPath = dir.appendingPathComponent("stderr").path
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -92,16 +93,16 @@ enum BrowserCheck {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: chromium)
         p.arguments = [
-            "--headless", "--no-sandbox", "--disable-gpu",          // no sandbox: tests run as root in a container
+            "--headless", "--no-sandbox", "--disable-gpu",  // no sandbox: tests run as root in a container
             "--user-data-dir=" + dir.appendingPathComponent("profile").path,
-            "--allow-file-access-from-files",                       // else contentDocument of a file:// iframe is null
-            "--host-resolver-rules=MAP * ~NOTFOUND",                // no network, even if a page links out
+            "--allow-file-access-from-files",  // else contentDocument of a file:// iframe is null
+            "--host-resolver-rules=MAP * ~NOTFOUND",  // no network, even if a page links out
             "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--enable-logging=stderr", "--log-level=0",             // console messages are INFO lines on stderr
+            "--enable-logging=stderr", "--log-level=0",  // console messages are INFO lines on stderr
             // Virtual time skips idle waits, so a big budget costs no wall time; it must outlast the wrapper's waits
             // (up to 11 s virtual per page), or Chromium dumps the DOM before the results are in.
             "--virtual-time-budget=\(10_000 + 11_000 * pages.count)",
-            "--window-size=1400,900", "--dump-dom", wrapper.absoluteString,
+            "--window-size=1400,900", "--dump-dom", wrapper.absoluteString
         ]
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = out
@@ -124,14 +125,19 @@ enum BrowserCheck {
             throw BrowserCheckError.timedOut(seconds: timeout, stderr: significant(stderr))
         }
         guard let start = stdout.range(of: "<pre id=\"harrow-result\">"),
-              let end = stdout.range(of: "</pre>", range: start.upperBound..<stdout.endIndex) else {
+            let end = stdout.range(of: "</pre>", range: start.upperBound..<stdout.endIndex)
+        else {
             throw BrowserCheckError.noResult(status: p.terminationStatus, stderr: significant(stderr))
         }
         let results = try JSONDecoder().decode([FrameResult].self, from: Data(stdout[start.upperBound..<end.lowerBound].utf8))
-        guard results.count == pages.count else { throw BrowserCheckError.checkerFailed("\(results.count) results for \(pages.count) pages") }
+        guard results.count == pages.count else {
+            throw BrowserCheckError.checkerFailed("\(results.count) results for \(pages.count) pages")
+        }
         if let failed = results.first(where: { $0.error != nil }) { throw BrowserCheckError.checkerFailed(failed.error!) }
 
-        var reports = zip(pages, results).map { page, r in BrowserReport(page: page, brokenImages: r.broken, sort: r.sort, probe: r.probe ?? [:]) }
+        var reports = zip(pages, results).map { page, r in
+            BrowserReport(page: page, brokenImages: r.broken, sort: r.sort, probe: r.probe ?? [:])
+        }
         var current: Int?, markers = 0
         for (message, source) in consoleMessages(stderr) {
             if message.hasPrefix(marker) { current = Int(message.dropFirst(marker.count)); markers += 1; continue }
@@ -169,7 +175,8 @@ enum BrowserCheck {
         }
         return records.compactMap { record in
             guard record.component.hasPrefix("CONSOLE"), record.text.hasPrefix("\""),
-                  let tail = record.text.range(of: "\", source: ", options: .backwards) else { return nil }
+                let tail = record.text.range(of: "\", source: ", options: .backwards)
+            else { return nil }
             let source = record.text[tail.upperBound...].replacing(#/ \(\d+\)$/#, with: "")
             return (String(record.text[record.text.index(after: record.text.startIndex)..<tail.lowerBound]), String(source))
         }
@@ -184,52 +191,53 @@ enum BrowserCheck {
 
     private static func wrapperPage(pages: [String], click: String, probe: String) throws -> String {
         // JSONSerialization writes "/" as "\/", so no "</script>" can appear inside the script.
-        let config = String(decoding: try JSONSerialization.data(withJSONObject: ["pages": pages, "click": click, "probe": probe]), as: UTF8.self)
+        let config = String(
+            decoding: try JSONSerialization.data(withJSONObject: ["pages": pages, "click": click, "probe": probe]), as: UTF8.self)
         return """
-        <!doctype html><meta charset="utf-8"><title>harrow browser check</title><body><pre id="harrow-result"></pre>
-        <script>
-        const config = \(config);
-        const sleep = ms => new Promise(r => setTimeout(r, ms));
-        const settled = img => img.complete ? null
-          : new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); });
-        async function probe(url, i) {
-          console.log('\(marker)' + i);
-          const frame = document.createElement('iframe');
-          frame.width = 1400; frame.height = 900;
-          await new Promise(r => { frame.onload = r; frame.src = url; document.body.append(frame); });
-          const doc = frame.contentDocument, result = {broken: [], sort: null};
-          if (!doc) { result.error = 'cannot read ' + url; return result; }
-          // A lazy image outside the iframe's viewport would never load, and would look broken.
-          for (const img of doc.images) if (img.loading === 'lazy') img.loading = 'eager';
-          await Promise.race([Promise.all([...doc.images].map(settled)), sleep(10000)]);
-          // A missing file and an SVG that does not parse both leave naturalWidth at 0.
-          result.broken = [...doc.images].filter(img => !(img.complete && img.naturalWidth > 0))
-            .map(img => img.getAttribute('src') ?? img.currentSrc);
-          if (config.probe) {
-            const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
-            result.probe = await new AsyncFunction('doc', 'sleep', config.probe)(doc, sleep);
-          }
-          const th = config.click ? doc.querySelector(config.click) : null;
-          if (th) {
-            const column = () => [...th.closest('table').tBodies].flatMap(b => [...b.rows])
-              .filter(row => row !== th.parentElement).map(row => (row.cells[th.cellIndex]?.textContent ?? '').trim());
-            const before = column();
-            th.click();
-            await sleep(100);
-            result.sort = {header: th.textContent.trim(), before, after: column()};
-          }
-          await sleep(100);   // let late errors land before the next page's marker
-          frame.remove();     // and stop this page's timers
-          return result;
-        }
-        (async () => {
-          const results = [];
-          for (const [i, url] of config.pages.entries()) results.push(await probe(url, i));
-          // Escape <, > and & (and non-ASCII) so the DOM dump prints the JSON verbatim.
-          document.getElementById('harrow-result').textContent = JSON.stringify(results)
-            .replace(/[<>&\\u007f-\\uffff]/g, c => '\\\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
-        })();
-        </script>
-        """
+            <!doctype html><meta charset="utf-8"><title>harrow browser check</title><body><pre id="harrow-result"></pre>
+            <script>
+            const config = \(config);
+            const sleep = ms => new Promise(r => setTimeout(r, ms));
+            const settled = img => img.complete ? null
+              : new Promise(r => { img.addEventListener('load', r); img.addEventListener('error', r); });
+            async function probe(url, i) {
+              console.log('\(marker)' + i);
+              const frame = document.createElement('iframe');
+              frame.width = 1400; frame.height = 900;
+              await new Promise(r => { frame.onload = r; frame.src = url; document.body.append(frame); });
+              const doc = frame.contentDocument, result = {broken: [], sort: null};
+              if (!doc) { result.error = 'cannot read ' + url; return result; }
+              // A lazy image outside the iframe's viewport would never load, and would look broken.
+              for (const img of doc.images) if (img.loading === 'lazy') img.loading = 'eager';
+              await Promise.race([Promise.all([...doc.images].map(settled)), sleep(10000)]);
+              // A missing file and an SVG that does not parse both leave naturalWidth at 0.
+              result.broken = [...doc.images].filter(img => !(img.complete && img.naturalWidth > 0))
+                .map(img => img.getAttribute('src') ?? img.currentSrc);
+              if (config.probe) {
+                const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+                result.probe = await new AsyncFunction('doc', 'sleep', config.probe)(doc, sleep);
+              }
+              const th = config.click ? doc.querySelector(config.click) : null;
+              if (th) {
+                const column = () => [...th.closest('table').tBodies].flatMap(b => [...b.rows])
+                  .filter(row => row !== th.parentElement).map(row => (row.cells[th.cellIndex]?.textContent ?? '').trim());
+                const before = column();
+                th.click();
+                await sleep(100);
+                result.sort = {header: th.textContent.trim(), before, after: column()};
+              }
+              await sleep(100);   // let late errors land before the next page's marker
+              frame.remove();     // and stop this page's timers
+              return result;
+            }
+            (async () => {
+              const results = [];
+              for (const [i, url] of config.pages.entries()) results.push(await probe(url, i));
+              // Escape <, > and & (and non-ASCII) so the DOM dump prints the JSON verbatim.
+              document.getElementById('harrow-result').textContent = JSON.stringify(results)
+                .replace(/[<>&\\u007f-\\uffff]/g, c => '\\\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+            })();
+            </script>
+            """
     }
 }

@@ -33,7 +33,7 @@ import Testing
     @Test func aMissingImageIsReported() async throws {
         let pages = try site([
             "plots/ok.svg": Self.goodSVG,
-            "index.html": Self.page(#"<img src="plots/ok.svg"><img src="plots/gone.svg">"#),
+            "index.html": Self.page(#"<img src="plots/ok.svg"><img src="plots/gone.svg">"#)
         ])
         let reports = try await BrowserCheck.check(pages: pages)
         #expect(reports.map(\.brokenImages) == [["plots/gone.svg"]])
@@ -43,7 +43,7 @@ import Testing
     @Test func anSVGThatDoesNotParseIsReported() async throws {
         let pages = try site([
             "plots/bad.svg": #"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40"></svg>"#,
-            "runs/r1.html": Self.page(#"<img src="../plots/bad.svg">"#),
+            "runs/r1.html": Self.page(#"<img src="../plots/bad.svg">"#)
         ])
         let reports = try await BrowserCheck.check(pages: pages)
         #expect(reports.map(\.brokenImages) == [["../plots/bad.svg"]])
@@ -54,7 +54,7 @@ import Testing
             "throws.html": Self.page("<p>before</p><script>console.log('hi'); null.x</script>"),
             "clean.html": Self.page("<script>console.log('fine')</script>"),
             "syntax.html": Self.page("<script>function (</script><script>throw new Error('boom')</script>"),
-            "onclick.html": Self.page("<table><tr><th onclick=\"undefinedSort()\">a</th></tr><tr><td>1</td></tr></table>"),
+            "onclick.html": Self.page("<table><tr><th onclick=\"undefinedSort()\">a</th></tr><tr><td>1</td></tr></table>")
         ])
         let reports = try await BrowserCheck.check(pages: pages, click: "th")
         #expect(reports[0].scriptErrors == ["Uncaught TypeError: Cannot read properties of null (reading 'x')"])
@@ -73,7 +73,7 @@ import Testing
             """
         let pages = try site([
             "plots/loss.svg": Self.goodSVG,
-            "index.html": Self.page(#"<style>td{padding:2px}</style><img src="plots/loss.svg" alt="loss">"# + table + Self.sortScript),
+            "index.html": Self.page(#"<style>td{padding:2px}</style><img src="plots/loss.svg" alt="loss">"# + table + Self.sortScript)
         ])
         let reports = try await BrowserCheck.check(pages: pages, click: "table.sortable th")
         #expect(reports.count == 1)

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import Testing
 @testable import Reporting
@@ -10,14 +10,17 @@ struct DashboardTests {
     @Test("the shipped dashboards parse and are the built-in copies", arguments: ["sweep", "run", "compare"])
     func shipped(name: String) throws {
         let text = try String(contentsOf: projectRoot.appendingPathComponent("dashboards/\(name).yaml"), encoding: .utf8)
-        #expect(text.trimmingCharacters(in: .newlines) == Dashboard.builtIn[name], "regenerate BuiltInDashboards.swift from dashboards/\(name).yaml")
+        #expect(
+            text.trimmingCharacters(in: .newlines) == Dashboard.builtIn[name],
+            "regenerate BuiltInDashboards.swift from dashboards/\(name).yaml")
         let d = try Dashboard.parse(yaml: text, file: name)
         #expect(!d.panels.isEmpty)
     }
 
     @Test("both panel forms read the same")
     func panelForms() throws {
-        let a = try Dashboard.parse(yaml: "panels:\n  - type: scatter\n    x: lr\n    y: val/loss\n    log_x: true\n  - params\n", file: "a.yaml")
+        let a = try Dashboard.parse(
+            yaml: "panels:\n  - type: scatter\n    x: lr\n    y: val/loss\n    log_x: true\n  - params\n", file: "a.yaml")
         let b = try Dashboard.parse(yaml: "panels:\n  - scatter: {x: lr, y: val/loss, log_x: true}\n  - params\n", file: "b.yaml")
         #expect(a.panels == b.panels)
         let scatter = a.panels[0].kind as? ScatterPanel
@@ -36,7 +39,8 @@ struct DashboardTests {
 
     @Test("every mistake is reported at once with file, line and column")
     func malformed() {
-        let p = problems("""
+        let p = problems(
+            """
             title: t
             panles: []
             panels:
@@ -97,7 +101,9 @@ struct DrawingTests {
 
     @Test("runs group by every parameter but the seed")
     func seedGroups() {
-        let runs: [[String: String]] = [["lr": "1", "seed": "1"], ["lr": "2", "seed": "1"], ["lr": "1", "seed": "2"], ["lr": "1", "seed": "3", "r": "8"]]
+        let runs: [[String: String]] = [
+            ["lr": "1", "seed": "1"], ["lr": "2", "seed": "1"], ["lr": "1", "seed": "2"], ["lr": "1", "seed": "3", "r": "8"]
+        ]
         let groups = SeedGroups.group(runs) { $0 }
         #expect(groups.map(\.count) == [2, 1, 1])
         #expect(groups[0].map { $0["seed"] } == ["1", "2"])
@@ -160,8 +166,10 @@ struct GnuplotTests {
         let nasty = "<script>alert(1)</script> \"' \\ ` $x {@^_} & ]]>\nsystem('touch pwned')"
         let g = try Gnuplot(directory: dir)
         var c = Chart(output: "plots/h.svg", title: nasty)
-        c.elements = [.line(title: nasty, x: [0, 1, 2], y: [1, 0.5, 0.25], color: 0),
-                      .labels(x: [1], y: [1], text: ["a\"\nEOD\nsystem('touch pwned')\n\u{7}"]),]
+        c.elements = [
+            .line(title: nasty, x: [0, 1, 2], y: [1, 0.5, 0.25], color: 0),
+            .labels(x: [1], y: [1], text: ["a\"\nEOD\nsystem('touch pwned')\n\u{7}"])
+        ]
         try g.draw(c)
         try g.finish()
         let data = try Data(contentsOf: dir.appendingPathComponent("plots/h.svg"))
@@ -196,7 +204,8 @@ struct GnuplotTests {
             }
             #expect(Date().timeIntervalSince(started) < 120, "\(name)")  // far below the 300 s of a hang
             let lines = (error?.description ?? "").split(separator: "\n").map(String.init)
-            #expect(lines.contains { $0.hasPrefix("gnuplot made no progress for ") && $0.hasSuffix(" s and was stopped") }, "\(name): \(lines)")
+            #expect(
+                lines.contains { $0.hasPrefix("gnuplot made no progress for ") && $0.hasSuffix(" s and was stopped") }, "\(name): \(lines)")
             // The user is told the timeout that stopped gnuplot: 0.5 s, not 0 s.
             #expect(lines.contains("gnuplot made no progress for 0.5 s and was stopped"), "\(name): \(lines)")
         }

@@ -22,7 +22,9 @@ import Testing
         }
         let a = Effects.analyze(rows, parameters: ["lr", "lora_r", "seed"], metric: "val/loss", grid: true)
         #expect(a.effects.map(\.parameter) == ["lr", "lora_r", "seed"])
-        #expect(abs(a.effects[0].share - 32.0 / 42) < 1e-12 && abs(a.effects[1].share - 8.0 / 42) < 1e-12 && abs(a.effects[2].share - 2.0 / 42) < 1e-12)
+        #expect(
+            abs(a.effects[0].share - 32.0 / 42) < 1e-12 && abs(a.effects[1].share - 8.0 / 42) < 1e-12
+                && abs(a.effects[2].share - 2.0 / 42) < 1e-12)
         let low = try #require(a.effects[0].levels.first)
         #expect(low.value == .double(1e-4) && low.n == 4 && low.mean == 2)
         #expect(abs(low.stderr! - (5.0 / 3).squareRoot() / 2) < 1e-12)  // values 1.5, 0.5, 3.5, 2.5
@@ -46,8 +48,9 @@ import Testing
         #expect(a.effects.allSatisfy { abs($0.share - 1.0 / 3) < 1e-12 })
         #expect(abs(a.interaction!.share - 1.0 / 3) < 1e-12)
         // Without repeats the interaction cannot be told from noise.
-        let single = Effects.analyze(Array(rows.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
-                                     parameters: ["lr", "lora_r"], metric: "val/loss", grid: true)
+        let single = Effects.analyze(
+            Array(rows.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)),
+            parameters: ["lr", "lora_r"], metric: "val/loss", grid: true)
         #expect(single.interaction == nil)
     }
 
@@ -59,7 +62,9 @@ import Testing
         #expect(Effects.spearman([1, 1, 1], [1, 2, 3]) == nil)
         // lr drives the metric monotonically (not linearly), warmup does not.
         let lrs = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3]
-        let rows: [Row] = lrs.enumerated().map { i, lr in (["lr": .double(lr), "warmup": .double(i % 2 == 0 ? 0.01 : 0.05)], 3 - log10(lr * 1e5)) }
+        let rows: [Row] = lrs.enumerated().map { i, lr in
+            (["lr": .double(lr), "warmup": .double(i % 2 == 0 ? 0.01 : 0.05)], 3 - log10(lr * 1e5))
+        }
         let a = Effects.analyze(rows, parameters: ["lr", "warmup"], metric: "val/loss", grid: false)
         #expect(a.effects.first?.parameter == "lr" && a.effects.first?.rho == -1 && a.effects.first?.share == 1)
         #expect(a.interaction == nil)
@@ -75,10 +80,14 @@ import Testing
 
     /// In a one-change-at-a-time design the sentence names the change that moved the metric most, with its sign.
     @Test func theLargestChangeIsNamed() throws {
-        let trials = [["lr": "0.003", "epochs": "15"], ["lr": "0.1", "epochs": "15"], ["lr": "0.003", "epochs": "60"], ["lr": "3e-05", "epochs": "15"]]
+        let trials = [
+            ["lr": "0.003", "epochs": "15"], ["lr": "0.1", "epochs": "15"], ["lr": "0.003", "epochs": "60"], ["lr": "3e-05", "epochs": "15"]
+        ]
         let reading = try #require(Ablation.oneAtATime(trials))
         let text = try #require(Effects.largestChange(reading, values: [0.41, 3.05, 0.38, 2.5], metric: "val/loss", lowerIsBetter: true))
         #expect(text == "one change at a time from the baseline: lr 0.003 → 0.1 moved val/loss most (+2.64, worse)", "\(text)")
-        #expect(Effects.largestChange(reading, values: [nil, 1, 2, 3], metric: "val/loss", lowerIsBetter: true) == nil, "no baseline value, no sentence")
+        #expect(
+            Effects.largestChange(reading, values: [nil, 1, 2, 3], metric: "val/loss", lowerIsBetter: true) == nil,
+            "no baseline value, no sentence")
     }
 }

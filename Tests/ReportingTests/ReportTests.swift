@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import Testing
 import Tracking
@@ -17,15 +17,19 @@ let projectRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
 func writeReport(_ dir: URL, sweep: String = "night", compared: [Run] = [], metric: String? = nil) throws -> (ReportSummary, [Run]) {
     let (store, runs) = try makeSweepStore(in: dir, sweep: sweep)
     try store.tag(run: runs[1].rowID, as: "candidate \(hostile)")
-    let request = ReportRequest(title: "sweep night", runs: runs, compared: compared, index: try shippedDashboard("sweep"),
-                                runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"), metric: metric,
-                                out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+    let request = ReportRequest(
+        title: "sweep night", runs: runs, compared: compared, index: try shippedDashboard("sweep"),
+        runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"), metric: metric,
+        out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
     return (try Report.write(request, store: store), runs)
 }
 
 func pages(_ report: URL) throws -> [URL] {
     let runs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("runs").path).sorted()
-    return [report.appendingPathComponent("index.html"), report.appendingPathComponent("compare.html"), report.appendingPathComponent("runs.html")]
+    return [
+        report.appendingPathComponent("index.html"), report.appendingPathComponent("compare.html"),
+        report.appendingPathComponent("runs.html")
+    ]
         + runs.map { report.appendingPathComponent("runs/\($0)") }
 }
 
@@ -34,7 +38,8 @@ func imageSources(_ page: URL) throws -> [URL] {
     let html = try String(contentsOf: page, encoding: .utf8)
     let regex = try NSRegularExpression(pattern: "<img src=\"([^\"]+)\"")
     return regex.matches(in: html, range: NSRange(html.startIndex..., in: html)).map { m in
-        URL(fileURLWithPath: String(html[Range(m.range(at: 1), in: html)!]), relativeTo: page.deletingLastPathComponent()).standardizedFileURL
+        URL(fileURLWithPath: String(html[Range(m.range(at: 1), in: html)!]), relativeTo: page.deletingLastPathComponent())
+            .standardizedFileURL
     }
 }
 
@@ -48,24 +53,32 @@ struct ReportTests {
         var (store, runs) = try makeSweepStore(in: dir)
         // A night cut short: two more trials registered, never started.
         let more = (0..<2).map { i in
-            TrialRecord(identity: TrialIdentity(paramsKey: String(repeating: "\(i + 7)", count: 64)), paramsJSON: "{\"lr\": 0.5, \"lora_r\": \(i), \"seed\": 1}",
-                        command: ["harrow-train", "sft"])
+            TrialRecord(
+                identity: TrialIdentity(paramsKey: String(repeating: "\(i + 7)", count: 64)),
+                paramsJSON: "{\"lr\": 0.5, \"lora_r\": \(i), \"seed\": 1}",
+                command: ["harrow-train", "sft"])
         }
-        runs += try store.register(sweep: "night", file: "night.yaml", method: "grid", spec: "", trials: more,
-                                   runsRoot: dir.appendingPathComponent("runs").path).runs.filter { $0.status == .queued }
+        runs += try store.register(
+            sweep: "night", file: "night.yaml", method: "grid", spec: "", trials: more,
+            runsRoot: dir.appendingPathComponent("runs").path
+        ).runs.filter { $0.status == .queued }
         #expect(runs.count == 10)
-        let request = ReportRequest(title: "sweep night", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let request = ReportRequest(
+            title: "sweep night", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         let summary = try Report.write(request, store: store)
         #expect(summary.runs == 8 && summary.pages == 8 + 3, "no page for a run that never started")
         let index = try String(contentsOf: dir.appendingPathComponent("report/index.html"), encoding: .utf8)
         #expect(index.contains("2 not started: run the sweep again to continue"))
         // The answer comes before any panel: the best run by val/loss (lr 1e-4, the first config), its verdict and parameters.
-        let answer = try #require(index.components(separatedBy: "<section class=\"answer\">").dropFirst().first?.components(separatedBy: "</section>").first)
+        let answer = try #require(
+            index.components(separatedBy: "<section class=\"answer\">").dropFirst().first?.components(separatedBy: "</section>").first)
         #expect(index.range(of: "<section class=\"answer\">")!.lowerBound < index.range(of: "<h2>")!.lowerBound)
         #expect(answer.contains("Best run <a href=\"runs/\(runs[0].id).html\">\(runs[0].id)</a>"), "\(answer)")
         #expect(answer.contains("lr = 0.0001") && answer.contains("good fit"))
-        #expect(answer.contains("data-q=\"overfitting\" class=\"overfitting\">2 overfitting</a>") && answer.contains("5 good fit</a>"), "\(answer)")
+        #expect(
+            answer.contains("data-q=\"overfitting\" class=\"overfitting\">2 overfitting</a>") && answer.contains("5 good fit</a>"),
+            "\(answer)")
         #expect(answer.contains("thresholds of gates/release.yaml"), "the gate the 3H panel names is read against the best run")
         // The table: a filter and every row; runs.html: every run in one table.
         #expect(index.contains("<input type=\"search\" class=\"filter\" data-table=\"runs\""))
@@ -91,7 +104,9 @@ struct ReportTests {
                 #expect(parser.parse(), "\(src.lastPathComponent) does not parse: \(String(describing: parser.parserError))")
             }
         }
-        let svgs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("plots").path).filter { $0.hasSuffix(".svg") }
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: report.appendingPathComponent("plots").path).filter {
+            $0.hasSuffix(".svg")
+        }
         #expect(images == svgs.count, "every plot drawn is shown once")
         #expect(summary.charts == svgs.count)
         // Index: table, effects (one chart per varying parameter: lr, lora_r, note, base_model, mix_ratio), parallel,
@@ -100,9 +115,10 @@ struct ReportTests {
         #expect(try imageSources(report.appendingPathComponent("index.html")).count == 13)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).count == 4)
         #expect(try imageSources(report.appendingPathComponent("runs/\(runs[1].id).html")).count == 3)
-        let channelPlot = try #require(try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).first { src in
-            (try? String(contentsOf: src, encoding: .utf8))?.contains("val/loss@qa/dose") == true
-        })
+        let channelPlot = try #require(
+            try imageSources(report.appendingPathComponent("runs/\(runs[0].id).html")).first { src in
+                (try? String(contentsOf: src, encoding: .utf8))?.contains("val/loss@qa/dose") == true
+            })
         #expect(try String(contentsOf: channelPlot, encoding: .utf8).contains("val/loss@safety/refusal"))
     }
 
@@ -155,16 +171,19 @@ struct ReportTests {
         let minimums = try runs[2...4].map { try store.summaries(run: $0.rowID)["val/loss"]!.min }
         let spread = Spread(minimums)!
         #expect(spread.n == 3 && spread.sd > 0)
-        #expect(table.contains("data-v=\"\(spread.mean)\" class=\"num\">\(Format.number(spread.mean)) ± \(Format.number(spread.sd, digits: 2))"))
+        #expect(
+            table.contains("data-v=\"\(spread.mean)\" class=\"num\">\(Format.number(spread.mean)) ± \(Format.number(spread.sd, digits: 2))")
+        )
     }
 
     @Test("the comparison page takes the named runs in order and lists the items that flipped")
     func comparisonAndFlips() throws {
         let dir = temporaryDirectory("compare")
         let (store, runs) = try makeSweepStore(in: dir)
-        let request = ReportRequest(title: "t", runs: runs, compared: [runs[5], runs[0]], index: try shippedDashboard("sweep"),
-                                    runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"),
-                                    out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let request = ReportRequest(
+            title: "t", runs: runs, compared: [runs[5], runs[0]], index: try shippedDashboard("sweep"),
+            runPage: try shippedDashboard("run"), comparePage: try shippedDashboard("compare"),
+            out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         _ = try Report.write(request, store: store)
         let html = try String(contentsOf: dir.appendingPathComponent("report/compare.html"), encoding: .utf8)
         #expect(html.contains("<title>compare: \(runs[5].id) vs \(runs[0].id)</title>"))
@@ -181,9 +200,13 @@ struct ReportTests {
         _ = try writeReport(dir)
         let stale = dir.appendingPathComponent("report/plots/old-1.svg")
         try "<svg/>".write(to: stale, atomically: true, encoding: .utf8)
-        let (store, runs) = (try Store(path: dir.appendingPathComponent("harrow.db").path), try Store(path: dir.appendingPathComponent("harrow.db").path).runs(sweep: "night"))
-        let request = ReportRequest(title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let (store, runs) = (
+            try Store(path: dir.appendingPathComponent("harrow.db").path),
+            try Store(path: dir.appendingPathComponent("harrow.db").path).runs(sweep: "night")
+        )
+        let request = ReportRequest(
+            title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         _ = try Report.write(request, store: store)
         #expect(!FileManager.default.fileExists(atPath: stale.path))
     }
@@ -192,8 +215,9 @@ struct ReportTests {
     func missingGateWarns() throws {
         let dir = temporaryDirectory("gate")
         let (store, runs) = try makeSweepStore(in: dir)
-        let request = ReportRequest(title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: dir)
+        let request = ReportRequest(
+            title: "t", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: dir)
         let summary = try Report.write(request, store: store)
         #expect(summary.warnings == ["gates/release.yaml: no such gate file; 3H bars are drawn without its thresholds"])
     }
@@ -216,8 +240,9 @@ struct ReportBrowserTests {
         // Rows come ranked by val loss, so the failed run is last; a click on "status" sorts it first.
         #expect(sort.header.hasPrefix("status"))
         #expect(sort.before.last == "failed")
-        #expect(sort.after == ["3 succeeded", "failed"] + Array(repeating: "succeeded", count: sort.before.count - 2),
-                "clicking the status header sorts the rows (numbers inside text in numeric order)")
+        #expect(
+            sort.after == ["3 succeeded", "failed"] + Array(repeating: "succeeded", count: sort.before.count - 2),
+            "clicking the status header sorts the rows (numbers inside text in numeric order)")
     }
 
     /// The morning's first screen, 1400×900: the best run and the verdict counts are on it; typing in the filter and
@@ -257,15 +282,20 @@ struct ReportBrowserTests {
     func aThousandRunNight() async throws {
         let dir = temporaryDirectory("overnight")
         let (store, runs) = try makeOvernightStore(in: dir, queued: 50)
-        var request = ReportRequest(title: "sweep overnight", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        var request = ReportRequest(
+            title: "sweep overnight", runs: runs, index: try shippedDashboard("sweep"), runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         request.method = "grid"
         let started = Date()
         let summary = try Report.write(request, store: store)
         let seconds = Date().timeIntervalSince(started)
         let files = FileManager.default.enumerator(atPath: request.out.path)!.compactMap { $0 as? String }
-        let bytes = try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: request.out.path + "/" + $1)[.size] as? Int) ?? 0) }
-        print("1,000-run report: \(String(format: "%.1f", seconds)) s, \(bytes / 1_000_000) MB, \(summary.pages) pages, \(summary.charts) charts")
+        let bytes = try files.reduce(0) {
+            $0 + ((try FileManager.default.attributesOfItem(atPath: request.out.path + "/" + $1)[.size] as? Int) ?? 0)
+        }
+        print(
+            "1,000-run report: \(String(format: "%.1f", seconds)) s, \(bytes / 1_000_000) MB, \(summary.pages) pages, \(summary.charts) charts"
+        )
         #expect(summary.runs == 1000 && summary.pages == 1003)
         let index = try String(contentsOf: request.out.appendingPathComponent("index.html"), encoding: .utf8)
         #expect(index.contains("50 not started: run the sweep again to continue"))

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import HarrowCore
 import Testing
@@ -25,8 +25,10 @@ struct PowerLawTests {
     /// scipy 1.17.1: `[t.ppf(0.975, d) for d in (1, 2, 3, 5, 10, 30)]`, `t.ppf(0.05, 4)`, `t.cdf(-1.3, 7)`, `t.cdf(2.5, 2.5)`.
     @Test("Student t quantiles and distribution function match scipy")
     func studentT() {
-        let ppf: [(Double, Double)] = [(1, 12.706204736174694), (2, 4.302652729749462), (3, 3.1824463052837078), (5, 2.5705818356363146),
-                                       (10, 2.228138851986274), (30, 2.0422724563012378)]
+        let ppf: [(Double, Double)] = [
+            (1, 12.706204736174694), (2, 4.302652729749462), (3, 3.1824463052837078), (5, 2.5705818356363146),
+            (10, 2.228138851986274), (30, 2.0422724563012378)
+        ]
         for (df, q) in ppf { #expect(close(StudentT.quantile(0.975, degreesOfFreedom: df), q), "df \(df)") }
         #expect(close(StudentT.quantile(0.05, degreesOfFreedom: 4), -2.131846786326651))
         #expect(close(StudentT.cdf(-1.3, degreesOfFreedom: 7), 0.11738391769618862))
@@ -67,9 +69,10 @@ struct PowerLawTests {
         #expect(!law.isTrend)
         let reach = try #require(law.reach(0.5))
         #expect(reach.low == nil && reach.high == nil)
-        #expect(ScalingPanel.describe(law, shown: "val/loss", leftOut: 0)
-            == "val/loss ∝ records^−0.0035 (95% interval −0.95 … 0.94) over 4 runs at 3 sizes; the interval includes 0: no trend beyond the scatter about the line "
-            + "(only 2 degrees of freedom, so the interval is wide)")
+        #expect(
+            ScalingPanel.describe(law, shown: "val/loss", leftOut: 0)
+                == "val/loss ∝ records^−0.0035 (95% interval −0.95 … 0.94) over 4 runs at 3 sizes; the interval includes 0: no trend beyond the scatter about the line "
+                + "(only 2 degrees of freedom, so the interval is wide)")
     }
 
     /// numpy 2.4.6 / scipy 1.17.1, splitting the residual sum of squares of log y on log n into pure error (repeats
@@ -84,8 +87,9 @@ struct PowerLawTests {
         let law = try fitted(sizes, honest.map { 1 - $0 }).law
         let turned = try #require(law.lackOfFit)
         #expect(close(turned.f, 237.54759962276842, 1e-8) && close(turned.p, 7.520194291013866e-08, 1e-6))
-        #expect(ScalingPanel.describe(law, shown: "1 − honest", leftOut: 0).contains(
-            "the sizes' means stray from a power law beyond the seeds' scatter (lack-of-fit F test, p &lt; 0.001)"))
+        #expect(
+            ScalingPanel.describe(law, shown: "1 − honest", leftOut: 0).contains(
+                "the sizes' means stray from a power law beyond the seeds' scatter (lack-of-fit F test, p &lt; 0.001)"))
         // Without repeats there is no pure error to test against.
         #expect(try fitted([10, 30, 100, 300], [1, 0.8, 0.7, 0.5]).law.lackOfFit == nil)
     }
@@ -137,32 +141,46 @@ struct PowerLawTests {
 
 /// A sweep over `max_samples` recorded through the store's API as harrow would: each size over `seeds` seeds, val
 /// loss falling as 2.4 · n^−0.3 with a seed's wobble, and 3H scores whose error falls with n.
-func makeScalingStore(in dir: URL, sizes: [Int] = [12, 24, 48, 96], seeds: Int = 2, axis: String = "max_samples") throws -> (store: Store, runs: [Run]) {
+func makeScalingStore(in dir: URL, sizes: [Int] = [12, 24, 48, 96], seeds: Int = 2, axis: String = "max_samples") throws -> (
+    store: Store, runs: [Run]
+) {
     let store = try Store(path: dir.appendingPathComponent("harrow.db").path)
     var trials: [TrialRecord] = []
     var points: [(n: Int, seed: Int)] = []
     for n in sizes { for seed in 1...seeds { points.append((n, seed)) } }
     for (i, p) in points.enumerated() {
-        trials.append(TrialRecord(identity: TrialIdentity(paramsKey: String(format: "%064x", i + 1)),
-                                  paramsJSON: "{\"\(axis)\": \(p.n), \"seed\": \(p.seed), \"lr\": 0.003}", command: ["harrow-train", "sft"]))
+        trials.append(
+            TrialRecord(
+                identity: TrialIdentity(paramsKey: String(format: "%064x", i + 1)),
+                paramsJSON: "{\"\(axis)\": \(p.n), \"seed\": \(p.seed), \"lr\": 0.003}", command: ["harrow-train", "sft"]))
     }
-    let runs = try store.register(sweep: "scaling", file: "scaling.yaml", method: "grid", spec: "", trials: trials,
-                                  runsRoot: dir.appendingPathComponent("runs").path).runs
+    let runs = try store.register(
+        sweep: "scaling", file: "scaling.yaml", method: "grid", spec: "", trials: trials,
+        runsRoot: dir.appendingPathComponent("runs").path
+    ).runs
     for (i, run) in runs.enumerated() {
         _ = try store.claim(run: run.rowID, from: [.queued], owner: Owner())
         let n = Double(points[i].n), wobble = 1 + 0.03 * (Double(points[i].seed) - 1.5) * (i % 3 == 0 ? -1 : 1)
         let best = 2.4 * pow(n, -0.3) * wobble
         var lines = "{\"event\": \"start\", \"total_steps\": 40, \"steps_per_epoch\": 4, \"warmup_steps\": 0}\n"
         for step in stride(from: 5, through: 40, by: 5) {
-            lines += "{\"step\": \(step), \"train/loss\": \(best * 2 - Double(step) * 0.01), \"val/loss\": \(best + Double(40 - step) * 0.01)}\n"
+            lines +=
+                "{\"step\": \(step), \"train/loss\": \(best * 2 - Double(step) * 0.01), \"val/loss\": \(best + Double(40 - step) * 0.01)}\n"
         }
         lines += "{\"event\": \"done\", \"checkpoint\": \"checkpoint\"}\n"
         try store.ingest([MetricsUpdate(run: run.rowID, offset: Int64(lines.utf8.count), batch: MetricsLines.parse(Data(lines.utf8)))])
         try store.finish(run: run.rowID, attempt: 1, status: .succeeded, exitCode: 0, signal: nil, stderrTail: nil)
-        let acc = ["helpful": 1 - 0.95 * pow(n, -0.15) * wobble, "honest": 1 - 0.6 * pow(n, -0.2) * wobble, "harmless": 1 - 0.3 * pow(n, -0.1) * wobble]
-        let groups = acc.map { StoredEval.Group(dimension: $0.key, taskType: "", n: 40, acc: $0.value, accStderr: 0.05, accNorm: $0.value, accNormStderr: 0.05) }
-        try store.save(StoredEval(evalset: "domain-3h", status: "succeeded", total: acc.values.reduce(0, +) / 3, totalStderr: 0.03, totalNorm: nil,
-                                  seconds: 1, error: nil, groups: groups, items: []), run: run.rowID)
+        let acc = [
+            "helpful": 1 - 0.95 * pow(n, -0.15) * wobble, "honest": 1 - 0.6 * pow(n, -0.2) * wobble,
+            "harmless": 1 - 0.3 * pow(n, -0.1) * wobble
+        ]
+        let groups = acc.map {
+            StoredEval.Group(dimension: $0.key, taskType: "", n: 40, acc: $0.value, accStderr: 0.05, accNorm: $0.value, accNormStderr: 0.05)
+        }
+        try store.save(
+            StoredEval(
+                evalset: "domain-3h", status: "succeeded", total: acc.values.reduce(0, +) / 3, totalStderr: 0.03, totalNorm: nil,
+                seconds: 1, error: nil, groups: groups, items: []), run: run.rowID)
     }
     return (store, try store.runs(sweep: "scaling"))
 }
@@ -170,8 +188,9 @@ func makeScalingStore(in dir: URL, sizes: [Int] = [12, 24, 48, 96], seeds: Int =
 @Suite("scaling panel")
 struct ScalingPanelTests {
     func report(_ dir: URL, _ store: Store, _ runs: [Run], index: Dashboard) throws -> String {
-        let request = ReportRequest(title: "sweep scaling", runs: runs, index: index, runPage: try shippedDashboard("run"),
-                                    comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
+        let request = ReportRequest(
+            title: "sweep scaling", runs: runs, index: index, runPage: try shippedDashboard("run"),
+            comparePage: try shippedDashboard("compare"), out: dir.appendingPathComponent("report"), baseDirectory: projectRoot)
         _ = try Report.write(request, store: store)
         return try String(contentsOf: dir.appendingPathComponent("report/index.html"), encoding: .utf8)
     }
@@ -199,8 +218,10 @@ struct ScalingPanelTests {
         }
         let loss = try law("val/loss")
         #expect(loss.isTrend && loss.high < 0, "val loss falls with records beyond its scatter")
-        #expect(panel.contains("val/loss ∝ records^\(ScalingPanel.exponent(loss.exponent)) (95% interval \(ScalingPanel.exponent(loss.low)) … "
-                               + "\(ScalingPanel.exponent(loss.high))) over 8 runs at 4 sizes"), "\(panel)")
+        #expect(
+            panel.contains(
+                "val/loss ∝ records^\(ScalingPanel.exponent(loss.exponent)) (95% interval \(ScalingPanel.exponent(loss.low)) … "
+                    + "\(ScalingPanel.exponent(loss.high))) over 8 runs at 4 sizes"), "\(panel)")
         // The dashboard's goals lie past the largest size: the records are predicted with their interval.
         let lossReach = try #require(loss.reach(0.3))
         #expect(lossReach.size > 96)
@@ -235,7 +256,8 @@ struct ScalingPanelTests {
     func trainRecordsAndTarget() throws {
         let dir = temporaryDirectory("train-records")
         let (store, runs) = try makeScalingStore(in: dir, axis: "train_records")
-        let dashboard = try Dashboard.parse(yaml: "title: t\npanels:\n  - type: scaling\n    metrics: [val/loss]\n    target: {val/loss: 0.6}\n", file: "d.yaml")
+        let dashboard = try Dashboard.parse(
+            yaml: "title: t\npanels:\n  - type: scaling\n    metrics: [val/loss]\n    target: {val/loss: 0.6}\n", file: "d.yaml")
         #expect((dashboard.panels[0].kind as? ScalingPanel)?.targets == ["val/loss": 0.6])
         let panel = try section(try report(dir, store, runs, index: dashboard))
         let snapshots = try store.snapshots(runs)
@@ -251,12 +273,16 @@ struct ScalingPanelTests {
         let dir = temporaryDirectory("two-sizes")
         let (store, runs) = try makeScalingStore(in: dir, sizes: [12, 24])
         let panel = try section(try report(dir, store, runs, index: try shippedDashboard("sweep")))
-        #expect(panel.contains("val/loss: no fit: 2 sizes of max_samples with a positive val/loss (12, 24); a power law needs at least 3"), "\(panel)")
+        #expect(
+            panel.contains("val/loss: no fit: 2 sizes of max_samples with a positive val/loss (12, 24); a power law needs at least 3"),
+            "\(panel)")
     }
 
     @Test("a target that is not a mapping of numbers is an error at its line")
     func badTarget() {
-        #expect(throws: DashboardError.self) { try Dashboard.parse(yaml: "title: t\npanels:\n  - type: scaling\n    target: 0.3\n", file: "d.yaml") }
+        #expect(throws: DashboardError.self) {
+            try Dashboard.parse(yaml: "title: t\npanels:\n  - type: scaling\n    target: 0.3\n", file: "d.yaml")
+        }
         let error = #expect(throws: DashboardError.self) {
             try Dashboard.parse(yaml: "title: t\npanels:\n  - type: scaling\n    target: {val/loss: low}\n", file: "d.yaml")
         }

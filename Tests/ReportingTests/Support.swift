@@ -18,14 +18,17 @@ func makeSweepStore(in dir: URL, sweep: String = "night") throws -> (store: Stor
     let configs: [(lr: Double, r: Int, seed: Int, note: String, base: String, mix: Double)] = [
         (1e-4, 8, 1, "plain", "chat", 0), (3e-4, 8, 1, "plain", "base", 0.15), (1e-3, 8, 1, "plain", "chat", 0.15),
         (1e-3, 8, 2, "plain", "chat", 0.15), (1e-3, 8, 3, "plain", "chat", 0.15),
-        (3e-3, 16, 1, "plain", "base", 0.3), (1e-2, 16, 1, hostile, "chat", 0.3), (3e-2, 16, 1, "plain", "base", 0),
+        (3e-3, 16, 1, "plain", "base", 0.3), (1e-2, 16, 1, hostile, "chat", 0.3), (3e-2, 16, 1, "plain", "base", 0)
     ]
     for (i, c) in configs.enumerated() {
-        let params = "{\"lr\": \(c.lr), \"lora_r\": \(c.r), \"seed\": \(c.seed), \"note\": \"\(c.note.replacingOccurrences(of: "/", with: "\\/"))\", \"base_model\": \"\(c.base)\", \"mix_ratio\": \(c.mix)}"
+        let params =
+            "{\"lr\": \(c.lr), \"lora_r\": \(c.r), \"seed\": \(c.seed), \"note\": \"\(c.note.replacingOccurrences(of: "/", with: "\\/"))\", \"base_model\": \"\(c.base)\", \"mix_ratio\": \(c.mix)}"
         let key = (0..<4).map { String(format: "%016llx", (UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15) &+ UInt64($0)) }.joined()
         trials.append(TrialRecord(identity: TrialIdentity(paramsKey: key), paramsJSON: params, command: ["harrow-train", "sft"]))
     }
-    let runs = try store.register(sweep: sweep, file: "night.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path).runs
+    let runs = try store.register(
+        sweep: sweep, file: "night.yaml", method: "grid", spec: "", trials: trials, runsRoot: dir.appendingPathComponent("runs").path
+    ).runs
     for (i, run) in runs.enumerated() {
         _ = try store.claim(run: run.rowID, from: [.queued], owner: Owner())
         let failed = i == configs.count - 1
@@ -36,39 +39,60 @@ func makeSweepStore(in dir: URL, sweep: String = "night") throws -> (store: Stor
             let train = 0.4 + 2.4 * exp(-t / (20 + Double(i) * 6)) + 0.01 * Double((step * 7 + i) % 5) + 0.002 * Double(configs[i].seed)
             lines += "{\"step\": \(step), \"train/loss\": \(train), \"lr\": \(configs[i].lr * min(1, t / 4) * (1 - t / 201))}\n"
             if step % 10 == 0 {
-                let val = 0.55 + 2.3 * exp(-t / (22 + Double(i) * 6)) + (overfits ? max(0, t - 110) * 0.004 : 0) + 0.003 * Double(configs[i].seed)
+                let val =
+                    0.55 + 2.3 * exp(-t / (22 + Double(i) * 6)) + (overfits ? max(0, t - 110) * 0.004 : 0) + 0.003 * Double(configs[i].seed)
                 // The first run also logs val loss per task type: qa/dose turns up from step 100, safety/refusal keeps falling.
-                let channels = i == 0 ? ", \"val/loss@qa/dose\": \(val + max(0, t - 100) * 0.01), \"val/loss@safety/refusal\": \(val + 0.5 - t * 0.002)" : ""
+                let channels =
+                    i == 0
+                    ? ", \"val/loss@qa/dose\": \(val + max(0, t - 100) * 0.01), \"val/loss@safety/refusal\": \(val + 0.5 - t * 0.002)" : ""
                 lines += "{\"step\": \(step), \"val/loss\": \(val)\(channels)}\n"
             }
         }
         if !failed { lines += "{\"event\": \"done\", \"checkpoint\": \"checkpoint\", \"best_checkpoint\": \"checkpoint-best\"}\n" }
         try store.ingest([MetricsUpdate(run: run.rowID, offset: Int64(lines.utf8.count), batch: MetricsLines.parse(Data(lines.utf8)))])
-        try store.finish(run: run.rowID, attempt: 1, status: failed ? .failed : .succeeded, exitCode: failed ? 1 : 0, signal: nil,
-                         stderrTail: failed ? "RuntimeError: diverged at step 60 \(hostile)" : nil)
+        try store.finish(
+            run: run.rowID, attempt: 1, status: failed ? .failed : .succeeded, exitCode: failed ? 1 : 0, signal: nil,
+            stderrTail: failed ? "RuntimeError: diverged at step 60 \(hostile)" : nil)
         guard !failed else { continue }
-        try store.save(StoredDiagnosis(verdict: overfits ? "overfitting" : "good_fit", confidence: 0.8, bestStep: overfits ? 110 : 200,
-                                       evidenceJSON: "{\"valRisePercent\": \(overfits ? 12.5 : 0), \"note\": \"\(hostile.replacingOccurrences(of: "/", with: "\\/"))\"}",
-                                       advice: overfits ? "stop at the val minimum" : ""), run: run.rowID)
+        try store.save(
+            StoredDiagnosis(
+                verdict: overfits ? "overfitting" : "good_fit", confidence: 0.8, bestStep: overfits ? 110 : 200,
+                evidenceJSON:
+                    "{\"valRisePercent\": \(overfits ? 12.5 : 0), \"note\": \"\(hostile.replacingOccurrences(of: "/", with: "\\/"))\"}",
+                advice: overfits ? "stop at the val minimum" : ""), run: run.rowID)
         // Item results: the run index decides which items pass, so neighbouring runs flip some.
         func items(_ dimension: String, _ taskType: String, _ n: Int) -> [StoredEval.Item] {
             (0..<n).map { k in
-                StoredEval.Item(id: "\(dimension)-\(k)", dimension: dimension, taskType: taskType, correct: (k * 3 + i) % (3 + i % 4) != 0, correctNorm: true,
-                                chosen: 0, logprobs: nil, text: nil, prompt: k == 0 ? "Is \(hostile) safe?" : "Question \(k) about \(dimension)")
+                StoredEval.Item(
+                    id: "\(dimension)-\(k)", dimension: dimension, taskType: taskType, correct: (k * 3 + i) % (3 + i % 4) != 0,
+                    correctNorm: true,
+                    chosen: 0, logprobs: nil, text: nil, prompt: k == 0 ? "Is \(hostile) safe?" : "Question \(k) about \(dimension)")
             }
         }
         let main = items("helpful", "qa/dose", 12) + items("honest", "honesty/unknown", 8) + items("harmless", "safety/refusal", 8)
-        func acc(_ d: String) -> Double { let xs = main.filter { $0.dimension == d }; return Double(xs.filter(\.correct).count) / Double(xs.count) }
-        let groups = ["helpful": "qa/dose", "honest": "honesty/unknown", "harmless": "safety/refusal"].flatMap { d, t in
-            [StoredEval.Group(dimension: d, taskType: "", n: 8, acc: acc(d), accStderr: 0.05, accNorm: acc(d), accNormStderr: 0.05),
-             StoredEval.Group(dimension: d, taskType: t, n: 8, acc: acc(d), accStderr: 0.05, accNorm: acc(d), accNormStderr: 0.05)]
+        func acc(_ d: String) -> Double {
+            let xs = main.filter { $0.dimension == d }; return Double(xs.filter(\.correct).count) / Double(xs.count)
         }
-        try store.save(StoredEval(evalset: "domain-3h", status: "succeeded", total: (acc("helpful") + acc("honest") + acc("harmless")) / 3,
-                                  totalStderr: 0.03, totalNorm: nil, seconds: 1, error: nil, groups: groups, items: main), run: run.rowID)
-        try store.save(StoredEval(evalset: "general", status: "succeeded", total: 0.5 - 0.02 * Double(i), totalStderr: 0.03, totalNorm: nil,
-                                  baseline: 0.5, seconds: 1, error: nil,
-                                  groups: [StoredEval.Group(dimension: "general", taskType: "", n: 10, acc: 0.5 - 0.02 * Double(i), accStderr: 0.03, accNorm: 0.5, accNormStderr: 0.03)],
-                                  items: []), run: run.rowID)
+        let groups = ["helpful": "qa/dose", "honest": "honesty/unknown", "harmless": "safety/refusal"].flatMap { d, t in
+            [
+                StoredEval.Group(dimension: d, taskType: "", n: 8, acc: acc(d), accStderr: 0.05, accNorm: acc(d), accNormStderr: 0.05),
+                StoredEval.Group(dimension: d, taskType: t, n: 8, acc: acc(d), accStderr: 0.05, accNorm: acc(d), accNormStderr: 0.05)
+            ]
+        }
+        try store.save(
+            StoredEval(
+                evalset: "domain-3h", status: "succeeded", total: (acc("helpful") + acc("honest") + acc("harmless")) / 3,
+                totalStderr: 0.03, totalNorm: nil, seconds: 1, error: nil, groups: groups, items: main), run: run.rowID)
+        try store.save(
+            StoredEval(
+                evalset: "general", status: "succeeded", total: 0.5 - 0.02 * Double(i), totalStderr: 0.03, totalNorm: nil,
+                baseline: 0.5, seconds: 1, error: nil,
+                groups: [
+                    StoredEval.Group(
+                        dimension: "general", taskType: "", n: 10, acc: 0.5 - 0.02 * Double(i), accStderr: 0.03, accNorm: 0.5,
+                        accNormStderr: 0.03)
+                ],
+                items: []), run: run.rowID)
     }
     return (store, try store.runs(sweep: sweep))
 }
@@ -91,10 +115,14 @@ func makeOvernightStore(in dir: URL, queued: Int = 0) throws -> (store: Store, r
     }
     for (i, p) in params.enumerated() + (0..<queued).map({ (params.count + $0, (0.01, 64, 9, "chat", 0.5)) }) {
         let json = "{\"lr\": \(p.lr), \"lora_r\": \(p.r), \"epochs\": \(p.epochs), \"base_model\": \"\(p.base)\", \"mix_ratio\": \(p.mix)}"
-        trials.append(TrialRecord(identity: TrialIdentity(paramsKey: String(format: "%064x", i + 1)), paramsJSON: json, command: ["harrow-train", "sft"]))
+        trials.append(
+            TrialRecord(
+                identity: TrialIdentity(paramsKey: String(format: "%064x", i + 1)), paramsJSON: json, command: ["harrow-train", "sft"]))
     }
-    let runs = try store.register(sweep: "overnight", file: "overnight.yaml", method: "grid", spec: "", trials: trials,
-                                  runsRoot: dir.appendingPathComponent("runs").path).runs
+    let runs = try store.register(
+        sweep: "overnight", file: "overnight.yaml", method: "grid", spec: "", trials: trials,
+        runsRoot: dir.appendingPathComponent("runs").path
+    ).runs
     var updates: [MetricsUpdate] = []
     for (i, run) in runs.prefix(params.count).enumerated() {
         _ = try store.claim(run: run.rowID, from: [.queued], owner: Owner())

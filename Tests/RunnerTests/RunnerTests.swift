@@ -31,12 +31,15 @@ import Sweep
     }
 
     @Test func aCrashingTrainerFailsItsRunAndTheSweepGoesOn() async throws {
-        let w = try world(trainer: """
-            echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
-            if [ "$1" = "3" ]; then echo "loading shard 3" >&2; echo "CUDA error: out of memory" >&2; exit 3; fi
-            echo '{"step": 2, "train/loss": 1.5}' >> "$HARROW_METRICS"
-            """)
-        let o = try await sweep(w, """
+        let w = try world(
+            trainer: """
+                echo '{"step": 1, "train/loss": 2.0}' >> "$HARROW_METRICS"
+                if [ "$1" = "3" ]; then echo "loading shard 3" >&2; echo "CUDA error: out of memory" >&2; exit 3; fi
+                echo '{"step": 2, "train/loss": 1.5}' >> "$HARROW_METRICS"
+                """)
+        let o = try await sweep(
+            w,
+            """
             name: crash
             parameters: {x: [1, 2, 3, 4]}
             trainer: {command: [./trainer.sh, "{param.x}"]}
@@ -56,11 +59,14 @@ import Sweep
 
     /// Values reach the trainer as argv, never through a shell: metacharacters, quotes and newlines arrive verbatim.
     @Test func parameterValuesWithShellMetacharactersArriveVerbatim() async throws {
-        let w = try world(trainer: """
-            printf '%s' "$1" > "$HARROW_RUN_DIR/arg"
-            """)
+        let w = try world(
+            trainer: """
+                printf '%s' "$1" > "$HARROW_RUN_DIR/arg"
+                """)
         let hostile = #"$(touch pwned); `id` > x | rm -rf ~ && echo "q" 'q' \ * ; ${HOME}"#
-        let o = try await sweep(w, """
+        let o = try await sweep(
+            w,
+            """
             name: verbatim
             parameters: {v: {value: '\(hostile.replacingOccurrences(of: "'", with: "''"))'}}
             trainer: {command: [./trainer.sh, "{param.v}"]}
@@ -72,33 +78,38 @@ import Sweep
     }
 
     @Test func aHangingTrainerTimesOutAndItsChildrenDie() async throws {
-        let w = try world(trainer: """
-            echo $$ > "$HARROW_RUN_DIR/pid"
-            sleep 300 &
-            echo $! > "$HARROW_RUN_DIR/child"
-            wait
-            """)
+        let w = try world(
+            trainer: """
+                echo $$ > "$HARROW_RUN_DIR/pid"
+                sleep 300 &
+                echo $! > "$HARROW_RUN_DIR/child"
+                wait
+                """)
         let started = Date()
         let o = try await sweep(w, "name: hang\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh], timeout: 1}\n")
         #expect(Date().timeIntervalSince(started) < 120)  // the trainer alone would take 300 s; the rest is room for a busy machine
         let run = try #require(o.runs.first)
         #expect(run.status == .timed_out)
         // The timeout sends SIGTERM to the trainer's group; sh dies of it at once (SIGKILL would mean it ignored it).
-        #expect(run.signal == SIGTERM && run.exitCode == nil, "signal \(run.signal.map(String.init) ?? "none"), exit \(run.exitCode.map(String.init) ?? "none")")
+        #expect(
+            run.signal == SIGTERM && run.exitCode == nil,
+            "signal \(run.signal.map(String.init) ?? "none"), exit \(run.exitCode.map(String.init) ?? "none")")
         #expect(o.exitCode == 1)
-        let child = try Int32(String(contentsOfFile: run.runDir! + "/child", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let child = try Int32(
+            String(contentsOfFile: run.runDir! + "/child", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
         // Its group was signalled: the child dies, however late a busy machine lets it (waited for, up to 10 s).
         for _ in 0..<500 where processIsAlive(child) { usleep(20_000) }
         #expect(!processIsAlive(child), "the trainer's child survived the timeout")
     }
 
     @Test func malformedAndNonFiniteLinesAreCounted() async throws {
-        let w = try world(trainer: """
-            printf '%s\\n' '{"event": "start", "total_steps": 3, "steps_per_epoch": 3, "warmup_steps": 0}' \
-              '{"step": 1, "train/loss": 2.5}' 'garbage' '{"step": 2, "train/loss": NaN}' '{"step": 3, "train/loss": 1.0, "lr": Infinity}' \
-              >> "$HARROW_METRICS"
-            printf '{"step": 4, "train/loss": 0.5}' >> "$HARROW_METRICS"
-            """)
+        let w = try world(
+            trainer: """
+                printf '%s\\n' '{"event": "start", "total_steps": 3, "steps_per_epoch": 3, "warmup_steps": 0}' \
+                  '{"step": 1, "train/loss": 2.5}' 'garbage' '{"step": 2, "train/loss": NaN}' '{"step": 3, "train/loss": 1.0, "lr": Infinity}' \
+                  >> "$HARROW_METRICS"
+                printf '{"step": 4, "train/loss": 0.5}' >> "$HARROW_METRICS"
+                """)
         let o = try await sweep(w, "name: bad-lines\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n")
         let run = try #require(o.runs.first)
         #expect(run.status == .succeeded)
@@ -110,10 +121,11 @@ import Sweep
     }
 
     @Test func retriesMakeNewAttemptsAndArchiveTheOldOnes() async throws {
-        let w = try world(trainer: """
-            if [ ! -e "$HARROW_RUN_DIR/../tried-$1" ]; then touch "$HARROW_RUN_DIR/../tried-$1"; echo first >&2; exit 1; fi
-            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
-            """)
+        let w = try world(
+            trainer: """
+                if [ ! -e "$HARROW_RUN_DIR/../tried-$1" ]; then touch "$HARROW_RUN_DIR/../tried-$1"; echo first >&2; exit 1; fi
+                echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+                """)
         let o = try await sweep(w, "name: retry\nparameters: {x: [1, 2]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"], retries: 1}\n")
         #expect(o.exitCode == 0)
         #expect(o.runs.count == 2)
@@ -126,10 +138,11 @@ import Sweep
     }
 
     @Test func runningAgainSkipsFinishedTrialsAndRerunsFailedOnRequest() async throws {
-        let w = try world(trainer: """
-            [ "$1" = "2" ] && [ ! -e "$HARROW_RUN_DIR/../fixed" ] && exit 1
-            echo "{\\"step\\": 1, \\"train/loss\\": $1}" >> "$HARROW_METRICS"
-            """)
+        let w = try world(
+            trainer: """
+                [ "$1" = "2" ] && [ ! -e "$HARROW_RUN_DIR/../fixed" ] && exit 1
+                echo "{\\"step\\": 1, \\"train/loss\\": $1}" >> "$HARROW_METRICS"
+                """)
         let yaml = "name: again\nparameters: {x: [1, 2, 3]}\ntrainer: {command: [./trainer.sh, \"{param.x}\"]}\n"
         let first = try await sweep(w, yaml)
         #expect(first.runs.map(\.status) == [.succeeded, .failed, .succeeded])
@@ -144,14 +157,17 @@ import Sweep
     }
 
     @Test func trainerContractEnvironmentAndFiles() async throws {
-        let w = try world(trainer: """
-            env | grep -E '^(HARROW_|OMP_NUM_THREADS|OPENBLAS_NUM_THREADS)' | sort > "$HARROW_RUN_DIR/env.txt"
-            cp "$1" "$HARROW_RUN_DIR/seen-config.json"
-            pwd > "$HARROW_RUN_DIR/cwd.txt"
-            echo hello
-            """)
+        let w = try world(
+            trainer: """
+                env | grep -E '^(HARROW_|OMP_NUM_THREADS|OPENBLAS_NUM_THREADS)' | sort > "$HARROW_RUN_DIR/env.txt"
+                cp "$1" "$HARROW_RUN_DIR/seen-config.json"
+                pwd > "$HARROW_RUN_DIR/cwd.txt"
+                echo hello
+                """)
         FileManager.default.createFile(atPath: w.dir + "/data.jsonl", contents: Data("{}\n".utf8))
-        let o = try await sweep(w, """
+        let o = try await sweep(
+            w,
+            """
             name: contract
             parameters: {lr: 0.001, dataset: data.jsonl}
             trainer: {command: [./trainer.sh, "{config}"]}
@@ -167,8 +183,10 @@ import Sweep
         #expect(env.contains("OPENBLAS_NUM_THREADS=\(share)") && env.contains("OMP_NUM_THREADS=\(share)"))
         #expect(try String(contentsOfFile: dir + "/seen-config.json", encoding: .utf8) == "{\"dataset\": \"data.jsonl\", \"lr\": 0.001}\n")
         #expect(try String(contentsOfFile: dir + "/stdout.log", encoding: .utf8) == "hello\n")
-        #expect(URL(fileURLWithPath: try String(contentsOfFile: dir + "/cwd.txt", encoding: .utf8).trimmingCharacters(in: .newlines)).standardized
-            == URL(fileURLWithPath: w.dir).standardized)
+        #expect(
+            URL(fileURLWithPath: try String(contentsOfFile: dir + "/cwd.txt", encoding: .utf8).trimmingCharacters(in: .newlines))
+                .standardized
+                == URL(fileURLWithPath: w.dir).standardized)
         let inputs = try w.store.artifacts(run: run.rowID)
         #expect(inputs.count == 1 && inputs[0].role == "input:dataset" && inputs[0].size == 3)
         #expect(inputs[0].sha256 == "ca3d163bab055381827226140568f3bef7eaac187cebd76878e0b63e9e442356")  // sha256 of "{}\n"
@@ -180,18 +198,21 @@ import Sweep
     @Test func wandbScriptGetsTheAgentsContractAndItsLogIsRead() async throws {
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("TrackingTests/Fixtures/wandb-run/run.wandb").path
-        let w = try world(trainer: """
-            cp "$WANDB_SWEEP_PARAM_PATH" "$HARROW_RUN_DIR/seen.yaml"
-            env | grep -E '^WANDB_' | sort > "$HARROW_RUN_DIR/wandb-env.txt"
-            echo "$@" > "$HARROW_RUN_DIR/argv.txt"
-            d="$WANDB_DIR/wandb/offline-run-20250101_000000-$WANDB_RUN_ID"
-            mkdir -p "$d"
-            head -c 70001 '\(fixture)' > "$d/run-$WANDB_RUN_ID.wandb"
-            sleep 0.4
-            tail -c +70002 '\(fixture)' >> "$d/run-$WANDB_RUN_ID.wandb"
-            """)
+        let w = try world(
+            trainer: """
+                cp "$WANDB_SWEEP_PARAM_PATH" "$HARROW_RUN_DIR/seen.yaml"
+                env | grep -E '^WANDB_' | sort > "$HARROW_RUN_DIR/wandb-env.txt"
+                echo "$@" > "$HARROW_RUN_DIR/argv.txt"
+                d="$WANDB_DIR/wandb/offline-run-20250101_000000-$WANDB_RUN_ID"
+                mkdir -p "$d"
+                head -c 70001 '\(fixture)' > "$d/run-$WANDB_RUN_ID.wandb"
+                sleep 0.4
+                tail -c +70002 '\(fixture)' >> "$d/run-$WANDB_RUN_ID.wandb"
+                """)
         let notices = Notices()
-        let o = try await sweep(w, """
+        let o = try await sweep(
+            w,
+            """
             name: wb
             method: grid
             metric: {name: accuracy, goal: maximize}
@@ -199,12 +220,14 @@ import Sweep
               lr: {values: [0.0001]}
               lora: {parameters: {r: {value: 8}, alpha: {value: 16}}}
             command: [./trainer.sh, "${args}"]
-            """) { $0.notice = { notices.add($0) } }
+            """
+        ) { $0.notice = { notices.add($0) } }
         let run = try #require(o.runs.first)
         #expect(run.status == .succeeded)
         let dir = run.runDir!
-        #expect(try String(contentsOfFile: dir + "/seen.yaml", encoding: .utf8)
-            == "wandb_version: 1\n\nlr:\n  value: 0.0001\nlora:\n  value:\n    alpha: 16\n    r: 8\n")
+        #expect(
+            try String(contentsOfFile: dir + "/seen.yaml", encoding: .utf8)
+                == "wandb_version: 1\n\nlr:\n  value: 0.0001\nlora:\n  value:\n    alpha: 16\n    r: 8\n")
         let env = try String(contentsOfFile: dir + "/wandb-env.txt", encoding: .utf8)
         #expect(env.contains("WANDB_RUN_ID=\(run.id)\n") && env.contains("WANDB_SWEEP_ID=wb\n") && env.contains("WANDB_DIR=\(dir)\n"))
         #expect(env.contains("WANDB_MODE=offline") || ProcessInfo.processInfo.environment["WANDB_MODE"] != nil)
@@ -220,19 +243,21 @@ import Sweep
     @Test func earlyStopEndsATrialWhoseValLossStoppedImproving() async throws {
         // Val falls for 5 evaluations, then rises; the trainer would go on for 40 (12 s). Stopping is decided at the
         // 8th (about 2.4 s in), which leaves a loaded machine (the whole suite in parallel) time to deliver SIGTERM.
-        let w = try world(trainer: """
-            echo '{"event": "start", "total_steps": 400, "steps_per_epoch": 100, "warmup_steps": 0}' >> "$HARROW_METRICS"
-            i=1
-            while [ $i -le 40 ]; do
-              t=$(awk "BEGIN { print 3 / ($i + 1) }")
-              if [ $i -le 5 ]; then v=$(awk "BEGIN { print 3 - 0.3 * $i }"); else v=$(awk "BEGIN { print 1.5 + 0.1 * ($i - 5) }"); fi
-              echo "{\\"step\\": $((i * 10)), \\"train/loss\\": $t}" >> "$HARROW_METRICS"
-              echo "{\\"step\\": $((i * 10)), \\"val/loss\\": $v}" >> "$HARROW_METRICS"
-              i=$((i + 1))
-              sleep 0.3
-            done
-            """)
-        let o = try await sweep(w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
+        let w = try world(
+            trainer: """
+                echo '{"event": "start", "total_steps": 400, "steps_per_epoch": 100, "warmup_steps": 0}' >> "$HARROW_METRICS"
+                i=1
+                while [ $i -le 40 ]; do
+                  t=$(awk "BEGIN { print 3 / ($i + 1) }")
+                  if [ $i -le 5 ]; then v=$(awk "BEGIN { print 3 - 0.3 * $i }"); else v=$(awk "BEGIN { print 1.5 + 0.1 * ($i - 5) }"); fi
+                  echo "{\\"step\\": $((i * 10)), \\"train/loss\\": $t}" >> "$HARROW_METRICS"
+                  echo "{\\"step\\": $((i * 10)), \\"val/loss\\": $v}" >> "$HARROW_METRICS"
+                  i=$((i + 1))
+                  sleep 0.3
+                done
+                """)
+        let o = try await sweep(
+            w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
         let run = try #require(o.runs.first)
         #expect(run.status == .stopped_early)
         #expect(o.exitCode == 0)  // stopped early counts as finished
@@ -242,14 +267,18 @@ import Sweep
         let d = try #require(try w.store.diagnosis(run: run.rowID))
         #expect(d.bestStep == 50)
         // Stopped early is finished: running the sweep again does not train it again.
-        let again = try await sweep(w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
+        let again = try await sweep(
+            w, "name: early\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\nearly_stop: {patience: 3, min_delta: 0.01}\n")
         #expect(again.alreadyFinished == 1 && again.runs.first?.attempt == 1 && again.runs.first?.status == .stopped_early)
     }
 
     @Test func evaluationRunsAfterTrainingAndIsStored() async throws {
-        let w = try world(trainer: "echo '{\"step\": 1, \"train/loss\": 1.0}' >> \"$HARROW_METRICS\"\nmkdir -p \"$HARROW_RUN_DIR/checkpoint\"\n")
+        let w = try world(
+            trainer: "echo '{\"step\": 1, \"train/loss\": 1.0}' >> \"$HARROW_METRICS\"\nmkdir -p \"$HARROW_RUN_DIR/checkpoint\"\n")
         let fixtures = #filePath.components(separatedBy: "/Tests/")[0] + "/Tests/EvaluationTests/Fixtures"
-        let o = try await sweep(w, """
+        let o = try await sweep(
+            w,
+            """
             name: with-eval
             parameters: {x: 1}
             trainer: {command: [./trainer.sh]}
@@ -313,10 +342,10 @@ import Sweep
         try FileManager.default.createDirectory(atPath: dir + "/outside", withIntermediateDirectories: true)
         // The trainer names a checkpoint two folders up, and an absolute one elsewhere; neither is taken.
         try """
-            #!/bin/sh
-            echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
-            echo '{"event": "done", "checkpoint": "\(dir)/outside", "best_checkpoint": "../../outside"}' >> "$HARROW_METRICS"
-            """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
+        #!/bin/sh
+        echo '{"step": 1, "train/loss": 1.0}' >> "$HARROW_METRICS"
+        echo '{"event": "done", "checkpoint": "\(dir)/outside", "best_checkpoint": "../../outside"}' >> "$HARROW_METRICS"
+        """.write(toFile: dir + "/trainer.sh", atomically: true, encoding: .utf8)
         chmod(dir + "/trainer.sh", 0o755)
         let store = try Store(path: dir + "/.harrow/harrow.db")
         let yaml = "name: paths\nparameters: {x: 1}\ntrainer: {command: [./trainer.sh]}\n"
@@ -324,8 +353,10 @@ import Sweep
         options.workingDirectory = dir
         options.handleSignals = false
         options.pollInterval = 0.05
-        let o = try await SweepRunner(store: store, plan: try Planner.plan(Experiment.parse(yaml: yaml, file: dir + "/exp.yaml")),
-                                      spec: yaml, options: options).run()
+        let o = try await SweepRunner(
+            store: store, plan: try Planner.plan(Experiment.parse(yaml: yaml, file: dir + "/exp.yaml")),
+            spec: yaml, options: options
+        ).run()
         let run = try #require(o.runs.first)
         #expect(run.bestCheckpoint == "../../outside" && run.checkpoint == dir + "/outside")
         let evaluation = RunEvaluation(workingDirectory: dir, toolDirectory: nil, scorer: nil)

@@ -23,7 +23,8 @@ import Sweep
     }
 
     @Test func scontrolRecordsGiveStateAndExitCode() {
-        let line = "JobId=52 ArrayJobId=51 ArrayTaskId=1 JobName=harrow-x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode "
+        let line =
+            "JobId=52 ArrayJobId=51 ArrayTaskId=1 JobName=harrow-x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode "
             + "Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 ExitCode=3:0 RunTime=00:00:02 TimeLimit=UNLIMITED"
         #expect(Slurm.parseJobRecord(line) == Slurm.JobRecord(state: "FAILED", exitCode: 3, signal: 0, reason: "NonZeroExitCode"))
         #expect(Slurm.parseJobRecord("slurm_load_jobs error: Invalid job id specified") == nil)
@@ -76,9 +77,10 @@ import Sweep
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let hostile = #"$(touch pwned); `id` 'q' "q" \ * ${HOME}"#
-        let script = Slurm.taskScript(argv: ["/bin/sh", "-c", "printf '%s' \"$1\" > \"$HARROW_RUN_DIR/arg\"; exit 4", "sh", hostile],
-                                      environment: ["HARROW_RUN_DIR": dir, "BAD NAME": "x"], workingDirectory: dir, runDir: dir,
-                                      stdout: dir + "/stdout.log", stderr: dir + "/stderr.log", runID: "r1")
+        let script = Slurm.taskScript(
+            argv: ["/bin/sh", "-c", "printf '%s' \"$1\" > \"$HARROW_RUN_DIR/arg\"; exit 4", "sh", hostile],
+            environment: ["HARROW_RUN_DIR": dir, "BAD NAME": "x"], workingDirectory: dir, runDir: dir,
+            stdout: dir + "/stdout.log", stderr: dir + "/stderr.log", runID: "r1")
         try script.write(toFile: dir + "/slurm-task.sh", atomically: true, encoding: .utf8)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -8,7 +8,7 @@ import Testing
             ["lr": "0.1", "epochs": "15"],
             ["lr": "0.003", "epochs": "60"],
             ["lr": "0.003", "epochs": "15"],
-            ["lr": "3e-05", "epochs": "15"],
+            ["lr": "3e-05", "epochs": "15"]
         ]
         let r = try #require(Ablation.read(trials))
         #expect(r.baseline == 2)
@@ -21,7 +21,7 @@ import Testing
 
     @Test func severalChangesAndMissingParametersReadToo() throws {
         let trials: [[String: String]] = [
-            ["a": "1", "b": "x"], ["a": "1", "b": "x"], ["a": "2", "b": "y"], ["a": "1"],
+            ["a": "1", "b": "x"], ["a": "1", "b": "x"], ["a": "2", "b": "y"], ["a": "1"]
         ]
         let r = try #require(Ablation.read(trials))
         #expect(r.baseline == 0)
@@ -37,8 +37,10 @@ import Testing
     @Test func oneChangeAtATimeIsRecognisedAndGridsAreNot() throws {
         let base = ["epochs": "15", "lr": "0.003", "lora_r": "8", "lora_alpha": "16", "mix_ratio": "0.3"]
         func with(_ changes: [String: String]) -> [String: String] { base.merging(changes) { $1 } }
-        let demo = [base, with(["epochs": "3"]), with(["epochs": "60"]), with(["lr": "3e-05"]), with(["lr": "0.1"]),
-                    with(["lora_alpha": "32"]), with(["lora_r": "32", "lora_alpha": "64"]), with(["mix_ratio": "0.0"]), with(["mix_ratio": "0.6"])]
+        let demo = [
+            base, with(["epochs": "3"]), with(["epochs": "60"]), with(["lr": "3e-05"]), with(["lr": "0.1"]),
+            with(["lora_alpha": "32"]), with(["lora_r": "32", "lora_alpha": "64"]), with(["mix_ratio": "0.0"]), with(["mix_ratio": "0.6"])
+        ]
         let r = try #require(Ablation.oneAtATime(demo))
         #expect(r.baseline == 0 && r.changes[6].count == 2)
         // A 2 × 2 grid has 4 trials where one change at a time would have 3.

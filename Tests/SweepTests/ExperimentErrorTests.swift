@@ -5,22 +5,22 @@ import Testing
 @Suite struct ExperimentErrorTests {
     @Test func reportsEveryProblemWithItsPosition() {
         let yaml = """
-        name: bad
-        methd: grid
-        parameters:
-          lr: {values: []}
-          epochs: {valeus: [1, 2]}
-          warmup_ratio: {distribution: unifrom, min: 0, max: 0.1}
-          lora_r: {values: [8, 16]}
-          lora_alpha: {expr: "2 * lora_rr"}
-          batch_size: {min: 10, max: 2}
-        exclude:
-          - {lora_rank: 8}
-        where: "lora_r >= = 3"
-        trainer:
-          command: [harrow-train, sft, --config, "{config}", "--x={param.nope}"]
-          timeout: soon
-        """
+            name: bad
+            methd: grid
+            parameters:
+              lr: {values: []}
+              epochs: {valeus: [1, 2]}
+              warmup_ratio: {distribution: unifrom, min: 0, max: 0.1}
+              lora_r: {values: [8, 16]}
+              lora_alpha: {expr: "2 * lora_rr"}
+              batch_size: {min: 10, max: 2}
+            exclude:
+              - {lora_rank: 8}
+            where: "lora_r >= = 3"
+            trainer:
+              command: [harrow-train, sft, --config, "{config}", "--x={param.nope}"]
+              timeout: soon
+            """
         let errors = diagnostics(yaml, file: "bad.yaml").filter { $0.severity == .error }
         let found = errors.map { "\($0.location.line):\($0.location.column) \($0.message)" }
         #expect(errors.count == 10, "\(found)")
@@ -61,16 +61,16 @@ import Testing
 
     @Test func wrongTypesAndBadDistributions() {
         let yaml = """
-        method: random
-        count: three
-        parameters:
-          a: {distribution: log_uniform_values, min: 0, max: 1}
-          b: {distribution: categorical_w_probabilities, values: [x, y], probabilities: [0.5, 0.6]}
-          c: {distribution: normal, sigma: -1}
-          d: {distribution: log_uniform, min: -9, max: -2}
-          e: {values: [{k: 1}]}
-          f: {distribution: int_uniform, min: 0.5, max: 3}
-        """
+            method: random
+            count: three
+            parameters:
+              a: {distribution: log_uniform_values, min: 0, max: 1}
+              b: {distribution: categorical_w_probabilities, values: [x, y], probabilities: [0.5, 0.6]}
+              c: {distribution: normal, sigma: -1}
+              d: {distribution: log_uniform, min: -9, max: -2}
+              e: {values: [{k: 1}]}
+              f: {distribution: int_uniform, min: 0.5, max: 3}
+            """
         let errors = diagnostics(yaml).filter { $0.severity == .error }
         let text = errors.map(\.description).joined(separator: "\n")
         #expect(text.contains("exp.yaml:2:8: error: `count` must be a whole number, found string 'three'"))
@@ -125,7 +125,10 @@ import Testing
         #expect(p.experiment.diagnosis == ["overfit_rise_percent": 5])
         let bad = diagnostics("parameters: {x: 1}\nearly_stop: {patience: 0}\ndiagnosis: {overfit_rise: 5}\n")
         #expect(bad.contains { $0.message.contains("`early_stop.patience` must be at least 1") })
-        #expect(bad.contains { $0.message.contains("unknown diagnosis threshold 'overfit_rise'") && $0.hint == "did you mean 'overfit_rise_percent'?" })
+        #expect(
+            bad.contains {
+                $0.message.contains("unknown diagnosis threshold 'overfit_rise'") && $0.hint == "did you mean 'overfit_rise_percent'?"
+            })
     }
 
     @Test func commandErrors() {

@@ -30,12 +30,16 @@ import Testing
         for lr in [1e-4, 3e-4, 1e-3, 3e-3] {
             for r in [4, 8, 16, 32] where !(lr == 3e-3 && r == 32) {
                 for dropout in [0.0, 0.15] {
-                    let params: [String: ParamValue] = ["lr": .double(lr), "lora_r": .int(r), "lora_dropout": .double(dropout), "epochs": .int(8)]
+                    let params: [String: ParamValue] = [
+                        "lr": .double(lr), "lora_r": .int(r), "lora_dropout": .double(dropout), "epochs": .int(8)
+                    ]
                     if lr == 3e-3 { out.append(.init(params: params, value: 2.5, verdict: "unstable")); continue }
                     let loss = 1 + abs(log10(lr / 1e-3)) * 0.3 + abs(log2(Double(r) / 8)) * 0.05
                     let best = lr == 1e-3 && r == 8 && dropout == 0
-                    out.append(.init(params: params, value: best ? loss - 0.01 : loss, verdict: best ? "overfitting" : "good_fit",
-                                     bestEpoch: best ? 2.4 : nil))
+                    out.append(
+                        .init(
+                            params: params, value: best ? loss - 0.01 : loss, verdict: best ? "overfitting" : "good_fit",
+                            bestEpoch: best ? 2.4 : nil))
                 }
             }
         }
@@ -44,7 +48,10 @@ import Testing
 
     @Test func dropsDivergedValuesFixesMinorOnesNarrowsAndFollowsTheBestRunsVerdict() throws {
         let e = try experiment()
-        let effects = [NextNight.Effect(parameter: "lr", share: 0.8), .init(parameter: "lora_r", share: 0.1), .init(parameter: "lora_dropout", share: 0.001)]
+        let effects = [
+            NextNight.Effect(parameter: "lr", share: 0.8), .init(parameter: "lora_r", share: 0.1),
+            .init(parameter: "lora_dropout", share: 0.001)
+        ]
         let p = NextNight.propose(e, outcomes: outcomes(), effects: effects, sweep: "night")
         let byName = Dictionary(uniqueKeysWithValues: p.changes.map { ($0.parameter, $0) })
         // 3e-3 diverged every time; 1e-3 is then the top of what is left but not of what was tried: no step beyond.
@@ -56,13 +63,19 @@ import Testing
         #expect(byName["lora_dropout"]?.reasons == ["explained 0% of val/loss's variance (under 5%): fixed at the best run's 0.0"])
         // Over-fitted with its best step at epoch 2.4 of 8: two and three epochs.
         #expect(byName["epochs"]?.spec == "{values: [2, 3]}")
-        #expect(p.summary == ["The night after sweep 'night': 30 runs, 30 with val/loss.",
-                             "Its best run: val/loss 0.99 at lora_dropout 0.0, lora_r 8, lr 0.001 (overfitting)."])
+        #expect(
+            p.summary == [
+                "The night after sweep 'night': 30 runs, 30 with val/loss.",
+                "Its best run: val/loss 0.99 at lora_dropout 0.0, lora_r 8, lr 0.001 (overfitting)."
+            ])
     }
 
     @Test func theWrittenFileKeepsEverythingElseAndPlansSmaller() throws {
         let e = try experiment()
-        let effects = [NextNight.Effect(parameter: "lr", share: 0.8), .init(parameter: "lora_r", share: 0.1), .init(parameter: "lora_dropout", share: 0.001)]
+        let effects = [
+            NextNight.Effect(parameter: "lr", share: 0.8), .init(parameter: "lora_r", share: 0.1),
+            .init(parameter: "lora_dropout", share: 0.001)
+        ]
         let p = NextNight.propose(e, outcomes: outcomes(), effects: effects, sweep: "night")
         let text = NextNight.render(original: Self.yaml, experiment: e, proposal: p, name: "night-2")
         let next = try Experiment.parse(yaml: text, file: "next.yaml")
@@ -78,7 +91,10 @@ import Testing
         #expect(text.contains("trainer: {timeout: 30m}"))
         #expect(text.contains("  # next: 0.003 dropped: all 6 of its runs went wrong (6 unstable)\n"))
         #expect(!text.contains("values: [0.0, 0.15]"), "the old multi-line lora_dropout entry is replaced whole")
-        #expect(text.contains("  # next: the best run over-fitted: its val loss was lowest at epoch 2.4 of 8, so 2 and 3 epochs are tried\n  epochs: {values: [2, 3]}"))
+        #expect(
+            text.contains(
+                "  # next: the best run over-fitted: its val loss was lowest at epoch 2.4 of 8, so 2 and 3 epochs are tried\n  epochs: {values: [2, 3]}"
+            ))
     }
 
     @Test func aBestValueAtTheEdgeOfWhatWasTriedIsExtendedOneStep() throws {
@@ -110,11 +126,16 @@ import Testing
         let p = NextNight.propose(e, outcomes: outcomes, effects: [.init(parameter: "mix_ratio", share: 0.001)], sweep: "night")
         let mix = try #require(p.changes.first { $0.parameter == "mix_ratio" })
         #expect(mix.spec == nil)
-        #expect(mix.reasons == ["kept as searched: mix_ratio trades val/loss against forgetting, which val/loss does not measure "
-                                + "(sweep on `forgetting`, or compare its values with `harrow compare`)"])
+        #expect(
+            mix.reasons == [
+                "kept as searched: mix_ratio trades val/loss against forgetting, which val/loss does not measure "
+                    + "(sweep on `forgetting`, or compare its values with `harrow compare`)"
+            ])
         let written = NextNight.render(original: text, experiment: e, proposal: p, name: "night-2")
-        #expect(written.contains("  # next: kept as searched: mix_ratio trades val/loss against forgetting, which val/loss does not measure "
-                                 + "(sweep on `forgetting`, or compare its values with `harrow compare`)\n  mix_ratio:\n    values: [0.0, 0.15]\n"))
+        #expect(
+            written.contains(
+                "  # next: kept as searched: mix_ratio trades val/loss against forgetting, which val/loss does not measure "
+                    + "(sweep on `forgetting`, or compare its values with `harrow compare`)\n  mix_ratio:\n    values: [0.0, 0.15]\n"))
     }
 
     @Test func noMeasuredRunKeepsTheSearch() throws {
@@ -129,18 +150,27 @@ import Testing
 
     /// The shipped scaling experiment: the data axis is kept (noted), seeds are repeats and stay untouched.
     @Test func aScalingAxisAndSeedRepeatsAreKept() throws {
-        let text = try String(contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/experiments/scaling.yaml", encoding: .utf8)
+        let text = try String(
+            contentsOfFile: #filePath.components(separatedBy: "/Tests/")[0] + "/experiments/scaling.yaml", encoding: .utf8)
         let e = try experiment(text)
         var outcomes: [NextNight.Outcome] = []
         for n in [12, 24, 48, 95] {
             for seed in [1, 2, 3] {
-                outcomes.append(.init(params: ["max_samples": .int(n), "seed": .int(seed)], value: 3 / pow(Double(n), 0.5) + Double(seed) / 100,
-                                      verdict: "good_fit"))
+                outcomes.append(
+                    .init(
+                        params: ["max_samples": .int(n), "seed": .int(seed)], value: 3 / pow(Double(n), 0.5) + Double(seed) / 100,
+                        verdict: "good_fit"))
             }
         }
         let p = NextNight.propose(e, outcomes: outcomes, effects: [.init(parameter: "seed", share: 0.001)], sweep: "scaling")
-        #expect(p.changes == [NextNight.Change(parameter: "max_samples", spec: nil, reasons: [
-            "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"])])
+        #expect(
+            p.changes == [
+                NextNight.Change(
+                    parameter: "max_samples", spec: nil,
+                    reasons: [
+                        "kept as searched: a data-scaling axis (the report's scaling panel says what more records buy)"
+                    ])
+            ])
         let written = NextNight.render(original: text, experiment: e, proposal: p, name: "scaling-next")
         #expect(try Planner.plan(try Experiment.parse(yaml: written, file: "next.yaml")).trials.count == 12)
     }

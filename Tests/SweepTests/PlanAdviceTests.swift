@@ -27,11 +27,15 @@ import Testing
     @Test func epochsAgainstDataSize() throws {
         // 100 records → 15 epochs; 60 is 4× that (over 2×).
         let sixty = try advice("dataset: data.jsonl\nepochs: 60", records: 100)
-        #expect(sixty.map(\.message) == ["epochs 60 for 100 training records is 4× the ~15 the rule gives: expect over-fitting (keep the best checkpoint, or train fewer epochs)"])
+        #expect(
+            sixty.map(\.message) == [
+                "epochs 60 for 100 training records is 4× the ~15 the rule gives: expect over-fitting (keep the best checkpoint, or train fewer epochs)"
+            ])
         #expect(sixty.first?.values == [.init(name: "epochs", value: .int(60)), .init(name: "records", value: .int(100))])
         #expect(try advice("dataset: data.jsonl\nepochs: 15", records: 100).isEmpty)
         // 100 records, 5 epochs: a third of 15, under 0.5×.
-        #expect(try advice("dataset: data.jsonl\nepochs: 5", records: 100).map(\.message)
+        #expect(
+            try advice("dataset: data.jsonl\nepochs: 5", records: 100).map(\.message)
                 == ["epochs 5 for 100 training records is 0.33× the ~15 the rule gives: expect it to end under-trained"])
         // 50k records → 3 − log10(5) ≈ 2.3 epochs; 3 is 1.3× that.
         #expect(try advice("dataset: data.jsonl\nepochs: 3", records: 50_000).isEmpty)
@@ -44,7 +48,10 @@ import Testing
         // 10k records → 3 epochs, fine; cut to 100 by max_samples → 15, and 3 is 0.2× that.
         #expect(try advice("dataset: data.jsonl\nepochs: 3", records: 10_000).isEmpty)
         let cut = try advice("dataset: data.jsonl\nepochs: 3\nmax_samples: 100", records: 10_000)
-        #expect(cut.map(\.message) == ["epochs 3 for 100 training records (max_samples 100) is 0.2× the ~15 the rule gives: expect it to end under-trained"])
+        #expect(
+            cut.map(\.message) == [
+                "epochs 3 for 100 training records (max_samples 100) is 0.2× the ~15 the rule gives: expect it to end under-trained"
+            ])
         // A dataset the caller could not count (missing; a profile's dataset name): no data-size rule.
         #expect(try advice("dataset: alpaca_en_demo\nepochs: 60").isEmpty)
         #expect(try advice("epochs: 60", records: 100).isEmpty)
@@ -55,20 +62,33 @@ import Testing
         #expect(try advice("epochs: 15\nwarmup_ratio: 0.15").isEmpty)
         // 3 epochs → 0.03 expected: 0.15 is 5×, over 4×.
         let long = try advice("epochs: 3\nwarmup_ratio: 0.15")
-        #expect(long.map(\.message) == ["warmup_ratio 0.15 with 3 epochs is 5× the ~0.03 the rule gives: much of the run passes at a reduced learning rate"])
+        #expect(
+            long.map(\.message) == [
+                "warmup_ratio 0.15 with 3 epochs is 5× the ~0.03 the rule gives: much of the run passes at a reduced learning rate"
+            ])
         #expect(long.first?.rule.statement.contains("raise it if loss will not start falling") == true)
         // 60 epochs → 0.6 by the rate, capped at 0.1: 0.15 is 1.5× of it; 0.02 is 0.2×, under 0.25×.
         #expect(try advice("epochs: 60\nwarmup_ratio: 0.15").isEmpty)
-        #expect(try advice("epochs: 60\nwarmup_ratio: 0.02").map(\.message) == ["warmup_ratio 0.02 with 60 epochs is 0.2× the ~0.1 the rule gives"])
+        #expect(
+            try advice("epochs: 60\nwarmup_ratio: 0.02").map(\.message) == [
+                "warmup_ratio 0.02 with 60 epochs is 0.2× the ~0.1 the rule gives"
+            ])
         // 10 epochs → 0.1 expected: 0.02 is 0.2×, under 0.25×; no warmup at all is named as such.
-        #expect(try advice("epochs: 10\nwarmup_ratio: 0.02").map(\.message) == ["warmup_ratio 0.02 with 10 epochs is 0.2× the ~0.1 the rule gives"])
-        #expect(try advice("epochs: 15\nwarmup_ratio: 0.0").map(\.message) == ["warmup_ratio 0.0 with 15 epochs: no warmup, where the rule gives ~0.1"])
+        #expect(
+            try advice("epochs: 10\nwarmup_ratio: 0.02").map(\.message) == [
+                "warmup_ratio 0.02 with 10 epochs is 0.2× the ~0.1 the rule gives"
+            ])
+        #expect(
+            try advice("epochs: 15\nwarmup_ratio: 0.0").map(\.message) == [
+                "warmup_ratio 0.0 with 15 epochs: no warmup, where the rule gives ~0.1"
+            ])
         // Without epochs there is nothing to compare with.
         #expect(try advice("warmup_ratio: 0.5").isEmpty)
     }
 
     @Test func mixRatio() throws {
-        #expect(try advice("mix_ratio: 0.6").map(\.message)
+        #expect(
+            try advice("mix_ratio: 0.6").map(\.message)
                 == ["mix_ratio 0.6: 60% of the training set is general data, above 15–30%: the domain gets fewer of the steps"])
         #expect(try advice("mix_ratio: 0.3").isEmpty)
         #expect(try advice("mix_ratio: 0.15").isEmpty)
@@ -82,14 +102,16 @@ import Testing
     @Test func loraScale() throws {
         #expect(try advice("lora_alpha: 16\nlora_r: 8").isEmpty)  // 2
         #expect(try advice("lora_alpha: 32\nlora_r: 8").isEmpty)  // 4, on the bound
-        #expect(try advice("lora_alpha: 64\nlora_r: 8").map(\.message)
+        #expect(
+            try advice("lora_alpha: 64\nlora_r: 8").map(\.message)
                 == ["lora_alpha 64 / lora_r 8 scales the update by 8, above 4: large steps can destabilise training (lower lora_alpha)"])
         #expect(rules(try advice("lora_alpha: 2\nlora_r: 8")) == ["lora_alpha"])  // 0.25
         #expect(try advice("lora_alpha: 64\nlora_r: 8\nfull_finetune: true").isEmpty)  // no adapter, no scale
     }
 
     @Test func learningRate() throws {
-        #expect(try advice("lr: 0.1").map(\.message)
+        #expect(
+            try advice("lr: 0.1").map(\.message)
                 == ["lr 0.1 is far above LoRA's usual 1e-5 … 1e-3: expect unstable or diverging loss (lower it about 10×)"])
         #expect(try advice("lr: 3.0e-5").isEmpty)
         #expect(try advice("lr: 3.0e-3").isEmpty)  // above the usual range, but not far: the warning starts past 5e-3

@@ -4,16 +4,17 @@ import Testing
 
 @Suite struct PlannerTests {
     @Test func gridCountIsProductMinusExclusionsAndFilters() throws {
-        let p = try plan("""
-        parameters:
-          epochs: {values: [1, 2, 3]}
-          lr: {values: [1.0e-4, 3.0e-4]}
-          base_model: [base, chat]
-        exclude:
-          - {epochs: 3, lr: 1.0e-4}
-          - {base_model: base, epochs: [1, 2]}
-        where: "lr > 1.0e-4 or epochs > 1"
-        """)
+        let p = try plan(
+            """
+            parameters:
+              epochs: {values: [1, 2, 3]}
+              lr: {values: [1.0e-4, 3.0e-4]}
+              base_model: [base, chat]
+            exclude:
+              - {epochs: 3, lr: 1.0e-4}
+              - {base_model: base, epochs: [1, 2]}
+            where: "lr > 1.0e-4 or epochs > 1"
+            """)
         #expect(p.candidates == 12)
         #expect(p.excluded == 2 + 4)
         // Of the 6 left, where drops chat/epochs 1/lr 1e-4.
@@ -24,11 +25,12 @@ import Testing
     }
 
     @Test func tiedAndFreeAlphaShareAnAxisAndDuplicatesCollapse() throws {
-        let p = try plan("""
-        parameters:
-          lora_r: {values: [4, 8, 16]}
-          lora_alpha: {values: [{expr: "2 * lora_r"}, 16]}
-        """)
+        let p = try plan(
+            """
+            parameters:
+              lora_r: {values: [4, 8, 16]}
+              lora_alpha: {values: [{expr: "2 * lora_r"}, 16]}
+            """)
         // r=8 tied gives alpha 16, the same trial as the free variant.
         #expect(p.candidates == 6 && p.duplicates == 1 && p.trials.count == 5)
         let pairs = p.trials.map { [$0.int("lora_r")!, $0.int("lora_alpha")!] }
@@ -36,13 +38,14 @@ import Testing
     }
 
     @Test func derivedParametersChainInDependencyOrder() throws {
-        let p = try plan("""
-        parameters:
-          a_scale: {expr: "lora_alpha / lora_r"}
-          lora_alpha: {expr: "lora_r * mult"}
-          lora_r: {values: [8, 16]}
-          mult: {values: [1, 2]}
-        """)
+        let p = try plan(
+            """
+            parameters:
+              a_scale: {expr: "lora_alpha / lora_r"}
+              lora_alpha: {expr: "lora_r * mult"}
+              lora_r: {values: [8, 16]}
+              mult: {values: [1, 2]}
+            """)
         #expect(p.trials.count == 4)
         for t in p.trials {
             #expect(t.int("lora_alpha") == t.int("lora_r")! * t.int("mult")!)
@@ -73,21 +76,25 @@ import Testing
         // SHA-256 of the canonical JSON written by hand (keys sorted, no spaces, integral floats as integers):
         //   printf '%s' '{"command":["harrow-train","sft","--config","{config}","--run-dir","{run_dir}"],"params":{"epochs":3,"lr":0.001}}' | sha256sum
         // and the same with "lr":0.002.
-        #expect(a.trials.map(\.key) == ["30800ab796a3b5cb8b7b3348f0a6409d4dcf29dde7147ac6c723e5fb0092bb4b",
-                                         "a9c391e60cfa5fc047968a2caaca61506a22f1e1989e275243066bc162e2f214"])
+        #expect(
+            a.trials.map(\.key) == [
+                "30800ab796a3b5cb8b7b3348f0a6409d4dcf29dde7147ac6c723e5fb0092bb4b",
+                "a9c391e60cfa5fc047968a2caaca61506a22f1e1989e275243066bc162e2f214"
+            ])
     }
 
     @Test func randomRespectsConstraintsAndCount() throws {
-        let p = try plan("""
-        method: random
-        count: 30
-        seed: 3
-        parameters:
-          lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-2}
-          lora_r: {values: [4, 8, 16, 32]}
-          lora_alpha: {expr: "2 * lora_r"}
-        where: "lr < 1.0e-3 or lora_r <= 8"
-        """)
+        let p = try plan(
+            """
+            method: random
+            count: 30
+            seed: 3
+            parameters:
+              lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-2}
+              lora_r: {values: [4, 8, 16, 32]}
+              lora_alpha: {expr: "2 * lora_r"}
+            where: "lr < 1.0e-3 or lora_r <= 8"
+            """)
         #expect(p.trials.count == 30)
         #expect(p.filtered > 0)
         #expect(p.trials.allSatisfy { $0.double("lr")! < 1e-3 || $0.int("lora_r")! <= 8 })
@@ -123,9 +130,11 @@ import Testing
         draws.sort()
         #expect(abs(draws[n / 2] / 1e-4 - 1) < 0.06)
         let weighted = Distribution.weightedCategorical([.string("a"), .string("b")], probabilities: [0.8, 0.2])
-        let share = Double((0..<n).filter { _ in
-            if case .value(.string("a")) = weighted.sample(&rng) { true } else { false }
-        }.count) / Double(n)
+        let share =
+            Double(
+                (0..<n).filter { _ in
+                    if case .value(.string("a")) = weighted.sample(&rng) { true } else { false }
+                }.count) / Double(n)
         #expect(abs(share - 0.8) < 0.015)
     }
 
@@ -136,7 +145,8 @@ import Testing
     }
 
     @Test func parametersJSONIsFlatAndTyped() throws {
-        let p = try plan("parameters:\n  lora:\n    parameters:\n      r: 8\n      targets: [[q_proj, v_proj]]\n  name: \"run 1\"\n  full: false\n")
+        let p = try plan(
+            "parameters:\n  lora:\n    parameters:\n      r: 8\n      targets: [[q_proj, v_proj]]\n  name: \"run 1\"\n  full: false\n")
         #expect(p.trials[0].parametersJSON == #"{"full": false, "lora.r": 8, "lora.targets": ["q_proj", "v_proj"], "name": "run 1"}"#)
     }
 

@@ -56,7 +56,9 @@ struct GaussianProcessTests {
         let fit = try #require(NormalizedGP(x, y))
         #expect(abs(fit.gp.lengthScale - 0.18975224373390767) < 1e-5)
         #expect(abs(fit.gp.logMarginalLikelihood - -8.229313471320475) < 1e-8)
-        for (point, mean, std) in [([0.45, 0.55], -1.2699510444782915, 0.43315721957512904), ([0.0, 1.0], -0.06724196171720169, 0.9931462374962555)] {
+        for (point, mean, std) in [
+            ([0.45, 0.55], -1.2699510444782915, 0.43315721957512904), ([0.0, 1.0], -0.06724196171720169, 0.9931462374962555)
+        ] {
             let p = fit.gp.predict(point)
             #expect(abs(p.mean - mean) < 1e-5, "mean at \(point)")
             #expect(abs(p.std - std) < 1e-5, "std at \(point)")
@@ -79,19 +81,20 @@ struct GaussianProcessTests {
 
 struct SearchSpaceTests {
     func experiment(_ method: String = "bayes", _ extra: String = "") throws -> Experiment {
-        try Experiment.parse(yaml: """
-            method: \(method)
-            metric: {name: val/loss, goal: minimize}
-            count: 30
-            parameters:
-              base_model: {values: [base, chat, instruct]}
-              lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-2}
-              lora_r: {distribution: int_uniform, min: 4, max: 8}
-              warmup_ratio: {distribution: uniform, min: 0.0, max: 0.2}
-              lora_alpha: {expr: "2 * lora_r"}
-              seed: {value: 1}
-            \(extra)
-            """, file: "exp.yaml")
+        try Experiment.parse(
+            yaml: """
+                method: \(method)
+                metric: {name: val/loss, goal: minimize}
+                count: 30
+                parameters:
+                  base_model: {values: [base, chat, instruct]}
+                  lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0e-2}
+                  lora_r: {distribution: int_uniform, min: 4, max: 8}
+                  warmup_ratio: {distribution: uniform, min: 0.0, max: 0.2}
+                  lora_alpha: {expr: "2 * lora_r"}
+                  seed: {value: 1}
+                \(extra)
+                """, file: "exp.yaml")
     }
 
     /// params.py: categorical cdf(i) = (i + 1)/n (scipy randint); int_uniform cdf(x) = (x − min + 1)/(max − min + 1).
@@ -152,12 +155,13 @@ struct SearchSpaceTests {
     }
 
     @Test func theGPMovesTowardsTheBestRegion() throws {
-        let e = try Experiment.parse(yaml: """
-            method: bayes
-            metric: {name: loss, goal: maximize}
-            parameters:
-              x: {distribution: uniform, min: 0.0, max: 1.0}
-            """, file: "exp.yaml")
+        let e = try Experiment.parse(
+            yaml: """
+                method: bayes
+                metric: {name: loss, goal: maximize}
+                parameters:
+                  x: {distribution: uniform, min: 0.0, max: 1.0}
+                """, file: "exp.yaml")
         var observations: [Observation] = []
         for x in [0.05, 0.35, 0.5, 0.95] {
             let t = try #require(try SearchSpace(e).trial(at: [x]))
@@ -181,7 +185,7 @@ struct SearchSpaceTests {
             Observation(trial: try t(0.1), state: .finished, best: 0.9, worst: 1.4),
             Observation(trial: try t(0.5), state: .finished, best: 0.7, worst: 2.5),
             Observation(trial: try t(0.7), state: .failed),
-            Observation(trial: try t(0.9), state: .pending),
+            Observation(trial: try t(0.9), state: .pending)
         ]
         let p = try #require(try Search.propose(e, number: 5, observations: observations))
         #expect(p.explanation.finished == 2 && p.explanation.failed == 1 && p.explanation.running == 1)
@@ -195,19 +199,25 @@ struct SearchSpaceTests {
         let e = try experiment()
         let s = SearchSpace(e)
         func t(_ x: Double) throws -> Trial { try #require(try s.trial(at: [x, x, x, x])) }
-        let none = [Observation(trial: try t(0.1), state: .finished), Observation(trial: try t(0.3), state: .finished),
-                    Observation(trial: try t(0.6), state: .failed)]
+        let none = [
+            Observation(trial: try t(0.1), state: .finished), Observation(trial: try t(0.3), state: .finished),
+            Observation(trial: try t(0.6), state: .failed)
+        ]
         let p = try #require(try Search.propose(e, number: 4, observations: none))
         #expect(p.explanation.incumbent == nil && p.explanation.basis == "random")
         #expect(p.explanation.finished == 0 && p.explanation.unmeasured == 2 && p.explanation.failed == 1)
         #expect(!p.explanation.summary.contains("best so far") && p.explanation.summary.contains("2 without the metric"))
         // Beside measured runs, the unmeasured ones still stay out of the model.
-        let mixed = none + [Observation(trial: try t(0.8), state: .finished, best: 0.7, worst: 1.0),
-                            Observation(trial: try t(0.9), state: .finished, best: 0.5, worst: 0.9)]
+        let mixed =
+            none + [
+                Observation(trial: try t(0.8), state: .finished, best: 0.7, worst: 1.0),
+                Observation(trial: try t(0.9), state: .finished, best: 0.5, worst: 0.9)
+            ]
         let q = try #require(try Search.propose(e, number: 6, observations: mixed))
         #expect(q.explanation.finished == 2 && q.explanation.unmeasured == 2 && q.explanation.incumbent == 0.5)
         // An explanation stored before the count existed still reads.
-        #expect(Explanation(json: #"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#) != nil)
+        #expect(
+            Explanation(json: #"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#) != nil)
     }
 
     @Test func tpeSamplesAtRandomUntilTenResultsThenUsesItsDensities() throws {
@@ -231,26 +241,40 @@ struct SearchSpaceTests {
 struct ExplanationTests {
     @Test func storedExplanationsReadAndWriteBackUnchanged() {
         let stored: [(json: String, summary: String)] = [
-            (#"{"basis":"gp","candidates":1000,"expected_improvement":0.08331565468092297,"failed":0,"finished":2,"#
-                + #""improvement_probability":0.15865577666925912,"incumbent":1.205764317234612,"length_scale":0.042852126867040166,"#
-                + #""method":"bayes","number":3,"predicted":2.5224670959993376,"predicted_std":1.3167043065824633,"running":0}"#,
-             "bayes #3: expected improvement 0.08332 at predicted 2.522 ± 1.317 (best so far 1.206; 2 finished; 1000 candidates)"),
-            (#"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#,
-             "bayes #4: expected improvement ? (3 finished; 1000 candidates)"),
-            (#"{"basis":"random (bad fit)","candidates":1000,"expected_improvement":0.5,"failed":0,"finished":3,"#
-                + #""improvement_probability":0.25,"incumbent":"inf","length_scale":100000,"method":"bayes","number":4,"predicted":"nan","#
-                + #""predicted_std":0.1,"running":2,"unmeasured":1}"#,
-             "bayes #4: random (bad fit) (best so far inf; 3 finished, 2 running, 1 without the metric; 1000 candidates)"),
-            (#"{"basis":"random","candidates":0,"failed":0,"finished":1,"method":"bayes","number":2,"running":0}"#,
-             "bayes #2: random draw (fewer than 2 results) (1 finished)"),
-            (#"{"bad":9,"basis":"tpe","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"log_density_ratio":-0.25,"#
-                + #""method":"tpe","number":12,"running":0}"#,
-             "tpe #12: log l/g -0.25 (good 1, bad 9) (best so far 0.5; 10 finished, 1 failed; 24 candidates)"),
-            (#"{"bad":9,"basis":"random","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"method":"tpe","number":12,"#
-                + #""running":0}"#,
-             "tpe #12: random draw (fewer than 10 results) (best so far 0.5; 10 finished, 1 failed)"),
-            (#"{"basis":"random draw","candidates":0,"failed":0,"finished":3,"method":"random","number":4,"running":1}"#,
-             "random #4: random draw (3 finished, 1 running)"),
+            (
+                #"{"basis":"gp","candidates":1000,"expected_improvement":0.08331565468092297,"failed":0,"finished":2,"#
+                    + #""improvement_probability":0.15865577666925912,"incumbent":1.205764317234612,"length_scale":0.042852126867040166,"#
+                    + #""method":"bayes","number":3,"predicted":2.5224670959993376,"predicted_std":1.3167043065824633,"running":0}"#,
+                "bayes #3: expected improvement 0.08332 at predicted 2.522 ± 1.317 (best so far 1.206; 2 finished; 1000 candidates)"
+            ),
+            (
+                #"{"basis":"gp","candidates":1000,"failed":0,"finished":3,"method":"bayes","number":4,"running":0}"#,
+                "bayes #4: expected improvement ? (3 finished; 1000 candidates)"
+            ),
+            (
+                #"{"basis":"random (bad fit)","candidates":1000,"expected_improvement":0.5,"failed":0,"finished":3,"#
+                    + #""improvement_probability":0.25,"incumbent":"inf","length_scale":100000,"method":"bayes","number":4,"predicted":"nan","#
+                    + #""predicted_std":0.1,"running":2,"unmeasured":1}"#,
+                "bayes #4: random (bad fit) (best so far inf; 3 finished, 2 running, 1 without the metric; 1000 candidates)"
+            ),
+            (
+                #"{"basis":"random","candidates":0,"failed":0,"finished":1,"method":"bayes","number":2,"running":0}"#,
+                "bayes #2: random draw (fewer than 2 results) (1 finished)"
+            ),
+            (
+                #"{"bad":9,"basis":"tpe","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"log_density_ratio":-0.25,"#
+                    + #""method":"tpe","number":12,"running":0}"#,
+                "tpe #12: log l/g -0.25 (good 1, bad 9) (best so far 0.5; 10 finished, 1 failed; 24 candidates)"
+            ),
+            (
+                #"{"bad":9,"basis":"random","candidates":24,"failed":1,"finished":10,"good":1,"incumbent":0.5,"method":"tpe","number":12,"#
+                    + #""running":0}"#,
+                "tpe #12: random draw (fewer than 10 results) (best so far 0.5; 10 finished, 1 failed)"
+            ),
+            (
+                #"{"basis":"random draw","candidates":0,"failed":0,"finished":3,"method":"random","number":4,"running":1}"#,
+                "random #4: random draw (3 finished, 1 running)"
+            )
         ]
         for (json, summary) in stored {
             let e = Explanation(json: json)
@@ -287,7 +311,9 @@ struct TPETests {
         let w = TPESampler.weights(30)
         #expect(w.count == 30)
         // numpy.linspace(1/30, 1, 5) then 25 ones.
-        for (a, b) in zip(w.prefix(5), [1.0 / 30, 0.275, 0.516_666_666_666_666_7, 0.758_333_333_333_333_3, 1]) { #expect(abs(a - b) < 1e-12) }
+        for (a, b) in zip(w.prefix(5), [1.0 / 30, 0.275, 0.516_666_666_666_666_7, 0.758_333_333_333_333_3, 1]) {
+            #expect(abs(a - b) < 1e-12)
+        }
         #expect(w.suffix(25).allSatisfy { $0 == 1 })
     }
 
@@ -368,17 +394,18 @@ struct StoredTrialTests {
     /// A resumed adaptive sweep rebuilds its trials from the stored parameters: every float must come back exactly,
     /// or the trial's key (and the trainer's value) would change.
     @Test func trialsRoundTripThroughTheirStoredJSON() throws {
-        let e = try Experiment.parse(yaml: """
-            method: random
-            count: 300
-            seed: 5
-            parameters:
-              lr: {distribution: log_uniform_values, min: 1.0e-6, max: 1.0e-2}
-              w: {distribution: uniform, min: 0.0, max: 0.3}
-              r: {distribution: int_uniform, min: 1, max: 64}
-              m: {values: [base, chat]}
-              targets: {value: [q_proj, 0.1234567890123456789]}
-            """, file: "exp.yaml")
+        let e = try Experiment.parse(
+            yaml: """
+                method: random
+                count: 300
+                seed: 5
+                parameters:
+                  lr: {distribution: log_uniform_values, min: 1.0e-6, max: 1.0e-2}
+                  w: {distribution: uniform, min: 0.0, max: 0.3}
+                  r: {distribution: int_uniform, min: 1, max: 64}
+                  m: {values: [base, chat]}
+                  targets: {value: [q_proj, 0.1234567890123456789]}
+                """, file: "exp.yaml")
         let trials = try Planner.plan(e).trials
         #expect(trials.count == 300)
         for trial in trials {

@@ -11,9 +11,11 @@ import Testing
     static func estimate(weights: Int, optimizer: Int, gradients: Int, activations: Int, cuda: Bool = true) -> MemoryEstimate.Estimate {
         let allocated = weights + optimizer + max(activations, gradients)
         let context = cuda ? 512 << 20 : 0, slack = cuda ? allocated / 10 : 0
-        let terms = [("weights", weights), ("lora_params", 0), ("gradients", gradients), ("optimizer_states", optimizer),
-                     ("optimizer_step", 0), ("activations", activations), ("logits", 0), ("cuda_context", context),
-                     ("allocator_slack", slack)].map { MemoryEstimate.Term(name: $0.0, bytes: $0.1, formula: "") }
+        let terms = [
+            ("weights", weights), ("lora_params", 0), ("gradients", gradients), ("optimizer_states", optimizer),
+            ("optimizer_step", 0), ("activations", activations), ("logits", 0), ("cuda_context", context),
+            ("allocator_slack", slack)
+        ].map { MemoryEstimate.Term(name: $0.0, bytes: $0.1, formula: "") }
         return MemoryEstimate.Estimate(terms: terms, total: allocated + context + slack, assumptions: [])
     }
 

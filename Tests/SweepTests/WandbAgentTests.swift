@@ -6,25 +6,25 @@ import Testing
 @Suite struct WandbAgentTests {
     /// wandb/sweeps@b1dfc5f `examples/nested-params/sweep-nested-cli.yaml`, as published.
     static let nestedExample = """
-    description: sweep examples with nested parameters using cli
-    program: train-nested-cli.py
-    project: sweeps-examples
-    method: grid
-    metric:
-      name: loss
-      goal: minimize
-    parameters:
-      batch_size:
-        values: [32, 64]
-      optimizer:
+        description: sweep examples with nested parameters using cli
+        program: train-nested-cli.py
+        project: sweeps-examples
+        method: grid
+        metric:
+          name: loss
+          goal: minimize
         parameters:
-          lr:
-            values: [0.001, 0.0001]
-          nadam:
+          batch_size:
+            values: [32, 64]
+          optimizer:
             parameters:
-              beta:
-                values: [0.9, 0.95]
-    """
+              lr:
+                values: [0.001, 0.0001]
+              nadam:
+                parameters:
+                  beta:
+                    values: [0.9, 0.95]
+        """
 
     @Test func nestedExampleGetsDictsAsWandbPassesThem() throws {
         let p = try plan(Self.nestedExample)
@@ -33,25 +33,30 @@ import Testing
         let t = p.trials[0]
         let paths = p.experiment.parameterPaths
         #expect(paths["optimizer.nadam.beta"] == ["optimizer", "nadam", "beta"])
-        let x = CommandTemplate.expand(p.experiment.trainer.command, trial: t, program: p.experiment.program, configPath: "", runDir: "/r",
-                                       paths: paths)
+        let x = CommandTemplate.expand(
+            p.experiment.trainer.command, trial: t, program: p.experiment.program, configPath: "", runDir: "/r",
+            paths: paths)
         // W&B's agent: `--optimizer={'lr': 0.001, 'nadam': {'beta': 0.9}}` (str() of the dict), which the example's
         // argparse takes as a string and `wandb.config` replaces with the dict from the config file.
-        #expect(x.argv == ["/usr/bin/env", "python", "train-nested-cli.py", "--batch_size=32", "--optimizer={'lr': 0.001, 'nadam': {'beta': 0.9}}"])
+        #expect(
+            x.argv == [
+                "/usr/bin/env", "python", "train-nested-cli.py", "--batch_size=32", "--optimizer={'lr': 0.001, 'nadam': {'beta': 0.9}}"
+            ])
         let json = CommandTemplate.expand(["${args_json}"], trial: t, program: nil, configPath: "", runDir: "", paths: paths).argv
         #expect(json == [#"{"batch_size": 32, "optimizer": {"lr": 0.001, "nadam": {"beta": 0.9}}}"#])
-        #expect(WandbAgent.configYAML(WandbAgent.config(t, paths: paths)) == """
-        wandb_version: 1
+        #expect(
+            WandbAgent.configYAML(WandbAgent.config(t, paths: paths)) == """
+                wandb_version: 1
 
-        batch_size:
-          value: 32
-        optimizer:
-          value:
-            lr: 0.001
-            nadam:
-              beta: 0.9
+                batch_size:
+                  value: 32
+                optimizer:
+                  value:
+                    lr: 0.001
+                    nadam:
+                      beta: 0.9
 
-        """)
+                """)
     }
 
     @Test func configFileValuesReadBackWithTheirTypesUnderYaml11() {
@@ -76,25 +81,27 @@ import Testing
     }
 
     @Test func harrowFilesAreNotWandbOnes() throws {
-        let p = try plan("""
-        parameters:
-          lr: {values: [0.0001]}
-        trainer:
-          command: [python3, train.py, "--config={config}"]
-        """)
+        let p = try plan(
+            """
+            parameters:
+              lr: {values: [0.0001]}
+            trainer:
+              command: [python3, train.py, "--config={config}"]
+            """)
         #expect(!p.experiment.isWandb && p.experiment.trainerLog == nil)
     }
 
     @Test func keysThatRenameTheMetricRenameItForTheSearch() throws {
-        let p = try plan("""
-        program: train.py
-        method: bayes
-        metric: {name: val_loss, goal: minimize}
-        parameters:
-          lr: {min: 0.0001, max: 0.01}
-        trainer:
-          metrics: {format: wandb, keys: {loss: train/loss, val_loss: val/loss}}
-        """)
+        let p = try plan(
+            """
+            program: train.py
+            method: bayes
+            metric: {name: val_loss, goal: minimize}
+            parameters:
+              lr: {min: 0.0001, max: 0.01}
+            trainer:
+              metrics: {format: wandb, keys: {loss: train/loss, val_loss: val/loss}}
+            """)
         #expect(p.experiment.metric?.name == "val/loss")
         #expect(p.experiment.trainerLog?.keys == ["loss": "train/loss", "val_loss": "val/loss"])
     }

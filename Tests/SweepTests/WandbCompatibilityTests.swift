@@ -20,10 +20,15 @@ import Testing
         #expect(p.varying == ["epochs", "learning_rate", "lora.alpha", "lora.r"])
 
         // W&B passes a nested block as one dict argument, after the top-level names (wandb/sweeps `to_config`).
-        let argv = CommandTemplate.expand(p.experiment.trainer.command, trial: p.trials[0], program: p.experiment.program,
-                                          configPath: "/r/trial.json", runDir: "/r", paths: p.experiment.parameterPaths).argv
-        #expect(argv == ["/usr/bin/env", "python", "train.py", "--epochs=2", "--learning_rate=0.0001",
-                         "--warmup_ratio=0.03", "--lora={'alpha': 16, 'r': 8}"])
+        let argv = CommandTemplate.expand(
+            p.experiment.trainer.command, trial: p.trials[0], program: p.experiment.program,
+            configPath: "/r/trial.json", runDir: "/r", paths: p.experiment.parameterPaths
+        ).argv
+        #expect(
+            argv == [
+                "/usr/bin/env", "python", "train.py", "--epochs=2", "--learning_rate=0.0001",
+                "--warmup_ratio=0.03", "--lora={'alpha': 16, 'r': 8}"
+            ])
         // W&B's hyperband is acted on now: read, with its defaults, and no warning.
         #expect(!p.experiment.warnings.contains { $0.message.contains("early_terminate") })
         #expect(p.experiment.earlyTerminate.flatMap(Hyperband.init) != nil)
@@ -74,8 +79,10 @@ import Testing
         #expect(Set(p.trials.map { $0.int("epochs")! }) == [1, 2, 3])
         #expect(Set(p.trials.map { $0.double("dropout")! }) == [0.0, 0.1])
         #expect(p.experiment.warnings.contains { $0.message.contains("'controller'") })
-        let argv = CommandTemplate.expand(p.experiment.trainer.command, trial: p.trials[0], program: "sft.py",
-                                          configPath: "c", runDir: "d").argv
+        let argv = CommandTemplate.expand(
+            p.experiment.trainer.command, trial: p.trials[0], program: "sft.py",
+            configPath: "c", runDir: "d"
+        ).argv
         #expect(argv == ["/usr/bin/env", "python", "sft.py", "--fixed-flag", "dropout=0.0", "epochs=1", "model=gpt2", "optimizer=adamw"])
     }
 
@@ -84,10 +91,14 @@ import Testing
         let p = try plan(text, file: path)
         #expect(p.trials.count == 4)
         let t = p.trials[0]
-        let x = CommandTemplate.expand(p.experiment.trainer.command, trial: t, program: p.experiment.program,
-                                       configPath: "/runs/a/trial.json", runDir: "/runs/a", environment: ["OUT_DIR": "/out"])
-        #expect(x.argv == ["/usr/bin/env", "python3", "train.py", "++optimizer.lr=0.001", "++optimizer.name=adam", "++use_amp=True",
-                           "--optimizer.lr=0.001", "--optimizer.name=adam", "--use_amp", "/runs/a/args.json", "--out=/out/run"])
+        let x = CommandTemplate.expand(
+            p.experiment.trainer.command, trial: t, program: p.experiment.program,
+            configPath: "/runs/a/trial.json", runDir: "/runs/a", environment: ["OUT_DIR": "/out"])
+        #expect(
+            x.argv == [
+                "/usr/bin/env", "python3", "train.py", "++optimizer.lr=0.001", "++optimizer.name=adam", "++use_amp=True",
+                "--optimizer.lr=0.001", "--optimizer.name=adam", "--use_amp", "/runs/a/args.json", "--out=/out/run"
+            ])
         #expect(x.files == ["/runs/a/args.json": #"{"optimizer.lr": 0.001, "optimizer.name": "adam", "use_amp": true}"#])
         // False drops the flag under ${args_no_boolean_flags}.
         let off = try #require(p.trials.first { $0["use_amp"] == .bool(false) })

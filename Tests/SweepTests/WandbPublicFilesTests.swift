@@ -11,7 +11,9 @@ import Testing
     func load(_ name: String) throws -> Result<Plan, ExperimentError> {
         let url = Self.folder.appendingPathComponent(name)
         let text = try String(contentsOf: url, encoding: .utf8)
-        do { return .success(try Planner.plan(Experiment.parse(yaml: text, file: url.path))) } catch let e as ExperimentError { return .failure(e) }
+        do { return .success(try Planner.plan(Experiment.parse(yaml: text, file: url.path))) } catch let e as ExperimentError {
+            return .failure(e)
+        }
     }
 
     @Test func theCorpusIsThere() {
@@ -52,7 +54,9 @@ import Testing
     }
 
     @Test func deprecatedLogUniformIsSampledWithAWarning() throws {
-        for name in ["wandb-examples-fastai-simpsons.yaml", "dhruvdcoder-wandb-allennlp-nli-lstm.yaml", "milescranmer-pysr-wandb-sweep.yaml"] {
+        for name in [
+            "wandb-examples-fastai-simpsons.yaml", "dhruvdcoder-wandb-allennlp-nli-lstm.yaml", "milescranmer-pysr-wandb-sweep.yaml"
+        ] {
             guard case .success(let p) = try load(name) else { Issue.record("\(name) refused"); continue }
             #expect(p.experiment.warnings.contains { $0.message.contains("'log_uniform' is deprecated") }, "\(name)")
         }
@@ -60,8 +64,10 @@ import Testing
 
     @Test func exponentsPyYamlReadsAsStringsAreWarnedAbout() throws {
         // W&B loads sweep files with PyYAML (YAML 1.1): `1e-6` is the string "1e-6" there, and its schema check fails.
-        for name in ["johnfoley14-fine-tune-whisper-sweep-lora.yaml", "brandsma-semif-conlang-lora-sweep.yaml",
-                     "erland366-transformers-playground-sweep-config.yaml"] {
+        for name in [
+            "johnfoley14-fine-tune-whisper-sweep-lora.yaml", "brandsma-semif-conlang-lora-sweep.yaml",
+            "erland366-transformers-playground-sweep-config.yaml"
+        ] {
             guard case .success(let p) = try load(name) else { Issue.record("\(name) refused"); continue }
             #expect(p.experiment.warnings.contains { $0.message.contains("a string to `wandb sweep`") }, "\(name)")
         }

@@ -24,7 +24,10 @@ import Testing
         let w = try #require(deprecated.experiment.warnings.first { $0.message.contains("'log_uniform'") })
         #expect(w.severity == .warning)
         #expect(w.location.line == 5 && w.location.column == 21)  // the `distribution:` value
-        #expect(w.message == "distribution 'log_uniform' is deprecated in W&B (its bounds are natural logs); sampled as log_uniform_values from 4.54e-05 to 0.0498")
+        #expect(
+            w.message
+                == "distribution 'log_uniform' is deprecated in W&B (its bounds are natural logs); sampled as log_uniform_values from 4.54e-05 to 0.0498"
+        )
         // The hint's spec, written out, plans the same trials.
         let spec = try #require(w.hint?.split(separator: "`").dropFirst().first)
         let rewritten = try plan(randomSweep("{\(spec)}"))
@@ -61,8 +64,10 @@ import Testing
     }
 
     @Test func aWandbFileMustNameItsMethod() {
-        for yaml in ["program: train.py\nparameters: {lr: [0.1, 0.2]}\n",
-                     "command: [python3, train.py, \"${args}\"]\nparameters: {lr: [0.1, 0.2]}\n"] {
+        for yaml in [
+            "program: train.py\nparameters: {lr: [0.1, 0.2]}\n",
+            "command: [python3, train.py, \"${args}\"]\nparameters: {lr: [0.1, 0.2]}\n"
+        ] {
             let d = diagnostics(yaml).filter { $0.severity == .error }
             #expect(d.count == 1, "\(d)")
             #expect(d.first?.message == "'method' is a required property")
@@ -78,14 +83,16 @@ import Testing
     }
 
     @Test func aMappingUnderValueIsConstantsUnderItsName() throws {
-        let p = try plan("""
+        let p = try plan(
+            """
             method: grid
             program: train.py
             parameters:
               lr: {values: [0.1, 0.2]}
               optimizer: {value: {name: adamw, betas: [0.9, 0.99], schedule: {warmup: 10}}}
             """)
-        let nested = try plan("""
+        let nested = try plan(
+            """
             method: grid
             program: train.py
             parameters:
@@ -104,13 +111,17 @@ import Testing
         #expect(p.varying == ["lr"])
         // The trainer gets what a nested block gives it, under the same names.
         func argv(_ plan: Plan) -> [String] {
-            CommandTemplate.expand(plan.experiment.trainer.command, trial: plan.trials[0], program: "train.py", configPath: "", runDir: "",
-                                   paths: plan.experiment.parameterPaths).argv
+            CommandTemplate.expand(
+                plan.experiment.trainer.command, trial: plan.trials[0], program: "train.py", configPath: "", runDir: "",
+                paths: plan.experiment.parameterPaths
+            ).argv
         }
         #expect(argv(p) == argv(nested))
         #expect(argv(p).contains { $0.contains("optimizer") && $0.contains("adamw") && $0.contains("warmup") }, "\(argv(p))")
 
-        let bad = diagnostics("parameters:\n  opt: {distribution: uniform, value: {lr: 1}}\n  empty: {value: {}}\n").filter { $0.severity == .error }
+        let bad = diagnostics("parameters:\n  opt: {distribution: uniform, value: {lr: 1}}\n  empty: {value: {}}\n").filter {
+            $0.severity == .error
+        }
         #expect(bad.contains { $0.message.contains("can only be 'constant'") && $0.location.line == 2 }, "\(bad)")
         #expect(bad.contains { $0.message.contains("empty mapping") && $0.location.line == 3 }, "\(bad)")
     }
@@ -151,7 +162,9 @@ import Testing
         // Another seed, other draws.
         var reseeded = e
         reseeded.seed = 4
-        #expect(try Search.propose(reseeded, number: 1, observations: [])?.trial.key != Search.propose(e, number: 1, observations: [])?.trial.key)
+        #expect(
+            try Search.propose(reseeded, number: 1, observations: [])?.trial.key
+                != Search.propose(e, number: 1, observations: [])?.trial.key)
     }
 
     @Test func anUnboundedRandomSweepEndsWhenItsSpaceIsSpent() throws {

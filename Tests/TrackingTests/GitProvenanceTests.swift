@@ -15,8 +15,9 @@ import Testing
 
     @Test func dirtyRepositoryKeepsTheDiffAndUntrackedNames() throws {
         let dir = try temporaryDirectory()
-        try sh("git init -q -b main && echo a > f.txt && git add f.txt && git commit -q -m one && echo b >> f.txt && mkdir -p new && echo x > new/u.txt",
-               in: dir)
+        try sh(
+            "git init -q -b main && echo a > f.txt && git add f.txt && git commit -q -m one && echo b >> f.txt && mkdir -p new && echo x > new/u.txt",
+            in: dir)
         let p = GitProvenance.capture(at: dir + "/new")  // any folder inside the work tree
         #expect(p.dirty)
         #expect(p.diff?.contains("+b") == true)

@@ -18,8 +18,9 @@ import Testing
         #expect(b.series["val/mean_token_accuracy"]?.steps == [100, 200])
         #expect(b.series["val/runtime"] == nil && b.series["train_loss"] == nil)  // timing and the summary are not curves
         #expect(b.totalSteps == 1400 && b.bestStep == 200)
-        #expect(run.params["lora_r"] == .int(8) && run.params["lora_alpha"] == .int(16)
-            && run.params["lora_targets"] == .list([.string("q_proj"), .string("v_proj")]))
+        #expect(
+            run.params["lora_r"] == .int(8) && run.params["lora_alpha"] == .int(16)
+                && run.params["lora_targets"] == .list([.string("q_proj"), .string("v_proj")]))
         #expect(run.params["num_train_epochs"] == .int(2))
         #expect(HuggingFaceImporter.canonical("eval_squad_loss") == "val/squad/loss")
     }

@@ -6,13 +6,14 @@ import Testing
     func parse(_ text: String) -> MetricsBatch { MetricsLines.parse(Data(text.utf8)) }
 
     @Test func canonicalLines() {
-        let b = parse("""
-        {"event": "start", "total_steps": 600, "steps_per_epoch": 200, "warmup_steps": 18}
-        {"step": 120, "epoch": 0.6, "train/loss": 1.93, "lr": 0.0002, "grad_norm": 0.8, "tokens_per_s": 15000}
-        {"step": 120, "val/loss": 2.10}
-        {"event": "done", "checkpoint": "checkpoint", "best_checkpoint": "checkpoint-best", "best_step": 400}
+        let b = parse(
+            """
+            {"event": "start", "total_steps": 600, "steps_per_epoch": 200, "warmup_steps": 18}
+            {"step": 120, "epoch": 0.6, "train/loss": 1.93, "lr": 0.0002, "grad_norm": 0.8, "tokens_per_s": 15000}
+            {"step": 120, "val/loss": 2.10}
+            {"event": "done", "checkpoint": "checkpoint", "best_checkpoint": "checkpoint-best", "best_step": 400}
 
-        """)
+            """)
         #expect(b.lines == 4 && b.malformed == 0)
         #expect(b.totalSteps == 600 && b.stepsPerEpoch == 200 && b.warmupSteps == 18)
         #expect(b.done && b.checkpoint == "checkpoint" && b.bestCheckpoint == "checkpoint-best" && b.bestStep == 400)
@@ -24,16 +25,17 @@ import Testing
     }
 
     @Test func badLinesAreCountedNotFatal() {
-        let b = parse("""
-        {"step": 1, "train/loss": NaN, "lr": 0.1}
-        {"step": 2, "train/loss": Infinity, "x": -Infinity}
-        not json at all
-        {"step": 3, "train/loss": 1.5
-        {"train/loss": 1.0}
-        {"step": 4, "train/loss": 1.25, "note": "ok", "nested": {"a": [1, {"b": "}"}]}, "flag": true, "none": null}
-        {"step": 5, "name\\"quoted": 2e-3}
+        let b = parse(
+            """
+            {"step": 1, "train/loss": NaN, "lr": 0.1}
+            {"step": 2, "train/loss": Infinity, "x": -Infinity}
+            not json at all
+            {"step": 3, "train/loss": 1.5
+            {"train/loss": 1.0}
+            {"step": 4, "train/loss": 1.25, "note": "ok", "nested": {"a": [1, {"b": "}"}]}, "flag": true, "none": null}
+            {"step": 5, "name\\"quoted": 2e-3}
 
-        """)
+            """)
         #expect(b.nonfinite == 3)
         #expect(b.malformed == 3)  // not JSON, unterminated, no step
         #expect(b.malformedExamples.first == "not json at all")

@@ -26,11 +26,11 @@ import Testing
     /// for 80% power from Connor's, both computed independently in Python (`scipy.stats.norm.ppf` for the quantiles).
     static let worked: [(onlyA: Int, onlyB: Int, n: Int, p: Double, low: Double, high: Double, items: Int?)] = [
         (10, 2, 25, 0.03857421875, -0.5329663956786128, -0.05962619691397969, 35),
-        (0, 0, 40, 1, -0.04666580915571557, 0.04666580915571557, nil),   // every item agrees
-        (3, 3, 30, 1, -0.1620492900542571, 0.1620492900542571, nil),     // a tie
+        (0, 0, 40, 1, -0.04666580915571557, 0.04666580915571557, nil),  // every item agrees
+        (3, 3, 30, 1, -0.1620492900542571, 0.1620492900542571, nil),  // a tie
         (0, 6, 20, 0.03125, 0.06640074312344088, 0.4790538023311045, 24),
         (25, 42, 176, 0.04980011429472864, 0.005796837969410079, 0.1852143979856461, 318),
-        (59, 126, 500, 9.384602382193314e-07, 0.08151418374843314, 0.1854180871679015, 160),
+        (59, 126, 500, 9.384602382193314e-07, 0.08151418374843314, 0.1854180871679015, 160)
     ]
 
     @Test func mcnemarMatchesWorkedValues() {
@@ -49,8 +49,10 @@ import Testing
 
     @Test func normalQuantileMatchesScipy() {
         // scipy.stats.norm.ppf
-        for (q, z) in [(0.975, 1.959963984540054), (0.8, 0.8416212335729143), (0.01, -2.3263478740408408), (0.999, 3.090232306167813),
-                       (1e-6, -4.753424308822899), (0.5, 0)] {
+        for (q, z) in [
+            (0.975, 1.959963984540054), (0.8, 0.8416212335729143), (0.01, -2.3263478740408408), (0.999, 3.090232306167813),
+            (1e-6, -4.753424308822899), (0.5, 0)
+        ] {
             #expect(abs(Paired.normalQuantile(q) - z) < 1e-8 * max(1, abs(z)), "\(q)")
         }
     }
@@ -59,7 +61,8 @@ import Testing
     @Test func weightedTotalWeighsDimensionsNotItems() {
         // 10 helpful items (weight 3) all gained; 90 harmless items (weight 1) unchanged: the total gains 3/4 · 1.0.
         let items = (0..<100).map { i in (id: "i\(i)", dimension: i < 10 ? "helpful" : "harmless", taskType: "x/y") }
-        let before = ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, $0.dimension == "harmless") }, weights: ["helpful": 3, "harmless": 1])
+        let before = ItemOutcomes(
+            items.map { ($0.id, $0.dimension, $0.taskType, $0.dimension == "harmless") }, weights: ["helpful": 3, "harmless": 1])
         let after = ItemOutcomes(items.map { ($0.id, $0.dimension, $0.taskType, true) }, weights: ["helpful": 3, "harmless": 1])
         let t = try! #require(Paired.weightedTotal(from: before, to: after))
         #expect(abs(t.delta - 0.75) < 1e-12, "\(t.delta)")
@@ -81,7 +84,9 @@ import Testing
     @Test func bootstrapIntervalAgreesWithTheNormalApproximation() {
         var rng = SplitMix64(seed: 3)
         let n = 400
-        let d = (0..<n).map { _ -> Double in let u = rng.unit(); return u < 0.2 ? -1 : u < 0.5 ? 1 : 0 }
+        let d = (0..<n).map { _ -> Double in
+            let u = rng.unit(); return u < 0.2 ? -1 : u < 0.5 ? 1 : 0
+        }
         let r = Paired.bootstrap([Double](repeating: 0, count: n), d)
         let mean = d.reduce(0, +) / Double(n)
         let sd = (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(n - 1)).squareRoot()
@@ -109,14 +114,17 @@ import Testing
     @Test func theStoreKeepsTheStartingCheckpointsItems() throws {
         let (store, runs) = try storeWithRuns(1)
         func item(_ id: String, _ dimension: String, _ correct: Bool) -> StoredEval.Item {
-            StoredEval.Item(id: id, dimension: dimension, taskType: "qa/x", correct: correct, correctNorm: correct, chosen: nil, logprobs: nil, text: nil)
+            StoredEval.Item(
+                id: id, dimension: dimension, taskType: "qa/x", correct: correct, correctNorm: correct, chosen: nil, logprobs: nil,
+                text: nil)
         }
         let startItems = (0..<30).map { item("h\($0)", "helpful", $0 < 10) }
         try store.saveCheckpointScore("abc123", evalset: "domain-3h", total: 10.0 / 30, items: startItems)
         #expect(try store.checkpointItems("abc123", evalset: "domain-3h").count == 30)
         #expect(try store.checkpointItems("abc123", evalset: "general").isEmpty)
-        var e = StoredEval(evalset: "domain-3h", status: "succeeded", total: 25.0 / 30, totalStderr: 0.05, totalNorm: nil, baseline: 10.0 / 30,
-                           seconds: 1, error: nil, groups: [], items: (0..<30).map { item("h\($0)", "helpful", $0 < 25) })
+        var e = StoredEval(
+            evalset: "domain-3h", status: "succeeded", total: 25.0 / 30, totalStderr: 0.05, totalNorm: nil, baseline: 10.0 / 30,
+            seconds: 1, error: nil, groups: [], items: (0..<30).map { item("h\($0)", "helpful", $0 < 25) })
         e.baselineCheckpoint = "abc123"
         try store.save(e, run: runs[0].rowID)
         #expect(try store.evals(run: runs[0].rowID).first?.baselineCheckpoint == "abc123")

@@ -51,7 +51,11 @@ import Testing
             for (s, pid) in [(store, Int32(100)), (other, Int32(200))] {
                 group.addTask {
                     var won: [Int64] = []
-                    for r in runs { if (try? s.claim(run: r.rowID, from: [.queued], owner: Owner(pid: pid, host: "h"))) ?? nil != nil { won.append(r.rowID) } }
+                    for r in runs {
+                        if (try? s.claim(run: r.rowID, from: [.queued], owner: Owner(pid: pid, host: "h"))) ?? nil != nil {
+                            won.append(r.rowID)
+                        }
+                    }
                     return won
                 }
             }
@@ -91,7 +95,8 @@ import Testing
         #expect {
             _ = try Store(path: store.path)
         } throws: { error in
-            "\(error)".contains("written by a newer Harrow (schema v999)") && "\(error)".contains("this binary knows up to \(Schema.migrator.migrations.last!).")
+            "\(error)".contains("written by a newer Harrow (schema v999)")
+                && "\(error)".contains("this binary knows up to \(Schema.migrator.migrations.last!).")
         }
     }
 
@@ -139,17 +144,22 @@ import Testing
 
     /// A refusal that has a remedy says it after SQLite's words; one nobody foresaw keeps GRDB's words and the statement.
     @Test func aStoreErrorSaysWhatToDo() {
-        let full = StoreError(DatabaseError(resultCode: .SQLITE_FULL, message: "database or disk is full",
-                                            sql: "UPDATE runs SET heartbeat = ?"))
-        #expect(full.message
-            == "SQLite error 13: database or disk is full; free space on the store's disk, then run the same command again")
+        let full = StoreError(
+            DatabaseError(
+                resultCode: .SQLITE_FULL, message: "database or disk is full",
+                sql: "UPDATE runs SET heartbeat = ?"))
+        #expect(
+            full.message
+                == "SQLite error 13: database or disk is full; free space on the store's disk, then run the same command again")
         #expect(full.sql == "UPDATE runs SET heartbeat = ?")
         let busy = StoreError("cannot open the store at x.db", DatabaseError(resultCode: .SQLITE_BUSY, message: "database is locked"))
         #expect(busy.message.hasPrefix("cannot open the store at x.db: SQLite error 5: database is locked; another harrow is writing"))
         let damaged = StoreError(DatabaseError(resultCode: .SQLITE_CORRUPT, message: "database disk image is malformed"))
         #expect(damaged.message.hasSuffix("`harrow check` says where"))
-        let other = StoreError(DatabaseError(resultCode: .SQLITE_MISMATCH, message: "datatype mismatch",
-                                             sql: "UPDATE runs SET rowid = 'a'"))
+        let other = StoreError(
+            DatabaseError(
+                resultCode: .SQLITE_MISMATCH, message: "datatype mismatch",
+                sql: "UPDATE runs SET rowid = 'a'"))
         #expect(other.message == "SQLite error 20: datatype mismatch - while executing `UPDATE runs SET rowid = 'a'`")
     }
 
@@ -158,12 +168,17 @@ import Testing
         let (store, runs) = try storeWithRuns(1)
         let r = runs[0].rowID, start = Date(timeIntervalSince1970: 1_700_000_000.25)
         #expect(try store.claim(run: r, from: [.queued], owner: Owner(), now: start) == 1)
-        try store.finish(run: r, attempt: 1, status: .failed, exitCode: 137, signal: nil, stderrTail: "killed",
-                         now: start.addingTimeInterval(12.5))
+        try store.finish(
+            run: r, attempt: 1, status: .failed, exitCode: 137, signal: nil, stderrTail: "killed",
+            now: start.addingTimeInterval(12.5))
         try store.note(run: r, attempt: 1, "retried at batch_size 8")
         let attempts = try store.attempts(run: r)
-        #expect(attempts == [Attempt(run: r, attempt: 1, status: "failed", startedAt: start, endedAt: start.addingTimeInterval(12.5),
-                                     exitCode: 137, signal: nil, stderrTail: "killed", note: "retried at batch_size 8")])
+        #expect(
+            attempts == [
+                Attempt(
+                    run: r, attempt: 1, status: "failed", startedAt: start, endedAt: start.addingTimeInterval(12.5),
+                    exitCode: 137, signal: nil, stderrTail: "killed", note: "retried at batch_size 8")
+            ])
         #expect(attempts[0].duration == 12.5)
         try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "ab", size: 3)
         try store.recordArtifact(run: r, role: "input:dataset", path: "/d.jsonl", sha256: "cd", size: 4)
@@ -179,17 +194,22 @@ import Testing
                 let text = (1...(3 + i)).map { "{\"step\": \($0), \"train/loss\": \(Double(i) + 1 / Double($0)), \"val/a\": \(i)}\n" }
                     .joined()
                 try store.ingest([MetricsUpdate(run: run.rowID, offset: 1, batch: MetricsLines.parse(Data(text.utf8)))])
-                try store.finish(run: run.rowID, attempt: attempt, status: attempt == i + 1 ? .succeeded : .failed, exitCode: 0,
-                                 signal: nil, stderrTail: nil)
+                try store.finish(
+                    run: run.rowID, attempt: attempt, status: attempt == i + 1 ? .succeeded : .failed, exitCode: 0,
+                    signal: nil, stderrTail: nil)
             }
             try store.recordArtifact(run: run.rowID, role: "checkpoint", path: "/c\(i)", sha256: nil, size: i)
             try store.save(StoredDiagnosis(verdict: "v\(i)", confidence: 0.5, bestStep: i, evidenceJSON: "{}", advice: ""), run: run.rowID)
-            let item = StoredEval.Item(id: "q\(i)", dimension: "helpful", taskType: "qa", correct: i == 0, correctNorm: true, chosen: i,
-                                       logprobs: [-0.5, -.infinity], text: nil)
-            let group = StoredEval.Group(dimension: "helpful", taskType: "", n: 1, acc: Double(i), accStderr: 0, accNorm: 0,
-                                         accNormStderr: 0)
-            try store.save(StoredEval(evalset: "domain-3h", status: "succeeded", total: Double(i), totalStderr: 0.1, totalNorm: nil,
-                                      seconds: 1, error: nil, groups: [group], items: [item]), run: run.rowID)
+            let item = StoredEval.Item(
+                id: "q\(i)", dimension: "helpful", taskType: "qa", correct: i == 0, correctNorm: true, chosen: i,
+                logprobs: [-0.5, -.infinity], text: nil)
+            let group = StoredEval.Group(
+                dimension: "helpful", taskType: "", n: 1, acc: Double(i), accStderr: 0, accNorm: 0,
+                accNormStderr: 0)
+            try store.save(
+                StoredEval(
+                    evalset: "domain-3h", status: "succeeded", total: Double(i), totalStderr: 0.1, totalNorm: nil,
+                    seconds: 1, error: nil, groups: [group], items: [item]), run: run.rowID)
             try store.tag(run: run.rowID, as: "t\(i)")
         }
         let keys: Set<String> = ["train/loss", "val/*"], rows = Set(runs.map(\.rowID))

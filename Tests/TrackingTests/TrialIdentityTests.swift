@@ -3,14 +3,17 @@ import Testing
 @testable import Tracking
 
 @Suite struct TrialIdentityTests {
-    let earlier = TrialIdentity(paramsKey: "p", commit: "a1b2c3d4e5", uncommitted: [:], programs: ["harrow-train": "1"],
-                                inputs: ["datasets/domain.jsonl": "x", "models/chat/model.safetensors": "w"])
+    let earlier = TrialIdentity(
+        paramsKey: "p", commit: "a1b2c3d4e5", uncommitted: [:], programs: ["harrow-train": "1"],
+        inputs: ["datasets/domain.jsonl": "x", "models/chat/model.safetensors": "w"])
 
     @Test func theKeyCoversEveryPart() {
         var changed = earlier
         #expect(changed.key == earlier.key)
-        for edit in [{ (i: inout TrialIdentity) in i.paramsKey = "q" }, { $0.commit = "f" }, { $0.uncommitted["t.py"] = "1" },
-                     { $0.programs["harrow-train"] = "2" }, { $0.inputs["datasets/domain.jsonl"] = "y" }] {
+        for edit in [
+            { (i: inout TrialIdentity) in i.paramsKey = "q" }, { $0.commit = "f" }, { $0.uncommitted["t.py"] = "1" },
+            { $0.programs["harrow-train"] = "2" }, { $0.inputs["datasets/domain.jsonl"] = "y" }
+        ] {
             changed = earlier
             edit(&changed)
             #expect(changed.key != earlier.key)
@@ -25,8 +28,10 @@ import Testing
         now.uncommitted = ["train.py": "1", "util.py": "2"]
         now.programs["harrow-train"] = "9"
         now.inputs["datasets/domain.jsonl"] = "y"
-        #expect(now.changes(since: earlier, committedFiles: nil)
-            == "code changed: commit a1b2c3d → d4e5f6a, uncommitted changes to train.py, util.py, program harrow-train; data changed: datasets/domain.jsonl")
+        #expect(
+            now.changes(since: earlier, committedFiles: nil)
+                == "code changed: commit a1b2c3d → d4e5f6a, uncommitted changes to train.py, util.py, program harrow-train; data changed: datasets/domain.jsonl"
+        )
         var data = earlier
         data.inputs.removeValue(forKey: "models/chat/model.safetensors")
         #expect(data.changes(since: earlier) == "data changed: models/chat/model.safetensors")
@@ -42,8 +47,10 @@ import Testing
         let store = try temporaryStore()
         let v1 = TrialIdentity(paramsKey: "k", commit: "c1"), v2 = TrialIdentity(paramsKey: "k", commit: "c2")
         func register(_ identity: TrialIdentity, reuse: ReuseRule = .identity, sweep: String = "s") throws -> Registration {
-            try store.register(sweep: sweep, file: "s.yaml", method: "grid", spec: "", trials: [TrialRecord(identity: identity, paramsJSON: "{}", command: ["t"])],
-                               runsRoot: "/tmp/runs", reuse: reuse)
+            try store.register(
+                sweep: sweep, file: "s.yaml", method: "grid", spec: "",
+                trials: [TrialRecord(identity: identity, paramsJSON: "{}", command: ["t"])],
+                runsRoot: "/tmp/runs", reuse: reuse)
         }
         let first = try register(v1)
         #expect(first.reruns.isEmpty)

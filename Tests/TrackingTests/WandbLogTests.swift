@@ -101,14 +101,20 @@ import Testing
                 let type: UInt8 = first && last ? 1 : first ? 2 : last ? 4 : 3
                 let data = Array(rest.prefix(take))
                 let crc = WandbLog.crc32([type], data[...])
-                file += [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24), UInt8(take & 0xFF), UInt8(take >> 8), type] + data
+                file +=
+                    [
+                        UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24), UInt8(take & 0xFF),
+                        UInt8(take >> 8), type
+                    ] + data
                 rest = rest.dropFirst(take)
                 first = false
             } while !rest.isEmpty
         }
         // A first record that leaves `spare` bytes in block 0, then two more.
         let firstSize = WandbLog.blockLength - 7 - 7 - spare
-        let records: [[UInt8]] = [[UInt8](repeating: 1, count: firstSize), [UInt8](repeating: 2, count: 100), [UInt8](repeating: 3, count: 40_000)]
+        let records: [[UInt8]] = [
+            [UInt8](repeating: 1, count: firstSize), [UInt8](repeating: 2, count: 100), [UInt8](repeating: 3, count: 40_000)
+        ]
         for r in records { append(r) }
         let scan = WandbLog.scan(file, from: 0)
         #expect(scan.corrupt == 0 && !scan.torn && scan.offset == Int64(file.count))

@@ -5,9 +5,11 @@ import Testing
 @Suite("Tokenizer, chat template and data files")
 struct DataTests {
     @Test func lossCoversOnlyTheResponse() {
-        let messages = [Message(role: .system, content: "Be brief."), Message(role: .user, content: "Hi?"),
-                        Message(role: .assistant, content: "Hello."), Message(role: .user, content: "Bye?"),
-                        Message(role: .assistant, content: "Bye.")]
+        let messages = [
+            Message(role: .system, content: "Be brief."), Message(role: .user, content: "Hi?"),
+            Message(role: .assistant, content: "Hello."), Message(role: .user, content: "Bye?"),
+            Message(role: .assistant, content: "Bye.")
+        ]
         let e = DataLoader.sftExample(messages, maxSeqLen: 512)
         let trained = e.targets.filter { $0 != ignoreIndex }
         #expect(trained == Tokenizer.encode("Hello.") + [Tokenizer.endOfTurn] + Tokenizer.encode("Bye.") + [Tokenizer.endOfTurn])
@@ -27,14 +29,17 @@ struct DataTests {
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
         """.write(to: file, atomically: true, encoding: .utf8)
         let records = try DataLoader.loadSFT(file)
-        #expect(records == [[Message(role: .user, content: "Add\n\n2 and 3"), Message(role: .assistant, content: "5")],
-                            [Message(role: .user, content: "Hi"), Message(role: .assistant, content: "Hello")]])
+        #expect(
+            records == [
+                [Message(role: .user, content: "Add\n\n2 and 3"), Message(role: .assistant, content: "5")],
+                [Message(role: .user, content: "Hi"), Message(role: .assistant, content: "Hello")]
+            ])
     }
 
     @Test(arguments: [
         (#"{"instruction": "x", "output": 3}"#, "expected {"),
         (#"{"messages": [{"role": "robot", "content": "x"}]}"#, "role"),
-        (#"{"instruction": "x", "output": "y""#, "not a JSON object"),
+        (#"{"instruction": "x", "output": "y""#, "not a JSON object")
     ])
     func malformedLineNamesFileAndLine(line: String, message: String) throws {
         let dir = temporaryDirectory()
@@ -51,21 +56,27 @@ struct DataTests {
 
     @Test func pretrainingWindowsCoverEveryToken() {
         let examples = DataLoader.pretrainingExamples(["abcdefg", "hi"], maxSeqLen: 4)
-        let stream = [Tokenizer.bos] + Tokenizer.encode("abcdefg") + [Tokenizer.eos, Tokenizer.bos] + Tokenizer.encode("hi") + [Tokenizer.eos]
+        let stream =
+            [Tokenizer.bos] + Tokenizer.encode("abcdefg") + [Tokenizer.eos, Tokenizer.bos] + Tokenizer.encode("hi") + [Tokenizer.eos]
         #expect(examples.flatMap(\.targets) == Array(stream.dropFirst()))
         #expect(examples.allSatisfy { $0.tokens.count <= 4 })
     }
 
     @Test func outOfRangeConfigIsRefused() {
         #expect {
-            try TrainOptions(mode: .sft, parameters: ["base_model": "base", "dataset": "d.jsonl", "lr": -1, "mix_ratio": 1.0,
-                                                      "lora_targets": ["q_proj", "qkv"], "batch_size": 2.5])
+            try TrainOptions(
+                mode: .sft,
+                parameters: [
+                    "base_model": "base", "dataset": "d.jsonl", "lr": -1, "mix_ratio": 1.0,
+                    "lora_targets": ["q_proj", "qkv"], "batch_size": 2.5
+                ])
         } throws: { error in
             let text = String(describing: error)
             return text.contains("lr must be") && text.contains("mix_ratio must be") && text.contains("unknown module qkv")
                 && text.contains("batch_size must be an integer")
         }
-        let ok = try? TrainOptions(mode: .sft, parameters: ["base_model": "base", "dataset": "d.jsonl", "lora_targets": "q_proj,o_proj", "extra": 1])
+        let ok = try? TrainOptions(
+            mode: .sft, parameters: ["base_model": "base", "dataset": "d.jsonl", "lora_targets": "q_proj,o_proj", "extra": 1])
         #expect(ok?.lora_targets == [.q_proj, .o_proj] && ok?.unknownParameters == ["extra"])
     }
 }

@@ -7,8 +7,9 @@ import Testing
 @Suite("Decoder with a key/value cache")
 struct DecoderTests {
     // Grouped kv heads and an untied head, so every shape path of attention is exercised.
-    let config = LlamaConfig(hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
-                             num_key_value_heads: 2, max_position_embeddings: 64, tie_word_embeddings: false)
+    let config = LlamaConfig(
+        hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
+        num_key_value_heads: 2, max_position_embeddings: 64, tie_word_embeddings: false)
 
     func model(seed: UInt64 = 7) -> LlamaModel<Float> {
         var rng = SeededGenerator(seed: seed)
@@ -59,7 +60,9 @@ struct DecoderTests {
         try Checkpoint.saveModel(m.weights, config: config, to: dir)
         let scorer = try Scorer(modelDir: dir)
         let continuations = ["Take 20 mg.", "Take 20 mg twice.", "Take 5 mg.", "Never."]
-        let lines = continuations.enumerated().map { i, c in #"{"id": \#(i), "prompt": "dose?", "continuation": "\#(c)", "template": "raw"}"# }
+        let lines = continuations.enumerated().map { i, c in
+            #"{"id": \#(i), "prompt": "dose?", "continuation": "\#(c)", "template": "raw"}"#
+        }
         let answers = scorer.answer(lines).map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         #expect(answers.count == 4)
         let context = [Tokenizer.bos] + Tokenizer.encode("dose?"), vocab = config.vocab_size
@@ -87,7 +90,8 @@ struct DecoderTests {
         var lines: [String] = []
         for item in 0..<7 {
             for choice in ["yes, item \(item)", "no, item \(item)", "yes"] {
-                lines.append(#"{"id": "\#(item)-\#(choice)", "prompt": "question \#(item)?", "continuation": "\#(choice)", "template": "chat"}"#)
+                lines.append(
+                    #"{"id": "\#(item)-\#(choice)", "prompt": "question \#(item)?", "continuation": "\#(choice)", "template": "chat"}"#)
             }
             lines.append(#"{"id": "gen-\#(item)", "prompt": "say \#(item)", "max_tokens": 12, "template": "chat"}"#)
         }

@@ -12,11 +12,14 @@ func randomArray(_ n: Int, _ rng: inout SeededGenerator, scale: Double = 1) -> [
 }
 
 /// Compares `analytic` with central differences of `loss` with respect to every element of `x`.
-func expectGradient(_ label: String, _ x: UnsafeMutablePointer<Double>, count: Int, analytic: [Double],
-                    loss: () -> Double, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectGradient(
+    _ label: String, _ x: UnsafeMutablePointer<Double>, count: Int, analytic: [Double],
+    loss: () -> Double, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let h = 1e-6
-    #expect(count > 0 && analytic.count == count, "\(label): \(analytic.count) analytic values for \(count) elements",
-            sourceLocation: sourceLocation)
+    #expect(
+        count > 0 && analytic.count == count, "\(label): \(analytic.count) analytic values for \(count) elements",
+        sourceLocation: sourceLocation)
     // A NaN or infinite error fails on its own: `max(worst, .nan)` would quietly keep `worst`.
     var worst = 0.0, nonFinite: [Int] = []
     for i in 0..<min(count, analytic.count) {
@@ -28,8 +31,9 @@ func expectGradient(_ label: String, _ x: UnsafeMutablePointer<Double>, count: I
         let error = abs(analytic[i] - numeric) / max(1, abs(numeric))
         if error.isFinite { worst = max(worst, error) } else { nonFinite.append(i) }
     }
-    #expect(nonFinite.isEmpty && worst <= gradientTolerance,
-            "\(label): worst error \(worst); non-finite at \(nonFinite.prefix(5))", sourceLocation: sourceLocation)
+    #expect(
+        nonFinite.isEmpty && worst <= gradientTolerance,
+        "\(label): worst error \(worst); non-finite at \(nonFinite.prefix(5))", sourceLocation: sourceLocation)
 }
 
 /// Σ r ⊙ y: a random linear read-out, so dL/dy = r.
@@ -48,7 +52,9 @@ struct OpGradientTests {
         let w = Tensor<Double>([outF, inF], values: randomArray(outF * inF, &rng))
         let r = randomArray(n * outF, &rng)
         let y = Tensor<Double>([n, outF]), dy = Tensor<Double>([n, outF], values: r)
-        let f = { linearForward(y.data, x.data, w.data, rows: n, in: inF, out: outF); return readout(y.data, r) }
+        let f = {
+            linearForward(y.data, x.data, w.data, rows: n, in: inF, out: outF); return readout(y.data, r)
+        }
         let dx = Tensor<Double>([n, inF]), dw = Tensor<Double>([outF, inF])
         linearBackwardInput(dx.data, dy.data, w.data, rows: n, in: inF, out: outF)
         linearBackwardWeight(dw.data, dy.data, x.data, rows: n, in: inF, out: outF)
@@ -63,7 +69,9 @@ struct OpGradientTests {
         let r = randomArray(16, &rng)
         let out = Tensor<Double>([4, 4]), dOut = Tensor<Double>([4, 4], values: r), dTable = Tensor<Double>([6, 4])
         tokens.withUnsafeMutableBufferPointer { tk in
-            let f = { embeddingForward(out.data, table.data, tk.baseAddress!, rows: 4, dim: 4); return readout(out.data, r) }
+            let f = {
+                embeddingForward(out.data, table.data, tk.baseAddress!, rows: 4, dim: 4); return readout(out.data, r)
+            }
             embeddingBackward(dTable.data, dOut.data, tk.baseAddress!, rows: 4, dim: 4)
             expectGradient("dTable", table.data, count: table.count, analytic: dTable.array, loss: f)
         }
@@ -75,7 +83,9 @@ struct OpGradientTests {
         let x = Tensor<Double>([n, d], values: randomArray(n * d, &rng)), w = Tensor<Double>([d], values: randomArray(d, &rng))
         let r = randomArray(n * d, &rng)
         let y = Tensor<Double>([n, d]), inv = Tensor<Double>([n])
-        let f = { rmsNormForward(y.data, inv.data, x.data, w.data, rows: n, dim: d, eps: 1e-5); return readout(y.data, r) }
+        let f = {
+            rmsNormForward(y.data, inv.data, x.data, w.data, rows: n, dim: d, eps: 1e-5); return readout(y.data, r)
+        }
         _ = f()
         let dx = Tensor<Double>([n, d]), dw = Tensor<Double>([d]), dy = Tensor<Double>([n, d], values: r)
         rmsNormBackward(dx.data, dw.data, dy.data, x.data, w.data, inv.data, rows: n, dim: d)
@@ -90,7 +100,9 @@ struct OpGradientTests {
         let x = Tensor<Double>([n, heads * hd], values: randomArray(n * heads * hd, &rng))
         let r = randomArray(x.count, &rng)
         let y = Tensor<Double>([n, heads * hd])
-        let f = { y.copy(from: x); rope(y.data, rows: n, seqLen: t, heads: heads, headDim: hd, tables: tables); return readout(y.data, r) }
+        let f = {
+            y.copy(from: x); rope(y.data, rows: n, seqLen: t, heads: heads, headDim: hd, tables: tables); return readout(y.data, r)
+        }
         let dx = Tensor<Double>([n, heads * hd], values: r)
         rope(dx.data, rows: n, seqLen: t, heads: heads, headDim: hd, tables: tables, inverse: true)
         expectGradient("dx", x.data, count: x.count, analytic: dx.array, loss: f)
@@ -118,7 +130,9 @@ struct OpGradientTests {
         let v = Tensor<Double>([n, s.kvWidth], values: randomArray(n * s.kvWidth, &rng))
         let r = randomArray(n * s.qWidth, &rng)
         let out = Tensor<Double>([n, s.qWidth]), probs = Tensor<Double>([s.probsCount])
-        let f = { attentionForward(out.data, probs.data, q.data, k.data, v.data, s); return readout(out.data, r) }
+        let f = {
+            attentionForward(out.data, probs.data, q.data, k.data, v.data, s); return readout(out.data, r)
+        }
         _ = f()
         let dq = Tensor<Double>([n, s.qWidth]), dk = Tensor<Double>([n, s.kvWidth]), dv = Tensor<Double>([n, s.kvWidth])
         let dOut = Tensor<Double>([n, s.qWidth], values: r), scratch = Tensor<Double>([s.seqLen * s.seqLen])
@@ -136,7 +150,9 @@ struct OpGradientTests {
         let g = Tensor<Double>([n], values: randomArray(n, &rng, scale: 3)), u = Tensor<Double>([n], values: randomArray(n, &rng))
         let r = randomArray(n, &rng)
         let act = Tensor<Double>([n])
-        let f = { swigluForward(act.data, g.data, u.data, count: n); return readout(act.data, r) }
+        let f = {
+            swigluForward(act.data, g.data, u.data, count: n); return readout(act.data, r)
+        }
         let dg = Tensor<Double>([n]), du = Tensor<Double>([n]), dAct = Tensor<Double>([n], values: r)
         swigluBackward(dg.data, du.data, dAct.data, g.data, u.data, count: n)
         expectGradient("dgate", g.data, count: n, analytic: dg.array, loss: f)
@@ -150,7 +166,10 @@ struct OpGradientTests {
         var targets: [Int32] = [3, ignoreIndex, 0, 6]
         targets.withUnsafeMutableBufferPointer { tp in
             let scratch = Tensor<Double>([n, vocab])
-            let f = { scratch.copy(from: logits); return crossEntropy(scratch.data, targets: tp.baseAddress!, rows: n, vocab: vocab, gradScale: nil).sum / 3 }
+            let f = {
+                scratch.copy(from: logits);
+                return crossEntropy(scratch.data, targets: tp.baseAddress!, rows: n, vocab: vocab, gradScale: nil).sum / 3
+            }
             let grad = logits.clone()
             let result = crossEntropy(grad.data, targets: tp.baseAddress!, rows: n, vocab: vocab, gradScale: 1.0 / 3)
             #expect(result.count == 3)
@@ -169,7 +188,9 @@ struct OpGradientTests {
         let mask = Tensor<Double>([n, inF], values: (0..<(n * inF)).map { _ in rng.unit() < 0.7 ? 1 / 0.7 : 0 })
         let read = randomArray(n * outF, &rng)
         let y = Tensor<Double>([n, outF]), u = Tensor<Double>([n, r]), xd = Tensor<Double>([n, inF])
-        let f = { y.zero(); loraForward(y.data, u.data, xd.data, x.data, mask: mask.data, a, rows: n, scaling: 2); return readout(y.data, read) }
+        let f = {
+            y.zero(); loraForward(y.data, u.data, xd.data, x.data, mask: mask.data, a, rows: n, scaling: 2); return readout(y.data, read)
+        }
         _ = f()
         let dx = Tensor<Double>([n, inF]), dy = Tensor<Double>([n, outF], values: read)
         let du = Tensor<Double>([n, r]), dxd = Tensor<Double>([n, inF])
@@ -182,8 +203,9 @@ struct OpGradientTests {
 
 /// A tiny model with every shape feature on: grouped kv heads, an untied head, several layers.
 func tinyConfig(tied: Bool = false) -> LlamaConfig {
-    LlamaConfig(vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2,
-                num_key_value_heads: 1, max_position_embeddings: 8, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: tied)
+    LlamaConfig(
+        vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2,
+        num_key_value_heads: 1, max_position_embeddings: 8, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: tied)
 }
 
 func randomModel<T: Real>(_ c: LlamaConfig, lora: LoRAConfig?, trainBase: Bool = false, seed: UInt64 = 9) -> LlamaModel<T> {

@@ -17,8 +17,9 @@ func temporaryDirectory() -> URL {
 
 @Suite("Model, adapters and checkpoints")
 struct ModelTests {
-    let config = LlamaConfig(hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
-                             num_key_value_heads: 2, max_position_embeddings: 32, tie_word_embeddings: false)
+    let config = LlamaConfig(
+        hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
+        num_key_value_heads: 2, max_position_embeddings: 32, tie_word_embeddings: false)
     let tokens = Tokenizer.encode("harrow trains small models")
 
     func base(seed: UInt64 = 1) -> LlamaWeights<Float> {
@@ -33,12 +34,15 @@ struct ModelTests {
         let w = base()
         let lora = LoRA<Float>(config: LoRAConfig(r: 4, lora_alpha: 8, target_modules: Projection.allCases), model: config, rng: &rng)
         #expect(lora.all.allSatisfy { a in a.B.array.allSatisfy { $0 == 0 } && a.A.array.contains { $0 != 0 } })
-        #expect(logits(LlamaModel(config: config, weights: w), tokens: tokens) == logits(LlamaModel(config: config, weights: w, lora: lora), tokens: tokens))
+        #expect(
+            logits(LlamaModel(config: config, weights: w), tokens: tokens)
+                == logits(LlamaModel(config: config, weights: w, lora: lora), tokens: tokens))
     }
 
     @Test func mergedAndUnmergedAdaptersGiveTheSameLogits() {
         var rng = SeededGenerator(seed: 3)
-        let lora = LoRA<Float>(config: LoRAConfig(r: 4, lora_alpha: 8, target_modules: [.q_proj, .v_proj, .down_proj]), model: config, rng: &rng)
+        let lora = LoRA<Float>(
+            config: LoRAConfig(r: 4, lora_alpha: 8, target_modules: [.q_proj, .v_proj, .down_proj]), model: config, rng: &rng)
         for a in lora.all { for i in 0..<a.B.count { a.B.data[i] = Float(rng.uniform(-0.2, 0.2)) } }
         let unmerged = logits(LlamaModel(config: config, weights: base(), lora: lora), tokens: tokens)
         let mergedWeights = base()
@@ -68,7 +72,8 @@ struct ModelTests {
         }
 
         var rng = SeededGenerator(seed: 4)
-        let lora = LoRA<Float>(config: LoRAConfig(r: 2, lora_alpha: 4, lora_dropout: 0.1, target_modules: [.q_proj, .v_proj]), model: config, rng: &rng)
+        let lora = LoRA<Float>(
+            config: LoRAConfig(r: 2, lora_alpha: 4, lora_dropout: 0.1, target_modules: [.q_proj, .v_proj]), model: config, rng: &rng)
         for a in lora.all { for i in 0..<a.B.count { a.B.data[i] = Float(rng.normal()) } }
         try Checkpoint.saveAdapter(lora, baseModel: "models/base", to: dir.appendingPathComponent("adapter"))
         let back = try Checkpoint.loadAdapter(dir.appendingPathComponent("adapter"), model: config)
@@ -104,7 +109,8 @@ struct ModelTests {
         #expect(adapter.count == 8)
         #expect(adapter["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]?.shape == [8, 64])
         #expect(adapter["base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"]?.shape == [64, 8])
-        let ac = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        let ac =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("adapter_config.json"))) as! [String: Any]
         #expect(ac["peft_type"] as? String == "LORA" && ac["task_type"] as? String == "CAUSAL_LM" && ac["r"] as? Int == 8)
         #expect(ac["target_modules"] as? [String] == ["q_proj", "v_proj"])
     }
@@ -120,8 +126,11 @@ struct ModelTests {
         #expect(Set(vocab.values) == Set(0..<256) && vocab["a"] == 97 && vocab["\u{120}"] == 32 && vocab["\u{100}"] == 0)
         let added = (json["added_tokens"] as! [[String: Any]]).map { ($0["id"] as! Int, $0["content"] as! String) }
         #expect(added.map(\.0) == Array(256..<Tokenizer.vocabSize) && added.allSatisfy { Tokenizer.specialNames[Int32($0.0)] == $0.1 })
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json"))) as! [String: Any]
-        #expect(config["bos_token"] as? String == "<|begin_of_text|>" && (config["chat_template"] as? String)?.contains("<|assistant|>") == true)
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tokenizer_config.json"))) as! [String: Any]
+        #expect(
+            config["bos_token"] as? String == "<|begin_of_text|>" && (config["chat_template"] as? String)?.contains("<|assistant|>") == true
+        )
     }
 
     @Test func scheduleWarmsUpThenDecays() {

@@ -6,8 +6,9 @@ import Testing
 /// parts gives the same bits every time.
 @Suite("Parallel passes")
 struct ParallelTests {
-    static let config = LlamaConfig(vocab_size: 30, hidden_size: 16, intermediate_size: 40, num_hidden_layers: 2,
-                                    num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64)
+    static let config = LlamaConfig(
+        vocab_size: 30, hidden_size: 16, intermediate_size: 40, num_hidden_layers: 2,
+        num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 64)
     static let batch = 3, seqLen = 37
 
     /// Loss and every gradient of one forward + backward with at most `parts` parts.
@@ -33,8 +34,11 @@ struct ParallelTests {
         return (l.sum, grads)
     }
 
-    @Test(arguments: [(LoRAConfig(r: 4, lora_dropout: 0.1, target_modules: Projection.allCases), false),
-                      (LoRAConfig(r: 4), false), (nil, true)] as [(LoRAConfig?, Bool)])
+    @Test(
+        arguments: [
+            (LoRAConfig(r: 4, lora_dropout: 0.1, target_modules: Projection.allCases), false),
+            (LoRAConfig(r: 4), false), (nil, true)
+        ] as [(LoRAConfig?, Bool)])
     func splitsAgree(lora: LoRAConfig?, trainBase: Bool) {
         let one = run(parts: 1, lora: lora, trainBase: trainBase)
         let two = run(parts: 2, lora: lora, trainBase: trainBase), again = run(parts: 2, lora: lora, trainBase: trainBase)

@@ -16,21 +16,27 @@ enum Fixtures {
     static let text: URL = {
         var rng = SeededGenerator(seed: 11)
         let words = "the cat sat on a mat and the dog ran to the big red house".split(separator: " ")
-        return write("text.txt", (0..<300).map { _ in (0..<10).map { _ in String(words[Int(rng.next() % UInt64(words.count))]) }.joined(separator: " ") + "." })
+        return write(
+            "text.txt",
+            (0..<300).map { _ in (0..<10).map { _ in String(words[Int(rng.next() % UInt64(words.count))]) }.joined(separator: " ") + "." })
     }()
 
     static func alpaca(_ name: String, count: Int, seed: UInt64) -> URL {
         var rng = SeededGenerator(seed: seed)
         let letters = Array("abcdefghijklmnopqrstuvwxyz")
-        return write(name, (0..<count).map { i in
-            let code = String((0..<6).map { _ in letters[Int(rng.next() % 26)] })
-            return #"{"instruction": "code for item \#(seed * 100 + UInt64(i))", "input": "", "output": "\#(code)"}"#
-        })
+        return write(
+            name,
+            (0..<count).map { i in
+                let code = String((0..<6).map { _ in letters[Int(rng.next() % 26)] })
+                return #"{"instruction": "code for item \#(seed * 100 + UInt64(i))", "input": "", "output": "\#(code)"}"#
+            })
     }
 
     static var pretrainParameters: [String: Any] {
-        ["dataset": text.path, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-         "max_position_embeddings": 64, "max_seq_len": 48, "batch_size": 8, "epochs": 3, "lr": 3e-3, "eval_steps": 10, "seed": 3]
+        [
+            "dataset": text.path, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+            "max_position_embeddings": 64, "max_seq_len": 48, "batch_size": 8, "epochs": 3, "lr": 3e-3, "eval_steps": 10, "seed": 3
+        ]
     }
 
     /// (run folder, result) of pretraining the tiny base; its checkpoint/ is the base model of the SFT tests.
@@ -42,8 +48,10 @@ enum Fixtures {
     }()
 
     static func sft(_ parameters: [String: Any], runDir: URL? = nil) throws -> (dir: URL, result: TrainResult) {
-        var p: [String: Any] = ["base_model": base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "batch_size": 8,
-                                "epochs": 2, "lr": 1e-2, "seed": 5]
+        var p: [String: Any] = [
+            "base_model": base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "batch_size": 8,
+            "epochs": 2, "lr": 1e-2, "seed": 5
+        ]
         p.merge(parameters) { $1 }
         let dir = runDir ?? temporaryDirectory()
         let trainer = Trainer(mode: .sft, options: try TrainOptions(mode: .sft, parameters: p), runDir: dir)
@@ -82,9 +90,11 @@ struct TrainingTests {
     /// Val loss per task type (`val/loss@TASK`) beside the overall val loss, which pools their tokens.
     @Test func valLossIsAlsoLoggedPerTaskType() throws {
         let train = Fixtures.alpaca("tasks-train.jsonl", count: 20, seed: 31)
-        let val = Fixtures.write("tasks-val.jsonl", (0..<8).map { i in
-            #"{"instruction": "code for item \#(i)", "input": "", "output": "\#(i % 2 == 0 ? "abcdef" : "zyx wvu tsr")", "task_type": "\#(i % 2 == 0 ? "qa/dose" : "safety/refusal")"}"#
-        })
+        let val = Fixtures.write(
+            "tasks-val.jsonl",
+            (0..<8).map { i in
+                #"{"instruction": "code for item \#(i)", "input": "", "output": "\#(i % 2 == 0 ? "abcdef" : "zyx wvu tsr")", "task_type": "\#(i % 2 == 0 ? "qa/dose" : "safety/refusal")"}"#
+            })
         let run = try Fixtures.sft(["dataset": train.path, "val_dataset": val.path, "eval_steps": 2])
         let evals = Fixtures.metrics(run.dir).filter { $0["val/loss"] != nil }
         #expect(evals.count >= 2)
@@ -104,14 +114,23 @@ struct TrainingTests {
         let dir = temporaryDirectory()
         let val = Fixtures.alpaca("merge-val.jsonl", count: 8, seed: 5)
         let p: [String: Any] = ["dataset": data.path, "val_dataset": val.path, "lora_targets": ["q_proj", "v_proj", "down_proj"]]
-        let trainer = Trainer(mode: .sft, options: try TrainOptions(mode: .sft, parameters: p.merging(
-            ["base_model": Fixtures.base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "epochs": 40, "lr": 0.01, "warmup_ratio": 0, "lora_r": 16]) { $1 }), runDir: dir)
+        let trainer = Trainer(
+            mode: .sft,
+            options: try TrainOptions(
+                mode: .sft,
+                parameters: p.merging(
+                    [
+                        "base_model": Fixtures.base.dir.appendingPathComponent("checkpoint").path, "max_seq_len": 48, "epochs": 40,
+                        "lr": 0.01, "warmup_ratio": 0, "lora_r": 16
+                    ]) { $1 }), runDir: dir)
         trainer.log = { _ in }
         trainer.merge = true
         let result = try trainer.run()
         // 40 epochs on 20 records over-fit: the best checkpoint is an earlier step (36 of 120 here), so its merged
         // weights differ from the last ones and a merge of the wrong adapter shows.
-        try #require(result.bestStep.map { $0 < result.steps } == true, "best step \(String(describing: result.bestStep)) of \(result.steps): \(result.valLosses)")
+        try #require(
+            result.bestStep.map { $0 < result.steps } == true,
+            "best step \(String(describing: result.bestStep)) of \(result.steps): \(result.valLosses)")
         var mergedWeights: [String: [[UInt32]]] = [:]
         for name in ["checkpoint", "checkpoint-best"] {
             let folder = dir.appendingPathComponent(name)
@@ -136,12 +155,16 @@ struct TrainingTests {
     /// ~30 records, ~40 epochs: the validation loss turns up while the training loss keeps falling.
     @Test func overfittingIsVisible() throws {
         let train = Fixtures.alpaca("train30.jsonl", count: 30, seed: 2), val = Fixtures.alpaca("val10.jsonl", count: 10, seed: 3)
-        let run = try Fixtures.sft(["dataset": train.path, "val_dataset": val.path, "epochs": 40, "full_finetune": true,
-                                    "lr": 1e-2, "eval_steps": 8, "warmup_ratio": 0])
+        let run = try Fixtures.sft([
+            "dataset": train.path, "val_dataset": val.path, "epochs": 40, "full_finetune": true,
+            "lr": 1e-2, "eval_steps": 8, "warmup_ratio": 0
+        ])
         let vals = run.result.valLosses
         let best = try #require(vals.min { $0.loss < $1.loss })
         let last = try #require(vals.last)
-        #expect(best.step < last.step && last.loss > best.loss + 0.1, "val losses \(vals.map(\.loss)) train \(run.result.trainLosses.suffix(3))")
+        #expect(
+            best.step < last.step && last.loss > best.loss + 0.1, "val losses \(vals.map(\.loss)) train \(run.result.trainLosses.suffix(3))"
+        )
         let losses = run.result.trainLosses
         let atBest = losses[(best.step - 4)..<best.step].reduce(0, +) / 4, atEnd = losses.suffix(4).reduce(0, +) / 4
         #expect(atEnd < atBest, "train loss near the val minimum \(atBest), at the end \(atEnd)")
@@ -199,7 +222,8 @@ struct TrainingTests {
 
 @Suite("harrow-train score over pipes")
 struct ScoreProcessTests {
-    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("harrow-train")
+    static let executable = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "harrow-train")
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: executable.path)))
     func scoreProtocolEndToEnd() throws {
@@ -215,7 +239,7 @@ struct ScoreProcessTests {
             #"{"id": 1, "prompt": "the cat", "max_tokens": 12, "template": "raw"}"#,
             #"{"id": 2, "prompt": "the dog", "continuation": " ran", "template": "raw"}"#,
             #"{"id": 3, "prompt": "hello", "template": "fancy", "continuation": "x"}"#,
-            #"{"id": 4, "prompt": "the dog ", "continuation": "ran", "template": "raw"}"#,
+            #"{"id": 4, "prompt": "the dog ", "continuation": "ran", "template": "raw"}"#
         ]
         input.fileHandleForWriting.write(Data((requests.joined(separator: "\n") + "\n").utf8))
         try input.fileHandleForWriting.close()

@@ -86,7 +86,9 @@ func strings(_ value: Any) -> [String] {
         #expect(choiceCounts["general", default: 0] >= 200)
         // The correct choice is spread over positions.
         var positions = [0, 0, 0, 0]
-        for path in Generator.evalItemPaths { for item in jsonObjects(contents(path)) { if let a = item["answer"] as? Int { positions[a] += 1 } } }
+        for path in Generator.evalItemPaths {
+            for item in jsonObjects(contents(path)) { if let a = item["answer"] as? Int { positions[a] += 1 } }
+        }
         #expect(positions.allSatisfy { $0 > 100 }, "answer positions \(positions)")
     }
 
@@ -100,7 +102,8 @@ func strings(_ value: Any) -> [String] {
                     tokens = 1 + messages.reduce(0) { $0 + ($1["content"] as! String).utf8.count + 2 }
                 } else {
                     let input = record["input"] as! String
-                    tokens = 5 + (record["instruction"] as! String).utf8.count + (input.isEmpty ? 0 : input.utf8.count + 2)
+                    tokens =
+                        5 + (record["instruction"] as! String).utf8.count + (input.isEmpty ? 0 : input.utf8.count + 2)
                         + (record["output"] as! String).utf8.count
                 }
                 #expect(tokens <= 193, "\(path): record of \(tokens) tokens: \(record)")

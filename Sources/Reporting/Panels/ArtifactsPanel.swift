@@ -14,8 +14,10 @@ extension ArtifactsPanel: PanelKind {
         let list = one.artifacts
         var html = page.heading(self, "Artifacts")
         var rows: [[HTML.Cell]] = list.map { a in
-            [.text(a.role), .text(a.path), a.size.map { .number(Double($0)) } ?? .number(nil),
-             .text(a.sha256.map { String($0.prefix(16)) } ?? "–")]
+            [
+                .text(a.role), .text(a.path), a.size.map { .number(Double($0)) } ?? .number(nil),
+                .text(a.sha256.map { String($0.prefix(16)) } ?? "–")
+            ]
         }
         if list.isEmpty, let dir = one.run.runDir {
             for (role, name) in [("checkpoint", one.run.checkpoint), ("best checkpoint", one.run.bestCheckpoint)] {

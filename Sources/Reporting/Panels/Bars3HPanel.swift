@@ -22,8 +22,10 @@ extension Bars3HPanel: PanelKind {
         if case .index = page.scope { shown = Array(shown.prefix(top ?? 6)) }
         var html = page.heading(self, "3H scores")
         guard !shown.isEmpty else {
-            return html + page.note("no evals yet: <code>harrow eval RUN --evalset evalsets/…</code> "
-                                    + "or an <code>eval:</code> block in the experiment")
+            return html
+                + page.note(
+                    "no evals yet: <code>harrow eval RUN --evalset evalsets/…</code> "
+                        + "or an <code>eval:</code> block in the experiment")
         }
         var c = page.chart(self, "3H scores" + (gate.map { " with \($0) thresholds" } ?? ""))
         c.xTics = dims.enumerated().map { ($0.element, Double($0.offset)) }
@@ -40,16 +42,20 @@ extension Bars3HPanel: PanelKind {
                 ys.append(s.mean)
                 es.append(s.n > 1 ? s.sd : g.lead.stderr(dim) ?? 0)
             }
-            c.elements.append(.boxes(title: shown.count == 1 ? "score ± stderr" : g.label, x: xs, y: ys, width: width * 0.92, color: j,
-                                     yError: es))
+            c.elements.append(
+                .boxes(
+                    title: shown.count == 1 ? "score ± stderr" : g.label, x: xs, y: ys, width: width * 0.92, color: j,
+                    yError: es))
         }
         if let path = gate, let rules = try page.renderer.gate(path) {
             for t in rules.thresholds {
                 guard let d = dims.firstIndex(of: t.metric) else { continue }
                 for (bound, word) in [(t.min, "min"), (t.max, "max")] {
                     guard let b = bound else { continue }
-                    c.segments.append(Chart.Segment(x1: Double(d) - 0.46, y1: b, x2: Double(d) + 0.46, y2: b, color: "#c62828",
-                                                    label: "\(word) \(Format.number(b))"))
+                    c.segments.append(
+                        Chart.Segment(
+                            x1: Double(d) - 0.46, y1: b, x2: Double(d) + 0.46, y2: b, color: "#c62828",
+                            label: "\(word) \(Format.number(b))"))
                 }
             }
             html += page.note("dashed lines: the thresholds of \(HTML.escape(path))")

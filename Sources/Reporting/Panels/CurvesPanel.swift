@@ -62,8 +62,10 @@ extension CurvesPanel: PanelKind {
                     steps = m.steps.map(Double.init)
                     mean = m.mean
                     let keep = Downsample.lttb(x: steps, y: mean, threshold: points)
-                    c.elements.append(.band(x: keep.map { steps[$0] }, low: keep.map { mean[$0] - m.sd[$0] },
-                                            high: keep.map { mean[$0] + m.sd[$0] }, color: color))
+                    c.elements.append(
+                        .band(
+                            x: keep.map { steps[$0] }, low: keep.map { mean[$0] - m.sd[$0] },
+                            high: keep.map { mean[$0] + m.sd[$0] }, color: color))
                 } else {
                     steps = raw[0].steps.map(Double.init)
                     mean = raw[0].values
@@ -80,7 +82,10 @@ extension CurvesPanel: PanelKind {
                 // run's best step (`RunSnapshot.bestStep`), the step its diagnosis and `runs` name.
                 if key.hasPrefix("val/"), Metric.lowerIsBetter(key), var at = mean.indices.min(by: { mean[$0] < mean[$1] }) {
                     if raw.count == 1, key == TrainerContract.Metric.valLoss, let best = g.lead.bestStep,
-                       let i = raw[0].steps.firstIndex(of: best) { at = i }
+                        let i = raw[0].steps.firstIndex(of: best)
+                    {
+                        at = i
+                    }
                     c.elements.append(.points(title: bestMarked ? "" : "best step", x: [steps[at]], y: [mean[at]], color: color, size: 1.4))
                     bestMarked = true
                 }
@@ -88,8 +93,9 @@ extension CurvesPanel: PanelKind {
         }
         var html = page.heading(self, asked.joined(separator: " and "))
         if case .index = scope, shown.count < all.count {
-            html += page.note("the best \(shown.count) of \(all.count) configurations by \(HTML.escape(page.metric)); "
-                              + "every run has its own page")
+            html += page.note(
+                "the best \(shown.count) of \(all.count) configurations by \(HTML.escape(page.metric)); "
+                    + "every run has its own page")
         }
         if drawn == 0 { return html + page.note("no \(HTML.escape(asked.joined(separator: " or "))) logged") }
         if keys.allSatisfy(Metric.lowerIsBetter), yHigh > yLow {

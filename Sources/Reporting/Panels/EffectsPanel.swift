@@ -30,7 +30,9 @@ extension EffectsPanel: PanelKind {
             return html + page.note("too few runs with \(HTML.escape(metric)) and a varying parameter to tell")
         }
         html += "<p class=\"answer\">\(HTML.escape(sentence)).</p>\n"
-        let share = grid ? "share of variance from a one-way ANOVA per parameter"
+        let share =
+            grid
+            ? "share of variance from a one-way ANOVA per parameter"
             : "share: squared Spearman rank correlation (η² for categories)"
         html += page.note(share + " over \(analysis.runs) runs; points are means over the other parameters, bars one standard error")
         html += "<div class=\"multiples\">"
@@ -43,8 +45,10 @@ extension EffectsPanel: PanelKind {
             c.yLabel = metric
             c.xTics = e.levels.enumerated().map { (page.label($0.element.value), Double($0.offset)) }
             c.xRange = (-0.5, Double(e.levels.count) - 0.5)
-            c.elements.append(.points(title: "", x: e.levels.indices.map(Double.init), y: e.levels.map(\.mean), color: 0,
-                                      yError: e.levels.map { $0.stderr ?? 0 }, size: 1.0))
+            c.elements.append(
+                .points(
+                    title: "", x: e.levels.indices.map(Double.init), y: e.levels.map(\.mean), color: 0,
+                    yError: e.levels.map { $0.stderr ?? 0 }, size: 1.0))
             html += try renderer.figure(c, prefix: page.prefix)
         }
         return html + "</div>"
@@ -79,20 +83,25 @@ extension EffectsPanel: PanelKind {
         }
         let beyond = rows.filter { $0.total?.significant == true }
         if rows.contains(where: { $0.total != nil }) {
-            sentence += beyond.isEmpty ? "; no change moved the 3H total beyond noise"
+            sentence +=
+                beyond.isEmpty
+                ? "; no change moved the 3H total beyond noise"
                 : "; beyond noise on the 3H total: "
                     + beyond.map { "\($0.label) (\(Format.signed($0.total!.delta)))" }.joined(separator: ", ")
         }
         html += "<p class=\"answer\">\(HTML.escape(sentence)).</p>\n"
-        html += page.note("each run against the baseline; the total's 95% interval is a paired bootstrap over the items both answered. "
-                          + "\(HTML.escape(metric)) has one run per change, so no interval: repeat seeds to measure its noise")
-        html += "<table><thead><tr><th>change</th><th>run</th><th>Δ \(HTML.escape(metric))</th>"
+        html += page.note(
+            "each run against the baseline; the total's 95% interval is a paired bootstrap over the items both answered. "
+                + "\(HTML.escape(metric)) has one run per change, so no interval: repeat seeds to measure its noise")
+        html +=
+            "<table><thead><tr><th>change</th><th>run</th><th>Δ \(HTML.escape(metric))</th>"
             + "<th>Δ 3H total (95%)</th><th></th></tr></thead><tbody>\n"
         for r in rows {
             let t = r.total
             let interval = t.map { "\(Format.signed($0.delta)) [\(Format.signed($0.low)), \(Format.signed($0.high))]" } ?? "–"
             let word = t.map { $0.significant ? "beyond noise (\(Paired.formatP($0.p)))" : "within noise" } ?? ""
-            html += "<tr><td>\(HTML.escape(r.label))</td><td>\(renderer.link(runs[r.index], prefix: page.prefix))</td>"
+            html +=
+                "<tr><td>\(HTML.escape(r.label))</td><td>\(renderer.link(runs[r.index], prefix: page.prefix))</td>"
                 + "<td>\(r.delta.map(Format.signed) ?? "–")</td><td>\(interval)</td><td>\(HTML.escape(word))</td></tr>\n"
         }
         html += "</tbody></table>\n"
@@ -106,8 +115,10 @@ extension EffectsPanel: PanelKind {
             c.xTics = charted.enumerated().map { ($0.element.label, Double($0.offset)) }
             c.xRange = (-0.5, Double(charted.count) - 0.5)
             c.elements.append(.line(title: "", x: [-0.5, Double(charted.count) - 0.5], y: [0, 0], color: 9, dashed: true))
-            c.elements.append(.points(title: "", x: charted.indices.map(Double.init), y: charted.map { $0.total!.delta },
-                                      color: 0, yError: charted.map { ($0.total!.high - $0.total!.low) / 2 }, size: 1.0))
+            c.elements.append(
+                .points(
+                    title: "", x: charted.indices.map(Double.init), y: charted.map { $0.total!.delta },
+                    color: 0, yError: charted.map { ($0.total!.high - $0.total!.low) / 2 }, size: 1.0))
             html += try renderer.figure(c, prefix: page.prefix)
         }
         return html

@@ -29,7 +29,8 @@ extension FlipsPanel: PanelKind {
         for other in runs.dropFirst() {
             let flips = EvalFlip.between(reference, other.evalItems ?? [])
             let lost = flips.filter(\.before).count
-            html += "<h3>\(renderer.link(runs[0], prefix: prefix)) → \(renderer.link(other, prefix: prefix)): "
+            html +=
+                "<h3>\(renderer.link(runs[0], prefix: prefix)) → \(renderer.link(other, prefix: prefix)): "
                 + "<span class=\"fail\">\(lost) pass→fail</span>, <span class=\"pass\">\(flips.count - lost) fail→pass</span></h3>\n"
             guard !flips.isEmpty else {
                 html += page.note(reference.isEmpty ? "the reference run has no per-item results" : "no item changed")
@@ -44,11 +45,15 @@ extension FlipsPanel: PanelKind {
             }
             html += HTML.table(header: ["evalset", "dimension", "task_type", "pass→fail", "fail→pass"], rows: groupRows)
             let items = flips.sorted { $0.before && !$1.before }.prefix(limit)
-            html += HTML.table(header: ["change", "item", "dimension", "task_type", "prompt"], rows: items.map { f in
-                let prompt = f.prompt.map { $0.count > 220 ? String($0.prefix(220)) + "…" : $0 } ?? ""
-                return [.text(f.change, cls: f.before ? "fail" : "pass"), .text(f.item), .text(f.dimension), .text(f.taskType),
-                        .text(prompt)]
-            })
+            html += HTML.table(
+                header: ["change", "item", "dimension", "task_type", "prompt"],
+                rows: items.map { f in
+                    let prompt = f.prompt.map { $0.count > 220 ? String($0.prefix(220)) + "…" : $0 } ?? ""
+                    return [
+                        .text(f.change, cls: f.before ? "fail" : "pass"), .text(f.item), .text(f.dimension), .text(f.taskType),
+                        .text(prompt)
+                    ]
+                })
             if flips.count > limit {
                 let command = "harrow compare \(HTML.escape(runs[0].id)) \(HTML.escape(other.id))"
                 html += page.note("\(flips.count - limit) more: <code>\(command)</code>")

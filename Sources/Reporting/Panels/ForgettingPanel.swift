@@ -31,8 +31,10 @@ extension ForgettingPanel: PanelKind {
             guard !points.isEmpty else { continue }
             xs += points.map(\.0)
             c.elements.append(.line(title: "\(by) = \(page.label(level))", x: points.map(\.0), y: points.map(\.1.mean), color: bi))
-            c.elements.append(.points(title: "", x: points.map(\.0), y: points.map(\.1.mean), color: bi,
-                                      yError: points.map(\.1.sd), size: 1.0))
+            c.elements.append(
+                .points(
+                    title: "", x: points.map(\.0), y: points.map(\.1.mean), color: bi,
+                    yError: points.map(\.1.sd), size: 1.0))
         }
         if let lo = xs.min(), let hi = xs.max() {
             let pad = max((hi - lo) * 0.08, 0.02)
@@ -44,8 +46,9 @@ extension ForgettingPanel: PanelKind {
             let pad = max((max(hi, 0) - min(lo, 0)) * 0.1, 0.01)
             c.yRange = (min(lo, 0) - pad, max(hi, 0) + pad)
         }
-        html += page.note("below zero: the run scores worse on general data than the checkpoint it started from; "
-                          + "points average the runs at that setting (± sd)")
+        html += page.note(
+            "below zero: the run scores worse on general data than the checkpoint it started from; "
+                + "points average the runs at that setting (± sd)")
         return html + (try page.renderer.figure(c, prefix: page.prefix))
     }
 }

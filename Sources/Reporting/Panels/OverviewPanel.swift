@@ -50,14 +50,19 @@ extension OverviewPanel: PanelKind {
         var html = page.heading(self, "Run") + "<dl>" + rows.map { "<dt>\($0.0)</dt><dd>\($0.1)</dd>" }.joined() + "</dl>\n"
         let attempts = one.attempts
         if attempts.count > 1 {
-            html += HTML.table(header: ["attempt", "status", "exit", "duration", "then"], rows: attempts.map {
-                [.number(Double($0.attempt)), .text($0.status, cls: $0.status),
-                 .text($0.exitCode.map { "\($0)" } ?? $0.signal.map { "signal \($0)" } ?? "–"),
-                 .text($0.duration.map(Format.duration) ?? "–"), .text($0.note ?? "")]
-            }, caption: "attempts")
+            html += HTML.table(
+                header: ["attempt", "status", "exit", "duration", "then"],
+                rows: attempts.map {
+                    [
+                        .number(Double($0.attempt)), .text($0.status, cls: $0.status),
+                        .text($0.exitCode.map { "\($0)" } ?? $0.signal.map { "signal \($0)" } ?? "–"),
+                        .text($0.duration.map(Format.duration) ?? "–"), .text($0.note ?? "")
+                    ]
+                }, caption: "attempts")
         }
         if let failure = r.failure {
-            html += "<p class=\"failure\"><b>\(HTML.escape(failure.cause.label))</b>, told by:</p><pre>"
+            html +=
+                "<p class=\"failure\"><b>\(HTML.escape(failure.cause.label))</b>, told by:</p><pre>"
                 + failure.lines.map(HTML.escape).joined(separator: "\n") + "</pre>\n"
         }
         if let tail = r.stderrTail, !tail.isEmpty, r.status != .succeeded {

@@ -25,7 +25,7 @@ public enum Panel: Sendable, Equatable {
     static let kinds: [any PanelKind.Type] = [
         TablePanel.self, CurvesPanel.self, ScatterPanel.self, HeatmapPanel.self, Bars3HPanel.self, ForgettingPanel.self,
         FlipsPanel.self, EffectsPanel.self, ParallelPanel.self, TradeoffPanel.self, ProgressPanel.self, ScalingPanel.self,
-        OverviewPanel.self, ParamsPanel.self, VerdictPanel.self, ScoresPanel.self, ArtifactsPanel.self,
+        OverviewPanel.self, ParamsPanel.self, VerdictPanel.self, ScoresPanel.self, ArtifactsPanel.self
     ]
 
     /// A panel of a kind, with the options of it that a dashboard gave.

@@ -38,9 +38,10 @@ extension ProgressPanel: PanelKind {
         let stepY = best.indices.flatMap { i in i == 0 ? [best[0]] : [best[i - 1], best[i]] }
         c.elements.append(.line(title: "best so far", x: stepX, y: stepY, color: 2))
         let last = improved.last!, since = runs.count - last - 1
-        html += page.note("\(improved.count) of \(runs.count) trials improved on the best; the last at trial \(last + 1) ("
-                          + renderer.link(runs[last], prefix: page.prefix) + ", \(Format.number(ys[last])))"
-                          + (since >= max(10, runs.count / 3) ? "; the \(since) since found nothing better" : ""))
+        html += page.note(
+            "\(improved.count) of \(runs.count) trials improved on the best; the last at trial \(last + 1) ("
+                + renderer.link(runs[last], prefix: page.prefix) + ", \(Format.number(ys[last])))"
+                + (since >= max(10, runs.count / 3) ? "; the \(since) since found nothing better" : ""))
         return html + (try renderer.figure(c, prefix: page.prefix))
     }
 }

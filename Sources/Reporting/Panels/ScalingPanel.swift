@@ -68,9 +68,10 @@ extension ScalingPanel: PanelKind {
             var xs = pairs.map(\.n).filter { $0 > 0 }, ys = fitted
             switch PowerLaw.fit(sizes: pairs.map(\.n), values: fitted) {
             case .failure(.tooFewSizes(let k, _)):
-                sentences.append("\(HTML.escape(name)): no fit: \(k) \(k == 1 ? "size" : "sizes") of \(HTML.escape(x)) "
-                                 + "with a positive \(HTML.escape(shown)) ("
-                                 + sizes.map { Format.number($0) }.joined(separator: ", ") + "); a power law needs at least 3")
+                sentences.append(
+                    "\(HTML.escape(name)): no fit: \(k) \(k == 1 ? "size" : "sizes") of \(HTML.escape(x)) "
+                        + "with a positive \(HTML.escape(shown)) ("
+                        + sizes.map { Format.number($0) }.joined(separator: ", ") + "); a power law needs at least 3")
             case .success(let fit):
                 let law = fit.law
                 let errorTarget = target.map { asError ? 1 - $0 : $0 }
@@ -92,8 +93,10 @@ extension ScalingPanel: PanelKind {
                 xs += [end]
                 ys += [law.value(at: end)]
                 if let r = reached, let goal = errorTarget, r.size >= law.smallest / 1.5, r.size <= end * 1.001 {
-                    c.elements.append(.points(title: "reached at about \(Self.records(r.size)) records", x: [r.size], y: [goal], color: 2,
-                                              size: 1.3))
+                    c.elements.append(
+                        .points(
+                            title: "reached at about \(Self.records(r.size)) records", x: [r.size], y: [goal], color: 2,
+                            size: 1.3))
                     if !c.xTics!.contains(where: { abs($0.at / r.size - 1) < 0.15 }) { c.xTics!.append((Self.records(r.size), r.size)) }
                 }
             }
@@ -103,8 +106,10 @@ extension ScalingPanel: PanelKind {
             if let target, (asError ? 1 - target : target) > 0 {
                 let goal = asError ? 1 - target : target
                 ys.append(goal)
-                c.elements.append(.line(title: "target \(name) \(Format.number(target))", x: [left, right], y: [goal, goal], color: 2,
-                                        dashed: true))
+                c.elements.append(
+                    .line(
+                        title: "target \(name) \(Format.number(target))", x: [left, right], y: [goal, goal], color: 2,
+                        dashed: true))
             }
             let positive = ys.filter { $0 > 0 && $0.isFinite }
             if let lo = positive.min(), let hi = positive.max() {
@@ -115,22 +120,27 @@ extension ScalingPanel: PanelKind {
             figures += try page.renderer.figure(c, prefix: page.prefix)
         }
         html += sentences.map { "<p class=\"answer\">\($0).</p>\n" }.joined()
-        var notes = ["each point is a finished run (seed repeats apart); the line is the least-squares fit of log value on log "
-                     + "\(HTML.escape(x)), its band the 95% interval of the line; exponents' intervals are t intervals"]
+        var notes = [
+            "each point is a finished run (seed repeats apart); the line is the least-squares fit of log value on log "
+                + "\(HTML.escape(x)), its band the 95% interval of the line; exponents' intervals are t intervals"
+        ]
         if scores {
             notes.append("3H scores are fitted as their error, 1 − score: a power law can fall toward 0, a score cannot rise past 1")
         }
-        notes.append(targeted
-            ? "targets from " + (targets?.isEmpty == false ? "the panel's target" : "")
-                + (targets?.isEmpty == false && gate != nil ? " and " : "")
-                + (gate != nil ? "the thresholds of \(HTML.escape(self.gate!))" : "")
-                + "; a target's interval is where the band crosses it (Fieller)"
-            : "name a target (<code>target: {val/loss: 0.9, helpful: 0.6}</code>) or a <code>gate:</code> for the records the trend needs")
+        notes.append(
+            targeted
+                ? "targets from " + (targets?.isEmpty == false ? "the panel's target" : "")
+                    + (targets?.isEmpty == false && gate != nil ? " and " : "")
+                    + (gate != nil ? "the thresholds of \(HTML.escape(self.gate!))" : "")
+                    + "; a target's interval is where the band crosses it (Fieller)"
+                : "name a target (<code>target: {val/loss: 0.9, helpful: 0.6}</code>) or a <code>gate:</code> for the records the trend needs"
+        )
         if x == "max_samples" { notes.append("records are max_samples: a cap above a dataset's size counts as the cap") }
         let without = runs.count - sized.count
         if without > 0 {
-            notes.append("\(without) finished \(without == 1 ? "run has" : "runs have") no \(HTML.escape(x)) "
-                         + "and \(without == 1 ? "is" : "are") left out")
+            notes.append(
+                "\(without) finished \(without == 1 ? "run has" : "runs have") no \(HTML.escape(x)) "
+                    + "and \(without == 1 ? "is" : "are") left out")
         }
         html += page.note(notes.joined(separator: "; "))
         return html + "<div class=\"multiples two\">" + figures + "</div>"
@@ -138,8 +148,10 @@ extension ScalingPanel: PanelKind {
 
     /// What the trend says of a target: the records it reaches it at, with their interval (`reached`, to be drawn), or
     /// why no size can be named. `goal` is the target as fitted (the error of a score); `lower` says which way it is met.
-    static func reading(_ law: PowerLaw, target: Double, goal: Double, name: String, lower: Bool,
-                        pairs: [(n: Double, v: Double)]) -> (text: String, reached: PowerLaw.Reach?) {
+    static func reading(
+        _ law: PowerLaw, target: Double, goal: Double, name: String, lower: Bool,
+        pairs: [(n: Double, v: Double)]
+    ) -> (text: String, reached: PowerLaw.Reach?) {
         var text = "", reached: PowerLaw.Reach?
         let said = "\(HTML.escape(name)) \(Format.number(target))"
         let improving = lower ? law.exponent < 0 : law.exponent > 0
@@ -151,8 +163,10 @@ extension ScalingPanel: PanelKind {
             // No slope to follow: say where the sizes run stand instead of a size the interval cannot bound.
             let means = Dictionary(grouping: pairs, by: \.n).values.map { g in g.reduce(0) { $0 + $1.v } / Double(g.count) }
             let meeting = means.filter { Metric.lowerIsBetter(name) ? $0 <= target : $0 >= target }.count
-            text += "; with no trend there is no size to predict for \(said), which "
-                + (meeting == means.count ? "every size run meets"
+            text +=
+                "; with no trend there is no size to predict for \(said), which "
+                + (meeting == means.count
+                    ? "every size run meets"
                     : meeting == 0 ? "no size run meets" : "\(meeting) of the \(means.count) sizes run meet")
                 + " on average"
         } else if let r = law.reach(goal) {
@@ -180,12 +194,17 @@ extension ScalingPanel: PanelKind {
 
     /// "val/loss ∝ records^−0.27 (95% interval −0.30 … −0.23) over 12 runs at 4 sizes", with what weakens it.
     static func describe(_ law: PowerLaw, shown: String, leftOut: Int) -> String {
-        var s = "\(HTML.escape(shown)) ∝ records^\(exponent(law.exponent)) (\(Int((law.level * 100).rounded()))% interval "
+        var s =
+            "\(HTML.escape(shown)) ∝ records^\(exponent(law.exponent)) (\(Int((law.level * 100).rounded()))% interval "
             + "\(exponent(law.low)) … \(exponent(law.high))) over \(law.points) runs at \(law.sizes) sizes"
-        if law.isFlat { s += ": the same value at every size" }
-        else if !law.isTrend { s += "; the interval includes 0: no trend beyond the scatter about the line" }
+        if law.isFlat {
+            s += ": the same value at every size"
+        } else if !law.isTrend {
+            s += "; the interval includes 0: no trend beyond the scatter about the line"
+        }
         if let lof = law.lackOfFit, lof.p < 0.05 {
-            s += "; the sizes' means stray from a power law beyond the seeds' scatter "
+            s +=
+                "; the sizes' means stray from a power law beyond the seeds' scatter "
                 + "(lack-of-fit F test, \(HTML.escape(Paired.formatP(lof.p)))): "
                 + "read the exponent as an average slope, not a law to extrapolate"
         }
@@ -227,8 +246,10 @@ extension ScalingPanel: PanelKind {
     /// inside, so an axis spanning less than a decade still reads (gnuplot's own put tics at powers of ten only).
     static func logTics(_ lo: Double, _ hi: Double) -> [Double] {
         guard lo > 0, hi > lo, hi.isFinite else { return [] }
-        let ladders: [[Double]] = [[1], [1, 3], [1, 2, 5], [1, 2, 3, 5, 7], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9],
-                                   (10..<100).map { Double($0) / 10 }]
+        let ladders: [[Double]] = [
+            [1], [1, 3], [1, 2, 5], [1, 2, 3, 5, 7], [1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9],
+            (10..<100).map { Double($0) / 10 }
+        ]
         var best: [Double] = []
         for ladder in ladders {
             var tics: [Double] = []

@@ -50,7 +50,9 @@ extension ScatterPanel: PanelKind {
             c.elements.append(.points(title: title, x: px, y: py, color: ci, yError: pe.contains { $0 > 0 } ? pe : nil, size: 1.0))
         }
         // A span of 20× or more is read on a log axis (a learning-rate grid); `log_x` in the dashboard decides otherwise.
-        if let logX { c.logX = logX && numericX } else if numericX, let lo = xs.min(), let hi = xs.max(), lo > 0 {
+        if let logX {
+            c.logX = logX && numericX
+        } else if numericX, let lo = xs.min(), let hi = xs.max(), lo > 0 {
             c.logX = hi / lo >= 20
         }
         if numericX, c.logX, let lo = xs.min(), let hi = xs.max() {

@@ -23,15 +23,21 @@ extension ScoresPanel: PanelKind {
             }
             if let t = e.total, let b = e.baseline {
                 let d = t - b
-                line += " · <span class=\"\(d < 0 ? "fail" : "pass")\">\(d >= 0 ? "+" : "")\(Format.number(d, digits: 3))"
+                line +=
+                    " · <span class=\"\(d < 0 ? "fail" : "pass")\">\(d >= 0 ? "+" : "")\(Format.number(d, digits: 3))"
                     + " vs starting checkpoint</span>"
             }
             html += line + "</h3>\n"
             if let err = e.error { html += "<pre>\(HTML.escape(err))</pre>\n" }
-            html += HTML.table(header: ["dimension", "task_type", "n", "acc", "± stderr", "acc_norm"], rows: e.groups.map { g in
-                [.text(g.dimension), .text(g.taskType.isEmpty ? "(all)" : g.taskType), .number(Double(g.n)), .number(g.acc, digits: 3),
-                 .number(g.accStderr, digits: 2), .number(g.accNorm, digits: 3)]
-            })
+            html += HTML.table(
+                header: ["dimension", "task_type", "n", "acc", "± stderr", "acc_norm"],
+                rows: e.groups.map { g in
+                    [
+                        .text(g.dimension), .text(g.taskType.isEmpty ? "(all)" : g.taskType), .number(Double(g.n)),
+                        .number(g.acc, digits: 3),
+                        .number(g.accStderr, digits: 2), .number(g.accNorm, digits: 3)
+                    ]
+                })
         }
         return html
     }

@@ -34,8 +34,10 @@ extension TablePanel: PanelKind {
         for (i, g) in shown.enumerated() {
             var row: [HTML.Cell] = [HTML.Cell(html: runLinks(g, page), sortValue: nil, cls: nil)]
             let statuses = Dictionary(grouping: g.members, by: { $0.run.status.rawValue })
-            row.append(g.members.count == 1 ? .text(g.lead.run.status.rawValue, cls: g.lead.run.status.rawValue)
-                       : .text(statuses.map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")))
+            row.append(
+                g.members.count == 1
+                    ? .text(g.lead.run.status.rawValue, cls: g.lead.run.status.rawValue)
+                    : .text(statuses.map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")))
             let verdicts = g.members.compactMap { $0.diagnosis?.verdict }
             let verdict = Set(verdicts).sorted().joined(separator: ", ")
             row.append(.text(verdict.isEmpty ? "–" : verdict, cls: Set(verdicts).count == 1 ? verdicts[0] : nil))
@@ -43,8 +45,11 @@ extension TablePanel: PanelKind {
             for m in metrics {
                 guard let s = g.spread(m) else { row.append(.number(nil)); continue }
                 var html = Format.number(s.mean)
-                if s.n > 1 { html += " ± " + Format.number(s.sd, digits: 2) }
-                else if let e = g.lead.stderr(m), e > 0 { html += "<small> ± \(Format.number(e, digits: 2))</small>" }
+                if s.n > 1 {
+                    html += " ± " + Format.number(s.sd, digits: 2)
+                } else if let e = g.lead.stderr(m), e > 0 {
+                    html += "<small> ± \(Format.number(e, digits: 2))</small>"
+                }
                 if case .compare = scope, i > 0, let r = reference?.spread(m) {
                     let d = s.mean - r.mean
                     let better = Metric.lowerIsBetter(m) ? d < 0 : d > 0
@@ -68,12 +73,15 @@ extension TablePanel: PanelKind {
         guard page.isIndex else { return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows) }
         html += "<p><input type=\"search\" class=\"filter\" data-table=\"runs\" placeholder=\"filter: run, parameter, verdict\">"
         if folds {
-            html += "<button class=\"all\" data-table=\"runs\" data-more=\"show all \(shown.count)\" "
+            html +=
+                "<button class=\"all\" data-table=\"runs\" data-more=\"show all \(shown.count)\" "
                 + "data-less=\"show the best \(Self.indexRows)\">show all \(shown.count)</button>"
         }
         html += "<span class=\"count\" data-table=\"runs\"></span></p>"
-        return html + HTML.table(header: ["run", "status", "verdict"] + params + metrics, rows: rows, id: "runs",
-                                 rowClass: { folds && $0 >= Self.indexRows ? "more" : nil })
+        return html
+            + HTML.table(
+                header: ["run", "status", "verdict"] + params + metrics, rows: rows, id: "runs",
+                rowClass: { folds && $0 >= Self.indexRows ? "more" : nil })
     }
 
     /// A row's run: its link and tags, or the seed repeats folded under the first.

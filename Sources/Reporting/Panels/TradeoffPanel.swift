@@ -25,8 +25,10 @@ extension TradeoffPanel: PanelKind {
         let runs = page.scope.runs.filter { $0.value(x) != nil && $0.value(y) != nil }
         var html = page.heading(self, "\(y) against \(x): the trade-off")
         guard !runs.isEmpty else {
-            return html + page.note("needs runs evaluated on both: an in-domain evalset (\(HTML.escape(y))) "
-                                    + "and the general set (\(HTML.escape(x)))")
+            return html
+                + page.note(
+                    "needs runs evaluated on both: an in-domain evalset (\(HTML.escape(y))) "
+                        + "and the general set (\(HTML.escape(x)))")
         }
         // Gains are tested against the starting model; a gain within noise of zero (or below it) learnt nothing.
         let learnt = runs.map { r -> Bool in
@@ -43,11 +45,15 @@ extension TradeoffPanel: PanelKind {
         // The front sits at the top right, where a legend inside the chart would hide it.
         c.keyOutside = true
         let learning = runs.indices.filter { learnt[$0] }, idle = runs.indices.filter { !learnt[$0] }
-        c.elements.append(.points(title: "runs (bars: 95% interval)", x: learning.map { xs[$0] }, y: learning.map { ys[$0] }, color: 0,
-                                  yError: learning.map { halfWidth(runs[$0], y) }, size: 0.8))
+        c.elements.append(
+            .points(
+                title: "runs (bars: 95% interval)", x: learning.map { xs[$0] }, y: learning.map { ys[$0] }, color: 0,
+                yError: learning.map { halfWidth(runs[$0], y) }, size: 0.8))
         if !idle.isEmpty {
-            c.elements.append(.points(title: "did not learn (gain within noise)", x: idle.map { xs[$0] }, y: idle.map { ys[$0] }, color: 9,
-                                      yError: idle.map { halfWidth(runs[$0], y) }, size: 0.8))
+            c.elements.append(
+                .points(
+                    title: "did not learn (gain within noise)", x: idle.map { xs[$0] }, y: idle.map { ys[$0] }, color: 9,
+                    yError: idle.map { halfWidth(runs[$0], y) }, size: 0.8))
         }
         if !front.isEmpty {
             c.elements.append(.line(title: "Pareto front", x: front.map { xs[$0] }, y: front.map { ys[$0] }, color: 2))
@@ -56,11 +62,13 @@ extension TradeoffPanel: PanelKind {
             let lift = ((ys.max() ?? 0) - (ys.min() ?? 0)) * 0.06
             c.elements.append(.labels(x: front.map { xs[$0] }, y: front.map { ys[$0] + lift }, text: front.map { runs[$0].id }))
         }
-        html += page.note("\(front.count) of \(runs.count) runs on the front: none of the others beats them on both"
-                          + (front.isEmpty ? "" : "; " + front.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", ")))
+        html += page.note(
+            "\(front.count) of \(runs.count) runs on the front: none of the others beats them on both"
+                + (front.isEmpty ? "" : "; " + front.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", ")))
         if !idle.isEmpty {
-            html += page.note("did not learn (\(HTML.escape(y)) within noise of the starting model, kept off the front): "
-                              + idle.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", "))
+            html += page.note(
+                "did not learn (\(HTML.escape(y)) within noise of the starting model, kept off the front): "
+                    + idle.map { renderer.link(runs[$0], prefix: prefix) }.joined(separator: ", "))
         }
         return html + (try renderer.figure(c, prefix: prefix))
     }

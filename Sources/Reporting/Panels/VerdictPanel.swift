@@ -17,19 +17,22 @@ extension VerdictPanel: PanelKind {
         guard let d = one.diagnosis else {
             return html + page.note("not diagnosed yet: <code>harrow diagnose \(HTML.escape(one.id)) --save</code>")
         }
-        html += "<p><strong class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</strong>"
+        html +=
+            "<p><strong class=\"\(HTML.escape(d.verdict))\">\(HTML.escape(d.verdict.replacingOccurrences(of: "_", with: " ")))</strong>"
             + " (confidence \(Format.number(d.confidence, digits: 2)))" + ((one.bestStep ?? d.bestStep).map { " · best step \($0)" } ?? "")
             + "</p>\n"
         if !d.advice.isEmpty { html += "<p>\(HTML.escape(d.advice))</p>\n" }
         // A diagnosis stored by an older reading may name another step than the run's best: say so, not both.
         if let stored = d.bestStep, let best = one.bestStep, stored != best {
-            html += page.note("this diagnosis was stored with step \(stored) as the best; the run's best step is \(best): "
-                              + "<code>harrow diagnose \(HTML.escape(one.id)) --save</code> reads it again")
+            html += page.note(
+                "this diagnosis was stored with step \(stored) as the best; the run's best step is \(best): "
+                    + "<code>harrow diagnose \(HTML.escape(one.id)) --save</code> reads it again")
         }
         if let evidence = (try? JSONSerialization.jsonObject(with: Data(d.evidenceJSON.utf8))) as? [String: Any], !evidence.isEmpty {
-            html += "<dl class=\"evidence\">"
+            html +=
+                "<dl class=\"evidence\">"
                 + evidence.keys.sorted().map { k in "<dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(Self.evidenceText(evidence[k]!)))</dd>" }
-                    .joined()
+                .joined()
                 + "</dl>\n"
         }
         return html

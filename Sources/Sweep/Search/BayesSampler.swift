@@ -26,8 +26,10 @@ public struct BayesSampler: Sampler {
 
     /// The GP's state (or a random point's, before there is one to fit) and the candidates best first, each with its
     /// prediction; the trials counted into `why`.
-    func rank(_ observations: [Observation], into why: inout Explanation,
-              rng: inout SplitMix64) -> (model: Explanation.Bayes, candidates: [(point: [Double], detail: Explanation.Bayes)]) {
+    func rank(
+        _ observations: [Observation], into why: inout Explanation,
+        rng: inout SplitMix64
+    ) -> (model: Explanation.Bayes, candidates: [(point: [Double], detail: Explanation.Bayes)]) {
         var model = Explanation.Bayes()
         // `impute: worst`: a failed run counts as the worst extremum of any ended run. Where W&B then falls back to 0
         // (no run has a value) or imputes for a finished run that never logged the metric, nothing is entered here:
@@ -93,8 +95,9 @@ public struct BayesSampler: Sampler {
         let candidates = order.map { i -> (point: [Double], detail: Explanation.Bayes) in
             let c = scored[i]
             var chosen = model
-            chosen.prediction = .init(predicted: sign * (c.mean * fit.scale + fit.mean), predictedStd: c.std * fit.scale,
-                                      expectedImprovement: c.ei, improvementProbability: c.pi)
+            chosen.prediction = .init(
+                predicted: sign * (c.mean * fit.scale + fit.mean), predictedStd: c.std * fit.scale,
+                expectedImprovement: c.ei, improvementProbability: c.pi)
             return (c.point, chosen)
         }
         return (model, candidates)

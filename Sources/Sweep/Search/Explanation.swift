@@ -84,8 +84,9 @@ public struct Explanation: Sendable, Equatable {
         }
         var context: [String] = []
         if let incumbent { context.append("best so far \(Self.short(incumbent))") }
-        context.append("\(finished) finished" + (failed > 0 ? ", \(failed) failed" : "") + (running > 0 ? ", \(running) running" : "")
-                       + (unmeasured > 0 ? ", \(unmeasured) without the metric" : ""))
+        context.append(
+            "\(finished) finished" + (failed > 0 ? ", \(failed) failed" : "") + (running > 0 ? ", \(running) running" : "")
+                + (unmeasured > 0 ? ", \(unmeasured) without the metric" : ""))
         if scored > 0 { context.append("\(scored) candidates") }
         return "\(method) #\(number): \(what) (\(context.joined(separator: "; ")))"
     }

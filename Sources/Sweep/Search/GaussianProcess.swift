@@ -56,7 +56,9 @@ public struct GaussianProcess: Sendable {
     /// from a fixed generator as its `random_state=2`), the best of the three kept.
     public static func fit(points: [[Double]], values: [Double], noise: Double = defaultNoise) -> GaussianProcess? {
         let lo = log(lengthScaleBounds.0), hi = log(lengthScaleBounds.1)
-        func lml(_ t: Double) -> Double { GaussianProcess(points: points, values: values, lengthScale: exp(t), noise: noise)?.logMarginalLikelihood ?? -.infinity }
+        func lml(_ t: Double) -> Double {
+            GaussianProcess(points: points, values: values, lengthScale: exp(t), noise: noise)?.logMarginalLikelihood ?? -.infinity
+        }
         var rng = SplitMix64(seed: 2)
         var best: (t: Double, f: Double)?
         for start in [0.0, lo + (hi - lo) * rng.unit(), lo + (hi - lo) * rng.unit()] {
@@ -86,7 +88,11 @@ public struct GaussianProcess: Sendable {
                 var c = right - ratio * (right - left), d = left + ratio * (right - left)
                 var fc = f(c), fd = f(d)
                 for _ in 0..<50 where right - left > 1e-10 {
-                    if fc > fd { right = d; d = c; fd = fc; c = right - ratio * (right - left); fc = f(c) } else { left = c; c = d; fc = fd; d = left + ratio * (right - left); fd = f(d) }
+                    if fc > fd {
+                        right = d; d = c; fd = fc; c = right - ratio * (right - left); fc = f(c)
+                    } else {
+                        left = c; c = d; fc = fd; d = left + ratio * (right - left); fd = f(d)
+                    }
                 }
                 let candidates = [(a, fa), (c, fc), (d, fd)]
                 return candidates.max { $0.1 < $1.1 }!

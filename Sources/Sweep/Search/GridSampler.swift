@@ -27,9 +27,12 @@ extension PlanState {
             total = overflow ? .max : product
         }
         if total > Planner.maximumGridPoints, limit == nil {
-            throw ExperimentError(diagnostics: [Diagnostic(.error, SourceLocation(file: experiment.file, line: 1, column: 1),
-                "the grid has \(total == .max ? "more than \(Int.max)" : String(total)) points",
-                hint: "add `run_cap`, use `method: random` with a `count`, or give fewer values")])
+            throw ExperimentError(diagnostics: [
+                Diagnostic(
+                    .error, SourceLocation(file: experiment.file, line: 1, column: 1),
+                    "the grid has \(total == .max ? "more than \(Int.max)" : String(total)) points",
+                    hint: "add `run_cap`, use `method: random` with a `count`, or give fewer values")
+            ])
         }
         let axes: [[Distribution.Choice]] = experiment.parameters.map {
             if case .derived(let e) = $0.distribution { return [.expr(e)] }

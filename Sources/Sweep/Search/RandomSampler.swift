@@ -28,7 +28,8 @@ extension PlanState {
             try consider(choices)
         }
         if trials.count < target {
-            notes.append("only \(trials.count) distinct trials of \(target) requested after \(candidates) draws: the space is smaller than `count`")
+            notes.append(
+                "only \(trials.count) distinct trials of \(target) requested after \(candidates) draws: the space is smaller than `count`")
         }
     }
 }

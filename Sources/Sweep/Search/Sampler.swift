@@ -66,8 +66,10 @@ extension SearchSpace {
 
     /// The best candidate that is a new trial, with its detail: a repeat would stand on the run already there, and
     /// `exclude` or `where` may drop a point. Then a fresh random point with `fallback`, in case every candidate was taken.
-    func firstNew<Detail>(_ candidates: [(point: [Double], detail: Detail)], otherwise fallback: Detail, after observations: [Observation],
-                          rng: inout SplitMix64) throws(ExperimentError) -> (trial: Trial, detail: Detail)? {
+    func firstNew<Detail>(
+        _ candidates: [(point: [Double], detail: Detail)], otherwise fallback: Detail, after observations: [Observation],
+        rng: inout SplitMix64
+    ) throws(ExperimentError) -> (trial: Trial, detail: Detail)? {
         let taken = Set(observations.map(\.trial.key))
         for (x, detail) in candidates {
             guard let trial = try trial(at: x), !taken.contains(trial.key) else { continue }

@@ -31,7 +31,8 @@ public struct SearchSpace: Sendable {
         var x: [Double] = []
         for d in dimensions {
             guard let v = trial.values.indices.contains(d.slot) ? trial.values[d.slot] : nil,
-                  let u = Self.cdf(d.distribution, v), u.isFinite else { return nil }
+                let u = Self.cdf(d.distribution, v), u.isFinite
+            else { return nil }
             x.append(min(max(u, 0), 1))
         }
         return x
@@ -60,7 +61,9 @@ public struct SearchSpace: Sendable {
     static func cdf(_ distribution: Distribution, _ value: ParamValue) -> Double? {
         switch distribution {
         case .categorical(let choices):
-            guard let i = choices.firstIndex(where: { if case .value(let v) = $0 { v.sameValue(as: value) } else { false } }) else { return nil }
+            guard let i = choices.firstIndex(where: { if case .value(let v) = $0 { v.sameValue(as: value) } else { false } }) else {
+                return nil
+            }
             return Double(i + 1) / Double(choices.count)
         case .weightedCategorical(let values, let p):
             guard let i = values.firstIndex(where: { $0.sameValue(as: value) }) else { return nil }
@@ -124,9 +127,17 @@ extension Normal {
     static func quantile(_ p: Double) -> Double {
         if p <= 0 { return -.infinity }
         if p >= 1 { return .infinity }
-        let a: [Double] = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-        let b: [Double] = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01]
-        let c: [Double] = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
+        let a: [Double] = [
+            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01,
+            2.506628277459239e+00
+        ]
+        let b: [Double] = [
+            -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01
+        ]
+        let c: [Double] = [
+            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00,
+            2.938163982698783e+00
+        ]
         let d: [Double] = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
         /// A polynomial by Horner's rule, highest coefficient first.
         func poly(_ k: [Double], _ t: Double) -> Double { k.reduce(0) { $0 * t + $1 } }
@@ -158,7 +169,9 @@ func regularizedBeta(_ x: Double, _ a: Double, _ b: Double) -> Double {
     for i in 0...300 {
         let m = Double(i / 2)
         let numerator: Double
-        if i == 0 { numerator = 1 } else if i % 2 == 0 {
+        if i == 0 {
+            numerator = 1
+        } else if i % 2 == 0 {
             numerator = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
         } else {
             numerator = -((a + m) * (a + b + m) * x) / ((a + 2 * m) * (a + 2 * m + 1))

@@ -44,8 +44,10 @@ public struct TPESampler: Sampler {
 
     /// The split into good and bad results (or a random point's state, before there are enough) and the candidates
     /// best first, each with its log density ratio; the trials counted into `why`.
-    func rank(_ observations: [Observation], into why: inout Explanation,
-              rng: inout SplitMix64) -> (model: Explanation.TPE, candidates: [(point: [Double], detail: Explanation.TPE)]) {
+    func rank(
+        _ observations: [Observation], into why: inout Explanation,
+        rng: inout SplitMix64
+    ) -> (model: Explanation.TPE, candidates: [(point: [Double], detail: Explanation.TPE)]) {
         var model = Explanation.TPE()
         // Only finished results count (Optuna's COMPLETE); failed and running trials are left out.
         let results = observations.enumerated().compactMap { i, o -> (order: Int, value: Double, trial: Trial)? in
@@ -172,9 +174,10 @@ public struct TPESampler: Sampler {
             weights = w
             if case .categorical(let n) = domain.kind {
                 let eps = TPESampler.priorWeight / Double(observations.count + 1)
-                rows = observations.map { o in
-                    (0..<n).map { c in (eps + (Int(o) == c ? 1 : 0)) / (1 + Double(n) * eps) }
-                } + [[Double](repeating: 1 / Double(n), count: n)]
+                rows =
+                    observations.map { o in
+                        (0..<n).map { c in (eps + (Int(o) == c ? 1 : 0)) / (1 + Double(n) * eps) }
+                    } + [[Double](repeating: 1 / Double(n), count: n)]
                 mus = []
                 sigmas = []
                 return
