@@ -162,7 +162,7 @@ struct SweepCommand: AsyncParsableCommand {
             print(jsonText(snapshots.map(RunSummary.init)))
         } else {
             print(SweepReport.table(snapshots, sweep: experiment.name, plan: plan))
-            print(SweepReport.footer(outcome, sweep: experiment.name))
+            print(SweepReport.footer(outcome, sweep: experiment.name, recovered: SweepReport.recoveredFromOutOfMemory(snapshots)))
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }

@@ -86,11 +86,23 @@ enum SweepReport {
         return TextTable.render(header: header, rows: rows).joined(separator: "\n") + more
     }
 
-    static func footer(_ o: SweepOutcome, sweep: String) -> String {
+    /// Runs that finished after running out of memory at a larger micro-batch: told, since their night took longer
+    /// and the next one could start them smaller.
+    static func recoveredFromOutOfMemory(_ snapshots: [RunSnapshot]) -> Int {
+        let labels = [FailureCause.outOfMemoryGPU.label, FailureCause.outOfMemoryHost.label]
+        return snapshots.filter { s in
+            s.run.status.isFinished && s.attempts.contains { a in labels.contains { a.note?.hasPrefix($0) == true } }
+        }.count
+    }
+
+    static func footer(_ o: SweepOutcome, sweep: String, recovered: Int = 0) -> String {
         var counts: [String: Int] = [:]
         for r in o.runs { counts[r.status.rawValue, default: 0] += 1 }
         var text = "\n" + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         if let causes = FailureCounts.text(o.runs) { text += "\nwhy: " + causes }
+        if recovered > 0 {
+            text += "\n\(recovered) ran out of memory and finished at a smaller micro-batch (`harrow show RUN` lists the attempts)"
+        }
         if o.alreadyFinished > 0 { text += " (\(o.alreadyFinished) finished before and skipped)" }
         let reused = o.runs.filter { $0.sweepName.map { $0 != sweep } ?? false }
         if !reused.isEmpty {

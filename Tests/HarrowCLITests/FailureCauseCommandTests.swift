@@ -90,6 +90,7 @@ import Testing
         #expect(sweep.status == 0, "\(sweep.stdout)\(sweep.stderr)")
         let seen = try String(contentsOfFile: dir + "/.harrow/runs/seen.txt", encoding: .utf8)
         #expect(seen == "batch 16 accum 1\nbatch 8 accum 2\nbatch 4 accum 4\n")
+        #expect(sweep.stdout.contains("\n1 ran out of memory and finished at a smaller micro-batch"), "\(sweep.stdout)")
         let out = try Harrow.run("runs", "--json", in: dir)
         let run = try #require((try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])?.first)
         #expect(run["status"] as? String == "succeeded" && run["attempt"] as? Int == 3)
