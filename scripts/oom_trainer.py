@@ -19,18 +19,16 @@ process exits 1, as a real CUDA OOM does. The allocator's rounding and cache are
 to when, and its peak.
 """
 import json
-import math
 import os
 import re
 import sys
 import time
-import weakref
 
 import torch
 import torch.nn as nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from transformers import LlamaConfig, LlamaForCausalLM
+
+from measure_memory import LiveStorageTally, LoRALinear
 
 GIB = 1 << 30
 # What a real card loses to the CUDA context (the driver's and PyTorch's kernels) before the first tensor: 300-500
@@ -57,49 +55,21 @@ def format_size(n):
     return f"{n / GIB:.2f} GiB"
 
 
-class SimulatedCard(TorchDispatchMode):
-    """Live tensor storage bytes, op by op (scripts/measure_memory.py's LiveStorageTally), and a CUDA context, against a
-    capacity.
-
-    Each untyped storage counts once, from the op that first returns or reads it until a weakref callback sees it
-    freed; in-place resizes are re-measured. A storage that takes the total past the capacity raises the error a CUDA
-    allocation of that size would."""
+class SimulatedCard(LiveStorageTally):
+    """measure_memory.py's tally of live tensor storage, op by op, plus a CUDA context, against a capacity: a storage
+    that takes the total past the capacity raises the error a CUDA allocation of that size would."""
 
     def __init__(self, capacity, context=CUDA_CONTEXT):
         super().__init__()
         self.capacity = capacity
         self.context = context
-        self.live = {}  # StorageImpl address -> [bytes, registration id]
-        self.current = 0  # tensor bytes: what torch.cuda.memory_allocated() reports
-        self.peak = 0
-        self.next_id = 0
-
-    def _free(self, key, rid):
-        entry = self.live.get(key)
-        if entry is not None and entry[1] == rid:
-            del self.live[key]
-            self.current -= entry[0]
 
     def _see(self, t):
-        st = t.untyped_storage()
-        n, key = st.nbytes(), st._cdata
-        entry = self.live.get(key)
-        if entry is None:
-            if n == 0:
-                return
-            self.live[key] = [n, self.next_id]
-            weakref.finalize(st, self._free, key, self.next_id)
-            self.next_id += 1
-            grown = n
-        elif entry[0] != n:
-            grown = n - entry[0]
-            entry[0] = n
-        else:
-            return
-        self.current += grown
+        before = self.current
+        super()._see(t)
+        grown = self.current - before
         if self.capacity is not None and grown > 0 and self.context + self.current > self.capacity:
             self.out_of_memory(grown)
-        self.peak = max(self.peak, self.current)
 
     def out_of_memory(self, size):
         # The message of DeviceCachingAllocator::malloc in pytorch/pytorch c10/cuda/CUDACachingAllocator.cpp
@@ -115,34 +85,6 @@ class SimulatedCard(TorchDispatchMode):
             "unallocated. If reserved but unallocated memory is large try setting "
             "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to avoid fragmentation.  See documentation for Memory "
             "Management  (https://pytorch.org/docs/stable/notes/cuda.html#environment-variables)")
-
-    def place(self, tensors):
-        """Tensors made before the mode (the model), as model.to("cuda") would allocate them."""
-        for t in tensors:
-            self._see(t)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_flatten((out, args, kwargs))[0]:
-            if isinstance(t, torch.Tensor):
-                self._see(t)
-        return out
-
-
-class LoRALinear(nn.Module):
-    """y = base(x) + B(A(x)) * alpha / r, peft's LoRA Linear with dropout 0 (as measure_memory.py's)."""
-
-    def __init__(self, base, r, alpha):
-        super().__init__()
-        self.base_layer = base
-        self.lora_A = nn.Linear(base.in_features, r, bias=False)
-        self.lora_B = nn.Linear(r, base.out_features, bias=False)
-        nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
-        nn.init.zeros_(self.lora_B.weight)
-        self.scaling = alpha / r
-
-    def forward(self, x):
-        return self.base_layer(x) + self.lora_B(self.lora_A(x)) * self.scaling
 
 
 def setting(trial, names, default=None):
@@ -190,7 +132,7 @@ def main():
         for module in list(model.modules()):
             for name, child in list(module.named_children()):
                 if name in targets and isinstance(child, nn.Linear):
-                    setattr(module, name, LoRALinear(child, r, float(trial.get("lora_alpha", 2 * r))))
+                    setattr(module, name, LoRALinear(child, r, float(trial.get("lora_alpha", 2 * r)), child.weight.dtype))
         mode = f"LoRA r {r} on {', '.join(targets)}"
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -206,7 +148,7 @@ def main():
 
     gen = torch.Generator().manual_seed(1)
     with SimulatedCard(capacity) as tally:
-        tally.place(list(model.parameters()) + list(model.buffers()))
+        tally.register(list(model.parameters()) + list(model.buffers()))  # as model.to("cuda") would place them
         for step in range(1, steps + 1):
             total = 0.0
             for _ in range(accum):

@@ -14,7 +14,7 @@ show-oom: memory-venv
 	@set -e; harrow=$(abspath $(or $(HARROW_BIN),$(REL)))/harrow; \
 	  dir=$$(mktemp -d "$${TMPDIR:-/tmp}/harrow-show-oom.XXXXXX"); echo "in $$dir"; \
 	  mkdir -p $$dir/experiments $$dir/scripts $$dir/.build; \
-	  cp experiments/gpu-oom.yaml $$dir/; cp -R experiments/gpu-oom $$dir/experiments/; cp scripts/oom_trainer.py $$dir/scripts/; \
+	  cp experiments/gpu-oom.yaml $$dir/; cp -R experiments/gpu-oom $$dir/experiments/; cp scripts/oom_trainer.py scripts/measure_memory.py $$dir/scripts/; \
 	  ln -s $(abspath $(MEMORY_VENV)) $$dir/.build/memory-venv; \
 	  cd $$dir; \
 	  echo; echo "== harrow plan gpu-oom.yaml --memory"; $$harrow plan gpu-oom.yaml --memory; $$harrow plan gpu-oom.yaml --json > plan.json; \
