@@ -29,3 +29,8 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     }
     return d[a.count][b.count]
 }
+
+/// "did you mean 'x'?" for the nearest candidate, or nil.
+public func didYouMean(_ word: String, _ candidates: some Sequence<String>) -> String? {
+    suggestion(for: word, among: candidates).map { "did you mean '\($0)'?" }
+}

@@ -48,6 +48,6 @@ public struct ExperimentError: Error, Sendable, CustomStringConvertible {
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
-func didYouMean(_ word: String, _ candidates: some Sequence<String>) -> String? {
-    suggestion(for: word, among: candidates).map { "did you mean '\($0)'?" }
-}
+
+/// Harrow's expression language, not Foundation's `Expression` macro type of the same name.
+public typealias Expression = HarrowCore.Expression

@@ -1,3 +1,4 @@
+import HarrowCore
 import Foundation
 import Yams
 

@@ -1,4 +1,3 @@
-import HarrowCore
 import Foundation
 
 /// A small, safe expression language for derived parameters (`lora_alpha: {expr: "2 * lora_r"}`) and
