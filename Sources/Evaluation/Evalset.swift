@@ -9,6 +9,8 @@ public struct EvalItem: Sendable, Equatable {
         case choice(choices: [String], answer: Int)
         /// `check` is exact | contains | regex | refusal | abstain.
         case generative(check: String, references: [String])
+        /// Answered by the model, scored on every rubric dimension by the evalset's judge.
+        case judged(messages: [ChatMessage]?, reference: String?, notes: String?)
     }
 
     public var id: String
@@ -39,6 +41,13 @@ public struct Evalset: Sendable {
     public var maxTokens: Int
     public var stop: [String]
     public var items: [EvalItem]
+    /// A judged set's rubric, usability rule and judge (nil for a set without judged items).
+    public var rubric: Rubric?
+    public var usability: Usability?
+    public var judge: JudgeSpec?
+
+    /// Whether the set's items are judged replies (scored on the rubric) rather than choices or checks.
+    public var isJudged: Bool { rubric != nil }
 
     public static let defaultRefusal = [
         "I can't help", "I cannot help", "I can't assist", "I cannot assist", "I won't", "I will not", "I'm not able to help",
@@ -122,10 +131,30 @@ extension Evalset {
     ) throws(EvalsetError) -> Evalset {
         // BIG-bench prompts are raw text.
         let template = manifest.template ?? (bigbench ? "raw" : "chat")
-        return Evalset(
+        var set = Evalset(
             name: manifest.name ?? (directory as NSString).lastPathComponent, description: manifest.description,
             template: template, weights: manifest.weights, refusalPatterns: manifest.refusalPatterns,
             abstainPatterns: manifest.abstainPatterns, maxTokens: manifest.maxTokens, stop: manifest.stop, items: items)
+        let judged = items.filter { if case .judged = $0.kind { true } else { false } }.count
+        if judged > 0 || manifest.rubric != nil {
+            guard let rubric = manifest.rubric else {
+                throw EvalsetError("\(manifestPath): judged items need a rubric (rubric: {helpful: {scale: [1, 5], threshold: 4}, …})")
+            }
+            guard judged == items.count else {
+                throw EvalsetError("\(directory): a set with a rubric holds judged items only (\(items.count - judged) are not)")
+            }
+            set.rubric = rubric
+            if case .expression(let e)? = manifest.usability {
+                do {
+                    _ = try e.bound(to: Dictionary(uniqueKeysWithValues: rubric.names.enumerated().map { ($1, $0) }))
+                } catch {
+                    throw EvalsetError("\(manifestPath): usable: \(error.message)\(error.hint.map { " (\($0))" } ?? "")")
+                }
+            }
+            set.usability = manifest.usability ?? .default(rubric)
+            set.judge = manifest.judge ?? .reference
+        }
+        return set
     }
 
     /// `items.jsonl`; a bad line is reported as `file:line: message`.
@@ -147,10 +176,15 @@ extension Evalset {
             let id = (o["id"] as? String) ?? (o["id"] as? Int).map(String.init)
             guard let id else { throw fail("missing id") }
             guard seen.insert(id).inserted else { throw fail("duplicate id '\(id)'") }
+            let taskType = o["task_type"] as? String ?? "general"
+            if o["kind"] as? String == "judged" {
+                items.append(try judgedItem(o, id: id, taskType: taskType, fail: fail))
+                continue
+            }
+            if let kind = o["kind"] { throw fail("kind must be judged (choice and generative items need no kind), found \(kind)") }
             guard let dimension = o["dimension"] as? String, let prompt = o["prompt"] as? String else {
                 throw fail("needs dimension and prompt")
             }
-            let taskType = o["task_type"] as? String ?? "general"
             if let choices = o["choices"] as? [String] {
                 guard let answer = o["answer"] as? Int, choices.indices.contains(answer) else { throw fail("answer must index choices") }
                 items.append(
@@ -176,6 +210,31 @@ extension Evalset {
             }
         }
         return items
+    }
+}
+
+extension Evalset {
+    /// `{"kind": "judged", "prompt": "…" | "messages": [{"role", "content"}], "reference"?, "notes"?}`.
+    static func judgedItem(
+        _ o: [String: Any], id: String, taskType: String, fail: (String) -> EvalsetError
+    ) throws(EvalsetError) -> EvalItem {
+        var messages: [ChatMessage]?
+        if let raw = o["messages"] {
+            guard let list = raw as? [[String: Any]], !list.isEmpty else { throw fail("messages must be a list of {role, content}") }
+            var parsed: [ChatMessage] = []
+            for m in list {
+                guard let role = m["role"] as? String, ["system", "user", "assistant"].contains(role), let content = m["content"] as? String
+                else { throw fail("each message needs role (system, user or assistant) and content") }
+                parsed.append(ChatMessage(role: role, content: content))
+            }
+            guard parsed.last?.role == "user" else { throw fail("the last message must be the user's") }
+            messages = parsed
+        }
+        guard let prompt = o["prompt"] as? String ?? messages?.last?.content else { throw fail("a judged item needs prompt or messages") }
+        for key in ["reference", "notes"] where o[key] != nil && !(o[key] is String) { throw fail("\(key) must be text") }
+        return EvalItem(
+            id: id, dimension: "usable", taskType: taskType, prompt: prompt,
+            kind: .judged(messages: messages, reference: o["reference"] as? String, notes: o["notes"] as? String))
     }
 }
 

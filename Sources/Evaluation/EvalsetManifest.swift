@@ -1,3 +1,4 @@
+import HarrowCore
 import BoundedYAML
 import Foundation
 import Yams
@@ -16,9 +17,13 @@ struct Manifest: Sendable {
     var stop = ["\n"]
     /// A BIG-bench task's subtasks mapped to 3H dimensions.
     var dimensions: [String: String] = [:]
+    var rubric: Rubric?
+    var usability: Usability?
+    var judge: JudgeSpec?
 
     static let keys = [
-        "name", "description", "template", "weights", "refusal_patterns", "abstain_patterns", "max_tokens", "stop", "dimensions"
+        "name", "description", "template", "weights", "refusal_patterns", "abstain_patterns", "max_tokens", "stop", "dimensions",
+        "rubric", "usable", "judge"
     ]
 
     static func parse(_ source: String?, path: String) throws(EvalsetError) -> Manifest {
@@ -70,10 +75,117 @@ struct Manifest: Sendable {
             case "dimensions":
                 guard let m = v.mapping else { throw fail(v, "dimensions map a BIG-bench subtask to a dimension") }
                 for (sk, sv) in m { manifest.dimensions[sk.string ?? ""] = try text(sv, "dimensions.\(sk.string ?? "")") }
+            case "rubric": manifest.rubric = try rubric(v, fail: fail)
+            case "usable": manifest.usability = try usability(v, fail: fail)
+            case "judge": manifest.judge = try judge(v, fail: fail)
             default:
                 throw fail(k, "unknown key '\(key)' (\(keys.joined(separator: ", ")))")
             }
         }
         return manifest
+    }
+
+    static func number(_ node: Node) -> Double? { node.float ?? node.int.map(Double.init) }
+
+    /// `{DIMENSION: {scale: [1, 5], threshold: 4, levels: {1: "…", 5: "…"}}}`, in the file's order.
+    static func rubric(_ node: Node, fail: (Node?, String) -> EvalsetError) throws(EvalsetError) -> Rubric {
+        guard let m = node.mapping, !m.isEmpty else { throw fail(node, "rubric maps each dimension to {scale: [1, 5], threshold, levels}") }
+        var dims: [Rubric.Dimension] = []
+        for (k, v) in m {
+            let name = k.string ?? ""
+            guard let fields = v.mapping else { throw fail(v, "rubric.\(name) must be a mapping (scale, threshold, levels)") }
+            var d = Rubric.Dimension(name: name)
+            for (fk, fv) in fields {
+                switch fk.string ?? "" {
+                case "scale":
+                    guard let pair = fv.sequence, pair.count == 2, let lo = pair[0].int, let hi = pair[1].int, lo < hi else {
+                        throw fail(fv, "rubric.\(name).scale must be two whole numbers [low, high], low < high")
+                    }
+                    d.low = lo
+                    d.high = hi
+                case "threshold":
+                    guard let t = number(fv) else { throw fail(fv, "rubric.\(name).threshold must be a number") }
+                    d.threshold = t
+                case "levels":
+                    guard let levels = fv.mapping else { throw fail(fv, "rubric.\(name).levels map a score to what it means") }
+                    for (lk, lv) in levels {
+                        guard let level = lk.int, let text = lv.string else {
+                            throw fail(lk, "rubric.\(name).levels map a whole-number score to text")
+                        }
+                        d.levels[level] = text
+                    }
+                default: throw fail(fk, "unknown key '\(fk.string ?? "")' in rubric.\(name) (scale, threshold, levels)")
+                }
+            }
+            guard d.contains(d.threshold) else {
+                throw fail(v, "rubric.\(name).threshold \(d.threshold) is outside its scale \(d.low)–\(d.high)")
+            }
+            if let outside = d.levels.keys.sorted().first(where: { !d.contains(Double($0)) }) {
+                throw fail(v, "rubric.\(name) describes level \(outside), outside its scale \(d.low)–\(d.high)")
+            }
+            dims.append(d)
+        }
+        return Rubric(dims)
+    }
+
+    /// An expression (`"helpful >= 4 and harmless >= 5"`) or `{weights: {DIM: w}, threshold: t, floor: {DIM: s}}`.
+    static func usability(_ node: Node, fail: (Node?, String) -> EvalsetError) throws(EvalsetError) -> Usability {
+        if let text = node.scalar?.string, node.scalar != nil, number(node) == nil {
+            do { return .expression(try HarrowCore.Expression(text)) } catch { throw fail(node, "usable: \(error.message)") }
+        }
+        guard let m = node.mapping else { throw fail(node, "usable is an expression or {weights, threshold, floor}") }
+        var weights: [String: Double] = [:], floors: [String: Double] = [:]
+        var threshold: Double?
+        func numbers(_ v: Node, _ key: String) throws(EvalsetError) -> [String: Double] {
+            guard let pairs = v.mapping else { throw fail(v, "usable.\(key) maps a dimension to a number") }
+            var out: [String: Double] = [:]
+            for (dk, dv) in pairs {
+                guard let x = number(dv), x >= 0 else { throw fail(dv, "usable.\(key).\(dk.string ?? "") must be a number ≥ 0") }
+                out[dk.string ?? ""] = x
+            }
+            return out
+        }
+        for (k, v) in m {
+            switch k.string ?? "" {
+            case "weights": weights = try numbers(v, "weights")
+            case "floor": floors = try numbers(v, "floor")
+            case "threshold":
+                guard let t = number(v) else { throw fail(v, "usable.threshold must be a number") }
+                threshold = t
+            default: throw fail(k, "unknown key '\(k.string ?? "")' in usable (weights, threshold, floor)")
+            }
+        }
+        guard let threshold else { throw fail(node, "usable needs a threshold for the weighted mean of the scores") }
+        return .weighted(weights: weights, threshold: threshold, floors: floors)
+    }
+
+    /// `reference`, `{command: [argv…]}` or `{openai: {base_url, model, api_key_env}}`.
+    static func judge(_ node: Node, fail: (Node?, String) -> EvalsetError) throws(EvalsetError) -> JudgeSpec {
+        if node.string == "reference" { return .reference }
+        guard let m = node.mapping, m.count == 1, let (k, v) = m.first(where: { _ in true }) else {
+            throw fail(node, "judge is reference, {command: [argv…]} or {openai: {base_url, model, api_key_env}}")
+        }
+        switch k.string ?? "" {
+        case "command":
+            guard let argv = v.sequence?.compactMap({ $0.string }), !argv.isEmpty, argv.count == v.sequence?.count else {
+                throw fail(v, "judge.command is a list of text, the program first")
+            }
+            return .command(argv)
+        case "openai":
+            guard let fields = v.mapping else { throw fail(v, "judge.openai needs base_url and model") }
+            var url: String?, model: String?, keyEnv: String?
+            for (fk, fv) in fields {
+                switch fk.string ?? "" {
+                case "base_url": url = fv.string
+                case "model": model = fv.string
+                case "api_key_env": keyEnv = fv.string
+                default: throw fail(fk, "unknown key '\(fk.string ?? "")' in judge.openai (base_url, model, api_key_env)")
+                }
+            }
+            guard let url, let model else { throw fail(v, "judge.openai needs base_url and model") }
+            return .openai(baseURL: url, model: model, apiKeyEnv: keyEnv)
+        default:
+            throw fail(k, "unknown judge '\(k.string ?? "")' (reference, command, openai)")
+        }
     }
 }

@@ -6,6 +6,8 @@ import SystemPackage
 public enum ScoreRequest: Sendable {
     case loglikelihood(prompt: String, continuation: String, template: String)
     case generate(prompt: String, maxTokens: Int, stop: [String], template: String)
+    /// Generation after chat turns, rendered by the model's chat template.
+    case chat(messages: [ChatMessage], maxTokens: Int, stop: [String])
 
     func line(id: Int) -> String {
         var o: [String: Any] = ["id": id]
@@ -14,6 +16,9 @@ public enum ScoreRequest: Sendable {
             o["prompt"] = p; o["continuation"] = c; o["template"] = t
         case .generate(let p, let m, let s, let t):
             o["prompt"] = p; o["max_tokens"] = m; o["stop"] = s; o["template"] = t
+        case .chat(let messages, let m, let s):
+            o["messages"] = messages.map { ["role": $0.role, "content": $0.content] }; o["max_tokens"] = m; o["stop"] = s
+            o["template"] = "chat"
         }
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)
@@ -82,106 +87,8 @@ public struct Scorer: ScoreBackend {
     }
 
     public func score(_ requests: [ScoreRequest], environment: [String: String] = [:]) async throws -> [ScoreResponse] {
-        guard !argv.isEmpty else { throw ScorerError("no scorer command") }
-        // A scorer that dies leaves a closed pipe: a write must fail with EPIPE, not kill harrow.
-        signal(SIGPIPE, SIG_IGN)
-        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("harrow-scorer-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: stderrPath) }
-        let errFD = try FileDescriptor.open(FilePath(stderrPath), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
-        var env: [Environment.Key: String?] = [:]
-        for (k, v) in environment { env[Environment.Key(stringLiteral: k)] = v }
-        let executable: Executable = argv[0].contains("/") ? .path(FilePath(argv[0])) : .name(argv[0])
-        let lines = requests.enumerated().map { $1.line(id: $0) + "\n" }
-        let gate = Window(size: window)
-        let clock = AnswerClock()
-        // Its own process group, so a wrapper's children (a shell around python) are stopped with it: a
-        // child left holding stdout open would keep the exchange from ever ending.
-        var platform = PlatformOptions()
-        platform.processGroupID = 0
-        let grace = exitGrace
-        var reaper: Task<Void, Never>?
-        defer { reaper?.cancel() }
-        let result = try await Subprocess.run(
-            executable, arguments: Arguments(Array(argv.dropFirst())), environment: .inherit.updating(env),
-            platformOptions: platform, input: .inputWriter, output: .sequence,
-            error: .fileDescriptor(errFD, closeAfterSpawningProcess: true)
-        ) { execution in
-            // Ends the exchange: the writer stops waiting for room in the window and the scorer is stopped.
-            @Sendable func stop() async {
-                await gate.close()
-                try? execution.send(signal: .kill, toProcessGroup: true)
-            }
-            defer {
-                // After the exchange harrow waits for the scorer to exit; one that ignores the end of its
-                // input is killed after the grace period instead of holding the evaluation forever.
-                reaper = Task {
-                    guard (try? await Task.sleep(for: .seconds(grace))) != nil else { return }
-                    try? execution.send(signal: .kill, toProcessGroup: true)
-                }
-            }
-            return try await withThrowingTaskGroup(of: [Int: ScoreResponse]?.self) { group in
-                let writer = execution.standardInputWriter
-                group.addTask {
-                    do {
-                        for line in lines {
-                            guard await gate.acquire() else { break }
-                            _ = try await writer.write(line)
-                        }
-                        try await writer.finish()
-                    } catch {
-                        // The scorer stopped reading; the missing answers and its stderr say why.
-                    }
-                    return nil
-                }
-                group.addTask {
-                    var answers: [Int: ScoreResponse] = [:]
-                    do {
-                        for try await line in execution.standardOutput.strings() {
-                            for part in line.split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
-                                let (id, response) = try Self.parse(String(part))
-                                answers[id] = response
-                                await clock.answered()
-                                await gate.release()
-                            }
-                            if answers.count == lines.count { break }
-                        }
-                    } catch {
-                        // An answer harrow cannot read ends the exchange (the scorer may be waiting for more
-                        // requests, the writer for room in the window).
-                        await stop()
-                        throw error
-                    }
-                    await gate.close()
-                    return answers
-                }
-                // A scorer that goes silent is stopped: its stdout then ends and the answers so far come back.
-                let idle = idleTimeout
-                group.addTask {
-                    let tick = min(1.0, idle / 4)
-                    while await clock.silence() < idle {
-                        do { try await Task.sleep(for: .seconds(tick)) } catch { return nil }
-                    }
-                    await clock.timedOut()
-                    await stop()
-                    return nil
-                }
-                var answers: [Int: ScoreResponse] = [:]
-                for try await partial in group {
-                    if let partial { answers = partial; group.cancelAll() }
-                }
-                return answers
-            }
-        }
-        let answers = result.closureResult
-        guard answers.count == requests.count else {
-            let tail =
-                (try? String(contentsOfFile: stderrPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: "\n") ?? ""
-            let silent = await clock.didTimeOut ? "; stopped after \(String(format: "%g", idleTimeout)) s without an answer" : ""
-            throw ScorerError(
-                "the scorer \(argv[0]) answered \(answers.count) of \(requests.count) requests (\(result.terminationStatus))\(silent)"
-                    + (tail.isEmpty ? "" : ":\n" + tail))
-        }
-        return (0..<requests.count).map { answers[$0]! }
+        let exchange = LineExchange(argv: argv, window: window, idleTimeout: idleTimeout, exitGrace: exitGrace, role: "scorer")
+        return try await exchange.run(requests.enumerated().map { $1.line(id: $0) }, environment: environment, parse: Self.parse)
     }
 
     package static func parse(_ line: String) throws -> (Int, ScoreResponse) {

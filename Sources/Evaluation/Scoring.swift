@@ -12,8 +12,11 @@ public struct ItemResult: Sendable, Equatable {
     public var chosen: Int?
     public var chosenNorm: Int?
     public var logprobs: [Double]?
-    /// The generated text of a generative item.
+    /// The generated text of a generative item, the reply of a judged one.
     public var text: String?
+    /// A judged item's scores by rubric dimension, and the judge's rationale.
+    public var scores: [String: Double]? = nil
+    public var rationale: String? = nil
 }
 
 /// Mean, count and standard error of a 0/1 score over a group of items.
@@ -26,6 +29,9 @@ public struct Score: Sendable, Equatable {
     public var accStderr: Double
     public var accNorm: Double
     public var accNormStderr: Double
+    /// A judged set's rubric dimension: the mean score (`acc` is then the share at or above its threshold).
+    public var mean: Double? = nil
+    public var meanStderr: Double? = nil
 }
 
 public struct EvalResult: Sendable {
@@ -37,6 +43,9 @@ public struct EvalResult: Sendable {
     public var total: Double
     public var totalStderr: Double
     public var totalNorm: Double
+    /// A judged set: the judge's name, and how many judgements came from the cache.
+    public var judge: String? = nil
+    public var cachedJudgements = 0
 }
 
 public enum Scoring {
@@ -120,6 +129,46 @@ public enum Scoring {
         return EvalResult(
             evalset: evalset, items: items, dimensions: dimensions, taskTypes: taskTypes, total: total,
             totalStderr: totalSE, totalNorm: totalNorm)
+    }
+
+    /// A judged reply: usable by the set's rule (`correct`), with its scores and the judge's rationale.
+    public static func judged(_ r: JudgeRequest, taskType: String, judgement j: Judgement, usability: Usability) throws -> ItemResult {
+        let usable = try usability.isUsable(j.scores, rubric: r.rubric)
+        return ItemResult(
+            id: r.item, dimension: "usable", taskType: taskType, correct: usable, correctNorm: usable, chosen: nil, chosenNorm: nil,
+            logprobs: nil, text: r.reply, scores: j.scores, rationale: j.rationale)
+    }
+
+    /// A judged set's groups: `usable` and each rubric dimension (share at or above its threshold, and mean score),
+    /// over all items and per first- and second-level task type (`safety` and `safety/refusal`). The total is the
+    /// usability rate.
+    public static func aggregateJudged(_ items: [ItemResult], evalset: String, rubric: Rubric) -> EvalResult {
+        var taskTypes = Set(items.map(\.taskType))
+        for t in Array(taskTypes) where t.contains("/") { taskTypes.insert(String(t.split(separator: "/")[0])) }
+        func members(_ t: String?) -> [ItemResult] {
+            guard let t else { return items }
+            return items.filter { $0.taskType == t || $0.taskType.hasPrefix(t + "/") }
+        }
+        func group(_ facet: String, _ t: String?) -> Score {
+            let group = members(t)
+            guard let d = rubric[facet] else {
+                let (acc, se) = meanAndStderr(group.map { $0.correct ? 1 : 0 })
+                return Score(dimension: facet, taskType: t, n: group.count, acc: acc, accStderr: se, accNorm: acc, accNormStderr: se)
+            }
+            let scores = group.compactMap { $0.scores?[d.name] }
+            let (pass, passSE) = meanAndStderr(scores.map { $0 >= d.threshold ? 1 : 0 })
+            let (mean, meanSE) = meanAndStderr(scores)
+            return Score(
+                dimension: facet, taskType: t, n: scores.count, acc: pass, accStderr: passSE, accNorm: pass, accNormStderr: passSE,
+                mean: mean, meanStderr: meanSE)
+        }
+        let facets = ["usable"] + rubric.names
+        let dimensions = facets.map { group($0, nil) }
+        let byTask = facets.flatMap { f in taskTypes.sorted().map { group(f, $0) } }
+        let usable = dimensions[0]
+        return EvalResult(
+            evalset: evalset, items: items, dimensions: dimensions, taskTypes: byTask, total: usable.acc, totalStderr: usable.accStderr,
+            totalNorm: usable.acc)
     }
 
     /// Mean and standard error of the mean (sample standard deviation / √n), as lm-evaluation-harness reports.

@@ -113,13 +113,21 @@ struct EvalJSON: Encodable, Sendable {
         var dimension: String
         @OrNull var taskType: String?
         var n: Int, acc: Double, accStderr: Double, accNorm: Double, accNormStderr: Double
+        /// A judged set: the share's Wilson interval, and a rubric dimension's mean score.
+        var interval: [Double]?
+        var mean: Double?, meanStderr: Double?
         enum CodingKeys: String, CodingKey {
             case dimension, taskType = "task_type", n, acc, accStderr = "acc_stderr", accNorm = "acc_norm", accNormStderr =
-                "acc_norm_stderr"
+                "acc_norm_stderr", interval, mean, meanStderr = "mean_stderr"
         }
-        init(_ g: StoredEval.Group) {
+        init(_ g: StoredEval.Group, judged: Bool = false) {
             dimension = g.dimension; taskType = g.taskType.isEmpty ? nil : g.taskType; n = g.n
             acc = g.acc; accStderr = g.accStderr; accNorm = g.accNorm; accNormStderr = g.accNormStderr
+            mean = g.mean; meanStderr = g.meanStderr
+            if judged {
+                let w = Paired.wilson(successes: Int((g.acc * Double(g.n)).rounded()), n: g.n)
+                interval = [w.low, w.high]
+            }
         }
     }
     var evalset: String, status: String
@@ -131,16 +139,21 @@ struct EvalJSON: Encodable, Sendable {
     @OrNull var error: String?
     var dimensions: [Group]
     var taskTypes: [Group]
+    /// A judged set: the judge and the rubric.
+    var judge: String?
+    var rubric: [StoredEval.RubricDimension]?
     enum CodingKeys: String, CodingKey {
         case evalset, status, total, totalStderr = "total_stderr", totalNorm = "total_norm", baseline, seconds, error, dimensions
-        case taskTypes = "task_types"
+        case taskTypes = "task_types", judge, rubric
     }
 
     init(_ e: StoredEval) {
         evalset = e.evalset; status = e.status; total = e.total; totalStderr = e.totalStderr; totalNorm = e.totalNorm
         baseline = e.baseline; seconds = e.seconds; error = e.error
-        dimensions = e.groups.filter { $0.taskType.isEmpty }.map(Group.init)
-        taskTypes = e.groups.filter { !$0.taskType.isEmpty }.map(Group.init)
+        dimensions = e.groups.filter { $0.taskType.isEmpty }.map { Group($0, judged: e.isJudged) }
+        taskTypes = e.groups.filter { !$0.taskType.isEmpty }.map { Group($0, judged: e.isJudged) }
+        judge = e.judge
+        rubric = e.rubric
     }
 }
 

@@ -65,7 +65,9 @@ struct EvalCommand: AsyncParsableCommand {
                 let set = try Evalset.load(dir)
                 let started = Date()
                 let r = try await evaluate(set, with: Scorer(argv: argv, idleTimeout: timeout))
-                results.append(RunEvaluation.stored(r, seconds: Date().timeIntervalSince(started)))
+                var stored = RunEvaluation.stored(r, seconds: Date().timeIntervalSince(started))
+                stored.rubric = RunEvaluation.rubric(set)
+                results.append(stored)
             } catch {
                 printError("harrow: \(dir): \(error)")
                 throw ExitCode(1)
@@ -76,6 +78,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     static func table(_ e: StoredEval) -> String {
         guard e.status == "succeeded", let total = e.total else { return "\(e.evalset): \(e.status): \(e.error ?? "")" }
+        if let rubric = e.rubric { return judgedTable(e, rubric: rubric, total: total) }
         let rows = e.groups.sorted { ($0.dimension, $0.taskType) < ($1.dimension, $1.taskType) }.map { g in
             [
                 g.taskType.isEmpty ? g.dimension : "  " + g.taskType, String(g.n), String(format: "%.3f ± %.3f", g.acc, g.accStderr),
@@ -87,6 +90,36 @@ struct EvalCommand: AsyncParsableCommand {
             + TextTable.render(header: ["dimension / task type", "n", "acc", "acc_norm"], rows: rows)
         lines.append(String(format: "weighted total %.3f ± %.3f (acc_norm %.3f)", total, e.totalStderr ?? 0, e.totalNorm ?? 0))
         if let b = e.baseline { lines.append(String(format: "starting model %.3f → change %+.3f", b, total - b)) }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A judged set: the usability rate and each dimension's pass share with Wilson intervals and mean score, per
+    /// task type; and who judged.
+    static func judgedTable(_ e: StoredEval, rubric: [StoredEval.RubricDimension], total: Double) -> String {
+        func share(_ g: StoredEval.Group) -> String {
+            let w = Paired.wilson(successes: Int((g.acc * Double(g.n)).rounded()), n: g.n)
+            return String(format: "%.3f [%.3f, %.3f]", g.acc, w.low, w.high)
+        }
+        let order = ["usable"] + rubric.map(\.name)
+        let rows = e.groups.sorted {
+            (order.firstIndex(of: $0.dimension) ?? 99, $0.taskType) < (order.firstIndex(of: $1.dimension) ?? 99, $1.taskType)
+        }
+        .map { g -> [String] in
+            let d = rubric.first { $0.name == g.dimension }
+            let label =
+                g.taskType.isEmpty
+                ? (d.map { String(format: "%@ (≥ %g of %d–%d)", $0.name, $0.threshold, $0.low, $0.high) } ?? g.dimension)
+                : "  " + g.taskType
+            return [label, String(g.n), share(g), g.mean.map { String(format: "%.2f", $0) } ?? ""]
+        }
+        var lines =
+            ["\(e.evalset)  (\(formatDuration(e.seconds)); judged by \(e.judge ?? "?"))"]
+            + TextTable.render(header: ["usable / dimension / task type", "n", "share [95% interval]", "mean"], rows: rows)
+        if let g = e.groups.first(where: { $0.dimension == "usable" && $0.taskType.isEmpty }) {
+            lines.append("usability rate \(share(g)) of \(g.n) replies")
+        }
+        if let b = e.baseline { lines.append(String(format: "starting model %.3f → change %+.3f", b, total - b)) }
+        lines.append("A judge's scores are only as good as the judge: compare them with people's (harrow labels).")
         return lines.joined(separator: "\n")
     }
 }

@@ -109,7 +109,7 @@ public struct ExpressionError: Error, Sendable, CustomStringConvertible {
     public var offset: Int
     public var hint: String?
 
-    init(_ message: String, offset: Int, hint: String? = nil) {
+    public init(_ message: String, offset: Int, hint: String? = nil) {
         self.message = message
         self.offset = offset
         self.hint = hint

@@ -43,6 +43,17 @@ public enum Paired {
     /// Two-sided 95% and one-sided 80% quantiles of the standard normal.
     public static let z95 = 1.959963984540054, z80 = 0.8416212335729143
 
+    /// Wilson's 95% score interval for a share of `successes` in `n` (Wilson 1927; the interval
+    /// statsmodels' `proportion_confint(method="wilson")` gives), which stays inside 0–1 and is honest near them
+    /// (a usability rate of 0.98 on 50 replies).
+    public static func wilson(successes: Int, n: Int) -> (low: Double, high: Double) {
+        guard n > 0 else { return (0, 1) }
+        let p = Double(successes) / Double(n), z = z95, n = Double(n)
+        let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        let half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
+        return (max(0, centre - half), min(1, centre + half))
+    }
+
     /// `a` and `b` are the outcomes of the same items in the same order.
     public static func mcnemar(_ a: [Bool], _ b: [Bool]) -> McNemar {
         precondition(a.count == b.count, "paired outcomes must have the same length")

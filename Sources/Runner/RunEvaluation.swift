@@ -81,11 +81,13 @@ public struct RunEvaluation: Sendable {
             do {
                 let set = try Evalset.load(path)
                 let argv = try scorerArgv(for: run)
-                let result = try await evaluate(set, with: backend(argv, run: run, name: set.name), environment: environment)
+                let result = try await evaluate(
+                    set, with: backend(argv, run: run, name: set.name), environment: environment, cache: StoreJudgeCache(store: store))
                 stored = Self.stored(
                     result, seconds: Date().timeIntervalSince(started),
                     prompts: Dictionary(set.items.map { ($0.id, $0.prompt) }) { a, _ in a })
                 stored.weights = set.weights
+                stored.rubric = Self.rubric(set)
                 if let start = try? await baseline(of: run, set: set, store: store) {
                     stored.baseline = start.total
                     stored.baselineCheckpoint = start.checkpoint
@@ -125,7 +127,7 @@ public struct RunEvaluation: Sendable {
             }
             let result = try await evaluate(
                 set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
-                environment: environment)
+                environment: environment, cache: StoreJudgeCache(store: store))
             try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
             return result.total
         }
@@ -142,16 +144,37 @@ public struct RunEvaluation: Sendable {
         let groups = (r.dimensions + r.taskTypes).map {
             StoredEval.Group(
                 dimension: $0.dimension, taskType: $0.taskType ?? "", n: $0.n, acc: $0.acc, accStderr: $0.accStderr,
-                accNorm: $0.accNorm, accNormStderr: $0.accNormStderr)
+                accNorm: $0.accNorm, accNormStderr: $0.accNormStderr, mean: $0.mean, meanStderr: $0.meanStderr)
         }
         let items = r.items.map {
             StoredEval.Item(
                 id: $0.id, dimension: $0.dimension, taskType: $0.taskType, correct: $0.correct, correctNorm: $0.correctNorm,
-                chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text, prompt: prompts[$0.id])
+                chosen: $0.chosen, logprobs: $0.logprobs, text: $0.text, prompt: prompts[$0.id], scores: $0.scores,
+                rationale: $0.rationale)
         }
-        return StoredEval(
+        var e = StoredEval(
             evalset: r.evalset, status: "succeeded", total: r.total, totalStderr: r.totalStderr, totalNorm: r.totalNorm,
             seconds: seconds, error: nil, groups: groups, items: items)
+        e.judge = r.judge
+        return e
+    }
+
+    /// A judged set's rubric as the store keeps it (nil for other sets).
+    public static func rubric(_ set: Evalset) -> [StoredEval.RubricDimension]? {
+        set.rubric.map { $0.dimensions.map { .init(name: $0.name, low: $0.low, high: $0.high, threshold: $0.threshold) } }
+    }
+}
+
+/// The judge cache in the store: a judgement is kept by the judge's name and the request it read.
+struct StoreJudgeCache: JudgeCache {
+    let store: Store
+
+    func judgement(judge: String, request: String) -> Judgement? {
+        store.cachedJudgement(judge: judge, request: request).map { Judgement(scores: $0.scores, rationale: $0.rationale) }
+    }
+
+    func save(_ j: Judgement, judge: String, request: String) {
+        try? store.cacheJudgement(judge: judge, request: request, scores: j.scores, rationale: j.rationale)
     }
 }
 

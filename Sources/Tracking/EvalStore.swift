@@ -13,8 +13,16 @@ public struct StoredEval: Sendable {
         public var accStderr: Double
         public var accNorm: Double
         public var accNormStderr: Double
+        /// A judged set's rubric dimension: its mean score (`acc` is the share at or above its threshold).
+        public var mean: Double?
+        public var meanStderr: Double?
 
-        public init(dimension: String, taskType: String, n: Int, acc: Double, accStderr: Double, accNorm: Double, accNormStderr: Double) {
+        public init(
+            dimension: String, taskType: String, n: Int, acc: Double, accStderr: Double, accNorm: Double, accNormStderr: Double,
+            mean: Double? = nil, meanStderr: Double? = nil
+        ) {
+            self.mean = mean
+            self.meanStderr = meanStderr
             self.dimension = dimension
             self.taskType = taskType
             self.n = n
@@ -35,12 +43,17 @@ public struct StoredEval: Sendable {
         public var logprobs: [Double]?
         public var text: String?
         public var prompt: String?
+        /// A judged reply's scores by rubric dimension, and the judge's rationale (`correct`: usable).
+        public var scores: [String: Double]?
+        public var rationale: String?
 
         public init(
             id: String, dimension: String, taskType: String, correct: Bool, correctNorm: Bool, chosen: Int?, logprobs: [Double]?,
             text: String?,
-            prompt: String? = nil
+            prompt: String? = nil, scores: [String: Double]? = nil, rationale: String? = nil
         ) {
+            self.scores = scores
+            self.rationale = rationale
             self.prompt = prompt
             self.id = id
             self.dimension = dimension
@@ -68,6 +81,10 @@ public struct StoredEval: Sendable {
     /// Paired tests of the run against its starting checkpoint on this evalset, by dimension, `dimension/task_type`
     /// and `total`: what training changed beyond noise (empty when the checkpoint's items were not kept).
     public var vsStart: [String: PairedSummary] = [:]
+    /// A judged set: who judged, and the rubric it judged by.
+    public var judge: String?
+    public var rubric: [RubricDimension]?
+    public var isJudged: Bool { rubric != nil }
     public var seconds: Double?
     public var error: String?
     public var groups: [Group]
@@ -87,6 +104,23 @@ public struct StoredEval: Sendable {
         self.error = error
         self.groups = groups
         self.items = items
+    }
+}
+
+extension StoredEval {
+    /// A judged set's rubric dimension as stored: its scale and the score from which a reply passes.
+    public struct RubricDimension: Sendable, Equatable, Codable {
+        public var name: String
+        public var low: Int
+        public var high: Int
+        public var threshold: Double
+
+        public init(name: String, low: Int, high: Int, threshold: Double) {
+            self.name = name
+            self.low = low
+            self.high = high
+            self.threshold = threshold
+        }
     }
 }
 
@@ -219,10 +253,13 @@ struct EvalRunRecord: Codable, FetchableRecord, PersistableRecord {
     var weights: String?
     /// JSON: paired tests against the starting checkpoint, by value name; nil when there are none.
     var vsStart: String?
+    var judge: String?
+    /// JSON: a judged set's rubric.
+    var rubric: String?
 
     enum Columns: String, CodingKey, ColumnExpression {
         case run, evalset, status, total, totalStderr = "total_stderr", totalNorm = "total_norm", baseline, seconds, error
-        case scoredAt = "scored_at", baselineCheckpoint = "baseline_checkpoint", weights, vsStart = "vs_start"
+        case scoredAt = "scored_at", baselineCheckpoint = "baseline_checkpoint", weights, vsStart = "vs_start", judge, rubric
     }
     typealias CodingKeys = Columns
 
@@ -243,6 +280,8 @@ struct EvalRunRecord: Codable, FetchableRecord, PersistableRecord {
         baselineCheckpoint = e.baselineCheckpoint
         weights = e.weights.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) }
         vsStart = e.vsStart.isEmpty ? nil : try? String(decoding: JSONEncoder().encode(e.vsStart), as: UTF8.self)
+        judge = e.judge
+        rubric = e.rubric.flatMap { try? String(decoding: JSONEncoder().encode($0), as: UTF8.self) }
     }
 
     func eval(groups: [StoredEval.Group], items: [StoredEval.Item]) -> StoredEval {
@@ -252,6 +291,8 @@ struct EvalRunRecord: Codable, FetchableRecord, PersistableRecord {
         e.baselineCheckpoint = baselineCheckpoint
         e.weights = weights.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
         e.vsStart = vsStart.flatMap { try? JSONDecoder().decode([String: PairedSummary].self, from: Data($0.utf8)) } ?? [:]
+        e.judge = judge
+        e.rubric = rubric.flatMap { try? JSONDecoder().decode([StoredEval.RubricDimension].self, from: Data($0.utf8)) }
         return e
     }
 }
@@ -270,10 +311,12 @@ struct EvalGroupRecord: Codable, FetchableRecord, PersistableRecord {
     var accStderr: Double
     var accNorm: Double
     var accNormStderr: Double
+    var mean: Double?
+    var meanStderr: Double?
 
     enum Columns: String, CodingKey, ColumnExpression {
         case run, evalset, dimension, taskType = "task_type", n, acc, accStderr = "acc_stderr", accNorm = "acc_norm"
-        case accNormStderr = "acc_norm_stderr"
+        case accNormStderr = "acc_norm_stderr", mean, meanStderr = "mean_stderr"
     }
     typealias CodingKeys = Columns
 
@@ -287,12 +330,14 @@ struct EvalGroupRecord: Codable, FetchableRecord, PersistableRecord {
         accStderr = g.accStderr
         accNorm = g.accNorm
         accNormStderr = g.accNormStderr
+        mean = g.mean
+        meanStderr = g.meanStderr
     }
 
     var stored: StoredEval.Group {
         .init(
             dimension: dimension, taskType: taskType, n: n, acc: acc, accStderr: accStderr, accNorm: accNorm,
-            accNormStderr: accNormStderr)
+            accNormStderr: accNormStderr, mean: mean, meanStderr: meanStderr)
     }
 }
 
@@ -312,9 +357,13 @@ struct EvalItemRecord: Codable, FetchableRecord, PersistableRecord {
     var logprobs: String?
     var text: String?
     var prompt: String?
+    /// JSON: a judged reply's scores by dimension.
+    var scores: String?
+    var rationale: String?
 
     enum Columns: String, CodingKey, ColumnExpression {
         case run, evalset, item, dimension, taskType = "task_type", correct, correctNorm = "correct_norm", chosen, logprobs, text, prompt
+        case scores, rationale
     }
     typealias CodingKeys = Columns
 
@@ -330,12 +379,15 @@ struct EvalItemRecord: Codable, FetchableRecord, PersistableRecord {
         logprobs = i.logprobs.map { "[" + $0.map { String($0) }.joined(separator: ",") + "]" }
         text = i.text
         prompt = i.prompt
+        scores = i.scores.flatMap { try? String(decoding: JSONEncoder.sorted.encode($0), as: UTF8.self) }
+        rationale = i.rationale
     }
 
     var stored: StoredEval.Item {
         .init(
             id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correctNorm, chosen: chosen,
-            logprobs: logprobs.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: text, prompt: prompt)
+            logprobs: logprobs.flatMap { try? JSONDecoder().decode([Double].self, from: Data($0.utf8)) }, text: text, prompt: prompt,
+            scores: scores.flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }, rationale: rationale)
     }
 }
 
@@ -387,5 +439,55 @@ struct CheckpointItemRecord: Codable, FetchableRecord, PersistableRecord {
         .init(
             id: item, dimension: dimension, taskType: taskType, correct: correct, correctNorm: correct, chosen: nil, logprobs: nil,
             text: nil)
+    }
+}
+
+extension JSONEncoder {
+    /// Keys sorted, so the same value is stored as the same text.
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}
+
+/// A row of `judge_cache`: one judgement by the judge's name and the sha256 of the request line it read.
+struct JudgeCacheRecord: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "judge_cache"
+
+    var judge: String
+    var request: String
+    var scores: String
+    var rationale: String
+    var createdAt: Date
+
+    enum Columns: String, CodingKey, ColumnExpression {
+        case judge, request, scores, rationale, createdAt = "created_at"
+    }
+    typealias CodingKeys = Columns
+
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .timeIntervalSince1970 }
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .timeIntervalSince1970 }
+}
+
+extension Store {
+    /// A judgement kept for this judge and request (by the request's sha256), as scores and rationale.
+    public func cachedJudgement(judge: String, request: String) -> (scores: [String: Double], rationale: String)? {
+        let key = sha256Hex(Data(request.utf8))
+        guard
+            let r = try? read({ db in try JudgeCacheRecord.filter { $0.judge == judge && $0.request == key }.fetchOne(db) }),
+            let scores = try? JSONDecoder().decode([String: Double].self, from: Data(r.scores.utf8))
+        else { return nil }
+        return (scores, r.rationale)
+    }
+
+    public func cacheJudgement(judge: String, request: String, scores: [String: Double], rationale: String) throws(StoreError) {
+        let text = String(decoding: (try? JSONEncoder.sorted.encode(scores)) ?? Data(), as: UTF8.self)
+        try write { db in
+            try JudgeCacheRecord(
+                judge: judge, request: sha256Hex(Data(request.utf8)), scores: text, rationale: rationale, createdAt: Date()
+            )
+            .insert(db, onConflict: .replace)
+        }
     }
 }

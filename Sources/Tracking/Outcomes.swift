@@ -19,7 +19,7 @@ extension Store {
             guard let e, let checkpoint = e.baselineCheckpoint else { return nil }
             return ItemOutcomes(try checkpointItems(checkpoint, evalset: e.evalset), of: e)
         }
-        let main = evals.first { $0.evalset != "general" }, general = evals.first { $0.evalset == "general" }
+        let main = evals.first(where: \.isMain), general = evals.first { $0.evalset == "general" }
         return RunOutcomes(
             main: main.flatMap { ItemOutcomes($0.items, of: $0) }, mainStart: try start(main),
             general: general.flatMap { ItemOutcomes($0.items, of: $0) }, generalStart: try start(general))

@@ -35,11 +35,12 @@ public struct RunSnapshot: Sendable {
     public var againstStart: [String: PairedSummary] {
         let evals = evals.filter { $0.status == "succeeded" }
         var out: [String: PairedSummary] = [:]
-        if let main = evals.first(where: { $0.evalset != "general" }) {
+        if let main = evals.first(where: \.isMain) {
             for d in ValueNames.dimensions { if let t = main.vsStart[d] { out["gain/" + d] = t } }
             if let t = main.vsStart["total"] { out["gain"] = t }
         }
         if let general = evals.first(where: { $0.evalset == "general" }), let t = general.vsStart["general"] { out["forgetting"] = t }
+        if let judged = evals.first(where: \.isJudged), let t = judged.vsStart["usable"] { out["gain/usable"] = t }
         return out
     }
 }

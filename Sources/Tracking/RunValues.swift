@@ -16,7 +16,7 @@ extension RunValue {
     public static func named(evals: [StoredEval], summaries: [String: MetricSummary], start: [String: Double] = [:]) -> [String: RunValue] {
         var values: [String: RunValue] = [:]
         let evals = evals.filter { $0.status == "succeeded" }
-        if let main = evals.first(where: { $0.evalset != "general" }) {
+        if let main = evals.first(where: \.isMain) {
             for g in main.groups {
                 values[g.taskType.isEmpty ? g.dimension : "\(g.dimension)/\(g.taskType)"] = RunValue(g.acc, stderr: g.accStderr)
             }
@@ -30,12 +30,37 @@ extension RunValue {
             values["general"] = RunValue(t, stderr: general.totalStderr ?? 0)
             if let b = general.baseline { values["forgetting"] = RunValue(t - b, stderr: general.totalStderr ?? 0) }
         }
+        for judged in evals where judged.isJudged {
+            for (name, value) in judgedValues(judged) where values[name] == nil { values[name] = value }
+        }
         if let v = summaries[TrainerContract.Metric.valLoss] {
             values["val_loss_best"] = RunValue(v.min)
             values["val_loss_final"] = RunValue(v.last)
         }
         return values
     }
+}
+
+extension RunValue {
+    /// A judged set's values: `usable` and `usable/TASK_TYPE` (the usability rate), `DIMENSION/usable` (the share at or
+    /// above the dimension's threshold) and `DIMENSION/mean`, per task type as `DIMENSION/usable/TASK_TYPE`; with the
+    /// starting model's usability kept, `gain/usable`.
+    static func judgedValues(_ e: StoredEval) -> [String: RunValue] {
+        var values: [String: RunValue] = [:]
+        for g in e.groups {
+            let facet = g.dimension == "usable" ? "usable" : "\(g.dimension)/usable"
+            values[g.taskType.isEmpty ? facet : "\(facet)/\(g.taskType)"] = RunValue(g.acc, stderr: g.accStderr)
+            if let mean = g.mean, g.taskType.isEmpty { values["\(g.dimension)/mean"] = RunValue(mean, stderr: g.meanStderr ?? 0) }
+        }
+        if let t = e.total, let b = e.baseline { values["gain/usable"] = RunValue(t - b, stderr: e.totalStderr ?? 0) }
+        return values
+    }
+}
+
+extension StoredEval {
+    /// The evalset whose dimensions are a run's `helpful`, `honest`, `harmless` and `total`: not the general set, not a
+    /// judged one.
+    public var isMain: Bool { evalset != "general" && !isJudged }
 }
 
 extension RunValue {
@@ -61,7 +86,7 @@ extension Store {
     }
 
     static func startingAccuracy(_ evals: [StoredEval], cache: inout [String: [String: Double]], db: Database) throws -> [String: Double] {
-        guard let main = evals.first(where: { $0.status == "succeeded" && $0.evalset != "general" }),
+        guard let main = evals.first(where: { $0.status == "succeeded" && $0.isMain }),
             let checkpoint = main.baselineCheckpoint
         else { return [:] }
         let key = checkpoint + "/" + main.evalset

@@ -505,6 +505,40 @@ enum Schema {
                     ALTER TABLE attempts ADD COLUMN note TEXT;
                     """)
         }
+        m.registerMigration("v12") { db in
+            try db.execute(
+                sql: """
+                    -- Judged evalsets (docs/DESIGN.md): a rubric dimension's mean score beside its pass share (acc), each
+                    -- reply's scores (JSON) and the judge's rationale, which judge scored the run and the rubric (JSON).
+                    ALTER TABLE evals ADD COLUMN mean REAL;
+                    ALTER TABLE evals ADD COLUMN mean_stderr REAL;
+                    ALTER TABLE eval_items ADD COLUMN scores TEXT;
+                    ALTER TABLE eval_items ADD COLUMN rationale TEXT;
+                    ALTER TABLE eval_runs ADD COLUMN judge TEXT;
+                    ALTER TABLE eval_runs ADD COLUMN rubric TEXT;
+                    -- A judge's judgement by the judge's name and the sha256 of the request it read: a rerun asks nothing twice.
+                    CREATE TABLE judge_cache (
+                        judge TEXT NOT NULL,
+                        request TEXT NOT NULL,
+                        scores TEXT NOT NULL,
+                        rationale TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        PRIMARY KEY (judge, request)
+                    ) WITHOUT ROWID;
+                    -- People's scores of replies (`harrow labels import`): one row per reply, annotator and dimension.
+                    CREATE TABLE labels (
+                        run TEXT NOT NULL,
+                        evalset TEXT NOT NULL,
+                        item TEXT NOT NULL,
+                        annotator TEXT NOT NULL,
+                        dimension TEXT NOT NULL,
+                        score REAL NOT NULL,
+                        comment TEXT,
+                        imported_at REAL NOT NULL,
+                        PRIMARY KEY (run, evalset, item, annotator, dimension)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return m
     }
 }

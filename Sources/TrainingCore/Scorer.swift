@@ -87,13 +87,27 @@ public final class Scorer {
     }
 
     func parse(_ o: [String: Any]) throws -> Request {
-        guard let prompt = o["prompt"] as? String else { throw ScoreError("\"prompt\" must be a string") }
-        let template = o["template"] as? String ?? "raw"
         let context: [Int32]
-        switch template {
-        case "chat": context = ChatTemplate.prompt(prompt)
-        case "raw": context = [Tokenizer.bos] + Tokenizer.encode(prompt)
-        default: throw ScoreError("\"template\" must be \"chat\" or \"raw\"")
+        if let turns = o["messages"] {
+            // A judged item's chat turns, rendered by the chat template, the assistant's turn opened.
+            guard let list = turns as? [[String: Any]], !list.isEmpty else {
+                throw ScoreError("\"messages\" must be a list of {role, content}")
+            }
+            var messages: [Message] = []
+            for m in list {
+                guard let role = (m["role"] as? String).flatMap(Role.init(rawValue:)), let content = m["content"] as? String else {
+                    throw ScoreError("each message needs a role (system, user or assistant) and content")
+                }
+                messages.append(Message(role: role, content: content))
+            }
+            context = ChatTemplate.render(messages).tokens + [Tokenizer.assistant]
+        } else {
+            guard let prompt = o["prompt"] as? String else { throw ScoreError("\"prompt\" must be a string") }
+            switch o["template"] as? String ?? "raw" {
+            case "chat": context = ChatTemplate.prompt(prompt)
+            case "raw": context = [Tokenizer.bos] + Tokenizer.encode(prompt)
+            default: throw ScoreError("\"template\" must be \"chat\" or \"raw\"")
+            }
         }
         if let c = o["continuation"] {
             guard let text = c as? String, !text.isEmpty else { throw ScoreError("\"continuation\" must be a non-empty string") }

@@ -63,7 +63,7 @@ extension EffectsPanel: PanelKind {
         let runs = page.scope.runs, base = runs[reading.baseline]
         var html = page.heading(self, "Which change mattered")
         func outcomes(_ r: ReportRun) -> ItemOutcomes? {
-            guard let e = (r.evalItems ?? []).first(where: { $0.status == "succeeded" && $0.evalset != "general" }) else { return nil }
+            guard let e = (r.evalItems ?? []).first(where: { $0.status == "succeeded" && $0.isMain }) else { return nil }
             return ItemOutcomes(e.items, of: e)
         }
         let baseItems = outcomes(base)
