@@ -163,30 +163,60 @@ public struct Judgement: Sendable, Equatable, Codable {
     /// A judge protocol response: `{"id", "scores": {DIM: n}, "rationale"}` or `{"id", "error"}`. A line that is
     /// neither, or scores missing a rubric dimension or outside its scale, is an error quoting the line.
     public static func parse(_ line: String, rubric: Rubric) throws(ScorerError) -> (id: Int, judgement: Result<Judgement, ScorerError>) {
-        func quoted() -> String { "«\(line.prefix(300))»" }
-        guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let id = o["id"] as? Int else {
-            throw ScorerError("the judge wrote a line that is not a response: \(quoted())")
-        }
-        if let e = o["error"] as? String { return (id, .failure(ScorerError(e))) }
-        return (id, .success(try from(o, rubric: rubric, quoting: quoted)))
+        let quoted = "«\(line.prefix(300))»"
+        guard let o = try? JSONDecoder().decode([String: Field].self, from: Data(line.utf8)), case .number(let n)? = o["id"],
+            let id = Int(exactly: n)
+        else { throw ScorerError("the judge wrote a line that is not a response: \(quoted)") }
+        if case .text(let e)? = o["error"] { return (id, .failure(ScorerError(e))) }
+        return (id, .success(try from(o, rubric: rubric, quoted: quoted)))
     }
 
-    /// The scores and rationale of a JSON object (a judge line, or the content of a chat-completions reply).
-    static func from(_ o: [String: Any], rubric: Rubric, quoting quoted: () -> String) throws(ScorerError) -> Judgement {
-        guard let raw = o["scores"] as? [String: Any] ?? (rubric.names.allSatisfy { o[$0] != nil } ? o : nil) else {
-            throw ScorerError("the judge's answer has no scores: \(quoted())")
+    /// The scores and rationale of a JSON object's text (the content of a chat-completions reply: the scores at the
+    /// top level or under `scores`).
+    static func from(json text: String, rubric: Rubric) throws(ScorerError) -> Judgement {
+        let quoted = "«\(text.prefix(300))»"
+        guard let o = try? JSONDecoder().decode([String: Field].self, from: Data(text.utf8)) else {
+            throw ScorerError("not a JSON object: \(quoted)")
         }
+        return try from(o, rubric: rubric, quoted: quoted)
+    }
+
+    static func from(_ o: [String: Field], rubric: Rubric, quoted: String) throws(ScorerError) -> Judgement {
+        let raw: [String: Field]
+        if case .object(let scores)? = o["scores"] { raw = scores } else { raw = o }
         var scores: [String: Double] = [:]
         for d in rubric.dimensions {
-            guard let n = raw[d.name] as? NSNumber, !(raw[d.name] is Bool) else {
-                throw ScorerError("the judge's answer has no number for '\(d.name)': \(quoted())")
+            // A JSON number only: `true` or "4" is not a score.
+            guard case .number(let n)? = raw[d.name] else {
+                throw ScorerError("the judge's answer has no number for '\(d.name)': \(quoted)")
             }
-            guard d.contains(n.doubleValue) else {
-                throw ScorerError("the judge scored '\(d.name)' \(n) outside its scale \(d.low)–\(d.high): \(quoted())")
+            guard d.contains(n) else {
+                throw ScorerError("the judge scored '\(d.name)' \(n) outside its scale \(d.low)–\(d.high): \(quoted)")
             }
-            scores[d.name] = n.doubleValue
+            scores[d.name] = n
         }
-        return Judgement(scores: scores, rationale: o["rationale"] as? String ?? "")
+        guard case .text(let rationale)? = o["rationale"] else { return Judgement(scores: scores, rationale: "") }
+        return Judgement(scores: scores, rationale: rationale)
+    }
+
+    /// A JSON value as a judge's answer uses it.
+    enum Field: Decodable {
+        case number(Double), text(String), object([String: Field]), other
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if (try? c.decode(Bool.self)) != nil {
+                self = .other
+            } else if let n = try? c.decode(Double.self) {
+                self = .number(n)
+            } else if let s = try? c.decode(String.self) {
+                self = .text(s)
+            } else if let o = try? c.decode([String: Field].self) {
+                self = .object(o)
+            } else {
+                self = .other
+            }
+        }
     }
 }
 

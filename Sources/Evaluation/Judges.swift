@@ -119,12 +119,8 @@ public struct OpenAIJudge: JudgeBackend {
         var lastBad = ""
         for _ in 0...retries {
             let content = try await complete(body(r))
-            guard let data = content.data(using: .utf8), let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-                lastBad = "not a JSON object: «\(content.prefix(300))»"
-                continue
-            }
             do {
-                return try Judgement.from(o, rubric: r.rubric) { "«\(content.prefix(300))»" }
+                return try Judgement.from(json: content, rubric: r.rubric)
             } catch {
                 lastBad = error.description
             }
