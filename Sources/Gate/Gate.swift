@@ -34,7 +34,8 @@ public struct GateRules: Sendable, Equatable {
     public var alpha: Double?
     public var cleanTree = false
 
-    public static let metrics = ValueNames.all
+    /// With a judged evalset's `usable` (its `DIMENSION/usable`, `DIMENSION/mean` and per-task-type names have a `/`).
+    public static let metrics = ValueNames.all + ["usable"]
 }
 
 /// What is known of the run being gated.
@@ -268,7 +269,7 @@ extension GateRules {
                     let metric = mk.string ?? ""
                     guard GateRules.metrics.contains(metric) || metric.contains("/") else {
                         throw GateError(
-                            "\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type"
+                            "\(at(mk)): unknown metric '\(metric)'; one of \(GateRules.metrics.joined(separator: ", ")) or dimension/task_type (judged sets: DIMENSION/usable, DIMENSION/mean, usable/TASK_TYPE)"
                         )
                     }
                     guard let bounds = mv.mapping, bounds.count > 0 else {

@@ -42,7 +42,7 @@ struct CompareCommand: ParsableCommand {
         let params = runs.map(\.params)
         let differing = RunSnapshot.differingParams(snapshots)
         let inputs = snapshots.map(GateInputs.input)
-        let metrics = ValueNames.all
+        let metrics = ValueNames.all + ValueNames.judged(in: inputs.flatMap(\.values.keys))
         let reference = snapshots[0].evalItems ?? []
         var flips: [String: [EvalFlip]] = [:]
         for s in snapshots.dropFirst() { flips[s.id] = EvalFlip.between(reference, s.evalItems ?? []) }

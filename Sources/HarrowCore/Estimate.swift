@@ -19,4 +19,13 @@ public enum ValueNames {
     public static let all =
         dimensions + ["total", "general", "forgetting", "gain"] + dimensions.map { "gain/" + $0 }
         + ["val_loss_best", "val_loss_final"]
+
+    /// A judged set's names among `names`, in reading order: `usable`, `gain/usable`, then each dimension's
+    /// `DIMENSION/usable` and `DIMENSION/mean` (per-task-type names are left to `--json`).
+    public static func judged(in names: some Sequence<String>) -> [String] {
+        let present = Set(names)
+        let dims = Set(present.compactMap { n in n.hasSuffix("/mean") ? String(n.dropLast(5)) : nil })
+        let ordered = dimensions.filter(dims.contains) + dims.subtracting(dimensions).sorted()
+        return (["usable", "gain/usable"] + ordered.map { "\($0)/usable" } + ordered.map { "\($0)/mean" }).filter(present.contains)
+    }
 }

@@ -223,6 +223,8 @@ public struct PairedEvidence: Sendable, Equatable {
     public var total: Paired.Bootstrap?
     /// B's forgetting minus A's (each a run's general score minus its starting model's), when both are known.
     public var forgetting: Paired.Bootstrap?
+    /// B against A on a judged set: `usable`, `DIMENSION/usable` and each of them per task type (`usable/qa`).
+    public var judged: [String: Paired.McNemar] = [:]
 
     public init(
         dimensions: [String: Paired.McNemar], taskTypes: [String: Paired.McNemar] = [:], total: Paired.Bootstrap? = nil,
@@ -306,6 +308,7 @@ extension PairedEvidence {
         var out = dimensions.mapValues(\.summary).merging(taskTypes.mapValues(\.summary)) { a, _ in a }
         if let total { out["total"] = total.summary }
         if let forgetting { out["forgetting"] = forgetting.summary }
+        for (name, t) in judged { out[name] = t.summary }
         return out
     }
 
@@ -314,7 +317,15 @@ extension PairedEvidence {
         var out: [String: PairedSummary] = [:]
         for (name, t) in dimensions where name != "general" { out["gain/" + name] = t.summary }
         if let total { out["gain"] = total.summary }
+        if let usable = judged["usable"] { out["gain/usable"] = usable.summary }
         return out
+    }
+
+    /// Adds the judged set's tests: `facets` are outcomes whose dimension is the value name (`usable`,
+    /// `helpful/usable`), one per reply and facet.
+    public mutating func addJudged(from a: ItemOutcomes?, to b: ItemOutcomes?) {
+        guard let a, let b else { return }
+        judged = Paired.byDimension(from: a, to: b).merging(Paired.byTaskType(from: a, to: b)) { x, _ in x }
     }
 }
 

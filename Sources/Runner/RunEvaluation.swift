@@ -107,6 +107,11 @@ public struct RunEvaluation: Sendable {
 
     /// Paired tests of a run's items against its starting checkpoint's on the same evalset (none without its items).
     static func againstStart(_ e: StoredEval, startItems: [StoredEval.Item]) -> [String: PairedSummary] {
+        if e.isJudged {
+            var evidence = PairedEvidence(dimensions: [:])
+            evidence.addJudged(from: ItemOutcomes(judged: startItems, of: e), to: ItemOutcomes(judged: e.items, of: e))
+            return evidence.byName
+        }
         guard let start = ItemOutcomes(startItems, of: e), let run = ItemOutcomes(e.items, of: e) else { return [:] }
         return PairedEvidence.compare(mainA: start, mainB: run, generalA: nil, generalB: nil, generalStartA: nil, generalStartB: nil).byName
     }
