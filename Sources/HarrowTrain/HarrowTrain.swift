@@ -4,11 +4,13 @@ import HarrowCore
 import TrainingCore
 
 @main
-struct HarrowTrain: ParsableCommand {
+struct HarrowTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "harrow-train",
         abstract: "Harrow's built-in LoRA trainer: a small Llama-style decoder on OpenBLAS.",
-        subcommands: [Pretrain.self, SFT.self, Score.self, Tokenize.self, Bench.self, Datagen.self, Objective.self, SearchBench.self])
+        subcommands: [
+            Pretrain.self, SFT.self, Score.self, Serve.self, Tokenize.self, Bench.self, Datagen.self, Objective.self, SearchBench.self
+        ])
 }
 
 /// Prints a TrainingCore error to stderr and exits: 2 for configuration errors, 1 for everything else.

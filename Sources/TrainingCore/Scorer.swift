@@ -10,8 +10,8 @@ public final class Scorer {
     public let model: LlamaModel<Float>
     /// Request lines read before answering.
     public let maxBatch: Int
-    private let decoders: [Decoder]
-    private var maxLength: Int { model.config.max_position_embeddings }
+    let decoders: [Decoder]
+    var maxLength: Int { model.config.max_position_embeddings }
 
     /// Loads a model folder and, optionally, a PEFT adapter merged into it (merged and unmerged give the same logits).
     /// `threads`: decoders working at once (default: the configured BLAS threads).
@@ -72,7 +72,7 @@ public final class Scorer {
                         } else if let g = jobs[j].generate {
                             let r = generating[g]
                             out[r.0] =
-                                "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4, on: decoder)))}"
+                                "{\"id\": \(r.1), \"text\": \(SafeTensors.jsonString(generate(context: r.2, maxTokens: r.3, stop: r.4, on: decoder).text))}"
                         }
                     }
                 }
@@ -173,9 +173,17 @@ public final class Scorer {
         }
     }
 
+    /// A greedy generation: its text, the tokens produced (a stop string's included), and whether it ended by itself
+    /// (an end token or a stop string) rather than at max_tokens or a full context.
+    struct Generation {
+        var text: String
+        var tokens: Int
+        var ended: Bool
+    }
+
     /// Greedy decoding until max_tokens, an end token, a stop string (which is cut off) or a full context.
-    func generate(context: [Int32], maxTokens: Int, stop: [String], on decoder: Decoder) -> String {
-        guard maxTokens > 0 else { return "" }
+    func generate(context: [Int32], maxTokens: Int, stop: [String], on decoder: Decoder) -> Generation {
+        guard maxTokens > 0 else { return Generation(text: "", tokens: 0, ended: false) }
         let vocab = model.config.vocab_size
         decoder.reset()
         var logits = decoder.run([Array(context.suffix(maxLength - 1))], commit: true)
@@ -183,15 +191,17 @@ public final class Scorer {
         var produced: [Int32] = [], text = ""
         while true {
             let next = logits[0].withUnsafeBufferPointer { Int32(logSumExp($0.baseAddress! + row * vocab, vocab).argmax) }
-            if next == Tokenizer.endOfTurn || next == Tokenizer.eos { break }
+            if next == Tokenizer.endOfTurn || next == Tokenizer.eos { return Generation(text: text, tokens: produced.count, ended: true) }
             produced.append(next)
             text = Tokenizer.decode(produced)
-            if let cut = stop.compactMap({ text.range(of: $0)?.lowerBound }).min() { return String(text[..<cut]) }
+            if let cut = stop.compactMap({ text.range(of: $0)?.lowerBound }).min() {
+                return Generation(text: String(text[..<cut]), tokens: produced.count, ended: true)
+            }
             if produced.count >= maxTokens || decoder.room == 0 { break }
             logits = decoder.run([[next]], commit: true)
             row = 0
         }
-        return text
+        return Generation(text: text, tokens: produced.count, ended: false)
     }
 
     private func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> (Double, argmax: Int) {

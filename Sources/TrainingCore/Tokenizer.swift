@@ -55,7 +55,8 @@ public enum ChatTemplate {
     }
 
     /// A user prompt ready for the assistant's answer: `<|begin_of_text|><|user|>prompt<|end|><|assistant|>`.
-    public static func prompt(_ text: String) -> [Int32] {
-        render([Message(role: .user, content: text)]).tokens + [Tokenizer.assistant]
-    }
+    public static func prompt(_ text: String) -> [Int32] { prompt([Message(role: .user, content: text)]) }
+
+    /// A conversation ready for the assistant's next turn: the messages rendered, then `<|assistant|>`.
+    public static func prompt(_ messages: [Message]) -> [Int32] { render(messages).tokens + [Tokenizer.assistant] }
 }
