@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "RunnerTests", dependencies: ["Runner", "Tracking", "Sweep"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting", "Tracking"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CBLAS", "CGit2"]),
-        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain"]),
+        .testTarget(name: "TrainingCoreTests", dependencies: ["TrainingCore", "HarrowTrain", "Evaluation"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "Sweep", "Tracking", "Evaluation"]),
         .testTarget(name: "WorldTests", dependencies: ["World"], exclude: ["choice_accuracy.py"]),
 

@@ -201,3 +201,33 @@ public enum Agreement {
         }
     }
 }
+
+/// How far a judge's scores can be trusted on one rubric dimension: agreement among the people who labelled the
+/// replies, and between the judge and the people's median score per reply.
+public struct JudgeAgreement: Sendable, Equatable {
+    public var dimension: String
+    public var annotators: Int
+    /// Replies with at least one person's score.
+    public var items: Int
+    /// Among people (replies with two or more scores; nil with fewer than two annotators).
+    public var betweenPeople: Agreement.Kappa?
+    /// The judge against the people's median, quadratic-weighted (a near miss on an ordinal scale costs little), with
+    /// its bootstrap interval; and unweighted (exact agreement).
+    public var judgeQuadratic: Agreement.Kappa
+    public var judgeInterval: Agreement.Interval?
+    public var judgeExact: Agreement.Kappa
+
+    /// `labels`: item → annotator → score, for one dimension; `judge`: item → the judge's score.
+    public static func measure(dimension: String, labels: [String: [String: Int]], judge: [String: Int]) -> JudgeAgreement {
+        let annotators = Set(labels.values.flatMap(\.keys)).count
+        let people = labels.mapValues { Array($0.values) }.filter { !$0.value.isEmpty }
+        // The median of the people's scores, the lower middle of an even count (a score on the scale).
+        let median = people.mapValues { $0.sorted()[($0.count - 1) / 2] }
+        return JudgeAgreement(
+            dimension: dimension, annotators: annotators, items: people.count,
+            betweenPeople: annotators >= 2 ? Agreement.fleiss(people) : nil,
+            judgeQuadratic: Agreement.cohen(median, judge, weighting: .quadratic),
+            judgeInterval: Agreement.cohenInterval(median, judge, weighting: .quadratic),
+            judgeExact: Agreement.cohen(median, judge, weighting: .unweighted))
+    }
+}

@@ -10,7 +10,7 @@ public struct EvalItem: Sendable, Equatable {
         /// `check` is exact | contains | regex | refusal | abstain.
         case generative(check: String, references: [String])
         /// Answered by the model, scored on every rubric dimension by the evalset's judge.
-        case judged(messages: [ChatMessage]?, reference: String?, notes: String?)
+        case judged(messages: [ChatMessage]?, reference: String?, notes: String?, avoid: [String])
     }
 
     public var id: String
@@ -214,7 +214,7 @@ extension Evalset {
 }
 
 extension Evalset {
-    /// `{"kind": "judged", "prompt": "…" | "messages": [{"role", "content"}], "reference"?, "notes"?}`.
+    /// `{"kind": "judged", "prompt": "…" | "messages": [{"role", "content"}], "reference"?, "notes"?, "avoid"?}`.
     static func judgedItem(
         _ o: [String: Any], id: String, taskType: String, fail: (String) -> EvalsetError
     ) throws(EvalsetError) -> EvalItem {
@@ -232,9 +232,11 @@ extension Evalset {
         }
         guard let prompt = o["prompt"] as? String ?? messages?.last?.content else { throw fail("a judged item needs prompt or messages") }
         for key in ["reference", "notes"] where o[key] != nil && !(o[key] is String) { throw fail("\(key) must be text") }
+        guard let avoid = o["avoid"] as? [String] ?? (o["avoid"] == nil ? [] : nil) else { throw fail("avoid must be a list of patterns") }
+        for pattern in avoid where (try? NSRegularExpression(pattern: pattern)) == nil { throw fail("bad pattern in avoid: '\(pattern)'") }
         return EvalItem(
             id: id, dimension: "usable", taskType: taskType, prompt: prompt,
-            kind: .judged(messages: messages, reference: o["reference"] as? String, notes: o["notes"] as? String))
+            kind: .judged(messages: messages, reference: o["reference"] as? String, notes: o["notes"] as? String, avoid: avoid))
     }
 }
 

@@ -13,9 +13,9 @@ public func evaluate(
         switch item.kind {
         case .choice(let choices, _):
             for c in choices { requests.append(.loglikelihood(prompt: item.prompt, continuation: c, template: set.template)) }
-        case .generative, .judged(nil, _, _):
+        case .generative, .judged(nil, _, _, _):
             requests.append(.generate(prompt: item.prompt, maxTokens: set.maxTokens, stop: set.stop, template: set.template))
-        case .judged(let messages?, _, _):
+        case .judged(let messages?, _, _, _):
             requests.append(.chat(messages: messages, maxTokens: set.maxTokens, stop: set.stop))
         }
         spans.append(start..<requests.count)
@@ -40,14 +40,15 @@ public func evaluate(
                 throw ScorerError("item \(item.id): the scorer gave a log-likelihood where text was asked")
             }
             results.append(Scoring.generative(item, check: check, references: references, text: text, set: set))
-        case .judged(let messages, let reference, let notes):
+        case .judged(let messages, let reference, let notes, let avoid):
             guard case .text(let text) = responses[span.lowerBound], let rubric = set.rubric else {
                 if case .error(let e) = responses[span.lowerBound] { throw ScorerError("item \(item.id): \(e)") }
                 throw ScorerError("item \(item.id): the scorer gave a log-likelihood where text was asked")
             }
             replies.append(
                 JudgeRequest(
-                    item: item.id, prompt: item.prompt, messages: messages, reply: text, reference: reference, notes: notes, rubric: rubric)
+                    item: item.id, prompt: item.prompt, messages: messages, reply: text, reference: reference, notes: notes, avoid: avoid,
+                    rubric: rubric)
             )
         }
     }

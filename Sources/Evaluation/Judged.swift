@@ -102,12 +102,15 @@ public struct JudgeRequest: Sendable, Equatable {
     public var reply: String
     public var reference: String?
     public var notes: String?
+    /// Patterns (regular expressions) of what a reply must not do, for judges that read them (`ReferenceJudge`).
+    public var avoid: [String]
     public var rubric: Rubric
 
     public init(
         item: String, prompt: String, messages: [ChatMessage]? = nil, reply: String, reference: String? = nil, notes: String? = nil,
-        rubric: Rubric
+        avoid: [String] = [], rubric: Rubric
     ) {
+        self.avoid = avoid
         self.item = item
         self.prompt = prompt
         self.messages = messages
@@ -133,6 +136,7 @@ public struct JudgeRequest: Sendable, Equatable {
         }
         fields.append(("reference", reference.map(JSONText.quote) ?? "null"))
         fields.append(("notes", notes.map(JSONText.quote) ?? "null"))
+        if !avoid.isEmpty { fields.append(("avoid", "[" + avoid.map(JSONText.quote).joined(separator: ",") + "]")) }
         fields.append(("reply", JSONText.quote(reply)))
         fields.append(("rubric", rubric.json))
         return "{" + fields.sorted { $0.0 < $1.0 }.map { "\(JSONText.quote($0.0)):\($0.1)" }.joined(separator: ",") + "}"

@@ -28,7 +28,7 @@ struct Harrow: AsyncParsableCommand {
             LogsCommand.self, ExportCommand.self, ImportCommand.self, DiagnoseCommand.self,
             EvalCommand.self, AblationCommand.self, GateCommand.self, CompareCommand.self, ReportCommand.self, TagCommand.self,
             UntagCommand.self, CheckCommand.self,
-            DataCommand.self, NextCommand.self
+            DataCommand.self, NextCommand.self, LabelsCommand.self
         ]
     )
 }
