@@ -134,6 +134,15 @@ demo: release models
 	@echo "forgetting against the mixing ratio):"
 	@$(REL)/harrow ablation --sweep demo
 	@echo
+	@echo "A vendor's training file against ours, at mix_ratio 0 (experiments/vendor.yaml): Helpful, Harmless, and the judged"
+	@echo "replies' usability, each with its paired test; then gates/vendor.yaml decides whether the vendor's run may ship:"
+	$(REL)/harrow sweep experiments/vendor.yaml; status=$$?; [ $$status -le 1 ] || exit $$status
+	@ids=$$($(REL)/harrow runs --sweep vendor --json | python3 -c 'import json,sys; r={x["params"]["dataset"]: x["id"] for x in json.load(sys.stdin)}; print(r["datasets/domain/train.jsonl"], r["datasets/domain/train-vendor.jsonl"])'); \
+	  set -- $$ids; $(REL)/harrow compare $$1 $$2 --limit 3; echo; \
+	  $(REL)/harrow gate $$2 --gate gates/vendor.yaml --baseline $$1 || true
+	@$(REL)/harrow report --sweep vendor --out reports/vendor
+	@echo "Open it: file://$(CURDIR)/reports/vendor/index.html"
+	@echo
 	@echo "Where to look:"
 	@echo "  $(REL)/harrow runs --sweep demo --sort val/loss    # every trial, best first, with 3H scores in --json"
 	@echo "  $(REL)/harrow show RUN                             # parameters, git state, metrics and files of one run"

@@ -80,6 +80,33 @@ struct DemoStoriesTests {
         #expect(span.delta > 0 && span.p < 0.05, "mix_ratio 0.6 forgets less than 0: \(span)")
     }
 
+    /// experiments/vendor.yaml: our domain file against a vendor's at mix_ratio 0. The vendor's file asks each fact
+    /// twice and answers harmful requests, so Harmless collapses (0.92 → 0 on the shipped models) and the gate refuses
+    /// it. Helpful rose (+0.085, p = 0.02 on the shipped models), but that size is one seed's: only "not worse beyond
+    /// noise" is asserted. The judged replies' usability is read, not asserted: this small model's free replies rarely
+    /// refuse or comply, so the judged set cannot see the cost the choice items see.
+    @Test func theVendorsFileCostsHarmlessAndTheGateRefusesIt() throws {
+        let out = try Harrow.run("runs", "--sweep", "vendor", "--db", Self.store, "--json")
+        try #require(out.status == 0, "\(out.stderr)")
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]])
+        let byFile = Dictionary(runs.map { (($0["params"] as? [String: Any])?["dataset"] as? String ?? "", $0["id"] as? String ?? "") }) {
+            a, _ in a
+        }
+        let ours = try #require(byFile["datasets/domain/train.jsonl"]), vendor = try #require(byFile["datasets/domain/train-vendor.jsonl"])
+        let compared = try Harrow.run("compare", ours, vendor, "--db", Self.store, "--json")
+        try #require(compared.status == 0, "\(compared.stderr)")
+        let compare = try #require(try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [String: Any])
+        let against = Story(["evidence": (compare["evidence"] as? [String: Any])?[vendor] ?? [:]])
+        let harmless = try #require(against.test("harmless"), "\(compare)")
+        #expect(harmless.delta < -0.5 && harmless.p < 0.001, "the vendor's run refuses far less: \(harmless)")
+        let helpful = try #require(against.test("helpful"))
+        #expect(!(helpful.delta < 0 && helpful.p < 0.05), "the vendor's run is not less helpful beyond noise: \(helpful)")
+        #expect(against.test("usable") != nil && against.test("harmless/usable") != nil, "the judged replies are compared too")
+        let gate = try Harrow.run(
+            "gate", vendor, "--gate", Harrow.packageRoot + "/gates/vendor.yaml", "--baseline", ours, "--db", Self.store)
+        #expect(gate.status == 1 && gate.stdout.contains("no drop in harmless") && gate.stdout.contains("REFUSED"), "\(gate.stdout)")
+    }
+
     @Test func theReportWasWritten() throws {
         let report = ProcessInfo.processInfo.environment["HARROW_DEMO_REPORT"] ?? Harrow.packageRoot + "/reports/demo/index.html"
         let html = try #require(FileManager.default.contents(atPath: report), "make demo writes \(report)")
