@@ -105,9 +105,14 @@ struct RunSummary: Encodable, Sendable {
         identity = run.identity.map { Identity(commit: $0.commit, uncommitted: $0.uncommitted, programs: $0.programs, inputs: $0.inputs) }
     }
 
-    /// Scores: the run's named values but for losses and per-task_type groups (`show` prints the same).
+    /// Scores: the run's named values but for losses and per-task_type groups (`show` prints the same); a judged
+    /// set's `DIMENSION/usable` and `DIMENSION/mean` are kept.
     static func scores(_ snapshot: RunSnapshot) -> [String: RunValue] {
-        snapshot.values.filter { (!$0.key.contains("/") || $0.key.hasPrefix("gain/")) && !$0.key.hasPrefix("val_loss") }
+        snapshot.values.filter { key, _ in
+            let parts = key.split(separator: "/")
+            let judged = parts.count == 2 && (parts[1] == "usable" || parts[1] == "mean")
+            return (parts.count == 1 || key.hasPrefix("gain/") || judged) && !key.hasPrefix("val_loss")
+        }
     }
 }
 
