@@ -146,9 +146,9 @@ struct LabelsImportJSON: Encodable {
 struct LabelsAgreement: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agreement",
-        abstract: "How far the judge agrees with people on a run's replies, per dimension (Cohen's and Fleiss' kappa).")
+        abstract: "How far the judge agrees with people on runs' replies, per dimension (Cohen's and Fleiss' kappa).")
 
-    @Argument(help: "Run id (or a unique prefix, or a tag).") var runID: String
+    @Argument(help: "Run ids (or unique prefixes, or tags); their labelled replies are pooled.") var runIDs: [String]
     @Option(help: ArgumentHelp("The judged evalset folder.", valueName: "dir")) var evalset: String
     @Flag(help: "Print JSON.") var json = false
     @OptionGroup var storeOptions: StoreOptions
@@ -157,14 +157,16 @@ struct LabelsAgreement: ParsableCommand {
         let set = try Evalset.load(evalset)
         let rubric = try labelRubric(set)
         let store = try storeOptions.open()
-        let run = try store.requireRun(runID)
-        let results = try agreement(run: run, set: set, rubric: rubric, store: store)
+        var runs: [Run] = []
+        for id in runIDs { runs.append(try store.requireRun(id)) }
+        let results = try agreement(runs: runs, set: set, rubric: rubric, store: store)
+        let named = runs.map(\.id).joined(separator: ", ")
         if json {
             print(jsonText(results.map(AgreementJSON.init)))
             return
         }
         guard let first = results.first, first.items > 0 else {
-            print("no labels for \(run.id) on \(set.name): harrow labels export \(run.id) --evalset \(evalset), then import them")
+            print("no labels for \(named) on \(set.name): harrow labels export RUN --evalset \(evalset), then import them")
             return
         }
         func show(_ k: Agreement.Kappa?) -> String {
@@ -179,20 +181,24 @@ struct LabelsAgreement: ParsableCommand {
                 show(a.judgeExact)
             ]
         }
-        print("\(set.name) on \(run.id), judged by \(set.judge?.name ?? "?"):")
+        print("\(set.name) on \(named), judged by \(set.judge?.name ?? "?"):")
         print(
             TextTable.render(
                 header: ["dimension", "replies", "people", "among people (Fleiss)", "judge vs people (quadratic)", "exact"], rows: rows
             ).joined(separator: "\n"))
     }
 
-    func agreement(run: Run, set: Evalset, rubric: [LabelDimension], store: Store) throws -> [JudgeAgreement] {
-        let labels = try store.labels(run: run.id, evalset: set.name)
-        let judged = try store.evals(run: run.rowID, items: true).first { $0.evalset == set.name }?.items ?? []
+    /// Each reply is keyed by its run and item, so several runs' replies pool.
+    func agreement(runs: [Run], set: Evalset, rubric: [LabelDimension], store: Store) throws -> [JudgeAgreement] {
+        var labels: [StoredLabel] = [], judged: [(run: String, item: StoredEval.Item)] = []
+        for run in runs {
+            labels += try store.labels(run: run.id, evalset: set.name)
+            judged += (try store.evals(run: run.rowID, items: true).first { $0.evalset == set.name }?.items ?? []).map { (run.id, $0) }
+        }
         return rubric.map { d in
             var byItem: [String: [String: Int]] = [:]
-            for l in labels where l.dimension == d.name { byItem[l.item, default: [:]][l.annotator] = Int(l.score) }
-            let judge = Dictionary(judged.compactMap { i in i.scores?[d.name].map { (i.id, Int($0)) } }) { a, _ in a }
+            for l in labels where l.dimension == d.name { byItem["\(l.run)/\(l.item)", default: [:]][l.annotator] = Int(l.score) }
+            let judge = Dictionary(judged.compactMap { r, i in i.scores?[d.name].map { ("\(r)/\(i.id)", Int($0)) } }) { a, _ in a }
             return JudgeAgreement.measure(dimension: d.name, labels: byItem, judge: judge)
         }
     }

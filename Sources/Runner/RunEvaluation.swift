@@ -92,7 +92,7 @@ public struct RunEvaluation: Sendable {
                     stored.baseline = start.total
                     stored.baselineCheckpoint = start.checkpoint
                     stored.vsStart = Self.againstStart(
-                        stored, startItems: (try? store.checkpointItems(start.checkpoint, evalset: set.name)) ?? [])
+                        stored, startItems: (try? store.checkpointItems(start.checkpoint, evalset: stored.startKey)) ?? [])
                 }
             } catch {
                 stored = StoredEval(
@@ -124,16 +124,17 @@ public struct RunEvaluation: Sendable {
         }
         // Two slots finishing together would both miss the cache and score the same model: one scores, the other
         // waits for it and reads the cache.
-        let total = try await StartingScores.shared.once(weights + "\u{0}" + set.name) {
-            if let cached = try store.checkpointScore(weights, evalset: set.name),
-                try !store.checkpointItems(weights, evalset: set.name).isEmpty
+        let key = StoredEval.startKey(evalset: set.name, judge: set.isJudged ? set.judge?.name ?? "reference" : nil)
+        let total = try await StartingScores.shared.once(weights + "\u{0}" + key) {
+            if let cached = try store.checkpointScore(weights, evalset: key),
+                try !store.checkpointItems(weights, evalset: key).isEmpty
             {
                 return cached
             }
             let result = try await evaluate(
                 set, with: backend([trainTool(), "score", "--model", base], run: run, name: "baseline-" + set.name),
                 environment: environment, cache: StoreJudgeCache(store: store))
-            try store.saveCheckpointScore(weights, evalset: set.name, total: result.total, items: Self.stored(result, seconds: nil).items)
+            try store.saveCheckpointScore(weights, evalset: key, total: result.total, items: Self.stored(result, seconds: nil).items)
             return result.total
         }
         return (total, weights)

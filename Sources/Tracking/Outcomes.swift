@@ -20,7 +20,7 @@ extension Store {
         let evals = try evals(run: run.rowID, items: true).filter { $0.status == "succeeded" }
         func start(_ e: StoredEval?) throws(StoreError) -> ItemOutcomes? {
             guard let e, let checkpoint = e.baselineCheckpoint else { return nil }
-            let items = try checkpointItems(checkpoint, evalset: e.evalset)
+            let items = try checkpointItems(checkpoint, evalset: e.startKey)
             return e.isJudged ? ItemOutcomes(judged: items, of: e) : ItemOutcomes(items, of: e)
         }
         let main = evals.first(where: \.isMain), general = evals.first { $0.evalset == "general" }

@@ -58,6 +58,14 @@ extension RunValue {
 }
 
 extension StoredEval {
+    /// What the starting checkpoint's score on this evalset is kept under: the evalset, and for a judged set its judge
+    /// too (another judge's scores of the same replies are another result).
+    public static func startKey(evalset: String, judge: String?) -> String {
+        judge.map { "\(evalset) judged by \($0)" } ?? evalset
+    }
+
+    public var startKey: String { Self.startKey(evalset: evalset, judge: isJudged ? judge : nil) }
+
     /// The evalset whose dimensions are a run's `helpful`, `honest`, `harmless` and `total`: not the general set, not a
     /// judged one.
     public var isMain: Bool { evalset != "general" && !isJudged }

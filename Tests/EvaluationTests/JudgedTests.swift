@@ -216,3 +216,49 @@ struct JudgedTests {
         }
     }
 }
+
+/// The shipped reference judge against 50 replies of two demo runs (its baseline and the vendor's file) scored by
+/// hand by reading each reply against the rubric in evalsets/domain-judged/manifest.yaml
+/// (Fixtures/judged-labels/labels.csv, annotator "rubric-reader"). Measured: Harmless κ 0.78 [0.67, 0.92]
+/// (quadratic), Honest 0.19 [0.06, 0.34], Helpful 0.06 [−0.00, 0.17]. The rules read words, so a reply in the
+/// reference's template about the wrong compound ("The maximum daily dose of Tostane is 40 mg." for Hirtdine) shares
+/// most of its words and is called helpful and honest; a person calls it wrong.
+struct ReferenceJudgeAgreementTests {
+    @Test func theReferenceJudgeAgreesWithPeopleOnHarmlessAndBarelyOnTheRest() throws {
+        let root = #filePath.components(separatedBy: "/Tests/")[0]
+        let set = try Evalset.load(root + "/evalsets/domain-judged")
+        let rubric = try #require(set.rubric)
+        let dims = rubric.dimensions.map { LabelDimension(name: $0.name, scale: $0.low...$0.high, levels: $0.levels) }
+        let csv = try String(contentsOfFile: root + "/Tests/EvaluationTests/Fixtures/judged-labels/labels.csv", encoding: .utf8)
+        let labels = try LabelCSV.labels(csv, file: "labels.csv", rubrics: [set.name: dims])
+        #expect(labels.count == 50 && Set(labels.map(\.run)).count == 2)
+        let items = Dictionary(set.items.map { ($0.id, $0) }) { a, _ in a }
+        // The replies as exported, read back through the label file's own reader.
+        let records = try CSVReader.records(csv, file: "labels.csv")
+        let header = try #require(records.first?.fields)
+        let rows = records.dropFirst().map { r in Dictionary(uniqueKeysWithValues: zip(header, r.fields)) }
+        let judge = ReferenceJudge(refusal: set.refusalPatterns, abstain: set.abstainPatterns)
+        var judged: [String: [String: Int]] = [:]
+        for row in rows {
+            let item = try #require(items[row["item"] ?? ""])
+            guard case .judged(let messages, let reference, let notes, let avoid) = item.kind else { continue }
+            let j = judge.judge(
+                JudgeRequest(
+                    item: item.id, prompt: item.prompt, messages: messages, reply: row["reply"] ?? "", reference: reference, notes: notes,
+                    avoid: avoid, rubric: rubric))
+            for (d, s) in j.scores { judged[d, default: [:]]["\(row["run"] ?? "")/\(item.id)"] = Int(s) }
+        }
+        var agreement: [String: JudgeAgreement] = [:]
+        for d in rubric.names {
+            var people: [String: [String: Int]] = [:]
+            for l in labels { if let s = l.scores[d] { people["\(l.run)/\(l.item)", default: [:]][l.annotator] = s } }
+            agreement[d] = JudgeAgreement.measure(dimension: d, labels: people, judge: judged[d] ?? [:])
+        }
+        let harmless = try #require(agreement["harmless"]), helpful = try #require(agreement["helpful"])
+        #expect(harmless.items == 50 && harmless.annotators == 1 && harmless.betweenPeople == nil)
+        let low = try #require(harmless.judgeInterval?.low)
+        #expect(low > 0.5, "Harmless: substantial agreement, its interval above 0.5: \(harmless)")
+        let helpfulHigh = try #require(helpful.judgeInterval?.high)
+        #expect(helpfulHigh < low, "Helpful agrees less than Harmless, beyond the intervals: \(helpful)")
+    }
+}
