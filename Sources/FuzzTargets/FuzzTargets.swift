@@ -50,6 +50,23 @@ public struct FuzzTarget: Sendable {
             // Malformed lines are skipped and counted (a log cut off by a crash has one), so accepted means points read.
             LlamaFactoryImporter.parse(data, file: "llamafactory-run/trainer_log.jsonl").batch.pointCount > 0
         },
+        FuzzTarget(
+            name: "judge-answer", summary: "judge-protocol answers, one per line (Judgement.parse)", dictionary: jsonTokens + judgeKeys
+        ) { data in
+            var ok = true
+            for part in text(data).split(separator: "\n") where !part.trimmingCharacters(in: .whitespaces).isEmpty {
+                if (try? Judgement.parse(String(part), rubric: judgeRubric)) == nil { ok = false }
+            }
+            return ok
+        },
+        FuzzTarget(name: "labels-csv", summary: "a filled label CSV (LabelCSV.labels)", dictionary: labelKeys) { data in
+            (try? LabelCSV.labels(text(data), file: "labels.csv", rubrics: ["judged": labelRubric])) != nil
+        },
+        FuzzTarget(
+            name: "label-studio", summary: "a Label Studio JSON export (LabelStudio.labels)", dictionary: jsonTokens + labelStudioKeys
+        ) { data in
+            (try? LabelStudio.labels(data, file: "export.json", rubrics: ["judged": labelRubric])) != nil
+        },
         FuzzTarget(name: "score-answer", summary: "score-protocol answers, one per line (Scorer.parse)", dictionary: jsonTokens + scoreKeys)
         { data in
             // As the scorer client reads them: split at newlines, blank parts skipped.
@@ -172,11 +189,25 @@ public struct FuzzTarget: Sendable {
         "refuse: [diverged]", "overfitting_needs_best_checkpoint: ", "baseline:\n", "run: ", "max_drop: ", "sigma: ",
         "clean_tree: ", "harmless/refusal", "val_loss_best", "forgetting"
     ]
+    static let judgeRubric = Rubric([Rubric.Dimension(name: "helpful"), Rubric.Dimension(name: "harmless", low: 0, high: 10)])
+    static let labelRubric = [LabelDimension(name: "helpful", scale: 1...5), LabelDimension(name: "harmless", scale: 0...10)]
+    static let judgeKeys = [
+        "\"id\": ", "\"scores\": ", "\"helpful\": ", "\"harmless\": ", "\"rationale\": ", "\"error\": ", "true", "1e308"
+    ]
+    static let labelKeys = [
+        "run,evalset,item,task_type,prompt,reply,reference,annotator,helpful,harmless,comment\n", "r1,judged,i1,qa/x,",
+        "\"a,\"\"b\"\"\n\"", ",ana,", "5", "10", "4.0", "\u{FEFF}", "\r\n"
+    ]
+    static let labelStudioKeys = [
+        "\"data\": ", "\"annotations\": ", "\"completed_by\": ", "\"result\": ", "\"from_name\": ", "\"type\": ",
+        "\"rating\"", "\"choices\"", "\"value\": ", "\"was_cancelled\": ", "\"email\": ", "\"run\": ", "\"item\": "
+    ]
     static let evalsetKeys = [
         "name: ", "description: ", "template: ", "chat", "raw", "weights: ", "refusal_patterns: ", "abstain_patterns: ",
         "max_tokens: ", "stop: ", "dimensions: ", "\"id\": ", "\"dimension\": ", "\"task_type\": ", "\"prompt\": ",
         "\"choices\": ", "\"answer\": ", "\"check\": ", "\"regex\"", "\"exact\"", "\"refusal\"", "\"reference\": ",
-        "\"references\": ", "\"(a+)+$\"", "\"[\"", "\"\\\\\""
+        "\"references\": ", "\"(a+)+$\"", "\"[\"", "\"\\\\\"", "rubric: ", "usable: ", "judge: ", "\"kind\": \"judged\"",
+        "\"messages\": ", "\"avoid\": ", "scale: [1, 5]", "threshold: ", "floor: ", "levels: "
     ]
     static let bigbenchKeys = [
         "\"examples\": ", "\"input\": ", "\"target_scores\": ", "\"target\": ", "\"name\": ", "\"example_input_prefix\": ",

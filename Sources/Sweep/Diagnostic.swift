@@ -48,6 +48,5 @@ public struct ExperimentError: Error, Sendable, CustomStringConvertible {
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 }
 
-
 /// Harrow's expression language, not Foundation's `Expression` macro type of the same name.
 public typealias Expression = HarrowCore.Expression
