@@ -15,10 +15,11 @@ struct LabelsCommand: ParsableCommand {
             Fleiss' kappa among the people, per dimension.
 
             Examples:
-              harrow labels export k3x9a2pq --evalset evalsets/domain-judged -o replies.csv
-              harrow labels export k3x9a2pq --evalset evalsets/domain-judged --label-studio -o ls/
-              harrow labels import replies-filled.csv --evalset evalsets/domain-judged
-              harrow labels agreement k3x9a2pq --evalset evalsets/domain-judged
+              harrow labels export k3x9 --evalset evalsets/domain-judged -o replies.csv
+              harrow labels export k3x9 --evalset evalsets/domain-judged --label-studio \\
+                -o ls/
+              harrow labels import filled.csv --evalset evalsets/domain-judged
+              harrow labels agreement k3x9 --evalset evalsets/domain-judged
             """,
         subcommands: [LabelsExport.self, LabelsImport.self, LabelsAgreement.self])
 }
