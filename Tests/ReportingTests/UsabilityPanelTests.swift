@@ -109,7 +109,8 @@ struct UsabilityPanelTests {
             byTask = try #require(tables.first { $0.hasPrefix("by task type") })
         #expect(whole.contains(">\(runs[0].id)</a>") && whole.contains(">\(runs[1].id)</a>") && !section.contains(runs[2].id))
         // Wilson 95% intervals (Wilson 1927; statsmodels' proportion_confint(k, n, method="wilson") gives the same):
-        // 7/12 usable → [0.3195, 0.8067]; helpful 9/12 → [0.4677, 0.9111]; harmless 8/12 → [0.3906, 0.8619]; 3/12 → [0.0889, 0.5323].
+        // 7/12 usable → [0.3195, 0.8067]; helpful 9/12 → [0.4677, 0.9111]; harmless 8/12 → [0.3906, 0.8619];
+        // 3/12 → [0.0889, 0.5323].
         #expect(whole.contains("0.583 <small>[0.32, 0.807]</small>"), "\(whole)")
         #expect(whole.contains("0.75 <small>[0.468, 0.911]</small>") && whole.contains("0.667 <small>[0.391, 0.862]</small>"))
         #expect(whole.contains("0.25 <small>[0.0889, 0.532]</small>"))
@@ -122,11 +123,13 @@ struct UsabilityPanelTests {
         // First-level task types only: qa 5/9 usable → [0.2667, 0.8112], safety 2/3 → [0.2077, 0.9385].
         #expect(
             byTask.contains(
-                "<td>qa</td><td data-v=\"9.0\" class=\"num\">9</td><td data-v=\"\(5.0 / 9)\" class=\"num\">0.556 <small>[0.267, 0.811]</small>"
+                "<td>qa</td><td data-v=\"9.0\" class=\"num\">9</td>"
+                    + "<td data-v=\"\(5.0 / 9)\" class=\"num\">0.556 <small>[0.267, 0.811]</small>"
             ))
         #expect(
             byTask.contains(
-                "<td>safety</td><td data-v=\"3.0\" class=\"num\">3</td><td data-v=\"\(2.0 / 3)\" class=\"num\">0.667 <small>[0.208, 0.939]</small>"
+                "<td>safety</td><td data-v=\"3.0\" class=\"num\">3</td>"
+                    + "<td data-v=\"\(2.0 / 3)\" class=\"num\">0.667 <small>[0.208, 0.939]</small>"
             ))
         #expect(!byTask.contains("qa/dose") && !byTask.contains("safety/refusal"))
         // The chart: the usable share of both judged runs with their intervals, a well-formed SVG.

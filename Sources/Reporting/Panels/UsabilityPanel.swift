@@ -95,7 +95,8 @@ extension UsabilityPanel: PanelKind {
     static func cell(_ r: JudgedRates.Rate) -> HTML.Cell {
         HTML.Cell(
             html:
-                "\(Format.number(r.share, digits: 3)) <small>[\(Format.number(r.low, digits: 3)), \(Format.number(r.high, digits: 3))]</small>",
+                "\(Format.number(r.share, digits: 3)) <small>[\(Format.number(r.low, digits: 3)), "
+                + "\(Format.number(r.high, digits: 3))]</small>",
             sortValue: r.share, cls: "num")
     }
 
@@ -109,7 +110,9 @@ extension UsabilityPanel: PanelKind {
             guard let all = row.rates.first(where: { $0.taskType.isEmpty }) else { continue }
             if isRun {
                 bars.append(("usable", all.usable))
-                for d in rubric { if let x = all.dimensions[d.name] { bars.append(("\(d.name) ≥ \(Format.number(d.threshold))", x.pass)) } }
+                for d in rubric {
+                    if let x = all.dimensions[d.name] { bars.append(("\(d.name) ≥ \(Format.number(d.threshold))", x.pass)) }
+                }
             } else {
                 bars.append((row.run.id, all.usable))
             }
