@@ -4,7 +4,7 @@ extension Dashboard {
     public static let builtIn: [String: String] = [
         "sweep": """
         # The morning view of a sweep: `harrow report --sweep NAME` renders it as reports/NAME/index.html.
-        # Panels: table, effects, scaling, parallel, curves, scatter, heatmap, bars3h, forgetting, tradeoff, progress, flips (see dashboards/README.md).
+        # Panels: table, effects, scaling, parallel, curves, scatter, heatmap, bars3h, usability, forgetting, tradeoff, progress, flips (see dashboards/README.md).
         title: overview
         # metric: val/loss          # ranks runs (table order, top-k curves, the best run, the compared runs);
                                     # default: the sweep's own metric, else val/loss
@@ -35,6 +35,7 @@ extension Dashboard {
             title: 3H scores of the best runs against the release gate
             gate: gates/release.yaml
             top: 6
+          - usability               # judged evalsets only: usable share and each rubric dimension with Wilson 95% intervals
           - type: forgetting
             x: mix_ratio
             by: base_model
@@ -61,6 +62,7 @@ extension Dashboard {
           - type: bars3h
             title: 3H scores against the release gate
             gate: gates/release.yaml
+          - usability               # judged evalsets only: the shares with intervals, then the lowest-scored replies
           - scores                  # every evalset by dimension and task_type
           - params
           - artifacts
@@ -75,6 +77,7 @@ extension Dashboard {
           - type: bars3h
             title: 3H scores against the release gate
             gate: gates/release.yaml
+          - usability               # judged evalsets only: usable share and each rubric dimension with Wilson 95% intervals
           - type: flips
             limit: 25
         """

@@ -9,6 +9,9 @@ public struct Chart: Sendable {
         case band(x: [Double], low: [Double], high: [Double], color: Int)
         case points(title: String, x: [Double], y: [Double], color: Int, yError: [Double]? = nil, size: Double = 0.7)
         case boxes(title: String, x: [Double], y: [Double], width: Double, color: Int, yError: [Double]? = nil)
+        /// Error bars from `low` to `high` at each x, without a marker: an interval that need not be symmetric
+        /// (Wilson's for a share), drawn over boxes or points.
+        case intervals(x: [Double], y: [Double], low: [Double], high: [Double])
         /// Heatmap cells centred on integer grid positions, coloured by value (NaN: no run there).
         case cells(x: [Double], y: [Double], value: [Double])
         case labels(x: [Double], y: [Double], text: [String])
@@ -163,6 +166,9 @@ public struct Chart: Sendable {
                 rows([x, y, [Double](repeating: width, count: x.count)] + (yError.map { [$0] } ?? []))
                 plots.append("\(block) using 1:2:3 with boxes lc '\(Self.color(color))' title \(Self.quote(title))")
                 if yError != nil { plots.append("\(block) using 1:2:4 with yerrorbars pt -1 lc '#333333' notitle") }
+            case let .intervals(x, y, low, high):
+                rows([x, y, low, high])
+                plots.append("\(block) using 1:2:3:4 with yerrorbars pt -1 lc '#333333' notitle")
             case let .cells(x, y, value):
                 rows([x, y, value])
                 plots.append("\(block) using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 noborder lc palette notitle")

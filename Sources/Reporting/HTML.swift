@@ -72,6 +72,7 @@ enum HTML {
         table tr.more{display:none}table.all tr.more,table.filtered tr.more{display:table-row}table tr.hide{display:none!important}
         input.filter{font:inherit;padding:3px 6px;width:320px;max-width:60%}button.all{font:inherit;margin-left:8px}span.count{color:#5b6570;margin-left:8px}details summary{cursor:pointer}code,pre{font:12px ui-monospace,monospace}
         pre{background:#f6f8fa;padding:8px;overflow-x:auto;max-height:320px}dl{display:grid;grid-template-columns:max-content auto;gap:2px 14px;margin:6px 0}dt{color:#5b6570}dd{margin:0}dl.evidence{grid-template-columns:repeat(4,max-content auto);font-size:13px}
+        article.reply{border-left:3px solid #dde2e8;padding-left:10px;margin:10px 0}article.reply pre{white-space:pre-wrap;max-height:200px;margin:0}
         """
 
     /// The run table's filter (every word must appear in a row), its "show all" toggle, and the verdict counts

@@ -174,7 +174,16 @@ public enum Report {
                 title: "\(request.comparePage.title): " + compared.map(\.id).joined(separator: " vs "),
                 nav: nav, body: compareBody), to: "compare.html")
 
+        let listsReplies = request.runPage.panels.contains { if case .usability = $0 { true } else { false } }
         for (i, run) in runs.enumerated() {
+            var run = run
+            // A run page lists a judged set's lowest-scored replies: they are read for that page alone, so a night of
+            // a thousand runs never holds every reply at once.
+            if listsReplies, run.evalItems == nil, run.evals.contains(where: { $0.isJudged && $0.status == "succeeded" }) {
+                var one = [run]
+                try store.fill(&one, curves: [], evalItems: [run.run.rowID])
+                run = one[0]
+            }
             let body = try renderer.render(request.runPage, scope: .run(run), prefix: "../")
             try write(
                 HTML.page(

@@ -7,6 +7,7 @@ public enum Panel: Sendable, Equatable {
     case scatter(ScatterPanel)
     case heatmap(HeatmapPanel)
     case bars3h(Bars3HPanel)
+    case usability(UsabilityPanel)
     case forgetting(ForgettingPanel)
     case flips(FlipsPanel)
     case effects(EffectsPanel)
@@ -23,7 +24,8 @@ public enum Panel: Sendable, Equatable {
 
     /// Every kind, in the order a dashboard's errors list them.
     static let kinds: [any PanelKind.Type] = [
-        TablePanel.self, CurvesPanel.self, ScatterPanel.self, HeatmapPanel.self, Bars3HPanel.self, ForgettingPanel.self,
+        TablePanel.self, CurvesPanel.self, ScatterPanel.self, HeatmapPanel.self, Bars3HPanel.self, UsabilityPanel.self,
+        ForgettingPanel.self,
         FlipsPanel.self, EffectsPanel.self, ParallelPanel.self, TradeoffPanel.self, ProgressPanel.self, ScalingPanel.self,
         OverviewPanel.self, ParamsPanel.self, VerdictPanel.self, ScoresPanel.self, ArtifactsPanel.self
     ]
@@ -42,6 +44,7 @@ public enum Panel: Sendable, Equatable {
         case .scatter(let p): p
         case .heatmap(let p): p
         case .bars3h(let p): p
+        case .usability(let p): p
         case .forgetting(let p): p
         case .flips(let p): p
         case .effects(let p): p
