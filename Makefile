@@ -205,3 +205,4 @@ clean:
 # Measured training memory, for the memory estimate's tests (not part of `make test`).
 include scripts/measure-memory.mk
 include scripts/show-oom.mk
+include scripts/hf-judge.mk
