@@ -14,7 +14,7 @@
 4. with --rationale-tokens 0 the scores are the same and the rationale gives each chosen level's probability as
    recomputed here;
 5. requests per second on the evalset's questions (60 judged replies, 3 dimensions of 1-5), with and without a
-   generated rationale, model loading timed on its own and left out.
+   generated rationale, timed from the answer to a first request (after loading) to the last answer.
 Exits 1 on any failure. Only torch, transformers and the standard library.
 """
 
@@ -26,6 +26,7 @@ import re
 import select
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -103,23 +104,38 @@ class Judge:
 
     def __init__(self, argv):
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env)
+        # stderr to a file: a pipe nobody reads until the end could fill and block the judge.
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=env)
+        self.buffer = b""
 
     def send(self, line):
-        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.write((line + "\n").encode())
         self.proc.stdin.flush()
 
     def read(self, timeout):
-        ready = select.select([self.proc.stdout], [], [], timeout)[0]
-        line = self.proc.stdout.readline() if ready else ""
-        return json.loads(line) if line.strip() else None
+        """The next answer, or None after `timeout` seconds without one (or at the end of the judge's output). Reads
+        the pipe's descriptor itself: select() cannot see lines a buffered reader has already taken."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line) if line.strip() else self.read(max(0, deadline - time.monotonic()))
 
     def finish(self, timeout=600):
         self.proc.stdin.close()
-        answers = [json.loads(l) for l in self.proc.stdout.read().splitlines() if l.strip()]
+        rest = self.buffer + self.proc.stdout.read()
+        answers = [json.loads(l) for l in rest.splitlines() if l.strip()]
         code = self.proc.wait(timeout)
-        return answers, code, self.proc.stderr.read()
+        self.err.seek(0)
+        return answers, code, self.err.read().decode("utf-8", "replace")
 
 
 def run_judge(model, flags, requests):
@@ -248,7 +264,7 @@ def probability_rationales(model_dir, valid, good, probabilities):
 
 
 def timing(model_dir, n):
-    print(f"== requests per second ({os.environ.get('OMP_NUM_THREADS', '2')} threads; loading timed on its own and left out)")
+    print(f"== requests per second ({os.environ.get('OMP_NUM_THREADS', '2')} threads, after loading)")
     items = [json.loads(l) for l in open(os.path.join(ROOT, "evalsets", "domain-3h", "items.jsonl"), encoding="utf-8")]
     rubric = {d: RUBRIC[d] for d in ("helpful", "honest", "harmless")}
     requests, per = [], {}
@@ -260,15 +276,23 @@ def timing(model_dir, n):
         reply = item["choices"][item["answer"] if per.get(d, 0) % 2 == 0 else (item["answer"] + 1) % len(item["choices"])]
         requests.append({"id": len(requests), "prompt": item["prompt"], "reply": reply, "rubric": rubric})
         per[d] = per.get(d, 0) + 1
-    load = min(run_judge(model_dir, [], [])[1] for _ in range(2))
     # Other processes on the cores slow every number here (torch's threads wait on each other): say how busy they were.
-    print(f"loading: {load:.2f} s; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for flags in (["--rationale-tokens", "48"], ["--rationale-tokens", "0"], ["--rationale-tokens", "0", "--batch", "1"]):
-        answers, seconds = run_judge(model_dir, flags, requests)
-        check(len(answers) == len(requests) and all("scores" in a for a in answers), f"{flags}: not every request scored")
-        work = max(1e-9, seconds - load)
-        print(f"{' '.join(flags):<36} {len(requests)} requests in {work:.2f} s: {len(requests) / work:.1f} requests/s "
-              f"({1000 * work / len(requests):.0f} ms each)")
+        judge = Judge([sys.executable, JUDGE, "--model", model_dir, "--device", "cpu"] + flags)
+        # The clock starts once a first request is answered, so loading is left out.
+        judge.send(json.dumps(dict(requests[0], id="warm-up")))
+        check(judge.read(timeout=600) is not None, f"{flags}: no answer to the first request")
+        start = time.perf_counter()
+        for r in requests:
+            judge.send(json.dumps(r))
+        answers = [judge.read(timeout=600) for _ in requests]
+        seconds = time.perf_counter() - start
+        rest, code, err = judge.finish()
+        check(code == 0 and not rest and all(a and "scores" in a for a in answers), f"{flags}: not every request scored: {err[-500:]}")
+        print(f"{' '.join(flags):<36} {len(requests)} requests in {seconds:.2f} s: {len(requests) / seconds:.1f} requests/s "
+              f"({1000 * seconds / len(requests):.0f} ms each)")
+    print(f"load average {os.getloadavg()[0]:.2f}")
 
 
 def main():
