@@ -215,3 +215,4 @@ clean:
 include scripts/measure-memory.mk
 include scripts/show-oom.mk
 include scripts/check-openai.mk
+include scripts/hf-judge.mk
