@@ -40,11 +40,14 @@ import json
 import math
 import os
 import re
-import select
 import sys
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+# The score protocol's scorer beside this file: its token-id reading and its batching of stdin.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_scorer import ids_of, line_batches  # noqa: E402
 
 MAX_LEVELS = 101  # a scale of 0-100 at most: every level costs a scored continuation
 ELLIPSIS = "…"
@@ -201,16 +204,6 @@ def common_prefix(sequences):
 
 # Model
 
-
-def ids_of(encoded):
-    """apply_chat_template returns a list in transformers 4 and a BatchEncoding in 5."""
-    if isinstance(encoded, dict) or hasattr(encoded, "input_ids"):
-        encoded = encoded["input_ids"]
-    if hasattr(encoded, "tolist"):
-        encoded = encoded.tolist()
-    if encoded and isinstance(encoded[0], list):
-        encoded = encoded[0]
-    return list(encoded)
 
 
 class HFJudge:
@@ -421,33 +414,8 @@ def judge_lines(judge, lines):
 
 
 def serve(judge, batch_lines=64):
-    """Judges the lines already available (up to batch_lines) before blocking for more, so a client that keeps a
-    bounded window of requests in flight never waits on us."""
-    fd = sys.stdin.fileno()
-    buffer, eof = b"", False
-    while not eof or buffer:
-        lines = []
-        while len(lines) < batch_lines:
-            nl = buffer.find(b"\n")
-            if nl >= 0:
-                line, buffer = buffer[:nl], buffer[nl + 1:]
-                if line.strip():
-                    lines.append(line.decode("utf-8", "replace"))
-                continue
-            if eof:
-                if buffer.strip():
-                    lines.append(buffer.decode("utf-8", "replace"))
-                buffer = b""
-                break
-            if lines and not select.select([fd], [], [], 0)[0]:
-                break
-            chunk = os.read(fd, 1 << 16)
-            if chunk:
-                buffer += chunk
-            else:
-                eof = True
-        if lines:
-            judge_lines(judge, lines)
+    for lines in line_batches(batch_lines):
+        judge_lines(judge, lines)
 
 
 def main():

@@ -6,6 +6,7 @@
 JSON lines on stdin, one answer per line on stdout:
   {"id", "prompt", "continuation", "template"?} -> {"id", "logprob", "n_tokens", "is_greedy"}
   {"id", "prompt", "max_tokens", "stop"?, "template"?} -> {"id", "text"}
+  {"id", "messages": [{"role", "content"}], "max_tokens", "stop"?} -> {"id", "text"}  (a judged item's chat turns)
   anything wrong with a request -> {"id", "error"}
 template "raw" (the default) is the beginning-of-text token then the prompt's tokens; "chat" is the
 tokenizer's chat template for one user message with the generation prompt. The continuation is tokenized on
@@ -81,6 +82,13 @@ class HFScorer:
     # requests
 
     def context(self, request):
+        messages = request.get("messages")
+        if messages is not None:
+            if not (isinstance(messages, list) and messages and all(
+                    isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages)):
+                raise RequestError('"messages" must be a list of {"role", "content"}')
+            return ids_of(self.tokenizer.apply_chat_template(
+                [{"role": m["role"], "content": m["content"]} for m in messages], add_generation_prompt=True, tokenize=True))
         prompt = request.get("prompt")
         if not isinstance(prompt, str):
             raise RequestError('"prompt" must be a string')
@@ -192,9 +200,9 @@ class HFScorer:
         return text
 
 
-def serve(scorer, batch_lines=256):
-    """Answers the lines already available (up to batch_lines) before blocking for more, so a client that keeps
-    a bounded window of requests in flight never waits on us."""
+def line_batches(batch_lines):
+    """The request lines already available on stdin (up to batch_lines), then more once those are answered: a client
+    that keeps a bounded window of requests in flight never waits on us. Shared with hf_judge.py."""
     fd = sys.stdin.fileno()
     buffer, eof = b"", False
     while not eof or buffer:
@@ -219,9 +227,14 @@ def serve(scorer, batch_lines=256):
             else:
                 eof = True
         if lines:
-            out = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in scorer.answer(lines))
-            sys.stdout.write(out)
-            sys.stdout.flush()
+            yield lines
+
+
+def serve(scorer, batch_lines=256):
+    for lines in line_batches(batch_lines):
+        out = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in scorer.answer(lines))
+        sys.stdout.write(out)
+        sys.stdout.flush()
 
 
 def main():
