@@ -166,6 +166,8 @@ struct UsabilityPanelTests {
         #expect(first.contains("<dt>reply</dt><dd><pre>Take \(escaped) &amp; see</pre></dd>"))
         #expect(first.contains("<dt>judge</dt><dd>why a01 &lt;b&gt;scored&lt;/b&gt; so</dd>"))
         #expect(!page.contains(hostile) && page.components(separatedBy: "<script").count == 2, "only the sorting script")
+        // A run judged only: the 3H panel points to the usability panel instead of asking for an evaluation.
+        #expect(page.contains("the judged replies are in the usability panel") && !page.contains("no evals yet"))
         // The run's own shares, with a chart of usable and each dimension, and the command for this run.
         #expect(section.contains("0.583 <small>[0.32, 0.807]</small>") && section.contains("harrow labels agreement \(runs[0].id)"))
         let chart = try #require(

@@ -22,6 +22,9 @@ extension Bars3HPanel: PanelKind {
         if case .index = page.scope { shown = Array(shown.prefix(top ?? 6)) }
         var html = page.heading(self, "3H scores")
         guard !shown.isEmpty else {
+            if page.scope.runs.contains(where: { $0.evals.contains { $0.isJudged && $0.status == "succeeded" } }) {
+                return html + page.note("no choice or check evalset scored: the judged replies are in the usability panel")
+            }
             return html
                 + page.note(
                     "no evals yet: <code>harrow eval RUN --evalset evalsets/…</code> "
