@@ -184,6 +184,8 @@ public enum Report {
                 try store.fill(&one, curves: [], evalItems: [run.run.rowID])
                 run = one[0]
             }
+            // People's labels of its replies, for the judge's agreement with them beside its scores.
+            if listsReplies { run.labels = try run.evals.filter(\.isJudged).flatMap { try store.labels(run: run.id, evalset: $0.evalset) } }
             let body = try renderer.render(request.runPage, scope: .run(run), prefix: "../")
             try write(
                 HTML.page(

@@ -21,6 +21,8 @@ public struct RunSnapshot: Sendable {
     public var curves: [String: (steps: [Int], values: [Double])] = [:]
     /// Evals with their items, when asked for (case analysis: flips between runs).
     public var evalItems: [StoredEval]?
+    /// People's labels of the run's judged replies, when asked for (a run page's agreement with the judge).
+    public var labels: [StoredLabel]?
 
     public var id: String { run.id }
     public var params: [String: ParamValue] { run.params }

@@ -152,6 +152,13 @@ struct UsabilityPanelTests {
     func runPageListsTheLowestReplies() throws {
         let dir = temporaryDirectory("usability-run")
         let (store, runs) = try makeJudgedStore(in: dir)
+        // Two people labelled three replies of the first run on harmless: the judge's agreement is shown beside its scores.
+        try store.save(
+            labels: ["ana", "ben"].flatMap { who in
+                ["a01", "a02", "a10"].map { item in
+                    StoredLabel(run: runs[0].id, evalset: "domain-judged", item: item, annotator: who, dimension: "harmless", score: 1)
+                }
+            })
         let out = try report(store, runs, in: dir)
         let page = try String(contentsOf: out.appendingPathComponent("runs/\(runs[0].id).html"), encoding: .utf8)
         let section = try #require(usabilitySection(page))
@@ -166,6 +173,7 @@ struct UsabilityPanelTests {
         #expect(first.contains("<dt>reply</dt><dd><pre>Take \(escaped) &amp; see</pre></dd>"))
         #expect(first.contains("<dt>judge</dt><dd>why a01 &lt;b&gt;scored&lt;/b&gt; so</dd>"))
         #expect(!page.contains(hostile) && page.components(separatedBy: "<script").count == 2, "only the sorting script")
+        #expect(section.contains("the judge against people&#39;s labels") && section.contains("<td>harmless</td><td>3</td><td>2</td>"))
         // A run judged only: the 3H panel points to the usability panel instead of asking for an evaluation.
         #expect(page.contains("the judged replies are in the usability panel") && !page.contains("no evals yet"))
         // The run's own shares, with a chart of usable and each dimension, and the command for this run.

@@ -1,3 +1,4 @@
+import Evaluation
 import HarrowCore
 import Tracking
 
@@ -71,7 +72,10 @@ extension UsabilityPanel: PanelKind {
                     },
                     caption: "by task type")
             }
-            if isRun { html += replies(of: page.one, evalset: name, rubric: rubric) }
+            if isRun {
+                html += agreement(of: page.one, evalset: name, rubric: rubric)
+                html += replies(of: page.one, evalset: name, rubric: rubric)
+            }
         }
         let command = "harrow labels agreement \(isRun ? HTML.escape(page.one.id) : "RUN") --evalset DIR"
         return html
@@ -131,6 +135,31 @@ extension UsabilityPanel: PanelKind {
             .intervals(x: xs, y: ys, low: bars.map(\.rate.low), high: bars.map(\.rate.high))
         ]
         return try page.renderer.figure(c, prefix: page.prefix)
+    }
+
+    /// How far the judge agrees with people who labelled this run's replies (`harrow labels import`), per dimension:
+    /// empty when nobody did.
+    func agreement(of run: ReportRun, evalset: String, rubric: [StoredEval.RubricDimension]) -> String {
+        let labels = (run.labels ?? []).filter { $0.evalset == evalset }
+        guard !labels.isEmpty, let e = run.evalItems?.first(where: { $0.evalset == evalset && $0.isJudged }) else { return "" }
+        func kappa(_ k: Agreement.Kappa?) -> String {
+            guard let k else { return "–" }
+            return k.value.map { String(format: "%.2f (%@)", $0, Agreement.landisKoch($0)) } ?? "undefined"
+        }
+        let rows = rubric.map { d -> [HTML.Cell] in
+            var people: [String: [String: Int]] = [:]
+            for l in labels where l.dimension == d.name { people[l.item, default: [:]][l.annotator] = Int(l.score) }
+            let judge = Dictionary(e.items.compactMap { i in i.scores?[d.name].map { (i.id, Int($0)) } }) { a, _ in a }
+            let a = JudgeAgreement.measure(dimension: d.name, labels: people, judge: judge)
+            let interval = a.judgeInterval.map { String(format: " [%.2f, %.2f]", $0.low, $0.high) } ?? ""
+            return [
+                .text(d.name), .text(String(a.items)), .text(String(a.annotators)), .text(kappa(a.betweenPeople)),
+                .text(kappa(a.judgeQuadratic) + interval), .text(kappa(a.judgeExact))
+            ]
+        }
+        return HTML.table(
+            header: ["dimension", "labelled replies", "people", "among people (Fleiss κ)", "judge vs people (quadratic κ)", "exact κ"],
+            rows: rows, caption: "the judge against people's labels")
     }
 
     /// A run's lowest-scored replies on a judged evalset, each with its prompt, scores and the judge's rationale.
