@@ -251,7 +251,7 @@ actor SlurmQueue {
     private func refresh() async {
         polls += 1
         guard
-            let result = try? await Slurm.command(["squeue", "--me", "--noheader", "--array", "--name=\(jobName)", "--format=%i|%T|%r|%k"]),
+            let result = try? await Slurm.query(["squeue", "--me", "--noheader", "--array", "--name=\(jobName)", "--format=%i|%T|%r|%k"]),
             result.status == 0
         else { return }  // a busy controller: keep the last snapshot, try again next poll
         let next = Slurm.parseQueue(result.stdout)
@@ -263,7 +263,7 @@ actor SlurmQueue {
     private func finalState(_ job: JobHandle) async -> JobState {
         let runDir = runDirs[job]
         var record: Slurm.JobRecord?
-        if let r = try? await Slurm.command(["scontrol", "--oneliner", "show", "job", job.id]), r.status == 0 {
+        if let r = try? await Slurm.query(["scontrol", "--oneliner", "show", "job", job.id]), r.status == 0 {
             record = Slurm.parseJobRecord(r.stdout)
         }
         // A shared filesystem may show the exit status a moment after Slurm reports the end.
@@ -462,6 +462,39 @@ public enum Slurm {
     }
 
     /// Runs a Slurm command and collects its output.
+    /// A query (`squeue`, `scontrol show`) that has not answered after `timeout` seconds is given up on (the caller
+    /// asks again at its next poll) instead of holding the sweep: a query that never returned once left a sweep
+    /// waiting for a task Slurm had long finished. The abandoned query is left to end by itself.
+    static func query(_ argv: [String], timeout: Double = 30) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let answer = Answer()
+        return try await withCheckedThrowingContinuation { continuation in
+            Task {
+                do {
+                    let r = try await command(argv)
+                    await answer.give { continuation.resume(returning: r) }
+                } catch {
+                    await answer.give { continuation.resume(throwing: error) }
+                }
+            }
+            Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                await answer.give {
+                    continuation.resume(throwing: ExecutorError("\(argv[0]) did not answer in \(String(format: "%g", timeout)) s"))
+                }
+            }
+        }
+    }
+
+    /// Resumes a continuation once, whichever of the query and its deadline comes first.
+    actor Answer {
+        private var given = false
+        func give(_ resume: () -> Void) {
+            guard !given else { return }
+            given = true
+            resume()
+        }
+    }
+
     static func command(_ argv: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
         let result = try await Subprocess.run(
             .name(argv[0]), arguments: Arguments(Array(argv.dropFirst())),

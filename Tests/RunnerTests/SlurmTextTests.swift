@@ -93,3 +93,16 @@ import Sweep
         #expect(!FileManager.default.fileExists(atPath: dir + "/pwned") && !script.contains("BAD NAME"))
     }
 }
+
+/// A Slurm query that does not answer is given up on, so a sweep asks again at its next poll instead of waiting on it.
+struct SlurmQueryTests {
+    @Test func aQueryThatDoesNotAnswerIsGivenUpOn() async throws {
+        await #expect {
+            _ = try await Slurm.query(["sleep", "30"], timeout: 0.5)
+        } throws: { error in
+            "\(error)" == "sleep did not answer in 0.5 s"
+        }
+        let answered = try await Slurm.query(["echo", "5_0|RUNNING||"], timeout: 30)
+        #expect(answered.status == 0 && answered.stdout == "5_0|RUNNING||\n")
+    }
+}
