@@ -43,11 +43,10 @@ import re
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-# The score protocol's scorer beside this file: its token-id reading and its batching of stdin.
+# The score protocol's scorer beside this file: its model loading, token-id reading and batching of stdin.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hf_scorer import ids_of, line_batches  # noqa: E402
+from hf_scorer import ids_of, line_batches, load_model  # noqa: E402
 
 MAX_LEVELS = 101  # a scale of 0-100 at most: every level costs a scored continuation
 ELLIPSIS = "…"
@@ -205,36 +204,14 @@ def common_prefix(sequences):
 # Model
 
 
-
 class HFJudge:
     def __init__(self, args):
-        self.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        tokenizer_dir = args.model
-        if args.adapter and os.path.exists(os.path.join(args.adapter, "tokenizer_config.json")):
-            tokenizer_dir = args.adapter
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype))
-        if args.adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
-        self.model = model.to(self.device).eval()
+        load_model(self, args)
         self.batch = max(1, args.batch)
         self.rationale_tokens = args.rationale_tokens
         self.explain = args.explain
-        self.max_length = getattr(model.config, "max_position_embeddings", None) or 2048
         self.chat = bool(getattr(self.tokenizer, "chat_template", None))
-        self.bos = self.tokenizer.bos_token_id
-        pad = self.tokenizer.pad_token_id
-        self.pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
-        ends = set()
-        for source in (getattr(model, "generation_config", None), model.config, self.tokenizer):
-            e = getattr(source, "eos_token_id", None)
-            ends.update(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
-        self.ends = ends
         forward = inspect.signature(self.model.forward).parameters
-        # transformers 5.x names the KV cache `cache`; earlier versions `past_key_values`.
-        self.cache_name = "cache" if "cache" in forward else "past_key_values"
         # Only the positions scored need the vocabulary projection (transformers >= 4.50 takes their indices).
         self.keep_logits = "logits_to_keep" in forward
         self.candidates_of = {}

@@ -40,6 +40,35 @@ class RequestError(Exception):
     pass
 
 
+def load_model(owner, args):
+    """Sets on `owner` what a scorer or judge reads of a model: device, tokenizer (the adapter's when it has one),
+    model (the adapter merged), max_length, bos, pad, the end tokens and the KV cache's argument name. Shared with
+    hf_judge.py."""
+    owner.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    tokenizer_dir = args.model
+    if args.adapter and os.path.exists(os.path.join(args.adapter, "tokenizer_config.json")):
+        tokenizer_dir = args.adapter
+    owner.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=getattr(torch, args.dtype))
+    if args.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
+    owner.model = model.to(owner.device).eval()
+    owner.max_length = getattr(model.config, "max_position_embeddings", None) or 2048
+    owner.bos = owner.tokenizer.bos_token_id
+    pad = owner.tokenizer.pad_token_id
+    owner.pad = pad if pad is not None else (owner.tokenizer.eos_token_id or 0)
+    # Generation ends at any end token the model names (harrow's: end of text and end of turn).
+    ends = set()
+    for source in (getattr(model, "generation_config", None), model.config, owner.tokenizer):
+        e = getattr(source, "eos_token_id", None)
+        ends.update(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
+    owner.ends = ends
+    # transformers 5.x names the KV cache `cache`; earlier versions `past_key_values`.
+    owner.cache_name = "cache" if "cache" in inspect.signature(owner.model.forward).parameters else "past_key_values"
+
+
 def ids_of(encoded):
     """apply_chat_template returns a list in transformers 4 and a BatchEncoding in 5."""
     if isinstance(encoded, dict) or hasattr(encoded, "input_ids"):
@@ -53,31 +82,8 @@ def ids_of(encoded):
 
 class HFScorer:
     def __init__(self, args):
-        self.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        dtype = getattr(torch, args.dtype)
-        tokenizer_dir = args.model
-        if args.adapter and os.path.exists(os.path.join(args.adapter, "tokenizer_config.json")):
-            tokenizer_dir = args.adapter
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype)
-        if args.adapter:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, args.adapter).merge_and_unload()
-        self.model = model.to(self.device).eval()
+        load_model(self, args)
         self.batch_size = max(1, args.batch_size)
-        self.max_length = getattr(model.config, "max_position_embeddings", None) or 2048
-        self.bos = self.tokenizer.bos_token_id
-        pad = self.tokenizer.pad_token_id
-        self.pad = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
-        # Generation ends at any end token the model names (harrow's: end of text and end of turn).
-        ends = set()
-        for source in (getattr(model, "generation_config", None), model.config, self.tokenizer):
-            e = getattr(source, "eos_token_id", None)
-            ends.update(e if isinstance(e, (list, tuple)) else [] if e is None else [e])
-        self.ends = ends
-        # transformers 5.x names the KV cache `cache`; earlier versions `past_key_values`.
-        self.cache_name = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     # requests
 
