@@ -1,4 +1,5 @@
 import Foundation
+import HarrowCore
 
 extension Diagnoser {
     /// What to do next, in numbers: the step and epoch to keep (and the checkpoint that holds it, or that none
@@ -71,9 +72,15 @@ extension Diagnoser {
                 return
                     "the loss never started falling: raise the learning rate about 10× (and check that the adapter's weights are trainable)"
             }
-            return
-                "the loss stayed flat over the first \(percent(t.startFraction)) of the steps (it moved \(percent(e.trainStartChange ?? 0))) before it fell: "
-                + "raise warmup_ratio (about 1% per epoch) or the learning rate"
+            let flat =
+                "the loss stayed flat over the first \(percent(t.startFraction)) of the steps (it moved \(percent(e.trainStartChange ?? 0))) before it fell"
+            // A warmup longer than usual that spans much of the flat stretch is what held the loss back.
+            if let w = e.warmupShare, w >= t.startFraction / 2, Warmup.isLong(w, epochs: e.epochs) {
+                let to = e.epochs.map { " to about \(percent(Warmup.usualShare(epochs: $0))) (1% per epoch)" } ?? ""
+                return flat + ", while the learning rate was still warming up over the first \(percent(w)) of the steps: "
+                    + "shorten the warmup\(to) or raise the learning rate"
+            }
+            return flat + ": raise warmup_ratio (about 1% per epoch) or the learning rate"
         case .insufficient_data:
             return "too few points to judge"
         }

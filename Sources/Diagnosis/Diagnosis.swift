@@ -269,20 +269,17 @@ public enum Diagnoser {
         if let before = mean(from: 0.65, to: 0.75), let last = mean(from: 0.9, to: 1) {
             e.trainTailChange = (last - before) / max(before, 1e-12)
         }
-        // The start, after warmup when the schedule is known (a loss waiting for its learning rate to ramp up is
-        // not stalled): a least-squares line through the points of the next `start_fraction` of the steps, so one
-        // noisy batch does not decide it; the fall after it is measured from the median of the first three points,
-        // which a start-up artefact (a first logged loss far above the rest) does not move.
-        // A warmup longer than twice the start window is itself what held the loss back: the start is read from
-        // the first step.
+        // The start, from the first step (warmup included: a loss held flat by a long warmup stalled as much as one
+        // held back by its learning rate, and the advice says which): a least-squares line through the points of the
+        // first `start_fraction` of the steps, so one noisy batch does not decide it; the fall after it is measured
+        // from the median of the first three points, which a start-up artefact (a first logged loss far above the
+        // rest) does not move.
         if let w = schedule.warmupSteps { e.warmupShare = Double(w) / end }
-        let warmup = (e.warmupShare ?? 0) > 2 * t.startFraction ? 0 : Double(schedule.warmupSteps ?? 0)
-        let early = train.values.indices.filter {
-            Double(train.steps[$0]) >= warmup && Double(train.steps[$0]) <= warmup + t.startFraction * end
-        }
+        let startEnd = t.startFraction * end
+        let early = train.values.indices.filter { Double(train.steps[$0]) <= startEnd }
         if early.count >= 3 {
             let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
-            let fitted = slope(xs, ys) * (warmup + t.startFraction * end - xs[0])
+            let fitted = slope(xs, ys) * (startEnd - xs[0])
             let from = median(Array(ys.prefix(3)))
             e.trainStartChange = fitted / max(abs(from), 1e-12)
             e.fallAfterStart = (from - e.trainFinal!) / max(abs(from), 1e-12)
@@ -292,7 +289,7 @@ public enum Diagnoser {
                 let residual = zip(xs, ys).map { pow($1 - (my + s * ($0 - mx)), 2) }.reduce(0, +) / Double(xs.count - 2)
                 let sxx = xs.map { pow($0 - mx, 2) }.reduce(0, +)
                 if sxx > 0 {
-                    e.trainStartError = (residual / sxx).squareRoot() * (warmup + t.startFraction * end - xs[0]) / max(abs(from), 1e-12)
+                    e.trainStartError = (residual / sxx).squareRoot() * (startEnd - xs[0]) / max(abs(from), 1e-12)
                 }
             }
         }
@@ -433,17 +430,20 @@ public enum Diagnoser {
         if noise > t.unstableNoise, overall > -2 * noise, valJumps {
             return (.unstable, confidence(noise / t.unstableNoise - 1))
         }
-        // Falling, but through repeated spikes, with a val curve that jumps too (or none to say otherwise).
-        if let spikes = e.spikes, Double(spikes) >= t.spikes, valJumps {
+        // Falling, but through repeated spikes, with a val curve that jumps too, or too few evaluations to say otherwise
+        // (a handful of evaluations falling in a line cannot show that the model did not jump between them).
+        if let spikes = e.spikes, Double(spikes) >= t.spikes, valJumps || e.valPoints < t.minimumPoints {
             return (.unstable, confidence(Double(spikes) / t.spikes - 1))
         }
-        // Flat over the start (a fall within its standard error is no fall, while that error is below the fall
-        // asked of the rest of the run; points scattered as widely as that cannot show a flat start), then it did
-        // learn, to below where it began (a loss that rose over the start and came back to its first value has not):
-        // warmup or the learning rate held it back.
-        let flatWithin = e.trainStartError.map { $0 < 10 * t.minimumFall ? max(t.stalledChange, $0) : t.stalledChange } ?? t.stalledChange
-        if let early = e.trainStartChange, early > -flatWithin, let fell = e.fallAfterStart,
-            fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start
+        // Flat over the start, warmup included (a loss that waits out a long warmup has stalled as much as one
+        // held back by a learning rate too low, and the advice names the warmup): a fall within its standard error
+        // is no fall while that error is below the fall asked of the rest of the run; points scattered more widely
+        // than that show a stall only by rising beyond their error. Then it did learn, to below where it began (a
+        // loss that rose over the start and came back to its first value has not).
+        let startError = e.trainStartError ?? 0
+        if let early = e.trainStartChange,
+            startError < 10 * t.minimumFall ? early > -max(t.stalledChange, startError) : early > startError,
+            let fell = e.fallAfterStart, fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start
         {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }

@@ -14,8 +14,9 @@ struct DiagnoseCommand: ParsableCommand {
             epochs); under_trained (val still falling at the end: more epochs; or it \
             barely moved: raise the learning rate 3-10x); unstable (rose, spiked or \
             stayed flat and noisy: lower the learning rate 10x); diverged (NaN, or far \
-            above its start); stalled_start (flat after warmup, then fell: raise warmup \
-            or lr); insufficient_data. A run with few points is read from val with at \
+            above its start); stalled_start (flat over the start, then fell: raise \
+            warmup or lr, or shorten a warmup longer than about 1% per epoch); \
+            insufficient_data. A run with few points is read from val with at \
             most 0.7 confidence. Per task type (val/loss@TASK), the advice says which \
             task type turned first.
 
@@ -54,8 +55,8 @@ struct DiagnoseCommand: ParsableCommand {
               diverged_rise 2            final / start loss above which it diverged
               spikes 3                   loss spikes (1.5x the five before) after the
                                          first tenth that make it unstable
-              stalled_change 0.02        fall over the start (after warmup) below which
-                                         it stalled
+              stalled_change 0.02        fall over the start (warmup included) below
+                                         which it stalled
               start_fraction 0.15        the start of training examined
               plateau_fraction 0.4       val within 1% of its minimum for this share of
                                          the run while train fell on: memorising

@@ -87,13 +87,21 @@ public enum NextNight {
             changes.append(c)
         }
         if best.verdict == "stalled_start", let w = best.params["warmup_ratio"]?.number {
-            let raised = [w, max(w * 2, w + 0.03)].map { roundSignificant($0) }
+            // Under a warmup much longer than about 1% per epoch the loss was waiting for its learning rate: a shorter
+            // one is tried; under a usual one, a larger.
+            let epochs = best.params["epochs"]?.number
+            let long = Warmup.isLong(w, epochs: epochs)
+            let tried = (long ? [Warmup.usualShare(epochs: epochs), w] : [w, max(w * 2, w + 0.03)]).map { roundSignificant($0) }
             changes.removeAll { $0.parameter == "warmup_ratio" }
             changes.append(
                 Change(
-                    parameter: "warmup_ratio", spec: values(raised.map(ParamValue.double)),
-                    reasons: ["the best run's loss was flat at the start (stalled start): a larger warmup is tried beside its \(format(w))"]
-                ))
+                    parameter: "warmup_ratio", spec: values(tried.map(ParamValue.double)),
+                    reasons: [
+                        "the best run's loss was flat at the start (stalled start): "
+                            + (long
+                                ? "its warmup of \(format(w)) is long for \(epochs.map(format) ?? "its") epochs (about 1% per epoch), so a shorter one is tried beside it"
+                                : "a larger warmup is tried beside its \(format(w))")
+                    ]))
         }
         return Proposal(changes: changes, summary: summary, best: best)
     }

@@ -42,7 +42,7 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     }
 
     /// Real fine-tuning curves from public repositories, labelled by the written rules in Fixtures/real/README.md
-    /// before the diagnosis was tuned on them. 48/51 agree; the floor leaves room for one curve's flip.
+    /// before the diagnosis was tuned on them. 49/51 agree; the floor leaves room for one curve's flip.
     @Test func realCurvesAreDiagnosedCorrectly() throws {
         let curves = try RecordedCurves.all(in: "Fixtures/real")
         #expect(curves.count >= 51)
@@ -50,32 +50,32 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(share >= 0.92, "\(wrong.joined(separator: "\n"))")
     }
 
-    /// All real curves together (the tuned set and both held-out sets): 103/115 agree.
+    /// All real curves together (the tuned set and both held-out sets): 108/115 agree.
     @Test func allRealCurvesTogether() throws {
         let curves = try ["Fixtures/real", "Fixtures/real-heldout", "Fixtures/real-heldout-2"].flatMap { try RecordedCurves.all(in: $0) }
         #expect(curves.count >= 115)
         let (share, wrong) = agreement(curves, "all real")
-        #expect(share >= 0.88, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.93, "\(wrong.joined(separator: "\n"))")
     }
 
     /// The held-out real curves (`Fixtures/real-heldout`, labelled by the written rules before the diagnoser ever
-    /// ran on them): reported apart from the first set. Measured at 38/48 (79%) when the set was added; 42/48 since the
+    /// ran on them): reported apart from the first set. Measured at 38/48 (79%) when the set was added; 45/48 since the
     /// rules were changed with it (and the second held-out set) in view, so it is no longer out-of-sample.
     @Test func heldOutCurvesAreMeasured() throws {
         let curves = try RecordedCurves.all(in: "Fixtures/real-heldout")
         #expect(curves.count >= 48)
         let (share, wrong) = agreement(curves, "held-out")
-        #expect(share >= 0.85, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.91, "\(wrong.joined(separator: "\n"))")
     }
 
     /// The second held-out set (`Fixtures/real-heldout-2`, new repositories, labelled by the written rules before the
-    /// diagnoser ran on them): 11/16 (69%) out-of-sample when it was added; 13/16 after the rules were changed with it
+    /// diagnoser ran on them): 11/16 (69%) out-of-sample when it was added; 14/16 after the rules were changed with it
     /// in view.
     @Test func secondHeldOutCurvesAreMeasured() throws {
         let curves = try RecordedCurves.all(in: "Fixtures/real-heldout-2")
         #expect(curves.count >= 16)
         let (share, wrong) = agreement(curves, "held-out-2")
-        #expect(share >= 0.75, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.81, "\(wrong.joined(separator: "\n"))")
     }
 
     @Test func overfittingNamesTheBestStepAndAdvises() {
@@ -222,10 +222,12 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
             Diagnoser.diagnose(train: shuffled, val: clean.val).verdict == Diagnoser.diagnose(train: clean.train, val: clean.val).verdict)
     }
 
-    /// Trainers' own logs carry no schedule, only the learning rate at each log: the warmup is read off it, so a loss
-    /// waiting for its learning rate is not a stalled start. The curves: 48 steps logged every 2, warmup over the first
-    /// 10 (lr 2e-4 … 1e-3), then linear decay; the loss sits near 2.0 during warmup, then falls to 1.2.
-    @Test func aWarmupIsReadOffTheLearningRateWhenTheLogHasNone() {
+    /// Trainers' own logs carry no schedule, only the learning rate at each log: the warmup is read off it. A loss that
+    /// waits out a long warmup is a stalled start as much as one held back by its learning rate (the written rules of
+    /// Fixtures/real/README.md read the start from step 0), and the advice names the warmup. The curves: 48 steps
+    /// logged every 2, warmup over the first 10 (lr 2e-4 … 1e-3), then linear decay; the loss sits near 2.0 during
+    /// warmup, then falls to 1.2.
+    @Test func aLossWaitingOutALongWarmupIsAStalledStartAndTheAdviceNamesTheWarmup() {
         let steps = Array(stride(from: 2, through: 48, by: 2))
         let lr = Curve(steps: steps, values: steps.map { s in s <= 10 ? 1e-3 * Double(s) / 10 : 1e-3 * Double(48 - s) / 38 })
         #expect(Schedule.warmupSteps(lr: lr) == 10)
@@ -237,10 +239,12 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
             steps: steps, values: steps.map { s in s <= 10 ? 2.0 - 0.002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 10) / 12)) })
         let val = Curve(steps: [8, 16, 24, 32, 40, 48], values: [2.05, 1.75, 1.55, 1.45, 1.40, 1.38])
         let unknown = Diagnoser.diagnose(train: train, val: val)
-        let read = Diagnoser.diagnose(train: train, val: val, lr: lr)
-        let told = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 48, warmupSteps: 10))
-        #expect(unknown.verdict == .stalled_start, "without a schedule or lr the flat start reads as stalled")
-        #expect(read.verdict != .stalled_start && read.verdict == told.verdict, "\(read.verdict) vs \(told.verdict)")
+        let read = Diagnoser.diagnose(train: train, val: val, lr: lr, schedule: Schedule(stepsPerEpoch: 16))
+        let told = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 48, stepsPerEpoch: 16, warmupSteps: 10))
+        #expect(unknown.verdict == .stalled_start && unknown.advice.contains("raise warmup_ratio"), "\(unknown.advice)")
+        #expect(read.verdict == .stalled_start && read.advice == told.advice, "\(read.advice) vs \(told.advice)")
+        // 10 of 48 steps is 21% of a 3-epoch run, where about 3% is usual.
+        #expect(read.advice.contains("warming up over the first 20.8% of the steps: shorten the warmup to about 3.0%"), "\(read.advice)")
     }
 
     /// Every name an experiment's `diagnosis:` may use sets a threshold.

@@ -9,7 +9,7 @@ import Foundation
 ///   steadily by only 3–8% over the run while train loss stays level under batch noise of 10–25%.
 /// - diverged: falls, then grows exponentially past twice its start (or turns NaN).
 /// - unstable: no downward trend, noise of 15–40% of the level, with spikes.
-/// - stalled_start: flat for the first 30–45% of steps after warmup, then falls.
+/// - stalled_start: flat for the first 30–45% of steps (after a warmup when there is one), then falls.
 /// - insufficient_data: fewer than 8 points.
 struct Rng {
     var state: UInt64

@@ -115,6 +115,28 @@ import Testing
         #expect(byName["epochs"] == nil)
     }
 
+    /// A stalled start under a warmup far longer than about 1% per epoch was waiting for its learning rate: a shorter
+    /// warmup is tried. Under a usual warmup, a larger one is.
+    @Test func aStalledStartShortensALongWarmupAndLengthensAUsualOne() throws {
+        let e = try experiment()
+        func proposal(warmup: Double) -> [String: NextNight.Change] {
+            let outcomes = outcomes().map { o -> NextNight.Outcome in
+                var o = o
+                o.params["warmup_ratio"] = .double(warmup)
+                if o.verdict == "overfitting" { o.verdict = "stalled_start" }
+                return o
+            }
+            let p = NextNight.propose(e, outcomes: outcomes, effects: [], sweep: "night")
+            return Dictionary(uniqueKeysWithValues: p.changes.map { ($0.parameter, $0) })
+        }
+        // 8 epochs: about 8% is usual; 30% is long.
+        let long = proposal(warmup: 0.3)
+        #expect(long["warmup_ratio"]?.spec == "{values: [0.08, 0.3]}", "\(long)")
+        #expect(long["warmup_ratio"]?.reasons.first?.contains("long for 8 epochs") == true, "\(long)")
+        let usual = proposal(warmup: 0.08)
+        #expect(usual["warmup_ratio"]?.spec == "{values: [0.08, 0.16]}", "\(usual)")
+    }
+
     @Test func theMixingRatioIsKeptWhenTheMetricCannotSeeForgetting() throws {
         let text = Self.yaml.replacingOccurrences(of: "lora_dropout", with: "mix_ratio")
         let e = try experiment(text)
