@@ -74,11 +74,10 @@ extension Diagnoser {
             }
             let flat =
                 "the loss stayed flat over the first \(percent(t.startFraction)) of the steps (it moved \(percent(e.trainStartChange ?? 0))) before it fell"
-            // A warmup longer than usual that spans much of the flat stretch is what held the loss back.
-            if let w = e.warmupShare, w >= t.startFraction / 2, Warmup.isLong(w, epochs: e.epochs) {
-                let to = e.epochs.map { " to about \(percent(Warmup.usualShare(epochs: $0))) (1% per epoch)" } ?? ""
+            // A warmup far longer than usual that spans much of the flat stretch is what held the loss back.
+            if let w = e.warmupShare, let epochs = e.epochs, w >= t.startFraction / 2, Warmup.isLong(w, epochs: epochs) {
                 return flat + ", while the learning rate was still warming up over the first \(percent(w)) of the steps: "
-                    + "shorten the warmup\(to) or raise the learning rate"
+                    + "shorten the warmup to about \(percent(Warmup.usualShare(epochs: epochs))) (1% per epoch) or raise the learning rate"
             }
             return flat + ": raise warmup_ratio (about 1% per epoch) or the learning rate"
         case .insufficient_data:

@@ -52,6 +52,8 @@ public struct Evidence: Sendable, Equatable, Codable {
     public var trainStartError: Double?
     /// Share of the steps spent warming up (from the schedule, or read off the logged learning rate).
     public var warmupShare: Double?
+    /// Optimizer steps the start window spans (`start_fraction` of the last step).
+    public var startSteps: Int?
     /// Relative change of train loss over the last part of training, from the mean over 65–75% of the steps to the
     /// mean over the last tenth (train-only runs are read by it).
     public var trainTailChange: Double?
@@ -248,7 +250,10 @@ public enum Diagnoser {
         let n = train.count
         let smooth = train.smoothed(window: Curve.window(for: n))
         let level = max(median(train.values), 1e-12)
-        e.noise = median(zip(train.values, smooth).map { abs($0 - $1) }) * 1.4826 / level
+        // Noise about a running median of at least three points: a curve too short to smooth (under 20 points)
+        // still shows its batch-to-batch scatter, which the unsmoothed curve would hide as zero.
+        let local = Curve.window(for: n) >= 3 || n < 5 ? smooth : train.smoothed(window: 3)
+        e.noise = median(zip(train.values, local).map { abs($0 - $1) }) * 1.4826 / level
         let noise = e.noise ?? 0
         // The first point is the model before training moved it — the reference for a blow-up — unless the
         // curve is so noisy that one point means little; the end is the median of the last tenth.
@@ -276,6 +281,7 @@ public enum Diagnoser {
         // rest) does not move.
         if let w = schedule.warmupSteps { e.warmupShare = Double(w) / end }
         let startEnd = t.startFraction * end
+        e.startSteps = Int(startEnd)
         let early = train.values.indices.filter { Double(train.steps[$0]) <= startEnd }
         if early.count >= 3 {
             let xs = early.map { Double(train.steps[$0]) }, ys = early.map { train.values[$0] }
@@ -391,6 +397,9 @@ public enum Diagnoser {
         return Diagnosis(verdict: verdict, confidence: confidence, bestStep: bestStep, evidence: e, advice: said)
     }
 
+    /// A start window of fewer optimizer steps than this is a lag, not a stall, when val is still falling at the end.
+    static let shortLagSteps = 10
+
     /// The rules, in order; each verdict's confidence grows with its margin past the threshold.
     static func decide(_ e: Evidence, _ t: Thresholds) -> (Verdict, Double) {
         func confidence(_ margin: Double) -> Double { min(0.99, max(0.5, 0.5 + 0.25 * margin)) }
@@ -405,6 +414,18 @@ public enum Diagnoser {
         // learning rate enough, and val is limited by what the data generalise to. Last quarter against first when
         // there are enough points (batch noise averages out), else start to end.
         let trainBarelyMoved = (e.trainQuarterRatio.map { 1 - $0 } ?? -overall) < t.minimumProgress
+        // Val still falling at the end, by more than its noise: more epochs would still help (its margin past the
+        // threshold). Settling onto its floor is not still learning, unless it still fell by several percent per epoch
+        // (a decaying schedule slows a curve that has far to go).
+        let valSettling =
+            e.valTailFall.map { fall in
+                (e.valSlowdown ?? 1) < t.settling && (e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) } ?? 0) < t.stillFallingPerEpoch
+            } ?? false
+        let valStillFalling = e.valTailFall.flatMap { fall -> Double? in
+            let needed = max(t.stillFalling, (e.valNoisePercent ?? 0) / 100)
+            let rose = (e.valRisePercent ?? 0) > max(t.overfitRisePercent, e.valNoisePercent ?? 0)
+            return fall > needed && !rose && !valSettling ? fall / needed : nil
+        }
 
         // Ended far above where it started, by more than its own noise could explain.
         if e.nonfinite > 0 || (final > start * t.divergedRise && overall > 3 * noise) {
@@ -423,7 +444,9 @@ public enum Diagnoser {
         // high; with val smooth and flat, or train flat and quiet, training never started.
         if let q = e.trainQuarterRatio, q > 1 - t.minimumDecrease, !valFellSteadily {
             let quiet = e.valPoints >= 3 ? !valJumps : noise < t.minimumFall / 4
-            if quiet { return (.stalled_start, confidence(1)) }
+            // A loss that ended above its first value, beyond its noise, was pushed up, not held back.
+            let pushedUp = overall > t.minimumDecrease && overall > 3 * noise
+            if quiet && !pushedUp { return (.stalled_start, confidence(1)) }
             return (.unstable, confidence((q - 1 + t.minimumDecrease) / t.minimumDecrease))
         }
         // Erratic and not falling by more than its noise.
@@ -440,10 +463,16 @@ public enum Diagnoser {
         // is no fall while that error is below the fall asked of the rest of the run; points scattered more widely
         // than that show a stall only by rising beyond their error. Then it did learn, to below where it began (a
         // loss that rose over the start and came back to its first value has not).
+        // Val still falling at the end outranks a lag of a few optimizer steps at the start that no long warmup
+        // explains (a LoRA update starts from zero, and Adam takes a few steps to find its scale): more epochs is the
+        // first thing to change.
         let startError = e.trainStartError ?? 0
+        let longWarmup = e.warmupShare.flatMap { w in e.epochs.map { Warmup.isLong(w, epochs: $0) } } ?? false
+        let shortLag = (e.startSteps ?? .max) < Self.shortLagSteps
         if let early = e.trainStartChange,
             startError < 10 * t.minimumFall ? early > -max(t.stalledChange, startError) : early > startError,
-            let fell = e.fallAfterStart, fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start
+            let fell = e.fallAfterStart, fell > 10 * t.minimumFall, final < (1 - t.minimumFall) * start,
+            valStillFalling == nil || longWarmup || !shortLag
         {
             return (.stalled_start, confidence((early + t.stalledChange) / t.stalledChange))
         }
@@ -470,20 +499,17 @@ public enum Diagnoser {
         // Still falling at the end, by more than val's noise: more epochs would still help. Without val, train
         // is the witness, and it has to fall three times as far through its batch noise.
         if let fall = e.valTailFall {
-            let needed = max(t.stillFalling, (e.valNoisePercent ?? 0) / 100)
-            // Settling onto its floor is not still learning, unless it still fell by several percent per epoch
-            // (a decaying schedule slows a curve that has far to go).
-            let perEpoch = e.epochs.map { fall / max(t.tailFraction * $0, 1e-9) } ?? 0
-            if fall > needed, (e.valRisePercent ?? 0) <= max(t.overfitRisePercent, e.valNoisePercent ?? 0),
-                (e.valSlowdown ?? 1) >= t.settling || perEpoch >= t.stillFallingPerEpoch
-            {
-                return (.under_trained, confidence(fall / needed - 1))
-            }
+            if let margin = valStillFalling { return (.under_trained, confidence(margin - 1)) }
             // A drop to a new minimum at the very last evaluation, beyond one evaluation's noise (the smoothed
             // curve's noise times the square root of the smoothing window): still learning when training stopped.
             let pointNoise = (e.valNoisePercent ?? 0) / 100 * Double(Curve.window(for: e.valPoints)).squareRoot()
             if let drop = e.valLastFall, drop > max(t.stillFalling, pointNoise) {
                 return (.under_trained, confidence(drop / max(t.stillFalling, pointNoise) - 1))
+            }
+            // Val too noisy to show its fall, but at its lowest at the last evaluation and lower over the tail, not
+            // settling, while train still fell steeply through it: train is the witness, as when there is no val.
+            if e.valLastFall != nil, fall > t.stillFalling, !valSettling, let change = e.trainTailChange, -change > 3 * t.stillFalling {
+                return (.under_trained, min(0.7, confidence(-change / (3 * t.stillFalling) - 1)))
             }
         } else if let change = e.trainTailChange, -change > 3 * t.stillFalling {
             return (.under_trained, confidence(-change / (3 * t.stillFalling) - 1))

@@ -87,21 +87,24 @@ public enum NextNight {
             changes.append(c)
         }
         if best.verdict == "stalled_start", let w = best.params["warmup_ratio"]?.number {
-            // Under a warmup much longer than about 1% per epoch the loss was waiting for its learning rate: a shorter
-            // one is tried; under a usual one, a larger.
-            let epochs = best.params["epochs"]?.number
-            let long = Warmup.isLong(w, epochs: epochs)
-            let tried = (long ? [Warmup.usualShare(epochs: epochs), w] : [w, max(w * 2, w + 0.03)]).map { roundSignificant($0) }
+            // Under a warmup many times the usual share the loss was waiting for its learning rate: a shorter one is
+            // tried; under a usual one, a larger.
+            let tried: [Double], why: String
+            if let epochs = best.params["epochs"]?.number, Warmup.isLong(w, epochs: epochs) {
+                let usual = Warmup.usualShare(epochs: epochs)
+                tried = [usual, w]
+                why =
+                    "its warmup of \(format(w)) is over \(format(Warmup.longFactor))× the ~\(format(usual)) usual for \(format(epochs)) epochs, "
+                    + "so a shorter one is tried beside it"
+            } else {
+                tried = [w, max(w * 2, w + 0.03)]
+                why = "a larger warmup is tried beside its \(format(w))"
+            }
             changes.removeAll { $0.parameter == "warmup_ratio" }
             changes.append(
                 Change(
-                    parameter: "warmup_ratio", spec: values(tried.map(ParamValue.double)),
-                    reasons: [
-                        "the best run's loss was flat at the start (stalled start): "
-                            + (long
-                                ? "its warmup of \(format(w)) is long for \(epochs.map(format) ?? "its") epochs (about 1% per epoch), so a shorter one is tried beside it"
-                                : "a larger warmup is tried beside its \(format(w))")
-                    ]))
+                    parameter: "warmup_ratio", spec: values(tried.map { .double(roundSignificant($0)) }),
+                    reasons: ["the best run's loss was flat at the start (stalled start): " + why]))
         }
         return Proposal(changes: changes, summary: summary, best: best)
     }

@@ -135,8 +135,7 @@ public enum PlanAdvice {
 
     /// Bounds of each rule (a value exactly on a bound is fine).
     static let epochsFactor = (low: 0.5, high: 2.0)
-    static let warmupFactor = (low: 0.25, high: 4.0)
-    static let maximumWarmup = 0.1
+    static let warmupFactor = (low: 0.25, high: Warmup.longFactor)
     static let mixRange = (low: 0.15, high: 0.30)
     static let scaleRange = (low: 0.5, high: 4.0)
     static let lrBounds = (low: 1e-5, high: 5e-3)
@@ -189,8 +188,7 @@ public enum PlanAdvice {
         // Warmup against epochs. Only a share: under a tool's name mapped from warmup_ratio (`warmup_steps`, which
         // transformers reads as a share below 1), 1 or more is a number of steps.
         if let epochs, let warmup = s["warmup_ratio"], let w = warmup.number, w >= 0, warmup.name == "warmup_ratio" || w < 1 {
-            // About 1% per epoch, up to 10%: past that the share spent warming up is what a long run no longer needs.
-            let expected = min(epochs.value / 100, maximumWarmup)
+            let expected = Warmup.usualShare(epochs: epochs.value)
             let ratio = w / expected
             let values = [Value(name: warmup.name, value: warmup.value), Value(name: epochs.setting.name, value: epochs.setting.value)]
             let head = "\(warmup.text) with \(shown(epochs.setting.value)) epochs"

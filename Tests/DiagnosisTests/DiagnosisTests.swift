@@ -42,30 +42,32 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
     }
 
     /// Real fine-tuning curves from public repositories, labelled by the written rules in Fixtures/real/README.md
-    /// before the diagnosis was tuned on them. 49/51 agree; the floor leaves room for one curve's flip.
+    /// before the diagnosis was tuned on them. 50/51 agree; the floor leaves room for one curve's flip.
     @Test func realCurvesAreDiagnosedCorrectly() throws {
         let curves = try RecordedCurves.all(in: "Fixtures/real")
         #expect(curves.count >= 51)
         let (share, wrong) = agreement(curves, "real")
-        #expect(share >= 0.92, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.96, "\(wrong.joined(separator: "\n"))")
     }
 
-    /// All real curves together (the tuned set and both held-out sets): 108/115 agree.
+    /// All real curves together (the tuned set and the three held-out sets, 167 curves from public repositories):
+    /// 160/167 agree, held at 95%.
     @Test func allRealCurvesTogether() throws {
-        let curves = try ["Fixtures/real", "Fixtures/real-heldout", "Fixtures/real-heldout-2"].flatMap { try RecordedCurves.all(in: $0) }
-        #expect(curves.count >= 115)
+        let folders = ["Fixtures/real", "Fixtures/real-heldout", "Fixtures/real-heldout-2", "Fixtures/real-heldout-3"]
+        let curves = try folders.flatMap { try RecordedCurves.all(in: $0) }
+        #expect(curves.count >= 167)
         let (share, wrong) = agreement(curves, "all real")
-        #expect(share >= 0.93, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.95, "\(wrong.joined(separator: "\n"))")
     }
 
     /// The held-out real curves (`Fixtures/real-heldout`, labelled by the written rules before the diagnoser ever
-    /// ran on them): reported apart from the first set. Measured at 38/48 (79%) when the set was added; 45/48 since the
+    /// ran on them): reported apart from the first set. Measured at 38/48 (79%) when the set was added; 46/48 since the
     /// rules were changed with it (and the second held-out set) in view, so it is no longer out-of-sample.
     @Test func heldOutCurvesAreMeasured() throws {
         let curves = try RecordedCurves.all(in: "Fixtures/real-heldout")
         #expect(curves.count >= 48)
         let (share, wrong) = agreement(curves, "held-out")
-        #expect(share >= 0.91, "\(wrong.joined(separator: "\n"))")
+        #expect(share >= 0.93, "\(wrong.joined(separator: "\n"))")
     }
 
     /// The second held-out set (`Fixtures/real-heldout-2`, new repositories, labelled by the written rules before the
@@ -76,6 +78,16 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         #expect(curves.count >= 16)
         let (share, wrong) = agreement(curves, "held-out-2")
         #expect(share >= 0.81, "\(wrong.joined(separator: "\n"))")
+    }
+
+    /// The third held-out set (`Fixtures/real-heldout-3`, 52 curves from 42 new repositories, labelled by the written
+    /// rules before the diagnoser ran on them): 45/52 (86.5%) out-of-sample when it was added; 50/52 after the rules
+    /// were changed with it in view.
+    @Test func thirdHeldOutCurvesAreMeasured() throws {
+        let curves = try RecordedCurves.all(in: "Fixtures/real-heldout-3")
+        #expect(curves.count >= 52)
+        let (share, wrong) = agreement(curves, "held-out-3")
+        #expect(share >= 0.94, "\(wrong.joined(separator: "\n"))")
     }
 
     @Test func overfittingNamesTheBestStepAndAdvises() {
@@ -180,7 +192,7 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
         let few = Diagnoser.diagnose(
             train: train, val: all, valByTask: ["qa/dose": dose, "safety/refusal": refusal, "qa/class": class_],
             valRecords: ["qa/dose": 2, "safety/refusal": 12, "qa/class": 9])
-        #expect(!few.advice.contains("qa/dose") && few.advice.contains("safety/refusal still falling"), "\(few.advice)")
+        #expect(!few.advice.contains("qa/dose") && !few.advice.contains("over-fits"), "\(few.advice)")
         #expect(few.evidence.channels?.first { $0.task == "qa/dose" }?.records == 2)
     }
 
@@ -224,27 +236,36 @@ func curve(_ n: Int, _ f: (Double) -> Double) -> Curve {
 
     /// Trainers' own logs carry no schedule, only the learning rate at each log: the warmup is read off it. A loss that
     /// waits out a long warmup is a stalled start as much as one held back by its learning rate (the written rules of
-    /// Fixtures/real/README.md read the start from step 0), and the advice names the warmup. The curves: 48 steps
-    /// logged every 2, warmup over the first 10 (lr 2e-4 … 1e-3), then linear decay; the loss sits near 2.0 during
-    /// warmup, then falls to 1.2.
+    /// Fixtures/real/README.md read the start from step 0), and the advice names the warmup. The curves: 480 steps
+    /// (3 epochs) logged every 20, warmup over the first 100 (lr 2e-4 … 1e-3), then linear decay; the loss sits near
+    /// 2.0 during warmup, then falls to 1.2.
     @Test func aLossWaitingOutALongWarmupIsAStalledStartAndTheAdviceNamesTheWarmup() {
-        let steps = Array(stride(from: 2, through: 48, by: 2))
-        let lr = Curve(steps: steps, values: steps.map { s in s <= 10 ? 1e-3 * Double(s) / 10 : 1e-3 * Double(48 - s) / 38 })
-        #expect(Schedule.warmupSteps(lr: lr) == 10)
+        let steps = Array(stride(from: 20, through: 480, by: 20))
+        let lr = Curve(steps: steps, values: steps.map { s in s <= 100 ? 1e-3 * Double(s) / 100 : 1e-3 * Double(480 - s) / 380 })
+        #expect(Schedule.warmupSteps(lr: lr) == 100)
         // A constant or only decaying lr had no warmup.
         #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { _ in 1e-3 })) == nil)
-        #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { 1e-3 * Double(50 - $0) / 50 })) == nil)
+        #expect(Schedule.warmupSteps(lr: Curve(steps: steps, values: steps.map { 1e-3 * Double(500 - $0) / 500 })) == nil)
 
         let train = Curve(
-            steps: steps, values: steps.map { s in s <= 10 ? 2.0 - 0.002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 10) / 12)) })
-        let val = Curve(steps: [8, 16, 24, 32, 40, 48], values: [2.05, 1.75, 1.55, 1.45, 1.40, 1.38])
+            steps: steps,
+            values: steps.map { s in s <= 100 ? 2.0 - 0.0002 * Double(s) : 2.0 - 0.8 * (1 - exp(-Double(s - 100) / 120)) })
+        let val = Curve(steps: [80, 160, 240, 320, 400, 480], values: [2.05, 1.75, 1.55, 1.45, 1.40, 1.38])
         let unknown = Diagnoser.diagnose(train: train, val: val)
-        let read = Diagnoser.diagnose(train: train, val: val, lr: lr, schedule: Schedule(stepsPerEpoch: 16))
-        let told = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 48, stepsPerEpoch: 16, warmupSteps: 10))
+        let read = Diagnoser.diagnose(train: train, val: val, lr: lr, schedule: Schedule(stepsPerEpoch: 160))
+        let told = Diagnoser.diagnose(train: train, val: val, schedule: Schedule(totalSteps: 480, stepsPerEpoch: 160, warmupSteps: 100))
         #expect(unknown.verdict == .stalled_start && unknown.advice.contains("raise warmup_ratio"), "\(unknown.advice)")
         #expect(read.verdict == .stalled_start && read.advice == told.advice, "\(read.advice) vs \(told.advice)")
-        // 10 of 48 steps is 21% of a 3-epoch run, where about 3% is usual.
+        // 100 of 480 steps is 21% of a 3-epoch run, where about 3% is usual.
         #expect(read.advice.contains("warming up over the first 20.8% of the steps: shorten the warmup to about 3.0%"), "\(read.advice)")
+
+        // The same shape over 48 steps: a lag of 7 optimizer steps under a usual warmup, while val still fell at the
+        // end, is under-training first.
+        let short = Diagnoser.diagnose(
+            train: Curve(steps: steps.map { $0 / 10 }, values: train.values),
+            val: Curve(steps: val.steps.map { $0 / 10 }, values: val.values),
+            schedule: Schedule(totalSteps: 48, stepsPerEpoch: 16, warmupSteps: 1))
+        #expect(short.verdict == .under_trained, "\(short.verdict) \(short.advice)")
     }
 
     /// Every name an experiment's `diagnosis:` may use sets a threshold.

@@ -129,10 +129,10 @@ import Testing
             let p = NextNight.propose(e, outcomes: outcomes, effects: [], sweep: "night")
             return Dictionary(uniqueKeysWithValues: p.changes.map { ($0.parameter, $0) })
         }
-        // 8 epochs: about 8% is usual; 30% is long.
-        let long = proposal(warmup: 0.3)
-        #expect(long["warmup_ratio"]?.spec == "{values: [0.08, 0.3]}", "\(long)")
-        #expect(long["warmup_ratio"]?.reasons.first?.contains("long for 8 epochs") == true, "\(long)")
+        // 8 epochs: about 8% is usual; 40% is five times that.
+        let long = proposal(warmup: 0.4)
+        #expect(long["warmup_ratio"]?.spec == "{values: [0.08, 0.4]}", "\(long)")
+        #expect(long["warmup_ratio"]?.reasons.first?.contains("over 4× the ~0.08 usual for 8 epochs") == true, "\(long)")
         let usual = proposal(warmup: 0.08)
         #expect(usual["warmup_ratio"]?.spec == "{values: [0.08, 0.16]}", "\(usual)")
     }
