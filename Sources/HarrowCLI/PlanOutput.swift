@@ -85,7 +85,7 @@ enum PlanTable {
         if plan.filtered > 0 { parts.append("\(plan.filtered) removed by where") }
         if plan.duplicates > 0 { parts.append("\(plan.duplicates) duplicates") }
         if plan.capped > 0 { parts.append("\(plan.capped) over run_cap") }
-        return parts.joined(separator: ", ") + " → \(plan.trials.count) trials"
+        return parts.joined(separator: ", ") + " → \(plan.trials.count) trial\(plan.trials.count == 1 ? "" : "s")"
     }
 }
 
