@@ -77,7 +77,7 @@ extension Diagnoser {
             // A warmup far longer than usual that spans much of the flat stretch is what held the loss back.
             if let w = e.warmupShare, let epochs = e.epochs, w >= t.startFraction / 2, Warmup.isLong(w, epochs: epochs) {
                 return flat + ", while the learning rate was still warming up over the first \(percent(w)) of the steps: "
-                    + "shorten the warmup to about \(percent(Warmup.usualShare(epochs: epochs))) (1% per epoch) or raise the learning rate"
+                    + "shorten the warmup to about \(percent(Warmup.usualShare(epochs: epochs))) (1% per epoch, at most 10%) or raise the learning rate"
             }
             return flat + ": raise warmup_ratio (about 1% per epoch) or the learning rate"
         case .insufficient_data:
